@@ -1,0 +1,42 @@
+"""The five apps, as data: who they are, where their code and migrations live."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class AppInfo:
+    name: str
+    package: str
+    schema: str
+    default_port: int
+
+    @property
+    def factory(self) -> str:
+        return f"{self.package}.main:create_app"
+
+    @property
+    def migrations_dir(self) -> Path:
+        module = importlib.import_module(f"{self.package}.main")
+        path: Path = module.MIGRATIONS
+        return path
+
+    @property
+    def env_prefix(self) -> str:
+        return f"{self.name.upper()}_"
+
+
+GATEWAY = AppInfo("gateway", "gateway", "identity", 8000)
+SERVICES = (
+    AppInfo("customers", "customers", "customers", 8001),
+    AppInfo("visits", "visits", "visits", 8002),
+    AppInfo("opportunities", "opportunities", "opportunities", 8003),
+    AppInfo("analytics", "analytics", "analytics", 8004),
+)
+APPS = (GATEWAY, *SERVICES)
+BY_NAME = {a.name: a for a in APPS}

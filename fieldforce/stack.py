@@ -1,0 +1,129 @@
+"""Start and stop the five apps as real processes (used by `make run` and end-to-end tests).
+
+Every process is ours: started here, remembered by PID, stopped here. Nothing is killed by name.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from servicekit.migrations import upgrade_head
+
+from fieldforce.apps import APPS, AppInfo
+
+
+def migrate_all(database_url: str, apps: tuple[AppInfo, ...] = APPS) -> None:
+    for app in apps:
+        upgrade_head(app.migrations_dir, database_url, app.schema)
+
+
+@dataclass
+class RunningApp:
+    info: AppInfo
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Stack:
+    database_url: str
+    ports: Mapping[str, int]
+    log_dir: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    host: str = "127.0.0.1"
+    apps: tuple[AppInfo, ...] = APPS
+    running: dict[str, RunningApp] = field(default_factory=dict)
+
+    def app_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.env)
+        env["DATABASE_URL"] = self.database_url
+        for app in self.apps:
+            env.setdefault(
+                f"GATEWAY_UPSTREAM_{app.name.upper()}", f"http://127.0.0.1:{self.ports[app.name]}"
+            )
+        return env
+
+    def start_app(self, app: AppInfo) -> RunningApp:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{app.name}.log"
+        port = self.ports[app.name]
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            app.factory,
+            "--host",
+            self.host,
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "5",
+        ]
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                cmd,
+                env=self.app_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        running = RunningApp(app, port, process, log_path)
+        self.running[app.name] = running
+        return running
+
+    def start(self) -> None:
+        for app in self.apps:
+            self.start_app(app)
+
+    def wait_ready(self, timeout: float = 30.0, names: list[str] | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        pending = set(names or self.running)
+        while pending and time.monotonic() < deadline:
+            for name in sorted(pending):
+                app = self.running[name]
+                if app.process.poll() is not None:
+                    raise RuntimeError(
+                        f"{name} exited ({app.process.returncode}); see {app.log_path}"
+                    )
+                try:
+                    with urllib.request.urlopen(f"{app.url}/readyz", timeout=2) as r:  # noqa: S310
+                        if r.status == 200:
+                            pending.discard(name)
+                except (urllib.error.URLError, OSError):
+                    pass
+            if pending:
+                time.sleep(0.2)
+        if pending:
+            raise RuntimeError(f"not ready within {timeout:.0f}s: {sorted(pending)}")
+
+    def stop_app(self, name: str, timeout: float = 10.0) -> None:
+        app = self.running.pop(name, None)
+        if app is None or app.process.poll() is not None:
+            return
+        app.process.send_signal(signal.SIGTERM)
+        try:
+            app.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            app.process.kill()
+            app.process.wait()
+
+    def stop(self) -> None:
+        for name in list(self.running):
+            self.stop_app(name)

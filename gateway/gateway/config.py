@@ -1,0 +1,10 @@
+"""Fieldforce gateway settings (env prefix `GATEWAY_`; `DATABASE_URL` is shared)."""
+
+from pydantic_settings import SettingsConfigDict
+from servicekit.settings import KitSettings
+
+
+class Settings(KitSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    app_name: str = "gateway"

@@ -1,0 +1,187 @@
+"""The app factory every Fieldforce app is built with."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, FastAPI, Query
+from starlette.requests import Request
+from starlette.responses import Response
+
+from servicekit.auth import Principal, TokenVerifier, authenticate
+from servicekit.db import Database
+from servicekit.errors import ServiceUnavailable, install_error_handlers
+from servicekit.logs import configure_logging
+from servicekit.metrics import (
+    OUTBOX_BACKLOG,
+    OUTBOX_EVENTS,
+    OUTBOX_OLDEST_PENDING_AGE,
+    metrics_endpoint,
+)
+from servicekit.middleware import RequestContextMiddleware
+from servicekit.migrations import head_revisions
+from servicekit.outbox import feed_sql, parse_feed_cursor, render_feed, stats_sql
+from servicekit.pagination import MAX_LIMIT
+from servicekit.routing import kit_router
+from servicekit.settings import KitSettings
+
+log = logging.getLogger("servicekit.app")
+
+Hook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+EVENTS_SCOPE = "events:read"
+_QUIET = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+@dataclass
+class AppSpec:
+    """What makes one app different from the others."""
+
+    name: str
+    schema: str
+    title: str
+    migrations_dir: Path
+    routers: Sequence[Any] = ()
+    hooks: Sequence[Hook] = ()
+    version: str = "0.1.0"
+    description: str = ""
+    events_feed: bool = True
+    # Routers that authenticate in their own way (the gateway's login) instead of by the
+    # gateway's internal token.
+    public_routers: Sequence[Any] = field(default_factory=tuple)
+
+
+async def _outbox_stats_loop(app: FastAPI, interval: float) -> None:
+    db: Database = app.state.db
+    sql = stats_sql(db.schema)
+    while True:
+        try:
+            row = await db.read_pool().fetchrow(sql)
+            if row is not None:
+                OUTBOX_EVENTS.labels(db.app_name).set(row["total"])
+                OUTBOX_BACKLOG.labels(db.app_name).set(row["pending"])
+                oldest = row["oldest_pending"]
+                age = 0.0 if oldest is None else max(0.0, time.time() - oldest.timestamp())
+                OUTBOX_OLDEST_PENDING_AGE.labels(db.app_name).set(age)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("outbox stats unavailable: %s", exc)
+        await asyncio.sleep(interval)
+
+
+def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
+    configure_logging(spec.name, settings.log_level)
+    heads = head_revisions(spec.migrations_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(
+            settings.database_url,
+            app_name=spec.name,
+            schema=spec.schema,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            read_pool_size=settings.read_pool_size,
+            statement_timeout_ms=settings.statement_timeout_ms,
+        )
+        await db.connect()
+        app.state.db = db
+        stats = asyncio.create_task(
+            _outbox_stats_loop(app, settings.outbox_metrics_interval_seconds)
+        )
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for hook in spec.hooks:
+                    await stack.enter_async_context(hook(app))
+                yield
+        finally:
+            stats.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stats
+            await db.close()
+
+    app = FastAPI(
+        title=spec.title, version=spec.version, description=spec.description, lifespan=lifespan
+    )
+    app.state.settings = settings
+    app.state.spec = spec
+    app.state.verifier = TokenVerifier(
+        settings.internal_token_public_key,
+        audience=spec.name,
+        issuer=settings.internal_token_issuer,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, app_name=spec.name, quiet_paths=_QUIET)
+
+    ops = kit_router(tags=["operations"])
+
+    @ops.get("/healthz", summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @ops.get("/readyz", summary="Readiness: database reachable and migrations at head")
+    async def readyz(request: Request) -> dict[str, Any]:
+        db: Database = request.app.state.db
+        try:
+            rows = await db.read_pool().fetch(
+                f'SELECT version_num FROM "{spec.schema}".alembic_version'
+            )
+        except Exception as exc:
+            raise ServiceUnavailable(f"database not ready: {type(exc).__name__}") from None
+        current = {r["version_num"] for r in rows}
+        if current != heads:
+            raise ServiceUnavailable(
+                f"migrations not at head (database {sorted(current)}, code {sorted(heads)})"
+            )
+        return {"status": "ready", "schema": spec.schema, "revision": sorted(current)}
+
+    app.include_router(ops)
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+
+    if spec.events_feed:
+        feed = kit_router(tags=["events"])
+        sql = feed_sql(spec.schema)
+
+        @feed.get("/events", summary="This app's events, in feed order (CloudEvents)")
+        async def events(
+            request: Request,
+            principal: CurrentPrincipal,
+            after: Annotated[
+                str | None, Query(description="`next_cursor` of the last page")
+            ] = None,
+            limit: Annotated[int, Query(ge=1, le=1000)] = MAX_LIMIT,
+        ) -> Response:
+            principal.require_scope(EVENTS_SCOPE)
+            txid, position = parse_feed_cursor(after)
+            db: Database = request.app.state.db
+            rows = await db.read_pool().fetch(sql, txid, position, limit)
+            return Response(render_feed(rows, after, limit), media_type="application/json")
+
+        app.include_router(feed)
+
+    for router in spec.routers:
+        app.include_router(router, dependencies=[Depends(authenticate)])
+    for router in spec.public_routers:
+        app.include_router(router)
+    return app
+
+
+def json_response(
+    payload: Any, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        orjson.dumps(payload, default=str),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
+    )

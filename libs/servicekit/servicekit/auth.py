@@ -1,0 +1,199 @@
+"""The internal token: the gateway signs it (EdDSA), services verify it into a `Principal`.
+
+Services hold only the public key. Verified tokens are cached until they expire, because the
+gateway reuses one token per principal and audience for most of its ~60 s life: the signature
+check then costs once per minute instead of once per request.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from starlette.requests import Request
+
+from servicekit.errors import Forbidden, Unauthorized
+
+INTERNAL_TOKEN_HEADER = "x-internal-token"
+ALGORITHM = "EdDSA"
+
+Role = Literal["admin", "manager", "rep", "integration"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, as the gateway vouches for it."""
+
+    sub: str
+    kind: Literal["user", "key"]
+    role: str
+    team_id: str | None = None
+    visible_team_ids: frozenset[str] = field(default_factory=frozenset)
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    name: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == "manager"
+
+    @property
+    def is_rep(self) -> bool:
+        return self.role == "rep"
+
+    @property
+    def user_id(self) -> uuid.UUID | None:
+        return uuid.UUID(self.sub) if self.kind == "user" else None
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    def require_scope(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise Forbidden(f"this action needs the '{scope}' scope")
+
+    def sees_team(self, team_id: uuid.UUID | str | None) -> bool:
+        if self.is_admin:
+            return True
+        return team_id is not None and str(team_id) in self.visible_team_ids
+
+    def to_claims(self) -> dict[str, Any]:
+        return {
+            "sub": self.sub,
+            "kind": self.kind,
+            "role": self.role,
+            "team": self.team_id,
+            "teams": sorted(self.visible_team_ids),
+            "scopes": sorted(self.scopes),
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_claims(cls, claims: dict[str, Any]) -> Principal:
+        return cls(
+            sub=str(claims["sub"]),
+            kind=claims.get("kind", "user"),
+            role=str(claims["role"]),
+            team_id=claims.get("team"),
+            visible_team_ids=frozenset(claims.get("teams") or ()),
+            scopes=frozenset(claims.get("scopes") or ()),
+            name=claims.get("name"),
+        )
+
+
+def generate_keypair() -> tuple[str, str]:
+    """(private PEM, public PEM) of a fresh Ed25519 key."""
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+def load_private_key(pem: str) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError("the internal token key must be Ed25519")
+    return key
+
+
+def load_public_key(pem: str) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(pem.encode())
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("the internal token key must be Ed25519")
+    return key
+
+
+def mint_internal_token(
+    private_key: Ed25519PrivateKey,
+    principal: Principal,
+    *,
+    audience: str,
+    issuer: str = "fieldforce-gateway",
+    ttl_seconds: int = 60,
+    now: float | None = None,
+) -> str:
+    issued = int(now if now is not None else time.time())
+    claims = principal.to_claims()
+    claims.update(
+        {
+            "aud": audience,
+            "iss": issuer,
+            "iat": issued,
+            "exp": issued + ttl_seconds,
+            "jti": uuid.uuid4().hex,
+        }
+    )
+    return jwt.encode(claims, private_key, algorithm=ALGORITHM)
+
+
+class TokenVerifier:
+    """Verifies internal tokens for one audience, caching good ones until they expire."""
+
+    def __init__(
+        self, public_key_pem: str, *, audience: str, issuer: str, cache_size: int = 10_000
+    ) -> None:
+        self._key = load_public_key(public_key_pem) if public_key_pem else None
+        self.audience = audience
+        self.issuer = issuer
+        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._cache_size = cache_size
+
+    def verify(self, token: str) -> Principal:
+        now = time.time()
+        hit = self._cache.get(token)
+        if hit is not None:
+            principal, exp = hit
+            if exp > now:
+                return principal
+            del self._cache[token]
+        if self._key is None:
+            raise Unauthorized("this service has no key to verify internal tokens")
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+            )
+            principal = Principal.from_claims(claims)
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("the internal token has expired") from None
+        except (jwt.InvalidTokenError, KeyError, ValueError):
+            raise Unauthorized("the internal token is not valid") from None
+        if len(self._cache) >= self._cache_size:
+            self._cache.clear()
+        self._cache[token] = (principal, float(claims["exp"]))
+        return principal
+
+
+def authenticate(request: Request) -> Principal:
+    """The principal of this request, verified once and kept on the request."""
+    state = request.scope.setdefault("state", {})
+    cached = state.get("principal")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    token = request.headers.get(INTERNAL_TOKEN_HEADER)
+    if not token:
+        raise Unauthorized("requests reach this service only through the gateway")
+    verifier: TokenVerifier = request.app.state.verifier
+    principal = verifier.verify(token)
+    state["principal"] = principal
+    return principal

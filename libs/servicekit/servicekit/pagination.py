@@ -1,0 +1,114 @@
+"""Keyset (cursor) pagination: opaque cursors, `limit` default 50, max 200."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, TypeVar
+
+import orjson
+import sqlalchemy as sa
+from fastapi import Depends, Query
+from pydantic import BaseModel
+
+from servicekit.errors import ValidationFailed
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PageParams:
+    limit: int
+    cursor: str | None
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> PageParams:
+    return PageParams(limit=limit, cursor=cursor)
+
+
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(values), default=str)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = orjson.loads(raw)
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        raise ValidationFailed.field("cursor", "not a cursor this list gave out") from None
+    if not isinstance(values, list) or len(values) != size:
+        raise ValidationFailed.field("cursor", "not a cursor this list gave out")
+    return values
+
+
+_PARSERS: dict[type, Callable[[Any], Any]] = {
+    datetime: lambda v: datetime.fromisoformat(v),
+    date: lambda v: date.fromisoformat(v),
+    uuid.UUID: lambda v: uuid.UUID(str(v)),
+    Decimal: lambda v: Decimal(str(v)),
+    int: int,
+    str: str,
+}
+
+
+def _parse(column: sa.ColumnElement[Any], value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        py = column.type.python_type
+    except NotImplementedError:
+        return value
+    parser = _PARSERS.get(py)
+    try:
+        return parser(value) if parser else value
+    except (TypeError, ValueError):
+        raise ValidationFailed.field("cursor", "not a cursor this list gave out") from None
+
+
+def keyset(
+    stmt: sa.Select[Any],
+    columns: Sequence[sa.ColumnElement[Any]],
+    params: PageParams,
+    *,
+    descending: bool = False,
+) -> sa.Select[Any]:
+    """Order by `columns` (the last must be unique), resume after the cursor, fetch limit + 1."""
+    if params.cursor:
+        values = [
+            _parse(c, v)
+            for c, v in zip(columns, decode_cursor(params.cursor, len(columns)), strict=True)
+        ]
+        left = sa.tuple_(*columns)
+        right = sa.tuple_(*[sa.literal(v, c.type) for c, v in zip(columns, values, strict=True)])
+        stmt = stmt.where(left < right if descending else left > right)
+    order = [c.desc() if descending else c.asc() for c in columns]
+    return stmt.order_by(*order).limit(params.limit + 1)
+
+
+def make_page(
+    rows: Sequence[R], params: PageParams, key: Callable[[R], Sequence[Any]]
+) -> tuple[list[R], str | None]:
+    """Cut the extra row off and turn the last kept row into the next cursor."""
+    items = list(rows[: params.limit])
+    more = len(rows) > params.limit
+    return items, (encode_cursor(key(items[-1])) if more and items else None)

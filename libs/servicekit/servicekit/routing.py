@@ -1,0 +1,169 @@
+"""`KitRoute`: the one commit point per request, and `Idempotency-Key` for POST.
+
+The session is opened lazily (hot reads that never ask for it pay nothing), committed when the
+endpoint answered 2xx/3xx and rolled back otherwise, before the response leaves. An
+idempotent POST claims its key with an INSERT in that same transaction: a concurrent duplicate
+blocks on the key's unique index until the first commits, then replays the stored response, so
+duplicates produce one effect and a crash can never keep the effect but lose the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Annotated, Any
+
+import orjson
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from servicekit.auth import authenticate
+from servicekit.db import Database, utcnow
+from servicekit.errors import Conflict, ValidationFailed
+
+IDEMPOTENCY_HEADER = "idempotency-key"
+_REPLAYED_HEADERS = ("content-type", "location", "etag")
+MAX_KEY_LENGTH = 255
+
+
+def request_session(request: Request) -> AsyncSession:
+    state = request.scope.setdefault("state", {})
+    session = state.get("db_session")
+    if session is None:
+        db: Database = request.app.state.db
+        session = db.new_session()
+        state["db_session"] = session
+    return session  # type: ignore[no-any-return]
+
+
+def get_session(request: Request) -> AsyncSession:
+    return request_session(request)
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def _finish(request: Request, commit: bool) -> None:
+    session: AsyncSession | None = request.scope.get("state", {}).pop("db_session", None)
+    if session is None:
+        return
+    try:
+        if commit:
+            await session.commit()
+        else:
+            await session.rollback()
+    finally:
+        await session.close()
+
+
+def _fingerprint(request: Request, body: bytes) -> str:
+    digest = hashlib.sha256()
+    digest.update(request.method.encode())
+    digest.update(request.url.path.encode())
+    digest.update(b"?" + request.url.query.encode())
+    digest.update(b"\0" + body)
+    return digest.hexdigest()
+
+
+def _replay(row: Any) -> Response:
+    headers = dict(row.headers or {})
+    headers["idempotent-replayed"] = "true"
+    return Response(content=row.body or b"", status_code=row.status, headers=headers)
+
+
+async def _claim_key(request: Request, key: str) -> Response | None:
+    """Claim the key in the request's transaction; a stored answer means replay it."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise ValidationFailed.field("Idempotency-Key", f"must be 1-{MAX_KEY_LENGTH} characters")
+    principal = authenticate(request)
+    fingerprint = _fingerprint(request, await request.body())
+    db: Database = request.app.state.db
+    table = f'"{db.schema}".idempotency_keys'
+    session = request_session(request)
+    ttl = timedelta(hours=request.app.state.settings.idempotency_ttl_hours)
+    params = {"p": principal.sub, "k": key, "f": fingerprint, "cutoff": utcnow() - ttl}
+    await session.execute(
+        sa.text(f"DELETE FROM {table} WHERE principal = :p AND key = :k AND created_at < :cutoff"),
+        params,
+    )
+    claimed = await session.execute(
+        sa.text(
+            f"INSERT INTO {table} (principal, key, fingerprint) VALUES (:p, :k, :f) "
+            "ON CONFLICT DO NOTHING RETURNING key"
+        ),
+        params,
+    )
+    if claimed.first() is not None:
+        return None
+    row = (
+        await session.execute(
+            sa.text(
+                f"SELECT fingerprint, status, headers, body FROM {table} "
+                "WHERE principal = :p AND key = :k"
+            ),
+            params,
+        )
+    ).first()
+    await _finish(request, commit=False)
+    if row is None or row.status is None:
+        raise Conflict("a request with this Idempotency-Key is still being processed; retry later")
+    if row.fingerprint != fingerprint:
+        raise ValidationFailed.field(
+            "Idempotency-Key", "was already used for a different request; use a new key"
+        )
+    return _replay(row)
+
+
+async def _store_answer(request: Request, key: str, response: Response) -> None:
+    body = getattr(response, "body", None)
+    if body is None:
+        return
+    db: Database = request.app.state.db
+    headers = {k: v for k, v in response.headers.items() if k in _REPLAYED_HEADERS}
+    await request_session(request).execute(
+        sa.text(
+            f'UPDATE "{db.schema}".idempotency_keys SET status = :s, '
+            "headers = CAST(:h AS jsonb), body = :b WHERE principal = :p AND key = :k"
+        ),
+        {
+            "s": response.status_code,
+            "h": orjson.dumps(headers).decode(),
+            "b": bytes(body),
+            "p": authenticate(request).sub,
+            "k": key,
+        },
+    )
+
+
+class KitRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request) -> Response:
+            key = request.headers.get(IDEMPOTENCY_HEADER) if request.method == "POST" else None
+            try:
+                if key is not None:
+                    replay = await _claim_key(request, key)
+                    if replay is not None:
+                        return replay
+                response = await handler(request)
+                ok = response.status_code < 400
+                if ok and key is not None:
+                    await _store_answer(request, key, response)
+            except BaseException:
+                await _finish(request, commit=False)
+                raise
+            await _finish(request, commit=ok)
+            return response
+
+        return route_handler
+
+
+def kit_router(**kwargs: Any) -> APIRouter:
+    """An APIRouter whose routes commit once per request and honour Idempotency-Key."""
+    return APIRouter(route_class=KitRoute, **kwargs)

@@ -1,0 +1,30 @@
+"""Settings shared by every app; each app subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KitSettings(BaseSettings):
+    """What every app needs. `DATABASE_URL` is shared; the rest carries the app's prefix."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    # The name the app answers to: its schema, its token audience, its event source.
+    app_name: str = "app"
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/fieldforce",
+        validation_alias="DATABASE_URL",
+    )
+    # PEM of the gateway's Ed25519 public key; services verify internal tokens with it.
+    internal_token_public_key: str = Field(default="", validation_alias="INTERNAL_TOKEN_PUBLIC_KEY")
+    internal_token_issuer: str = "fieldforce-gateway"
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    read_pool_size: int = 10
+    log_level: str = "INFO"
+    idempotency_ttl_hours: int = 24
+    outbox_metrics_interval_seconds: float = 5.0
+    # Per-request DB statement timeout, so a stuck query never pins a connection forever.
+    statement_timeout_ms: int = 15000

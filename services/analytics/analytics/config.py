@@ -1,0 +1,10 @@
+"""Fieldforce analytics settings (env prefix `ANALYTICS_`; `DATABASE_URL` is shared)."""
+
+from pydantic_settings import SettingsConfigDict
+from servicekit.settings import KitSettings
+
+
+class Settings(KitSettings):
+    model_config = SettingsConfigDict(env_prefix="ANALYTICS_", extra="ignore")
+
+    app_name: str = "analytics"

@@ -1,0 +1,4 @@
+from analytics.models import SCHEMA, metadata
+from servicekit.migrations import run_env
+
+run_env(metadata, SCHEMA)

@@ -1,0 +1,21 @@
+"""The kit's tables: outbox, idempotency keys, consumer cursors.
+
+Revision ID: opportunities_0001
+Revises:
+"""
+
+from alembic import op
+from servicekit.migrations import create_kit_tables, drop_kit_tables
+
+revision = "opportunities_0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_kit_tables(op, "opportunities")
+
+
+def downgrade() -> None:
+    drop_kit_tables(op, "opportunities")
