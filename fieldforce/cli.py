@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
-from servicekit.auth import generate_keypair
-from servicekit.db import to_asyncpg_dsn
-from servicekit.devdb import EmbeddedPostgres, free_port
 
 from fieldforce.apps import APPS, ROOT
 from fieldforce.stack import Stack, migrate_all
+from servicekit.auth import generate_keypair
+from servicekit.db import to_asyncpg_dsn
+from servicekit.devdb import EmbeddedPostgres, free_port
 
 RUN_DIR = ROOT / ".run"
 PG_DIR = ROOT / ".pgdata"

@@ -16,9 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from servicekit.migrations import upgrade_head
-
 from fieldforce.apps import APPS, AppInfo
+from servicekit.migrations import upgrade_head
 
 
 def migrate_all(database_url: str, apps: tuple[AppInfo, ...] = APPS) -> None:

@@ -1,6 +1,7 @@
 """Fieldforce gateway settings (env prefix `GATEWAY_`; `DATABASE_URL` is shared)."""
 
 from pydantic_settings import SettingsConfigDict
+
 from servicekit.settings import KitSettings
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from fastapi import FastAPI
+
 from servicekit.migrations import upgrade_head
 from servicekit.settings import KitSettings
 from servicekit.testing.plugin import Databases, template_name

@@ -8,6 +8,7 @@ import uuid
 import httpx
 import jwt
 import sqlalchemy as sa
+
 from servicekit.auth import generate_keypair, load_private_key, mint_internal_token
 from servicekit.testing.sample.app import build, settings_for
 from servicekit.testing.servers import serve

@@ -1,6 +1,7 @@
 """Fieldforce analytics settings (env prefix `ANALYTICS_`; `DATABASE_URL` is shared)."""
 
 from pydantic_settings import SettingsConfigDict
+
 from servicekit.settings import KitSettings
 
 

@@ -1,6 +1,7 @@
 """Fieldforce customers settings (env prefix `CUSTOMERS_`; `DATABASE_URL` is shared)."""
 
 from pydantic_settings import SettingsConfigDict
+
 from servicekit.settings import KitSettings
 
 

@@ -1,6 +1,7 @@
 """Fieldforce opportunities settings (env prefix `OPPORTUNITIES_`; `DATABASE_URL` is shared)."""
 
 from pydantic_settings import SettingsConfigDict
+
 from servicekit.settings import KitSettings
 
 

@@ -3,11 +3,11 @@
 from pathlib import Path
 
 from fastapi import FastAPI
-from servicekit.app import AppSpec
-from servicekit.app import create_app as build_app
 
 from opportunities.config import Settings
 from opportunities.models import SCHEMA
+from servicekit.app import AppSpec
+from servicekit.app import create_app as build_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -1,6 +1,7 @@
 """Fieldforce visits settings (env prefix `VISITS_`; `DATABASE_URL` is shared)."""
 
 from pydantic_settings import SettingsConfigDict
+
 from servicekit.settings import KitSettings
 
 

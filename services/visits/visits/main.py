@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from fastapi import FastAPI
+
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
-
 from visits.config import Settings
 from visits.models import SCHEMA
 

@@ -1,8 +1,9 @@
 """Table models of the `visits` schema."""
 
+from sqlmodel import SQLModel
+
 from servicekit.db import make_registry
 from servicekit.tables import add_kit_tables
-from sqlmodel import SQLModel
 
 SCHEMA = "visits"
 mapper_registry = make_registry(SCHEMA)

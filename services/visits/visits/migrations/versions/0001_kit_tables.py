@@ -5,6 +5,7 @@ Revises:
 """
 
 from alembic import op
+
 from servicekit.migrations import create_kit_tables, drop_kit_tables
 
 revision = "visits_0001"

@@ -6,6 +6,7 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
+
 from servicekit.migrations import create_kit_tables, drop_kit_tables
 
 revision = "kitsample_0001"
