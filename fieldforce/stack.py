@@ -51,6 +51,8 @@ class Stack:
         env = dict(os.environ)
         env.update(self.env)
         env["DATABASE_URL"] = self.database_url
+        # Services follow each other's event feeds through the gateway's public entry.
+        env.setdefault("GATEWAY_URL", f"http://127.0.0.1:{self.ports['gateway']}")
         for app in self.apps:
             env.setdefault(
                 f"GATEWAY_UPSTREAM_{app.name.upper()}", f"http://127.0.0.1:{self.ports[app.name]}"
