@@ -79,6 +79,23 @@ async def _outbox_stats_loop(app: FastAPI, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+async def _purge_idempotency_keys_loop(app: FastAPI, ttl_hours: int) -> None:
+    """Lookups already ignore expired keys; this keeps the table from growing forever."""
+    db: Database = app.state.db
+    sql = (
+        f'DELETE FROM "{db.schema}".idempotency_keys '
+        "WHERE created_at < now() - make_interval(hours => $1)"
+    )
+    while True:
+        try:
+            await db.read_pool().execute(sql, ttl_hours)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("idempotency purge skipped: %s", exc)
+        await asyncio.sleep(600)
+
+
 def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
     configure_logging(spec.name, settings.log_level)
     heads = head_revisions(spec.migrations_dir)
@@ -96,18 +113,20 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
         )
         await db.connect()
         app.state.db = db
-        stats = asyncio.create_task(
-            _outbox_stats_loop(app, settings.outbox_metrics_interval_seconds)
-        )
+        background = [
+            asyncio.create_task(_outbox_stats_loop(app, settings.outbox_metrics_interval_seconds)),
+            asyncio.create_task(_purge_idempotency_keys_loop(app, settings.idempotency_ttl_hours)),
+        ]
         try:
             async with contextlib.AsyncExitStack() as stack:
                 for hook in spec.hooks:
                     await stack.enter_async_context(hook(app))
                 yield
         finally:
-            stats.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await stats
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await db.close()
 
     app = FastAPI(

@@ -80,7 +80,7 @@ class EventConsumer:
                     {"c": self.name},
                 )
             ).first()
-            return None if row is None else str(row[0])
+            return None if row is None or row[0] is None else str(row[0])
 
     async def reset(self) -> None:
         """Forget the cursor and the applied ids: the next poll replays from zero."""

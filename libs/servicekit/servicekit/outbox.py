@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.db import utcnow
+from servicekit.errors import ValidationFailed
 from servicekit.pagination import decode_cursor, encode_cursor
 
 SPEC_VERSION = "1.0"
@@ -90,10 +91,8 @@ def feed_cursor(txid: int, position: int) -> str:
 def parse_feed_cursor(cursor: str | None) -> tuple[int, int]:
     if not cursor:
         return (-1, -1)
-    txid, position = decode_cursor(cursor, 2)
+    txid, position = decode_cursor(cursor, 2, param="after")
     if not isinstance(txid, int) or not isinstance(position, int):
-        from servicekit.errors import ValidationFailed
-
         raise ValidationFailed.field("after", "not a cursor this feed gave out")
     return txid, position
 

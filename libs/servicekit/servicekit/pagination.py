@@ -50,14 +50,14 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(list(values), default=str)).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, size: int) -> list[Any]:
+def decode_cursor(cursor: str, size: int, param: str = "cursor") -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = orjson.loads(raw)
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
-        raise ValidationFailed.field("cursor", "not a cursor this list gave out") from None
+        raise ValidationFailed.field(param, "not a cursor this list gave out") from None
     if not isinstance(values, list) or len(values) != size:
-        raise ValidationFailed.field("cursor", "not a cursor this list gave out")
+        raise ValidationFailed.field(param, "not a cursor this list gave out")
     return values
 
 
