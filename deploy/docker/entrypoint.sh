@@ -1,0 +1,39 @@
+#!/bin/sh
+# Entrypoint of the Fieldforce image: one image, five apps.
+#
+#   APP=customers PORT=8001  ->  uvicorn --factory customers.main:create_app on 0.0.0.0:8001
+#   any arguments            ->  run them instead (the migrate job: python -m fieldforce.cli migrate)
+#
+# Secrets arrive as files (compose `secrets`, Kubernetes volumes): for every variable NAME_FILE
+# that is set, NAME is exported with the file's contents, so the apps keep reading plain
+# environment variables (INTERNAL_TOKEN_PUBLIC_KEY, GATEWAY_INTERNAL_TOKEN_PRIVATE_KEY, ...).
+set -eu
+
+for var in $(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)_FILE=.*/\1/p'); do
+    eval "path=\${${var}_FILE}"
+    if [ ! -r "$path" ]; then
+        echo "entrypoint: ${var}_FILE=$path is not a readable file" >&2
+        exit 1
+    fi
+    eval "already=\${${var}:-}"
+    if [ -n "$already" ]; then
+        echo "entrypoint: both $var and ${var}_FILE are set; use one" >&2
+        exit 1
+    fi
+    value=$(cat "$path")
+    export "$var=$value"
+    unset "${var}_FILE"
+done
+
+if [ "$#" -gt 0 ]; then
+    exec "$@"
+fi
+
+: "${APP:?set APP to gateway, customers, visits, opportunities or analytics}"
+: "${PORT:?set PORT to the port the app listens on}"
+# One process per container: prometheus-client keeps metrics in process memory, so scale out
+# with more replicas, not more workers.
+exec uvicorn --factory "${APP}.main:create_app" \
+    --host 0.0.0.0 --port "$PORT" \
+    --no-access-log \
+    --timeout-graceful-shutdown "${GRACEFUL_SHUTDOWN_SECONDS:-10}"
