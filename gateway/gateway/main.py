@@ -1,26 +1,72 @@
-"""App factory: `uvicorn --factory gateway.main:create_app`."""
+"""App factory: `uvicorn --factory gateway.main:create_app`.
+
+Layers of a call, outermost first: CORS (answers preflights itself) -> the kit's request
+context (request id, access log, metrics) -> GatewayMiddleware (body size, authentication,
+rate limit) -> routes: identity's own, the event feeds, the service route table (proxy).
+"""
 
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 
 from gateway.config import Settings
 from gateway.models import SCHEMA
+from gateway.openapi import install_merged_openapi
+from gateway.proxy import GatewayMiddleware, events_router, proxy_lifespan, service_routes
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+CORS_ALLOW_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "X-API-Key",
+    "Idempotency-Key",
+    "If-Match",
+    "If-None-Match",
+    "X-Request-ID",
+]
+CORS_EXPOSE_HEADERS = [
+    "ETag",
+    "Location",
+    "RateLimit",
+    "RateLimit-Policy",
+    "Retry-After",
+    "X-Request-ID",
+    "Idempotent-Replayed",
+]
 
 
 def spec() -> AppSpec:
     return AppSpec(
         name="gateway",
         schema=SCHEMA,
-        title="Fieldforce gateway",
+        title="Fieldforce API",
         description="The one public entry: identity, authentication, routing, rate limits.",
         migrations_dir=MIGRATIONS,
+        hooks=[proxy_lifespan],
+        public_routers=[events_router],
     )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return build_app(spec(), settings or Settings())
+    settings = settings or Settings()
+    app = build_app(spec(), settings)
+    # After every FastAPI route, so identity's own paths win over the table's prefixes.
+    app.router.routes.extend(service_routes())
+    install_merged_openapi(app, settings)
+    # Appended, not inserted: it must run inside the kit's request-context middleware (request
+    # id, access log) and see the same scope.
+    app.user_middleware.append(Middleware(GatewayMiddleware, settings=settings))
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=CORS_ALLOW_HEADERS,
+        expose_headers=CORS_EXPOSE_HEADERS,
+        max_age=600,
+    )
+    return app

@@ -1,0 +1,205 @@
+"""The merged API document at `GET /openapi.json` (and `/docs` on top of it).
+
+The gateway's own paths plus each service's, fetched from the service at request time (short
+timeout, cached briefly). Services serve their routers at the public paths (see routes.py), so
+their paths need no rewriting; what is not public (ops endpoints, a service's own `/events`,
+whose public form is the gateway's `/api/v1/events/{app}`) is left out. Component names that
+collide with different content are prefixed with the service's name, and that service's
+`$ref`s rewritten. A service that cannot be fetched is left out and named in
+`info.x-unavailable-services` instead of failing the whole document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.config import Settings
+from gateway.routes import SERVICES, service_for, upstreams
+
+log = logging.getLogger("gateway.openapi")
+
+OPENAPI_PATH = "/openapi.json"
+TOKEN_URL = "/api/v1/auth/token"
+BEARER = "OAuth2PasswordBearer"
+API_KEY = "APIKeyHeader"
+SECURITY_SCHEMES: dict[str, Any] = {
+    BEARER: {
+        "type": "oauth2",
+        "description": "Users: the access token of `POST /api/v1/auth/token`, as a bearer token.",
+        "flows": {"password": {"tokenUrl": TOKEN_URL, "scopes": {}}},
+    },
+    API_KEY: {
+        "type": "apiKey",
+        "description": "Integrations: an API key, created by an admin.",
+        "in": "header",
+        "name": "X-API-Key",
+    },
+}
+AUTHENTICATED: list[dict[str, list[str]]] = [{BEARER: []}, {API_KEY: []}]
+# Gateway paths that are not part of the public API.
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/events"})
+# Calls made before one has credentials.
+ANONYMOUS_OPERATIONS = frozenset({("post", TOKEN_URL), ("post", "/api/v1/auth/refresh")})
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+_REF_PREFIX = "#/components/"
+
+
+def _rewrite_refs(node: Any, renames: dict[str, dict[str, str]]) -> Any:
+    """A copy of `node` whose `#/components/<section>/<name>` refs follow `renames`."""
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str) and value.startswith(_REF_PREFIX):
+                section, _, name = value[len(_REF_PREFIX) :].partition("/")
+                new = renames.get(section, {}).get(name)
+                out[key] = f"{_REF_PREFIX}{section}/{new}" if new is not None else value
+            else:
+                out[key] = _rewrite_refs(value, renames)
+        return out
+    if isinstance(node, list):
+        return [_rewrite_refs(v, renames) for v in node]
+    return node
+
+
+def _prefixed(service: str, name: str) -> str:
+    return f"{service}_{name}"
+
+
+def merge_components(
+    merged: dict[str, dict[str, Any]], service: str, doc: dict[str, Any]
+) -> dict[str, Any]:
+    """Add `doc`'s components to `merged`; answer `doc` with its refs following any renames.
+
+    A name already taken by different content is prefixed. Renaming one schema changes the
+    content of those that refer to it, so the comparison runs again until nothing moves.
+    """
+    components: dict[str, dict[str, Any]] = doc.get("components") or {}
+    renames: dict[str, dict[str, str]] = {}
+    while True:
+        rewritten = _rewrite_refs(components, renames)
+        changed = False
+        for section, entries in rewritten.items():
+            if section == "securitySchemes" or not isinstance(entries, dict):
+                continue
+            taken = merged.get(section, {})
+            for name, value in entries.items():
+                if name in renames.get(section, {}):
+                    continue
+                if name in taken and taken[name] != value:
+                    renames.setdefault(section, {})[name] = _prefixed(service, name)
+                    changed = True
+        if not changed:
+            break
+    for section, entries in rewritten.items():
+        if section == "securitySchemes" or not isinstance(entries, dict):
+            continue
+        target = merged.setdefault(section, {})
+        section_renames = renames.get(section, {})
+        for name, value in entries.items():
+            target[str(section_renames.get(name, name))] = value
+    result = _rewrite_refs({k: v for k, v in doc.items() if k != "components"}, renames)
+    assert isinstance(result, dict)
+    return result
+
+
+class MergedOpenApi:
+    def __init__(self, app: FastAPI, settings: Settings) -> None:
+        self.app = app
+        self.upstreams = upstreams(settings)
+        self.cache_seconds = settings.openapi_cache_seconds
+        self.timeout = aiohttp.ClientTimeout(total=settings.openapi_fetch_timeout_seconds)
+        self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+
+    async def _fetch(self, session: aiohttp.ClientSession, service: str) -> dict[str, Any] | None:
+        hit = self._cache.get(service)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < self.cache_seconds:
+            return hit[1]
+        doc: dict[str, Any] | None = None
+        try:
+            async with session.get(
+                self.upstreams[service] + OPENAPI_PATH, timeout=self.timeout
+            ) as resp:
+                if resp.status == 200:
+                    loaded = orjson.loads(await resp.read())
+                    doc = loaded if isinstance(loaded, dict) else None
+                else:
+                    log.warning("%s answered %s for its API document", service, resp.status)
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
+            log.warning("%s API document unavailable: %s", service, exc)
+        self._cache[service] = (now, doc)
+        return doc
+
+    def _own(self) -> dict[str, Any]:
+        doc = copy.deepcopy(self.app.openapi())
+        doc["paths"] = {p: v for p, v in doc.get("paths", {}).items() if p not in OPS_PATHS}
+        return doc
+
+    async def document(self) -> dict[str, Any]:
+        session: aiohttp.ClientSession = self.app.state.proxy.session
+        fetched = await asyncio.gather(*(self._fetch(session, s) for s in SERVICES))
+        doc = self._own()
+        components: dict[str, dict[str, Any]] = doc.pop("components", None) or {}
+        paths: dict[str, Any] = doc["paths"]
+        for path, item in paths.items():
+            for method, op in item.items():
+                if method in HTTP_METHODS and "security" not in op:
+                    op["security"] = [] if (method, path) in ANONYMOUS_OPERATIONS else AUTHENTICATED
+        tags = {t["name"]: t for t in doc.get("tags", [])}
+        unavailable = []
+        for service, service_doc in zip(SERVICES, fetched, strict=True):
+            if service_doc is None:
+                unavailable.append(service)
+                continue
+            service_doc = merge_components(components, service, service_doc)
+            for path, item in (service_doc.get("paths") or {}).items():
+                # Only what the route table sends to this service is public.
+                if service_for(path) != service:
+                    continue
+                for method, op in item.items():
+                    if method in HTTP_METHODS:
+                        op["security"] = AUTHENTICATED
+                        op.setdefault("tags", [service])
+                paths[path] = item
+            for tag in service_doc.get("tags") or []:
+                tags.setdefault(tag["name"], tag)
+        components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+        doc["components"] = components
+        doc["security"] = AUTHENTICATED
+        if tags:
+            doc["tags"] = list(tags.values())
+        info = doc.setdefault("info", {})
+        info["x-unavailable-services"] = unavailable
+        if unavailable:
+            note = (
+                "Not included because they could not be reached when this document was made: "
+                + ", ".join(unavailable)
+                + "."
+            )
+            info["description"] = (info.get("description", "") + "\n\n" + note).strip()
+        return doc
+
+
+def install_merged_openapi(app: FastAPI, settings: Settings) -> None:
+    """Replace FastAPI's own `/openapi.json` route (and so what `/docs` shows) by the merge."""
+    merger = MergedOpenApi(app, settings)
+    app.state.openapi = merger
+    app.router.routes[:] = [
+        r for r in app.router.routes if getattr(r, "path", None) != app.openapi_url
+    ]
+
+    async def openapi_json(request: Request) -> Response:
+        doc = await merger.document()
+        return Response(orjson.dumps(doc), media_type="application/json")
+
+    app.add_route(OPENAPI_PATH, openapi_json, include_in_schema=False)

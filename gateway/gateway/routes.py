@@ -1,0 +1,60 @@
+"""The route table: which public path prefix belongs to which service, kept as data in one place.
+
+Path mapping: every service mounts its routers at the same public path the gateway serves
+(the customers service itself answers `/api/v1/customers/...`), so the gateway forwards the
+path and query unchanged. The one rewrite is the event feeds: `/api/v1/events/{app}` is the
+app's own `GET /events` (the gateway's own feed, app `identity`, is served in-process).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.config import Settings
+
+API_PREFIX = "/api/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    prefix: str  # public path prefix, e.g. /api/v1/customers
+    service: str  # app name: token audience and upstream
+
+
+ROUTE_TABLE: tuple[Route, ...] = (
+    Route(f"{API_PREFIX}/customers", "customers"),
+    Route(f"{API_PREFIX}/orders", "customers"),
+    Route(f"{API_PREFIX}/visits", "visits"),
+    Route(f"{API_PREFIX}/visit-plans", "visits"),
+    Route(f"{API_PREFIX}/daily-reports", "visits"),
+    Route(f"{API_PREFIX}/market-reports", "visits"),
+    Route(f"{API_PREFIX}/complaints", "visits"),
+    Route(f"{API_PREFIX}/leads", "opportunities"),
+    Route(f"{API_PREFIX}/opportunities", "opportunities"),
+    Route(f"{API_PREFIX}/scoring-models", "opportunities"),
+    Route(f"{API_PREFIX}/targets", "analytics"),
+    Route(f"{API_PREFIX}/kpis", "analytics"),
+    Route(f"{API_PREFIX}/reports", "analytics"),
+    Route(f"{API_PREFIX}/alerts", "analytics"),
+)
+
+SERVICES: tuple[str, ...] = ("customers", "visits", "opportunities", "analytics")
+# The gateway's own feed is named after the schema it comes from.
+IDENTITY_FEED = "identity"
+EVENT_FEEDS: tuple[str, ...] = (IDENTITY_FEED, *SERVICES)
+EVENTS_PREFIX = f"{API_PREFIX}/events"
+# The service path an event feed is served at.
+SERVICE_EVENTS_PATH = "/events"
+
+
+def upstreams(settings: Settings) -> dict[str, str]:
+    """Base URL of each service, without a trailing slash."""
+    return {name: str(getattr(settings, f"upstream_{name}")).rstrip("/") for name in SERVICES}
+
+
+def service_for(path: str) -> str | None:
+    """The service a public path belongs to, or None when no route matches."""
+    for route in ROUTE_TABLE:
+        if path == route.prefix or path.startswith(route.prefix + "/"):
+            return route.service
+    return None

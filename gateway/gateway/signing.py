@@ -1,0 +1,70 @@
+"""Internal tokens: minted with the gateway's Ed25519 key, cached per (principal, audience).
+
+Services cache verified tokens by their string, so reusing one token for most of its life makes
+both sides cheap: the gateway signs about once a minute per principal and service, and the
+service checks the signature as rarely.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from servicekit.auth import Principal, generate_keypair, load_private_key, mint_internal_token
+
+log = logging.getLogger("gateway.signing")
+
+
+def load_or_generate_key(pem: str) -> Ed25519PrivateKey:
+    if pem.strip():
+        return load_private_key(pem)
+    private, _public = generate_keypair()
+    log.warning(
+        "GATEWAY_INTERNAL_TOKEN_PRIVATE_KEY is not set: signing internal tokens with an "
+        "EPHEMERAL key that no service knows; every forwarded call will be refused (401) "
+        "until the gateway gets the private key whose public half the services hold "
+        "(INTERNAL_TOKEN_PUBLIC_KEY)"
+    )
+    return load_private_key(private)
+
+
+class TokenSigner:
+    def __init__(
+        self,
+        private_key: Ed25519PrivateKey,
+        *,
+        issuer: str,
+        ttl_seconds: int = 60,
+        refresh_margin_seconds: int = 15,
+        cache_size: int = 50_000,
+    ) -> None:
+        if refresh_margin_seconds >= ttl_seconds:
+            raise ValueError("the refresh margin must be shorter than the token's life")
+        self._key = private_key
+        self.issuer = issuer
+        self.ttl_seconds = ttl_seconds
+        self.refresh_margin_seconds = refresh_margin_seconds
+        self._cache: dict[tuple[Principal, str], tuple[str, float]] = {}
+        self._cache_size = cache_size
+
+    def token(self, principal: Principal, audience: str) -> str:
+        now = time.time()
+        key = (principal, audience)
+        hit = self._cache.get(key)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        token = mint_internal_token(
+            self._key,
+            principal,
+            audience=audience,
+            issuer=self.issuer,
+            ttl_seconds=self.ttl_seconds,
+            now=now,
+        )
+        if len(self._cache) >= self._cache_size:
+            # Dropping everything is cheap and rare; the next calls simply sign again.
+            self._cache.clear()
+        self._cache[key] = (token, now + self.ttl_seconds - self.refresh_margin_seconds)
+        return token
