@@ -1,5 +1,6 @@
 """Fieldforce gateway settings (env prefix `GATEWAY_`; `DATABASE_URL` is shared)."""
 
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from servicekit.settings import KitSettings
@@ -9,6 +10,43 @@ class Settings(KitSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
     app_name: str = "gateway"
+
+    # --- identity: users, teams, tokens, API keys (see gateway/gateway/identity/) ---
+    # HS256 secret of the gateway's own access tokens; empty = a random one per process
+    # (a warning is logged: tokens then die with the process and differ between replicas).
+    jwt_secret: str = ""
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    bootstrap_admin_email: str = Field(
+        default="admin@example.com",
+        validation_alias=AliasChoices("BOOTSTRAP_ADMIN_EMAIL", "bootstrap_admin_email"),
+    )
+    # Empty = a strong password is generated and printed once, when the admin is created.
+    bootstrap_admin_password: str = Field(
+        default="",
+        validation_alias=AliasChoices("BOOTSTRAP_ADMIN_PASSWORD", "bootstrap_admin_password"),
+    )
+    # The secret of the API key (scope events:read) the services follow feeds with.
+    events_api_key: str = Field(
+        default="", validation_alias=AliasChoices("EVENTS_API_KEY", "events_api_key")
+    )
+    # Argon2id cost (OWASP's minimum profile: about 50 ms per hash on a small server).
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19456
+    argon2_parallelism: int = 1
+    # Failed logins: counted per account and per client address inside the window; past
+    # `slowdown_after` each attempt waits longer, past the maximum the key is locked out.
+    login_failure_window_seconds: int = 900
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_address: int = 30
+    login_lockout_seconds: int = 300
+    login_slowdown_after: int = 3
+    login_slowdown_base_seconds: float = 0.25
+    login_slowdown_max_seconds: float = 2.0
+    # Identity facts (active flag, role, teams, keys) are cached this long; changes reach every
+    # replica at once through LISTEN/NOTIFY, the TTL only bounds a lost notification.
+    identity_cache_ttl_seconds: float = 30.0
+    api_key_last_used_flush_seconds: float = 5.0
 
     # --- proxy: routing, internal token, limits, CORS (see gateway/gateway/proxy.py) ---
     # Base URLs of the services (fieldforce/stack.py sets them for `make run` and the tests).

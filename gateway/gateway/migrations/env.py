@@ -1,3 +1,4 @@
+import gateway.identity.models  # noqa: F401  (registers the identity tables on the metadata)
 from gateway.models import SCHEMA, metadata
 from servicekit.migrations import run_env
 

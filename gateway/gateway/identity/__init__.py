@@ -1,0 +1,1 @@
+"""Identity: users, teams, sessions, API keys, audit; the gateway's authentication."""

@@ -1,0 +1,51 @@
+"""Identity's event types and payloads: full facts, so consumers need not call back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from gateway.identity.models import Team, User
+
+USER_CREATED = "user.created"
+USER_UPDATED = "user.updated"
+USER_TEAM_CHANGED = "user.team_changed"
+USER_DEACTIVATED = "user.deactivated"
+USER_REACTIVATED = "user.reactivated"
+TEAM_CHANGED = "team.changed"
+
+
+def _s(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def user_data(user: User, manager_ids: list[uuid.UUID], **extra: Any) -> dict[str, Any]:
+    """`manager_ids`: the managers who see the user's team (its manager, then up the tree)."""
+    data: dict[str, Any] = {
+        "id": str(user.id),
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
+        "team_id": _s(user.team_id),
+        "active": user.active,
+        "manager_ids": [str(m) for m in manager_ids],
+    }
+    data.update(extra)
+    return data
+
+
+def team_data(
+    team: Team,
+    ancestor_ids: list[uuid.UUID],
+    manager_ids: list[uuid.UUID],
+    change: str,
+) -> dict[str, Any]:
+    return {
+        "id": str(team.id),
+        "name": team.name,
+        "parent_id": _s(team.parent_id),
+        "manager_id": _s(team.manager_id),
+        "ancestor_ids": [str(a) for a in ancestor_ids],
+        "manager_ids": [str(m) for m in manager_ids],
+        "change": change,
+    }

@@ -1,0 +1,60 @@
+"""Scopes in one place: what each role may do, and which scopes an API key may carry."""
+
+from __future__ import annotations
+
+EVENTS_READ = "events:read"
+
+# What the services check. Keys may carry any of these; users get theirs from the role.
+BUSINESS_SCOPES: frozenset[str] = frozenset(
+    {
+        "customers:read",
+        "customers:write",
+        "orders:read",
+        "orders:write",
+        "visits:read",
+        "visits:write",
+        "leads:read",
+        "leads:write",
+        "opportunities:read",
+        "opportunities:write",
+        "targets:read",
+        "targets:write",
+        "kpis:read",
+        "reports:read",
+        "alerts:read",
+        "alerts:write",
+        "scoring:read",
+        "scoring:write",
+    }
+)
+KNOWN_SCOPES: frozenset[str] = BUSINESS_SCOPES | {EVENTS_READ}
+
+_FIELD_SCOPES: frozenset[str] = frozenset(
+    {
+        "customers:read",
+        "customers:write",
+        "orders:read",
+        "orders:write",
+        "visits:read",
+        "visits:write",
+        "leads:read",
+        "leads:write",
+        "opportunities:read",
+        "opportunities:write",
+        "targets:read",
+        "kpis:read",
+        "reports:read",
+        "alerts:read",
+    }
+)
+
+# Managers and reps differ by what they see (teams), not by what they may do; admins may do
+# everything, including following the event feeds.
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    "admin": KNOWN_SCOPES,
+    "manager": _FIELD_SCOPES,
+    "rep": _FIELD_SCOPES,
+}
+
+USER_ROLES: tuple[str, ...] = ("admin", "manager", "rep")
+KEY_ROLE = "integration"
