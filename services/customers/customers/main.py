@@ -4,8 +4,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from customers.archive.directory import identity_feed_hook
+from customers.archive.router import router as archive_router
+from customers.commerce.router import customers_router as commerce_router
+from customers.commerce.router import orders_router
 from customers.config import Settings
 from customers.models import SCHEMA
+from customers.quality.router import router as quality_router
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
 
@@ -19,6 +24,15 @@ def spec() -> AppSpec:
         title="Fieldforce customers",
         description="The dynamic customer archive.",
         migrations_dir=MIGRATIONS,
+        # Feature routers; their fixed paths never collide with `/{customer_id}` because the
+        # archive matches that segment only when it is a UUID.
+        routers=[
+            quality_router,
+            commerce_router,
+            orders_router,
+            archive_router,
+        ],
+        hooks=[identity_feed_hook],
     )
 
 

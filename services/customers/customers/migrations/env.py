@@ -1,3 +1,5 @@
+import customers.archive.models  # noqa: F401  (customers, history, ledger, settings, ...)
+import customers.commerce.models  # noqa: F401  (contacts, orders, payments)
 from customers.models import SCHEMA, metadata
 from servicekit.migrations import run_env
 

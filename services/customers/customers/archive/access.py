@@ -1,0 +1,128 @@
+"""Who may see and change which customer. Every endpoint of the service, sub-resources
+included (contacts, orders, payments, history, ledger), goes through these three functions so
+that one rule applies everywhere:
+
+- admin: every customer.
+- manager: customers of their visible teams (their subtree), their own, and the pool.
+- rep: their own customers, and the pool (to read and claim).
+- integration key: every customer when it holds a customers scope (or orders:write for the
+  order push), none otherwise.
+
+A customer the caller may not see is a 404, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from customers.archive.exceptions import CustomerNotFound
+from customers.archive.models import CUSTOMERS, Customer
+from servicekit.auth import Principal
+from servicekit.errors import Forbidden
+
+READ_SCOPE = "customers:read"
+WRITE_SCOPE = "customers:write"
+ORDERS_WRITE_SCOPE = "orders:write"
+_KEY_READ_SCOPES = frozenset({READ_SCOPE, WRITE_SCOPE, ORDERS_WRITE_SCOPE})
+
+
+def _key_reads(principal: Principal) -> bool:
+    return bool(principal.scopes & _KEY_READ_SCOPES)
+
+
+def require_read(principal: Principal) -> None:
+    """403 for a key without any customers scope (users are governed by record rules)."""
+    if principal.kind == "key" and not _key_reads(principal):
+        raise Forbidden(f"this action needs the '{READ_SCOPE}' scope")
+
+
+def require_write(principal: Principal) -> None:
+    if principal.kind == "key":
+        principal.require_scope(WRITE_SCOPE)
+
+
+def _team_ids(principal: Principal) -> list[uuid.UUID]:
+    out = []
+    for t in principal.visible_team_ids:
+        try:
+            out.append(uuid.UUID(t))
+        except ValueError:
+            continue
+    return out
+
+
+def can_see(principal: Principal, owner_id: uuid.UUID | None, team_id: uuid.UUID | None) -> bool:
+    if principal.kind == "key":
+        return _key_reads(principal)
+    if principal.is_admin:
+        return True
+    if owner_id is None:
+        return principal.is_manager or principal.is_rep
+    if owner_id == principal.user_id:
+        return True
+    return principal.is_manager and principal.sees_team(team_id)
+
+
+def visibility_filter(principal: Principal, table: sa.Table = CUSTOMERS) -> sa.ColumnElement[bool]:
+    """The WHERE clause of "customers this principal may see" (for lists and joins)."""
+    c = table.c
+    if principal.kind == "key":
+        return sa.true() if _key_reads(principal) else sa.false()
+    if principal.is_admin:
+        return sa.true()
+    own = c.owner_id == principal.user_id if principal.user_id else sa.false()
+    if principal.is_rep:
+        return sa.or_(own, c.owner_id.is_(None))
+    if principal.is_manager:
+        teams = _team_ids(principal)
+        clauses = [own, c.owner_id.is_(None)]
+        if teams:
+            clauses.append(c.team_id.in_(teams))
+        return sa.or_(*clauses)
+    return sa.false()
+
+
+def can_change(principal: Principal, customer: Any) -> bool:
+    """May the principal change this customer's record (and its sub-resources)?
+
+    rep: their own only (the pool is claimed, not edited); manager: their teams', their own
+    and the pool; admin: all; key: with customers:write.
+    """
+    owner_id, team_id = customer.owner_id, customer.team_id
+    if principal.kind == "key":
+        return principal.has_scope(WRITE_SCOPE)
+    if principal.is_admin:
+        return True
+    if owner_id is not None and owner_id == principal.user_id:
+        return True
+    if principal.is_manager:
+        return owner_id is None or principal.sees_team(team_id)
+    return False
+
+
+async def get_visible_customer(
+    session: AsyncSession,
+    principal: Principal,
+    customer_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+) -> Customer:
+    """The customer, or 404 when it does not exist or the principal may not see it."""
+    customer = await session.get(Customer, customer_id, with_for_update=for_update)
+    if customer is None or not can_see(principal, customer.owner_id, customer.team_id):
+        raise CustomerNotFound(customer_id)
+    return customer
+
+
+async def get_changeable_customer(
+    session: AsyncSession, principal: Principal, customer_id: uuid.UUID
+) -> Customer:
+    """Locked for the change: 404 when invisible, 403 when visible but not theirs to change."""
+    customer = await get_visible_customer(session, principal, customer_id, for_update=True)
+    if not can_change(principal, customer):
+        raise Forbidden("you may read this customer but not change it")
+    return customer

@@ -1,0 +1,33 @@
+"""Annotated dependencies that return the 404 (or 403) themselves."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends
+
+from customers.archive.access import get_changeable_customer, get_visible_customer, require_read
+from customers.archive.models import Customer
+from servicekit.app import CurrentPrincipal
+from servicekit.routing import SessionDep
+
+
+async def _visible(
+    customer_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> Customer:
+    require_read(principal)
+    return await get_visible_customer(session, principal, customer_id)
+
+
+async def _changeable(
+    customer_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> Customer:
+    require_read(principal)
+    return await get_changeable_customer(session, principal, customer_id)
+
+
+# The customer of the path, visible to the caller (else 404).
+VisibleCustomer = Annotated[Customer, Depends(_visible)]
+# The customer of the path, locked, and the caller's to change (404 / 403 otherwise).
+ChangeableCustomer = Annotated[Customer, Depends(_changeable)]

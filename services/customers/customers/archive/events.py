@@ -1,0 +1,128 @@
+"""Event types and payloads: each payload carries what a consumer needs without calling back
+(owner, team, region, level, status, code and name besides the change itself)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from customers.archive.history import jsonable
+from servicekit.db import utcnow
+from servicekit.outbox import record_event
+
+CUSTOMER_CREATED = "customer.created"
+CUSTOMER_UPDATED = "customer.updated"
+CUSTOMER_LEVEL_CHANGED = "customer.level_changed"
+CUSTOMER_OWNER_CHANGED = "customer.owner_changed"
+CUSTOMER_MERGED = "customer.merged"
+CUSTOMER_INVALIDATED = "customer.invalidated"
+
+_FACTS = ("code", "name", "region", "level", "status", "owner_id", "team_id", "industry", "source")
+
+
+def customer_facts(customer: Any) -> dict[str, Any]:
+    """The facts every customer event repeats. `customer` is a model, a row or a mapping."""
+    get = customer.get if isinstance(customer, Mapping) else lambda k: getattr(customer, k)
+    data: dict[str, Any] = {"id": str(get("id"))}
+    data.update({k: jsonable(get(k)) for k in _FACTS})
+    data["estimated_potential"] = jsonable(get("estimated_potential"))
+    data["tags"] = jsonable(get("tags"))
+    data["version"] = get("version")
+    return data
+
+
+def created(customer: Any, actor_id: str | None) -> dict[str, Any]:
+    created_at = jsonable(_get(customer, "created_at"))
+    return {**customer_facts(customer), "created_by": actor_id, "created_at": created_at}
+
+
+def updated(
+    customer: Any, changes: Mapping[str, tuple[Any, Any]], actor_id: str | None
+) -> dict[str, Any]:
+    return {
+        **customer_facts(customer),
+        "changed_fields": sorted(changes),
+        "changes": {f: {"old": jsonable(o), "new": jsonable(n)} for f, (o, n) in changes.items()},
+        "updated_by": actor_id,
+    }
+
+
+def level_changed(customer: Any, old: str, new: str, actor_id: str | None) -> dict[str, Any]:
+    return {**customer_facts(customer), "old_level": old, "new_level": new, "changed_by": actor_id}
+
+
+def owner_changed(
+    customer: Any,
+    old_owner_id: uuid.UUID | None,
+    old_team_id: uuid.UUID | None,
+    reason: str,
+    kind: str,
+    actor_id: str | None,
+) -> dict[str, Any]:
+    return {
+        **customer_facts(customer),
+        "old_owner_id": jsonable(old_owner_id),
+        "old_team_id": jsonable(old_team_id),
+        "in_pool": _get(customer, "owner_id") is None,
+        "reason": reason,
+        "kind": kind,
+        "changed_by": actor_id,
+    }
+
+
+def invalidated(customer: Any, reason: str | None, actor_id: str | None) -> dict[str, Any]:
+    return {**customer_facts(customer), "reason": reason, "changed_by": actor_id}
+
+
+def merged(customer: Any, survivor: Any, actor_id: str | None) -> dict[str, Any]:
+    """`customer` is the duplicate that was folded into `survivor`."""
+    return {
+        **customer_facts(customer),
+        "merged_into_id": str(_get(survivor, "id")),
+        "merged_into_code": _get(survivor, "code"),
+        "changed_by": actor_id,
+    }
+
+
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key)
+
+
+async def emit(session: AsyncSession, type_: str, subject: uuid.UUID, data: dict[str, Any]) -> None:
+    await record_event(session, type_, subject, data)
+
+
+async def emit_many(
+    session: AsyncSession, events: Sequence[tuple[str, uuid.UUID, dict[str, Any]]]
+) -> None:
+    """Many events in one executemany round trip (bulk transfers, import)."""
+    if not events:
+        return
+    if len(events) == 1:
+        await emit(session, *events[0])
+        return
+    schema = session.info["outbox_schema"]
+    source = session.info["outbox_source"]
+    now = utcnow()
+    await session.execute(
+        sa.text(
+            f'INSERT INTO "{schema}".outbox (id, type, source, subject, time, data, dataversion) '
+            "VALUES (:id, :type, :source, :subject, :time, CAST(:data AS jsonb), '1')"
+        ),
+        [
+            {
+                "id": uuid.uuid4(),
+                "type": t,
+                "source": source,
+                "subject": str(subject),
+                "time": now,
+                "data": orjson.dumps(data, default=str).decode(),
+            }
+            for t, subject, data in events
+        ],
+    )

@@ -1,0 +1,81 @@
+"""Extension points: other features of this service plug into the archive here.
+
+- `file_sections` / `card_sections`: named sections of the full file (`GET /{id}`) and the
+  card (`GET /{id}/card`). Commerce registers e.g. "contacts", "orders", "data_quality";
+  a visits read model would register "visit_memos" on the card. A section is
+  `async fn(session, principal, customer: CustomerRead) -> JSON-able`, called only after
+  access was checked. Register at import time of the feature's module (main imports it).
+- `purchases`: the trailing purchase amount per customer for the proposed level, as a SQL
+  select of (customer_id, amount) since a given time, so that the "level differs" list stays
+  one query. Until commerce sets it, the proposed level uses the estimated potential only.
+- `after_create`: called with the rows just created (e.g. to create the contacts given in
+  `CustomerCreate.contacts`), in the same transaction.
+- `duplicate_finder`: replaces the default likely-duplicate lookup used on create.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.auth import Principal
+
+if TYPE_CHECKING:
+    from customers.archive.schemas import CustomerCreate, CustomerRead
+
+SectionFn = Callable[[AsyncSession, Principal, "CustomerRead"], Awaitable[Any]]
+PurchasesQuery = Callable[[datetime], "sa.Select[Any]"]
+AfterCreate = Callable[
+    [AsyncSession, Principal | None, Sequence[tuple[uuid.UUID, "CustomerCreate"]]],
+    Awaitable[None],
+]
+DuplicateFinder = Callable[
+    [AsyncSession, "CustomerCreate", uuid.UUID | None], Awaitable[list[dict[str, Any]]]
+]
+
+
+class SectionRegistry:
+    def __init__(self) -> None:
+        self._sections: dict[str, SectionFn] = {}
+
+    def register(self, name: str, fn: SectionFn) -> None:
+        self._sections[name] = fn
+
+    def items(self) -> list[tuple[str, SectionFn]]:
+        return list(self._sections.items())
+
+    async def render(
+        self, session: AsyncSession, principal: Principal, customer: CustomerRead
+    ) -> dict[str, Any]:
+        return {name: await fn(session, principal, customer) for name, fn in self.items()}
+
+
+class _Hooks:
+    purchases: PurchasesQuery | None = None
+    duplicate_finder: DuplicateFinder | None = None
+
+    def __init__(self) -> None:
+        self.after_create: list[AfterCreate] = []
+
+
+file_sections = SectionRegistry()
+card_sections = SectionRegistry()
+hooks = _Hooks()
+
+
+def set_purchases_source(fn: PurchasesQuery) -> None:
+    hooks.purchases = fn
+
+
+def add_after_create(fn: AfterCreate) -> None:
+    if fn not in hooks.after_create:
+        hooks.after_create.append(fn)
+
+
+def set_duplicate_finder(fn: DuplicateFinder) -> None:
+    hooks.duplicate_finder = fn

@@ -1,0 +1,352 @@
+"""Ownership: the company owns the customer. Every change of owner — create, claim, release,
+a manager's reassignment, an approved request, a bulk transfer, a deactivated user's
+handover — goes through `move_customers`: one set-based statement that locks and moves the
+rows, closes and opens custody-ledger periods, writes history and `customer.owner_changed`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
+
+from customers.archive import directory, events, repository
+from customers.archive import settings as archive_settings
+from customers.archive.access import visibility_filter
+from customers.archive.exceptions import AlreadyOwned, ClaimLimitReached, CustomerNotFound
+from customers.archive.history import SYSTEM, Actor, as_actor, history_row, write_history
+from customers.archive.models import CUSTOMERS, LEDGER, Customer
+from servicekit.auth import Principal
+from servicekit.db import utcnow
+from servicekit.errors import Conflict, Forbidden, ValidationFailed
+
+C = CUSTOMERS.c
+_ANY = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    rows: list[Any]
+
+    @property
+    def ids(self) -> list[uuid.UUID]:
+        return [r.id for r in self.rows]
+
+
+def ledger_row(
+    customer_id: uuid.UUID,
+    owner_id: uuid.UUID | None,
+    team_id: uuid.UUID | None,
+    at: datetime,
+    reason: str,
+    kind: str,
+    actor: Actor,
+) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "owner_id": owner_id,
+        "team_id": team_id,
+        "started_at": at,
+        "reason": reason,
+        "kind": kind,
+        "actor_id": actor.id,
+    }
+
+
+async def open_periods(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(sa.insert(LEDGER), rows)
+
+
+async def move_customers(
+    session: AsyncSession,
+    actor: Actor | Principal | None,
+    *,
+    to_owner_id: uuid.UUID | None,
+    to_team_id: uuid.UUID | None,
+    reason: str,
+    kind: str,
+    from_owner_id: Any = _ANY,
+    customer_ids: list[uuid.UUID] | None = None,
+    extra_where: list[sa.ColumnElement[bool]] | None = None,
+) -> Moved:
+    """Move every customer matching the conditions to the new owner, in the caller's
+    transaction. `from_owner_id=None` means "from the pool"; the condition is re-checked after
+    the row lock, so of two concurrent claims of one pool customer exactly one moves it."""
+    who = as_actor(actor)
+    now = utcnow()
+    where: list[sa.ColumnElement[bool]] = list(extra_where or [])
+    if from_owner_id is None:
+        where.append(C.owner_id.is_(None))
+    elif from_owner_id is not _ANY:
+        where.append(C.owner_id == from_owner_id)
+    if customer_ids is not None:
+        where.append(C.id.in_(customer_ids))
+    # Never a no-op "move" to the owner it already has.
+    where.append(
+        C.owner_id.is_not(None) if to_owner_id is None else C.owner_id.is_distinct_from(to_owner_id)
+    )
+    locked = (
+        sa.select(C.id, C.owner_id, C.team_id)
+        .where(*where)
+        .order_by(C.id)
+        .with_for_update()
+        .cte("locked")
+    )
+    stmt = (
+        sa.update(CUSTOMERS)
+        .where(C.id == locked.c.id)
+        .values(
+            owner_id=to_owner_id,
+            team_id=to_team_id,
+            version=C.version + 1,
+            updated_at=now,
+            updated_by=who.id,
+        )
+        .returning(
+            *CUSTOMERS.c,
+            locked.c.owner_id.label("old_owner_id"),
+            locked.c.team_id.label("old_team_id"),
+        )
+    )
+    rows = list((await session.execute(stmt)).all())
+    if not rows:
+        return Moved([])
+    ids = [r.id for r in rows]
+    await session.execute(
+        sa.update(LEDGER)
+        .where(LEDGER.c.customer_id.in_(ids), LEDGER.c.ended_at.is_(None))
+        .values(ended_at=now, end_reason=reason, ended_by=who.id)
+    )
+    await open_periods(
+        session, [ledger_row(r.id, to_owner_id, to_team_id, now, reason, kind, who) for r in rows]
+    )
+    await write_history(
+        session,
+        [
+            history_row(
+                r.id,
+                r.version,
+                who,
+                "owner_changed",
+                {"owner_id": (r.old_owner_id, to_owner_id), "team_id": (r.old_team_id, to_team_id)},
+                comment=reason,
+                at=now,
+            )
+            for r in rows
+        ],
+    )
+    await events.emit_many(
+        session,
+        [
+            (
+                events.CUSTOMER_OWNER_CHANGED,
+                r.id,
+                events.owner_changed(
+                    r._mapping, r.old_owner_id, r.old_team_id, reason, kind, who.id
+                ),
+            )
+            for r in rows
+        ],
+    )
+    _refresh_loaded(session, rows)
+    return Moved(rows)
+
+
+def _refresh_loaded(session: AsyncSession, rows: list[Any]) -> None:
+    """Bring ORM copies already loaded in this session up to date with the Core update
+    (expiring them would need IO on the next attribute access, which async sessions forbid)."""
+    for r in rows:
+        obj = session.identity_map.get(identity_key(Customer, r.id))
+        if obj is None:
+            continue
+        for name in ("owner_id", "team_id", "version", "updated_at", "updated_by"):
+            set_committed_value(obj, name, getattr(r, name))
+
+
+async def release(
+    session: AsyncSession, principal: Principal, customer: Customer, reason: str
+) -> Moved:
+    """Owner or manager puts the customer back into the pool (access checked by the caller)."""
+    if customer.owner_id is None:
+        raise Conflict("the customer is already in the pool")
+    moved = await move_customers(
+        session,
+        principal,
+        to_owner_id=None,
+        to_team_id=None,
+        reason=reason,
+        kind="released",
+        customer_ids=[customer.id],
+        from_owner_id=customer.owner_id,
+    )
+    if not moved.rows:
+        raise Conflict("the customer changed owner meanwhile; read it again")
+    return moved
+
+
+async def claim(
+    session: AsyncSession, principal: Principal, customer_id: uuid.UUID, reason: str | None
+) -> Moved:
+    """A rep takes a pool customer, within the held and per-day limits."""
+    if principal.kind != "user" or not principal.is_rep or principal.user_id is None:
+        raise Forbidden("only reps claim customers from the pool")
+    me = principal.user_id
+    # One rep's claims take turns, so two parallel claims cannot both pass the limits.
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"claim:{me}"))))
+    doc, _ = await archive_settings.load(session)
+    limits = doc.pool
+    if limits.max_customers_per_rep is not None:
+        held = await repository.held_by(session, me)
+        if held >= limits.max_customers_per_rep:
+            raise ClaimLimitReached(
+                f"you already hold {held} customers (limit {limits.max_customers_per_rep})"
+            )
+    if limits.claims_per_day is not None:
+        today = datetime.combine(utcnow().date(), time(0), tzinfo=utcnow().tzinfo)
+        claimed = await repository.claims_since(session, me, today)
+        if claimed >= limits.claims_per_day:
+            raise ClaimLimitReached(
+                f"you claimed {claimed} customers today (limit {limits.claims_per_day})"
+            )
+    team_id = uuid.UUID(principal.team_id) if principal.team_id else None
+    moved = await move_customers(
+        session,
+        principal,
+        to_owner_id=me,
+        to_team_id=team_id,
+        reason=reason or "claimed from the pool",
+        kind="claimed",
+        customer_ids=[customer_id],
+        from_owner_id=None,
+        extra_where=[C.status == "active"],
+    )
+    if moved.rows:
+        return moved
+    row = (
+        await session.execute(sa.select(C.owner_id, C.status).where(C.id == customer_id))
+    ).first()
+    if row is None:
+        raise CustomerNotFound(customer_id)
+    if row.owner_id is not None:
+        if row.owner_id == me:
+            raise AlreadyOwned("you already own this customer")
+        raise AlreadyOwned("another rep claimed this customer first")
+    raise Conflict(f"a {row.status} customer cannot be claimed")
+
+
+async def resolve_target(
+    session: AsyncSession, principal: Principal, owner_id: uuid.UUID | None, path: str
+) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """(owner, team) for a new owner named by a manager/admin/key; None = the pool."""
+    if owner_id is None:
+        return None, None
+    if owner_id == principal.user_id:
+        return owner_id, uuid.UUID(principal.team_id) if principal.team_id else None
+    user = await directory.get_user(session, owner_id)
+    if user is None:
+        raise ValidationFailed.field(path, "unknown user")
+    if not user.active:
+        raise ValidationFailed.field(path, "the user is deactivated")
+    if principal.kind == "user" and principal.is_manager and not principal.sees_team(user.team_id):
+        raise ValidationFailed.field(path, "the user is not in one of your teams")
+    return user.id, user.team_id
+
+
+async def transfer(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    from_owner_id: uuid.UUID,
+    to_owner_id: uuid.UUID | None,
+    customer_ids: list[uuid.UUID] | None,
+    reason: str,
+) -> tuple[Moved, uuid.UUID | None]:
+    """Bulk handover by a manager of both reps or an admin, all or nothing."""
+    if principal.kind != "user" or not (principal.is_admin or principal.is_manager):
+        raise Forbidden("only managers and admins transfer customers")
+    if to_owner_id == from_owner_id:
+        raise ValidationFailed.field("to_owner_id", "must differ from from_owner_id")
+    extra: list[sa.ColumnElement[bool]] = []
+    if principal.is_manager:
+        source = await directory.get_user(session, from_owner_id)
+        if source is not None and not principal.sees_team(source.team_id):
+            raise Forbidden("the rep handing over is not in one of your teams")
+        # Whatever the directory says, a manager moves only customers of their teams.
+        extra.append(visibility_filter(principal))
+    to_owner, to_team = await resolve_target(session, principal, to_owner_id, "to_owner_id")
+    wanted = None if customer_ids is None else list(dict.fromkeys(customer_ids))
+    moved = await transfer_customers(
+        session,
+        principal,
+        from_owner_id=from_owner_id,
+        to_owner_id=to_owner,
+        to_team_id=to_team,
+        customer_ids=wanted,
+        reason=reason,
+        kind="transferred",
+        extra_where=extra,
+    )
+    if wanted is not None and len(moved.rows) != len(wanted):
+        missing = sorted(str(i) for i in set(wanted) - set(moved.ids))
+        raise ValidationFailed(
+            f"{len(missing)} listed customer(s) are not held by {from_owner_id} "
+            "or not yours to move; nothing was moved",
+            errors=[{"loc": ["customer_ids"], "msg": "not held by from_owner_id", "ids": missing}],
+        )
+    return moved, to_team
+
+
+async def transfer_customers(
+    session: AsyncSession,
+    actor: Actor | Principal | None,
+    *,
+    from_owner_id: uuid.UUID,
+    to_owner_id: uuid.UUID | None,
+    to_team_id: uuid.UUID | None,
+    customer_ids: list[uuid.UUID] | None,
+    reason: str,
+    kind: str,
+    extra_where: list[sa.ColumnElement[bool]] | None = None,
+) -> Moved:
+    """The one path of bulk handovers: the transfers endpoint and the deactivation consumer."""
+    return await move_customers(
+        session,
+        actor,
+        to_owner_id=to_owner_id,
+        to_team_id=to_team_id,
+        reason=reason,
+        kind=kind,
+        from_owner_id=from_owner_id,
+        customer_ids=customer_ids,
+        extra_where=extra_where,
+    )
+
+
+async def hand_over_deactivated(session: AsyncSession, user_id: uuid.UUID) -> Moved:
+    """A deactivated user's customers go to the pool, or to their manager by setting."""
+    doc, _ = await archive_settings.load(session)
+    to_owner: uuid.UUID | None = None
+    to_team: uuid.UUID | None = None
+    if doc.deactivated_handover == "manager":
+        user = await directory.get_user(session, user_id)
+        boss = None if user is None else await directory.manager_of(session, user)
+        if boss is not None:
+            to_owner, to_team = boss.id, boss.team_id
+    reason = "owner deactivated: " + ("handed to their manager" if to_owner else "back to the pool")
+    return await transfer_customers(
+        session,
+        SYSTEM,
+        from_owner_id=user_id,
+        to_owner_id=to_owner,
+        to_team_id=to_team,
+        customer_ids=None,
+        reason=reason,
+        kind="handover",
+    )

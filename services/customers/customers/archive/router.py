@@ -1,0 +1,435 @@
+"""HTTP of the archive, mounted at the public paths the gateway forwards unchanged."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import orjson
+import sqlalchemy as sa
+from fastapi import Query
+from starlette.requests import Request
+from starlette.responses import Response
+
+from customers.archive import history as hist
+from customers.archive import levels, ownership, repository, service
+from customers.archive import settings as archive_settings
+from customers.archive.access import (
+    can_see,
+    require_read,
+    require_write,
+    visibility_filter,
+)
+from customers.archive.dependencies import ChangeableCustomer, VisibleCustomer
+from customers.archive.exceptions import ChangeRequestNotFound, CustomerNotFound
+from customers.archive.extensions import card_sections, file_sections
+from customers.archive.models import CHANGE_REQUESTS, CUSTOMERS, ChangeRequest
+from customers.archive.normalize import normalize_phone, normalize_region
+from customers.archive.schemas import (
+    ChangeRequestRead,
+    ClaimBody,
+    CustomerCard,
+    CustomerCreate,
+    CustomerFile,
+    CustomerRead,
+    CustomerUpdate,
+    Decision,
+    HistoryEntry,
+    LevelInfo,
+    LevelProposal,
+    OwnershipPeriodRead,
+    ReleaseBody,
+    TransferBody,
+    TransferResult,
+)
+from customers.archive.settings import ArchiveSettingsDoc
+from servicekit.app import CurrentPrincipal, json_response
+from servicekit.auth import Principal
+from servicekit.errors import Forbidden, ValidationFailed
+from servicekit.etag import check_if_match, etag_for
+from servicekit.pagination import Page, PageDep, keyset, make_page
+from servicekit.routing import SessionDep, kit_router
+
+router = kit_router(prefix="/api/v1/customers", tags=["customers"])
+C = CUSTOMERS.c
+# `{customer_id:uuid}`: fixed paths of other features (/import, /data-quality, ...) never
+# fall into the by-id routes, whatever order the routers are included in.
+BY_ID = "/{customer_id:uuid}"
+
+_FILE_SQL = f"""
+    SELECT c.*,
+           (SELECT data::text FROM {CUSTOMERS.schema}.settings WHERE id = 1) AS settings_data,
+           (SELECT coalesce(json_agg(json_build_object(
+                'owner_id', l.owner_id, 'team_id', l.team_id, 'started_at', l.started_at,
+                'ended_at', l.ended_at, 'reason', l.reason, 'kind', l.kind,
+                'actor_id', l.actor_id, 'end_reason', l.end_reason, 'ended_by', l.ended_by)
+                ORDER BY l.started_at, l.id), '[]')::text
+            FROM {CUSTOMERS.schema}.ownership_ledger l WHERE l.customer_id = c.id) AS ledger
+    FROM {CUSTOMERS.schema}.customers c
+    WHERE c.id = $1
+"""
+_settings_cache: dict[str | None, ArchiveSettingsDoc] = {}
+
+
+def _settings_from(text: str | None) -> ArchiveSettingsDoc:
+    doc = _settings_cache.get(text)
+    if doc is None:
+        doc = (
+            archive_settings.DEFAULTS
+            if text is None
+            else ArchiveSettingsDoc.model_validate_json(text)
+        )
+        if len(_settings_cache) > 16:
+            _settings_cache.clear()
+        _settings_cache[text] = doc
+    return doc
+
+
+def _read(customer: Any) -> dict[str, Any]:
+    return CustomerRead.model_validate(customer, from_attributes=True).model_dump(mode="json")
+
+
+def _etag(version: int) -> dict[str, str]:
+    return {"ETag": etag_for(version)}
+
+
+# --- settings -------------------------------------------------------------------------------
+@router.get("/settings", response_model=ArchiveSettingsDoc, summary="The archive's settings")
+async def get_settings(session: SessionDep, principal: CurrentPrincipal) -> Response:
+    require_read(principal)
+    doc, version = await archive_settings.load(session)
+    return json_response(doc.model_dump(mode="json"), headers=_etag(version))
+
+
+@router.put("/settings", response_model=ArchiveSettingsDoc, summary="Replace the settings (admin)")
+async def put_settings(
+    request: Request, body: ArchiveSettingsDoc, session: SessionDep, principal: CurrentPrincipal
+) -> Response:
+    if principal.kind != "user" or not principal.is_admin:
+        raise Forbidden("only admins change the customer settings")
+    _, version = await archive_settings.load(session)
+    check_if_match(request, version, required=False)
+    new_version = await archive_settings.save(session, body, principal.sub)
+    return json_response(body.model_dump(mode="json"), headers=_etag(new_version))
+
+
+# --- bulk transfers -------------------------------------------------------------------------
+@router.post("/transfers", response_model=TransferResult, summary="Move a rep's customers")
+async def transfer(body: TransferBody, session: SessionDep, principal: CurrentPrincipal) -> Any:
+    moved, team = await ownership.transfer(
+        session,
+        principal,
+        from_owner_id=body.from_owner_id,
+        to_owner_id=body.to_owner_id,
+        customer_ids=body.customer_ids,
+        reason=body.reason,
+    )
+    return TransferResult(
+        moved=len(moved.rows),
+        customer_ids=moved.ids,
+        from_owner_id=body.from_owner_id,
+        to_owner_id=body.to_owner_id,
+        to_team_id=team,
+    )
+
+
+# --- change requests ------------------------------------------------------------------------
+@router.get("/change-requests", response_model=Page[ChangeRequestRead])
+async def list_change_requests(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    status: Literal["pending", "approved", "rejected"] | None = "pending",
+    customer_id: uuid.UUID | None = None,
+) -> Page[ChangeRequestRead]:
+    t = CHANGE_REQUESTS.c
+    stmt = sa.select(CHANGE_REQUESTS).where(service.pending_for(principal))
+    if status is not None:
+        stmt = stmt.where(t.status == status)
+    if customer_id is not None:
+        stmt = stmt.where(t.customer_id == customer_id)
+    rows = (await session.execute(keyset(stmt, [t.created_at, t.id], page))).all()
+    items, cursor = make_page(rows, page, lambda r: [r.created_at, r.id])
+    return Page(
+        items=[ChangeRequestRead.model_validate(r, from_attributes=True) for r in items],
+        next_cursor=cursor,
+    )
+
+
+@router.get("/change-requests/{request_id}", response_model=ChangeRequestRead)
+async def get_change_request(
+    request_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> ChangeRequestRead:
+    request = await service.get_change_request(session, request_id)
+    if not service.may_read_request(principal, request):
+        raise ChangeRequestNotFound(request_id)
+    return ChangeRequestRead.model_validate(request, from_attributes=True)
+
+
+async def _decide(
+    request_id: uuid.UUID, body: Decision, session: Any, principal: Principal, approve: bool
+) -> ChangeRequestRead:
+    request = await service.decide_change_request(
+        session, principal, request_id, approve=approve, comment=body.comment
+    )
+    return ChangeRequestRead.model_validate(request, from_attributes=True)
+
+
+@router.post("/change-requests/{request_id}/approve", response_model=ChangeRequestRead)
+async def approve_change_request(
+    request_id: uuid.UUID, body: Decision, session: SessionDep, principal: CurrentPrincipal
+) -> ChangeRequestRead:
+    return await _decide(request_id, body, session, principal, True)
+
+
+@router.post("/change-requests/{request_id}/reject", response_model=ChangeRequestRead)
+async def reject_change_request(
+    request_id: uuid.UUID, body: Decision, session: SessionDep, principal: CurrentPrincipal
+) -> ChangeRequestRead:
+    return await _decide(request_id, body, session, principal, False)
+
+
+# --- levels ---------------------------------------------------------------------------------
+@router.get(
+    "/level-proposals",
+    response_model=Page[LevelProposal],
+    summary="Customers whose proposed level differs from their level",
+)
+async def level_proposals(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    region: str | None = None,
+    owner_id: uuid.UUID | None = None,
+) -> Page[LevelProposal]:
+    require_read(principal)
+    doc, _ = await archive_settings.load(session)
+    where = [visibility_filter(principal)]
+    if region:
+        where.append(C.region == normalize_region(region))
+    if owner_id:
+        where.append(C.owner_id == owner_id)
+    stmt = keyset(levels.proposals_query(doc.level_thresholds, where), [C.created_at, C.id], page)
+    rows = (await session.execute(stmt)).all()
+    items, cursor = make_page(rows, page, lambda r: [r.created_at, r.id])
+    return Page(
+        items=[LevelProposal.model_validate(r, from_attributes=True) for r in items],
+        next_cursor=cursor,
+    )
+
+
+# --- records --------------------------------------------------------------------------------
+@router.post("", status_code=201, response_model=CustomerRead, summary="Create a customer")
+async def create_customer(
+    body: CustomerCreate,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    confirm_duplicates: Annotated[
+        bool, Query(description="create even when likely duplicates exist")
+    ] = False,
+) -> Response:
+    customer = await service.create_customer(
+        session, principal, body, confirm_duplicates=confirm_duplicates
+    )
+    headers = {**_etag(customer.version), "Location": f"{router.prefix}/{customer.id}"}
+    return json_response(_read(customer), 201, headers)
+
+
+def _like(text: str) -> str:
+    return re.sub(r"([\\%_])", r"\\\1", text)
+
+
+@router.get("", response_model=Page[CustomerRead], summary="List and search customers")
+async def list_customers(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    region: str | None = None,
+    level: Literal["A", "B", "C"] | None = None,
+    owner_id: uuid.UUID | None = None,
+    team_id: uuid.UUID | None = None,
+    status: Literal["active", "invalid", "merged"] | None = None,
+    tag: Annotated[str | None, Query(max_length=50)] = None,
+    pool: Annotated[bool | None, Query(description="true: only the pool")] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="name, code or phone")
+    ] = None,
+    sort: Literal["created_at", "updated_at", "name", "code"] = "created_at",
+    order: Literal["asc", "desc"] = "asc",
+) -> Response:
+    require_read(principal)
+    where: list[sa.ColumnElement[bool]] = [visibility_filter(principal)]
+    if region:
+        where.append(C.region == normalize_region(region))
+    if level:
+        where.append(C.level == level)
+    if owner_id:
+        where.append(C.owner_id == owner_id)
+    if team_id:
+        where.append(C.team_id == team_id)
+    if status:
+        where.append(C.status == status)
+    if tag:
+        where.append(C.tags.contains([tag]))
+    if pool is True:
+        where.append(C.owner_id.is_(None))
+    elif pool is False:
+        where.append(C.owner_id.is_not(None))
+    if q:
+        text = q.strip()
+        branches = [
+            C.name.ilike(f"%{_like(text)}%", escape="\\"),
+            C.code.like(f"{_like(text.upper())}%", escape="\\"),
+        ]
+        digits = normalize_phone(text)
+        if digits and len(digits) >= 3:
+            branches.append(C.normalized_phone.like(f"{digits}%"))
+        where.append(sa.or_(*branches))
+    rows, cursor = await repository.list_customers(session, where, page, sort, order == "desc")
+    items = [
+        CustomerRead.model_validate(r, from_attributes=True).model_dump(mode="json") for r in rows
+    ]
+    return json_response({"items": items, "next_cursor": cursor})
+
+
+async def _level_info(session: Any, customer: CustomerRead, doc: ArchiveSettingsDoc) -> LevelInfo:
+    purchases = (
+        await levels.purchases_of(session, customer.id)
+        if levels.purchases_subquery() is not None
+        else Decimal(0)
+    )
+    return LevelInfo(
+        level=customer.level,
+        cadence_days=doc.cadence(customer.level),
+        proposed_level=levels.proposed_level(
+            purchases, customer.estimated_potential, doc.level_thresholds
+        ),
+        purchases_12m=purchases,
+    )
+
+
+@router.get(BY_ID, response_model=CustomerFile, summary="The full file (or the record as of)")
+async def get_customer(
+    request: Request,
+    customer_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    as_of: Annotated[
+        datetime | None, Query(description="the record as it was at this time (ISO 8601)")
+    ] = None,
+) -> Response:
+    require_read(principal)
+    row = await request.app.state.db.read_pool().fetchrow(_FILE_SQL, customer_id)
+    if row is None or not can_see(principal, row["owner_id"], row["team_id"]):
+        raise CustomerNotFound(customer_id)
+    current = CustomerRead.model_validate(dict(row))
+    if as_of is not None:
+        if as_of.tzinfo is None:
+            raise ValidationFailed.field("as_of", "needs a time zone (e.g. 2026-01-01T00:00:00Z)")
+        newer = await hist.changes_since(session, customer_id, as_of)
+        state = hist.replay_backwards(current.model_dump(mode="json"), newer)
+        if state is None:
+            raise CustomerNotFound(customer_id)
+        past = CustomerRead.model_validate(state).model_dump(mode="json")
+        return json_response({**past, "as_of": as_of.isoformat()})
+    doc = _settings_from(row["settings_data"])
+    payload = CustomerFile(
+        **current.model_dump(),
+        level_info=await _level_info(session, current, doc),
+        ownership=[OwnershipPeriodRead.model_validate(p) for p in orjson.loads(row["ledger"])],
+        sections=(
+            await file_sections.render(session, principal, current) if file_sections.items() else {}
+        ),
+    )
+    return json_response(payload.model_dump(mode="json"), headers=_etag(current.version))
+
+
+@router.get(BY_ID + "/card", response_model=CustomerCard, summary="The rep's short card")
+async def get_card(
+    customer: VisibleCustomer, session: SessionDep, principal: CurrentPrincipal
+) -> Response:
+    current = CustomerRead.model_validate(customer, from_attributes=True)
+    doc, _ = await archive_settings.load(session)
+    card = CustomerCard(
+        **current.model_dump(include=set(CustomerCard.model_fields) - {"cadence_days", "sections"}),
+        cadence_days=doc.cadence(current.level),
+        sections=await card_sections.render(session, principal, current),
+    )
+    return json_response(card.model_dump(mode="json"), headers=_etag(current.version))
+
+
+@router.patch(BY_ID, response_model=CustomerRead, summary="Change a customer (If-Match)")
+async def patch_customer(
+    request: Request,
+    body: CustomerUpdate,
+    customer: ChangeableCustomer,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> Response:
+    require_write(principal)
+    check_if_match(request, customer.version)
+    customer, change_request = await service.update_customer(session, principal, customer, body)
+    if change_request is not None:
+        payload = ChangeRequestRead.model_validate(change_request, from_attributes=True)
+        return json_response(
+            payload.model_dump(mode="json"),
+            202,
+            {"Location": f"{router.prefix}/change-requests/{change_request.id}"},
+        )
+    return json_response(_read(customer), headers=_etag(customer.version))
+
+
+@router.get(BY_ID + "/history", response_model=Page[HistoryEntry], summary="Every change")
+async def get_history(
+    customer: VisibleCustomer, session: SessionDep, page: PageDep
+) -> Page[HistoryEntry]:
+    rows, cursor = await repository.history_page(session, customer.id, page)
+    return Page(
+        items=[HistoryEntry.model_validate(r, from_attributes=True) for r in rows],
+        next_cursor=cursor,
+    )
+
+
+@router.get(
+    BY_ID + "/ownership",
+    response_model=list[OwnershipPeriodRead],
+    summary="The custody ledger: every owner (null = the pool) with from / to",
+)
+async def get_ownership(
+    customer: VisibleCustomer, session: SessionDep
+) -> list[OwnershipPeriodRead]:
+    rows = await repository.ledger(session, customer.id)
+    return [OwnershipPeriodRead.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.post(BY_ID + "/release", response_model=CustomerRead, summary="Put back into the pool")
+async def release(
+    body: ReleaseBody,
+    customer: ChangeableCustomer,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> Response:
+    require_write(principal)
+    await ownership.release(session, principal, customer, body.reason)
+    return json_response(_read(customer), headers=_etag(customer.version))
+
+
+@router.post(BY_ID + "/claim", response_model=CustomerRead, summary="Claim from the pool (rep)")
+async def claim(
+    customer_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    body: ClaimBody | None = None,
+) -> Response:
+    moved = await ownership.claim(session, principal, customer_id, body.reason if body else None)
+    row = moved.rows[0]
+    return json_response(
+        CustomerRead.model_validate(row, from_attributes=True).model_dump(mode="json"),
+        headers=_etag(row.version),
+    )
+
+
+__all__ = ["ChangeRequest", "router"]

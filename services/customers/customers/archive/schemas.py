@@ -1,0 +1,252 @@
+"""The archive's HTTP contract: XCreate / XUpdate (all optional, exclude_unset) / XRead."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+Level = Literal["A", "B", "C"]
+Status = Literal["active", "invalid", "merged"]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Region = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+Phone = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^[0-9+()\-. ]*$")
+]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ContactInput(_Input):
+    """A contact given with a new customer (stored by the contacts feature)."""
+
+    name: Name
+    title: ShortText | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+    is_decision_maker: bool = False
+    is_primary: bool = False
+
+
+class CustomerCreate(_Input):
+    name: Name
+    region: Region
+    level: Level = "C"
+    industry: ShortText | None = None
+    address: LongText | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+    source: ShortText | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    estimated_potential: Money | None = None
+    owner_id: uuid.UUID | None = None
+    external_ref: ShortText | None = None
+    contacts: list[ContactInput] = Field(default_factory=list, max_length=50)
+
+    @field_validator("tags")
+    @classmethod
+    def _unique_tags(cls, tags: list[str]) -> list[str]:
+        return list(dict.fromkeys(tags))
+
+
+class CustomerUpdate(_Input):
+    name: Name | None = None
+    region: Region | None = None
+    level: Level | None = None
+    industry: ShortText | None = None
+    address: LongText | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+    source: ShortText | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=50)
+    estimated_potential: Money | None = None
+    owner_id: uuid.UUID | None = None
+    status: Literal["active", "invalid"] | None = None
+    invalid_reason: Reason | None = None
+    external_ref: ShortText | None = None
+    # Why the change is made; kept in the history and on a change request.
+    reason: Reason | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _unique_tags(cls, tags: list[str] | None) -> list[str] | None:
+        return None if tags is None else list(dict.fromkeys(tags))
+
+
+# Fields a PATCH may set, in the order the history shows them; name / region / level must never
+# be cleared.
+UPDATABLE_FIELDS = (
+    "name",
+    "region",
+    "level",
+    "industry",
+    "address",
+    "phone",
+    "email",
+    "source",
+    "tags",
+    "estimated_potential",
+    "owner_id",
+    "status",
+    "invalid_reason",
+    "external_ref",
+)
+NOT_NULL_FIELDS = frozenset({"name", "region", "level", "tags", "status"})
+
+
+class CustomerRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    code: str
+    name: str
+    region: str
+    level: Level
+    industry: str | None = None
+    address: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    source: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    estimated_potential: Decimal | None = None
+    owner_id: uuid.UUID | None = None
+    team_id: uuid.UUID | None = None
+    status: Status
+    invalid_reason: str | None = None
+    merged_into_id: uuid.UUID | None = None
+    external_ref: str | None = None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class LevelInfo(BaseModel):
+    level: Level
+    cadence_days: int
+    proposed_level: Level
+    purchases_12m: Decimal
+
+
+class OwnershipPeriodRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    owner_id: uuid.UUID | None
+    team_id: uuid.UUID | None
+    started_at: datetime
+    ended_at: datetime | None
+    reason: str
+    kind: str
+    actor_id: str | None
+    end_reason: str | None = None
+    ended_by: str | None = None
+
+
+class CustomerFile(CustomerRead):
+    """The department's full file: every field plus the registered sections."""
+
+    level_info: LevelInfo
+    ownership: list[OwnershipPeriodRead]
+    sections: dict[str, Any] = Field(default_factory=dict)
+
+
+class CustomerCard(BaseModel):
+    """The rep's short card: basic facts plus the registered card sections."""
+
+    id: uuid.UUID
+    code: str
+    name: str
+    region: str
+    level: Level
+    industry: str | None
+    address: str | None
+    phone: str | None
+    owner_id: uuid.UUID | None
+    status: Status
+    cadence_days: int
+    sections: dict[str, Any] = Field(default_factory=dict)
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    version: int
+    at: datetime
+    actor_id: str | None
+    actor_kind: str
+    action: str
+    changes: dict[str, Any]
+    comment: str | None = None
+
+
+class ChangeRequestRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    requested_by: str
+    team_id: uuid.UUID | None
+    changes: dict[str, Any]
+    base_version: int
+    reason: str | None
+    status: Literal["pending", "approved", "rejected"]
+    decided_by: str | None
+    decided_at: datetime | None
+    comment: str | None
+    created_at: datetime
+
+
+class Decision(_Input):
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
+
+
+class ReleaseBody(_Input):
+    reason: Reason
+
+
+class ClaimBody(_Input):
+    reason: Reason | None = None
+
+
+class TransferBody(_Input):
+    from_owner_id: uuid.UUID
+    # null moves them to the pool.
+    to_owner_id: uuid.UUID | None = None
+    # Omitted: all customers the rep holds.
+    customer_ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=10_000)
+    reason: Reason
+
+
+class TransferResult(BaseModel):
+    moved: int
+    customer_ids: list[uuid.UUID]
+    from_owner_id: uuid.UUID
+    to_owner_id: uuid.UUID | None
+    to_team_id: uuid.UUID | None
+
+
+class LevelProposal(BaseModel):
+    id: uuid.UUID
+    code: str
+    name: str
+    region: str
+    level: Level
+    proposed_level: Level
+    purchases_12m: Decimal
+    estimated_potential: Decimal | None
+    owner_id: uuid.UUID | None
+    team_id: uuid.UUID | None

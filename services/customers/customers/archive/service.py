@@ -1,0 +1,474 @@
+"""The archive's rules: create (codes, owner, history, events), update with approval of key
+fields, and the change-request decisions. Services flush, never commit: the request's
+`KitRoute` (or the consumer's unit of work) commits once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from customers.archive import codes, directory, events, ownership, repository
+from customers.archive import settings as archive_settings
+from customers.archive.access import require_write
+from customers.archive.exceptions import (
+    ChangeRequestNotFound,
+    CustomerNotFound,
+    DuplicatesFound,
+    StaleChangeRequest,
+)
+from customers.archive.extensions import hooks
+from customers.archive.history import (
+    Actor,
+    as_actor,
+    history_row,
+    jsonable,
+    record_change,
+    write_history,
+)
+from customers.archive.models import CHANGE_REQUESTS, ChangeRequest, Customer
+from customers.archive.normalize import (
+    normalize_email,
+    normalize_name,
+    normalize_phone,
+    normalize_region,
+)
+from customers.archive.schemas import NOT_NULL_FIELDS, CustomerCreate, CustomerUpdate
+from customers.archive.settings import ArchiveSettingsDoc
+from servicekit.auth import Principal
+from servicekit.db import utcnow
+from servicekit.errors import Conflict, DomainError, Forbidden, ValidationFailed
+
+__all__ = [
+    "NewCustomer",
+    "apply_changes",
+    "create_customer",
+    "create_customers_bulk",
+    "decide_change_request",
+    "find_duplicates",
+    "plan_owners",
+    "record_change",
+    "update_customer",
+]
+
+# The fields history shows for a new customer (old = null).
+_CREATED_FIELDS = (
+    "code",
+    "name",
+    "region",
+    "level",
+    "industry",
+    "address",
+    "phone",
+    "email",
+    "source",
+    "tags",
+    "estimated_potential",
+    "owner_id",
+    "team_id",
+    "status",
+    "external_ref",
+)
+
+
+@dataclass(slots=True)
+class NewCustomer:
+    """One row to create, with its owner already resolved (see `plan_owners`)."""
+
+    data: CustomerCreate
+    owner_id: uuid.UUID | None
+    team_id: uuid.UUID | None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+def normalized(name: str | None, phone: str | None, email: str | None) -> dict[str, str | None]:
+    return {
+        "normalized_name": normalize_name(name),
+        "normalized_phone": normalize_phone(phone),
+        "normalized_email": normalize_email(email),
+    }
+
+
+async def plan_owners(
+    session: AsyncSession, principal: Principal, rows: Sequence[CustomerCreate]
+) -> list[tuple[uuid.UUID | None, uuid.UUID | None] | DomainError]:
+    """(owner, team) per row, or the row's error: a rep owns what they create; a manager,
+    admin or key may name an active owner (a manager: one of their teams) or leave it in the
+    pool. One directory query for the whole batch."""
+    if principal.kind == "user" and principal.is_rep:
+        me = principal.user_id
+        team = uuid.UUID(principal.team_id) if principal.team_id else None
+        return [
+            (me, team)
+            if r.owner_id in (None, me)
+            else ValidationFailed.field("owner_id", "a rep creates customers for themselves")
+            for r in rows
+        ]
+    users = await directory.get_users(
+        session, [r.owner_id for r in rows if r.owner_id and r.owner_id != principal.user_id]
+    )
+    out: list[tuple[uuid.UUID | None, uuid.UUID | None] | DomainError] = []
+    for r in rows:
+        if r.owner_id is None:
+            out.append((None, None))
+        elif r.owner_id == principal.user_id:
+            out.append((r.owner_id, uuid.UUID(principal.team_id) if principal.team_id else None))
+        elif (user := users.get(r.owner_id)) is None:
+            out.append(ValidationFailed.field("owner_id", "unknown user"))
+        elif not user.active:
+            out.append(ValidationFailed.field("owner_id", "the user is deactivated"))
+        elif principal.is_manager and not principal.sees_team(user.team_id):
+            out.append(ValidationFailed.field("owner_id", "the user is not in one of your teams"))
+        else:
+            out.append((user.id, user.team_id))
+    return out
+
+
+async def find_duplicates(
+    session: AsyncSession, data: CustomerCreate, exclude_id: uuid.UUID | None = None
+) -> list[dict[str, Any]]:
+    if hooks.duplicate_finder is not None:
+        return await hooks.duplicate_finder(session, data, exclude_id)
+    norm = normalized(data.name, data.phone, data.email)
+    return await repository.duplicate_candidates(
+        session,
+        normalized_phone=norm["normalized_phone"],
+        normalized_email=norm["normalized_email"],
+        normalized_name=norm["normalized_name"],
+        region=normalize_region(data.region),
+        exclude_id=exclude_id,
+    )
+
+
+async def create_customers_bulk(
+    session: AsyncSession,
+    actor: Actor | Principal | None,
+    items: Sequence[NewCustomer],
+    *,
+    principal: Principal | None = None,
+    settings: ArchiveSettingsDoc | None = None,
+    reason: str = "created",
+) -> list[dict[str, Any]]:
+    """Insert many customers in a handful of statements: one code reservation per batch,
+    then executemany inserts of the rows, their ledger periods, history and events.
+
+    No duplicate check and no owner resolution here: the caller did both (import decides
+    per row). Returns the inserted rows as dicts (column -> value).
+    """
+    if not items:
+        return []
+    who = as_actor(actor)
+    doc = settings or (await archive_settings.load(session))[0]
+    now = utcnow()
+    keys = []
+    for item in items:
+        region = normalize_region(item.data.region)
+        keys.append(codes.prefix_key(doc.code_pattern, region, item.data.level, now.year))
+    firsts = await codes.reserve(session, Counter(keys))
+    rows: list[dict[str, Any]] = []
+    for item, key in zip(items, keys, strict=True):
+        seq = firsts[key]
+        firsts[key] = seq + 1
+        d = item.data
+        rows.append(
+            {
+                "id": item.id,
+                "code": codes.render_key(key, seq),
+                "name": d.name,
+                "region": normalize_region(d.region),
+                "level": d.level,
+                "industry": d.industry,
+                "address": d.address,
+                "phone": d.phone,
+                "email": d.email,
+                "source": d.source,
+                "tags": list(d.tags),
+                "estimated_potential": d.estimated_potential,
+                "owner_id": item.owner_id,
+                "team_id": item.team_id,
+                "status": "active",
+                "invalid_reason": None,
+                "merged_into_id": None,
+                "external_ref": d.external_ref,
+                **normalized(d.name, d.phone, d.email),
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+                "created_by": who.id,
+                "updated_by": who.id,
+            }
+        )
+    await repository.insert_customers(session, rows)
+    await ownership.open_periods(
+        session,
+        [
+            ownership.ledger_row(r["id"], r["owner_id"], r["team_id"], now, reason, "created", who)
+            for r in rows
+        ],
+    )
+    await write_history(
+        session,
+        [
+            history_row(
+                r["id"],
+                1,
+                who,
+                "created",
+                {f: (None, r[f]) for f in _CREATED_FIELDS if r[f] not in (None, [])},
+                at=now,
+            )
+            for r in rows
+        ],
+    )
+    await events.emit_many(
+        session, [(events.CUSTOMER_CREATED, r["id"], events.created(r, who.id)) for r in rows]
+    )
+    for hook in hooks.after_create:
+        await hook(session, principal, [(item.id, item.data) for item in items])
+    return rows
+
+
+async def create_customer(
+    session: AsyncSession,
+    principal: Principal,
+    data: CustomerCreate,
+    *,
+    confirm_duplicates: bool,
+) -> Customer:
+    require_write(principal)
+    (planned,) = await plan_owners(session, principal, [data])
+    if isinstance(planned, DomainError):
+        raise planned
+    if data.external_ref is not None:
+        existing = await repository.external_ref_owner(session, data.source, data.external_ref)
+        if existing is not None:
+            raise Conflict(
+                "a customer with this source and external_ref exists", existing_id=str(existing)
+            )
+    if not confirm_duplicates:
+        candidates = await find_duplicates(session, data)
+        if candidates:
+            raise DuplicatesFound(candidates)
+    owner_id, team_id = planned
+    item = NewCustomer(data, owner_id, team_id)
+    await create_customers_bulk(session, principal, [item], principal=principal)
+    customer = await session.get(Customer, item.id)
+    assert customer is not None
+    return customer
+
+
+def _diff(customer: Customer, data: CustomerUpdate) -> dict[str, tuple[Any, Any]]:
+    given = data.model_dump(exclude_unset=True, exclude={"reason"})
+    changes: dict[str, tuple[Any, Any]] = {}
+    for name, new in given.items():
+        if name in NOT_NULL_FIELDS and new is None:
+            raise ValidationFailed.field(name, "may not be null")
+        if name == "region":
+            new = normalize_region(new)
+        old = getattr(customer, name)
+        if old != new:
+            changes[name] = (old, new)
+    return changes
+
+
+def _check_status(customer: Customer, changes: dict[str, tuple[Any, Any]]) -> None:
+    if customer.status == "merged" and changes:
+        raise Conflict("a merged customer is read-only; change the customer it was merged into")
+    status = changes.get("status", (None, customer.status))[1]
+    reason = changes.get("invalid_reason", (None, customer.invalid_reason))[1]
+    if status == "invalid" and not reason:
+        raise ValidationFailed.field("invalid_reason", "is required when status is invalid")
+    if status == "active" and "invalid_reason" in changes and changes["invalid_reason"][1]:
+        raise ValidationFailed.field("invalid_reason", "only an invalid customer has one")
+    if status == "active" and customer.invalid_reason is not None:
+        changes["invalid_reason"] = (customer.invalid_reason, None)
+
+
+async def update_customer(
+    session: AsyncSession,
+    principal: Principal,
+    customer: Customer,
+    data: CustomerUpdate,
+) -> tuple[Customer, ChangeRequest | None]:
+    """Apply a PATCH (access and If-Match checked by the caller). A rep's change of a key
+    field becomes a change request for a manager: nothing of that PATCH is applied then."""
+    changes = _diff(customer, data)
+    _check_status(customer, changes)
+    if not changes:
+        return customer, None
+    doc, _ = await archive_settings.load(session)
+    if principal.kind == "user" and principal.is_rep:
+        if (
+            "owner_id" in changes
+            and changes["owner_id"][1] is not None
+            and "owner_id" not in doc.approval_fields
+        ):
+            raise ValidationFailed.field("owner_id", "reps hand customers over via transfers")
+        if "owner_id" in changes and changes["owner_id"][1] is None:
+            raise ValidationFailed.field("owner_id", "use POST /{id}/release to give it back")
+        if any(f in doc.approval_fields for f in changes):
+            request = ChangeRequest(
+                customer_id=customer.id,
+                requested_by=principal.sub,
+                team_id=uuid.UUID(principal.team_id) if principal.team_id else customer.team_id,
+                changes={f: jsonable(new) for f, (_, new) in changes.items()},
+                base_version=customer.version,
+                reason=data.reason,
+            )
+            session.add(request)
+            await session.flush()
+            return customer, request
+    if "owner_id" in changes:
+        new_owner = changes["owner_id"][1]
+        changes["owner_id"] = (customer.owner_id, new_owner)
+    await apply_changes(session, principal, customer, changes, comment=data.reason)
+    return customer, None
+
+
+async def apply_changes(
+    session: AsyncSession,
+    actor: Actor | Principal,
+    customer: Customer,
+    changes: dict[str, tuple[Any, Any]],
+    *,
+    comment: str | None = None,
+    owner_principal: Principal | None = None,
+) -> None:
+    """Write field changes (one version, one history entry, the events), then an owner change
+    through the ownership path."""
+    who = as_actor(actor)
+    owner_change = changes.pop("owner_id", None)
+    if changes:
+        for name, (_, new) in changes.items():
+            setattr(customer, name, new)
+        if {"name", "phone", "email"} & set(changes):
+            for k, v in normalized(customer.name, customer.phone, customer.email).items():
+                setattr(customer, k, v)
+        customer.version += 1
+        customer.updated_at = utcnow()
+        customer.updated_by = who.id
+        await session.flush()
+        await record_change(session, customer, who, changes, comment=comment)
+        await events.emit(
+            session, events.CUSTOMER_UPDATED, customer.id, events.updated(customer, changes, who.id)
+        )
+        if "level" in changes:
+            old, new = changes["level"]
+            await events.emit(
+                session,
+                events.CUSTOMER_LEVEL_CHANGED,
+                customer.id,
+                events.level_changed(customer, old, new, who.id),
+            )
+        if "status" in changes and changes["status"][1] == "invalid":
+            await events.emit(
+                session,
+                events.CUSTOMER_INVALIDATED,
+                customer.id,
+                events.invalidated(customer, customer.invalid_reason, who.id),
+            )
+    if owner_change is not None:
+        new_owner = owner_change[1]
+        principal = owner_principal or (actor if isinstance(actor, Principal) else None)
+        if principal is not None:
+            owner, team = await ownership.resolve_target(session, principal, new_owner, "owner_id")
+        else:
+            user = None if new_owner is None else await directory.get_user(session, new_owner)
+            owner, team = new_owner, None if user is None else user.team_id
+        moved = await ownership.move_customers(
+            session,
+            actor,
+            to_owner_id=owner,
+            to_team_id=team,
+            reason=comment or "reassigned",
+            kind="reassigned",
+            customer_ids=[customer.id],
+        )
+        if not moved.rows:
+            raise Conflict("the customer's owner changed meanwhile; read it again")
+
+
+async def get_change_request(
+    session: AsyncSession, request_id: uuid.UUID, *, for_update: bool = False
+) -> ChangeRequest:
+    request = await session.get(ChangeRequest, request_id, with_for_update=for_update)
+    if request is None:
+        raise ChangeRequestNotFound(request_id)
+    return request
+
+
+def may_decide(principal: Principal, request: ChangeRequest) -> bool:
+    if principal.kind != "user":
+        return False
+    if principal.is_admin:
+        return True
+    return principal.is_manager and principal.sees_team(request.team_id)
+
+
+def may_read_request(principal: Principal, request: ChangeRequest) -> bool:
+    return may_decide(principal, request) or request.requested_by == principal.sub
+
+
+def _from_json(field_name: str, value: Any) -> Any:
+    return CustomerUpdate.model_validate({field_name: value}).model_dump()[field_name]
+
+
+async def decide_change_request(
+    session: AsyncSession,
+    principal: Principal,
+    request_id: uuid.UUID,
+    *,
+    approve: bool,
+    comment: str | None,
+) -> ChangeRequest:
+    request = await get_change_request(session, request_id, for_update=True)
+    if not may_read_request(principal, request):
+        raise ChangeRequestNotFound(request_id)
+    if not may_decide(principal, request):
+        raise Forbidden("only a manager of the requester's team decides this request")
+    if request.status != "pending":
+        raise StaleChangeRequest(f"the request was already {request.status}")
+    request.status = "approved" if approve else "rejected"
+    request.decided_by = principal.sub
+    request.decided_at = utcnow()
+    request.comment = comment
+    if approve:
+        customer = await session.get(Customer, request.customer_id, with_for_update=True)
+        if customer is None:
+            raise CustomerNotFound(request.customer_id)
+        if customer.status == "merged":
+            raise Conflict("the customer was merged meanwhile; the request cannot apply")
+        changes: dict[str, tuple[Any, Any]] = {}
+        for name, value in request.changes.items():
+            new = _from_json(name, value)
+            if name == "region" and new is not None:
+                new = normalize_region(new)
+            if getattr(customer, name) != new:
+                changes[name] = (getattr(customer, name), new)
+        _check_status(customer, changes)
+        note = f"change request {request.id} by {request.requested_by} approved"
+        if comment:
+            note += f": {comment}"
+        await apply_changes(session, principal, customer, changes, comment=note)
+    await session.flush()
+    return request
+
+
+def pending_for(principal: Principal) -> sa.ColumnElement[bool]:
+    """Which requests a principal lists: managers their teams', reps their own, admins all."""
+    t = CHANGE_REQUESTS.c
+    if principal.kind != "user":
+        return sa.false()
+    if principal.is_admin:
+        return sa.true()
+    own = t.requested_by == principal.sub
+    if principal.is_manager:
+        teams = [uuid.UUID(x) for x in principal.visible_team_ids]
+        return sa.or_(own, t.team_id.in_(teams)) if teams else own
+    return own

@@ -1,0 +1,127 @@
+"""The archive's admin-managed settings, kept in the schema as one validated JSON document."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import orjson
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from customers.archive import codes
+from customers.archive.models import SETTINGS
+from customers.archive.schemas import UPDATABLE_FIELDS
+
+Days = Annotated[int, Field(ge=1, le=366)]
+Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
+# "owner" is what people say; the field is owner_id.
+_FIELD_ALIASES = {"owner": "owner_id"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CadenceDays(_Strict):
+    A: Days = 7
+    B: Days = 14
+    C: Days = 30
+
+
+class LevelThreshold(_Strict):
+    """A customer reaches the level when either figure reaches its threshold."""
+
+    purchases_12m: Amount
+    estimated_potential: Amount
+
+
+class LevelThresholds(_Strict):
+    A: LevelThreshold = LevelThreshold(
+        purchases_12m=Decimal("500000"), estimated_potential=Decimal("1000000")
+    )
+    B: LevelThreshold = LevelThreshold(
+        purchases_12m=Decimal("100000"), estimated_potential=Decimal("200000")
+    )
+
+    @model_validator(mode="after")
+    def _a_above_b(self) -> LevelThresholds:
+        if (
+            self.A.purchases_12m < self.B.purchases_12m
+            or self.A.estimated_potential < self.B.estimated_potential
+        ):
+            raise ValueError("level A thresholds must not be below level B's")
+        return self
+
+
+class PoolLimits(_Strict):
+    # null = no limit
+    max_customers_per_rep: Annotated[int, Field(ge=1)] | None = 300
+    claims_per_day: Annotated[int, Field(ge=1)] | None = 10
+
+
+class ArchiveSettingsDoc(_Strict):
+    code_pattern: str = "{region}-{seq:06}"
+    cadence_days: CadenceDays = CadenceDays()
+    approval_fields: list[str] = Field(default_factory=lambda: ["level", "owner_id"])
+    level_thresholds: LevelThresholds = LevelThresholds()
+    pool: PoolLimits = PoolLimits()
+    # Where a deactivated user's customers go.
+    deactivated_handover: Literal["pool", "manager"] = "pool"
+
+    @field_validator("code_pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        problem = codes.validate_pattern(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("approval_fields")
+    @classmethod
+    def _fields(cls, value: list[str]) -> list[str]:
+        out = []
+        for name in value:
+            field = _FIELD_ALIASES.get(name, name)
+            if field not in UPDATABLE_FIELDS:
+                raise ValueError(f"'{name}' is not a customer field that can be changed")
+            out.append(field)
+        return list(dict.fromkeys(out))
+
+    def cadence(self, level: str) -> int:
+        return int(getattr(self.cadence_days, level))
+
+
+DEFAULTS = ArchiveSettingsDoc()
+
+
+async def load(session: AsyncSession) -> tuple[ArchiveSettingsDoc, int]:
+    """The settings and their version (0 while the admins never saved any)."""
+    row = (
+        await session.execute(
+            sa.select(SETTINGS.c.data, SETTINGS.c.version).where(SETTINGS.c.id == 1)
+        )
+    ).first()
+    if row is None:
+        return DEFAULTS, 0
+    return ArchiveSettingsDoc.model_validate(row.data), int(row.version)
+
+
+async def save(session: AsyncSession, doc: ArchiveSettingsDoc, actor_id: str | None) -> int:
+    data: dict[str, Any] = doc.model_dump(mode="json")
+    stmt = sa.text(
+        f"""
+        INSERT INTO {SETTINGS.schema}.{SETTINGS.name} AS s
+            (id, data, version, updated_at, updated_by)
+        VALUES (1, CAST(:data AS jsonb), 1, now(), :actor)
+        ON CONFLICT (id) DO UPDATE
+            SET data = excluded.data, version = s.version + 1, updated_at = now(),
+                updated_by = excluded.updated_by
+        RETURNING version
+        """
+    )
+    version = (
+        await session.execute(stmt, {"data": orjson.dumps(data).decode(), "actor": actor_id})
+    ).scalar_one()
+    return int(version)

@@ -1,0 +1,97 @@
+"""Fixtures of the customers service tests: the app in-process over real HTTP, on a fresh copy
+of the migrated template, with tokens minted the way the gateway mints them.
+
+Shared by every feature's tests: keep additions additive.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from customers.config import Settings
+from customers.main import create_app
+from servicekit.auth import Principal
+from servicekit.testing.servers import serve
+from servicekit.testing.tokens import TokenMinter, make_principal
+
+API = "/api/v1/customers"
+
+
+@dataclass
+class CustomersApp:
+    app: FastAPI
+    url: str
+    client: httpx.AsyncClient
+    minter: TokenMinter
+    database_url: str
+
+    def headers(self, principal: Principal, **extra: str) -> dict[str, str]:
+        return {**self.minter.headers(principal, "customers"), **extra}
+
+    async def create(self, principal: Principal, **fields: Any) -> dict[str, Any]:
+        """Create a customer (duplicates confirmed) and return its JSON; fails loudly."""
+        body = {"name": f"Customer {uuid.uuid4().hex[:8]}", "region": "EAST", **fields}
+        resp = await self.client.post(
+            API, json=body, params={"confirm_duplicates": "true"}, headers=self.headers(principal)
+        )
+        assert resp.status_code == 201, resp.text
+        return resp.json()  # type: ignore[no-any-return]
+
+
+@dataclass
+class Org:
+    """Two teams (north, with a sub-team; south), their managers and reps."""
+
+    team_north: str
+    team_north_sub: str
+    team_south: str
+    admin: Principal
+    manager_north: Principal  # sees north and its sub-team
+    manager_south: Principal
+    rep_a: Principal  # north
+    rep_b: Principal  # north
+    rep_sub: Principal  # north's sub-team
+    rep_south: Principal
+
+
+@pytest.fixture
+def org() -> Org:
+    north, sub, south = (str(uuid.uuid4()) for _ in range(3))
+    return Org(
+        team_north=north,
+        team_north_sub=sub,
+        team_south=south,
+        admin=make_principal("admin", team_id=north, visible_team_ids=[north, sub, south]),
+        manager_north=make_principal("manager", team_id=north, visible_team_ids=[north, sub]),
+        manager_south=make_principal("manager", team_id=south),
+        rep_a=make_principal("rep", team_id=north),
+        rep_b=make_principal("rep", team_id=north),
+        rep_sub=make_principal("rep", team_id=sub),
+        rep_south=make_principal("rep", team_id=south),
+    )
+
+
+def customers_settings(database_url: str, minter: TokenMinter, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "internal_token_public_key": minter.public_pem,
+        "gateway_url": None,
+        "events_api_key": None,
+        "outbox_metrics_interval_seconds": 0.5,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@pytest.fixture
+async def customers(fresh_db: str, minter: TokenMinter) -> AsyncIterator[CustomersApp]:
+    app = create_app(customers_settings(fresh_db, minter))
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+        yield CustomersApp(app, url, client, minter, fresh_db)
