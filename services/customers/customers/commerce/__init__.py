@@ -1,0 +1,1 @@
+"""Commerce: a customer's contacts, orders and the payments received against them."""
