@@ -80,7 +80,8 @@ async def test_contacts_crud_with_one_primary(customers, org):
     ]
     assert types.count("contact.created") == 2
     assert "contact.updated" in types and "contact.deleted" in types
-    updated = [e for e in await _events(customers, {"contact.updated"})][0]["data"]
+    (updated_event,) = await _events(customers, {"contact.updated"})
+    updated = updated_event["data"]
     assert updated["owner_id"] == org.rep_a.sub and updated["team_id"] == org.team_north
     assert set(updated["changed"]) == {"phone", "is_primary"}
 

@@ -1,4 +1,4 @@
-import customers.archive.models  # noqa: F401  (customers, history, ledger, settings, ...)
+import customers.archive.models  # the archive: customers, history, ledger, settings, ...
 import customers.commerce.models  # noqa: F401  (contacts, orders, payments)
 from customers.models import SCHEMA, metadata
 from servicekit.migrations import run_env

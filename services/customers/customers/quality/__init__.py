@@ -1,0 +1,1 @@
+"""Data quality: completeness score, duplicates and merge, bulk import and export."""
