@@ -12,6 +12,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from gateway.config import Settings
+from gateway.identity.hooks import identity_lifespan
+from gateway.identity.router import router as identity_router
 from gateway.models import SCHEMA
 from gateway.openapi import install_merged_openapi
 from gateway.proxy import GatewayMiddleware, events_router, proxy_lifespan, service_routes
@@ -47,8 +49,9 @@ def spec() -> AppSpec:
         title="Fieldforce API",
         description="The one public entry: identity, authentication, routing, rate limits.",
         migrations_dir=MIGRATIONS,
-        hooks=[proxy_lifespan],
-        public_routers=[events_router],
+        # Identity first: the proxy's middleware uses the authenticator it makes.
+        hooks=[identity_lifespan, proxy_lifespan],
+        public_routers=[identity_router, events_router],
     )
 
 

@@ -1,0 +1,326 @@
+"""The proxy over real HTTP: a real gateway (real identity, real Postgres) in front of the real
+customers service and a kit service that echoes what reached it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from servicekit.auth import generate_keypair
+from servicekit.testing.servers import serve
+from servicekit.testing.tokens import TokenMinter, make_principal
+
+from .conftest import (
+    EVENTS_KEY,
+    IDENTITY_ADMIN_EMAIL,
+    IDENTITY_ADMIN_PASSWORD,
+    create_user,
+    identity_settings,
+    login,
+    serve_customers,
+    serve_echo,
+    serve_gateway,
+    slow_app,
+)
+
+PROBLEM = "application/problem+json"
+
+
+@dataclass
+class Setup:
+    gateway: str
+    app: FastAPI
+    echo: FastAPI
+    client: httpx.AsyncClient
+    admin: dict[str, str]
+
+
+@contextlib.asynccontextmanager
+async def proxied(db: str, minter: TokenMinter, **overrides: Any) -> AsyncIterator[Setup]:
+    async with (
+        serve_customers(db, minter) as customers,
+        serve_echo(db, minter) as (echo_url, echo_app),
+    ):
+        values: dict[str, Any] = {
+            "upstream_customers": customers,
+            "upstream_visits": echo_url,
+            "events_api_key": EVENTS_KEY,
+            "rate_limit_enabled": True,
+        }
+        values.update(overrides)
+        async with (
+            serve_gateway(identity_settings(db, minter, **values)) as (url, app),
+            httpx.AsyncClient(base_url=url, timeout=20) as client,
+        ):
+            admin = await login(client, IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
+            yield Setup(url, app, echo_app, client, admin)
+
+
+def _problem(r: httpx.Response, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == PROBLEM
+    body: dict[str, Any] = r.json()
+    assert body["status"] == status and body["title"] and body["type"].startswith("/problems/")
+    return body
+
+
+async def test_principal_reaches_the_service_and_feeds_need_admin_or_scope(fresh_db, minter):
+    async with proxied(fresh_db, minter) as s:
+        c = s.client
+        seen = await c.get("/api/v1/visits/echo?a=1&b=x%20y", headers=s.admin)
+        assert seen.status_code == 200, seen.text
+        body = seen.json()
+        me = (await c.get("/api/v1/me", headers=s.admin)).json()
+        assert body["principal"]["sub"] == me["id"]
+        assert body["principal"]["role"] == "admin"
+        assert body["path"] == "/api/v1/visits/echo" and body["query"] == "a=1&b=x%20y"
+
+        feed = await c.get("/api/v1/events/customers?limit=5", headers=s.admin)
+        assert feed.status_code == 200, feed.text
+        assert set(feed.json()) >= {"items", "next_cursor"}
+        # The gateway's own feed, served in-process: the bootstrap admin's creation is in it.
+        own = await c.get("/api/v1/events/identity", headers=s.admin)
+        assert own.status_code == 200
+        assert "user.created" in {e["type"] for e in own.json()["items"]}
+        keyed = await c.get("/api/v1/events/customers", headers={"X-API-Key": EVENTS_KEY})
+        assert keyed.status_code == 200, keyed.text
+
+        rep = await create_user(c, s.admin, "rep")
+        _problem(await c.get("/api/v1/events/customers", headers=rep), 403)
+        _problem(await c.get("/api/v1/events/identity", headers=rep), 403)
+        as_rep = (await c.get("/api/v1/visits/echo", headers=rep)).json()["principal"]
+        assert as_rep["role"] == "rep" and as_rep["sub"] != me["id"]
+        _problem(await c.get("/api/v1/events/nowhere", headers=s.admin), 404)
+
+        _problem(await c.get("/api/v1/visits/echo"), 401)
+        _problem(await c.get("/api/v1/events/customers"), 401)
+        _problem(await c.get("/api/v1/visits/echo", headers={"X-API-Key": "ffk_nope"}), 401)
+
+
+async def test_client_identity_headers_are_stripped_and_forwarding_headers_set(fresh_db, minter):
+    async with proxied(fresh_db, minter) as s:
+        c = s.client
+        rep = await create_user(c, s.admin, "rep")
+        # A token signed with the very key the services trust, claiming admin: still ignored.
+        forged = minter.token(make_principal("admin", scopes=["events:read"]), "visits")
+        _problem(await c.get("/api/v1/visits/echo", headers={"X-Internal-Token": forged}), 401)
+        r = await c.get(
+            "/api/v1/visits/echo",
+            headers={
+                **rep,
+                "X-Internal-Token": forged,
+                "X-User-Id": "someone-else",
+                "X-Forwarded-Host": "evil.example.com",
+                "X-Request-ID": "proxy-test-0001",
+                "Connection": "keep-alive, X-Private-Hop",
+                "X-Private-Hop": "secret",
+                "Proxy-Authorization": "Basic Zm9vOmJhcg==",
+                "Keep-Alive": "timeout=5",
+                "X-Custom": "kept",
+            },
+        )
+        assert r.status_code == 200, r.text
+        assert r.headers["x-request-id"] == "proxy-test-0001"
+        got = r.json()
+        assert got["principal"]["role"] == "rep"
+        headers: dict[str, list[str]] = {}
+        for name, value in got["headers"]:
+            headers.setdefault(name, []).append(value)
+        assert len(headers["x-internal-token"]) == 1
+        assert headers["x-internal-token"][0] != forged
+        for gone in ("authorization", "x-user-id", "x-private-hop", "proxy-authorization"):
+            assert gone not in headers, gone
+        assert "keep-alive" not in headers
+        assert headers["x-forwarded-for"] == ["127.0.0.1"]
+        assert headers["x-forwarded-proto"] == ["http"]
+        assert headers["x-forwarded-host"] == [s.gateway.removeprefix("http://")]
+        assert headers["x-request-id"] == ["proxy-test-0001"]
+        assert headers["x-custom"] == ["kept"]
+
+
+async def test_internal_tokens_are_cached_per_principal_and_service(fresh_db, minter):
+    async with proxied(fresh_db, minter) as s:
+        c = s.client
+
+        async def token_seen(headers: dict[str, str]) -> str:
+            got = (await c.get("/api/v1/visits/echo", headers=headers)).json()
+            return str(next(v for k, v in got["headers"] if k == "x-internal-token"))
+
+        first = await token_seen(s.admin)
+        assert await token_seen(s.admin) == first
+        rep = await create_user(c, s.admin, "rep")
+        assert await token_seen(rep) != first
+
+
+async def test_the_service_refuses_calls_without_the_internal_token(fresh_db, minter):
+    async with (
+        serve_echo(fresh_db, minter) as (echo_url, _app),
+        httpx.AsyncClient(base_url=echo_url) as c,
+    ):
+        _problem(await c.get("/api/v1/visits/echo"), 401)
+        stranger = TokenMinter(*generate_keypair())
+        foreign = stranger.token(make_principal("admin"), "visits")
+        _problem(await c.get("/api/v1/visits/echo", headers={"X-Internal-Token": foreign}), 401)
+        # A token for another service is refused too (audience).
+        other = minter.token(make_principal("admin"), "customers")
+        _problem(await c.get("/api/v1/visits/echo", headers={"X-Internal-Token": other}), 401)
+
+
+async def test_unknown_paths_are_404_problems(fresh_db, minter):
+    async with proxied(fresh_db, minter) as s:
+        for path in ("/api/v1/nothing", "/api/v1/customersx/1", "/api/v2/customers", "/nope"):
+            body = _problem(await s.client.get(path, headers=s.admin), 404)
+            assert body["instance"] == path
+
+
+async def test_rate_limit_429_with_headers_shared_by_replicas(fresh_db, minter):
+    async with proxied(fresh_db, minter, rate_limit_rep="4/60", rate_limit_anonymous="4/60") as s:
+        c = s.client
+        rep = await create_user(c, s.admin, "rep")
+        first = await c.get("/api/v1/visits/echo", headers=rep)
+        assert first.status_code == 200
+        assert first.headers["ratelimit-policy"] == '"rep";q=4;w=60'
+        assert first.headers["ratelimit"].startswith('"rep";r=3;t=')
+        await c.get("/api/v1/visits/echo", headers=rep)
+        await asyncio.sleep(0.6)  # the counts reach Postgres
+
+        # A second replica on the same database starts from the shared count.
+        settings = s.app.state.settings.model_copy()
+        async with (
+            serve_gateway(settings) as (other_url, _),
+            httpx.AsyncClient(base_url=other_url) as other,
+        ):
+            third = await other.get("/api/v1/visits/echo", headers=rep)
+            assert third.status_code == 200
+            assert third.headers["ratelimit"].startswith('"rep";r=1;')
+            await other.get("/api/v1/visits/echo", headers=rep)
+            refused = await other.get("/api/v1/visits/echo", headers=rep)
+            body = _problem(refused, 429)
+            assert "4 requests in 60 s" in body["detail"]
+            retry = int(refused.headers["retry-after"])
+            assert 1 <= retry <= 60
+            assert refused.headers["ratelimit"] == f'"rep";r=0;t={retry}'
+            assert refused.headers["ratelimit-policy"] == '"rep";q=4;w=60'
+
+        # The admin has a policy of their own; anonymous callers count per address (the two
+        # logins above were anonymous calls too).
+        assert (await c.get("/api/v1/visits/echo", headers=s.admin)).status_code == 200
+        for _ in range(2):
+            _problem(await c.get("/api/v1/visits/echo"), 401)
+        anonymous = await c.get("/api/v1/visits/echo")
+        _problem(anonymous, 429)
+        assert anonymous.headers["ratelimit-policy"] == '"anonymous";q=4;w=60'
+
+
+async def test_per_key_override(fresh_db, minter):
+    async with proxied(fresh_db, minter) as s:
+        created = await s.client.post(
+            "/api/v1/api-keys", json={"name": "tiny", "scopes": ["events:read"]}, headers=s.admin
+        )
+        assert created.status_code == 201, created.text
+        key = created.json()
+    settings = identity_settings(
+        fresh_db,
+        minter,
+        events_api_key=EVENTS_KEY,
+        rate_limit_enabled=True,
+        rate_limit_keys={key["id"]: "1/30"},
+    )
+    async with serve_gateway(settings) as (url, _), httpx.AsyncClient(base_url=url) as c:
+        headers = {"X-API-Key": key["key"]}
+        ok = await c.get("/api/v1/events/identity", headers=headers)
+        assert ok.status_code == 200, ok.text
+        assert ok.headers["ratelimit-policy"].endswith(";q=1;w=30")
+        _problem(await c.get("/api/v1/events/identity", headers=headers), 429)
+        # Other keys keep the integration role's policy.
+        other = await c.get("/api/v1/events/identity", headers={"X-API-Key": EVENTS_KEY})
+        assert other.headers["ratelimit-policy"].startswith('"integration";')
+
+
+async def test_bodies_over_the_limit_are_413_before_the_service(fresh_db, minter):
+    async with proxied(fresh_db, minter, max_body_bytes=100_000) as s:
+        c = s.client
+        payload = bytes(range(256)) * 300  # 76 800 bytes: streamed, under the limit
+        ok = await c.post("/api/v1/visits/echo", content=payload, headers=s.admin)
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["body_sha256"] == hashlib.sha256(payload).hexdigest()
+        hits = s.echo.state.hits
+
+        big = b"x" * 100_001
+        body = _problem(await c.post("/api/v1/visits/echo", content=big, headers=s.admin), 413)
+        assert "100000 bytes" in body["detail"]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(30):
+                yield b"y" * 5000
+
+        # No Content-Length (chunked): counted as it arrives.
+        _problem(await c.post("/api/v1/visits/echo", content=chunks(), headers=s.admin), 413)
+        # Identity's own routes are covered too.
+        _problem(await c.post("/api/v1/auth/token", content=big), 413)
+        assert s.echo.state.hits == hits
+
+        async def small_chunks() -> AsyncIterator[bytes]:
+            for _ in range(3):
+                yield b"z" * 1000
+
+        fine = await c.post("/api/v1/visits/echo", content=small_chunks(), headers=s.admin)
+        assert fine.status_code == 200 and fine.json()["body_length"] == 3000
+
+
+async def test_large_answers_stream_through(fresh_db, minter):
+    async with proxied(fresh_db, minter) as s:
+        size = 3 * 1024 * 1024
+        r = await s.client.get(f"/api/v1/visits/blob?size={size}", headers=s.admin)
+        assert r.status_code == 200
+        assert r.content == bytes(i % 251 for i in range(size))
+        assert r.headers["content-type"] == "application/octet-stream"
+        assert "ratelimit" in r.headers
+
+
+async def test_upstream_down_is_502_and_slow_upstream_504_within_timeout(fresh_db, minter):
+    async with (
+        serve(slow_app(10.0)) as slow,
+        proxied(fresh_db, minter, upstream_analytics=slow, upstream_timeout_seconds=0.5) as s,
+    ):
+        # Opportunities points at a closed port (conftest).
+        down = await s.client.get("/api/v1/leads/1", headers=s.admin)
+        body = _problem(down, 502)
+        assert "opportunities" in body["detail"]
+
+        started = time.monotonic()
+        late = await s.client.get("/api/v1/targets", headers=s.admin)
+        elapsed = time.monotonic() - started
+        body = _problem(late, 504)
+        assert "analytics" in body["detail"]
+        assert elapsed < 2.0
+
+
+async def test_cors_allows_listed_origins_only(fresh_db, minter):
+    allowed = "https://app.example.com"
+    async with proxied(fresh_db, minter, cors_origins=[allowed]) as s:
+        preflight = {
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        }
+        ok = await s.client.options("/api/v1/visits/echo", headers={"Origin": allowed, **preflight})
+        assert ok.status_code == 200
+        assert ok.headers["access-control-allow-origin"] == allowed
+        assert "POST" in ok.headers["access-control-allow-methods"]
+        no = await s.client.options(
+            "/api/v1/visits/echo", headers={"Origin": "https://evil.example.com", **preflight}
+        )
+        assert no.status_code == 400
+        assert "access-control-allow-origin" not in no.headers
+
+        r = await s.client.get("/api/v1/visits/echo", headers={"Origin": allowed, **s.admin})
+        assert r.headers["access-control-allow-origin"] == allowed
+        assert "RateLimit" in r.headers["access-control-expose-headers"]
