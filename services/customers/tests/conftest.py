@@ -15,9 +15,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from customers.archive.directory import apply_identity_event
 from customers.config import Settings
 from customers.main import create_app
 from servicekit.auth import Principal
+from servicekit.db import utcnow
+from servicekit.outbox import Event
 from servicekit.testing.servers import serve
 from servicekit.testing.tokens import TokenMinter, make_principal
 
@@ -43,6 +46,48 @@ class CustomersApp:
         )
         assert resp.status_code == 201, resp.text
         return resp.json()  # type: ignore[no-any-return]
+
+    async def identity_event(self, type_: str, **data: Any) -> None:
+        """Apply one identity event with the consumer's own handler, in its own transaction."""
+        event = Event(
+            id=uuid.uuid4(),
+            type=type_,
+            source="identity",
+            subject=str(data.get("id")),
+            time=utcnow(),
+            data=data,
+            dataversion="1",
+            cursor="",
+        )
+        async with self.app.state.db.session() as session:
+            await apply_identity_event(session, event)
+
+    async def known_user(self, principal: Principal, **data: Any) -> None:
+        """Tell the directory about a user (as identity's user.created would)."""
+        await self.identity_event(
+            "user.created",
+            id=principal.sub,
+            role=principal.role,
+            team_id=principal.team_id,
+            active=True,
+            **data,
+        )
+
+    async def events(self, types: set[str] | None = None) -> list[dict[str, Any]]:
+        """Every event in this app's feed so far (optionally of some types), read over HTTP."""
+        reader = make_principal("integration", kind="key", scopes=["events:read"])
+        out: list[dict[str, Any]] = []
+        after: str | None = None
+        while True:
+            params = {"limit": "1000", **({"after": after} if after else {})}
+            resp = await self.client.get("/events", params=params, headers=self.headers(reader))
+            assert resp.status_code == 200, resp.text
+            doc = resp.json()
+            out.extend(doc["items"])
+            after = doc["next_cursor"]
+            if not doc["has_more"]:
+                break
+        return [e for e in out if types is None or e["type"] in types]
 
 
 @dataclass

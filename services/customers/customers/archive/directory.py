@@ -102,11 +102,22 @@ async def upsert_user(session: AsyncSession, user_id: uuid.UUID, **fields: Any) 
     await session.execute(stmt)
 
 
-def _user_fields(data: dict[str, Any]) -> dict[str, Any]:
+def _first_manager(user_id: uuid.UUID | None, manager_ids: Any) -> uuid.UUID | None:
+    """Identity lists the managers who see the user's team, nearest first."""
+    for value in manager_ids or ():
+        candidate = _uuid(value)
+        if candidate is not None and candidate != user_id:
+            return candidate
+    return None
+
+
+def _user_fields(data: dict[str, Any], user_id: uuid.UUID | None = None) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for key in ("team_id", "manager_id"):
         if key in data:
             fields[key] = _uuid(data[key])
+    if "manager_ids" in data:
+        fields["manager_id"] = _first_manager(user_id, data["manager_ids"])
     if "role" in data:
         fields["role"] = data["role"]
     if "name" in data:
@@ -119,10 +130,13 @@ def _user_fields(data: dict[str, Any]) -> dict[str, Any]:
 async def apply_identity_event(session: AsyncSession, event: Event) -> None:
     """The consumer's handler: keep the read model, hand over a deactivated user's customers."""
     data = event.data or {}
+    if event.type == "team.changed":
+        await _apply_team_change(session, data)
+        return
     user_id = _uuid(data.get("user_id") or data.get("id") or event.subject)
     if user_id is None or not event.type.startswith("user."):
         return
-    fields = _user_fields(data)
+    fields = _user_fields(data, user_id)
     if event.type in ("user.created", "user.updated", "user.team_changed", "user.role_changed"):
         await upsert_user(session, user_id, **fields)
     elif event.type == "user.reactivated":
@@ -133,6 +147,25 @@ async def apply_identity_event(session: AsyncSession, event: Event) -> None:
         from customers.archive.ownership import hand_over_deactivated
 
         await hand_over_deactivated(session, user_id)
+
+
+async def _apply_team_change(session: AsyncSession, data: dict[str, Any]) -> None:
+    """A team's managers changed: its members' nearest manager follows."""
+    team_id = _uuid(data.get("id"))
+    if team_id is None or "manager_ids" not in data:
+        return
+    managers = [m for m in (_uuid(v) for v in data.get("manager_ids") or ()) if m is not None]
+    nearest = (
+        sa.case(
+            *[(USERS.c.id != m, sa.literal(m, USERS.c.manager_id.type)) for m in managers],
+            else_=sa.null(),
+        )
+        if managers
+        else sa.null()
+    )
+    await session.execute(
+        sa.update(USERS).where(USERS.c.team_id == team_id).values(manager_id=nearest)
+    )
 
 
 def identity_consumer(db: Database, gateway_url: str, api_key: str) -> EventConsumer:

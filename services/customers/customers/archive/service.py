@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive import codes, directory, events, ownership, repository
@@ -204,7 +205,14 @@ async def create_customers_bulk(
                 "updated_by": who.id,
             }
         )
-    await repository.insert_customers(session, rows)
+    try:
+        await repository.insert_customers(session, rows)
+    except IntegrityError as exc:
+        # A concurrent create took the same (source, external_ref) after our check; the
+        # request rolls back, the reserved code numbers with it.
+        if "uq_customers_source_external_ref" in str(exc.orig):
+            raise Conflict("a customer with this source and external_ref exists") from None
+        raise
     await ownership.open_periods(
         session,
         [

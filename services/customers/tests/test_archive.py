@@ -1,0 +1,425 @@
+"""Records: create, codes, list/search, full file and card, PATCH with If-Match, history, as-of,
+settings, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+from servicekit.testing.tokens import make_principal
+
+API = "/api/v1/customers"
+
+
+async def test_create_assigns_code_owner_team_and_etag(customers, org):
+    resp = await customers.client.post(
+        API,
+        json={
+            "name": "Acme Trading",
+            "region": "east",
+            "level": "A",
+            "phone": "+86 138-0013-8000",
+            "email": "Buyer@Acme.example",
+            "tags": ["vip", "vip", "export"],
+            "estimated_potential": "1200000.50",
+        },
+        headers=customers.headers(org.rep_a),
+    )
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    assert body["code"] == "EAST-000001"
+    assert body["region"] == "EAST"
+    assert body["owner_id"] == org.rep_a.sub
+    assert body["team_id"] == org.team_north
+    assert body["version"] == 1
+    assert body["tags"] == ["vip", "export"]
+    assert body["estimated_potential"] == "1200000.50"
+    assert resp.headers["etag"] == '"1"'
+    assert resp.headers["location"] == f"{API}/{body['id']}"
+
+    second = await customers.create(org.rep_b, region="EAST")
+    other_region = await customers.create(org.rep_b, region="WEST")
+    assert second["code"] == "EAST-000002"
+    assert other_region["code"] == "WEST-000001"
+
+
+async def test_manager_leaves_it_in_the_pool_or_names_an_owner_of_their_teams(customers, org):
+    pooled = await customers.create(org.manager_north)
+    assert pooled["owner_id"] is None and pooled["team_id"] is None
+
+    await customers.known_user(org.rep_sub)
+    await customers.known_user(org.rep_south)
+    named = await customers.create(org.manager_north, owner_id=org.rep_sub.sub)
+    assert named["owner_id"] == org.rep_sub.sub
+    assert named["team_id"] == org.team_north_sub
+
+    for owner, msg in [
+        (org.rep_south.sub, "the user is not in one of your teams"),
+        (str(uuid.uuid4()), "unknown user"),
+    ]:
+        resp = await customers.client.post(
+            API,
+            json={"name": "X", "region": "EAST", "owner_id": owner},
+            headers=customers.headers(org.manager_north),
+        )
+        assert resp.status_code == 422
+        assert resp.json()["errors"] == [{"loc": ["owner_id"], "msg": msg}]
+
+    resp = await customers.client.post(
+        API,
+        json={"name": "X", "region": "EAST", "owner_id": org.rep_b.sub},
+        headers=customers.headers(org.rep_a),
+    )
+    assert resp.status_code == 422
+
+
+async def test_concurrent_creates_get_distinct_gap_free_codes(customers, org):
+    reps = [org.rep_a, org.rep_b, org.rep_sub, org.rep_south]
+
+    async def make(i: int) -> str:
+        resp = await customers.client.post(
+            API,
+            json={"name": f"Parallel {i}", "region": "NORTH" if i % 3 else "SOUTH"},
+            params={"confirm_duplicates": "true"},
+            headers=customers.headers(reps[i % 4]),
+        )
+        assert resp.status_code == 201, resp.text
+        return str(resp.json()["code"])
+
+    codes = await asyncio.gather(*[make(i) for i in range(30)])
+    assert len(set(codes)) == 30
+    north = sorted(c for c in codes if c.startswith("NORTH-"))
+    south = sorted(c for c in codes if c.startswith("SOUTH-"))
+    assert north == [f"NORTH-{n:06}" for n in range(1, len(north) + 1)]
+    assert south == [f"SOUTH-{n:06}" for n in range(1, len(south) + 1)]
+
+
+async def test_a_rolled_back_create_leaves_no_gap_and_codes_are_never_reused(customers, org):
+    first = await customers.create(org.rep_a, name="Gap Test One")
+    assert first["code"] == "EAST-000001"
+
+    # Two creates of the same ERP record at once: both pass the external_ref check, both
+    # reserve a number, one insert loses on the unique index and its transaction (with its
+    # reserved number) rolls back.
+    async def push() -> int:
+        resp = await customers.client.post(
+            API,
+            json={"name": "Pushed twice", "region": "EAST", "source": "erp", "external_ref": "E1"},
+            params={"confirm_duplicates": "true"},
+            headers=customers.headers(org.rep_a),
+        )
+        assert resp.status_code in (201, 409), resp.text
+        return resp.status_code
+
+    statuses = sorted(await asyncio.gather(push(), push()))
+    assert statuses == [201, 409]
+    second = await customers.create(org.rep_a, name="Gap Test Three")
+    assert second["code"] == "EAST-000003"
+    listed = await customers.client.get(API, headers=customers.headers(org.rep_a))
+    assert sorted(c["code"] for c in listed.json()["items"]) == [
+        "EAST-000001",
+        "EAST-000002",
+        "EAST-000003",
+    ]
+
+    # Renaming or moving region never changes the code; the next one is never a reused one.
+    resp = await customers.client.patch(
+        f"{API}/{second['id']}",
+        json={"region": "WEST", "name": "Renamed"},
+        headers=customers.headers(org.rep_a, **{"If-Match": '"1"'}),
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["code"] == "EAST-000003"
+    third = await customers.create(org.rep_a)
+    assert third["code"] == "EAST-000004"
+
+
+async def test_code_pattern_from_settings_with_level_and_year(customers, org):
+    resp = await customers.client.put(
+        f"{API}/settings",
+        json={"code_pattern": "{region}-{level}-{year}-{seq:04}"},
+        headers=customers.headers(org.admin),
+    )
+    assert resp.status_code == 200, resp.text
+    year = datetime.now(UTC).year
+    a = await customers.create(org.rep_a, level="A")
+    b = await customers.create(org.rep_a, level="B")
+    a2 = await customers.create(org.rep_a, level="A")
+    assert a["code"] == f"EAST-A-{year}-0001"
+    assert b["code"] == f"EAST-B-{year}-0001"
+    assert a2["code"] == f"EAST-A-{year}-0002"
+
+
+async def test_duplicates_answer_409_with_candidates_unless_confirmed(customers, org):
+    await customers.create(org.rep_a, name="Shanghai Widget Co., Ltd.", phone="021-5555 0001")
+    resp = await customers.client.post(
+        API,
+        json={"name": "shanghai widget co ltd", "region": "east"},
+        headers=customers.headers(org.rep_b),
+    )
+    assert resp.status_code == 409
+    problem = resp.json()
+    assert problem["type"] == "/problems/duplicates-found"
+    assert problem["candidates"][0]["matched_on"] == ["name"]
+    resp = await customers.client.post(
+        API,
+        json={"name": "Other name", "region": "WEST", "phone": "02155550001"},
+        headers=customers.headers(org.rep_b),
+    )
+    assert resp.status_code == 409
+    assert resp.json()["candidates"][0]["matched_on"] == ["phone"]
+    resp = await customers.client.post(
+        API,
+        json={"name": "Other name", "region": "WEST", "phone": "02155550001"},
+        params={"confirm_duplicates": "true"},
+        headers=customers.headers(org.rep_b),
+    )
+    assert resp.status_code == 201
+
+
+async def test_list_filters_search_sort_and_keyset_pages(customers, org):
+    mine = [
+        await customers.create(
+            org.rep_a,
+            name=f"Alpha {i}",
+            region="EAST" if i % 2 else "WEST",
+            level="A" if i < 2 else "C",
+            tags=["t1"] if i == 3 else [],
+            phone=f"1390000000{i}",
+        )
+        for i in range(5)
+    ]
+    await customers.create(org.rep_b, name="Beta")
+    pool = await customers.create(org.manager_north, name="Pool One")
+    h = customers.headers(org.rep_a)
+
+    async def ids(**params):
+        resp = await customers.client.get(API, params=params, headers=h)
+        assert resp.status_code == 200, resp.text
+        return [c["id"] for c in resp.json()["items"]]
+
+    assert await ids() == [c["id"] for c in mine] + [pool["id"]]
+    assert await ids(owner_id=org.rep_a.sub, region="east") == [mine[1]["id"], mine[3]["id"]]
+    assert await ids(level="A", owner_id=org.rep_a.sub) == [mine[0]["id"], mine[1]["id"]]
+    assert await ids(tag="t1") == [mine[3]["id"]]
+    assert await ids(pool="true") == [pool["id"]]
+    assert await ids(q="alpha 4") == [mine[4]["id"]]
+    assert await ids(q=mine[2]["code"]) == [mine[2]["id"]]
+    assert await ids(q="139 0000 0003") == [mine[3]["id"]]
+    assert await ids(sort="name", order="desc", owner_id=org.rep_a.sub) == [
+        c["id"] for c in reversed(mine)
+    ]
+
+    seen, cursor = [], None
+    while True:
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        resp = await customers.client.get(API, params=params, headers=h)
+        page = resp.json()
+        seen += [c["id"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [c["id"] for c in mine] + [pool["id"]]
+
+    bad = await customers.client.get(API, params={"level": "Z", "limit": "999"}, headers=h)
+    assert bad.status_code == 422
+    locs = [e["loc"] for e in bad.json()["errors"]]
+    assert ["query", "level"] in locs and ["query", "limit"] in locs
+    bad_cursor = await customers.client.get(API, params={"cursor": "nope"}, headers=h)
+    assert bad_cursor.status_code == 422
+
+
+async def test_full_file_and_card(customers, org):
+    c = await customers.create(org.rep_a, level="B", estimated_potential="250000")
+    resp = await customers.client.get(f"{API}/{c['id']}", headers=customers.headers(org.rep_a))
+    assert resp.status_code == 200
+    file = resp.json()
+    assert resp.headers["etag"] == '"1"'
+    assert file["code"] == c["code"]
+    assert file["level_info"] == {
+        "level": "B",
+        "cadence_days": 14,
+        "proposed_level": "B",
+        "purchases_12m": "0",
+    }
+    assert [p["owner_id"] for p in file["ownership"]] == [org.rep_a.sub]
+    assert isinstance(file["sections"], dict)
+
+    card = await customers.client.get(f"{API}/{c['id']}/card", headers=customers.headers(org.rep_a))
+    assert card.status_code == 200
+    assert card.json()["cadence_days"] == 14
+    assert card.json()["code"] == c["code"]
+    assert "estimated_potential" not in card.json()
+
+
+async def test_patch_needs_if_match_and_records_history_and_as_of(customers, org):
+    c = await customers.create(org.rep_a, name="Before", industry="steel")
+    url = f"{API}/{c['id']}"
+    h = customers.headers(org.rep_a)
+    missing = await customers.client.patch(url, json={"name": "After"}, headers=h)
+    assert missing.status_code == 428
+    assert missing.headers["content-type"] == "application/problem+json"
+
+    t_before = datetime.now(UTC)
+    await asyncio.sleep(0.05)
+    ok = await customers.client.patch(
+        url, json={"name": "After", "industry": None}, headers={**h, "If-Match": '"1"'}
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["name"] == "After" and ok.json()["industry"] is None
+    assert ok.json()["version"] == 2 and ok.headers["etag"] == '"2"'
+
+    stale = await customers.client.patch(
+        url, json={"name": "Lost"}, headers={**h, "If-Match": '"1"'}
+    )
+    assert stale.status_code == 412
+    assert stale.json()["current_version"] == 2
+
+    nulled = await customers.client.patch(
+        url, json={"name": None}, headers={**h, "If-Match": '"2"'}
+    )
+    assert nulled.status_code == 422
+    assert nulled.json()["errors"][0]["loc"] == ["name"]
+
+    invalid = await customers.client.patch(
+        url, json={"status": "invalid"}, headers={**h, "If-Match": '"2"'}
+    )
+    assert invalid.status_code == 422
+    assert invalid.json()["errors"][0]["loc"] == ["invalid_reason"]
+    invalid = await customers.client.patch(
+        url,
+        json={"status": "invalid", "invalid_reason": "company closed"},
+        headers={**h, "If-Match": '"2"'},
+    )
+    assert invalid.status_code == 200 and invalid.json()["status"] == "invalid"
+
+    hist = await customers.client.get(f"{url}/history", headers=h)
+    entries = hist.json()["items"]
+    assert [e["action"] for e in entries] == ["updated", "updated", "created"]
+    assert entries[1]["changes"] == {
+        "name": {"old": "Before", "new": "After"},
+        "industry": {"old": "steel", "new": None},
+    }
+    assert entries[1]["actor_id"] == org.rep_a.sub and entries[1]["version"] == 2
+    assert entries[0]["changes"]["status"] == {"old": "active", "new": "invalid"}
+
+    past = await customers.client.get(url, params={"as_of": t_before.isoformat()}, headers=h)
+    assert past.status_code == 200, past.text
+    assert past.json()["name"] == "Before"
+    assert past.json()["industry"] == "steel"
+    assert past.json()["status"] == "active"
+    assert past.json()["version"] == 1
+    now = await customers.client.get(
+        url, params={"as_of": datetime.now(UTC).isoformat()}, headers=h
+    )
+    assert now.json()["name"] == "After" and now.json()["status"] == "invalid"
+    before_creation = await customers.client.get(
+        url, params={"as_of": "2000-01-01T00:00:00Z"}, headers=h
+    )
+    assert before_creation.status_code == 404
+    naive = await customers.client.get(url, params={"as_of": "2030-01-01T00:00:00"}, headers=h)
+    assert naive.status_code == 422
+
+
+async def test_merged_status_cannot_be_set_by_patch_and_bad_bodies_name_fields(customers, org):
+    c = await customers.create(org.rep_a)
+    url = f"{API}/{c['id']}"
+    h = customers.headers(org.rep_a, **{"If-Match": '"1"'})
+    resp = await customers.client.patch(url, json={"status": "merged"}, headers=h)
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["loc"] == ["body", "status"]
+    resp = await customers.client.patch(url, json={"code": "HACK-1"}, headers=h)
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["loc"] == ["body", "code"]
+    resp = await customers.client.post(
+        API,
+        json={"name": "", "region": "EAST", "email": "not-an-email", "estimated_potential": "-1"},
+        headers=customers.headers(org.rep_a),
+    )
+    assert resp.status_code == 422
+    assert resp.headers["content-type"] == "application/problem+json"
+    locs = {tuple(e["loc"]) for e in resp.json()["errors"]}
+    assert {("body", "name"), ("body", "email"), ("body", "estimated_potential")} <= locs
+
+
+async def test_settings_are_admin_managed_and_validated(customers, org):
+    resp = await customers.client.get(f"{API}/settings", headers=customers.headers(org.rep_a))
+    assert resp.status_code == 200
+    doc = resp.json()
+    assert doc["code_pattern"] == "{region}-{seq:06}"
+    assert doc["cadence_days"] == {"A": 7, "B": 14, "C": 30}
+    assert doc["approval_fields"] == ["level", "owner_id"]
+    assert resp.headers["etag"] == '"0"'
+
+    denied = await customers.client.put(
+        f"{API}/settings", json=doc, headers=customers.headers(org.manager_north)
+    )
+    assert denied.status_code == 403
+    bad = await customers.client.put(
+        f"{API}/settings",
+        json={**doc, "code_pattern": "{region}-{owner}", "cadence_days": {"A": 0, "B": 1, "C": 2}},
+        headers=customers.headers(org.admin),
+    )
+    assert bad.status_code == 422
+    locs = {tuple(e["loc"]) for e in bad.json()["errors"]}
+    assert ("body", "code_pattern") in locs and ("body", "cadence_days", "A") in locs
+
+    doc["cadence_days"]["A"] = 5
+    saved = await customers.client.put(
+        f"{API}/settings", json=doc, headers=customers.headers(org.admin, **{"If-Match": '"0"'})
+    )
+    assert saved.status_code == 200 and saved.headers["etag"] == '"1"'
+    stale = await customers.client.put(
+        f"{API}/settings", json=doc, headers=customers.headers(org.admin, **{"If-Match": '"0"'})
+    )
+    assert stale.status_code == 412
+    c = await customers.create(org.rep_a, level="A")
+    card = await customers.client.get(f"{API}/{c['id']}/card", headers=customers.headers(org.rep_a))
+    assert card.json()["cadence_days"] == 5
+
+
+async def test_level_proposals_list_customers_whose_proposed_level_differs(customers, org):
+    low_a = await customers.create(org.rep_a, level="A", estimated_potential="1000")
+    high_c = await customers.create(org.rep_a, level="C", estimated_potential="300000")
+    await customers.create(org.rep_a, level="B", estimated_potential="200000")
+    await customers.create(org.rep_b, level="A", estimated_potential="5")
+    resp = await customers.client.get(
+        f"{API}/level-proposals", headers=customers.headers(org.rep_a)
+    )
+    assert resp.status_code == 200, resp.text
+    items = resp.json()["items"]
+    assert [(i["id"], i["level"], i["proposed_level"]) for i in items] == [
+        (low_a["id"], "A", "C"),
+        (high_c["id"], "C", "B"),
+    ]
+
+
+async def test_unknown_routes_and_ids(customers, org):
+    h = customers.headers(org.admin)
+    assert (await customers.client.get(f"{API}/{uuid.uuid4()}", headers=h)).status_code == 404
+    assert (await customers.client.get(f"{API}/not-a-uuid", headers=h)).status_code == 404
+    anon = await customers.client.get(API)
+    assert anon.status_code == 401
+
+
+async def test_integration_keys_need_a_customers_scope(customers, org):
+    c = await customers.create(org.rep_a)
+    nothing = make_principal("integration", kind="key", scopes=["leads:write"])
+    reader = make_principal("integration", kind="key", scopes=["customers:read"])
+    for path in (API, f"{API}/{c['id']}"):
+        assert (
+            await customers.client.get(path, headers=customers.headers(nothing))
+        ).status_code == 403
+        assert (
+            await customers.client.get(path, headers=customers.headers(reader))
+        ).status_code == 200
+    denied = await customers.client.post(
+        API, json={"name": "K", "region": "EAST"}, headers=customers.headers(reader)
+    )
+    assert denied.status_code == 403
+    writer = make_principal("integration", kind="key", scopes=["customers:write"])
+    made = await customers.client.post(
+        API, json={"name": "K", "region": "EAST"}, headers=customers.headers(writer)
+    )
+    assert made.status_code == 201 and made.json()["owner_id"] is None
