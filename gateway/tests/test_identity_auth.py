@@ -2,63 +2,165 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+import time
 
-import httpx
-import pytest
-from fastapi import FastAPI
+import jwt
 
-from servicekit.testing.tokens import TokenMinter
+from servicekit.testing.tokens import TokenMinter, make_principal
 
 from .conftest import (
     IDENTITY_ADMIN_EMAIL,
     IDENTITY_ADMIN_PASSWORD,
-    identity_settings,
-    serve_identity,
+    Api,
+    ApiFactory,
+    assert_problem,
 )
-
-
-class Api:
-    def __init__(self, client: httpx.AsyncClient, app: FastAPI) -> None:
-        self.client = client
-        self.app = app
-
-    async def login(self, email: str, password: str) -> httpx.Response:
-        return await self.client.post(
-            "/api/v1/auth/token",
-            data={"grant_type": "password", "username": email, "password": password},
-        )
-
-    async def tokens(self, email: str, password: str) -> dict[str, Any]:
-        r = await self.login(email, password)
-        assert r.status_code == 200, r.text
-        body: dict[str, Any] = r.json()
-        return body
-
-    @staticmethod
-    def bearer(tokens: dict[str, Any] | str) -> dict[str, str]:
-        token = tokens if isinstance(tokens, str) else tokens["access_token"]
-        return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-async def api(fresh_db: str, minter: TokenMinter) -> AsyncIterator[Api]:
-    async with (
-        serve_identity(identity_settings(fresh_db, minter)) as (url, app),
-        httpx.AsyncClient(base_url=url, timeout=10) as client,
-    ):
-        yield Api(client, app)
 
 
 async def test_login_and_me(api: Api) -> None:
     tokens = await api.tokens(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
     assert tokens["token_type"] == "bearer"
-    assert 800 <= tokens["expires_in"] <= 900
-    assert tokens["refresh_token"]
-    me = await api.client.get("/api/v1/me", headers=api.bearer(tokens))
+    assert tokens["expires_in"] == 900
+    assert tokens["refresh_token"] and tokens["access_token"]
+    me = await api.me(api.bearer(tokens))
     assert me.status_code == 200, me.text
     body = me.json()
     assert body["email"] == IDENTITY_ADMIN_EMAIL
-    assert body["role"] == "admin"
+    assert body["role"] == "admin" and body["kind"] == "user"
     assert "events:read" in body["scopes"]
+    # The email is matched without regard to case.
+    again = await api.login(IDENTITY_ADMIN_EMAIL.upper(), IDENTITY_ADMIN_PASSWORD)
+    assert again.status_code == 200, again.text
+
+
+async def test_wrong_password_and_unknown_account_are_401(api: Api) -> None:
+    wrong = await api.login(IDENTITY_ADMIN_EMAIL, "not-the-password")
+    body = assert_problem(wrong, 401)
+    assert body["detail"] == "wrong email or password"
+    assert wrong.headers["www-authenticate"] == "Bearer"
+    unknown = await api.login("nobody@example.com", "whatever-password")
+    assert assert_problem(unknown, 401)["detail"] == body["detail"]
+    anonymous = await api.client.get("/api/v1/me")
+    assert_problem(anonymous, 401)
+
+
+async def test_login_input_errors_are_422(api: Api) -> None:
+    missing = await api.client.post("/api/v1/auth/token", data={"password": "x"})
+    body = assert_problem(missing, 422)
+    assert body["errors"][0]["loc"] == ["username"]
+    grant = await api.client.post(
+        "/api/v1/auth/token", data={"grant_type": "client_credentials", "username": "a"}
+    )
+    assert any(e["loc"][-1] == "grant_type" for e in assert_problem(grant, 422)["errors"])
+    no_token = await api.client.post("/api/v1/auth/refresh", json={})
+    assert any(e["loc"][-1] == "refresh_token" for e in assert_problem(no_token, 422)["errors"])
+
+
+async def test_lockout_per_account(make_api: ApiFactory) -> None:
+    async with make_api(
+        login_max_failures_per_account=3,
+        login_max_failures_per_address=100,
+        login_lockout_seconds=120,
+        login_slowdown_after=1,
+        login_slowdown_base_seconds=0.2,
+        login_slowdown_max_seconds=0.2,
+    ) as api:
+        assert (await api.login(IDENTITY_ADMIN_EMAIL, "wrong-1")).status_code == 401
+        started = time.perf_counter()
+        assert (await api.login(IDENTITY_ADMIN_EMAIL, "wrong-2")).status_code == 401
+        assert time.perf_counter() - started >= 0.2, "attempts past the first are slowed down"
+        assert (await api.login(IDENTITY_ADMIN_EMAIL, "wrong-3")).status_code == 401
+        # Locked now: even the right password is refused, without being checked.
+        locked = await api.login(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
+        body = assert_problem(locked, 429)
+        retry_after = int(locked.headers["retry-after"])
+        assert 100 <= retry_after <= 120 and body["retry_after"] == retry_after
+        # Another account from the same address is not locked by it.
+        other = await api.login("someone@example.com", "whatever-password")
+        assert other.status_code == 401
+
+
+async def test_lockout_per_address(make_api: ApiFactory) -> None:
+    async with make_api(
+        login_max_failures_per_account=100,
+        login_max_failures_per_address=4,
+        login_lockout_seconds=60,
+        login_slowdown_after=100,
+    ) as api:
+        for i in range(4):
+            r = await api.login(f"sprayed-{i}@example.com", "guess-password")
+            assert r.status_code == 401, r.text
+        # A spray over many accounts locks the address, whatever account comes next.
+        locked = await api.login(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
+        assert_problem(locked, 429)
+        assert 1 <= int(locked.headers["retry-after"]) <= 60
+
+
+async def test_refresh_rotation_and_reuse_revokes_the_family(api: Api) -> None:
+    first = await api.tokens(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
+    r = await api.refresh(first["refresh_token"])
+    assert r.status_code == 200, r.text
+    second = r.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert (await api.me(api.bearer(second))).status_code == 200
+    # The OAuth2 form of the same grant rotates too.
+    r = await api.client.post(
+        "/api/v1/auth/token",
+        data={"grant_type": "refresh_token", "refresh_token": second["refresh_token"]},
+    )
+    assert r.status_code == 200, r.text
+    third = r.json()
+    # An old token comes back: stolen. The whole family ends, the newest tokens included.
+    reused = await api.refresh(first["refresh_token"])
+    assert "already used" in assert_problem(reused, 401)["detail"]
+    assert_problem(await api.refresh(third["refresh_token"]), 401)
+    assert_problem(await api.me(api.bearer(third)), 401)
+    # A separate sign-in is another family and goes on working.
+    other = await api.tokens(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
+    assert (await api.me(api.bearer(other))).status_code == 200
+    assert (await api.refresh(other["refresh_token"])).status_code == 200
+    assert_problem(await api.refresh("ffr_made-up"), 401)
+
+
+async def test_logout_ends_the_session(api: Api) -> None:
+    tokens = await api.tokens(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
+    kept = await api.tokens(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
+    out = await api.client.post("/api/v1/auth/logout", headers=api.bearer(tokens))
+    assert out.status_code == 204, out.text
+    assert_problem(await api.me(api.bearer(tokens)), 401)
+    assert_problem(await api.refresh(tokens["refresh_token"]), 401)
+    # Other sessions of the same user are untouched.
+    assert (await api.me(api.bearer(kept))).status_code == 200
+    # Logging out by refresh token alone ends that session as well.
+    out = await api.client.post(
+        "/api/v1/auth/logout", json={"refresh_token": kept["refresh_token"]}
+    )
+    assert out.status_code == 204, out.text
+    assert_problem(await api.me(api.bearer(kept)), 401)
+    assert_problem(await api.client.post("/api/v1/auth/logout"), 401)
+
+
+async def test_expired_tampered_and_foreign_tokens_are_refused(
+    api: Api, minter: TokenMinter
+) -> None:
+    tokens = await api.tokens(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
+    good = tokens["access_token"]
+    claims = jwt.decode(good, options={"verify_signature": False})
+
+    expired = api.authenticator.tokens.mint(claims["sub"], claims["sid"], now=time.time() - 3600)
+    assert "expired" in assert_problem(await api.me(api.bearer(expired)), 401)["detail"]
+
+    header, payload, signature = good.split(".")
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+    assert_problem(await api.me(api.bearer(f"{header}.{payload}.{flipped}")), 401)
+
+    forged_claims = dict(claims, exp=int(time.time()) + 600)
+    forged = jwt.encode(forged_claims, "some-other-secret-of-32-bytes-at-least", "HS256")
+    assert_problem(await api.me(api.bearer(forged)), 401)
+    unsigned = jwt.encode(forged_claims, None, "none")
+    assert_problem(await api.me(api.bearer(unsigned)), 401)
+    # The gateway's internal token is not a client credential.
+    internal = minter.token(make_principal("admin", sub=claims["sub"]), "gateway")
+    assert_problem(await api.me(api.bearer(internal)), 401)
+    assert_problem(await api.me({"Authorization": f"Basic {good}"}), 401)
+    assert (await api.me(api.bearer(good))).status_code == 200
