@@ -1,0 +1,65 @@
+"""Access: a rep sees their own customers and the pool, a manager their teams (sub-teams
+included) and the pool, an admin all; anything else is a 404 on every sub-resource."""
+
+from __future__ import annotations
+
+API = "/api/v1/customers"
+
+
+async def test_a_rep_gets_404_for_another_reps_customer_and_its_sub_resources(customers, org):
+    theirs = await customers.create(org.rep_b)
+    h = customers.headers(org.rep_a)
+    base = f"{API}/{theirs['id']}"
+    for path in (base, f"{base}/card", f"{base}/history", f"{base}/ownership"):
+        resp = await customers.client.get(path, headers=h)
+        assert resp.status_code == 404, path
+        assert resp.json()["type"] == "/problems/not-found"
+    as_of = await customers.client.get(base, params={"as_of": "2030-01-01T00:00:00Z"}, headers=h)
+    assert as_of.status_code == 404
+    patch = await customers.client.patch(
+        base, json={"name": "mine now"}, headers={**h, "If-Match": '"1"'}
+    )
+    assert patch.status_code == 404
+    release = await customers.client.post(f"{base}/release", json={"reason": "x"}, headers=h)
+    assert release.status_code == 404
+    listed = await customers.client.get(API, headers=h)
+    assert theirs["id"] not in [c["id"] for c in listed.json()["items"]]
+    # The owner sees it all.
+    for path in (base, f"{base}/card", f"{base}/history", f"{base}/ownership"):
+        assert (
+            await customers.client.get(path, headers=customers.headers(org.rep_b))
+        ).status_code == 200
+
+
+async def test_reps_read_the_pool_but_do_not_edit_it(customers, org):
+    pooled = await customers.create(org.manager_north)
+    h = customers.headers(org.rep_south)
+    assert (await customers.client.get(f"{API}/{pooled['id']}", headers=h)).status_code == 200
+    resp = await customers.client.patch(
+        f"{API}/{pooled['id']}", json={"name": "x"}, headers={**h, "If-Match": '"1"'}
+    )
+    assert resp.status_code == 403
+
+
+async def test_a_manager_sees_their_team_and_sub_teams_only(customers, org):
+    a = await customers.create(org.rep_a)
+    sub = await customers.create(org.rep_sub)
+    south = await customers.create(org.rep_south)
+    pooled = await customers.create(org.admin)
+
+    async def visible(principal):
+        resp = await customers.client.get(API, headers=customers.headers(principal))
+        return {c["id"] for c in resp.json()["items"]}
+
+    assert await visible(org.manager_north) == {a["id"], sub["id"], pooled["id"]}
+    assert await visible(org.manager_south) == {south["id"], pooled["id"]}
+    assert await visible(org.admin) == {a["id"], sub["id"], south["id"], pooled["id"]}
+    assert await visible(org.rep_sub) == {sub["id"], pooled["id"]}
+
+    h = customers.headers(org.manager_south)
+    assert (await customers.client.get(f"{API}/{a['id']}", headers=h)).status_code == 404
+    assert (await customers.client.get(f"{API}/{a['id']}/history", headers=h)).status_code == 404
+    mh = customers.headers(org.manager_north, **{"If-Match": '"1"'})
+    ok = await customers.client.patch(f"{API}/{sub['id']}", json={"industry": "food"}, headers=mh)
+    assert ok.status_code == 200
+    assert ok.json()["industry"] == "food"

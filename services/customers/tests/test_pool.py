@@ -1,0 +1,371 @@
+"""Ownership: release and claim (one winner), limits, approval of key-field changes, bulk
+transfers, the deactivated-user handover, the custody ledger and the events."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+API = "/api/v1/customers"
+
+
+async def _ledger(customers, principal, cid):
+    resp = await customers.client.get(
+        f"{API}/{cid}/ownership", headers=customers.headers(principal)
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+async def test_release_then_two_reps_claim_at_once_and_exactly_one_wins(customers, org):
+    c = await customers.create(org.rep_a)
+    url = f"{API}/{c['id']}"
+    no_reason = await customers.client.post(
+        f"{url}/release", json={}, headers=customers.headers(org.rep_a)
+    )
+    assert no_reason.status_code == 422
+    assert no_reason.json()["errors"][0]["loc"] == ["body", "reason"]
+    released = await customers.client.post(
+        f"{url}/release",
+        json={"reason": "no budget this year"},
+        headers=customers.headers(org.rep_a),
+    )
+    assert released.status_code == 200, released.text
+    assert released.json()["owner_id"] is None and released.json()["version"] == 2
+    again = await customers.client.post(
+        f"{url}/release", json={"reason": "x"}, headers=customers.headers(org.manager_north)
+    )
+    assert again.status_code == 409
+
+    async def claim(principal):
+        return await customers.client.post(f"{url}/claim", headers=customers.headers(principal))
+
+    results = await asyncio.gather(claim(org.rep_b), claim(org.rep_south))
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [200, 409], [r.text for r in results]
+    winner = next(r for r in results if r.status_code == 200).json()
+    loser = next(r for r in results if r.status_code == 409).json()
+    assert loser["type"] == "/problems/already-owned"
+    assert winner["owner_id"] in (org.rep_b.sub, org.rep_south.sub)
+    assert winner["team_id"] in (org.team_north, org.team_south)
+
+    owner = org.rep_b if winner["owner_id"] == org.rep_b.sub else org.rep_south
+    ledger = await _ledger(customers, owner, c["id"])
+    assert [(p["owner_id"], p["kind"]) for p in ledger] == [
+        (org.rep_a.sub, "created"),
+        (None, "released"),
+        (owner.sub, "claimed"),
+    ]
+    assert ledger[0]["ended_at"] == ledger[1]["started_at"]
+    assert ledger[1]["reason"] == "no budget this year" and ledger[1]["actor_id"] == org.rep_a.sub
+    assert ledger[0]["end_reason"] == "no budget this year"
+    assert ledger[2]["ended_at"] is None
+
+    not_in_pool = await claim(org.rep_a)
+    assert not_in_pool.status_code in (404, 409)
+    manager_claim = await customers.client.post(
+        f"{API}/{(await customers.create(org.admin))['id']}/claim",
+        headers=customers.headers(org.manager_north),
+    )
+    assert manager_claim.status_code == 403
+    missing = await customers.client.post(
+        f"{API}/{uuid.uuid4()}/claim", headers=customers.headers(org.rep_a)
+    )
+    assert missing.status_code == 404
+
+
+async def test_claim_limits_per_day_and_held(customers, org):
+    settings = (
+        await customers.client.get(f"{API}/settings", headers=customers.headers(org.admin))
+    ).json()
+    settings["pool"] = {"max_customers_per_rep": 3, "claims_per_day": 2}
+    resp = await customers.client.put(
+        f"{API}/settings", json=settings, headers=customers.headers(org.admin)
+    )
+    assert resp.status_code == 200
+    pool = [await customers.create(org.admin) for _ in range(4)]
+
+    async def claim(principal, c):
+        return await customers.client.post(
+            f"{API}/{c['id']}/claim", headers=customers.headers(principal)
+        )
+
+    assert (await claim(org.rep_a, pool[0])).status_code == 200
+    assert (await claim(org.rep_a, pool[1])).status_code == 200
+    third = await claim(org.rep_a, pool[2])
+    assert third.status_code == 409
+    assert third.json()["type"] == "/problems/claim-limit-reached"
+    assert "today" in third.json()["detail"]
+
+    # rep_b already holds three: the held limit refuses before the daily one.
+    for _ in range(3):
+        await customers.create(org.rep_b)
+    held = await claim(org.rep_b, pool[2])
+    assert held.status_code == 409 and "hold 3" in held.json()["detail"]
+    assert (await claim(org.rep_south, pool[2])).status_code == 200
+
+
+async def test_a_reps_key_field_change_waits_for_a_manager_of_their_team(customers, org):
+    c = await customers.create(org.rep_a, level="C", industry="retail")
+    url = f"{API}/{c['id']}"
+    resp = await customers.client.patch(
+        url,
+        json={"level": "A", "industry": "wholesale", "reason": "signed a framework deal"},
+        headers=customers.headers(org.rep_a, **{"If-Match": '"1"'}),
+    )
+    assert resp.status_code == 202, resp.text
+    request = resp.json()
+    assert request["status"] == "pending"
+    assert request["changes"] == {"level": "A", "industry": "wholesale"}
+    assert request["team_id"] == org.team_north
+    unchanged = (await customers.client.get(url, headers=customers.headers(org.rep_a))).json()
+    assert unchanged["level"] == "C" and unchanged["version"] == 1
+
+    # Non-key fields go straight through.
+    direct = await customers.client.patch(
+        url, json={"address": "1 Road"}, headers=customers.headers(org.rep_a, **{"If-Match": '"1"'})
+    )
+    assert direct.status_code == 200 and direct.json()["version"] == 2
+
+    pending = await customers.client.get(
+        f"{API}/change-requests", headers=customers.headers(org.manager_north)
+    )
+    assert [r["id"] for r in pending.json()["items"]] == [request["id"]]
+    other = await customers.client.get(
+        f"{API}/change-requests", headers=customers.headers(org.manager_south)
+    )
+    assert other.json()["items"] == []
+    refused = await customers.client.post(
+        f"{API}/change-requests/{request['id']}/approve",
+        json={"comment": "no"},
+        headers=customers.headers(org.manager_south),
+    )
+    assert refused.status_code == 404
+    self_approve = await customers.client.post(
+        f"{API}/change-requests/{request['id']}/approve",
+        json={},
+        headers=customers.headers(org.rep_a),
+    )
+    assert self_approve.status_code == 403
+
+    approved = await customers.client.post(
+        f"{API}/change-requests/{request['id']}/approve",
+        json={"comment": "confirmed with the customer"},
+        headers=customers.headers(org.manager_north),
+    )
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "approved"
+    assert approved.json()["decided_by"] == org.manager_north.sub
+    assert approved.json()["comment"] == "confirmed with the customer"
+    after = (await customers.client.get(url, headers=customers.headers(org.rep_a))).json()
+    assert after["level"] == "A" and after["industry"] == "wholesale" and after["version"] == 3
+    twice = await customers.client.post(
+        f"{API}/change-requests/{request['id']}/reject",
+        json={},
+        headers=customers.headers(org.manager_north),
+    )
+    assert twice.status_code == 409
+    history = (
+        await customers.client.get(f"{url}/history", headers=customers.headers(org.rep_a))
+    ).json()
+    latest = history["items"][0]
+    assert latest["actor_id"] == org.manager_north.sub
+    assert latest["changes"]["level"] == {"old": "C", "new": "A"}
+    assert "confirmed with the customer" in latest["comment"]
+
+    # A rejected request changes nothing.
+    resp = await customers.client.patch(
+        url, json={"level": "B"}, headers=customers.headers(org.rep_a, **{"If-Match": '"3"'})
+    )
+    rejected = await customers.client.post(
+        f"{API}/change-requests/{resp.json()['id']}/reject",
+        json={"comment": "not yet"},
+        headers=customers.headers(org.manager_north),
+    )
+    assert rejected.json()["status"] == "rejected"
+    assert (await customers.client.get(url, headers=customers.headers(org.rep_a))).json()[
+        "level"
+    ] == "A"
+
+
+async def test_a_manager_changes_level_and_owner_directly(customers, org):
+    await customers.known_user(org.rep_b)
+    c = await customers.create(org.rep_a)
+    resp = await customers.client.patch(
+        f"{API}/{c['id']}",
+        json={"level": "B", "owner_id": org.rep_b.sub, "reason": "territory split"},
+        headers=customers.headers(org.manager_north, **{"If-Match": '"1"'}),
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["level"] == "B" and resp.json()["owner_id"] == org.rep_b.sub
+    assert resp.json()["version"] == 3 and resp.headers["etag"] == '"3"'
+    ledger = await _ledger(customers, org.rep_b, c["id"])
+    assert [(p["owner_id"], p["kind"], p["reason"]) for p in ledger] == [
+        (org.rep_a.sub, "created", "created"),
+        (org.rep_b.sub, "reassigned", "territory split"),
+    ]
+    gone = await customers.client.get(f"{API}/{c['id']}", headers=customers.headers(org.rep_a))
+    assert gone.status_code == 404
+
+
+async def test_bulk_transfer_all_or_listed_customers_in_one_transaction(customers, org):
+    await customers.known_user(org.rep_a)
+    await customers.known_user(org.rep_sub)
+    await customers.known_user(org.rep_south)
+    mine = [await customers.create(org.rep_a) for _ in range(3)]
+    other = await customers.create(org.rep_b)
+    h = customers.headers(org.manager_north)
+
+    listed = await customers.client.post(
+        f"{API}/transfers",
+        json={
+            "from_owner_id": org.rep_a.sub,
+            "to_owner_id": org.rep_sub.sub,
+            "customer_ids": [mine[0]["id"], other["id"]],
+            "reason": "rebalancing",
+        },
+        headers=h,
+    )
+    assert listed.status_code == 422
+    assert listed.json()["errors"][0]["ids"] == [other["id"]]
+    still = await customers.client.get(
+        f"{API}/{mine[0]['id']}", headers=customers.headers(org.rep_a)
+    )
+    assert still.status_code == 200
+
+    one = await customers.client.post(
+        f"{API}/transfers",
+        json={
+            "from_owner_id": org.rep_a.sub,
+            "to_owner_id": org.rep_sub.sub,
+            "customer_ids": [mine[0]["id"]],
+            "reason": "rebalancing",
+        },
+        headers=h,
+    )
+    assert one.status_code == 200, one.text
+    assert one.json()["moved"] == 1 and one.json()["to_team_id"] == org.team_north_sub
+
+    south = await customers.client.post(
+        f"{API}/transfers",
+        json={"from_owner_id": org.rep_a.sub, "to_owner_id": org.rep_south.sub, "reason": "x"},
+        headers=h,
+    )
+    assert south.status_code == 422
+    assert south.json()["errors"][0]["loc"] == ["to_owner_id"]
+    not_theirs = await customers.client.post(
+        f"{API}/transfers",
+        json={"from_owner_id": org.rep_a.sub, "reason": "x"},
+        headers=customers.headers(org.manager_south),
+    )
+    assert not_theirs.status_code == 403
+    rep = await customers.client.post(
+        f"{API}/transfers",
+        json={"from_owner_id": org.rep_a.sub, "reason": "x"},
+        headers=customers.headers(org.rep_a),
+    )
+    assert rep.status_code == 403
+
+    to_pool = await customers.client.post(
+        f"{API}/transfers",
+        json={"from_owner_id": org.rep_a.sub, "to_owner_id": None, "reason": "left the company"},
+        headers=h,
+    )
+    assert to_pool.status_code == 200
+    assert to_pool.json()["moved"] == 2
+    assert sorted(to_pool.json()["customer_ids"]) == sorted([mine[1]["id"], mine[2]["id"]])
+    pool = await customers.client.get(API, params={"pool": "true"}, headers=h)
+    assert {c["id"] for c in pool.json()["items"]} == {mine[1]["id"], mine[2]["id"]}
+    nothing = await customers.client.post(
+        f"{API}/transfers",
+        json={"from_owner_id": org.rep_a.sub, "reason": "again"},
+        headers=customers.headers(org.admin),
+    )
+    assert nothing.json()["moved"] == 0
+
+
+async def test_deactivated_users_customers_go_to_the_pool_or_their_manager(customers, org):
+    await customers.known_user(org.rep_a)
+    await customers.known_user(org.rep_b)
+    await customers.known_user(org.manager_north)
+    a_customers = [await customers.create(org.rep_a) for _ in range(2)]
+    b_customer = await customers.create(org.rep_b)
+
+    await customers.identity_event(
+        "user.deactivated", id=org.rep_a.sub, team_id=org.team_north, role="rep", active=False
+    )
+    pool = await customers.client.get(
+        API, params={"pool": "true"}, headers=customers.headers(org.admin)
+    )
+    assert {c["id"] for c in pool.json()["items"]} == {c["id"] for c in a_customers}
+    ledger = await _ledger(customers, org.admin, a_customers[0]["id"])
+    assert ledger[-1]["kind"] == "handover" and ledger[-1]["owner_id"] is None
+    assert ledger[-1]["actor_id"] is None
+
+    settings = (
+        await customers.client.get(f"{API}/settings", headers=customers.headers(org.admin))
+    ).json()
+    settings["deactivated_handover"] = "manager"
+    await customers.client.put(
+        f"{API}/settings", json=settings, headers=customers.headers(org.admin)
+    )
+    await customers.identity_event(
+        "user.deactivated",
+        id=org.rep_b.sub,
+        team_id=org.team_north,
+        role="rep",
+        active=False,
+        manager_ids=[org.manager_north.sub],
+    )
+    moved = await customers.client.get(
+        f"{API}/{b_customer['id']}", headers=customers.headers(org.manager_north)
+    )
+    assert moved.json()["owner_id"] == org.manager_north.sub
+    assert moved.json()["team_id"] == org.team_north
+
+    # A deactivated user can no longer be named owner.
+    resp = await customers.client.post(
+        API,
+        json={"name": "Z", "region": "EAST", "owner_id": org.rep_a.sub},
+        headers=customers.headers(org.admin),
+    )
+    assert resp.status_code == 422
+
+
+async def test_events_carry_what_consumers_need(customers, org):
+    await customers.known_user(org.rep_b)
+    c = await customers.create(org.rep_a, level="C", estimated_potential="10.50", tags=["x"])
+    url = f"{API}/{c['id']}"
+    h = customers.headers(org.manager_north)
+    await customers.client.patch(url, json={"level": "A"}, headers={**h, "If-Match": '"1"'})
+    await customers.client.patch(
+        url,
+        json={"status": "invalid", "invalid_reason": "duplicate lead"},
+        headers={**h, "If-Match": '"2"'},
+    )
+    await customers.client.post(
+        f"{API}/transfers",
+        json={"from_owner_id": org.rep_a.sub, "to_owner_id": org.rep_b.sub, "reason": "handover"},
+        headers=h,
+    )
+    events = [e for e in await customers.events() if e["subject"] == c["id"]]
+    assert [e["type"] for e in events] == [
+        "customer.created",
+        "customer.updated",
+        "customer.level_changed",
+        "customer.updated",
+        "customer.invalidated",
+        "customer.owner_changed",
+    ]
+    created, updated, level, _, invalidated, owner = (e["data"] for e in events)
+    assert created["code"] == c["code"] and created["owner_id"] == org.rep_a.sub
+    assert created["team_id"] == org.team_north and created["region"] == "EAST"
+    assert created["estimated_potential"] == "10.50" and created["tags"] == ["x"]
+    assert updated["changed_fields"] == ["level"]
+    assert updated["changes"] == {"level": {"old": "C", "new": "A"}}
+    assert level["old_level"] == "C" and level["new_level"] == "A" and level["level"] == "A"
+    assert invalidated["reason"] == "duplicate lead" and invalidated["status"] == "invalid"
+    assert owner["old_owner_id"] == org.rep_a.sub and owner["owner_id"] == org.rep_b.sub
+    assert owner["team_id"] == org.team_north and owner["reason"] == "handover"
+    assert owner["kind"] == "transferred" and owner["level"] == "A"
+    assert all(e["source"] == "customers" for e in events)
