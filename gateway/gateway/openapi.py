@@ -112,6 +112,23 @@ def merge_components(
     return result
 
 
+def unique_titles(schemas: dict[str, Any]) -> None:
+    """Give schemas that share a `title` their component name as title instead.
+
+    Generators name models after titles; FastAPI's `X-Input` / `X-Output` pairs (and schemas
+    renamed by the merge) keep the same title, which openapi-python-client refuses as duplicate
+    models.
+    """
+    by_title: dict[str, list[str]] = {}
+    for name, schema in schemas.items():
+        if isinstance(schema, dict) and isinstance(schema.get("title"), str):
+            by_title.setdefault(schema["title"], []).append(name)
+    for names in by_title.values():
+        if len(names) > 1:
+            for name in names:
+                schemas[name]["title"] = name
+
+
 class MergedOpenApi:
     def __init__(self, app: FastAPI, settings: Settings) -> None:
         self.app = app
@@ -156,6 +173,12 @@ class MergedOpenApi:
                 if method in HTTP_METHODS and "security" not in op:
                     op["security"] = [] if (method, path) in ANONYMOUS_OPERATIONS else AUTHENTICATED
         tags = {t["name"]: t for t in doc.get("tags", [])}
+        operation_ids = {
+            op.get("operationId")
+            for item in paths.values()
+            for method, op in item.items()
+            if method in HTTP_METHODS
+        }
         unavailable = []
         for service, service_doc in zip(SERVICES, fetched, strict=True):
             if service_doc is None:
@@ -170,9 +193,14 @@ class MergedOpenApi:
                     if method in HTTP_METHODS:
                         op["security"] = AUTHENTICATED
                         op.setdefault("tags", [service])
+                        # Generators need them unique across the whole document.
+                        if op.get("operationId") in operation_ids:
+                            op["operationId"] = f"{service}_{op['operationId']}"
+                        operation_ids.add(op.get("operationId"))
                 paths[path] = item
             for tag in service_doc.get("tags") or []:
                 tags.setdefault(tag["name"], tag)
+        unique_titles(components.get("schemas", {}))
         components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
         doc["components"] = components
         doc["security"] = AUTHENTICATED

@@ -124,7 +124,8 @@ def echo_router() -> Any:
     """Routes under the visits prefix: what the service saw of the caller and the request."""
     router = kit_router(prefix="/api/v1/visits", tags=["visits"])
 
-    @router.api_route("/echo", methods=["GET", "POST", "PUT"], summary="Echo the request")
+    @router.get("/echo", summary="Echo the request", operation_id="echo_get")
+    @router.post("/echo", summary="Echo the request and its body", operation_id="echo_post")
     async def echo(request: Request, principal: CurrentPrincipal) -> Response:
         body = await request.body()
         request.app.state.hits += 1
