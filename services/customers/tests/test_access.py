@@ -3,6 +3,8 @@ included) and the pool, an admin all; anything else is a 404 on every sub-resour
 
 from __future__ import annotations
 
+from servicekit.auth import Principal
+
 API = "/api/v1/customers"
 
 
@@ -47,9 +49,9 @@ async def test_a_manager_sees_their_team_and_sub_teams_only(customers, org):
     south = await customers.create(org.rep_south)
     pooled = await customers.create(org.admin)
 
-    async def visible(principal):
+    async def visible(principal: Principal) -> set[str]:
         resp = await customers.client.get(API, headers=customers.headers(principal))
-        return {c["id"] for c in resp.json()["items"]}
+        return {str(c["id"]) for c in resp.json()["items"]}
 
     assert await visible(org.manager_north) == {a["id"], sub["id"], pooled["id"]}
     assert await visible(org.manager_south) == {south["id"], pooled["id"]}

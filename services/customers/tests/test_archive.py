@@ -110,7 +110,7 @@ async def test_a_rolled_back_create_leaves_no_gap_and_codes_are_never_reused(cus
             headers=customers.headers(org.rep_a),
         )
         assert resp.status_code in (201, 409), resp.text
-        return resp.status_code
+        return int(resp.status_code)
 
     statuses = sorted(await asyncio.gather(push(), push()))
     assert statuses == [201, 409]
@@ -194,10 +194,10 @@ async def test_list_filters_search_sort_and_keyset_pages(customers, org):
     pool = await customers.create(org.manager_north, name="Pool One")
     h = customers.headers(org.rep_a)
 
-    async def ids(**params):
+    async def ids(**params: str) -> list[str]:
         resp = await customers.client.get(API, params=params, headers=h)
         assert resp.status_code == 200, resp.text
-        return [c["id"] for c in resp.json()["items"]]
+        return [str(c["id"]) for c in resp.json()["items"]]
 
     assert await ids() == [c["id"] for c in mine] + [pool["id"]]
     assert await ids(owner_id=org.rep_a.sub, region="east") == [mine[1]["id"], mine[3]["id"]]

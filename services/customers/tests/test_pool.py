@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
+
+import httpx
+
+from servicekit.auth import Principal
 
 API = "/api/v1/customers"
 
 
-async def _ledger(customers, principal, cid):
+async def _ledger(customers: Any, principal: Principal, cid: str) -> list[dict[str, Any]]:
     resp = await customers.client.get(
         f"{API}/{cid}/ownership", headers=customers.headers(principal)
     )
@@ -37,8 +42,8 @@ async def test_release_then_two_reps_claim_at_once_and_exactly_one_wins(customer
     )
     assert again.status_code == 409
 
-    async def claim(principal):
-        return await customers.client.post(f"{url}/claim", headers=customers.headers(principal))
+    async def claim(principal: Principal) -> httpx.Response:
+        return await customers.client.post(f"{url}/claim", headers=customers.headers(principal))  # type: ignore[no-any-return]
 
     results = await asyncio.gather(claim(org.rep_b), claim(org.rep_south))
     statuses = sorted(r.status_code for r in results)
@@ -85,7 +90,7 @@ async def test_claim_limits_per_day_and_held(customers, org):
     assert resp.status_code == 200
     pool = [await customers.create(org.admin) for _ in range(4)]
 
-    async def claim(principal, c):
+    async def claim(principal: Principal, c: dict[str, Any]) -> httpx.Response:
         return await customers.client.post(
             f"{API}/{c['id']}/claim", headers=customers.headers(principal)
         )

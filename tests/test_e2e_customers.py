@@ -1,0 +1,244 @@
+"""The customer archive through the real gateway: sign-in, the forwarded principal, record
+access, the pool, and identity's feed driving the deactivated-user handover."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
+pytestmark = pytest.mark.e2e
+API = "/api/v1/customers"
+PASSWORD = "correct-horse-" + uuid.uuid4().hex[:8]
+
+
+async def _login(client: httpx.AsyncClient, email: str) -> dict[str, str]:
+    password = ADMIN_PASSWORD if email == ADMIN_EMAIL else PASSWORD
+    resp = await client.post("/api/v1/auth/token", data={"username": email, "password": password})
+    assert resp.status_code == 200, resp.text
+    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
+
+
+async def _ok(resp: httpx.Response, status: int = 200) -> Any:
+    assert resp.status_code == status, resp.text
+    return resp.json() if resp.content else None
+
+
+@pytest.fixture
+async def gw(stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.running["gateway"].url, timeout=30) as client:
+        yield client
+
+
+async def _org(gw: httpx.AsyncClient) -> dict[str, Any]:
+    """A manager leading team north (with a sub-team), two reps in north, one in the sub-team,
+    and a manager elsewhere; every name unique so tests sharing the stack never collide."""
+    admin = await _login(gw, ADMIN_EMAIL)
+    tag = uuid.uuid4().hex[:8]
+
+    async def user(role: str, name: str, team_id: str | None = None) -> dict[str, Any]:
+        body = {
+            "email": f"{name}-{tag}@example.com",
+            "name": f"{name} {tag}",
+            "role": role,
+            "password": PASSWORD,
+        }
+        if team_id:
+            body["team_id"] = team_id
+        return await _ok(await gw.post("/api/v1/users", json=body, headers=admin), 201)  # type: ignore[no-any-return]
+
+    manager = await user("manager", "manager")
+    other_manager = await user("manager", "other")
+    north = await _ok(
+        await gw.post(
+            "/api/v1/teams",
+            json={"name": f"North {tag}", "manager_id": manager["id"]},
+            headers=admin,
+        ),
+        201,
+    )
+    sub = await _ok(
+        await gw.post(
+            "/api/v1/teams",
+            json={"name": f"North sub {tag}", "parent_id": north["id"]},
+            headers=admin,
+        ),
+        201,
+    )
+    south = await _ok(
+        await gw.post(
+            "/api/v1/teams",
+            json={"name": f"South {tag}", "manager_id": other_manager["id"]},
+            headers=admin,
+        ),
+        201,
+    )
+    for person, team in ((manager, north), (other_manager, south)):
+        await _ok(
+            await gw.patch(
+                f"/api/v1/users/{person['id']}", json={"team_id": team["id"]}, headers=admin
+            )
+        )
+    rep_a = await user("rep", "rep-a", north["id"])
+    rep_b = await user("rep", "rep-b", north["id"])
+    rep_sub = await user("rep", "rep-sub", sub["id"])
+    people = {
+        "manager": manager,
+        "other_manager": other_manager,
+        "rep_a": rep_a,
+        "rep_b": rep_b,
+        "rep_sub": rep_sub,
+    }
+    headers = {k: await _login(gw, v["email"]) for k, v in people.items()}
+    return {
+        "admin": admin,
+        "teams": {"north": north, "sub": sub, "south": south},
+        "users": people,
+        "h": headers,
+    }
+
+
+async def _wait_for(check, within: float = 20.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.2)
+
+
+async def test_records_and_access_through_the_gateway(gw):
+    org = await _org(gw)
+    h, users, teams = org["h"], org["users"], org["teams"]
+    created = await gw.post(
+        API, json={"name": f"E2E {uuid.uuid4().hex[:6]}", "region": "east"}, headers=h["rep_a"]
+    )
+    c = await _ok(created, 201)
+    assert c["owner_id"] == users["rep_a"]["id"] and c["team_id"] == teams["north"]["id"]
+    assert created.headers["etag"] == '"1"' and c["code"].startswith("EAST-")
+
+    url = f"{API}/{c['id']}"
+    for who, status in (
+        ("rep_a", 200),
+        ("manager", 200),
+        ("rep_b", 404),
+        ("rep_sub", 404),
+        ("other_manager", 404),
+    ):
+        for path in (url, f"{url}/history", f"{url}/ownership", f"{url}/card"):
+            assert (await gw.get(path, headers=h[who])).status_code == status, (who, path)
+
+    stale = await gw.patch(url, json={"name": "x"}, headers={**h["rep_a"], "If-Match": '"9"'})
+    assert stale.status_code == 412
+    assert (await gw.patch(url, json={"name": "x"}, headers=h["rep_a"])).status_code == 428
+
+    # The rep's level change waits for the manager who leads the team.
+    req = await _ok(
+        await gw.patch(url, json={"level": "A"}, headers={**h["rep_a"], "If-Match": '"1"'}), 202
+    )
+    assert (
+        await gw.post(
+            f"{API}/change-requests/{req['id']}/approve", json={}, headers=h["other_manager"]
+        )
+    ).status_code == 404
+    await _ok(
+        await gw.post(
+            f"{API}/change-requests/{req['id']}/approve",
+            json={"comment": "ok"},
+            headers=h["manager"],
+        )
+    )
+    assert (await _ok(await gw.get(url, headers=h["rep_a"])))["level"] == "A"
+
+    # The manager sees the sub-team's customers too.
+    sub_c = await _ok(
+        await gw.post(
+            API,
+            json={"name": f"Sub {uuid.uuid4().hex[:6]}", "region": "WEST"},
+            headers=h["rep_sub"],
+        ),
+        201,
+    )
+    listed = await _ok(
+        await gw.get(API, params={"team_id": teams["sub"]["id"]}, headers=h["manager"])
+    )
+    assert [x["id"] for x in listed["items"]] == [sub_c["id"]]
+
+    # Release, then two reps race for it: one wins, the other gets 409.
+    await _ok(await gw.post(f"{url}/release", json={"reason": "lost contact"}, headers=h["rep_a"]))
+    results = await asyncio.gather(
+        gw.post(f"{url}/claim", headers=h["rep_b"]), gw.post(f"{url}/claim", headers=h["rep_sub"])
+    )
+    assert sorted(r.status_code for r in results) == [200, 409]
+
+
+async def test_deactivating_a_rep_hands_their_customers_over_via_identitys_feed(gw):
+    org = await _org(gw)
+    h, users = org["h"], org["users"]
+    mine = [
+        await _ok(
+            await gw.post(
+                API,
+                json={"name": f"Leaving {i} {uuid.uuid4().hex[:6]}", "region": "NORTH"},
+                headers=h["rep_b"],
+            ),
+            201,
+        )
+        for i in range(2)
+    ]
+    await _ok(
+        await gw.patch(
+            f"/api/v1/users/{users['rep_b']['id']}", json={"active": False}, headers=org["admin"]
+        )
+    )
+
+    async def in_pool() -> bool:
+        resp = await gw.get(f"{API}/{mine[0]['id']}", headers=org["admin"])
+        return resp.status_code == 200 and resp.json()["owner_id"] is None
+
+    await _wait_for(in_pool)
+    for c in mine:
+        ledger = await _ok(await gw.get(f"{API}/{c['id']}/ownership", headers=h["manager"]))
+        assert [(p["owner_id"], p["kind"]) for p in ledger] == [
+            (users["rep_b"]["id"], "created"),
+            (None, "handover"),
+        ]
+
+    # An integration key with events:read follows the customers feed through the gateway.
+    key = await _ok(
+        await gw.post(
+            "/api/v1/api-keys",
+            json={"name": f"feed {uuid.uuid4().hex[:6]}", "scopes": ["events:read"]},
+            headers=org["admin"],
+        ),
+        201,
+    )
+    kh = {"X-API-Key": key["key"]}
+
+    async def handover_events() -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        after = None
+        while True:
+            params = {"limit": "1000", **({"after": after} if after else {})}
+            page = await _ok(await gw.get("/api/v1/events/customers", params=params, headers=kh))
+            out += page["items"]
+            after = page["next_cursor"]
+            if not page["has_more"]:
+                break
+        ids = {c["id"] for c in mine}
+        return [e for e in out if e["type"] == "customer.owner_changed" and e["subject"] in ids]
+
+    events = await _wait_for(handover_events)
+    assert len(events) == 2
+    assert all(e["data"]["old_owner_id"] == users["rep_b"]["id"] for e in events)
+    assert all(e["data"]["in_pool"] and e["data"]["kind"] == "handover" for e in events)
+    # Without a customers scope the key gets 403 from the service.
+    assert (await gw.get(API, headers=kh)).status_code == 403
