@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from fieldforce.apps import APPS, SERVICES, AppInfo
 from servicekit.db import to_sqlalchemy_url
+from servicekit.migrations import compare_type
 
 
 @pytest.mark.parametrize("app", APPS, ids=lambda a: a.name)
@@ -27,7 +28,7 @@ async def test_models_and_migrations_agree(app: AppInfo, fresh_db: str):
                 "include_schemas": True,
                 "include_name": lambda name, type_, _: type_ != "schema" or name == app.schema,
                 "version_table_schema": app.schema,
-                "compare_type": True,
+                "compare_type": compare_type,
             },
         )
         return list(compare_metadata(context, metadata))

@@ -28,7 +28,8 @@ from sqlmodel import SQLModel
 from servicekit.metrics import POOLS
 
 NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
+    # Table names, not column labels: a label carries the schema, which names need not repeat.
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",

@@ -16,6 +16,7 @@ from alembic.operations import Operations
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel.sql.sqltypes import AutoString
 
 from servicekit.db import make_metadata, to_sqlalchemy_url
 from servicekit.tables import add_kit_tables, outbox_notify_ddl
@@ -39,6 +40,20 @@ def upgrade_head(migrations_dir: Path, database_url: str, schema: str) -> None:
     command.upgrade(alembic_config(migrations_dir, database_url, schema), "head")
 
 
+def compare_type(
+    context: Any,
+    inspected_column: Any,
+    metadata_column: Any,
+    inspected_type: sa.types.TypeEngine[Any],
+    metadata_type: sa.types.TypeEngine[Any],
+) -> bool | None:
+    """SQLModel's `str` (AutoString, an unbounded VARCHAR) and TEXT are the same in PostgreSQL;
+    anything else is left to Alembic's own comparison."""
+    if isinstance(metadata_type, AutoString) and isinstance(inspected_type, sa.String):
+        return getattr(inspected_type, "length", None) is not None
+    return None
+
+
 def run_env(target_metadata: sa.MetaData, schema: str) -> None:
     """The body of every app's `env.py`."""
     config = context.config
@@ -55,7 +70,7 @@ def run_env(target_metadata: sa.MetaData, schema: str) -> None:
             version_table_schema=schema,
             include_schemas=True,
             include_name=include_name,
-            compare_type=True,
+            compare_type=compare_type,
             **kw,
         )
 
