@@ -1,0 +1,271 @@
+"""GET one record through the gateway vs straight to the service (same record, same run).
+
+The project side is the real gateway as in production: the caller signs in (a real login's
+bearer token), the gateway authenticates it (cached), rate-limits it (shared Postgres
+counters, a quota high enough never to refuse), signs an internal token for the service
+(cached) and forwards over its keep-alive aiohttp pool. The baseline is the same service called
+directly with the internal token the gateway would send. Two records: one customer,
+`GET /api/v1/customers/{id}` (created through the gateway before the load), and one event of
+the service's feed (`/events?limit=1`, public `/api/v1/events/customers?limit=1`), the
+lightest read a service has, where the gateway's own cost weighs most.
+
+Goal (issue 4): >= 0.80 of direct throughput and < 1 ms added p50 at 32 connections.
+BENCH_GATEWAY_CLIENTS=1 adds the measurement behind the choice of upstream client: a minimal
+forwarder (no auth, no limits) over httpx.AsyncClient and over aiohttp, same service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import secrets
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import aiohttp
+import asyncpg
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bench.harness import Comparison, Context, RequestSet, Server
+from fieldforce.apps import BY_NAME, GATEWAY
+from fieldforce.stack import migrate_all
+from gateway.identity.scopes import ROLE_SCOPES
+from servicekit.auth import Principal
+from servicekit.testing.tokens import INTERNAL_TOKEN_HEADER, make_principal
+
+GOAL = 0.80
+CONNECTIONS = 32
+ADMIN_EMAIL = "bench-admin@example.com"
+FEED_GATEWAY_PATH = "/api/v1/events/customers?limit=1"
+FEED_SERVICE_PATH = "/events?limit=1"
+
+
+async def _seed_event(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "INSERT INTO customers.outbox (id, type, source, subject, data) "
+            "VALUES ($1, 'customer.created', 'customers', $2, $3::jsonb)",
+            uuid.uuid4(),
+            str(uuid.uuid4()),
+            json.dumps({"name": "Benchmark customer", "owner_id": str(uuid.uuid4())}),
+        )
+    finally:
+        await conn.close()
+
+
+def _call(
+    server: Server, method: str, path: str, headers: dict[str, str], body: bytes | None = None
+) -> tuple[int, Any]:
+    req = urllib.request.Request(  # noqa: S310
+        server.url + path, data=body, headers=headers, method=method
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+            return int(resp.status), json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read().decode(errors="replace")
+
+
+def _login(gateway: Server, password: str) -> dict[str, str]:
+    form = urllib.parse.urlencode({"username": ADMIN_EMAIL, "password": password}).encode()
+    status, body = _call(
+        gateway,
+        "POST",
+        "/api/v1/auth/token",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        form,
+    )
+    if status != 200:
+        raise RuntimeError(f"admin login through the gateway failed: {status} {body}")
+    return {"Authorization": f"Bearer {body['access_token']}"}
+
+
+def _same_body(a: bytes, b: bytes) -> bool:
+    return bool(json.loads(a) == json.loads(b))
+
+
+def run(ctx: Context) -> None:
+    if "BENCH_CONNECTIONS" not in os.environ:
+        # The goal is stated at 32 connections.
+        ctx.load = dataclasses.replace(ctx.load, connections=CONNECTIONS)
+    url = ctx.create_database("bench_gateway")
+    migrate_all(url, (GATEWAY, BY_NAME["customers"]))
+    asyncio.run(_seed_event(url))
+
+    password = secrets.token_urlsafe(16)
+    service = ctx.start_server(
+        "service",
+        "customers.main:create_app",
+        factory=True,
+        env={
+            "DATABASE_URL": url,
+            "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem,
+            "LOG_LEVEL": "WARNING",
+        },
+        ready_path="/readyz",
+    )
+    gateway = ctx.start_server(
+        "gateway",
+        "gateway.main:create_app",
+        factory=True,
+        env={
+            "DATABASE_URL": url,
+            "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem,
+            "GATEWAY_INTERNAL_TOKEN_PRIVATE_KEY": ctx.minter.private_pem,
+            "GATEWAY_JWT_SECRET": secrets.token_urlsafe(48),
+            "GATEWAY_UPSTREAM_CUSTOMERS": service.url,
+            "BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL,
+            "BOOTSTRAP_ADMIN_PASSWORD": password,
+            # Counted and shared as in production, never refusing during the run.
+            "GATEWAY_RATE_LIMIT_ADMIN": "1000000000/60",
+            "LOG_LEVEL": "WARNING",
+        },
+        ready_path="/readyz",
+    )
+
+    admin = _login(gateway, password)
+    _, me = _call(gateway, "GET", "/api/v1/me", admin)
+    # The principal the gateway mints for this admin (so the service sees the same caller).
+    principal = Principal(
+        sub=me["id"], kind="user", role="admin", scopes=ROLE_SCOPES["admin"], name=me["name"]
+    )
+    status, created = _call(
+        gateway,
+        "POST",
+        "/api/v1/customers",
+        {**admin, "Content-Type": "application/json"},
+        json.dumps({"name": "Benchmark Trading Co.", "region": "north"}).encode(),
+    )
+    ttl = int(ctx.load.warmup + 4 * ctx.load.rounds * ctx.load.duration) + 600
+    # (name, public path, service path, principal the service sees)
+    records: list[tuple[str, str, str, Principal]] = []
+    if status == 201:
+        path = f"/api/v1/customers/{created['id']}"
+        records.append(("get-customer", path, path, principal))
+    else:
+        print(f"  POST /api/v1/customers answered {status}: {created}; no customer", flush=True)
+    # The lightest read a service has: the gateway's own cost weighs most here.
+    feed_reader = dataclasses.replace(principal, scopes=principal.scopes | {"events:read"})
+    records.append(("get-feed-event", FEED_GATEWAY_PATH, FEED_SERVICE_PATH, feed_reader))
+
+    for name, gateway_path, service_path, caller in records:
+        through = RequestSet(
+            paths_file=ctx.write_lines(f"{name}-gateway.txt", [gateway_path]), headers=admin
+        )
+        token = ctx.minter.token(caller, "customers", ttl_seconds=ttl)
+        direct = RequestSet(
+            paths_file=ctx.write_lines(f"{name}-service.txt", [service_path]),
+            headers={INTERNAL_TOKEN_HEADER: token},
+        )
+        status, via_gateway = gateway.get(gateway_path, admin)
+        if status != 200:
+            raise RuntimeError(f"gateway answered {status}: {via_gateway[:300]!r}")
+        _, straight = service.get(*direct.sample())
+        if not _same_body(via_gateway, straight):
+            raise RuntimeError(f"bodies differ: gateway {via_gateway!r}, service {straight!r}")
+        result = ctx.compare(
+            name,
+            project=gateway,
+            baseline=service,
+            requests=through,
+            baseline_requests=direct,
+            goal=GOAL,
+        )
+        _print_added(result)
+
+    if os.environ.get("BENCH_GATEWAY_CLIENTS", "") not in ("", "0"):
+        reader = make_principal("integration", kind="key", scopes=["events:read"])
+        feed = RequestSet(
+            paths_file=ctx.write_lines("feed-paths.txt", [FEED_SERVICE_PATH]),
+            headers={INTERNAL_TOKEN_HEADER: ctx.minter.token(reader, "customers", ttl_seconds=ttl)},
+        )
+        for client in ("aiohttp", "httpx"):
+            forwarder = ctx.start_server(
+                f"fwd-{client}",
+                f"bench.gateway:{client}_forwarder",
+                factory=True,
+                env={"BENCH_UPSTREAM": service.url},
+                ready_path="/healthz",
+            )
+            _print_added(
+                ctx.compare(f"minimal-{client}", project=forwarder, baseline=service, requests=feed)
+            )
+            forwarder.stop()
+
+
+def _print_added(c: Comparison) -> None:
+    p50 = c.project.median("p50_ms") - c.baseline.median("p50_ms")
+    p99 = c.project.median("p99_ms") - c.baseline.median("p99_ms")
+    print(
+        f"  {c.name}: throughput ratio {c.ratio:.3f}, "
+        f"added p50 {p50:+.2f} ms, added p99 {p99:+.2f} ms",
+        flush=True,
+    )
+
+
+# --- minimal forwarders: the measurement behind the choice of upstream client ---------------
+# GET only, headers passed as they come (bar Host); nothing else, so only the client differs.
+
+
+def _forwarder(
+    forward: Callable[[Request], Awaitable[Response]],
+    lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]],
+) -> Starlette:
+    async def healthz(request: Request) -> Response:
+        return Response(b"ok")
+
+    return Starlette(
+        routes=[Route("/healthz", healthz), Route("/{path:path}", forward)], lifespan=lifespan
+    )
+
+
+def aiohttp_forwarder() -> Starlette:
+    upstream = os.environ["BENCH_UPSTREAM"]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.client = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=256), auto_decompress=False
+        )
+        yield
+        await app.state.client.close()
+
+    async def forward(request: Request) -> Response:
+        headers = [(k, v) for k, v in request.headers.items() if k != "host"]
+        target = upstream + request.url.path + "?" + request.url.query
+        async with request.app.state.client.get(target, headers=headers) as resp:
+            body = await resp.read()
+            return Response(body, resp.status, media_type=resp.headers.get("content-type"))
+
+    return _forwarder(forward, lifespan)
+
+
+def httpx_forwarder() -> Starlette:
+    upstream = os.environ["BENCH_UPSTREAM"]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+        app.state.client = httpx.AsyncClient(limits=limits)
+        yield
+        await app.state.client.aclose()
+
+    async def forward(request: Request) -> Response:
+        headers = [(k, v) for k, v in request.headers.items() if k != "host"]
+        target = upstream + request.url.path + "?" + request.url.query
+        resp = await request.app.state.client.get(target, headers=headers)
+        return Response(resp.content, resp.status_code, media_type=resp.headers.get("content-type"))
+
+    return _forwarder(forward, lifespan)
