@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import jwt
@@ -78,6 +79,29 @@ async def test_lockout_per_account(make_api: ApiFactory) -> None:
         # Another account from the same address is not locked by it.
         other = await api.login("someone@example.com", "whatever-password")
         assert other.status_code == 401
+
+
+async def test_lockout_holds_under_concurrent_guessing(make_api: ApiFactory) -> None:
+    """Attempts are charged before the password is checked: a burst gets no extra guesses."""
+    async with make_api(
+        login_max_failures_per_account=3, login_lockout_seconds=60, login_slowdown_after=100
+    ) as api:
+        answers = await asyncio.gather(
+            *[api.login(IDENTITY_ADMIN_EMAIL, f"guess-{i}") for i in range(12)]
+        )
+        statuses = sorted(r.status_code for r in answers)
+        assert statuses == [401] * 3 + [429] * 9, statuses
+        assert_problem(await api.login(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD), 429)
+
+
+async def test_a_right_password_resets_the_account_counter(make_api: ApiFactory) -> None:
+    async with make_api(login_max_failures_per_account=3, login_slowdown_after=100) as api:
+        for _ in range(2):
+            assert (await api.login(IDENTITY_ADMIN_EMAIL, "wrong")).status_code == 401
+        assert (await api.login(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)).status_code == 200
+        for _ in range(2):
+            assert (await api.login(IDENTITY_ADMIN_EMAIL, "wrong")).status_code == 401
+        assert (await api.login(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)).status_code == 200
 
 
 async def test_lockout_per_address(make_api: ApiFactory) -> None:

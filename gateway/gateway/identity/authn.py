@@ -34,7 +34,7 @@ from gateway.identity.tokens import AccessClaims, AccessTokens, digest
 from gateway.models import SCHEMA
 from servicekit.auth import Principal
 from servicekit.db import Database, to_asyncpg_dsn
-from servicekit.errors import Unauthorized
+from servicekit.errors import ServiceUnavailable, Unauthorized
 
 log = logging.getLogger("gateway.identity")
 
@@ -242,7 +242,7 @@ class Authenticator:
             uid = uuid.UUID(user_id)
         except ValueError:
             raise Unauthorized("the access token is not valid") from None
-        row = await self._db.read_pool().fetchrow(_USER_FACTS_SQL, uid, self._ended_window)
+        row = await self._fetchrow(_USER_FACTS_SQL, uid, self._ended_window)
         if row is None or not row["active"]:
             facts = _UserFacts(None, frozenset(), time.monotonic())
         else:
@@ -259,7 +259,7 @@ class Authenticator:
 
     async def _key_cache(self, key_hash: bytes) -> _KeyFacts:
         generation = self._generation
-        row = await self._db.read_pool().fetchrow(_KEY_SQL, key_hash)
+        row = await self._fetchrow(_KEY_SQL, key_hash)
         if row is None or row["revoked_at"] is not None:
             facts = _KeyFacts(None, None, time.monotonic())
         else:
@@ -270,6 +270,14 @@ class Authenticator:
         if generation == self._generation:
             _bounded_put(self._keys, key_hash, facts)
         return facts
+
+    async def _fetchrow(self, sql: str, *args: Any) -> Any:
+        try:
+            return await self._db.read_pool().fetchrow(sql, *args)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # Credentials cannot be checked: say so (503), never let them through or crash.
+            log.warning("identity lookup failed (%s)", type(exc).__name__)
+            raise ServiceUnavailable("sign-in checks are unavailable; retry shortly") from None
 
     def invalidate(self, change: str) -> None:
         """Forget what a change made stale: `user:<id>`, `key:<id>`, `keys`, `teams` or `all`."""

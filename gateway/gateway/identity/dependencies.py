@@ -82,11 +82,18 @@ async def admin_user(principal: CurrentIdentity) -> Principal:
 AdminUser = Annotated[Principal, Depends(admin_user)]
 
 
+def _writes(request: Request) -> bool:
+    return request.method not in ("GET", "HEAD")
+
+
 async def visible_user(
-    user_id: Annotated[uuid.UUID, PathParam()], principal: CurrentUser, session: SessionDep
+    request: Request,
+    user_id: Annotated[uuid.UUID, PathParam()],
+    principal: CurrentUser,
+    session: SessionDep,
 ) -> User:
-    """The user, locked for the request's transaction; 404 when the caller may not see it."""
-    user = await repository.user_for_update(session, user_id)
+    """The user (locked when the request changes it); 404 when the caller may not see it."""
+    user = await repository.get_user(session, user_id, lock=_writes(request))
     if user is None or not can_see_user(principal, user.id, user.team_id):
         raise NotFound(f"no user {user_id}")
     return user
@@ -96,9 +103,12 @@ ValidUser = Annotated[User, Depends(visible_user)]
 
 
 async def visible_team(
-    team_id: Annotated[uuid.UUID, PathParam()], principal: CurrentUser, session: SessionDep
+    request: Request,
+    team_id: Annotated[uuid.UUID, PathParam()],
+    principal: CurrentUser,
+    session: SessionDep,
 ) -> Team:
-    team = await repository.team_for_update(session, team_id)
+    team = await repository.get_team(session, team_id, lock=_writes(request))
     if team is None or not can_see_team(principal, team.id):
         raise NotFound(f"no team {team_id}")
     return team

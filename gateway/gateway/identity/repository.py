@@ -27,8 +27,8 @@ from servicekit.db import utcnow
 from servicekit.pagination import PageParams, keyset
 
 
-async def user_for_update(session: AsyncSession, user_id: uuid.UUID) -> User | None:
-    return await session.get(User, user_id, with_for_update=True)
+async def get_user(session: AsyncSession, user_id: uuid.UUID, *, lock: bool) -> User | None:
+    return await session.get(User, user_id, with_for_update=lock)
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -57,8 +57,8 @@ async def team_exists(session: AsyncSession, team_id: uuid.UUID) -> bool:
     return (await session.execute(stmt)).first() is not None
 
 
-async def team_for_update(session: AsyncSession, team_id: uuid.UUID) -> Team | None:
-    return await session.get(Team, team_id, with_for_update=True)
+async def get_team(session: AsyncSession, team_id: uuid.UUID, *, lock: bool) -> Team | None:
+    return await session.get(Team, team_id, with_for_update=lock)
 
 
 _CHAIN = sa.text(
@@ -275,9 +275,10 @@ THROTTLE_STATE = f"""
     FROM "{SCHEMA}".login_throttle WHERE key = ANY($1::text[])
 """
 
-# One statement per failure: the counter restarts when its window is over, and the key is
-# locked once the failures reach its limit.
-THROTTLE_FAIL = f"""
+# Every attempt is charged before its password is checked, in one statement per key: the
+# counter restarts when its window is over, and the key locks once the count reaches its limit.
+# Charging first bounds the guesses even when many attempts arrive at the same moment.
+THROTTLE_CHARGE = f"""
     INSERT INTO "{SCHEMA}".login_throttle AS t
         (key, failures, window_started_at, last_failure_at, locked_until)
     VALUES ($1, 1, now(), now(), CASE WHEN $2 <= 1 THEN now() + make_interval(secs => $4) END)
@@ -290,9 +291,17 @@ THROTTLE_FAIL = f"""
         locked_until = CASE
             WHEN (CASE WHEN t.window_started_at < now() - make_interval(secs => $3)
                        THEN 1 ELSE t.failures + 1 END) >= $2
-            THEN now() + make_interval(secs => $4)
+            THEN greatest(t.locked_until, now() + make_interval(secs => $4))
             ELSE t.locked_until END
-    RETURNING failures, locked_until
+    RETURNING failures, extract(epoch FROM locked_until - now())::float8 AS locked_for
 """
 
+# A right password gives the charge back: the account starts afresh, the address keeps the
+# failures of others (one good password must not unlock a sprayed address).
 THROTTLE_RESET = f'DELETE FROM "{SCHEMA}".login_throttle WHERE key = $1'
+THROTTLE_REFUND = f"""
+    UPDATE "{SCHEMA}".login_throttle
+    SET failures = greatest(failures - 1, 0),
+        locked_until = CASE WHEN failures - 1 < $2 THEN NULL ELSE locked_until END
+    WHERE key = $1
+"""

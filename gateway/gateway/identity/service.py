@@ -105,21 +105,30 @@ class _Throttle:
             return 0.0
         return float(min(s.login_slowdown_max_seconds, s.login_slowdown_base_seconds * 2**over))
 
-    async def fail(self, keys: list[tuple[str, int]]) -> None:
+    async def charge(self, keys: list[tuple[str, int]]) -> None:
+        """Count this attempt as a failure until its password proves right; 429 when attempts
+        that raced past `check` went over a limit."""
         s = self.settings
+        over: float | None = None
         async with self.pool.acquire() as conn, conn.transaction():
             for key, limit in keys:
-                await conn.fetchrow(
-                    repository.THROTTLE_FAIL,
+                row = await conn.fetchrow(
+                    repository.THROTTLE_CHARGE,
                     key,
                     limit,
                     float(s.login_failure_window_seconds),
                     float(s.login_lockout_seconds),
                 )
+                if row["failures"] > limit and (row["locked_for"] or 0) > 0:
+                    over = max(over or 0.0, row["locked_for"])
+        if over is not None:
+            raise LoginThrottled(over)
 
-    async def succeed(self, keys: list[tuple[str, int]]) -> None:
-        # Only the account's counter: one good password must not unlock a sprayed address.
-        await self.pool.execute(repository.THROTTLE_RESET, keys[0][0])
+    async def refund(self, keys: list[tuple[str, int]]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(repository.THROTTLE_RESET, keys[0][0])
+            for key, limit in keys[1:]:
+                await conn.execute(repository.THROTTLE_REFUND, key, limit)
 
 
 _USER_BY_EMAIL = f"""
@@ -169,6 +178,9 @@ async def login(
     keys = throttle.keys(email, address)
     try:
         delay = await throttle.check(keys)
+        if delay:
+            await asyncio.sleep(delay)
+        await throttle.charge(keys)
     except LoginThrottled:
         await repository.add_audit_now(
             pool,
@@ -181,12 +193,9 @@ async def login(
             detail=orjson.dumps({"email": email}).decode(),
         )
         raise
-    if delay:
-        await asyncio.sleep(delay)
     row = await pool.fetchrow(_USER_BY_EMAIL, email.strip())
     ok = await authn.passwords.verify(row["password_hash"] if row else None, password)
     if not ok or row is None:
-        await throttle.fail(keys)
         await repository.add_audit_now(
             pool,
             "login.failed",
@@ -198,6 +207,7 @@ async def login(
             detail=orjson.dumps({"email": email}).decode(),
         )
         raise InvalidCredentials()
+    await throttle.refund(keys)
     if not row["active"]:
         await repository.add_audit_now(
             pool,
@@ -210,7 +220,6 @@ async def login(
             detail=orjson.dumps({"email": email, "reason": "deactivated"}).decode(),
         )
         raise AccountDeactivated()
-    await throttle.succeed(keys)
     user_id: uuid.UUID = row["id"]
     new_hash = None
     if authn.passwords.needs_rehash(row["password_hash"]):
