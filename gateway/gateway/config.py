@@ -77,4 +77,4 @@ class Settings(KitSettings):
     rate_limit_sync_interval_seconds: float = 0.2
     # Merged OpenAPI: how long a service's document is kept, and how long fetching it may take.
     openapi_cache_seconds: float = 10.0
-    openapi_fetch_timeout_seconds: float = 2.0
+    openapi_fetch_timeout_seconds: float = 5.0

@@ -140,8 +140,11 @@ class MergedOpenApi:
     async def _fetch(self, session: aiohttp.ClientSession, service: str) -> dict[str, Any] | None:
         hit = self._cache.get(service)
         now = time.monotonic()
-        if hit is not None and now - hit[0] < self.cache_seconds:
-            return hit[1]
+        if hit is not None:
+            # A failure is retried sooner than a document is refreshed.
+            ttl = self.cache_seconds if hit[1] is not None else min(self.cache_seconds, 2.0)
+            if now - hit[0] < ttl:
+                return hit[1]
         doc: dict[str, Any] | None = None
         try:
             async with session.get(
