@@ -86,31 +86,42 @@ def _array(values: list[str]) -> sa.ColumnElement[list[str]]:
     return sa.cast(sa.bindparam(None, values), TEXT_ARRAY)
 
 
-def _where(keys: Sequence[Keys]) -> sa.ColumnElement[bool] | None:
+def _matching(keys: Sequence[Keys]) -> sa.Subquery | None:
+    """Active customers matching any of `keys`: a UNION of one index-driven branch per rule
+    (phone index, email index, (region, normalized_name) index probed once per pair)."""
     phones = sorted({k.phone for k in keys if k.phone})
     emails = sorted({k.email for k in keys if k.email})
     pairs = sorted({(k.region, k.name) for k in keys if k.name and k.region})
-    ors: list[sa.ColumnElement[bool]] = []
+    c = CUSTOMERS.c
+    active = c.status == "active"
+    branches: list[sa.Select[Any]] = []
     if phones:
-        ors.append(CUSTOMERS.c.normalized_phone == sa.any_(_array(phones)))
-    if emails:
-        ors.append(CUSTOMERS.c.normalized_email == sa.any_(_array(emails)))
-    if pairs:
-        # (region, normalized_name) IN (unnest, unnest): one index probe per pair on
-        # ix_customers_region_normalized_name.
-        regions = _array([p[0] for p in pairs])
-        names = _array([p[1] for p in pairs])
-        pair_rows = sa.select(
-            sa.func.unnest(regions).label("r"), sa.func.unnest(names).label("n")
-        ).subquery()
-        ors.append(
-            sa.tuple_(CUSTOMERS.c.region, CUSTOMERS.c.normalized_name).in_(
-                sa.select(pair_rows.c.r, pair_rows.c.n)
-            )
+        branches.append(
+            sa.select(*_COLUMNS).where(c.normalized_phone == sa.any_(_array(phones)), active)
         )
-    if not ors:
+    if emails:
+        branches.append(
+            sa.select(*_COLUMNS).where(c.normalized_email == sa.any_(_array(emails)), active)
+        )
+    if pairs:
+        wanted = sa.select(
+            sa.func.unnest(_array([p[0] for p in pairs])).label("r"),
+            sa.func.unnest(_array([p[1] for p in pairs])).label("n"),
+        ).subquery("wanted")
+        branches.append(
+            sa.select(*_COLUMNS)
+            .select_from(
+                CUSTOMERS.join(
+                    wanted, sa.and_(c.region == wanted.c.r, c.normalized_name == wanted.c.n)
+                )
+            )
+            .where(active)
+        )
+    if not branches:
         return None
-    return sa.and_(CUSTOMERS.c.status == "active", sa.or_(*ors))
+    if len(branches) == 1:
+        return branches[0].subquery("matches")
+    return sa.union(*branches).subquery("matches")
 
 
 async def find_duplicates(
@@ -118,12 +129,12 @@ async def find_duplicates(
 ) -> list[dict[str, Any]]:
     """Active customers that look like `data` (a CustomerCreate or a dict)."""
     keys = Keys.of(data)
-    where = _where([keys])
-    if where is None:
+    matches = _matching([keys])
+    if matches is None:
         return []
-    stmt = sa.select(*_COLUMNS).where(where).order_by(CUSTOMERS.c.created_at).limit(MAX_CANDIDATES)
+    stmt = sa.select(matches).order_by(matches.c.code).limit(MAX_CANDIDATES)
     if exclude_id is not None:
-        stmt = stmt.where(CUSTOMERS.c.id != exclude_id)
+        stmt = stmt.where(matches.c.id != exclude_id)
     rows = (await session.execute(stmt)).all()
     return [candidate(r, keys.matches(r)) for r in rows if keys.matches(r)]
 
@@ -133,10 +144,10 @@ async def find_duplicates_bulk(
 ) -> list[list[tuple[Any, list[str]]]]:
     """For each of `keys`, the existing rows it matches and on what: a single query."""
     out: list[list[tuple[Any, list[str]]]] = [[] for _ in keys]
-    where = _where(keys)
-    if where is None:
+    matches = _matching(keys)
+    if matches is None:
         return out
-    rows = (await session.execute(sa.select(*_COLUMNS).where(where))).all()
+    rows = (await session.execute(sa.select(matches))).all()
     by_phone: dict[str, list[Any]] = {}
     by_email: dict[str, list[Any]] = {}
     by_name: dict[tuple[str, str], list[Any]] = {}

@@ -93,7 +93,7 @@ async def import_customers(
     result = await importing.import_customers(
         session, principal, raw, confirm_duplicates=confirm_duplicates
     )
-    return json_response(result.model_dump(mode="json"))
+    return json_response(result)
 
 
 @router.get("/export", summary="Stream the customers you may see as CSV")
