@@ -188,3 +188,26 @@ async def test_expired_tampered_and_foreign_tokens_are_refused(
     assert_problem(await api.me(api.bearer(internal)), 401)
     assert_problem(await api.me({"Authorization": f"Basic {good}"}), 401)
     assert (await api.me(api.bearer(good))).status_code == 200
+
+
+async def test_changing_ones_password_ends_the_other_sessions(api: Api) -> None:
+    here = await api.tokens(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
+    elsewhere = await api.tokens(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
+    wrong = await api.client.post(
+        "/api/v1/me/password",
+        json={"current_password": "not-it", "new_password": "a-new-password-1"},
+        headers=api.bearer(here),
+    )
+    assert assert_problem(wrong, 422)["errors"][0]["loc"] == ["current_password"]
+    r = await api.client.post(
+        "/api/v1/me/password",
+        json={"current_password": IDENTITY_ADMIN_PASSWORD, "new_password": "a-new-password-1"},
+        headers=api.bearer(here),
+    )
+    assert r.status_code == 204, r.text
+    assert (await api.me(api.bearer(here))).status_code == 200
+    assert (await api.refresh(here["refresh_token"])).status_code == 200
+    assert_problem(await api.me(api.bearer(elsewhere)), 401)
+    assert_problem(await api.refresh(elsewhere["refresh_token"]), 401)
+    assert_problem(await api.login(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD), 401)
+    assert (await api.login(IDENTITY_ADMIN_EMAIL, "a-new-password-1")).status_code == 200

@@ -124,12 +124,16 @@ async def end_sessions(
     reason: str,
     user_id: uuid.UUID | None = None,
     session_ids: Iterable[uuid.UUID] = (),
+    keep: uuid.UUID | None = None,
 ) -> list[uuid.UUID]:
-    """Revoke sessions (and with them their refresh tokens and access tokens)."""
+    """Revoke sessions (and with them their refresh tokens and access tokens): all of a
+    user's (but `keep`), or the ones named."""
     stmt = sa.update(SESSIONS).where(SESSIONS.c.revoked_at.is_(None))
     ids = list(session_ids)
     if user_id is not None:
         stmt = stmt.where(SESSIONS.c.user_id == user_id)
+        if keep is not None:
+            stmt = stmt.where(SESSIONS.c.id != keep)
     elif ids:
         stmt = stmt.where(SESSIONS.c.id.in_(ids))
     else:

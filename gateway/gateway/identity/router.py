@@ -34,6 +34,7 @@ from gateway.identity.schemas import (
     AuditRead,
     LogoutRequest,
     MeRead,
+    PasswordChange,
     RefreshRequest,
     Role,
     TeamCreate,
@@ -179,6 +180,29 @@ async def me(principal: CurrentIdentity, session: SessionDep) -> MeRead:
         visible_team_ids=sorted(uuid.UUID(t) for t in principal.visible_team_ids),
         scopes=sorted(principal.scopes),
     )
+
+
+@router.post(
+    "/me/password",
+    status_code=204,
+    tags=["auth"],
+    summary="Change one's own password; one's other sessions end",
+    dependencies=SECURITY,
+)
+async def change_password(
+    request: Request,
+    body: PasswordChange,
+    principal: CurrentUser,
+    session: SessionDep,
+    authn: AuthenticatorDep,
+    address: ClientAddress,
+) -> Response:
+    token = _bearer_token(request)
+    current = uuid.UUID(authn.access_claims(token).session_id) if token else None
+    await service.change_own_password(
+        session, authn, principal, current, body.current_password, body.new_password, address
+    )
+    return Response(status_code=204)
 
 
 # --- users ------------------------------------------------------------------------------------

@@ -58,6 +58,11 @@ class UserUpdate(_Input):
     password: Password | None = None
 
 
+class PasswordChange(_Input):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: Password
+
+
 class UserRead(BaseModel):
     id: uuid.UUID
     email: str

@@ -498,6 +498,40 @@ async def update_user(
     return user
 
 
+async def change_own_password(
+    session: AsyncSession,
+    authn: Authenticator,
+    principal: Principal,
+    current_session: uuid.UUID | None,
+    current_password: str,
+    new_password: str,
+    address: str | None,
+) -> None:
+    """A user's own password; every other session of theirs ends, this one goes on."""
+    user_id = principal.user_id
+    user = None if user_id is None else await repository.get_user(session, user_id, lock=True)
+    if user is None or not user.active:
+        raise Unauthorized("this account is deactivated")
+    if not await authn.passwords.verify(user.password_hash, current_password):
+        raise ValidationFailed.field("current_password", "is not the account's password")
+    user.password_hash = await authn.passwords.hash(new_password)
+    user.version += 1
+    user.updated_at = utcnow()
+    await session.flush()
+    await repository.end_sessions(
+        session, reason="password_changed", user_id=user.id, keep=current_session
+    )
+    repository.add_audit(
+        session,
+        "user.password_changed",
+        **_actor(principal),
+        subject_type="user",
+        subject_id=user.id,
+        client_address=address,
+    )
+    await announce(session, authn, f"user:{user.id}")
+
+
 def can_see_user(principal: Principal, user_id: uuid.UUID, team_id: uuid.UUID | None) -> bool:
     if principal.kind != "user":
         return False
