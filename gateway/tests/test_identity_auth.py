@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 import jwt
 
 from servicekit.testing.tokens import TokenMinter, make_principal
@@ -15,6 +16,8 @@ from .conftest import (
     Api,
     ApiFactory,
     assert_problem,
+    identity_settings,
+    serve_gateway,
 )
 
 
@@ -211,3 +214,30 @@ async def test_changing_ones_password_ends_the_other_sessions(api: Api) -> None:
     assert_problem(await api.refresh(elsewhere["refresh_token"]), 401)
     assert_problem(await api.login(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD), 401)
     assert (await api.login(IDENTITY_ADMIN_EMAIL, "a-new-password-1")).status_code == 200
+
+
+async def test_an_expired_access_token_sent_along_does_not_block_renewal(
+    fresh_db: str, minter: TokenMinter
+) -> None:
+    """Through the assembled gateway, whose middleware authenticates every /api/ call."""
+    settings = identity_settings(fresh_db, minter)
+    async with serve_gateway(settings) as (url, app), httpx.AsyncClient(base_url=url) as client:
+        api = Api(client, app)
+        tokens = await api.tokens(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
+        claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+        expired = api.authenticator.tokens.mint(
+            claims["sub"], claims["sid"], now=time.time() - 3600
+        )
+        assert_problem(await api.me(api.bearer(expired)), 401)
+        r = await client.post(
+            "/api/v1/auth/refresh",
+            json={"refresh_token": tokens["refresh_token"]},
+            headers=api.bearer(expired),
+        )
+        assert r.status_code == 200, r.text
+        r = await client.post(
+            "/api/v1/auth/token",
+            data={"username": IDENTITY_ADMIN_EMAIL, "password": IDENTITY_ADMIN_PASSWORD},
+            headers=api.bearer(expired),
+        )
+        assert r.status_code == 200, r.text

@@ -40,6 +40,7 @@ log = logging.getLogger("gateway.identity")
 
 CHANNEL = "identity_changed"
 API_KEY_HEADER = "x-api-key"
+SIGN_IN_PATHS = frozenset({"/api/v1/auth/token", "/api/v1/auth/refresh"})
 _MAX_ENTRIES = 50_000
 _UNLISTENED_TTL = 1.0
 _HEARTBEAT_SECONDS = 5.0
@@ -166,6 +167,10 @@ class Authenticator:
     async def authenticate(self, request: Request) -> Principal | None:
         """The caller's principal; None when the request carries no credentials; 401 when the
         credentials are bad, expired, revoked or belong to a deactivated user."""
+        if request.scope.get("path") in SIGN_IN_PATHS:
+            # Signing in and refreshing never use the caller's identity; a client that sends
+            # its expired access token along must not be refused the very call that renews it.
+            return None
         headers = request.headers
         return await self.authenticate_credentials(
             headers.get("authorization"), headers.get(API_KEY_HEADER)
