@@ -11,7 +11,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customers.archive.history import jsonable
+from customers.archive import bulk
+from customers.models import kit_tables
 from servicekit.db import utcnow
 from servicekit.outbox import record_event
 
@@ -22,22 +23,33 @@ CUSTOMER_OWNER_CHANGED = "customer.owner_changed"
 CUSTOMER_MERGED = "customer.merged"
 CUSTOMER_INVALIDATED = "customer.invalidated"
 
-_FACTS = ("code", "name", "region", "level", "status", "owner_id", "team_id", "industry", "source")
+_FACTS = (
+    "code",
+    "name",
+    "region",
+    "level",
+    "status",
+    "owner_id",
+    "team_id",
+    "industry",
+    "source",
+    "estimated_potential",
+    "version",
+)
 
 
 def customer_facts(customer: Any) -> dict[str, Any]:
-    """The facts every customer event repeats. `customer` is a model, a row or a mapping."""
+    """The facts every customer event repeats. `customer` is a model, a row or a mapping.
+    Values stay Python objects: the outbox encodes them (UUIDs, times, exact decimals)."""
     get = customer.get if isinstance(customer, Mapping) else lambda k: getattr(customer, k)
-    data: dict[str, Any] = {"id": str(get("id"))}
-    data.update({k: jsonable(get(k)) for k in _FACTS})
-    data["estimated_potential"] = jsonable(get("estimated_potential"))
-    data["tags"] = jsonable(get("tags"))
-    data["version"] = get("version")
+    data: dict[str, Any] = {k: get(k) for k in _FACTS}
+    data["id"] = get("id")
+    data["tags"] = list(get("tags") or ())
     return data
 
 
 def created(customer: Any, actor_id: str | None) -> dict[str, Any]:
-    created_at = jsonable(_get(customer, "created_at"))
+    created_at = _get(customer, "created_at")
     return {**customer_facts(customer), "created_by": actor_id, "created_at": created_at}
 
 
@@ -47,7 +59,7 @@ def updated(
     return {
         **customer_facts(customer),
         "changed_fields": sorted(changes),
-        "changes": {f: {"old": jsonable(o), "new": jsonable(n)} for f, (o, n) in changes.items()},
+        "changes": {f: {"old": o, "new": n} for f, (o, n) in changes.items()},
         "updated_by": actor_id,
     }
 
@@ -66,8 +78,8 @@ def owner_changed(
 ) -> dict[str, Any]:
     return {
         **customer_facts(customer),
-        "old_owner_id": jsonable(old_owner_id),
-        "old_team_id": jsonable(old_team_id),
+        "old_owner_id": old_owner_id,
+        "old_team_id": old_team_id,
         "in_pool": _get(customer, "owner_id") is None,
         "reason": reason,
         "kind": kind,
@@ -83,7 +95,7 @@ def merged(customer: Any, survivor: Any, actor_id: str | None) -> dict[str, Any]
     """`customer` is the duplicate that was folded into `survivor`."""
     return {
         **customer_facts(customer),
-        "merged_into_id": str(_get(survivor, "id")),
+        "merged_into_id": _get(survivor, "id"),
         "merged_into_code": _get(survivor, "code"),
         "changed_by": actor_id,
     }
@@ -109,6 +121,24 @@ async def emit_many(
     schema = session.info["outbox_schema"]
     source = session.info["outbox_source"]
     now = utcnow()
+    if bulk.use_copy(events):
+        await bulk.insert_rows(
+            session,
+            kit_tables["outbox"],
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "type": t,
+                    "source": source,
+                    "subject": str(subject),
+                    "time": now,
+                    "data": data,
+                    "dataversion": "1",
+                }
+                for t, subject, data in events
+            ],
+        )
+        return
     await session.execute(
         sa.text(
             f'INSERT INTO "{schema}".outbox (id, type, source, subject, time, data, dataversion) '

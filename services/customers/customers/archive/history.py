@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from customers.archive import bulk
 from customers.archive.models import HISTORY
 from servicekit.auth import Principal
 from servicekit.db import utcnow
@@ -62,7 +63,8 @@ def jsonable(value: Any) -> Any:
 
 
 def diff_json(changes: Changes) -> dict[str, dict[str, Any]]:
-    return {f: {"old": jsonable(old), "new": jsonable(new)} for f, (old, new) in changes.items()}
+    """{field: {old, new}}; values are JSON-encoded on insert (see `bulk.insert_rows`)."""
+    return {f: {"old": old, "new": new} for f, (old, new) in changes.items()}
 
 
 def history_row(
@@ -88,8 +90,7 @@ def history_row(
 
 
 async def write_history(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(sa.insert(HISTORY), list(rows))
+    await bulk.insert_rows(session, HISTORY, rows)
 
 
 async def record_change(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from customers.archive import directory, events, repository
+from customers.archive import bulk, directory, events, repository
 from customers.archive import settings as archive_settings
 from customers.archive.access import visibility_filter
 from customers.archive.exceptions import AlreadyOwned, ClaimLimitReached, CustomerNotFound
@@ -60,8 +60,7 @@ def ledger_row(
 
 
 async def open_periods(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(sa.insert(LEDGER), rows)
+    await bulk.insert_rows(session, LEDGER, rows)
 
 
 async def move_customers(

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from customers.archive import bulk
 from customers.archive.models import CUSTOMERS, HISTORY, LEDGER
 from servicekit.db import compile_sql
 from servicekit.pagination import PageParams, keyset, make_page
@@ -28,8 +29,7 @@ SORTS: dict[str, list[sa.ColumnElement[Any]]] = {
 
 
 async def insert_customers(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(sa.insert(CUSTOMERS), list(rows))
+    await bulk.insert_rows(session, CUSTOMERS, rows)
 
 
 async def external_ref_owner(

@@ -168,9 +168,15 @@ async def create_customers_bulk(
     doc = settings or (await archive_settings.load(session))[0]
     now = utcnow()
     keys = []
+    known: dict[tuple[str, str], str] = {}
     for item in items:
-        region = normalize_region(item.data.region)
-        keys.append(codes.prefix_key(doc.code_pattern, region, item.data.level, now.year))
+        shape = (item.data.region, item.data.level)
+        key = known.get(shape)
+        if key is None:
+            region = normalize_region(item.data.region)
+            key = codes.prefix_key(doc.code_pattern, region, item.data.level, now.year)
+            known[shape] = key
+        keys.append(key)
     firsts = await codes.reserve(session, Counter(keys))
     rows: list[dict[str, Any]] = []
     for item, key in zip(items, keys, strict=True):
