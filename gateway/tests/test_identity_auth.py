@@ -241,3 +241,37 @@ async def test_an_expired_access_token_sent_along_does_not_block_renewal(
             headers=api.bearer(expired),
         )
         assert r.status_code == 200, r.text
+
+
+async def test_housekeeping_forgets_what_no_longer_matters(api: Api) -> None:
+    from gateway.identity.service import purge
+
+    ended = await api.tokens(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
+    live = await api.tokens(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
+    assert (await api.refresh(live["refresh_token"])).status_code == 200
+    await api.client.post("/api/v1/auth/logout", headers=api.bearer(ended))
+    assert (await api.login("ghost@example.com", "whatever-pw")).status_code == 401
+    pool = api.app.state.db.read_pool()
+    ended_sid = jwt.decode(ended["access_token"], options={"verify_signature": False})["sid"]
+    live_sid = jwt.decode(live["access_token"], options={"verify_signature": False})["sid"]
+    await pool.execute(
+        "UPDATE identity.sessions SET revoked_at = now() - interval '2 days' WHERE id = $1::uuid",
+        ended_sid,
+    )
+    await pool.execute(
+        "UPDATE identity.refresh_tokens SET rotated_at = now() - interval '8 days' "
+        "WHERE rotated_at IS NOT NULL"
+    )
+    await pool.execute(
+        "UPDATE identity.login_throttle SET window_started_at = now() - interval '1 day'"
+    )
+    await purge(api.app.state.db, api.authenticator.settings)
+    sessions = {str(r["id"]) for r in await pool.fetch("SELECT id FROM identity.sessions")}
+    assert ended_sid not in sessions and live_sid in sessions
+    rotated = await pool.fetchval(
+        "SELECT count(*) FROM identity.refresh_tokens WHERE rotated_at IS NOT NULL"
+    )
+    assert rotated == 0
+    assert await pool.fetchval("SELECT count(*) FROM identity.login_throttle") == 0
+    # The live session is untouched: its newest refresh token still works.
+    assert (await api.me(api.bearer(live))).status_code == 200

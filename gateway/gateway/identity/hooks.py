@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,7 +12,22 @@ from fastapi import FastAPI
 
 from gateway.config import Settings
 from gateway.identity.authn import Authenticator
-from gateway.identity.service import bootstrap
+from gateway.identity.service import bootstrap, purge
+from servicekit.db import Database
+
+log = logging.getLogger("gateway.identity")
+PURGE_EVERY_SECONDS = 900.0
+
+
+async def _housekeeping(db: Database, settings: Settings) -> None:
+    while True:
+        try:
+            await purge(db, settings)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("identity housekeeping failed (%s)", type(exc).__name__)
+        await asyncio.sleep(PURGE_EVERY_SECONDS)
 
 
 @asynccontextmanager
@@ -21,7 +39,11 @@ async def identity_lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.authenticator = authenticator
     await bootstrap(app.state.db, authenticator)
     await authenticator.start()
+    housekeeping = asyncio.create_task(_housekeeping(app.state.db, settings))
     try:
         yield
     finally:
+        housekeeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await housekeeping
         await authenticator.stop()

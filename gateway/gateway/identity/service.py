@@ -836,3 +836,25 @@ async def _bootstrap_events_key(session: AsyncSession, authn: Authenticator, sec
         detail={"name": key.name, "scopes": [EVENTS_READ]},
     )
     await announce(session, authn, "keys")
+
+
+# --- housekeeping -----------------------------------------------------------------------------
+
+_PURGE = (
+    # Ended or expired sessions, a day on (their refresh tokens go with them).
+    f"""DELETE FROM "{SCHEMA}".sessions
+        WHERE expires_at < now() - interval '1 day' OR revoked_at < now() - interval '1 day'""",
+    # Rotated refresh tokens are kept a week to catch a stolen copy coming back.
+    f"""DELETE FROM "{SCHEMA}".refresh_tokens WHERE rotated_at < now() - interval '7 days'""",
+    f"""DELETE FROM "{SCHEMA}".login_throttle
+        WHERE window_started_at < now() - make_interval(secs => $1)
+          AND (locked_until IS NULL OR locked_until < now())""",
+)
+
+
+async def purge(db: Database, settings: Settings) -> None:
+    """Forget what can no longer matter; idempotent, so every replica may run it."""
+    pool = db.read_pool()
+    await pool.execute(_PURGE[0])
+    await pool.execute(_PURGE[1])
+    await pool.execute(_PURGE[2], float(settings.login_failure_window_seconds))
