@@ -423,3 +423,33 @@ async def test_integration_keys_need_a_customers_scope(customers, org):
         API, json={"name": "K", "region": "EAST"}, headers=customers.headers(writer)
     )
     assert made.status_code == 201 and made.json()["owner_id"] is None
+
+
+async def test_sql_sections_join_the_full_file_in_one_statement(customers, org):
+    import sqlalchemy as sa
+
+    from customers.archive.extensions import file_sql_sections
+    from customers.archive.models import HISTORY
+
+    def history_size(customer_id):
+        return (
+            sa.select(sa.func.json_build_object(sa.literal_column("'entries'"), sa.func.count()))
+            .where(HISTORY.c.customer_id == customer_id)
+            .scalar_subquery()
+        )
+
+    c = await customers.create(org.rep_a)
+    await customers.client.patch(
+        f"{API}/{c['id']}",
+        json={"address": "2 Road"},
+        headers=customers.headers(org.rep_a, **{"If-Match": '"1"'}),
+    )
+    file_sql_sections.register("history_size", history_size)
+    try:
+        resp = await customers.client.get(f"{API}/{c['id']}", headers=customers.headers(org.rep_a))
+    finally:
+        file_sql_sections.unregister("history_size")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["sections"]["history_size"] == {"entries": 2}
+    again = await customers.client.get(f"{API}/{c['id']}", headers=customers.headers(org.rep_a))
+    assert "history_size" not in again.json()["sections"]

@@ -5,6 +5,10 @@
   a visits read model would register "visit_memos" on the card. A section is
   `async fn(session, principal, customer: CustomerRead) -> JSON-able`, called only after
   access was checked. Register at import time of the feature's module (main imports it).
+- `file_sql_sections`: the same as `file_sections`, but as SQL: `fn(customer_id_column)`
+  returns a correlated scalar expression whose value is JSON (e.g. a `json_agg` subquery).
+  The full file is then ONE statement on the raw read pool, whatever the number of sections
+  — the hot `GET /{id}` path; prefer it over `file_sections` for anything on that path.
 - `purchases`: the trailing purchase amount per customer for the proposed level, as a SQL
   select of (customer_id, amount) since a given time, so that the "level differs" list stays
   one query. Until commerce sets it, the proposed level uses the estimated potential only.
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
     from customers.archive.schemas import CustomerCreate, CustomerRead
 
 SectionFn = Callable[[AsyncSession, Principal, "CustomerRead"], Awaitable[Any]]
+SqlSectionFn = Callable[["sa.ColumnElement[uuid.UUID]"], "sa.ColumnElement[Any]"]
 PurchasesQuery = Callable[[datetime], "sa.Select[Any]"]
 AfterCreate = Callable[
     [AsyncSession, Principal | None, Sequence[tuple[uuid.UUID, "CustomerCreate"]]],
@@ -55,6 +60,23 @@ class SectionRegistry:
         return {name: await fn(session, principal, customer) for name, fn in self.items()}
 
 
+class SqlSectionRegistry:
+    def __init__(self) -> None:
+        self._sections: dict[str, SqlSectionFn] = {}
+        self.generation = 0  # bumped on every change, so compiled statements are rebuilt
+
+    def register(self, name: str, fn: SqlSectionFn) -> None:
+        self._sections[name] = fn
+        self.generation += 1
+
+    def unregister(self, name: str) -> None:
+        if self._sections.pop(name, None) is not None:
+            self.generation += 1
+
+    def items(self) -> list[tuple[str, SqlSectionFn]]:
+        return list(self._sections.items())
+
+
 class _Hooks:
     purchases: PurchasesQuery | None = None
     duplicate_finder: DuplicateFinder | None = None
@@ -64,12 +86,14 @@ class _Hooks:
 
 
 file_sections = SectionRegistry()
+file_sql_sections = SqlSectionRegistry()
 card_sections = SectionRegistry()
 hooks = _Hooks()
 
 
 def set_purchases_source(fn: PurchasesQuery) -> None:
     hooks.purchases = fn
+    file_sql_sections.generation += 1
 
 
 def add_after_create(fn: AfterCreate) -> None:

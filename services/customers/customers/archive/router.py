@@ -14,8 +14,8 @@ from fastapi import Query
 from starlette.requests import Request
 from starlette.responses import Response
 
+from customers.archive import files, levels, ownership, repository, service
 from customers.archive import history as hist
-from customers.archive import levels, ownership, repository, service
 from customers.archive import settings as archive_settings
 from customers.archive.access import (
     can_see,
@@ -59,18 +59,6 @@ C = CUSTOMERS.c
 # fall into the by-id routes, whatever order the routers are included in.
 BY_ID = "/{customer_id:uuid}"
 
-_FILE_SQL = f"""
-    SELECT c.*,
-           (SELECT data::text FROM {CUSTOMERS.schema}.settings WHERE id = 1) AS settings_data,
-           (SELECT coalesce(json_agg(json_build_object(
-                'owner_id', l.owner_id, 'team_id', l.team_id, 'started_at', l.started_at,
-                'ended_at', l.ended_at, 'reason', l.reason, 'kind', l.kind,
-                'actor_id', l.actor_id, 'end_reason', l.end_reason, 'ended_by', l.ended_by)
-                ORDER BY l.started_at, l.id), '[]')::text
-            FROM {CUSTOMERS.schema}.ownership_ledger l WHERE l.customer_id = c.id) AS ledger
-    FROM {CUSTOMERS.schema}.customers c
-    WHERE c.id = $1
-"""
 _settings_cache: dict[str | None, ArchiveSettingsDoc] = {}
 
 
@@ -86,6 +74,11 @@ def _settings_from(text: str | None) -> ArchiveSettingsDoc:
             _settings_cache.clear()
         _settings_cache[text] = doc
     return doc
+
+
+def _json(value: Any) -> Any:
+    """asyncpg hands json/jsonb back as text."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _read(customer: Any) -> dict[str, Any]:
@@ -295,12 +288,7 @@ async def list_customers(
     return json_response({"items": items, "next_cursor": cursor})
 
 
-async def _level_info(session: Any, customer: CustomerRead, doc: ArchiveSettingsDoc) -> LevelInfo:
-    purchases = (
-        await levels.purchases_of(session, customer.id)
-        if levels.purchases_subquery() is not None
-        else Decimal(0)
-    )
+def _level_info(customer: CustomerRead, doc: ArchiveSettingsDoc, purchases: Decimal) -> LevelInfo:
     return LevelInfo(
         level=customer.level,
         cadence_days=doc.cadence(customer.level),
@@ -322,7 +310,7 @@ async def get_customer(
     ] = None,
 ) -> Response:
     require_read(principal)
-    row = await request.app.state.db.read_pool().fetchrow(_FILE_SQL, customer_id)
+    row, query = await files.fetch_file(request.app.state.db.read_pool(), customer_id)
     if row is None or not can_see(principal, row["owner_id"], row["team_id"]):
         raise CustomerNotFound(customer_id)
     current = CustomerRead.model_validate(dict(row))
@@ -336,13 +324,14 @@ async def get_customer(
         past = CustomerRead.model_validate(state).model_dump(mode="json")
         return json_response({**past, "as_of": as_of.isoformat()})
     doc = _settings_from(row["settings_data"])
+    sections = {name: _json(row[label]) for name, label in query.sections}
+    if file_sections.items():
+        sections.update(await file_sections.render(session, principal, current))
     payload = CustomerFile(
         **current.model_dump(),
-        level_info=await _level_info(session, current, doc),
+        level_info=_level_info(current, doc, Decimal(row["purchases_12m"] or 0)),
         ownership=[OwnershipPeriodRead.model_validate(p) for p in orjson.loads(row["ledger"])],
-        sections=(
-            await file_sections.render(session, principal, current) if file_sections.items() else {}
-        ),
+        sections=sections,
     )
     return json_response(payload.model_dump(mode="json"), headers=_etag(current.version))
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -213,10 +214,10 @@ async def create_customers_bulk(
         )
     try:
         await repository.insert_customers(session, rows)
-    except IntegrityError as exc:
+    except (IntegrityError, asyncpg.UniqueViolationError) as exc:
         # A concurrent create took the same (source, external_ref) after our check; the
-        # request rolls back, the reserved code numbers with it.
-        if "uq_customers_source_external_ref" in str(exc.orig):
+        # request rolls back, the reserved code numbers with it. (COPY raises asyncpg's own.)
+        if "uq_customers_source_external_ref" in str(getattr(exc, "orig", exc)):
             raise Conflict("a customer with this source and external_ref exists") from None
         raise
     await ownership.open_periods(
