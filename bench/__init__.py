@@ -1,0 +1,1 @@
+"""Benchmarks: each module measures a project path against its baseline in the same run."""

@@ -1,0 +1,45 @@
+"""A reference between the two sides: plain FastAPI + asyncpg, no kit (no auth, logs, metrics).
+
+Tells how much of the gap to raw is the framework and how much the kit adds on top.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import asyncpg
+import orjson
+from fastapi import FastAPI
+from fastapi import Path as PathParam
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bench.raw_app import WIDGET_BY_ID
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    app.state.pool = await asyncpg.create_pool(
+        os.environ["DATABASE_URL"],
+        min_size=1,
+        max_size=int(os.environ.get("READ_POOL_SIZE", "10")),
+    )
+    try:
+        yield
+    finally:
+        await app.state.pool.close()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/widgets/{widget_id}")
+async def get_widget(request: Request, widget_id: Annotated[uuid.UUID, PathParam()]) -> Response:
+    row = await request.app.state.pool.fetchrow(WIDGET_BY_ID, widget_id)
+    if row is None:
+        return Response(b'{"detail":"not found"}', 404, media_type="application/json")
+    return Response(orjson.dumps(dict(row), default=str), media_type="application/json")

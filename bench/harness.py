@@ -1,0 +1,458 @@
+"""The benchmark harness: a throwaway PostgreSQL, servers started and stopped by PID, wrk.
+
+Each benchmark module measures the project and its baseline in the same run, interleaved round
+by round, because the machine is shared and noisy: only the ratio measured side by side means
+anything, absolute req/s move with whatever else runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from servicekit.auth import generate_keypair
+from servicekit.devdb import EmbeddedPostgres, free_port
+from servicekit.testing.tokens import TokenMinter
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+LUA_PATHS = BENCH_DIR / "lua" / "paths.lua"
+RESULTS_DIR = BENCH_DIR / "results"
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """How hard and how long wrk drives a server; every knob has a BENCH_* variable."""
+
+    duration: float = 10.0
+    warmup: float = 3.0
+    rounds: int = 3
+    connections: int = 64
+    threads: int = 2
+
+    @classmethod
+    def from_env(cls) -> LoadSettings:
+        return cls(
+            duration=_env_float("BENCH_DURATION", cls.duration),
+            warmup=_env_float("BENCH_WARMUP", cls.warmup),
+            rounds=max(1, _env_int("BENCH_ROUNDS", cls.rounds)),
+            connections=_env_int("BENCH_CONNECTIONS", cls.connections),
+            threads=_env_int("BENCH_THREADS", cls.threads),
+        )
+
+
+def ensure_wrk() -> str:
+    """The wrk binary; as root, installed from Debian's package when missing."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise SystemExit(
+            "bench: the load generator `wrk` is not installed and this is not root.\n"
+            "Install the Debian package first: sudo apt-get install -y wrk"
+        )
+    print("bench: installing wrk (apt-get install -y wrk)", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "wrk"]
+    if subprocess.run(install, env=env, check=False).returncode != 0:
+        # A fresh machine has no package lists yet.
+        subprocess.run(["apt-get", "update", "-q"], env=env, check=False)
+        subprocess.run(install, env=env, check=False)
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("bench: `apt-get install -y wrk` did not provide wrk; install it by hand")
+    return found
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    duration_s: float
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    mean_ms: float
+    errors: dict[str, int]
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    @classmethod
+    def parse(cls, output: str) -> WrkResult:
+        for line in output.splitlines():
+            if line.startswith("BENCH_RESULT "):
+                raw = json.loads(line[len("BENCH_RESULT ") :])
+                seconds = raw["duration_us"] / 1e6
+                return cls(
+                    requests=raw["requests"],
+                    duration_s=round(seconds, 3),
+                    rps=round(raw["requests"] / seconds, 1) if seconds else 0.0,
+                    p50_ms=raw["p50_us"] / 1000,
+                    p90_ms=raw["p90_us"] / 1000,
+                    p99_ms=raw["p99_us"] / 1000,
+                    max_ms=raw["max_us"] / 1000,
+                    mean_ms=round(raw["mean_us"] / 1000, 3),
+                    errors=raw["errors"],
+                )
+        raise RuntimeError(f"wrk printed no BENCH_RESULT line:\n{output[-3000:]}")
+
+
+@dataclass
+class RequestSet:
+    """What wrk sends: paths (one per line, optionally TAB + header-set number) and headers."""
+
+    paths_file: Path
+    headers_file: Path | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def sample(self) -> tuple[str, dict[str, str]]:
+        """The first request of the set, for a sanity check before the load."""
+        line = self.paths_file.read_text().splitlines()[0]
+        path, _, key = line.partition("\t")
+        headers = dict(self.headers)
+        if key and self.headers_file is not None:
+            sets = self.headers_file.read_text().splitlines()
+            for item in sets[int(key) - 1].split("\t"):
+                name, _, value = item.partition(":")
+                headers[name.strip()] = value.strip()
+        return path, headers
+
+
+class Server:
+    """One uvicorn process (one worker), started and stopped by its PID."""
+
+    def __init__(
+        self,
+        name: str,
+        app: str,
+        *,
+        env: dict[str, str],
+        log_dir: Path,
+        factory: bool = False,
+        ready_path: str = "/healthz",
+        ready_headers: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.app = app
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env
+        self.factory = factory
+        self.log_path = log_dir / f"{name}.log"
+        self.ready_path = ready_path
+        self.ready_headers = ready_headers or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        # Both sides of every comparison run exactly this way: uvloop, httptools, one worker,
+        # uvicorn's own access log off (the kit writes its own).
+        cmd = [sys.executable, "-m", "uvicorn", self.app, "--host", "127.0.0.1"]
+        cmd += ["--port", str(self.port), "--loop", "uvloop", "--http", "httptools"]
+        cmd += ["--no-access-log", "--log-level", "warning", "--lifespan", "on"]
+        if self.factory:
+            cmd.append("--factory")
+        return cmd
+
+    def start(self, timeout: float = 60) -> None:
+        env = {**os.environ, **self.env}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            self.command(), cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        print(f"  started {self.name} (pid {self.proc.pid}) on {self.url}", flush=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited during start-up:\n{self.log_tail()}")
+            try:
+                status, _ = self.get(self.ready_path, self.ready_headers)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not become ready:\n{self.log_tail()}")
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        req = urllib.request.Request(self.url + path, headers=headers or {})  # noqa: S310
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310
+                return int(resp.status), bytes(resp.read())
+        except urllib.error.HTTPError as exc:
+            return int(exc.code), exc.read()
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        print(f"  stopped {self.name} (pid {proc.pid})", flush=True)
+
+
+@dataclass
+class Side:
+    """One side of a comparison: its rounds and their medians."""
+
+    server: str
+    rounds: list[WrkResult] = field(default_factory=list)
+
+    def median(self, attr: str) -> float:
+        return float(statistics.median(getattr(r, attr) for r in self.rounds))
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "server": self.server,
+            "rps": round(self.median("rps"), 1),
+            "p50_ms": round(self.median("p50_ms"), 2),
+            "p99_ms": round(self.median("p99_ms"), 2),
+            "requests": sum(r.requests for r in self.rounds),
+            "errors": sum(r.error_count for r in self.rounds),
+            "rounds": [asdict(r) for r in self.rounds],
+        }
+
+
+@dataclass
+class Comparison:
+    benchmark: str
+    name: str
+    project: Side
+    baseline: Side
+    goal: float | None = None  # minimum project/baseline throughput ratio
+
+    @property
+    def ratio(self) -> float:
+        base = self.baseline.median("rps")
+        return self.project.median("rps") / base if base else 0.0
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.goal is None else self.ratio >= self.goal
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "benchmark": self.benchmark,
+            "name": self.name,
+            "ratio": round(self.ratio, 3),
+            "goal": self.goal,
+            "met": self.met,
+            "project": self.project.summary(),
+            "baseline": self.baseline.summary(),
+        }
+
+
+class Context:
+    """What a benchmark module's `run(ctx)` gets: database, keys, servers, load, results.
+
+    Everything it starts is stopped when the harness finishes, also on errors.
+    """
+
+    def __init__(self, load: LoadSettings, workdir: Path, wrk: str) -> None:
+        self.load = load
+        self.workdir = workdir
+        self.wrk_bin = wrk
+        self.comparisons: list[Comparison] = []
+        self.benchmark = ""
+        self._stack = ExitStack()
+        self._pg: EmbeddedPostgres | None = None
+        self._minter: TokenMinter | None = None
+        self._servers: list[Server] = []
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.stop_servers()
+        self._stack.close()
+
+    def stop_servers(self) -> None:
+        """Stop every server started so far (the harness calls it after each benchmark)."""
+        while self._servers:
+            self._servers.pop().stop()
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- database -------------------------------------------------------------------------
+
+    @property
+    def postgres(self) -> EmbeddedPostgres:
+        """The run's PostgreSQL (started on first use): embedded, non-durable, free port."""
+        if self._pg is None:
+            pg = EmbeddedPostgres(self.workdir / "pgdata", durable=False)
+            print(f"  starting embedded PostgreSQL on port {pg.port}", flush=True)
+            pg.start()
+            self._stack.callback(pg.stop)
+            self._pg = pg
+        return self._pg
+
+    def create_database(self, name: str) -> str:
+        """A fresh database on the run's server; returns its postgresql:// URL."""
+        pg = self.postgres
+
+        async def create() -> None:
+            conn = await asyncpg.connect(pg.url)
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+
+        asyncio.run(create())
+        return pg.url_for(name)
+
+    # -- tokens ---------------------------------------------------------------------------
+
+    @property
+    def minter(self) -> TokenMinter:
+        """Mints internal tokens as the gateway does; services get `minter.public_pem`."""
+        if self._minter is None:
+            private, public = generate_keypair()
+            self._minter = TokenMinter(private, public)
+        return self._minter
+
+    # -- servers and load -----------------------------------------------------------------
+
+    def start_server(
+        self,
+        name: str,
+        app: str,
+        *,
+        env: dict[str, str] | None = None,
+        factory: bool = False,
+        ready_path: str = "/healthz",
+        ready_headers: dict[str, str] | None = None,
+    ) -> Server:
+        server = Server(
+            name,
+            app,
+            env=env or {},
+            log_dir=self.workdir,
+            factory=factory,
+            ready_path=ready_path,
+            ready_headers=ready_headers,
+        )
+        self._servers.append(server)
+        server.start()
+        return server
+
+    def write_lines(self, filename: str, lines: Sequence[str]) -> Path:
+        path = self.workdir / filename
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def wrk(self, server: Server, requests: RequestSet, duration: float) -> WrkResult:
+        cmd = [self.wrk_bin, "-t", str(self.load.threads), "-c", str(self.load.connections)]
+        cmd += ["-d", f"{max(1, round(duration))}s", "--latency", "-s", str(LUA_PATHS)]
+        cmd += ["--timeout", "10s"]
+        for name, value in requests.headers.items():
+            cmd += ["-H", f"{name}: {value}"]
+        cmd.append(server.url)
+        env = {**os.environ, "BENCH_PATHS": str(requests.paths_file)}
+        if requests.headers_file is not None:
+            env["BENCH_HEADERS"] = str(requests.headers_file)
+        done = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, check=False, timeout=duration + 60
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stderr}{done.stdout}")
+        if not server.alive():
+            raise RuntimeError(f"{server.name} died under load:\n{server.log_tail()}")
+        result = WrkResult.parse(done.stdout)
+        # Error answers are cheap: a run with more than a trace of them measures the wrong thing.
+        if result.error_count > max(10, result.requests // 1000):
+            raise RuntimeError(
+                f"{server.name}: {result.errors} errors in {result.requests} requests "
+                f"(non-2xx/3xx answers count as 'status'):\n{server.log_tail(1500)}"
+            )
+        return result
+
+    def compare(
+        self,
+        name: str,
+        *,
+        project: Server,
+        baseline: Server,
+        requests: RequestSet,
+        goal: float | None = None,
+        baseline_requests: RequestSet | None = None,
+    ) -> Comparison:
+        """Warm both up, then measure them in alternating rounds; record and print the result."""
+        sides = [(project, requests), (baseline, baseline_requests or requests)]
+        for server, reqs in sides:
+            self.check(server, reqs)
+        if self.load.warmup > 0:
+            for server, reqs in sides:
+                print(f"  warm-up {server.name} ({self.load.warmup:g} s)", flush=True)
+                self.wrk(server, reqs, self.load.warmup)
+        comparison = Comparison(self.benchmark, name, Side(project.name), Side(baseline.name))
+        comparison.goal = goal
+        for i in range(self.load.rounds):
+            # Alternate who goes first so neither side always runs right after the other.
+            order = sides if i % 2 == 0 else sides[::-1]
+            for server, reqs in order:
+                result = self.wrk(server, reqs, self.load.duration)
+                side = comparison.project if server is project else comparison.baseline
+                side.rounds.append(result)
+                print(
+                    f"  round {i + 1}/{self.load.rounds} {server.name:<10} "
+                    f"{result.rps:>9.1f} req/s  p50 {result.p50_ms:6.2f} ms  "
+                    f"p99 {result.p99_ms:6.2f} ms  errors {result.error_count}",
+                    flush=True,
+                )
+        print(f"  {name}: ratio {comparison.ratio:.3f}", flush=True)
+        self.comparisons.append(comparison)
+        return comparison
+
+    def check(self, server: Server, requests: RequestSet) -> None:
+        """One request by hand before the load: a fast error page must not pass for speed."""
+        path, headers = requests.sample()
+        status, body = server.get(path, headers)
+        if status != 200:
+            raise RuntimeError(f"{server.name} answered {status} to GET {path}: {body[:300]!r}")
