@@ -453,3 +453,37 @@ async def test_sql_sections_join_the_full_file_in_one_statement(customers, org):
     assert resp.json()["sections"]["history_size"] == {"entries": 2}
     again = await customers.client.get(f"{API}/{c['id']}", headers=customers.headers(org.rep_a))
     assert "history_size" not in again.json()["sections"]
+
+
+async def test_a_retried_create_with_an_idempotency_key_creates_one_customer(customers, org):
+    h = customers.headers(org.rep_a, **{"Idempotency-Key": "create-once"})
+    body = {"name": "Retried Ltd", "region": "EAST"}
+    first = await customers.client.post(API, json=body, headers=h)
+    second = await customers.client.post(API, json=body, headers=h)
+    assert first.status_code == second.status_code == 201
+    assert second.headers["idempotent-replayed"] == "true"
+    assert first.json()["id"] == second.json()["id"]
+    listed = await customers.client.get(API, headers=customers.headers(org.rep_a))
+    assert len(listed.json()["items"]) == 1
+    other = await customers.client.post(API, json={**body, "name": "Other"}, headers=h)
+    assert other.status_code == 422
+
+
+async def test_as_of_replays_owner_changes_too(customers, org):
+    await customers.known_user(org.rep_b)
+    c = await customers.create(org.rep_a)
+    before = datetime.now(UTC)
+    await asyncio.sleep(0.05)
+    moved = await customers.client.patch(
+        f"{API}/{c['id']}",
+        json={"owner_id": org.rep_b.sub},
+        headers=customers.headers(org.manager_north, **{"If-Match": '"1"'}),
+    )
+    assert moved.status_code == 200, moved.text
+    past = await customers.client.get(
+        f"{API}/{c['id']}",
+        params={"as_of": before.isoformat()},
+        headers=customers.headers(org.admin),
+    )
+    assert past.json()["owner_id"] == org.rep_a.sub and past.json()["version"] == 1
+    assert past.json()["team_id"] == org.team_north

@@ -45,7 +45,8 @@ def require_write(principal: Principal) -> None:
         principal.require_scope(WRITE_SCOPE)
 
 
-def _team_ids(principal: Principal) -> list[uuid.UUID]:
+def team_ids(principal: Principal) -> list[uuid.UUID]:
+    """The principal's visible teams as UUIDs (anything else in the token is ignored)."""
     out = []
     for t in principal.visible_team_ids:
         try:
@@ -78,7 +79,7 @@ def visibility_filter(principal: Principal, table: sa.Table = CUSTOMERS) -> sa.C
     if principal.is_rep:
         return sa.or_(own, c.owner_id.is_(None))
     if principal.is_manager:
-        teams = _team_ids(principal)
+        teams = team_ids(principal)
         clauses = [own, c.owner_id.is_(None)]
         if teams:
             clauses.append(c.team_id.in_(teams))

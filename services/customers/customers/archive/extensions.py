@@ -2,7 +2,7 @@
 
 - `file_sections` / `card_sections`: named sections of the full file (`GET /{id}`) and the
   card (`GET /{id}/card`). Commerce registers e.g. "contacts", "orders", "data_quality";
-  a visits read model would register "visit_memos" on the card. A section is
+  the visits memos register on the card (see below). A section is
   `async fn(session, principal, customer: CustomerRead) -> JSON-able`, called only after
   access was checked. Register at import time of the feature's module (main imports it).
 - `file_sql_sections`: the same as `file_sections`, but as SQL: `fn(customer_id_column)`
@@ -15,6 +15,12 @@
 - `after_create`: called with the rows just created (e.g. to create the contacts given in
   `CustomerCreate.contacts`), in the same transaction.
 - `duplicate_finder`: replaces the default likely-duplicate lookup used on create.
+
+The card's visit memos (not built yet: the visits service publishes no feed so far). The plan,
+on the pattern of `directory.identity_feed_hook`: a `customers.visit_memos` read model
+(customer_id, visit_id, visited_at, rep_id, memo) filled by an `EventConsumer` following
+`{GATEWAY_URL}/api/v1/events/visits` (`visit.completed` carries the memo), started from a hook
+when the feed is configured, and a card section "visit_memos" reading the latest few rows.
 """
 
 from __future__ import annotations

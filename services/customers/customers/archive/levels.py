@@ -7,21 +7,17 @@ SQL source (`extensions.set_purchases_source`); until one is set they count as z
 
 from __future__ import annotations
 
-import uuid
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive.extensions import hooks
+from customers.archive.files import trailing_since
 from customers.archive.models import CUSTOMERS
 from customers.archive.settings import LevelThresholds
-from servicekit.db import utcnow
 
 C = CUSTOMERS.c
-TRAILING = timedelta(days=365)
 
 
 def proposed_level(
@@ -38,7 +34,7 @@ def proposed_level(
 def purchases_subquery() -> sa.Subquery | None:
     if hooks.purchases is None:
         return None
-    return hooks.purchases(utcnow() - TRAILING).subquery("purchases")
+    return hooks.purchases(trailing_since()).subquery("purchases")
 
 
 def proposed_level_expr(
@@ -51,15 +47,6 @@ def proposed_level_expr(
         (sa.or_(purchases >= b.purchases_12m, pot >= b.estimated_potential), sa.literal("B")),
         else_=sa.literal("C"),
     )
-
-
-async def purchases_of(session: AsyncSession, customer_id: uuid.UUID) -> Decimal:
-    sub = purchases_subquery()
-    if sub is None:
-        return Decimal(0)
-    cols = list(sub.c)
-    stmt = sa.select(sa.func.coalesce(sa.func.sum(cols[1]), 0)).where(cols[0] == customer_id)
-    return Decimal((await session.execute(stmt)).scalar_one())
 
 
 def proposals_query(

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive import codes, directory, events, ownership, repository
 from customers.archive import settings as archive_settings
-from customers.archive.access import require_write
+from customers.archive.access import require_write, team_ids
 from customers.archive.exceptions import (
     ChangeRequestNotFound,
     CustomerNotFound,
@@ -484,6 +484,6 @@ def pending_for(principal: Principal) -> sa.ColumnElement[bool]:
         return sa.true()
     own = t.requested_by == principal.sub
     if principal.is_manager:
-        teams = [uuid.UUID(x) for x in principal.visible_team_ids]
+        teams = team_ids(principal)
         return sa.or_(own, t.team_id.in_(teams)) if teams else own
     return own
