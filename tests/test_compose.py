@@ -128,7 +128,7 @@ def test_every_app_is_built_from_the_one_dockerfile(app: AppInfo) -> None:
     assert svc.get("image") == service("migrate").get("image"), "one image for every app"
     # The entrypoint starts `uvicorn --factory $APP.main:create_app`.
     assert env_of(app.name).get("APP") == app.package
-    assert f"{app.package}.main:create_app" == app.factory
+    assert callable(importlib.import_module(f"{app.package}.main").create_app)
 
 
 @pytest.mark.parametrize("app", APPS, ids=lambda a: a.name)
