@@ -2,7 +2,8 @@
 
 Layers of a call, outermost first: CORS (answers preflights itself) -> the kit's request
 context (request id, access log, metrics) -> GatewayMiddleware (body size, authentication,
-rate limit) -> routes: identity's own, the event feeds, the service route table (proxy).
+rate limit, and forwarding of the route table's paths) -> routes: identity's own, the event
+feeds, the docs.
 """
 
 from pathlib import Path
@@ -16,7 +17,7 @@ from gateway.identity.hooks import identity_lifespan
 from gateway.identity.router import router as identity_router
 from gateway.models import SCHEMA
 from gateway.openapi import install_merged_openapi
-from gateway.proxy import GatewayMiddleware, events_router, proxy_lifespan, service_routes
+from gateway.proxy import GatewayMiddleware, events_router, proxy_lifespan
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
 
@@ -58,8 +59,6 @@ def spec() -> AppSpec:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = build_app(spec(), settings)
-    # After every FastAPI route, so identity's own paths win over the table's prefixes.
-    app.router.routes.extend(service_routes())
     install_merged_openapi(app, settings)
     # Appended, not inserted: it must run inside the kit's request-context middleware (request
     # id, access log) and see the same scope.

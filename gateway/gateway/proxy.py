@@ -18,14 +18,13 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 import aiohttp
 from fastapi import APIRouter, FastAPI, Query
 from multidict import CIMultiDict
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from yarl import URL
 
@@ -36,8 +35,8 @@ from gateway.routes import (
     EVENT_FEEDS,
     EVENTS_PREFIX,
     IDENTITY_FEED,
-    ROUTE_TABLE,
     SERVICE_EVENTS_PATH,
+    route_for,
     upstreams,
 )
 from gateway.signing import TokenSigner, load_or_generate_key
@@ -60,7 +59,6 @@ PRINCIPAL_KEY = "gateway_principal"
 API_PATHS = "/api/"
 # Bodies up to this size are read whole (one send upstream, one send back); larger ones stream.
 BUFFER_LIMIT = 64 * 1024
-METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 # RFC 9110 §7.6.1 hop-by-hop fields, plus the historic Proxy-* and Keep-Alive.
 HOP_BY_HOP = frozenset(
@@ -168,7 +166,7 @@ class GatewayMiddleware:
             receive = self._counting(receive)
 
         state = scope.setdefault("state", {})
-        request = Request(scope)
+        request = Request(scope, receive)
         gateway_app = scope["app"]
         authenticator = getattr(gateway_app.state, "authenticator", None)
         try:
@@ -179,36 +177,51 @@ class GatewayMiddleware:
         state[PRINCIPAL_KEY] = principal
 
         limiter: RateLimiter | None = getattr(gateway_app.state, "rate_limiter", None)
-        if not self.rate_limits or limiter is None:
+        if self.rate_limits and limiter is not None:
+            if principal is None:
+                client = scope.get("client")
+                subject = f"addr:{client[0] if client else 'unknown'}"
+                policy = self.policies.anonymous
+            else:
+                subject = f"{principal.kind}:{principal.sub}"
+                policy = self.policies.for_principal(principal)
+            decision = await limiter.hit(subject, policy)
+            extra = decision.headers()
+            if not decision.allowed:
+                refused = TooManyRequests(
+                    f"more than {policy.quota} requests in {policy.window} s; "
+                    f"try again in {decision.reset} s",
+                    headers={
+                        "Retry-After": str(decision.reset),
+                        **{k.decode(): v.decode() for k, v in extra},
+                    },
+                )
+                await _problem(refused, scope)(scope, receive, send)
+                return
+
+            downstream = send
+
+            async def send_with_limits(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message.get("headers", []), *extra]
+                await downstream(message)
+
+            send = send_with_limits
+
+        route = route_for(scope["path"])
+        if route is None:
+            # Identity's own routes, the event feeds, the docs, or a 404.
             await self.app(scope, receive, send)
             return
-        if principal is None:
-            client = scope.get("client")
-            subject = f"addr:{client[0] if client else 'unknown'}"
-            policy = self.policies.anonymous
-        else:
-            subject = f"{principal.kind}:{principal.sub}"
-            policy = self.policies.for_principal(principal)
-        decision = await limiter.hit(subject, policy)
-        extra = decision.headers()
-        if not decision.allowed:
-            refused = TooManyRequests(
-                f"more than {policy.quota} requests in {policy.window} s; "
-                f"try again in {decision.reset} s",
-                headers={
-                    "Retry-After": str(decision.reset),
-                    **{k.decode(): v.decode() for k, v in extra},
-                },
-            )
-            await _problem(refused, scope)(scope, receive, send)
-            return
-
-        async def send_with_limits(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_limits)
+        # The table's routes skip the router: the hottest path does the least.
+        scope["route"] = route
+        try:
+            if principal is None:
+                raise Unauthorized("sign in (bearer token) or send an API key (X-API-Key)")
+            response = await forward(request, route.service, scope["path"], principal)
+        except DomainError as exc:
+            response = exc.to_response(request)
+        await response(scope, receive, send)
 
     def _counting(self, receive: Receive) -> Receive:
         """A body without Content-Length is counted as it arrives and cut off past the limit."""
@@ -391,25 +404,6 @@ async def forward(request: Request, service: str, path: str, principal: Principa
             upstream.release()
         log.warning("upstream %s failed: %s", service, exc)
         raise BadGateway(f"the {service} service could not be reached") from None
-
-
-def _service_endpoint(service: str) -> Any:
-    async def endpoint(request: Request) -> Response:
-        principal = current_principal(request)
-        return await forward(request, service, request.url.path, principal)
-
-    endpoint.__name__ = f"proxy_{service}"
-    return endpoint
-
-
-def service_routes() -> list[Route]:
-    """Two routes per table entry (the prefix itself and everything below it)."""
-    routes = []
-    for entry in ROUTE_TABLE:
-        endpoint = _service_endpoint(entry.service)
-        for path in (entry.prefix, entry.prefix + "/{rest:path}"):
-            routes.append(Route(path, endpoint, methods=METHODS, include_in_schema=False))
-    return routes
 
 
 # --- event feeds ------------------------------------------------------------------------------

@@ -20,6 +20,11 @@ class Route:
     prefix: str  # public path prefix, e.g. /api/v1/customers
     service: str  # app name: token audience and upstream
 
+    @property
+    def path_format(self) -> str:
+        """The route template the kit's metrics and access log label requests with."""
+        return self.prefix + "/{path}"
+
 
 ROUTE_TABLE: tuple[Route, ...] = (
     Route(f"{API_PREFIX}/customers", "customers"),
@@ -52,9 +57,20 @@ def upstreams(settings: Settings) -> dict[str, str]:
     return {name: str(getattr(settings, f"upstream_{name}")).rstrip("/") for name in SERVICES}
 
 
+# Every table prefix is /api/v1/<area>: one dictionary lookup finds the route of a path.
+_BY_AREA = {route.prefix.removeprefix(API_PREFIX + "/"): route for route in ROUTE_TABLE}
+_API_ROOT = API_PREFIX + "/"
+
+
+def route_for(path: str) -> Route | None:
+    """The table entry a public path belongs to (its prefix or anything below it)."""
+    if not path.startswith(_API_ROOT):
+        return None
+    area, _, _ = path[len(_API_ROOT) :].partition("/")
+    return _BY_AREA.get(area)
+
+
 def service_for(path: str) -> str | None:
     """The service a public path belongs to, or None when no route matches."""
-    for route in ROUTE_TABLE:
-        if path == route.prefix or path.startswith(route.prefix + "/"):
-            return route.service
-    return None
+    route = route_for(path)
+    return None if route is None else route.service
