@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
-from servicekit.auth import Principal, TokenVerifier, authenticate
+from servicekit.auth import Principal, TokenVerifier, current_principal
 from servicekit.db import Database
 from servicekit.errors import ServiceUnavailable, install_error_handlers
 from servicekit.logs import configure_logging
@@ -37,7 +37,7 @@ from servicekit.settings import KitSettings
 log = logging.getLogger("servicekit.app")
 
 Hook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
-CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 EVENTS_SCOPE = "events:read"
 _QUIET = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -189,7 +189,7 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
         app.include_router(feed)
 
     for router in spec.routers:
-        app.include_router(router, dependencies=[Depends(authenticate)])
+        app.include_router(router, dependencies=[Depends(current_principal)])
     for router in spec.public_routers:
         app.include_router(router)
     return app

@@ -197,3 +197,14 @@ def authenticate(request: Request) -> Principal:
     principal = verifier.verify(token)
     state["principal"] = principal
     return principal
+
+
+async def current_principal(request: Request) -> Principal:
+    """`authenticate` as a FastAPI dependency.
+
+    FastAPI runs a plain `def` dependency in the thread pool: for a cache hit that costs a
+    thread hand-off per request, which profiling showed as the largest single cost of the
+    read path (it halved throughput). Verification never blocks long (an Ed25519 check, once
+    per token), so it runs on the event loop.
+    """
+    return authenticate(request)
