@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from typing import Any
 
+import orjson
 from pythonjsonlogger.json import JsonFormatter
 
 from servicekit.context import request_id_var
+
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
 class _RequestIdFilter(logging.Filter):
@@ -29,10 +34,66 @@ class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
+class FastJsonFormatter(JsonFormatter):
+    """python-json-logger's fields and order, at a fraction of the cost per line.
+
+    Every request writes an access line, so this sits on the hot path: profiling showed the
+    stdlib `json` encoder and `time.strftime` as most of the formatting time. orjson writes
+    the same document (compact, UTF-8); the date part of `asctime` is rendered once per second.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._second = -1
+        self._second_text = ""
+        self._fields = [(f, self._get_rename(f)) for f in self._required_fields]
+        self._plain = not (
+            self.defaults or self.static_fields or self.timestamp or self.rename_fields_keep_missing
+        )
+
+    def format(self, record: logging.LogRecord) -> str:
+        # The common line (a text message, no exception, no stack) built in one pass; the
+        # document is the one `JsonFormatter.format` builds, every other case goes there.
+        if (
+            not self._plain
+            or isinstance(record.msg, dict)
+            or record.exc_info
+            or record.exc_text
+            or record.stack_info
+        ):
+            return super().format(record)
+        record.message = record.getMessage()
+        if "asctime" in self._required_fields:
+            record.asctime = self.formatTime(record, self.datefmt)
+        attrs = record.__dict__
+        data: dict[str, Any] = {out: attrs.get(field) for field, out in self._fields}
+        skip, rename = self._skip_fields, self.rename_fields
+        for key, value in attrs.items():
+            if key not in skip and not key.startswith("_"):
+                data[rename.get(key, key)] = value
+        return self.serialize_log_record(self.process_log_record(data))
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None or self.converter is not time.localtime:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+            self._second = second
+        return f"{self._second_text},{int(record.msecs):03d}"
+
+    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
+        try:
+            return orjson.dumps(log_data, default=str, option=_ORJSON_OPTIONS).decode()
+        except TypeError:
+            # What orjson refuses (ints beyond 64 bits, ...) python-json-logger renders.
+            return super().jsonify_log_record(log_data)
+
+
 def configure_logging(app_name: str, level: str = "INFO") -> None:
     handler = _CurrentStderrHandler()
     handler.setFormatter(
-        JsonFormatter(
+        FastJsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s %(app)s %(request_id)s",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         )
