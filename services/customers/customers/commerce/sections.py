@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive import extensions
@@ -17,25 +18,89 @@ from customers.archive.schemas import CustomerCreate, CustomerRead
 from customers.commerce import events, summary
 from customers.commerce.models import CONTACTS, ORDERS, Contact
 from servicekit.auth import Principal
-from servicekit.db import utcnow
+from servicekit.db import money_type, utcnow
 from servicekit.outbox import record_event
 
 FILE_RECENT_ORDERS = 10
 CARD_RECENT_ORDERS = 3
 
 
-async def _file_contacts(session: AsyncSession, _: Principal, c: CustomerRead) -> Any:
-    return [x.model_dump(mode="json") for x in await summary.contacts(session, c.id)]
+def _money_text(value: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+    # Decimal strings in JSON, as everywhere else: never a JSON number (a float to clients).
+    return sa.cast(sa.cast(value, money_type()), sa.Text)
 
 
-async def _file_orders(session: AsyncSession, _: Principal, c: CustomerRead) -> Any:
-    return {
-        "summary": (await summary.order_summary(session, c.id)).model_dump(mode="json"),
-        "recent": [
-            o.model_dump(mode="json")
-            for o in await summary.recent_orders(session, c.id, FILE_RECENT_ORDERS)
-        ],
-    }
+def _json_object(**fields: Any) -> sa.ColumnElement[Any]:
+    return sa.func.json_build_object(*[part for k, v in fields.items() for part in (k, v)])
+
+
+def contacts_sql(customer_id: sa.ColumnElement[uuid.UUID]) -> sa.ColumnElement[Any]:
+    """The full file's contacts, as one correlated JSON subquery (primary first)."""
+    t = CONTACTS.c
+    entry = _json_object(
+        id=t.id,
+        customer_id=t.customer_id,
+        name=t.name,
+        title=t.title,
+        phone=t.phone,
+        email=t.email,
+        is_decision_maker=t.is_decision_maker,
+        is_primary=t.is_primary,
+    )
+    ordered = aggregate_order_by(entry, t.is_primary.desc(), t.created_at, t.id)
+    return (
+        sa.select(sa.func.coalesce(sa.func.json_agg(ordered), sa.text("'[]'::json")))
+        .where(t.customer_id == customer_id)
+        .scalar_subquery()
+    )
+
+
+def orders_sql(customer_id: sa.ColumnElement[uuid.UUID]) -> sa.ColumnElement[Any]:
+    """Order summary (count, total, last date, trailing 12 months) and the latest orders."""
+    o = ORDERS.c
+    since = sa.cast(sa.func.current_date() - summary.TRAILING_DAYS, sa.Date)
+    totals = (
+        sa.select(
+            _json_object(
+                count=sa.func.count(),
+                total=_money_text(sa.func.coalesce(sa.func.sum(o.amount), 0)),
+                last_order_date=sa.func.max(o.order_date),
+                trailing_12m_amount=_money_text(
+                    sa.func.coalesce(sa.func.sum(o.amount).filter(o.order_date >= since), 0)
+                ),
+            )
+        )
+        .where(o.customer_id == customer_id)
+        .scalar_subquery()
+    )
+    latest = (
+        sa.select(ORDERS)
+        .where(o.customer_id == customer_id)
+        .order_by(o.order_date.desc(), o.id.desc())
+        .limit(FILE_RECENT_ORDERS)
+        .subquery("latest")
+    )
+    r = latest.c
+    entry = _json_object(
+        id=r.id,
+        customer_id=r.customer_id,
+        order_date=r.order_date,
+        amount=_money_text(r.amount),
+        gross_profit=_money_text(r.gross_profit),
+        due_date=r.due_date,
+        lines=r.lines,
+        source=r.source,
+        external_ref=r.external_ref,
+        paid_amount=_money_text(r.paid_amount),
+        outstanding_amount=_money_text(r.amount - r.paid_amount),
+    )
+    recent = sa.select(
+        sa.func.coalesce(
+            sa.func.json_agg(aggregate_order_by(entry, r.order_date.desc(), r.id.desc())),
+            sa.text("'[]'::json"),
+        )
+    ).scalar_subquery()
+    return _json_object(summary=totals, recent=recent)
 
 
 async def _card_key_contact(session: AsyncSession, _: Principal, c: CustomerRead) -> Any:
@@ -106,8 +171,9 @@ async def create_initial_contacts(
 
 
 def register() -> None:
-    extensions.file_sections.register("contacts", _file_contacts)
-    extensions.file_sections.register("orders", _file_orders)
+    # On the full file as SQL: the hot GET /{id} stays one statement on the read pool.
+    extensions.file_sql_sections.register("contacts", contacts_sql)
+    extensions.file_sql_sections.register("orders", orders_sql)
     extensions.card_sections.register("key_contact", _card_key_contact)
     extensions.card_sections.register("last_orders", _card_last_orders)
     extensions.set_purchases_source(purchases_since)

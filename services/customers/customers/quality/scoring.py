@@ -29,6 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive.models import CUSTOMERS
@@ -140,7 +141,7 @@ def _present_sql(field: str) -> sa.ColumnElement[bool]:
     return col.is_not(None)
 
 
-def score_sql(now: datetime) -> sa.ColumnElement[int]:
+def score_sql(now: datetime | sa.ColumnElement[datetime]) -> sa.ColumnElement[int]:
     terms: list[sa.ColumnElement[int]] = [
         sa.case((_present_sql(p.field), p.points), else_=0) for p in PARTS
     ]
@@ -155,6 +156,31 @@ def score_sql(now: datetime) -> sa.ColumnElement[int]:
     for term in terms[1:]:
         total = total + term
     return sa.cast(total, sa.Integer)
+
+
+def section_sql(customer_id: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """The full file's data_quality section, computed in the file's own statement (the row's
+    columns are in scope there; `now()` keeps the cached statement right every day)."""
+    now = sa.func.now()
+
+    def missing(required: bool) -> sa.ColumnElement[Any]:
+        names = [
+            sa.case((_present_sql(p.field), sa.null()), else_=sa.literal(p.field))
+            for p in PARTS
+            if p.required is required
+        ]
+        return sa.func.to_json(sa.func.array_remove(postgresql.array(names), sa.null()))
+
+    return sa.func.json_build_object(
+        "score",
+        score_sql(now),
+        "missing_required",
+        missing(True),
+        "missing_recommended",
+        missing(False),
+        "stale",
+        CUSTOMERS.c.updated_at < now - timedelta(days=FRESH_DAYS),
+    )
 
 
 def present_sql_columns() -> list[sa.ColumnElement[bool]]:
