@@ -374,3 +374,37 @@ async def test_events_carry_what_consumers_need(customers, org):
     assert owner["team_id"] == org.team_north and owner["reason"] == "handover"
     assert owner["kind"] == "transferred" and owner["level"] == "A"
     assert all(e["source"] == "customers" for e in events)
+
+
+async def test_a_reps_customers_follow_them_to_another_team(customers, org):
+    await customers.known_user(org.rep_a)
+    c = await customers.create(org.rep_a)
+    await customers.identity_event(
+        "user.team_changed",
+        id=org.rep_a.sub,
+        role="rep",
+        team_id=org.team_south,
+        active=True,
+        previous_team_id=org.team_north,
+    )
+    south = await customers.client.get(
+        f"{API}/{c['id']}", headers=customers.headers(org.manager_south)
+    )
+    assert south.status_code == 200
+    assert south.json()["team_id"] == org.team_south and south.json()["owner_id"] == org.rep_a.sub
+    north = await customers.client.get(
+        f"{API}/{c['id']}", headers=customers.headers(org.manager_north)
+    )
+    assert north.status_code == 404
+    ledger = await _ledger(customers, org.admin, c["id"])
+    assert [(p["team_id"], p["kind"]) for p in ledger] == [
+        (org.team_north, "created"),
+        (org.team_south, "team_changed"),
+    ]
+    updates = [e for e in await customers.events({"customer.updated"}) if e["subject"] == c["id"]]
+    assert updates[-1]["data"]["changes"] == {
+        "team_id": {"old": org.team_north, "new": org.team_south}
+    }
+    assert not [
+        e for e in await customers.events({"customer.owner_changed"}) if e["subject"] == c["id"]
+    ]

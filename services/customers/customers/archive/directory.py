@@ -137,8 +137,13 @@ async def apply_identity_event(session: AsyncSession, event: Event) -> None:
     if user_id is None or not event.type.startswith("user."):
         return
     fields = _user_fields(data, user_id)
-    if event.type in ("user.created", "user.updated", "user.team_changed", "user.role_changed"):
+    if event.type in ("user.created", "user.updated", "user.role_changed"):
         await upsert_user(session, user_id, **fields)
+    elif event.type == "user.team_changed":
+        await upsert_user(session, user_id, **fields)
+        from customers.archive.ownership import follow_owner_to_new_team
+
+        await follow_owner_to_new_team(session, user_id, fields.get("team_id"))
     elif event.type == "user.reactivated":
         await upsert_user(session, user_id, **{**fields, "active": True})
     elif event.type == "user.deactivated":

@@ -87,9 +87,9 @@ async def move_customers(
         where.append(C.owner_id == from_owner_id)
     if customer_ids is not None:
         where.append(C.id.in_(customer_ids))
-    # Never a no-op "move" to the owner it already has.
+    # Never a no-op "move" to the owner and team it already has.
     where.append(
-        C.owner_id.is_not(None) if to_owner_id is None else C.owner_id.is_distinct_from(to_owner_id)
+        sa.or_(C.owner_id.is_distinct_from(to_owner_id), C.team_id.is_distinct_from(to_team_id))
     )
     locked = (
         sa.select(C.id, C.owner_id, C.team_id)
@@ -126,24 +126,24 @@ async def move_customers(
     await open_periods(
         session, [ledger_row(r.id, to_owner_id, to_team_id, now, reason, kind, who) for r in rows]
     )
-    await write_history(
-        session,
-        [
-            history_row(
-                r.id,
-                r.version,
-                who,
-                "owner_changed",
-                {"owner_id": (r.old_owner_id, to_owner_id), "team_id": (r.old_team_id, to_team_id)},
-                comment=reason,
-                at=now,
+    history = []
+    changed: list[tuple[str, uuid.UUID, dict[str, Any]]] = []
+    for r in rows:
+        if r.old_owner_id == to_owner_id:
+            # Same owner, new team (the owner moved teams): an update, not a new owner.
+            diff = {"team_id": (r.old_team_id, to_team_id)}
+            history.append(
+                history_row(r.id, r.version, who, "team_changed", diff, comment=reason, at=now)
             )
-            for r in rows
-        ],
-    )
-    await events.emit_many(
-        session,
-        [
+            changed.append(
+                (events.CUSTOMER_UPDATED, r.id, events.updated(r._mapping, diff, who.id))
+            )
+            continue
+        diff = {"owner_id": (r.old_owner_id, to_owner_id), "team_id": (r.old_team_id, to_team_id)}
+        history.append(
+            history_row(r.id, r.version, who, "owner_changed", diff, comment=reason, at=now)
+        )
+        changed.append(
             (
                 events.CUSTOMER_OWNER_CHANGED,
                 r.id,
@@ -151,9 +151,9 @@ async def move_customers(
                     r._mapping, r.old_owner_id, r.old_team_id, reason, kind, who.id
                 ),
             )
-            for r in rows
-        ],
-    )
+        )
+    await write_history(session, history)
+    await events.emit_many(session, changed)
     _refresh_loaded(session, rows)
     return Moved(rows)
 
@@ -325,6 +325,21 @@ async def transfer_customers(
         from_owner_id=from_owner_id,
         customer_ids=customer_ids,
         extra_where=extra_where,
+    )
+
+
+async def follow_owner_to_new_team(
+    session: AsyncSession, user_id: uuid.UUID, team_id: uuid.UUID | None
+) -> Moved:
+    """A rep moved teams: their customers' team follows (a manager sees a team's customers)."""
+    return await move_customers(
+        session,
+        SYSTEM,
+        to_owner_id=user_id,
+        to_team_id=team_id,
+        reason="owner moved to another team",
+        kind="team_changed",
+        from_owner_id=user_id,
     )
 
 
