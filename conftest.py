@@ -46,7 +46,6 @@ def stack_env(minter: TokenMinter) -> dict[str, str]:
         "BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL,
         "BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "EVENTS_API_KEY": EVENTS_API_KEY,
-        "LOG_LEVEL": "INFO",
     }
 
 
