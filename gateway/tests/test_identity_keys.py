@@ -120,6 +120,14 @@ async def test_idempotent_user_creation(api: Api) -> None:
         "/api/v1/users", json=body, headers={"Idempotency-Key": "create-ida-2"}
     )
     assert_problem(anonymous, 401)
+    # Signing in carries no caller to key answers by: the header is ignored, not refused.
+    for attempt in ("k-1", "k-1"):
+        r = await api.client.post(
+            "/api/v1/auth/token",
+            data={"username": IDENTITY_ADMIN_EMAIL, "password": IDENTITY_ADMIN_PASSWORD},
+            headers={"Idempotency-Key": attempt},
+        )
+        assert r.status_code == 200 and "idempotent-replayed" not in r.headers
 
 
 async def test_audit_lists_the_events(api: Api) -> None:

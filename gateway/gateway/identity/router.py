@@ -59,10 +59,12 @@ SECURITY = [Security(bearer_scheme), Security(api_key_scheme)]
 
 class IdentityRoute(KitRoute):
     """KitRoute (one commit, Idempotency-Key) whose idempotency is keyed by the caller the
-    Authenticator found, since these routes carry no internal token."""
+    Authenticator found, since these routes carry no internal token. Anonymous calls (signing
+    in, refreshing) have no one to key stored answers by: their Idempotency-Key is ignored."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        header = IDEMPOTENCY_HEADER.encode()
 
         async def route_handler(request: Request) -> Response:
             if (
@@ -70,7 +72,9 @@ class IdentityRoute(KitRoute):
                 and IDEMPOTENCY_HEADER in request.headers
                 and await resolve_principal(request) is None
             ):
-                raise Unauthorized("an Idempotency-Key needs a signed-in caller")
+                scope = dict(request.scope)
+                scope["headers"] = [(k, v) for k, v in scope["headers"] if k != header]
+                request = Request(scope, request.receive)
             return await handler(request)
 
         return route_handler
