@@ -275,3 +275,19 @@ async def test_housekeeping_forgets_what_no_longer_matters(api: Api) -> None:
     assert await pool.fetchval("SELECT count(*) FROM identity.login_throttle") == 0
     # The live session is untouched: its newest refresh token still works.
     assert (await api.me(api.bearer(live))).status_code == 200
+
+
+async def test_sign_ins_and_refusals_are_counted(api: Api) -> None:
+    def value(text: str, line: str) -> float:
+        found = [x for x in text.splitlines() if x.startswith(line + " ")]
+        return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
+
+    before = (await api.client.get("/metrics")).text
+    await api.login(IDENTITY_ADMIN_EMAIL, "wrong-password")
+    await api.me({"X-API-Key": "ffk_unknown"})
+    after = (await api.client.get("/metrics")).text
+    failed = 'identity_sign_ins_total{outcome="failed"}'
+    refused = 'identity_auth_refused_total{credential="api_key"}'
+    assert value(after, failed) == value(before, failed) + 1
+    assert value(after, refused) == value(before, refused) + 1
+    assert value(after, "identity_change_listener_up") == 1

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 import sqlalchemy as sa
+from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -44,6 +45,17 @@ SIGN_IN_PATHS = frozenset({"/api/v1/auth/token", "/api/v1/auth/refresh"})
 _MAX_ENTRIES = 50_000
 _UNLISTENED_TTL = 1.0
 _HEARTBEAT_SECONDS = 5.0
+
+# Counted off the hot path only: refusals and cache loads, never cache hits.
+AUTH_REFUSED = Counter(
+    "identity_auth_refused_total", "Requests refused by the authenticator", ["credential"]
+)
+IDENTITY_LOADS = Counter(
+    "identity_cache_loads_total", "Identity facts loaded from the database", ["kind"]
+)
+LISTENER_UP = Gauge(
+    "identity_change_listener_up", "1 while identity change notifications are being received"
+)
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -179,14 +191,18 @@ class Authenticator:
     async def authenticate_credentials(
         self, authorization: str | None, api_key: str | None
     ) -> Principal | None:
-        if authorization:
-            scheme, _, token = authorization.partition(" ")
-            token = token.strip()
-            if scheme.lower() != "bearer" or not token:
-                raise Unauthorized("send 'Authorization: Bearer <access token>' or X-API-Key")
-            return await self.principal_for_token(token)
-        if api_key:
-            return await self.principal_for_key(api_key.strip())
+        try:
+            if authorization:
+                scheme, _, token = authorization.partition(" ")
+                token = token.strip()
+                if scheme.lower() != "bearer" or not token:
+                    raise Unauthorized("send 'Authorization: Bearer <access token>' or X-API-Key")
+                return await self.principal_for_token(token)
+            if api_key:
+                return await self.principal_for_key(api_key.strip())
+        except Unauthorized:
+            AUTH_REFUSED.labels("bearer" if authorization else "api_key").inc()
+            raise
         return None
 
     def access_claims(self, token: str) -> AccessClaims:
@@ -247,6 +263,7 @@ class Authenticator:
             uid = uuid.UUID(user_id)
         except ValueError:
             raise Unauthorized("the access token is not valid") from None
+        IDENTITY_LOADS.labels("user").inc()
         row = await self._fetchrow(_USER_FACTS_SQL, uid, self._ended_window)
         if row is None or not row["active"]:
             facts = _UserFacts(None, frozenset(), time.monotonic())
@@ -264,6 +281,7 @@ class Authenticator:
 
     async def _key_cache(self, key_hash: bytes) -> _KeyFacts:
         generation = self._generation
+        IDENTITY_LOADS.labels("api_key").inc()
         row = await self._fetchrow(_KEY_SQL, key_hash)
         if row is None or row["revoked_at"] is not None:
             facts = _KeyFacts(None, None, time.monotonic())
@@ -341,6 +359,7 @@ class Authenticator:
                 # Whatever changed while nobody listened is unknown: start from nothing.
                 self.clear()
                 self._listening = True
+                LISTENER_UP.set(1)
                 self._listening_event.set()
                 while True:
                     await asyncio.sleep(_HEARTBEAT_SECONDS)
@@ -351,6 +370,7 @@ class Authenticator:
                 log.warning("identity change listener lost (%s); retrying", type(exc).__name__)
             finally:
                 self._listening = False
+                LISTENER_UP.set(0)
                 if conn is not None:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(conn.close(), 2.0)

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from prometheus_client import Counter
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,6 +64,7 @@ from servicekit.outbox import record_event
 log = logging.getLogger("gateway.identity")
 
 EVENTS_KEY_NAME = "internal event consumers"
+SIGN_INS = Counter("identity_sign_ins_total", "Sign-in attempts by outcome", ["outcome"])
 
 
 def _actor(principal: Principal | None) -> dict[str, Any]:
@@ -192,6 +194,7 @@ async def login(
             client_address=address,
             detail=orjson.dumps({"email": email}).decode(),
         )
+        SIGN_INS.labels("throttled").inc()
         raise
     row = await pool.fetchrow(_USER_BY_EMAIL, email.strip())
     ok = await authn.passwords.verify(row["password_hash"] if row else None, password)
@@ -206,6 +209,7 @@ async def login(
             client_address=address,
             detail=orjson.dumps({"email": email}).decode(),
         )
+        SIGN_INS.labels("failed").inc()
         raise InvalidCredentials()
     await throttle.refund(keys)
     if not row["active"]:
@@ -219,6 +223,7 @@ async def login(
             client_address=address,
             detail=orjson.dumps({"email": email, "reason": "deactivated"}).decode(),
         )
+        SIGN_INS.labels("deactivated").inc()
         raise AccountDeactivated()
     user_id: uuid.UUID = row["id"]
     new_hash = None
@@ -239,6 +244,7 @@ async def login(
             subject_id=user_id,
             client_address=address,
         )
+    SIGN_INS.labels("succeeded").inc()
     return tokens
 
 
