@@ -87,7 +87,6 @@ def _outcome(
 class _Row:
     index: int
     data: ImportRow
-    given: frozenset[str]
     outcome: Outcome | None = None
     keys: Keys | None = None
 
@@ -153,17 +152,22 @@ def validate_rows(raw: Sequence[Any]) -> list[_Row]:
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
             outcome = _outcome(i, "error", error="row: must be an object")
-            out.append(_Row(i, None, frozenset(), outcome))  # type: ignore[arg-type]
+            out.append(_Row(i, None, outcome))  # type: ignore[arg-type]
             continue
-        values = {k: v for k, v in item.items() if k not in READ_ONLY}
+        # Copy only the rows that carry an export's read-only columns (a re-imported export).
+        values = item if READ_ONLY.isdisjoint(item) else _writable(item)
         try:
             data = ImportRow.model_validate(values)
         except ValidationError as exc:
             outcome = _outcome(i, "error", error=_error_text(exc))
-            out.append(_Row(i, None, frozenset(), outcome))  # type: ignore[arg-type]
+            out.append(_Row(i, None, outcome))  # type: ignore[arg-type]
             continue
-        out.append(_Row(i, data, frozenset(values)))
+        out.append(_Row(i, data))
     return out
+
+
+def _writable(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in READ_ONLY}
 
 
 def _fail(row: _Row, message: str) -> None:
@@ -215,7 +219,7 @@ def _comparable(field: str, value: Any) -> Any:
 def _changes(existing: Any, row: _Row) -> dict[str, tuple[Any, Any]]:
     changes: dict[str, tuple[Any, Any]] = {}
     for field in UPDATABLE:
-        if field not in row.given:
+        if field not in row.data.model_fields_set:
             continue
         new = _comparable(field, getattr(row.data, field))
         old = getattr(existing, field)
@@ -259,7 +263,7 @@ async def import_customers(
             _fail(r, f"external_ref: customer {match.code} was merged into {match.merged_into_id}")
         elif not can_change(principal, match):
             _fail(r, "external_ref: belongs to a customer outside what you may change")
-        elif "owner_id" in r.given and r.data.owner_id != match.owner_id:
+        elif "owner_id" in r.data.model_fields_set and r.data.owner_id != match.owner_id:
             _fail(r, "owner_id: an import does not move customers; use a transfer")
         else:
             changes = _changes(match, r)
