@@ -18,7 +18,8 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from types import SimpleNamespace
+from typing import Annotated, Any
 
 import aiohttp
 from fastapi import APIRouter, FastAPI, Query
@@ -36,6 +37,7 @@ from gateway.routes import (
     EVENTS_PREFIX,
     IDENTITY_FEED,
     SERVICE_EVENTS_PATH,
+    SERVICES,
     route_for,
     upstreams,
 )
@@ -56,6 +58,9 @@ from servicekit.outbox import feed_sql, parse_feed_cursor, render_feed
 log = logging.getLogger("gateway.proxy")
 
 PRINCIPAL_KEY = "gateway_principal"
+_FEEDS = EVENTS_PREFIX + "/"
+# What the kit's metrics and access log label forwarded feed calls with.
+_FEED_LABEL = SimpleNamespace(path_format=EVENTS_PREFIX + "/{app}")
 API_PATHS = "/api/"
 # Bodies up to this size are read whole (one send upstream, one send back); larger ones stream.
 BUFFER_LIMIT = 64 * 1024
@@ -208,17 +213,26 @@ class GatewayMiddleware:
 
             send = send_with_limits
 
-        route = route_for(scope["path"])
-        if route is None:
-            # Identity's own routes, the event feeds, the docs, or a 404.
+        path = scope["path"]
+        route = route_for(path)
+        if route is not None:
+            label: Any = route
+            service, target = route.service, path
+        elif path.startswith(_FEEDS) and path[len(_FEEDS) :] in SERVICES:
+            label = _FEED_LABEL
+            service, target = path[len(_FEEDS) :], SERVICE_EVENTS_PATH
+        else:
+            # Identity's own routes, the gateway's own feed, the docs, or a 404.
             await self.app(scope, receive, send)
             return
-        # The table's routes skip the router: the hottest path does the least.
-        scope["route"] = route
+        # Forwarded calls skip the router: the hottest path does the least.
+        scope["route"] = label
         try:
             if principal is None:
                 raise Unauthorized("sign in (bearer token) or send an API key (X-API-Key)")
-            response = await forward(request, route.service, scope["path"], principal)
+            if target == SERVICE_EVENTS_PATH:
+                principal = feed_reader(principal)
+            response = await forward(request, service, target, principal)
         except DomainError as exc:
             response = exc.to_response(request)
         await response(scope, receive, send)
@@ -408,6 +422,17 @@ async def forward(request: Request, service: str, path: str, principal: Principa
 
 # --- event feeds ------------------------------------------------------------------------------
 
+
+def feed_reader(principal: Principal) -> Principal:
+    """The caller as a feed reader: admins, or holders of the events:read scope."""
+    if principal.has_scope(EVENTS_SCOPE):
+        return principal
+    if not principal.is_admin:
+        raise Forbidden(f"reading event feeds needs the admin role or the '{EVENTS_SCOPE}' scope")
+    # The service checks the scope itself; the gateway has decided an admin may read.
+    return dataclasses.replace(principal, scopes=principal.scopes | {EVENTS_SCOPE})
+
+
 events_router = APIRouter(tags=["events"])
 _IDENTITY_FEED_SQL = feed_sql(SCHEMA)
 
@@ -426,16 +451,14 @@ async def event_feed(
     principal = current_principal(request)
     if app not in EVENT_FEEDS:
         raise NotFound(f"no event feed named {app!r}; feeds: {', '.join(EVENT_FEEDS)}")
-    if not (principal.is_admin or principal.has_scope(EVENTS_SCOPE)):
-        raise Forbidden(f"reading event feeds needs the admin role or the '{EVENTS_SCOPE}' scope")
-    if not principal.has_scope(EVENTS_SCOPE):
-        # The service checks the scope itself; the gateway has decided an admin may read.
-        principal = dataclasses.replace(principal, scopes=principal.scopes | {EVENTS_SCOPE})
+    principal = feed_reader(principal)
     if app == IDENTITY_FEED:
         txid, position = parse_feed_cursor(after)
         db: Database = request.app.state.db
         rows = await db.read_pool().fetch(_IDENTITY_FEED_SQL, txid, position, limit)
         return Response(render_feed(rows, after, limit), media_type="application/json")
+    # Services' feeds are forwarded by GatewayMiddleware before routing; this stays for
+    # completeness should that ever change.
     return await forward(request, app, SERVICE_EVENTS_PATH, principal)
 
 
