@@ -408,3 +408,47 @@ async def test_a_reps_customers_follow_them_to_another_team(customers, org):
     assert not [
         e for e in await customers.events({"customer.owner_changed"}) if e["subject"] == c["id"]
     ]
+
+
+async def test_a_reps_owner_change_is_a_request_and_applies_through_the_ownership_path(
+    customers, org
+):
+    await customers.known_user(org.rep_b)
+    c = await customers.create(org.rep_a)
+    url = f"{API}/{c['id']}"
+    asked = await customers.client.patch(
+        url,
+        json={"owner_id": org.rep_b.sub, "reason": "rep_b covers that district"},
+        headers=customers.headers(org.rep_a, **{"If-Match": '"1"'}),
+    )
+    assert asked.status_code == 202, asked.text
+    assert asked.headers["location"] == f"{API}/change-requests/{asked.json()['id']}"
+    mine = await customers.client.get(
+        f"{API}/change-requests/{asked.json()['id']}", headers=customers.headers(org.rep_a)
+    )
+    assert mine.status_code == 200
+    hidden = await customers.client.get(
+        f"{API}/change-requests/{asked.json()['id']}", headers=customers.headers(org.rep_b)
+    )
+    assert hidden.status_code == 404
+    approved = await customers.client.post(
+        f"{API}/change-requests/{asked.json()['id']}/approve",
+        json={"comment": "fine"},
+        headers=customers.headers(org.manager_north),
+    )
+    assert approved.status_code == 200, approved.text
+    ledger = await _ledger(customers, org.rep_b, c["id"])
+    assert [(p["owner_id"], p["kind"]) for p in ledger] == [
+        (org.rep_a.sub, "created"),
+        (org.rep_b.sub, "reassigned"),
+    ]
+    assert ledger[1]["actor_id"] == org.manager_north.sub
+    assert "approved" in ledger[1]["reason"]
+    # Giving a customer back to the pool is a release, not a PATCH.
+    c2 = await customers.create(org.rep_a)
+    resp = await customers.client.patch(
+        f"{API}/{c2['id']}",
+        json={"owner_id": None},
+        headers=customers.headers(org.rep_a, **{"If-Match": '"1"'}),
+    )
+    assert resp.status_code == 422
