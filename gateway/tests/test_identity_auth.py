@@ -22,7 +22,9 @@ from .conftest import (
 
 
 async def test_login_and_me(api: Api) -> None:
-    tokens = await api.tokens(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
+    r = await api.login(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    tokens = r.json()
     assert tokens["token_type"] == "bearer"
     assert tokens["expires_in"] == 900
     assert tokens["refresh_token"] and tokens["access_token"]

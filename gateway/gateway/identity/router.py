@@ -96,6 +96,13 @@ def _dump(model: type[BaseModel], obj: Any) -> dict[str, Any]:
 # --- auth -------------------------------------------------------------------------------------
 
 
+def _tokens(tokens: TokenResponse) -> Response:
+    # RFC 6749 section 5.1: responses carrying tokens must not be cached.
+    return json_response(
+        tokens.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
+    )
+
+
 @router.post(
     "/auth/token",
     response_model=TokenResponse,
@@ -111,16 +118,16 @@ async def token(
     password: Annotated[str | None, Form(max_length=1024)] = None,
     refresh_token: Annotated[str | None, Form(max_length=512)] = None,
     scope: Annotated[str, Form()] = "",
-) -> TokenResponse:
+) -> Response:
     if grant_type == "refresh_token":
         if not refresh_token:
             raise ValidationFailed.field("refresh_token", "required for the refresh_token grant")
-        return await service.refresh(db, authn, refresh_token, address)
+        return _tokens(await service.refresh(db, authn, refresh_token, address))
     if not username:
         raise ValidationFailed.field("username", "required: the user's email")
     if not password:
         raise ValidationFailed.field("password", "required")
-    return await service.login(db, authn, username, password, address)
+    return _tokens(await service.login(db, authn, username, password, address))
 
 
 @router.post(
@@ -131,8 +138,8 @@ async def token(
 )
 async def refresh(
     body: RefreshRequest, db: DbDep, authn: AuthenticatorDep, address: ClientAddress
-) -> TokenResponse:
-    return await service.refresh(db, authn, body.refresh_token, address)
+) -> Response:
+    return _tokens(await service.refresh(db, authn, body.refresh_token, address))
 
 
 @router.post(
