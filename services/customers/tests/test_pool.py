@@ -452,3 +452,25 @@ async def test_a_reps_owner_change_is_a_request_and_applies_through_the_ownershi
         headers=customers.headers(org.rep_a, **{"If-Match": '"1"'}),
     )
     assert resp.status_code == 422
+
+
+async def test_parallel_claims_by_one_rep_cannot_overrun_the_daily_limit(customers, org):
+    settings = (
+        await customers.client.get(f"{API}/settings", headers=customers.headers(org.admin))
+    ).json()
+    settings["pool"] = {"max_customers_per_rep": None, "claims_per_day": 1}
+    await customers.client.put(
+        f"{API}/settings", json=settings, headers=customers.headers(org.admin)
+    )
+    pool = [await customers.create(org.admin) for _ in range(4)]
+    results = await asyncio.gather(
+        *[
+            customers.client.post(f"{API}/{c['id']}/claim", headers=customers.headers(org.rep_a))
+            for c in pool
+        ]
+    )
+    assert sorted(r.status_code for r in results) == [200, 409, 409, 409]
+    held = await customers.client.get(
+        API, params={"owner_id": org.rep_a.sub}, headers=customers.headers(org.rep_a)
+    )
+    assert len(held.json()["items"]) == 1
