@@ -248,12 +248,18 @@ class Authenticator:
         return await self._load_once(("user", user_id), self._user_cache, user_id)
 
     async def _load_once(self, token: Any, load: Callable[[Any], Awaitable[V]], arg: Any) -> V:
-        """Concurrent misses for one entry share a single query."""
+        """Concurrent misses for one entry share a single query (one that started before the
+        latest invalidation is not joined: `invalidate` forgets the loads in flight)."""
         pending = self._loading.get(token)
         if pending is None:
             pending = asyncio.ensure_future(load(arg))
             self._loading[token] = pending
-            pending.add_done_callback(lambda _f: self._loading.pop(token, None))
+
+            def done(finished: asyncio.Future[Any]) -> None:
+                if self._loading.get(token) is finished:
+                    del self._loading[token]
+
+            pending.add_done_callback(done)
         result: V = await asyncio.shield(pending)
         return result
 
@@ -305,6 +311,9 @@ class Authenticator:
     def invalidate(self, change: str) -> None:
         """Forget what a change made stale: `user:<id>`, `key:<id>`, `keys`, `teams` or `all`."""
         self._generation += 1
+        # A load in flight may have read the state before the change: later callers must not
+        # join it (those already waiting began before the change and may have its answer).
+        self._loading.clear()
         kind, _, ident = change.partition(":")
         if kind == "user":
             self._users.pop(ident, None)
