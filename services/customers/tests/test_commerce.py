@@ -382,3 +382,38 @@ async def test_unknown_ids_are_404(customers, org):
     assert (await customers.client.get(f"{ORDERS}/{missing}", headers=h)).status_code == 404
     assert (await customers.client.get(f"{API}/{missing}/orders", headers=h)).status_code == 404
     assert (await customers.client.get(f"{ORDERS}/not-a-uuid", headers=h)).status_code == 404
+
+
+async def test_summary_functions_for_the_archive(customers, org):
+    from datetime import date, timedelta
+
+    from customers.commerce import summary
+
+    c = await customers.create(
+        org.rep_a, contacts=[{"name": "First"}, {"name": "Boss", "is_decision_maker": True}]
+    )
+    other = await customers.create(org.rep_a)
+    today = date.today()
+    for day, amount in ((today - timedelta(days=400), "10.00"), (today, "32.50")):
+        r = await _order(customers, org.rep_a, c["id"], order_date=day.isoformat(), amount=amount)
+        assert r.status_code == 201
+    cid, oid = uuid.UUID(c["id"]), uuid.UUID(other["id"])
+    async with customers.app.state.db.session() as session:
+        s = await summary.order_summary(session, cid)
+        assert (s.count, s.total, s.last_order_date, s.trailing_12m_amount) == (
+            2,
+            Decimal("42.50"),
+            today,
+            Decimal("32.50"),
+        )
+        assert [o.amount for o in await summary.recent_orders(session, cid, 1)] == [
+            Decimal("32.50")
+        ]
+        key = await summary.key_contact(session, cid)
+        assert key is not None and key.name == "Boss"
+        assert await summary.trailing_purchases(session, [cid, oid]) == {
+            cid: Decimal("32.50"),
+            oid: Decimal("0"),
+        }
+        empty = await summary.order_summary(session, oid)
+        assert (empty.count, empty.last_order_date) == (0, None)
