@@ -203,7 +203,8 @@ def audit_query(
     stmt = sa.select(AuditEvent)
     if action is not None:
         # "login" matches login.succeeded and login.failed; a full name matches itself.
-        stmt = stmt.where(sa.or_(t.c.action == action, t.c.action.startswith(action + ".")))
+        family = t.c.action.startswith(action + ".", autoescape=True)
+        stmt = stmt.where(sa.or_(t.c.action == action, family))
     if actor_id is not None:
         stmt = stmt.where(t.c.actor_id == actor_id)
     if subject_id is not None:
