@@ -487,3 +487,19 @@ async def test_as_of_replays_owner_changes_too(customers, org):
     )
     assert past.json()["owner_id"] == org.rep_a.sub and past.json()["version"] == 1
     assert past.json()["team_id"] == org.team_north
+
+
+async def test_patching_an_external_ref_taken_by_another_customer_is_a_422(customers, org):
+    await customers.create(org.rep_a, source="erp", external_ref="ONE")
+    other = await customers.create(org.rep_a, source="erp", external_ref="TWO")
+    resp = await customers.client.patch(
+        f"{API}/{other['id']}",
+        json={"external_ref": "ONE"},
+        headers=customers.headers(org.rep_a, **{"If-Match": '"1"'}),
+    )
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["errors"][0]["loc"] == ["external_ref"]
+    unchanged = await customers.client.get(
+        f"{API}/{other['id']}", headers=customers.headers(org.rep_a)
+    )
+    assert unchanged.json()["external_ref"] == "TWO" and unchanged.json()["version"] == 1

@@ -339,9 +339,6 @@ async def update_customer(
             session.add(request)
             await session.flush()
             return customer, request
-    if "owner_id" in changes:
-        new_owner = changes["owner_id"][1]
-        changes["owner_id"] = (customer.owner_id, new_owner)
     await apply_changes(session, principal, customer, changes, comment=data.reason)
     return customer, None
 
@@ -353,7 +350,6 @@ async def apply_changes(
     changes: dict[str, tuple[Any, Any]],
     *,
     comment: str | None = None,
-    owner_principal: Principal | None = None,
 ) -> None:
     """Write field changes (one version, one history entry, the events), then an owner change
     through the ownership path."""
@@ -368,7 +364,14 @@ async def apply_changes(
         customer.version += 1
         customer.updated_at = utcnow()
         customer.updated_by = who.id
-        await session.flush()
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            if "uq_customers_source_external_ref" in str(exc.orig):
+                raise ValidationFailed.field(
+                    "external_ref", "another customer of this source has it"
+                ) from None
+            raise
         await record_change(session, customer, who, changes, comment=comment)
         await events.emit(
             session, events.CUSTOMER_UPDATED, customer.id, events.updated(customer, changes, who.id)
@@ -390,9 +393,8 @@ async def apply_changes(
             )
     if owner_change is not None:
         new_owner = owner_change[1]
-        principal = owner_principal or (actor if isinstance(actor, Principal) else None)
-        if principal is not None:
-            owner, team = await ownership.resolve_target(session, principal, new_owner, "owner_id")
+        if isinstance(actor, Principal):
+            owner, team = await ownership.resolve_target(session, actor, new_owner, "owner_id")
         else:
             user = None if new_owner is None else await directory.get_user(session, new_owner)
             owner, team = new_owner, None if user is None else user.team_id
