@@ -199,7 +199,13 @@ async def _existing(session: AsyncSession, rows: Sequence[_Row]) -> dict[tuple[s
         return {}
     # Locked (in id order, like every batch, so two imports cannot deadlock): no change can
     # slip in between reading a row and updating it.
-    stmt = sa.select(CUSTOMERS).where(sa.or_(*branches)).order_by(c.id).with_for_update()
+    # `external_ref IS NOT NULL` lets the planner use the partial unique index.
+    stmt = (
+        sa.select(CUSTOMERS)
+        .where(c.external_ref.is_not(None), sa.or_(*branches))
+        .order_by(c.id)
+        .with_for_update()
+    )
     found: dict[tuple[str, str], Any] = {}
     for rec in (await session.execute(stmt)).all():
         found[(rec.source or "", rec.external_ref)] = rec
