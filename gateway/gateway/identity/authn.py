@@ -40,7 +40,6 @@ from servicekit.errors import ServiceUnavailable, Unauthorized
 log = logging.getLogger("gateway.identity")
 
 CHANNEL = "identity_changed"
-API_KEY_HEADER = "x-api-key"
 SIGN_IN_PATHS = frozenset({"/api/v1/auth/token", "/api/v1/auth/refresh"})
 _MAX_ENTRIES = 50_000
 _UNLISTENED_TTL = 1.0
@@ -183,10 +182,15 @@ class Authenticator:
             # Signing in and refreshing never use the caller's identity; a client that sends
             # its expired access token along must not be refused the very call that renews it.
             return None
-        headers = request.headers
-        return await self.authenticate_credentials(
-            headers.get("authorization"), headers.get(API_KEY_HEADER)
-        )
+        # The raw header list, not `request.headers`: building that mapping cost more than
+        # the whole cached check.
+        authorization = api_key = None
+        for name, value in request.scope["headers"]:
+            if name == b"authorization" and authorization is None:
+                authorization = value.decode("latin-1")
+            elif name == b"x-api-key" and api_key is None:
+                api_key = value.decode("latin-1")
+        return await self.authenticate_credentials(authorization, api_key)
 
     async def authenticate_credentials(
         self, authorization: str | None, api_key: str | None
