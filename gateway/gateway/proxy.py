@@ -174,11 +174,13 @@ class GatewayMiddleware:
         request = Request(scope, receive)
         gateway_app = scope["app"]
         authenticator = getattr(gateway_app.state, "authenticator", None)
+        refused_credentials: DomainError | None = None
+        principal: Principal | None = None
         try:
             principal = None if authenticator is None else await authenticator.authenticate(request)
         except DomainError as exc:
-            await _problem(exc, scope)(scope, receive, send)
-            return
+            # Counted against the address below, so guessing keys or tokens is limited too.
+            refused_credentials = exc
         state[PRINCIPAL_KEY] = principal
 
         limiter: RateLimiter | None = getattr(gateway_app.state, "rate_limiter", None)
@@ -212,6 +214,10 @@ class GatewayMiddleware:
                 await downstream(message)
 
             send = send_with_limits
+
+        if refused_credentials is not None:
+            await _problem(refused_credentials, scope)(scope, receive, send)
+            return
 
         path = scope["path"]
         route = route_for(path)

@@ -213,8 +213,11 @@ async def test_rate_limit_429_with_headers_shared_by_replicas(fresh_db, minter):
         # The admin has a policy of their own; anonymous callers count per address (the two
         # logins above were anonymous calls too).
         assert (await c.get("/api/v1/visits/echo", headers=s.admin)).status_code == 200
-        for _ in range(2):
-            _problem(await c.get("/api/v1/visits/echo"), 401)
+        _problem(await c.get("/api/v1/visits/echo"), 401)
+        # Bad credentials count against the address too (no free guessing).
+        guess = await c.get("/api/v1/visits/echo", headers={"X-API-Key": "ffk_guess"})
+        _problem(guess, 401)
+        assert guess.headers["ratelimit"].startswith('"anonymous";r=0;')
         anonymous = await c.get("/api/v1/visits/echo")
         _problem(anonymous, 429)
         assert anonymous.headers["ratelimit-policy"] == '"anonymous";q=4;w=60'
