@@ -11,15 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import ADMIN_EMAIL, ADMIN_PASSWORD
-
 pytestmark = pytest.mark.e2e
 API = "/api/v1/customers"
 PASSWORD = "correct-horse-" + uuid.uuid4().hex[:8]
 
 
-async def _login(client: httpx.AsyncClient, email: str) -> dict[str, str]:
-    password = ADMIN_PASSWORD if email == ADMIN_EMAIL else PASSWORD
+async def _login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, str]:
     resp = await client.post("/api/v1/auth/token", data={"username": email, "password": password})
     assert resp.status_code == 200, resp.text
     return {"Authorization": f"Bearer {resp.json()['access_token']}"}
@@ -36,10 +33,17 @@ async def gw(stack) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def _org(gw: httpx.AsyncClient) -> dict[str, Any]:
+@pytest.fixture
+def admin_login(stack) -> tuple[str, str]:
+    """The stack's bootstrap admin, read from the env it was started with (importing the root
+    conftest again would re-run it and draw a new random password)."""
+    return stack.env["BOOTSTRAP_ADMIN_EMAIL"], stack.env["BOOTSTRAP_ADMIN_PASSWORD"]
+
+
+async def _org(gw: httpx.AsyncClient, admin_login: tuple[str, str]) -> dict[str, Any]:
     """A manager leading team north (with a sub-team), two reps in north, one in the sub-team,
     and a manager elsewhere; every name unique so tests sharing the stack never collide."""
-    admin = await _login(gw, ADMIN_EMAIL)
+    admin = await _login(gw, *admin_login)
     tag = uuid.uuid4().hex[:8]
 
     async def user(role: str, name: str, team_id: str | None = None) -> dict[str, Any]:
@@ -115,8 +119,8 @@ async def _wait_for(check, within: float = 20.0) -> Any:
         await asyncio.sleep(0.2)
 
 
-async def test_records_and_access_through_the_gateway(gw):
-    org = await _org(gw)
+async def test_records_and_access_through_the_gateway(gw, admin_login):
+    org = await _org(gw, admin_login)
     h, users, teams = org["h"], org["users"], org["teams"]
     created = await gw.post(
         API, json={"name": f"E2E {uuid.uuid4().hex[:6]}", "region": "east"}, headers=h["rep_a"]
@@ -180,8 +184,8 @@ async def test_records_and_access_through_the_gateway(gw):
     assert sorted(r.status_code for r in results) == [200, 409]
 
 
-async def test_deactivating_a_rep_hands_their_customers_over_via_identitys_feed(gw):
-    org = await _org(gw)
+async def test_deactivating_a_rep_hands_their_customers_over_via_identitys_feed(gw, admin_login):
+    org = await _org(gw, admin_login)
     h, users = org["h"], org["users"]
     mine = [
         await _ok(
