@@ -293,3 +293,13 @@ async def test_sign_ins_and_refusals_are_counted(api: Api) -> None:
     assert value(after, failed) == value(before, failed) + 1
     assert value(after, refused) == value(before, refused) + 1
     assert value(after, "identity_change_listener_up") == 1
+
+
+async def test_a_refresh_token_spent_twice_at_once_ends_the_family(api: Api) -> None:
+    tokens = await api.tokens(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
+    answers = await asyncio.gather(*[api.refresh(tokens["refresh_token"]) for _ in range(2)])
+    assert sorted(r.status_code for r in answers) == [200, 401]
+    (winner,) = [r.json() for r in answers if r.status_code == 200]
+    # The row lock made the second spend see the first: a reuse, so the winner dies too.
+    assert_problem(await api.refresh(winner["refresh_token"]), 401)
+    assert_problem(await api.me(api.bearer(winner)), 401)
