@@ -303,3 +303,18 @@ async def test_a_refresh_token_spent_twice_at_once_ends_the_family(api: Api) -> 
     # The row lock made the second spend see the first: a reuse, so the winner dies too.
     assert_problem(await api.refresh(winner["refresh_token"]), 401)
     assert_problem(await api.me(api.bearer(winner)), 401)
+
+
+async def test_a_session_ends_at_its_lifetime_however_often_refreshed(
+    make_api: ApiFactory,
+) -> None:
+    async with make_api(refresh_token_ttl_seconds=3) as api:
+        tokens = await api.tokens(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
+        await asyncio.sleep(1.5)
+        r = await api.refresh(tokens["refresh_token"])
+        assert r.status_code == 200, r.text
+        await asyncio.sleep(2.0)
+        # 3.5 s after sign-in: the fresh refresh token dies with its session.
+        assert (
+            "expired" in assert_problem(await api.refresh(r.json()["refresh_token"]), 401)["detail"]
+        )

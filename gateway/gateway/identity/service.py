@@ -9,7 +9,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -143,26 +143,21 @@ async def _issue_session(
     authn: Authenticator,
     user_id: uuid.UUID,
     address: str | None,
-    session_id: uuid.UUID | None = None,
+    existing: tuple[uuid.UUID, datetime] | None = None,
 ) -> TokenResponse:
-    settings = authn.settings
-    now = utcnow()
-    if session_id is None:
-        auth_session = AuthSession(
-            user_id=user_id,
-            expires_at=now + timedelta(seconds=settings.refresh_token_ttl_seconds),
-            client_address=address,
-        )
+    """Tokens for a new session, or the next refresh token of an existing one. A session lives
+    `refresh_token_ttl_seconds` from its sign-in, however often it is refreshed."""
+    if existing is None:
+        expires_at = utcnow() + timedelta(seconds=authn.settings.refresh_token_ttl_seconds)
+        auth_session = AuthSession(user_id=user_id, expires_at=expires_at, client_address=address)
         session.add(auth_session)
         await session.flush()
         session_id = auth_session.id
+    else:
+        session_id, expires_at = existing
     refresh = new_refresh_token()
     session.add(
-        RefreshToken(
-            session_id=session_id,
-            token_hash=digest(refresh),
-            expires_at=now + timedelta(seconds=settings.refresh_token_ttl_seconds),
-        )
+        RefreshToken(session_id=session_id, token_hash=digest(refresh), expires_at=expires_at)
     )
     await session.flush()
     return TokenResponse(
@@ -265,6 +260,7 @@ async def refresh(
                 rt.c.rotated_at,
                 s.c.user_id,
                 s.c.revoked_at,
+                s.c.expires_at.label("session_expires_at"),
                 USERS.c.active,
             )
             .join(s, s.c.id == rt.c.session_id)
@@ -301,7 +297,9 @@ async def refresh(
             outcome = "inactive"
         else:
             await session.execute(sa.update(rt).where(rt.c.id == row.id).values(rotated_at=now))
-            tokens = await _issue_session(session, authn, row.user_id, address, row.session_id)
+            tokens = await _issue_session(
+                session, authn, row.user_id, address, (row.session_id, row.session_expires_at)
+            )
     if tokens is None:
         raise InvalidRefreshToken(
             {
