@@ -13,7 +13,6 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, EVENTS_API_KEY
 from fieldforce.apps import BY_NAME
 from fieldforce.stack import Stack
 from servicekit.testing.tokens import TokenMinter, make_principal
@@ -52,15 +51,23 @@ def _gateway(stack: Stack) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=stack.running["gateway"].url, timeout=20)
 
 
+async def _admin(c: httpx.AsyncClient, stack: Stack) -> dict[str, str]:
+    # From the env the stack was started with: importing the root conftest again would draw
+    # a new random password.
+    env = stack.env
+    return await _login(c, env["BOOTSTRAP_ADMIN_EMAIL"], env["BOOTSTRAP_ADMIN_PASSWORD"])
+
+
 async def test_feeds_and_records_through_the_gateway(stack: Stack) -> None:
     async with _gateway(stack) as c:
-        admin = await _login(c, ADMIN_EMAIL, ADMIN_PASSWORD)
+        admin = await _admin(c, stack)
         for app in ("identity", "customers", "visits", "opportunities", "analytics"):
             r = await c.get(f"/api/v1/events/{app}?limit=1", headers=admin)
             assert r.status_code == 200, (app, r.text)
             assert "items" in r.json()
             assert r.headers["ratelimit-policy"].startswith('"admin";')
-        keyed = await c.get("/api/v1/events/customers", headers={"X-API-Key": EVENTS_API_KEY})
+        key = {"X-API-Key": stack.env["EVENTS_API_KEY"]}
+        keyed = await c.get("/api/v1/events/customers", headers=key)
         assert keyed.status_code == 200, keyed.text
         rep = await _rep(c, admin)
         _problem(await c.get("/api/v1/events/customers", headers=rep), 403)
@@ -96,7 +103,7 @@ async def test_forged_internal_token_grants_nothing_and_services_need_one(
 async def test_request_id_is_echoed_and_reaches_the_service_log(stack: Stack) -> None:
     request_id = f"e2e-{uuid.uuid4().hex}"
     async with _gateway(stack) as c:
-        admin = await _login(c, ADMIN_EMAIL, ADMIN_PASSWORD)
+        admin = await _admin(c, stack)
         r = await c.get(
             "/api/v1/events/customers?limit=1", headers={**admin, "X-Request-ID": request_id}
         )
@@ -119,7 +126,7 @@ async def test_request_id_is_echoed_and_reaches_the_service_log(stack: Stack) ->
 
 async def test_upstream_down_is_a_502_problem_in_time(stack: Stack) -> None:
     async with _gateway(stack) as c:
-        admin = await _login(c, ADMIN_EMAIL, ADMIN_PASSWORD)
+        admin = await _admin(c, stack)
         stack.stop_app("analytics")
         try:
             started = time.monotonic()
