@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 
@@ -20,8 +21,14 @@ from servicekit.testing.plugin import Databases, template_name
 from servicekit.testing.tokens import TokenMinter
 
 ADMIN_EMAIL = "admin@example.com"
-ADMIN_PASSWORD = "admin-" + secrets.token_urlsafe(12)
-EVENTS_API_KEY = "ffk_" + secrets.token_urlsafe(32)
+# Kept in the environment: test modules that `import conftest` may load this file a second
+# time, and both copies must agree on the secrets the stack was started with.
+ADMIN_PASSWORD = os.environ.setdefault(
+    "FIELDFORCE_TEST_ADMIN_PASSWORD", "admin-" + secrets.token_urlsafe(12)
+)
+EVENTS_API_KEY = os.environ.setdefault(
+    "FIELDFORCE_TEST_EVENTS_API_KEY", "ffk_" + secrets.token_urlsafe(32)
+)
 
 
 @pytest.fixture(scope="session")
