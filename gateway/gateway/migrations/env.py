@@ -1,5 +1,6 @@
 import gateway.identity.models  # noqa: F401  (registers the identity tables on the metadata)
 from gateway.models import SCHEMA, metadata
+from gateway.ratelimit import rate_limit_counters  # noqa: F401  (so autogenerate keeps it)
 from servicekit.migrations import run_env
 
 run_env(metadata, SCHEMA)
