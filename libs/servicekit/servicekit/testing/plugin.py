@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -67,19 +69,24 @@ class Databases:
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
     """DATABASE_URL when set (tests then create and drop their own databases on that server),
-    else a throwaway embedded PostgreSQL in a temporary folder, on a free port."""
+    else a throwaway embedded PostgreSQL in a temporary folder, on a free port.
+
+    The folder is our own, not pytest's rotating temp root, which a concurrent run may prune.
+    """
     given = os.environ.get("DATABASE_URL")
     if given:
         yield given
         return
-    server = EmbeddedPostgres(Path(tmp_path_factory.mktemp("pg")) / "data", durable=False)
+    folder = Path(tempfile.mkdtemp(prefix="fieldforce-pg-"))
+    server = EmbeddedPostgres(folder / "data", durable=False)
     server.start()
     try:
         yield server.url
     finally:
         server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
