@@ -291,3 +291,27 @@ async def test_export_is_reimportable(customers, org):
     )
     body = resp.json()
     assert body["unchanged"] == 1 and body["errors"] == 0, body
+
+
+async def test_concurrent_imports_of_the_same_rows_create_each_once(customers, org):
+    import asyncio
+
+    rows = [{"name": f"Same {i}", "region": "east", "external_ref": f"C{i}"} for i in range(50)]
+    h = customers.headers(org.admin)
+    answers = await asyncio.gather(
+        *[customers.client.post(IMPORT, json={"rows": rows}, headers=h) for _ in range(3)]
+    )
+    assert {a.status_code for a in answers} <= {200, 409}, [a.text[:200] for a in answers]
+    created = sum(a.json()["created"] for a in answers if a.status_code == 200)
+    assert created == 50
+    conn = await asyncpg.connect(to_asyncpg_dsn(customers.database_url))
+    try:
+        count = await conn.fetchval(
+            "SELECT count(*) FROM customers.customers WHERE external_ref LIKE 'C%'"
+        )
+    finally:
+        await conn.close()
+    assert count == 50
+    # Whoever got 409 retries and finds every row there.
+    retry = (await customers.client.post(IMPORT, json={"rows": rows}, headers=h)).json()
+    assert retry["unchanged"] == 50 and retry["created"] == 0
