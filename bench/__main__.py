@@ -41,7 +41,7 @@ def _fmt_ms(value: float) -> str:
 def print_summary(ctx: Context, failures: dict[str, str]) -> None:
     header = (
         f"{'benchmark':<28} {'side':<9} {'server':<10} {'req/s':>9} {'p50 ms':>8} "
-        f"{'p99 ms':>8} {'errors':>6} {'ratio':>6} {'goal':>6}"
+        f"{'p99 ms':>8} {'cpu us':>7} {'errors':>6} {'ratio':>6} {'cpu r.':>6} {'goal':>6}"
     )
     print("\n" + "=" * len(header))
     print(header)
@@ -54,15 +54,22 @@ def print_summary(ctx: Context, failures: dict[str, str]) -> None:
             if label == "project":
                 goal = "" if c.goal is None else f"{c.goal:.2f}"
                 verdict = {None: "", True: "  ok", False: "  MISSED"}[c.met]
-                tail = f" {c.ratio:>6.3f} {goal:>6}{verdict}"
+                cpu_ratio = "" if c.cpu_ratio is None else f"{c.cpu_ratio:.3f}"
+                tail = f" {c.ratio:>6.3f} {cpu_ratio:>6} {goal:>6}{verdict}"
+            cpu = "" if s["cpu_us_per_request"] is None else f"{s['cpu_us_per_request']:.0f}"
             print(
                 f"{title:<28} {label:<9} {side.server:<10} {s['rps']:>9.1f} "
-                f"{_fmt_ms(s['p50_ms']):>8} {_fmt_ms(s['p99_ms']):>8} {s['errors']:>6}{tail}"
+                f"{_fmt_ms(s['p50_ms']):>8} {_fmt_ms(s['p99_ms']):>8} {cpu:>7} "
+                f"{s['errors']:>6}{tail}"
             )
             title = ""
     for name, error in failures.items():
         print(f"{name:<28} FAILED: {error.strip().splitlines()[-1]}")
     print("=" * len(header))
+    print(
+        "ratio: project/baseline req/s (medians of the rounds; the goal applies to it). "
+        "cpu r.: baseline/project server CPU per request, steadier on a busy machine."
+    )
 
 
 def write_results(ctx: Context, failures: dict[str, str], started: str) -> Path:

@@ -15,6 +15,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import asyncpg
 
@@ -101,6 +102,9 @@ class WrkResult:
     max_ms: float
     mean_ms: float
     errors: dict[str, int]
+    # CPU time the server process spent per answered request (user + system, from /proc):
+    # steadier than req/s on a shared machine, since waiting for a core costs no CPU time.
+    cpu_us_per_request: float | None = None
 
     @property
     def error_count(self) -> int:
@@ -147,6 +151,14 @@ class RequestSet:
         return path, headers
 
 
+def _drain(pipe: IO[bytes] | None, path: Path) -> None:
+    if pipe is None:
+        return
+    with path.open("wb", buffering=0) as log, pipe:
+        while chunk := pipe.read(1 << 16):
+            log.write(chunk)
+
+
 class Server:
     """One uvicorn process (one worker), started and stopped by its PID."""
 
@@ -185,11 +197,19 @@ class Server:
     def start(self, timeout: float = 60) -> None:
         env = {**os.environ, **self.env}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        log = self.log_path.open("wb")
+        # The server writes its log lines into a pipe, as under a container runtime; a thread
+        # copies them to the log file in large chunks. Handing it a file instead made every
+        # line a write to the file system (an inode update each), a cost of the harness's disk
+        # that production does not pay and that grows with how much a side logs.
         self.proc = subprocess.Popen(
-            self.command(), cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            self.command(),
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            bufsize=0,
         )
-        log.close()
+        threading.Thread(target=_drain, args=(self.proc.stdout, self.log_path), daemon=True).start()
         print(f"  started {self.name} (pid {self.proc.pid}) on {self.url}", flush=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -213,10 +233,21 @@ class Server:
             return int(exc.code), exc.read()
 
     def log_tail(self, chars: int = 3000) -> str:
+        time.sleep(0.3)  # let the drain thread catch up
         try:
             return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time of the server process so far (Linux /proc), else None."""
+        if self.proc is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -244,10 +275,15 @@ class Side:
     def median(self, attr: str) -> float:
         return float(statistics.median(getattr(r, attr) for r in self.rounds))
 
+    def cpu_us(self) -> float | None:
+        values = [r.cpu_us_per_request for r in self.rounds if r.cpu_us_per_request is not None]
+        return float(statistics.median(values)) if values else None
+
     def summary(self) -> dict[str, Any]:
         return {
             "server": self.server,
             "rps": round(self.median("rps"), 1),
+            "cpu_us_per_request": self.cpu_us(),
             "p50_ms": round(self.median("p50_ms"), 2),
             "p99_ms": round(self.median("p99_ms"), 2),
             "requests": sum(r.requests for r in self.rounds),
@@ -270,6 +306,13 @@ class Comparison:
         return self.project.median("rps") / base if base else 0.0
 
     @property
+    def cpu_ratio(self) -> float | None:
+        """Baseline CPU per request / project CPU per request: the throughput ratio the two
+        would have if each had a core to itself."""
+        project, baseline = self.project.cpu_us(), self.baseline.cpu_us()
+        return baseline / project if project and baseline else None
+
+    @property
     def met(self) -> bool | None:
         return None if self.goal is None else self.ratio >= self.goal
 
@@ -278,6 +321,7 @@ class Comparison:
             "benchmark": self.benchmark,
             "name": self.name,
             "ratio": round(self.ratio, 3),
+            "cpu_ratio": None if self.cpu_ratio is None else round(self.cpu_ratio, 3),
             "goal": self.goal,
             "met": self.met,
             "project": self.project.summary(),
@@ -397,14 +441,18 @@ class Context:
         env = {**os.environ, "BENCH_PATHS": str(requests.paths_file)}
         if requests.headers_file is not None:
             env["BENCH_HEADERS"] = str(requests.headers_file)
+        cpu_before = server.cpu_seconds()
         done = subprocess.run(
             cmd, env=env, capture_output=True, text=True, check=False, timeout=duration + 60
         )
+        cpu_after = server.cpu_seconds()
         if done.returncode != 0:
             raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stderr}{done.stdout}")
         if not server.alive():
             raise RuntimeError(f"{server.name} died under load:\n{server.log_tail()}")
         result = WrkResult.parse(done.stdout)
+        if cpu_before is not None and cpu_after is not None and result.requests:
+            result.cpu_us_per_request = round((cpu_after - cpu_before) * 1e6 / result.requests, 1)
         # Error answers are cheap: a run with more than a trace of them measures the wrong thing.
         if result.error_count > max(10, result.requests // 1000):
             raise RuntimeError(
@@ -443,10 +491,13 @@ class Context:
                 print(
                     f"  round {i + 1}/{self.load.rounds} {server.name:<10} "
                     f"{result.rps:>9.1f} req/s  p50 {result.p50_ms:6.2f} ms  "
-                    f"p99 {result.p99_ms:6.2f} ms  errors {result.error_count}",
+                    f"p99 {result.p99_ms:6.2f} ms  cpu {result.cpu_us_per_request} us/req  "
+                    f"errors {result.error_count}",
                     flush=True,
                 )
-        print(f"  {name}: ratio {comparison.ratio:.3f}", flush=True)
+        cpu = comparison.cpu_ratio
+        cpu_text = "" if cpu is None else f" (by server CPU per request: {cpu:.3f})"
+        print(f"  {name}: ratio {comparison.ratio:.3f}{cpu_text}", flush=True)
         self.comparisons.append(comparison)
         return comparison
 
