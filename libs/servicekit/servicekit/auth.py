@@ -20,6 +20,7 @@ from starlette.requests import Request
 from servicekit.errors import Forbidden, Unauthorized
 
 INTERNAL_TOKEN_HEADER = "x-internal-token"
+_TOKEN_HEADER_RAW = INTERNAL_TOKEN_HEADER.encode("latin-1")
 ALGORITHM = "EdDSA"
 
 Role = Literal["admin", "manager", "rep", "integration"]
@@ -186,11 +187,18 @@ class TokenVerifier:
 
 def authenticate(request: Request) -> Principal:
     """The principal of this request, verified once and kept on the request."""
-    state = request.scope.setdefault("state", {})
+    scope = request.scope
+    state = scope.setdefault("state", {})
     cached = state.get("principal")
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    token = request.headers.get(INTERNAL_TOKEN_HEADER)
+    # The raw ASGI headers, as `request.headers.get` reads them (first one wins), without
+    # building a `Headers` object on every request.
+    token = None
+    for name, value in scope["headers"]:
+        if name == _TOKEN_HEADER_RAW:
+            token = value.decode("latin-1")
+            break
     if not token:
         raise Unauthorized("requests reach this service only through the gateway")
     verifier: TokenVerifier = request.app.state.verifier
