@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -96,6 +97,24 @@ async def _purge_idempotency_keys_loop(app: FastAPI, ttl_hours: int) -> None:
         await asyncio.sleep(600)
 
 
+_startup_frozen = False
+
+
+def _freeze_startup_objects() -> None:
+    """Move what start-up built (modules, routes, models, pools) out of the cyclic GC's sight.
+
+    Measured on the read path (in process, bench/foundation.py's request): the cyclic
+    collector took ~10 % of the CPU, and freezing the start-up heap won back about half of
+    it; frozen objects are never traversed again (nor freed: they live as long as the process
+    anyway). Once per process: an app is the process in
+    production, and test sessions that start many apps should not pin each one's garbage.
+    """
+    global _startup_frozen
+    if not _startup_frozen:
+        _startup_frozen = True
+        gc.freeze()
+
+
 def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
     configure_logging(spec.name, settings.log_level)
     heads = head_revisions(spec.migrations_dir)
@@ -121,6 +140,7 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
             async with contextlib.AsyncExitStack() as stack:
                 for hook in spec.hooks:
                     await stack.enter_async_context(hook(app))
+                _freeze_startup_objects()
                 yield
         finally:
             for task in background:
