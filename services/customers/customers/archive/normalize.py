@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _NON_DIGITS = re.compile(r"\D+")
 # Legal-form words say nothing about which company it is: "Acme Ltd" and "ACME Co., Ltd."
@@ -59,7 +60,7 @@ def normalize_name(name: str | None) -> str | None:
     if not name:
         return None
     value = unicodedata.normalize("NFKC", name).casefold()
-    value = "".join(ch for ch in value if ch.isalnum())
+    value = "".join(filter(str.isalnum, value))
     # Strip stacked suffixes ("co ltd" -> "coltd" -> ""), but never the whole name.
     while True:
         stripped = _SUFFIX_RE.sub("", value)
@@ -69,6 +70,7 @@ def normalize_name(name: str | None) -> str | None:
     return value or None
 
 
+@lru_cache(maxsize=4096)  # a handful of regions, seen thousands of times per import
 def normalize_region(region: str) -> str:
     """Regions are classification keys and part of the code: trimmed, upper case."""
     return unicodedata.normalize("NFKC", region).strip().upper()

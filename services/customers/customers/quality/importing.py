@@ -278,10 +278,11 @@ async def import_customers(
             else:
                 r.outcome = _outcome(r.index, "unchanged", match.id)
 
+    # The normal forms serve the duplicate check and are stored with the new customers.
+    for r in new_rows:
+        r.keys = Keys.of(r.data)
     if not confirm_duplicates:
-        keys = [Keys.of(r.data) for r in new_rows]
-        for r, k in zip(new_rows, keys, strict=True):
-            r.keys = k
+        keys = [r.keys for r in new_rows if r.keys is not None]
         _flag_duplicates(new_rows, await find_duplicates_bulk(session, keys))
         new_rows = [r for r in new_rows if r.outcome is None]
 
@@ -291,7 +292,9 @@ async def import_customers(
         if isinstance(planned, DomainError):
             _fail(r, planned.detail or planned.title)
             continue
-        item = NewCustomer(r.data, planned[0], planned[1])
+        k = r.keys
+        normal = (k.phone, k.email, k.name) if k is not None else None
+        item = NewCustomer(r.data, planned[0], planned[1], normal=normal)
         items.append(item)
         r.outcome = _outcome(r.index, "created", item.id)
     await create_customers_bulk(session, principal, items, principal=principal, reason="imported")
