@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, FastAPI, Query
+from fastapi import APIRouter, Depends, FastAPI, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -32,7 +32,7 @@ from servicekit.middleware import RequestContextMiddleware
 from servicekit.migrations import head_revisions
 from servicekit.outbox import feed_sql, parse_feed_cursor, render_feed, stats_sql
 from servicekit.pagination import MAX_LIMIT
-from servicekit.routing import kit_router
+from servicekit.routing import KitRoute, kit_router
 from servicekit.settings import KitSettings
 
 log = logging.getLogger("servicekit.app")
@@ -162,6 +162,12 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, app_name=spec.name, quiet_paths=_QUIET)
 
+    # The app's own routes first: routers are matched in order, and these carry the traffic.
+    for router in spec.routers:
+        _include_authenticated(app, router)
+    for router in spec.public_routers:
+        app.include_router(router)
+
     ops = kit_router(tags=["operations"])
 
     @ops.get("/healthz", summary="Liveness")
@@ -208,11 +214,18 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
 
         app.include_router(feed)
 
-    for router in spec.routers:
-        app.include_router(router, dependencies=[Depends(current_principal)])
-    for router in spec.public_routers:
-        app.include_router(router)
     return app
+
+
+def _include_authenticated(app: FastAPI, router: APIRouter) -> None:
+    """Every route of a service router answers only to a verified internal token."""
+    if all(isinstance(r, KitRoute) for r in router.routes):
+        for route in router.routes:
+            assert isinstance(route, KitRoute)
+            route.requires_principal = True
+        app.include_router(router)
+    else:
+        app.include_router(router, dependencies=[Depends(current_principal)])
 
 
 def json_response(

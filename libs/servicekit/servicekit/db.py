@@ -73,6 +73,13 @@ def compile_sql(stmt: sa.sql.ClauseElement) -> str:
     return str(stmt.compile(dialect=_ASYNCPG_DIALECT))
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Release hook of the read pool. asyncpg's default sends `RESET ALL; UNLISTEN *; ...` on
+    every release: a second round trip per read. Read-pool connections never take session
+    state (no SET, LISTEN, advisory locks), and asyncpg itself still ends any open transaction
+    before calling this, so there is nothing to reset."""
+
+
 class Database:
     """One app's connections: created in `lifespan`, closed on shutdown."""
 
@@ -117,6 +124,7 @@ class Database:
             min_size=1,
             max_size=self._read_pool_size,
             server_settings=server_settings,
+            reset=_keep_session,
         )
         engine, pool = self.engine, self.pool
 

@@ -41,7 +41,8 @@ def request_session(request: Request) -> AsyncSession:
     return session  # type: ignore[no-any-return]
 
 
-def get_session(request: Request) -> AsyncSession:
+async def get_session(request: Request) -> AsyncSession:
+    # async: FastAPI would run a plain `def` dependency in the thread pool.
     return request_session(request)
 
 
@@ -141,12 +142,18 @@ async def _store_answer(request: Request, key: str, response: Response) -> None:
 
 
 class KitRoute(APIRoute):
+    # Set by the app factory on the routes of a service's routers: the internal token is then
+    # checked here, directly, instead of as one more dependency for FastAPI to solve.
+    requires_principal: bool = False
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def route_handler(request: Request) -> Response:
             key = request.headers.get(IDEMPOTENCY_HEADER) if request.method == "POST" else None
             try:
+                if self.requires_principal:
+                    authenticate(request)
                 if key is not None:
                     replay = await _claim_key(request, key)
                     if replay is not None:

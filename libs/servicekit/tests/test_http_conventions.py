@@ -51,6 +51,8 @@ async def test_readyz_is_503_problem_when_schema_is_not_migrated(databases, mint
 async def test_requests_without_a_valid_internal_token_get_401(sample):
     me = make_principal()
     assert (await sample.client.get("/widgets")).status_code == 401
+    # A route that never asks for the principal is guarded all the same.
+    assert (await sample.client.post("/widgets/crash")).status_code == 401
     body = (await sample.client.get("/widgets")).json()
     assert body["type"] == "/problems/unauthorized" and body["status"] == 401
 
