@@ -376,6 +376,17 @@ async def test_full_file_shows_order_summary(customers, org):
     assert summary["last_order_date"] == today
 
 
+async def test_full_file_lists_only_its_own_recent_orders(customers, org):
+    mine = await customers.create(org.rep_a)
+    other = await customers.create(org.rep_b)
+    await _order(customers, org.rep_a, mine["id"], amount="10.00", order_date="2020-01-01")
+    await _order(customers, org.rep_b, other["id"], amount="20.00", order_date="2021-01-01")
+    file = await customers.client.get(f"{API}/{mine['id']}", headers=customers.headers(org.rep_a))
+    assert file.status_code == 200, file.text
+    recent = file.json()["sections"]["orders"]["recent"]
+    assert [(o["customer_id"], o["amount"]) for o in recent] == [(mine["id"], "10.00")]
+
+
 async def test_unknown_ids_are_404(customers, org):
     h = customers.headers(org.admin)
     missing = uuid.uuid4()

@@ -78,6 +78,9 @@ def orders_sql(customer_id: sa.ColumnElement[uuid.UUID]) -> sa.ColumnElement[Any
         .where(o.customer_id == customer_id)
         .order_by(o.order_date.desc(), o.id.desc())
         .limit(FILE_RECENT_ORDERS)
+        # A FROM-subquery is not auto-correlated: without this SQLAlchemy adds its own
+        # customers table and the file listed the latest orders of every customer.
+        .correlate_except(ORDERS)
         .subquery("latest")
     )
     r = latest.c
