@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 import orjson
 import sqlalchemy as sa
 from fastapi import Query
+from pydantic import TypeAdapter
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -60,6 +61,7 @@ C = CUSTOMERS.c
 BY_ID = "/{customer_id:uuid}"
 
 _settings_cache: dict[str | None, ArchiveSettingsDoc] = {}
+_READ_PAGE = TypeAdapter(list[CustomerRead])
 
 
 def _settings_from(text: str | None) -> ArchiveSettingsDoc:
@@ -277,9 +279,11 @@ async def list_customers(
             branches.append(C.normalized_phone.like(f"{digits}%"))
         where.append(sa.or_(*branches))
     rows, cursor = await repository.list_customers(session, where, page, sort, order == "desc")
-    items = [
-        CustomerRead.model_validate(r, from_attributes=True).model_dump(mode="json") for r in rows
-    ]
+    # One validation and one serialisation call for the page, from the rows' mappings (no
+    # per-row attribute reads): the same JSON as dumping each CustomerRead.
+    items = orjson.Fragment(
+        _READ_PAGE.dump_json(_READ_PAGE.validate_python([r._mapping for r in rows]))
+    )
     return json_response({"items": items, "next_cursor": cursor})
 
 
