@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
+import threading
 import time
 from typing import Any
 
@@ -26,12 +28,55 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
-class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever `sys.stderr` is now (test runners swap and close it)."""
+class BatchingStderrHandler(logging.Handler):
+    """Formats on the caller's thread, writes to stderr in batches.
+
+    One `write` per line was ~15 % of a proxied request's CPU in the gateway (a syscall per
+    access line). Lines are gathered and written every `interval` seconds or when `max_bytes`
+    are waiting; WARNING and above are written at once with everything before them, so an
+    error is never held back. Writes go to whatever `sys.stderr` is now (test runners swap it).
+    """
+
+    def __init__(self, interval: float = 0.2, max_bytes: int = 64 * 1024) -> None:
+        super().__init__()
+        self._pending: list[str] = []
+        self._size = 0
+        self._guard = threading.Lock()
+        self._max_bytes = max_bytes
+        self._interval = interval
+        threading.Thread(target=self._flush_periodically, name="log-writer", daemon=True).start()
+        atexit.register(self.flush)
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stderr
-        super().emit(record)
+        try:
+            line = self.format(record) + "\n"
+        except Exception:
+            self.handleError(record)
+            return
+        with self._guard:
+            self._pending.append(line)
+            self._size += len(line)
+            urgent = record.levelno >= logging.WARNING or self._size >= self._max_bytes
+        if urgent:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._guard:
+            if not self._pending:
+                return
+            data = "".join(self._pending)
+            self._pending.clear()
+            self._size = 0
+        try:
+            sys.stderr.write(data)
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass  # stderr closed (process exiting, test stream gone): nothing else to tell
+
+    def _flush_periodically(self) -> None:
+        while True:
+            time.sleep(self._interval)
+            self.flush()
 
 
 class FastJsonFormatter(JsonFormatter):
@@ -90,15 +135,22 @@ class FastJsonFormatter(JsonFormatter):
             return super().jsonify_log_record(log_data)
 
 
+_handler: BatchingStderrHandler | None = None
+
+
 def configure_logging(app_name: str, level: str = "INFO") -> None:
-    handler = _CurrentStderrHandler()
-    handler.setFormatter(
-        FastJsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s %(app)s %(request_id)s",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+    # One handler (and one writer thread) per process, however many apps it builds.
+    global _handler
+    if _handler is None:
+        _handler = BatchingStderrHandler()
+        _handler.setFormatter(
+            FastJsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s %(app)s %(request_id)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
         )
-    )
-    handler.addFilter(_RequestIdFilter(app_name))
+    handler = _handler
+    handler.filters = [_RequestIdFilter(app_name)]
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
