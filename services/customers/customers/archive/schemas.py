@@ -87,6 +87,29 @@ class CustomerUpdate(_Input):
         return None if tags is None else list(dict.fromkeys(tags))
 
 
+# The customer's public fields, in the order the API documents them (and export writes them).
+PUBLIC_FIELDS = (
+    "id",
+    "code",
+    "name",
+    "region",
+    "level",
+    "industry",
+    "address",
+    "phone",
+    "email",
+    "source",
+    "tags",
+    "estimated_potential",
+    "owner_id",
+    "team_id",
+    "status",
+    "external_ref",
+    "version",
+    "created_at",
+    "updated_at",
+)
+
 # Fields a PATCH may set, in the order the history shows them; name / region / level must never
 # be cleared.
 UPDATABLE_FIELDS = (

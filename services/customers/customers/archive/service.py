@@ -40,7 +40,12 @@ from customers.archive.normalize import (
     normalize_phone,
     normalize_region,
 )
-from customers.archive.schemas import NOT_NULL_FIELDS, CustomerCreate, CustomerUpdate
+from customers.archive.schemas import (
+    NOT_NULL_FIELDS,
+    PUBLIC_FIELDS,
+    CustomerCreate,
+    CustomerUpdate,
+)
 from customers.archive.settings import ArchiveSettingsDoc
 from servicekit.auth import Principal
 from servicekit.db import utcnow
@@ -58,23 +63,9 @@ __all__ = [
     "update_customer",
 ]
 
-# The fields history shows for a new customer (old = null).
-_CREATED_FIELDS = (
-    "code",
-    "name",
-    "region",
-    "level",
-    "industry",
-    "address",
-    "phone",
-    "email",
-    "source",
-    "tags",
-    "estimated_potential",
-    "owner_id",
-    "team_id",
-    "status",
-    "external_ref",
+# The fields history shows for a new customer (old = null): what the caller gave or got.
+_CREATED_FIELDS = tuple(
+    f for f in PUBLIC_FIELDS if f not in {"id", "version", "created_at", "updated_at"}
 )
 
 

@@ -16,30 +16,11 @@ import sqlalchemy as sa
 
 from customers.archive.access import require_read, visibility_filter
 from customers.archive.models import CUSTOMERS
+from customers.archive.schemas import PUBLIC_FIELDS
 from servicekit.auth import Principal
 from servicekit.db import Database
 
-COLUMNS = (
-    "id",
-    "code",
-    "name",
-    "region",
-    "level",
-    "industry",
-    "address",
-    "phone",
-    "email",
-    "source",
-    "tags",
-    "estimated_potential",
-    "owner_id",
-    "team_id",
-    "status",
-    "external_ref",
-    "version",
-    "created_at",
-    "updated_at",
-)
+COLUMNS = PUBLIC_FIELDS
 BATCH = 2000
 # Tags travel in one CSV cell; the import splits them on the same separator.
 TAG_SEPARATOR = ";"
