@@ -19,15 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import os
 import random
 import secrets
 import statistics
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -42,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.harness import Comparison, Context, RequestSet, Server, Side, WrkResult
+from bench.harness import Comparison, Context, RequestSet, Server, Side, WrkResult, call, login
 from customers.archive import codes
 from customers.archive.normalize import normalize_email, normalize_name, normalize_phone
 from fieldforce.apps import BY_NAME, GATEWAY
@@ -231,28 +227,11 @@ def raw_app() -> Starlette:
 def _call(
     server: Server, method: str, path: str, headers: dict[str, str], body: bytes | None = None
 ) -> tuple[int, Any]:
-    req = urllib.request.Request(  # noqa: S310
-        server.url + path, data=body, headers=headers, method=method
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=120) as resp:  # noqa: S310
-            return int(resp.status), json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), exc.read().decode(errors="replace")
+    return call(server, method, path, headers, body)
 
 
 def _login(gateway: Server, password: str) -> dict[str, str]:
-    form = urllib.parse.urlencode({"username": ADMIN_EMAIL, "password": password}).encode()
-    status, body = _call(
-        gateway,
-        "POST",
-        "/api/v1/auth/token",
-        {"Content-Type": "application/x-www-form-urlencoded"},
-        form,
-    )
-    if status != 200:
-        raise RuntimeError(f"admin login through the gateway failed: {status} {body}")
-    return {"Authorization": f"Bearer {body['access_token']}"}
+    return login(gateway, ADMIN_EMAIL, password)
 
 
 # --- import vs COPY -------------------------------------------------------------------------
@@ -309,10 +288,8 @@ async def raw_copy_seconds(url: str, org: Org, calls: int) -> list[float]:
     conn = await asyncpg.connect(url)
     out = []
     try:
-        for call in range(calls):
-            (chunk,) = list(
-                records(IMPORT_ROWS, org, seed=100 + call, base=base, tag=f"raw{call}-")
-            )
+        for n in range(calls):
+            (chunk,) = list(records(IMPORT_ROWS, org, seed=100 + n, base=base, tag=f"raw{n}-"))
             tx = conn.transaction()
             await tx.start()
             started = time.perf_counter()
@@ -329,15 +306,15 @@ async def raw_copy_seconds(url: str, org: Org, calls: int) -> list[float]:
 def import_seconds(gateway: Server, admin: dict[str, str], org: Org, calls: int) -> list[float]:
     out = []
     headers = {**admin, "Content-Type": "application/json"}
-    for call in range(calls):
-        body = orjson.dumps({"rows": import_rows(call, org)})
+    for n in range(calls):
+        body = orjson.dumps({"rows": import_rows(n, org)})
         started = time.perf_counter()
         status, result = _call(gateway, "POST", "/api/v1/customers/import", headers, body)
         elapsed = time.perf_counter() - started
         if status != 200 or result["created"] != IMPORT_ROWS:
             summary = result if status != 200 else {k: result[k] for k in ("created", "errors")}
-            raise RuntimeError(f"import call {call} answered {status}: {str(summary)[:500]}")
-        print(f"  import call {call + 1}/{calls}: {IMPORT_ROWS / elapsed:,.0f} rows/s", flush=True)
+            raise RuntimeError(f"import call {n} answered {status}: {str(summary)[:500]}")
+        print(f"  import call {n + 1}/{calls}: {IMPORT_ROWS / elapsed:,.0f} rows/s", flush=True)
         out.append(elapsed)
     return out
 

@@ -22,9 +22,6 @@ import dataclasses
 import json
 import os
 import secrets
-import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -38,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.harness import Comparison, Context, RequestSet, Server
+from bench.harness import Comparison, Context, RequestSet, Server, call, login
 from fieldforce.apps import BY_NAME, GATEWAY
 from fieldforce.stack import migrate_all
 from gateway.identity.scopes import ROLE_SCOPES
@@ -69,28 +66,11 @@ async def _seed_event(url: str) -> None:
 def _call(
     server: Server, method: str, path: str, headers: dict[str, str], body: bytes | None = None
 ) -> tuple[int, Any]:
-    req = urllib.request.Request(  # noqa: S310
-        server.url + path, data=body, headers=headers, method=method
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
-            return int(resp.status), json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), exc.read().decode(errors="replace")
+    return call(server, method, path, headers, body, timeout=10)
 
 
 def _login(gateway: Server, password: str) -> dict[str, str]:
-    form = urllib.parse.urlencode({"username": ADMIN_EMAIL, "password": password}).encode()
-    status, body = _call(
-        gateway,
-        "POST",
-        "/api/v1/auth/token",
-        {"Content-Type": "application/x-www-form-urlencoded"},
-        form,
-    )
-    if status != 200:
-        raise RuntimeError(f"admin login through the gateway failed: {status} {body}")
-    return {"Authorization": f"Bearer {body['access_token']}"}
+    return login(gateway, ADMIN_EMAIL, password)
 
 
 def _same_body(a: bytes, b: bytes) -> bool:

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -507,3 +508,40 @@ class Context:
         status, body = server.get(path, headers)
         if status != 200:
             raise RuntimeError(f"{server.name} answered {status} to GET {path}: {body[:300]!r}")
+
+
+# --- calling a server by hand (set-up steps of benchmarks) ---------------------------------
+
+
+def call(
+    server: Server,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes | None = None,
+    timeout: float = 120,
+) -> tuple[int, Any]:
+    """One request; (status, parsed JSON or the error text)."""
+    req = urllib.request.Request(  # noqa: S310
+        server.url + path, data=body, headers=headers, method=method
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+            return int(resp.status), json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read().decode(errors="replace")
+
+
+def login(gateway: Server, email: str, password: str) -> dict[str, str]:
+    """Sign in through the gateway; the bearer header of that user."""
+    form = urllib.parse.urlencode({"username": email, "password": password}).encode()
+    status, body = call(
+        gateway,
+        "POST",
+        "/api/v1/auth/token",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        form,
+    )
+    if status != 200:
+        raise RuntimeError(f"login through the gateway failed: {status} {body}")
+    return {"Authorization": f"Bearer {body['access_token']}"}
