@@ -223,7 +223,10 @@ def _include_authenticated(app: FastAPI, router: APIRouter) -> None:
         for route in router.routes:
             assert isinstance(route, KitRoute)
             route.requires_principal = True
-        app.include_router(router)
+        # Flat, not `include_router`: FastAPI nests an included router as one more layer that
+        # is matched on every request, and nothing is merged at inclusion any more (the route
+        # paths already carry the router's prefix).
+        app.router.routes.extend(router.routes)
     else:
         app.include_router(router, dependencies=[Depends(current_principal)])
 
