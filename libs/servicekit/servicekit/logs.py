@@ -7,7 +7,7 @@ import logging
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 from pythonjsonlogger.json import JsonFormatter
@@ -34,12 +34,13 @@ class BatchingStderrHandler(logging.Handler):
     One `write` per line was ~15 % of a proxied request's CPU in the gateway (a syscall per
     access line). Lines are gathered and written every `interval` seconds or when `max_bytes`
     are waiting; WARNING and above are written at once with everything before them, so an
-    error is never held back. Writes go to whatever `sys.stderr` is now (test runners swap it).
+    error is never held back. Each line goes to the `sys.stderr` of the moment it was logged
+    (test runners swap it per test), so a batch never lands in another test's output.
     """
 
     def __init__(self, interval: float = 0.2, max_bytes: int = 64 * 1024) -> None:
         super().__init__()
-        self._pending: list[str] = []
+        self._pending: list[tuple[TextIO, str]] = []
         self._size = 0
         self._guard = threading.Lock()
         self._max_bytes = max_bytes
@@ -54,7 +55,7 @@ class BatchingStderrHandler(logging.Handler):
             self.handleError(record)
             return
         with self._guard:
-            self._pending.append(line)
+            self._pending.append((sys.stderr, line))
             self._size += len(line)
             urgent = record.levelno >= logging.WARNING or self._size >= self._max_bytes
         if urgent:
@@ -64,14 +65,17 @@ class BatchingStderrHandler(logging.Handler):
         with self._guard:
             if not self._pending:
                 return
-            data = "".join(self._pending)
-            self._pending.clear()
+            pending, self._pending = self._pending, []
             self._size = 0
-        try:
-            sys.stderr.write(data)
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass  # stderr closed (process exiting, test stream gone): nothing else to tell
+        batches: dict[int, tuple[TextIO, list[str]]] = {}
+        for stream, line in pending:
+            batches.setdefault(id(stream), (stream, []))[1].append(line)
+        for stream, lines in batches.values():
+            try:
+                stream.write("".join(lines))
+                stream.flush()
+            except (OSError, ValueError):
+                pass  # that stream is closed (process exiting, test output gone)
 
     def _flush_periodically(self) -> None:
         while True:
