@@ -21,7 +21,6 @@ import asyncio
 import dataclasses
 import os
 import random
-import secrets
 import statistics
 import time
 import uuid
@@ -38,7 +37,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.harness import Comparison, Context, RequestSet, Server, Side, WrkResult, call, login
+from bench.gateway import start_customers_behind_gateway
+from bench.harness import Comparison, Context, RequestSet, Server, Side, WrkResult, call
 from customers.archive import codes
 from customers.archive.normalize import normalize_email, normalize_name, normalize_phone
 from fieldforce.apps import BY_NAME, GATEWAY
@@ -47,7 +47,6 @@ from fieldforce.stack import migrate_all
 GET_GOAL = 0.40
 LIST_P99_GOAL_MS = 20.0
 IMPORT_GOAL = 0.10
-ADMIN_EMAIL = "bench-admin@example.com"
 REGIONS = ("EAST", "WEST", "NORTH", "SOUTH")
 TEAMS = 20
 REPS = 200
@@ -230,10 +229,6 @@ def _call(
     return call(server, method, path, headers, body)
 
 
-def _login(gateway: Server, password: str) -> dict[str, str]:
-    return login(gateway, ADMIN_EMAIL, password)
-
-
 # --- import vs COPY -------------------------------------------------------------------------
 
 
@@ -330,35 +325,7 @@ def run(ctx: Context) -> None:
     org = make_org(random.Random(7))
     sample = asyncio.run(load_customers(url, count, org))
 
-    password = secrets.token_urlsafe(16)
-    service = ctx.start_server(
-        "customers",
-        "customers.main:create_app",
-        factory=True,
-        env={
-            "DATABASE_URL": url,
-            "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem,
-            "LOG_LEVEL": "WARNING",
-        },
-        ready_path="/readyz",
-    )
-    gateway = ctx.start_server(
-        "gateway",
-        "gateway.main:create_app",
-        factory=True,
-        env={
-            "DATABASE_URL": url,
-            "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem,
-            "GATEWAY_INTERNAL_TOKEN_PRIVATE_KEY": ctx.minter.private_pem,
-            "GATEWAY_JWT_SECRET": secrets.token_urlsafe(48),
-            "GATEWAY_UPSTREAM_CUSTOMERS": service.url,
-            "BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL,
-            "BOOTSTRAP_ADMIN_PASSWORD": password,
-            "GATEWAY_RATE_LIMIT_ADMIN": "1000000000/60",
-            "LOG_LEVEL": "WARNING",
-        },
-        ready_path="/readyz",
-    )
+    _, gateway, admin = start_customers_behind_gateway(ctx, url, service_name="customers")
     raw = ctx.start_server(
         "raw",
         "bench.customers:raw_app",
@@ -366,7 +333,6 @@ def run(ctx: Context) -> None:
         env={"DATABASE_URL": url},
         ready_path=f"/api/v1/customers/{sample[0][0]}",
     )
-    admin = _login(gateway, password)
 
     # 1. GET by id: the same rows on both sides, spread over the table.
     paths = [f"/api/v1/customers/{cid}" for cid, _ in sample]

@@ -77,23 +77,17 @@ def _same_body(a: bytes, b: bytes) -> bool:
     return bool(json.loads(a) == json.loads(b))
 
 
-def run(ctx: Context) -> None:
-    if "BENCH_CONNECTIONS" not in os.environ:
-        # The goal is stated at 32 connections.
-        ctx.load = dataclasses.replace(ctx.load, connections=CONNECTIONS)
-    url = ctx.create_database("bench_gateway")
-    migrate_all(url, (GATEWAY, BY_NAME["customers"]))
-    asyncio.run(_seed_event(url))
-
+def start_customers_behind_gateway(
+    ctx: Context, url: str, service_name: str = "service"
+) -> tuple[Server, Server, dict[str, str]]:
+    """The customers service and the gateway in front of it, as in production (identity, rate
+    limits, internal tokens); returns both and the bench admin's bearer header."""
     password = secrets.token_urlsafe(16)
     service = ctx.start_server(
-        "service",
+        service_name,
         "customers.main:create_app",
         factory=True,
-        env={
-            "DATABASE_URL": url,
-            "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem,
-        },
+        env={"DATABASE_URL": url, "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem},
         ready_path="/readyz",
     )
     gateway = ctx.start_server(
@@ -113,8 +107,18 @@ def run(ctx: Context) -> None:
         },
         ready_path="/readyz",
     )
+    return service, gateway, _login(gateway, password)
 
-    admin = _login(gateway, password)
+
+def run(ctx: Context) -> None:
+    if "BENCH_CONNECTIONS" not in os.environ:
+        # The goal is stated at 32 connections.
+        ctx.load = dataclasses.replace(ctx.load, connections=CONNECTIONS)
+    url = ctx.create_database("bench_gateway")
+    migrate_all(url, (GATEWAY, BY_NAME["customers"]))
+    asyncio.run(_seed_event(url))
+
+    service, gateway, admin = start_customers_behind_gateway(ctx, url)
     _, me = _call(gateway, "GET", "/api/v1/me", admin)
     # The principal the gateway mints for this admin (so the service sees the same caller).
     principal = Principal(
