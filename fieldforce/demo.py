@@ -82,7 +82,7 @@ def demo_password() -> str:
 
 
 class ApiError(RuntimeError):
-    pass
+    """The public API answered something the demo cannot go on from."""
 
 
 @dataclass

@@ -219,11 +219,18 @@ async def change_password(
 # --- users ------------------------------------------------------------------------------------
 
 
-def _user_response(user: User, status: int = 200) -> Response:
-    headers = {"ETag": etag_for(user.version)}
+def _versioned_response(
+    model: type[BaseModel], record: User | Team, collection: str, status: int = 200
+) -> Response:
+    """A user or team with its ETag, and its Location when just created."""
+    headers = {"ETag": etag_for(record.version)}
     if status == 201:
-        headers["Location"] = f"/api/v1/users/{user.id}"
-    return json_response(_dump(UserRead, user), status, headers)
+        headers["Location"] = f"/api/v1/{collection}/{record.id}"
+    return json_response(_dump(model, record), status, headers)
+
+
+def _user_response(user: User, status: int = 200) -> Response:
+    return _versioned_response(UserRead, user, "users", status)
 
 
 @router.post(
@@ -344,10 +351,7 @@ async def delete_user(
 
 
 def _team_response(team: Team, status: int = 200) -> Response:
-    headers = {"ETag": etag_for(team.version)}
-    if status == 201:
-        headers["Location"] = f"/api/v1/teams/{team.id}"
-    return json_response(_dump(TeamRead, team), status, headers)
+    return _versioned_response(TeamRead, team, "teams", status)
 
 
 @router.post(

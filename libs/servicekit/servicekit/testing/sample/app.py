@@ -35,7 +35,7 @@ add_kit_tables(metadata)
 
 
 class Base(SQLModel, registry=registry):
-    pass
+    """The sample's table models: its own registry, so its own MetaData."""
 
 
 class Widget(Base, table=True):
