@@ -16,7 +16,6 @@ import pytest
 
 from fieldforce.apps import APPS
 from fieldforce.stack import Stack, migrate_all
-from servicekit.devdb import free_port
 from servicekit.testing.plugin import Databases, template_name
 from servicekit.testing.tokens import TokenMinter
 
@@ -66,7 +65,7 @@ def stack(
     url = databases.create(template=fieldforce_template, prefix="ffstack")
     stack = Stack(
         database_url=url,
-        ports={a.name: free_port() for a in APPS},
+        ports=dict.fromkeys((a.name for a in APPS), 0),
         log_dir=tmp_path_factory.mktemp("stack-logs"),
         env=stack_env(minter),
     )

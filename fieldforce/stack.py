@@ -1,12 +1,15 @@
 """Start and stop the five apps as real processes (used by `make run` and end-to-end tests).
 
 Every process is ours: started here, remembered by PID, stopped here. Nothing is killed by name.
+The stack binds each app's listening socket itself and hands it to uvicorn (`--fd`): a port of 0
+takes a free one from the system, and no other process can take it between choosing and binding.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -46,6 +49,28 @@ class Stack:
     host: str = "127.0.0.1"
     apps: tuple[AppInfo, ...] = APPS
     running: dict[str, RunningApp] = field(default_factory=dict)
+    _sockets: dict[str, socket.socket] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.ports = dict(self.ports)
+
+    def bind(self, name: str) -> int:
+        """The app's listening socket, bound now; with port 0 the system picks a free one."""
+        if name not in self._sockets:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((self.host, self.ports[name]))
+            except OSError as exc:
+                sock.close()
+                raise RuntimeError(
+                    f"{name}: cannot listen on port {self.ports[name]}: {exc}"
+                ) from exc
+            sock.listen(2048)
+            sock.set_inheritable(True)
+            self._sockets[name] = sock
+            self.ports = {**self.ports, name: int(sock.getsockname()[1])}
+        return self.ports[name]
 
     def app_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -62,34 +87,37 @@ class Stack:
     def start_app(self, app: AppInfo) -> RunningApp:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{app.name}.log"
-        port = self.ports[app.name]
+        port = self.bind(app.name)
+        sock = self._sockets.pop(app.name)
         cmd = [
             sys.executable,
             "-m",
             "uvicorn",
             "--factory",
             app.factory,
-            "--host",
-            self.host,
-            "--port",
-            str(port),
+            "--fd",
+            str(sock.fileno()),
             "--no-access-log",
             "--timeout-graceful-shutdown",
             "5",
         ]
-        with log_path.open("ab") as log:
+        with sock, log_path.open("ab") as log:
             process = subprocess.Popen(
                 cmd,
                 env=self.app_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                pass_fds=(sock.fileno(),),
             )
         running = RunningApp(app, port, process, log_path)
         self.running[app.name] = running
         return running
 
     def start(self) -> None:
+        # Every port is known before any app starts: each app's environment names the others.
+        for app in self.apps:
+            self.bind(app.name)
         for app in self.apps:
             self.start_app(app)
 
