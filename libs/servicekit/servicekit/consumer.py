@@ -46,6 +46,8 @@ class EventConsumer:
         batch_size: int = 200,
         max_backoff: float = 30.0,
         http: aiohttp.ClientSession | None = None,
+        processed_retention: float = 7 * 86400.0,
+        prune_interval: float = 3600.0,
     ) -> None:
         self.db = db
         self.name = name
@@ -59,6 +61,9 @@ class EventConsumer:
         self.max_backoff = max_backoff
         self._http = http
         self._own_http = http is None
+        self.processed_retention = processed_retention
+        self.prune_interval = prune_interval
+        self._last_prune = time.monotonic()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listen_task: asyncio.Task[None] | None = None
@@ -91,19 +96,35 @@ class EventConsumer:
                 )
         self._wake.set()
 
+    async def prune_processed(self) -> int:
+        """Forget applied ids older than the retention; returns how many were dropped."""
+        async with self.db.session() as s:
+            result = await s.execute(
+                sa.text(
+                    f"DELETE FROM {self._t('consumer_processed')} WHERE consumer = :c "
+                    "AND applied_at < now() - make_interval(secs => :keep)"
+                ),
+                {"c": self.name, "keep": self.processed_retention},
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def _apply_page(self, events: list[Event], next_cursor: str | None) -> int:
         applied = 0
         async with self.db.session() as s:
+            # One statement marks the whole page; only the ids it inserted are new to us.
+            fresh_rows = await s.execute(
+                sa.text(
+                    f"INSERT INTO {self._t('consumer_processed')} (consumer, event_id) "
+                    "SELECT :c, e FROM unnest(CAST(:ids AS uuid[])) AS e "
+                    "ON CONFLICT DO NOTHING RETURNING event_id"
+                ),
+                {"c": self.name, "ids": [event.id for event in events]},
+            )
+            fresh = {row[0] for row in fresh_rows}
             for event in events:
-                fresh = await s.execute(
-                    sa.text(
-                        f"INSERT INTO {self._t('consumer_processed')} (consumer, event_id) "
-                        "VALUES (:c, :e) ON CONFLICT DO NOTHING RETURNING event_id"
-                    ),
-                    {"c": self.name, "e": event.id},
-                )
-                if fresh.first() is None:
+                if event.id not in fresh:
                     continue
+                fresh.discard(event.id)  # a page never applies one event twice
                 await self.handler(s, event)
                 applied += 1
             await s.execute(
@@ -173,6 +194,9 @@ class EventConsumer:
             try:
                 _, more = await self.poll_once()
                 backoff = 0.5
+                if time.monotonic() - self._last_prune > self.prune_interval:
+                    self._last_prune = time.monotonic()
+                    await self.prune_processed()
                 if more:
                     continue
             except asyncio.CancelledError:
