@@ -1,14 +1,17 @@
 """The forwarding half of the gateway: authenticate, limit, sign, stream to the service.
 
-Upstream client: one shared `aiohttp.ClientSession` (keep-alive pool) made in lifespan. Chosen
-by measurement (`BENCH_GATEWAY_CLIENTS=1 python -m bench gateway`, 2 cores, 32 connections,
-one feed event): a minimal forwarder over `httpx.AsyncClient` kept 0.14 of direct throughput
-at ~5 ms of CPU per request (encode/httpx#3215); over aiohttp 0.73 at ~0.55 ms.
+Upstream client: a keep-alive pool per service over asyncio protocols, parsed by httptools
+(upstream.py), chosen by measurement. On this 2-core machine, 32 connections, one feed event
+(`BENCH_GATEWAY_CLIENTS=1 python -m bench gateway`): a minimal forwarder over
+`httpx.AsyncClient` kept 0.14 of direct throughput at ~5 ms of CPU per request
+(encode/httpx#3215), over aiohttp 0.73 at ~0.55 ms; in the gateway aiohttp itself was still
+~120 us per call, the pool here ~30 us.
 
-Order of work for a call under /api/: body size (Content-Length) -> authenticate
-(`app.state.authenticator`) -> rate limit (per principal, or per client address when anonymous)
--> route. Service routes refuse anonymous calls (401) and forward with an internal token minted
-for the target service and cached per (principal, service).
+Order of work for a call under /api/ (GatewayMiddleware, before any routing): body size
+(Content-Length) -> authenticate (`Authenticator`, cached) -> rate limit (per principal, or per
+client address when anonymous) -> route. Service routes refuse anonymous calls (401) and
+forward with an internal token minted for the target service and cached per (principal,
+service), answered straight from the ASGI messages (no Request/Response objects on the way).
 """
 
 from __future__ import annotations
@@ -23,13 +26,12 @@ from typing import Annotated, Any
 
 import aiohttp
 from fastapi import APIRouter, FastAPI, Query
-from multidict import CIMultiDict
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from yarl import URL
 
 from gateway.config import Settings
+from gateway.identity.authn import SIGN_IN_PATHS, Authenticator
 from gateway.models import SCHEMA
 from gateway.ratelimit import Policies, PostgresCounterStore, RateLimiter
 from gateway.routes import (
@@ -42,6 +44,7 @@ from gateway.routes import (
     upstreams,
 )
 from gateway.signing import TokenSigner, load_or_generate_key
+from gateway.upstream import UpstreamError, UpstreamPool, UpstreamTimeout
 from servicekit.app import EVENTS_SCOPE
 from servicekit.auth import Principal
 from servicekit.db import Database
@@ -52,6 +55,7 @@ from servicekit.errors import (
     PayloadTooLarge,
     TooManyRequests,
     Unauthorized,
+    problem_response,
 )
 from servicekit.outbox import feed_sql, parse_feed_cursor, render_feed
 
@@ -121,17 +125,202 @@ class GatewayTimeout(DomainError):
     status, slug, title = 504, "gateway-timeout", "The service did not answer in time"
 
 
-@dataclasses.dataclass
+class ClientDisconnected(Exception):
+    """The client went away while its request body was still arriving."""
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _stream_body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+def _answer_headers(
+    raw: list[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    out: list[tuple[bytes, bytes]] = []
+    listed: set[bytes] | None = None
+    for name, value in raw:
+        lname = name.lower()
+        if lname in _DROPPED_RESPONSE_HEADERS:
+            if lname == b"connection":
+                listed = {v.strip().lower() for v in value.split(b",")}
+            continue
+        out.append((lname, value))
+    if listed:
+        out = [(n, v) for n, v in out if n not in listed]
+    if extra:
+        out.extend(extra)
+    return out
+
+
 class Proxy:
-    """What forwarding needs, made in lifespan and kept on `app.state.proxy`."""
+    """What forwarding needs, made in lifespan and kept on `app.state.proxy`: a keep-alive
+    pool per service (upstream.py), the internal-token signer, and an aiohttp session for the
+    gateway's other calls to services (the merged OpenAPI document)."""
 
-    session: aiohttp.ClientSession
-    signer: TokenSigner
-    upstreams: dict[str, str]
-    timeout: aiohttp.ClientTimeout
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        signer: TokenSigner,
+        upstreams: dict[str, str],
+        *,
+        pool_size: int,
+        timeout: float,
+        connect_timeout: float,
+    ) -> None:
+        self.session = session
+        self.signer = signer
+        self.upstreams = upstreams
+        self.timeout = timeout
+        self.pools = {
+            name: UpstreamPool(
+                url, limit=pool_size, connect_timeout=connect_timeout, timeout=timeout
+            )
+            for name, url in upstreams.items()
+        }
+
+    async def close(self) -> None:
+        for pool in self.pools.values():
+            await pool.close()
+        await self.session.close()
+
+    async def forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        service: str,
+        path: str,
+        principal: Principal,
+        headers: list[tuple[bytes, bytes]],
+        host: bytes | None,
+        has_body: bool,
+        extra_response_headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        """Send the call on to `service` and its answer back (BadGateway/GatewayTimeout when
+        the service cannot be reached or is too slow; nothing has been sent back then)."""
+        pool = self.pools[service]
+        method: str = scope["method"]
+        method_raw = method.encode("ascii")
+        query: bytes = scope.get("query_string", b"")
+        # The path as the client wrote it (percent-encoding intact), unless it is rewritten.
+        raw_path = scope.get("raw_path") if path == scope["path"] else None
+        target = pool.prefix + (raw_path or path.encode("utf-8"))
+        if query:
+            target += b"?" + query
+        parts = [method_raw, b" ", target, b" HTTP/1.1\r\nhost: ", pool.host_header, b"\r\n"]
+        for name, value in headers:
+            parts += (name, b": ", value, b"\r\n")
+        client = scope.get("client")
+        if client:
+            parts += (b"x-forwarded-for: ", client[0].encode("latin-1"), b"\r\n")
+        parts += (b"x-forwarded-proto: ", scope.get("scheme", "http").encode("latin-1"), b"\r\n")
+        if host:
+            parts += (b"x-forwarded-host: ", host, b"\r\n")
+        request_id = scope.get("state", {}).get("request_id")
+        if request_id:
+            parts += (b"x-request-id: ", request_id.encode("latin-1"), b"\r\n")
+        parts.append(self.signer.header_line(principal, service))
+
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        try:
+            if not has_body:
+                parts.append(b"\r\n")
+                conn, answer = await pool.request(method_raw, b"".join(parts), None, deadline)
+            else:
+                length = next((int(v) for n, v in headers if n == b"content-length"), None)
+                if length is None or length <= BUFFER_LIMIT:
+                    # Unknown length (chunked): read whole through the counting receive (413
+                    # past the limit) before anything reaches the service.
+                    body = await _read_body(receive)
+                    if length is None:
+                        parts.append(b"content-length: %d\r\n" % len(body))
+                    parts.append(b"\r\n")
+                    conn, answer = await pool.request(method_raw, b"".join(parts), body, deadline)
+                else:
+                    parts.append(b"\r\n")
+                    conn, answer = await pool.request_streamed(
+                        method_raw, b"".join(parts), _stream_body(receive), deadline
+                    )
+        except UpstreamTimeout:
+            raise GatewayTimeout(
+                f"the {service} service did not answer within {self.timeout:g} s"
+            ) from None
+        except UpstreamError as exc:
+            log.warning("upstream %s failed: %s", service, exc)
+            raise BadGateway(f"the {service} service could not be reached") from None
+
+        try:
+            out_headers = _answer_headers(answer.headers, extra_response_headers)
+            size = answer.content_length
+            if answer.complete or (size is not None and size <= BUFFER_LIMIT):
+                try:
+                    body = await answer.read()
+                except UpstreamTimeout:
+                    raise GatewayTimeout(
+                        f"the {service} service did not answer within {self.timeout:g} s"
+                    ) from None
+                except UpstreamError as exc:
+                    log.warning("upstream %s failed: %s", service, exc)
+                    raise BadGateway(f"the {service} service could not be reached") from None
+                await send(
+                    {"type": "http.response.start", "status": answer.status, "headers": out_headers}
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(
+                {"type": "http.response.start", "status": answer.status, "headers": out_headers}
+            )
+            try:
+                async for chunk in answer.stream():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except (UpstreamError, UpstreamTimeout) as exc:
+                # The status line is gone already; cutting the connection tells the client.
+                log.warning("upstream %s failed mid-answer: %s", service, exc or "timeout")
+                raise
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            pool.release(conn, answer)
 
 
-# --- the middleware: body size, authentication, rate limit --------------------------------
+# --- the edge: body size, authentication, rate limit, forwarding -----------------------------
+
+# Request headers never passed on (lower-case, as the server hands them over).
+_DROPPED_REQUEST_HEADERS = frozenset(
+    name.encode("latin-1") for name in HOP_BY_HOP | IDENTITY_HEADERS | OWN_REQUEST_HEADERS
+)
+_DROPPED_PREFIXES = (b"x-auth-", b"x-user-")
+_DROPPED_RESPONSE_HEADERS = frozenset(
+    name.encode("latin-1") for name in HOP_BY_HOP | OWN_RESPONSE_HEADERS
+)
+_ANONYMOUS = "sign in (bearer token) or send an API key (X-API-Key)"
+_UNEXPECTED = "The request could not be completed; it has been logged."
+
+
+@dataclasses.dataclass
+class EdgeState:
+    """What the edge needs from lifespan, filled in by `proxy_lifespan` (None before)."""
+
+    proxy: Proxy | None = None
+    authenticator: Authenticator | None = None
+    limiter: RateLimiter | None = None
 
 
 def _problem(exc: DomainError, scope: Scope) -> Response:
@@ -139,23 +328,66 @@ def _problem(exc: DomainError, scope: Scope) -> Response:
 
 
 class GatewayMiddleware:
-    """Runs before routing for every /api/ call (identity's own routes included)."""
+    """The gateway's edge, inside CORS and the kit's request context (see main.py).
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    Every /api/ call is checked here: body size, authentication, rate limit. Calls to the route
+    table's paths (and to the services' event feeds) are forwarded from here, without passing
+    through FastAPI's middleware stack or router; everything else (identity's routes, the
+    gateway's own feed, docs, health, metrics, unknown paths) goes on to the FastAPI app.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings, state: EdgeState | None = None) -> None:
         self.app = app
         self.max_body = settings.max_body_bytes
         self.rate_limits = settings.rate_limit_enabled
         self.policies = Policies(settings)
+        self.state = state
+
+    def _runtime(self, scope: Scope) -> EdgeState:
+        if self.state is not None:
+            return self.state
+        # Mounted without a shared EdgeState (older wiring): read the app's state per call.
+        app_state = scope["app"].state
+        return EdgeState(
+            getattr(app_state, "proxy", None),
+            getattr(app_state, "authenticator", None),
+            getattr(app_state, "rate_limiter", None),
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(API_PATHS):
             await self.app(scope, receive, send)
             return
-        length = None
+        # One pass over the request headers finds all the gateway needs and keeps the ones
+        # that go upstream.
+        length: bytes | None = None
+        chunked = False
+        authorization: bytes | None = None
+        api_key: bytes | None = None
+        host: bytes | None = None
+        connection: bytes | None = None
+        kept: list[tuple[bytes, bytes]] = []
         for name, value in scope["headers"]:
-            if name == b"content-length":
-                length = value
-                break
+            if name in _DROPPED_REQUEST_HEADERS:
+                if name == b"authorization":
+                    if authorization is None:
+                        authorization = value
+                elif name == b"x-api-key":
+                    if api_key is None:
+                        api_key = value
+                elif name == b"host":
+                    host = value
+                elif name == b"connection":
+                    connection = value if connection is None else connection + b"," + value
+                elif name == b"transfer-encoding":
+                    chunked = True
+            elif name.startswith(_DROPPED_PREFIXES):
+                continue
+            else:
+                if name == b"content-length":
+                    length = value
+                kept.append((name, value))
+
         if length is not None:
             try:
                 too_big = int(length) > self.max_body
@@ -167,23 +399,28 @@ class GatewayMiddleware:
                 )
                 await _problem(too_large, scope)(scope, receive, send)
                 return
-        else:
+        elif chunked:
             receive = self._counting(receive)
 
+        runtime = self._runtime(scope)
+        path: str = scope["path"]
         state = scope.setdefault("state", {})
-        request = Request(scope, receive)
-        gateway_app = scope["app"]
-        authenticator = getattr(gateway_app.state, "authenticator", None)
         refused_credentials: DomainError | None = None
         principal: Principal | None = None
-        try:
-            principal = None if authenticator is None else await authenticator.authenticate(request)
-        except DomainError as exc:
-            # Counted against the address below, so guessing keys or tokens is limited too.
-            refused_credentials = exc
+        authenticator = runtime.authenticator
+        if authenticator is not None and path not in SIGN_IN_PATHS:
+            try:
+                principal = await authenticator.authenticate_credentials(
+                    None if authorization is None else authorization.decode("latin-1"),
+                    None if api_key is None else api_key.decode("latin-1"),
+                )
+            except DomainError as exc:
+                # Counted against the address below, so guessing keys or tokens is limited too.
+                refused_credentials = exc
         state[PRINCIPAL_KEY] = principal
 
-        limiter: RateLimiter | None = getattr(gateway_app.state, "rate_limiter", None)
+        limit_headers: list[tuple[bytes, bytes]] | None = None
+        limiter = runtime.limiter
         if self.rate_limits and limiter is not None:
             if principal is None:
                 client = scope.get("client")
@@ -192,34 +429,20 @@ class GatewayMiddleware:
             else:
                 subject = f"{principal.kind}:{principal.sub}"
                 policy = self.policies.for_principal(principal)
-            decision = await limiter.hit(subject, policy)
-            extra = decision.headers()
+            decision = limiter.hit_now(subject, policy) or await limiter.hit(subject, policy)
+            limit_headers = decision.headers()
             if not decision.allowed:
                 refused = TooManyRequests(
                     f"more than {policy.quota} requests in {policy.window} s; "
                     f"try again in {decision.reset} s",
                     headers={
                         "Retry-After": str(decision.reset),
-                        **{k.decode(): v.decode() for k, v in extra},
+                        **{k.decode(): v.decode() for k, v in limit_headers},
                     },
                 )
                 await _problem(refused, scope)(scope, receive, send)
                 return
 
-            downstream = send
-
-            async def send_with_limits(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    message["headers"] = [*message.get("headers", []), *extra]
-                await downstream(message)
-
-            send = send_with_limits
-
-        if refused_credentials is not None:
-            await _problem(refused_credentials, scope)(scope, receive, send)
-            return
-
-        path = scope["path"]
         route = route_for(path)
         if route is not None:
             label: Any = route
@@ -229,19 +452,66 @@ class GatewayMiddleware:
             service, target = path[len(_FEEDS) :], SERVICE_EVENTS_PATH
         else:
             # Identity's own routes, the gateway's own feed, the docs, or a 404.
+            if limit_headers is not None:
+                send = _with_headers(send, limit_headers)
+            if refused_credentials is not None:
+                await _problem(refused_credentials, scope)(scope, receive, send)
+                return
             await self.app(scope, receive, send)
             return
+
         # Forwarded calls skip the router: the hottest path does the least.
         scope["route"] = label
+        extra = limit_headers or []
+        started = False
+
+        async def send_answer(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
         try:
+            if refused_credentials is not None:
+                raise refused_credentials
             if principal is None:
-                raise Unauthorized("sign in (bearer token) or send an API key (X-API-Key)")
+                raise Unauthorized(_ANONYMOUS)
             if target == SERVICE_EVENTS_PATH:
                 principal = feed_reader(principal)
-            response = await forward(request, service, target, principal)
+            proxy = runtime.proxy
+            if proxy is None:
+                raise BadGateway("the gateway is not ready to forward yet")
+            if connection is not None:
+                kept = _without_connection_listed(kept, connection)
+            await proxy.forward(
+                scope,
+                receive,
+                send_answer,
+                service=service,
+                path=target,
+                principal=principal,
+                headers=kept,
+                host=host,
+                has_body=length is not None or chunked,
+                extra_response_headers=extra,
+            )
+        except ClientDisconnected:
+            return
         except DomainError as exc:
-            response = exc.to_response(request)
-        await response(scope, receive, send)
+            if started:
+                raise
+            response = exc.to_response(Request(scope))
+            if extra:
+                response.raw_headers.extend(extra)
+            await response(scope, receive, send)
+        except Exception:
+            # What FastAPI's ServerErrorMiddleware does for routed calls: the 500 problem
+            # document when nothing was sent yet, and the error on to the server.
+            log.exception("unhandled error while forwarding", extra={"path": path})
+            if not started:
+                await problem_response(500, "internal-error", "Internal error", _UNEXPECTED)(
+                    scope, receive, send
+                )
+            raise
 
     def _counting(self, receive: Receive) -> Receive:
         """A body without Content-Length is counted as it arrives and cut off past the limit."""
@@ -260,170 +530,28 @@ class GatewayMiddleware:
         return counted
 
 
-# --- forwarding -----------------------------------------------------------------------------
+def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), *extra]
+        await send(message)
+
+    return send_with_headers
+
+
+def _without_connection_listed(
+    headers: list[tuple[bytes, bytes]], connection: bytes
+) -> list[tuple[bytes, bytes]]:
+    """RFC 9110 §7.6.1: the fields a Connection header names are hop-by-hop too."""
+    listed = {v.strip().lower() for v in connection.split(b",")} - {b""}
+    return [(n, v) for n, v in headers if n not in listed]
 
 
 def current_principal(request: Request) -> Principal:
     principal: Principal | None = request.scope.get("state", {}).get(PRINCIPAL_KEY)
     if principal is None:
-        raise Unauthorized("sign in (bearer token) or send an API key (X-API-Key)")
+        raise Unauthorized(_ANONYMOUS)
     return principal
-
-
-def _upstream_headers(request: Request, token: str) -> CIMultiDict[str]:
-    scope = request.scope
-    connection_listed: set[str] = set()
-    for name, value in scope["headers"]:
-        if name == b"connection":
-            connection_listed.update(
-                v.strip().lower() for v in value.decode("latin-1").split(",") if v.strip()
-            )
-    out: CIMultiDict[str] = CIMultiDict()
-    host = ""
-    for raw_name, raw_value in scope["headers"]:
-        name = raw_name.decode("latin-1")
-        if name == "host":
-            host = raw_value.decode("latin-1")
-            continue
-        if (
-            name in HOP_BY_HOP
-            or name in IDENTITY_HEADERS
-            or name in OWN_REQUEST_HEADERS
-            or name in connection_listed
-            or name.startswith(("x-auth-", "x-user-"))
-        ):
-            continue
-        out.add(name, raw_value.decode("latin-1"))
-    client = scope.get("client")
-    if client:
-        out["X-Forwarded-For"] = client[0]
-    out["X-Forwarded-Proto"] = scope.get("scheme", "http")
-    if host:
-        out["X-Forwarded-Host"] = host
-    request_id = scope.get("state", {}).get("request_id")
-    if request_id:
-        out["X-Request-ID"] = request_id
-    out["X-Internal-Token"] = token
-    return out
-
-
-def _response_headers(upstream: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:
-    listed: set[bytes] = set()
-    for name, value in upstream.raw_headers:
-        if name.lower() == b"connection":
-            listed.update(v.strip().lower() for v in value.split(b",") if v.strip())
-    out = []
-    for name, value in upstream.raw_headers:
-        lname = name.lower()
-        key = lname.decode("latin-1")
-        if key in HOP_BY_HOP or key in OWN_RESPONSE_HEADERS or lname in listed:
-            continue
-        out.append((lname, value))
-    return out
-
-
-def _start(status: int, headers: list[tuple[bytes, bytes]]) -> Message:
-    return {"type": "http.response.start", "status": status, "headers": headers}
-
-
-class BufferedUpstreamResponse(Response):
-    """A small upstream answer, already read: sent in one message."""
-
-    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-        self.status_code = status
-        self.body = body
-        self.background = None
-        self.raw_headers = headers
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-        )
-        await send({"type": "http.response.body", "body": self.body})
-
-
-class StreamingUpstreamResponse(Response):
-    """A large or open-ended upstream answer, passed on chunk by chunk."""
-
-    def __init__(
-        self, upstream: aiohttp.ClientResponse, headers: list[tuple[bytes, bytes]]
-    ) -> None:
-        self.status_code = upstream.status
-        self.upstream = upstream
-        self.background = None
-        self.raw_headers = headers
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": self.status_code,
-                    "headers": self.raw_headers,
-                }
-            )
-            async for chunk in self.upstream.content.iter_any():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            # The status line is gone already; cutting the connection tells the client.
-            log.warning("upstream failed mid-answer: %s", exc)
-            raise
-        finally:
-            self.upstream.release()
-
-
-async def _request_body(request: Request) -> bytes | AsyncIterator[bytes] | None:
-    headers = request.headers
-    length = headers.get("content-length")
-    if length is None:
-        if "transfer-encoding" not in headers:
-            return None
-        # Unknown length: read it through the counting receive (413 past the limit) before
-        # anything reaches the service.
-        return await request.body()
-    if int(length) <= BUFFER_LIMIT:
-        return await request.body()
-    return request.stream()
-
-
-async def forward(request: Request, service: str, path: str, principal: Principal) -> Response:
-    proxy: Proxy = request.app.state.proxy
-    token = proxy.signer.token(principal, service)
-    query = request.scope.get("query_string", b"")
-    target = proxy.upstreams[service] + path + ("?" + query.decode("latin-1") if query else "")
-    headers = _upstream_headers(request, token)
-    body = await _request_body(request)
-    upstream: aiohttp.ClientResponse | None = None
-    try:
-        upstream = await proxy.session.request(
-            request.method,
-            URL(target, encoded=True),
-            headers=headers,
-            data=body,
-            allow_redirects=False,
-            timeout=proxy.timeout,
-        )
-        out_headers = _response_headers(upstream)
-        size = upstream.content_length
-        if request.method == "HEAD" or (size is not None and size <= BUFFER_LIMIT):
-            try:
-                payload = await upstream.read()
-            finally:
-                upstream.release()
-            return BufferedUpstreamResponse(upstream.status, out_headers, payload)
-        return StreamingUpstreamResponse(upstream, out_headers)
-    except TimeoutError:
-        if upstream is not None:
-            upstream.release()
-        raise GatewayTimeout(
-            f"the {service} service did not answer within {proxy.timeout.total:g} s"
-        ) from None
-    except aiohttp.ClientError as exc:
-        if upstream is not None:
-            upstream.release()
-        log.warning("upstream %s failed: %s", service, exc)
-        raise BadGateway(f"the {service} service could not be reached") from None
 
 
 # --- event feeds ------------------------------------------------------------------------------
@@ -465,7 +593,37 @@ async def event_feed(
         return Response(render_feed(rows, after, limit), media_type="application/json")
     # Services' feeds are forwarded by GatewayMiddleware before routing; this stays for
     # completeness should that ever change.
-    return await forward(request, app, SERVICE_EVENTS_PATH, principal)
+    return _ForwardedFeed(app, principal)
+
+
+class _ForwardedFeed(Response):
+    """A service's feed forwarded from the router (the edge normally does it before)."""
+
+    def __init__(self, service: str, principal: Principal) -> None:
+        self.service = service
+        self.principal = principal
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        proxy: Proxy = scope["app"].state.proxy
+        headers = [
+            (n, v)
+            for n, v in scope["headers"]
+            if n not in _DROPPED_REQUEST_HEADERS and not n.startswith(_DROPPED_PREFIXES)
+        ]
+        host = next((v for n, v in scope["headers"] if n == b"host"), None)
+        await proxy.forward(
+            scope,
+            receive,
+            send,
+            service=self.service,
+            path=SERVICE_EVENTS_PATH,
+            principal=self.principal,
+            headers=headers,
+            host=host,
+            has_body=False,
+            extra_response_headers=[],
+        )
 
 
 # --- assembly ---------------------------------------------------------------------------------
@@ -474,18 +632,11 @@ async def event_feed(
 @asynccontextmanager
 async def proxy_lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    connector = aiohttp.TCPConnector(
-        limit=settings.upstream_pool_size,
-        limit_per_host=0,
-        keepalive_timeout=30,
-        ttl_dns_cache=300,
-    )
     session = aiohttp.ClientSession(
-        connector=connector,
+        connector=aiohttp.TCPConnector(limit=16, keepalive_timeout=4),
         # A shared jar would hand one user's cookies to the next.
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=False,
-        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
     )
     signer = TokenSigner(
         load_or_generate_key(settings.internal_token_private_key),
@@ -493,15 +644,15 @@ async def proxy_lifespan(app: FastAPI) -> AsyncIterator[None]:
         ttl_seconds=settings.internal_token_ttl_seconds,
         refresh_margin_seconds=settings.internal_token_refresh_margin_seconds,
     )
-    app.state.proxy = Proxy(
-        session=session,
-        signer=signer,
-        upstreams=upstreams(settings),
-        timeout=aiohttp.ClientTimeout(
-            total=settings.upstream_timeout_seconds,
-            sock_connect=settings.upstream_connect_timeout_seconds,
-        ),
+    proxy = Proxy(
+        session,
+        signer,
+        upstreams(settings),
+        pool_size=settings.upstream_pool_size,
+        timeout=settings.upstream_timeout_seconds,
+        connect_timeout=settings.upstream_connect_timeout_seconds,
     )
+    app.state.proxy = proxy
     db: Database = app.state.db
     limiter = RateLimiter(
         PostgresCounterStore(db.read_pool()),
@@ -509,10 +660,15 @@ async def proxy_lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     limiter.start()
     app.state.rate_limiter = limiter
+    edge: EdgeState | None = getattr(app.state, "edge", None)
+    if edge is not None:
+        edge.proxy = proxy
+        edge.limiter = limiter
+        edge.authenticator = getattr(app.state, "authenticator", None)
     try:
         yield
     finally:
+        if edge is not None:
+            edge.proxy = edge.limiter = edge.authenticator = None
         await limiter.stop()
-        await session.close()
-        # Lets the connector's transports finish closing before the loop goes away.
-        await asyncio.sleep(0)
+        await proxy.close()

@@ -46,15 +46,23 @@ class TokenSigner:
         self.issuer = issuer
         self.ttl_seconds = ttl_seconds
         self.refresh_margin_seconds = refresh_margin_seconds
-        self._cache: dict[tuple[Principal, str], tuple[str, float]] = {}
+        # (principal, audience) -> (token, reuse until, the header line that carries it)
+        self._cache: dict[tuple[Principal, str], tuple[str, float, bytes]] = {}
         self._cache_size = cache_size
 
     def token(self, principal: Principal, audience: str) -> str:
+        return self._entry(principal, audience)[0]
+
+    def header_line(self, principal: Principal, audience: str) -> bytes:
+        """`x-internal-token: <token>\r\n`, as it goes on the wire (encoded once per token)."""
+        return self._entry(principal, audience)[2]
+
+    def _entry(self, principal: Principal, audience: str) -> tuple[str, float, bytes]:
         now = time.time()
         key = (principal, audience)
         hit = self._cache.get(key)
         if hit is not None and hit[1] > now:
-            return hit[0]
+            return hit
         token = mint_internal_token(
             self._key,
             principal,
@@ -66,5 +74,10 @@ class TokenSigner:
         if len(self._cache) >= self._cache_size:
             # Dropping everything is cheap and rare; the next calls simply sign again.
             self._cache.clear()
-        self._cache[key] = (token, now + self.ttl_seconds - self.refresh_margin_seconds)
-        return token
+        entry = (
+            token,
+            now + self.ttl_seconds - self.refresh_margin_seconds,
+            b"x-internal-token: " + token.encode("ascii") + b"\r\n",
+        )
+        self._cache[key] = entry
+        return entry
