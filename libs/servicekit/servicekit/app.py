@@ -162,9 +162,13 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, app_name=spec.name, quiet_paths=_QUIET)
 
-    # The app's own routes first: routers are matched in order, and these carry the traffic.
+    # The app's own routes first, ahead of FastAPI's documentation routes too: routes are
+    # matched one by one in order on every request, and these carry the traffic.
+    documentation = list(app.router.routes)
+    app.router.routes.clear()
     for router in spec.routers:
         _include_authenticated(app, router)
+    app.router.routes.extend(documentation)
     for router in spec.public_routers:
         app.include_router(router)
 

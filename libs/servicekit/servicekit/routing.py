@@ -5,14 +5,18 @@ endpoint answered 2xx/3xx and rolled back otherwise, before the response leaves.
 idempotent POST claims its key with an INSERT in that same transaction: a concurrent duplicate
 blocks on the key's unique index until the first commits, then replays the stored response, so
 duplicates produce one effect and a crash can never keep the effect but lose the key.
+
+`direct` marks a hot endpoint `async def f(request: Request) -> Response` that FastAPI's
+per-request machinery (exit stacks, parameter solving, telemetry) is skipped for: the route
+calls it with the request, under the same token check and commit rule as every KitRoute.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -21,6 +25,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from servicekit.auth import authenticate
 from servicekit.db import Database, utcnow
@@ -29,6 +34,19 @@ from servicekit.errors import Conflict, ValidationFailed
 IDEMPOTENCY_HEADER = "idempotency-key"
 _REPLAYED_HEADERS = ("content-type", "location", "etag")
 MAX_KEY_LENGTH = 255
+_DIRECT = "__kit_direct__"
+
+DirectEndpoint = TypeVar("DirectEndpoint", bound=Callable[[Request], Awaitable[Response]])
+
+
+def direct(endpoint: DirectEndpoint) -> DirectEndpoint:
+    """Mark `async def f(request: Request) -> Response` as a direct endpoint (see the module).
+
+    It reads its own path and query parameters (document them with `openapi_extra`) and
+    returns a `Response`; errors are raised as usual and rendered by the app's handlers.
+    """
+    setattr(endpoint, _DIRECT, True)
+    return endpoint
 
 
 def request_session(request: Request) -> AsyncSession:
@@ -141,14 +159,53 @@ async def _store_answer(request: Request, key: str, response: Response) -> None:
     )
 
 
+def _takes_only_the_request(route: APIRoute) -> bool:
+    d = route.dependant
+    params = (d.path_params, d.query_params, d.header_params, d.cookie_params, d.body_params)
+    others = (
+        d.websocket_param_name,
+        d.http_connection_param_name,
+        d.response_param_name,
+        d.background_tasks_param_name,
+        d.security_scopes_param_name,
+    )
+    return (
+        d.request_param_name is not None
+        and not any(params)
+        and not d.dependencies
+        and all(o is None for o in others)
+    )
+
+
 class KitRoute(APIRoute):
     # Set by the app factory on the routes of a service's routers: the internal token is then
     # checked here, directly, instead of as one more dependency for FastAPI to solve.
     requires_principal: bool = False
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if getattr(endpoint, _DIRECT, False):
+            if not _takes_only_the_request(self):
+                raise TypeError(
+                    f"direct endpoint {endpoint.__name__} must take only `request: Request` "
+                    "(no parameters, dependencies or body for FastAPI to solve)"
+                )
+            handler = self._kit_handler(endpoint)
 
+            async def app(scope: Scope, receive: Receive, send: Send) -> None:
+                response = await handler(Request(scope, receive, send))
+                await response(scope, receive, send)
+
+            # Exceptions reach the app's ExceptionMiddleware, which renders them with the same
+            # handlers FastAPI's per-route wrapper would have used.
+            self.app = app
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        return self._kit_handler(super().get_route_handler())
+
+    def _kit_handler(
+        self, handler: Callable[[Request], Awaitable[Response]]
+    ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         async def route_handler(request: Request) -> Response:
             key = request.headers.get(IDEMPOTENCY_HEADER) if request.method == "POST" else None
             try:

@@ -25,12 +25,13 @@ def spec() -> AppSpec:
         description="The dynamic customer archive.",
         migrations_dir=MIGRATIONS,
         # Feature routers; their fixed paths never collide with `/{customer_id}` because the
-        # archive matches that segment only when it is a UUID.
+        # archive matches that segment only when it is a UUID. The archive first: it holds the
+        # hot reads (GET by id, the list), and routes are matched in order.
         routers=[
+            archive_router,
             quality_router,
             commerce_router,
             orders_router,
-            archive_router,
         ],
         hooks=[identity_feed_hook],
     )

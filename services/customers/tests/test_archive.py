@@ -503,3 +503,98 @@ async def test_patching_an_external_ref_taken_by_another_customer_is_a_422(custo
         f"{API}/{other['id']}", headers=customers.headers(org.rep_a)
     )
     assert unchanged.json()["external_ref"] == "TWO" and unchanged.json()["version"] == 1
+
+
+async def test_full_file_json_is_exactly_the_schema_and_opens_no_orm_session(customers, org):
+    """The full file is encoded straight from the row (no model round trip): its JSON must be
+    what CustomerFile's own dump gives (times as "Z", money as decimal strings, field order),
+    and the read must not open an ORM session."""
+    from customers.archive.schemas import CustomerFile
+
+    c = await customers.create(
+        org.rep_a, level="A", tags=["vip", "export"], estimated_potential="1234.50"
+    )
+    url = f"{API}/{c['id']}"
+    h = customers.headers(org.rep_a)
+    patched = await customers.client.patch(
+        url, json={"address": "9 Quay"}, headers={**h, "If-Match": '"1"'}
+    )
+    assert patched.status_code == 200, patched.text
+    contact = await customers.client.post(
+        f"{url}/contacts", json={"name": "Li Wei", "is_primary": True}, headers=h
+    )
+    assert contact.status_code == 201, contact.text
+    order = await customers.client.post(
+        f"{url}/orders",
+        json={"order_date": datetime.now(UTC).date().isoformat(), "amount": "300.10"},
+        headers=h,
+    )
+    assert order.status_code == 201, order.text
+
+    db = customers.app.state.db
+    opened = []
+    new_session = db.new_session
+
+    def counting():
+        opened.append(1)
+        return new_session()
+
+    db.new_session = counting
+    try:
+        resp = await customers.client.get(url, headers=h)
+    finally:
+        db.new_session = new_session
+    assert resp.status_code == 200, resp.text
+    assert opened == []
+    assert resp.headers["etag"] == '"2"'
+    assert resp.headers["content-type"] == "application/json"
+    body = resp.json()
+    assert body["address"] == "9 Quay" and body["estimated_potential"] == "1234.50"
+    assert body["level_info"] == {
+        "level": "A",
+        "cadence_days": 7,
+        "proposed_level": "C",
+        "purchases_12m": "300.10",
+    }
+    assert body["sections"]["contacts"][0]["name"] == "Li Wei"
+    assert body["sections"]["orders"]["summary"]["total"] == "300.10"
+    # The record and level: byte for byte the schema's JSON (the ledger and sections are JSON
+    # built by PostgreSQL and only need to validate).
+    dumped = CustomerFile.model_validate(body).model_dump(mode="json")
+    assert {k: v for k, v in dumped.items() if k not in ("ownership", "sections")} == {
+        k: v for k, v in body.items() if k not in ("ownership", "sections")
+    }
+    assert list(body) == list(CustomerFile.model_fields)
+    assert body["updated_at"].endswith("Z")
+
+
+async def test_full_file_bad_as_of_token_and_python_sections(customers, org):
+    from customers.archive.extensions import file_sections
+
+    c = await customers.create(org.rep_a)
+    url = f"{API}/{c['id']}"
+    h = customers.headers(org.rep_a)
+    bad = await customers.client.get(url, params={"as_of": "yesterday"}, headers=h)
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"
+    assert bad.json()["errors"][0]["loc"] == ["query", "as_of"]
+    assert (await customers.client.get(url)).status_code == 401
+    forged = await customers.client.get(url, headers={"X-Internal-Token": "forged"})
+    assert forged.status_code == 401
+
+    # A section registered in Python still gets a session (opened only for it).
+    async def history_count(session, principal, customer):
+        from customers.archive.models import HISTORY
+
+        stmt = sa.select(sa.func.count()).where(HISTORY.c.customer_id == customer.id)
+        return {"entries": (await session.execute(stmt)).scalar_one(), "by": principal.sub}
+
+    import sqlalchemy as sa
+
+    file_sections.register("history_count", history_count)
+    try:
+        resp = await customers.client.get(url, headers=h)
+    finally:
+        file_sections._sections.pop("history_count")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["sections"]["history_count"] == {"entries": 1, "by": org.rep_a.sub}

@@ -21,10 +21,13 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 
 from customers.archive.extensions import file_sql_sections, hooks
 from customers.archive.models import CUSTOMERS, LEDGER, SETTINGS
+from customers.archive.schemas import CustomerRead
 from servicekit.db import utcnow
 
 C = CUSTOMERS.c
 L = LEDGER.c
+# The record's public columns, in CustomerRead's order: the row is the record's JSON as is.
+RECORD_FIELDS = tuple(CustomerRead.model_fields)
 TRAILING = timedelta(days=365)
 _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 _LEDGER_FIELDS = (
@@ -89,7 +92,7 @@ def _build(key: tuple[Any, ...]) -> FileQuery:
         (name, f"section_{i}") for i, (name, _) in enumerate(file_sql_sections.items())
     )
     stmt = sa.select(
-        CUSTOMERS,
+        *[C[f] for f in RECORD_FIELDS],
         settings.label("settings_data"),
         ledger.label("ledger"),
         purchases_expr(C.id).label("purchases_12m"),
