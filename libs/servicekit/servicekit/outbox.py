@@ -10,7 +10,10 @@ holds the feed back until it ends; `outbox_backlog` shows it.
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +27,9 @@ from servicekit.errors import ValidationFailed
 from servicekit.pagination import decode_cursor, encode_cursor
 
 SPEC_VERSION = "1.0"
+# Below this many events one executemany INSERT is cheaper than setting up a COPY.
+COPY_THRESHOLD = 64
+_OUTBOX_COLUMNS = ("id", "type", "source", "subject", "time", "data", "dataversion")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +74,7 @@ async def record_event(
 ) -> uuid.UUID:
     """Write an event into this app's outbox, in the caller's transaction."""
     schema = session.info["outbox_schema"]
-    event_id = uuid.uuid4()
+    (event_id,) = ordered_uuids(1)
     await session.execute(
         sa.text(_outbox_sql(schema)),
         {
@@ -82,6 +88,87 @@ async def record_event(
         },
     )
     return event_id
+
+
+def ordered_uuids(n: int) -> list[uuid.UUID]:
+    """`n` fresh UUIDv7 (RFC 9562), ascending: the current millisecond, then a counter, then
+    random bits. Random v4 keys land all over a big primary-key index (every insert dirties a
+    different leaf page); these land at its right edge, which is what makes bulk inserts into a
+    million-row table cheap."""
+    head = (time.time_ns() // 1_000_000) << 80 | 0x7 << 76 | 0x2 << 62
+    noise = os.urandom(7 * n)
+    out = []
+    for i in range(n):
+        # 24 bits of counter (12 in rand_a, 12 at the top of rand_b) keep the batch in order;
+        # the 50 random bits below keep two processes in the same millisecond apart.
+        rand = int.from_bytes(noise[7 * i : 7 * i + 7]) & 0x3_FFFF_FFFF_FFFF
+        out.append(uuid.UUID(int=head | (i >> 12) << 64 | (i & 0xFFF) << 50 | rand))
+    return out
+
+
+async def record_events(
+    session: AsyncSession,
+    events: Sequence[tuple[str, str | uuid.UUID | None, dict[str, Any]]],
+    *,
+    dataversion: str = "1",
+) -> list[uuid.UUID]:
+    """Write many `(type, subject, data)` events in the caller's transaction, in one round trip:
+    a binary COPY for a large batch, one executemany INSERT for a small one. The feed shows
+    them in the order given (positions are taken in row order)."""
+    if not events:
+        return []
+    schema = session.info["outbox_schema"]
+    source = session.info["outbox_source"]
+    now = utcnow()
+    ids = ordered_uuids(len(events))
+    dumps = orjson.dumps
+    if len(events) < COPY_THRESHOLD:
+        await session.execute(
+            sa.text(_outbox_sql(schema)),
+            [
+                {
+                    "id": event_id,
+                    "type": type_,
+                    "source": source,
+                    "subject": None if subject is None else str(subject),
+                    "time": now,
+                    "data": dumps(data, default=str).decode(),
+                    "dataversion": dataversion,
+                }
+                for event_id, (type_, subject, data) in zip(ids, events, strict=True)
+            ],
+        )
+        return ids
+    records = [
+        (
+            event_id,
+            type_,
+            source,
+            None if subject is None else str(subject),
+            now,
+            dumps(data, default=str).decode(),
+            dataversion,
+        )
+        for event_id, (type_, subject, data) in zip(ids, events, strict=True)
+    ]
+    driver = await _driver_connection(session)
+    await driver.copy_records_to_table(
+        "outbox", schema_name=schema, columns=_OUTBOX_COLUMNS, records=records
+    )
+    return ids
+
+
+async def _driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session's transaction, with that transaction begun:
+    SQLAlchemy's asyncpg adapter sends BEGIN only with the first statement, and a COPY before
+    it would commit on its own."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None or not driver.is_in_transaction():
+        await session.execute(sa.text("SELECT 1"))
+        driver = raw.driver_connection
+    return driver
 
 
 def feed_cursor(txid: int, position: int) -> str:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from servicekit.consumer import EventConsumer
 from servicekit.db import Database
 from servicekit.devdb import free_port
-from servicekit.outbox import Event, record_event
+from servicekit.outbox import COPY_THRESHOLD, Event, ordered_uuids, record_event, record_events
 from servicekit.tables import notify_channel
 from servicekit.testing.sample.app import SCHEMA, build, received, settings_for
 from servicekit.testing.servers import serve
@@ -99,6 +99,55 @@ async def test_a_poller_sees_every_committed_event_exactly_once_under_concurrent
     assert rolled_back
     assert len(seen) == len(set(seen)), "an event was delivered twice"
     assert set(seen) == committed, "the feed lost events or showed rolled-back ones"
+
+
+async def _feed(sample) -> list[dict]:
+    items: list[dict] = []
+    after = None
+    while True:
+        params = {"limit": 200} | ({"after": after} if after else {})
+        resp = await sample.client.get("/events", params=params, headers=sample.headers(READER))
+        page = resp.json()
+        items += page["items"]
+        after = page["next_cursor"]
+        if not page["has_more"]:
+            return items
+
+
+def test_ordered_uuids_are_v7_ascending_and_distinct():
+    ids = ordered_uuids(5000) + ordered_uuids(5000)
+    assert all(u.version == 7 for u in ids)
+    assert ids == sorted(ids), "a later batch sorts after an earlier one, rows in batch order"
+    assert len(set(ids)) == len(ids)
+
+
+async def test_record_events_keeps_the_order_given_both_by_copy_and_by_insert(sample):
+    """A large batch goes by COPY, a small one by INSERT; both in the caller's transaction, in
+    the feed in the order given, with the data as given."""
+    db: Database = sample.app.state.db
+    many = COPY_THRESHOLD + 36
+    async with db.session() as s:
+        # The COPY is the first statement of this transaction: it must not commit on its own.
+        big = await record_events(
+            s, [("widget.bulk", f"w{i}", {"i": i, "at": uuid.UUID(int=i)}) for i in range(many)]
+        )
+    session = db.new_session()
+    try:
+        rolled = await record_events(session, [("widget.bulk", None, {"i": -1})] * many)
+        await session.rollback()
+    finally:
+        await session.close()
+    async with db.session() as s:
+        small = await record_events(s, [("widget.small", None, {"i": i}) for i in range(3)])
+    feed = await _feed(sample)
+    assert [e["id"] for e in feed] == [str(i) for i in big + small]
+    assert not {str(i) for i in rolled} & {e["id"] for e in feed}, "a rolled-back COPY showed"
+    assert [e["data"] for e in feed[:many]] == [
+        {"i": i, "at": str(uuid.UUID(int=i))} for i in range(many)
+    ]
+    assert [e["subject"] for e in feed[:3]] == ["w0", "w1", "w2"]
+    assert feed[-1]["type"] == "widget.small" and feed[-1]["subject"] is None
+    assert {e["source"] for e in feed} == {"kitsample"}
 
 
 async def _count(db: Database) -> tuple[int, int]:
