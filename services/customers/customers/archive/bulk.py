@@ -6,6 +6,7 @@ small batches keep plain executemany INSERTs (COPY has a fixed set-up cost per t
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,11 +20,17 @@ COPY_THRESHOLD = 64
 
 
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session's transaction. Call it after the transaction
-    has run a statement: SQLAlchemy's asyncpg adapter begins the transaction lazily."""
+    """The asyncpg connection under the session's transaction, with that transaction begun
+    (SQLAlchemy's asyncpg adapter sends BEGIN only with the first statement; a COPY before it
+    would commit on its own)."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    return raw.driver_connection
+    driver: asyncpg.Connection | None = raw.driver_connection
+    if driver is None or not driver.is_in_transaction():
+        await session.execute(sa.text("SELECT 1"))
+        driver = raw.driver_connection
+    assert driver is not None
+    return driver
 
 
 def use_copy(rows: Sequence[Any]) -> bool:
@@ -49,13 +56,27 @@ async def insert_rows(
             ]
         await session.execute(sa.insert(table), list(rows))
         return
-    records = []
-    for r in rows:
-        record = [r[c] for c in names]
-        for i in json_at:
-            record[i] = orjson.dumps(record[i], default=str).decode()
-        records.append(tuple(record))
+    # itemgetter builds each record in C; only the JSON cells need Python work.
+    values = operator.itemgetter(*names)
+    if len(names) == 1:
+        records: list[Any] = [(values(r),) for r in rows]
+    else:
+        records = list(map(values, rows))
+    if json_at:
+        dumps = orjson.dumps
+        for n, record in enumerate(records):
+            cells = list(record)
+            for i in json_at:
+                cells[i] = dumps(cells[i], default=str).decode()
+            records[n] = cells
+    await copy_records(session, table, names, records)
+
+
+async def copy_records(
+    session: AsyncSession, table: sa.Table, columns: Sequence[str], records: Sequence[Any]
+) -> None:
+    """Binary COPY of ready records (sequences in `columns` order, JSON cells as text)."""
     conn = await driver_connection(session)
     await conn.copy_records_to_table(
-        table.name, schema_name=table.schema, columns=names, records=records
+        table.name, schema_name=table.schema, columns=list(columns), records=records
     )

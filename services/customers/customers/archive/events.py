@@ -7,14 +7,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customers.archive import bulk
-from customers.models import kit_tables
-from servicekit.db import utcnow
-from servicekit.outbox import record_event
+from servicekit.outbox import record_event, record_events
 
 CUSTOMER_CREATED = "customer.created"
 CUSTOMER_UPDATED = "customer.updated"
@@ -41,8 +36,15 @@ _FACTS = (
 def customer_facts(customer: Any) -> dict[str, Any]:
     """The facts every customer event repeats. `customer` is a model, a row or a mapping.
     Values stay Python objects: the outbox encodes them (UUIDs, times, exact decimals)."""
+    # A plain dict (the bulk paths' rows) is read directly: the ABC check and a getter call per
+    # field cost more than the rest of the payload at 10,000 events per import.
+    if type(customer) is dict:
+        data = {k: customer[k] for k in _FACTS}
+        data["id"] = customer["id"]
+        data["tags"] = list(customer["tags"] or ())
+        return data
     get = customer.get if isinstance(customer, Mapping) else lambda k: getattr(customer, k)
-    data: dict[str, Any] = {k: get(k) for k in _FACTS}
+    data = {k: get(k) for k in _FACTS}
     data["id"] = get("id")
     data["tags"] = list(get("tags") or ())
     return data
@@ -112,47 +114,5 @@ async def emit(session: AsyncSession, type_: str, subject: uuid.UUID, data: dict
 async def emit_many(
     session: AsyncSession, events: Sequence[tuple[str, uuid.UUID, dict[str, Any]]]
 ) -> None:
-    """Many events in one executemany round trip (bulk transfers, import)."""
-    if not events:
-        return
-    if len(events) == 1:
-        await emit(session, *events[0])
-        return
-    schema = session.info["outbox_schema"]
-    source = session.info["outbox_source"]
-    now = utcnow()
-    if bulk.use_copy(events):
-        await bulk.insert_rows(
-            session,
-            kit_tables["outbox"],
-            [
-                {
-                    "id": uuid.uuid4(),
-                    "type": t,
-                    "source": source,
-                    "subject": str(subject),
-                    "time": now,
-                    "data": data,
-                    "dataversion": "1",
-                }
-                for t, subject, data in events
-            ],
-        )
-        return
-    await session.execute(
-        sa.text(
-            f'INSERT INTO "{schema}".outbox (id, type, source, subject, time, data, dataversion) '
-            "VALUES (:id, :type, :source, :subject, :time, CAST(:data AS jsonb), '1')"
-        ),
-        [
-            {
-                "id": uuid.uuid4(),
-                "type": t,
-                "source": source,
-                "subject": str(subject),
-                "time": now,
-                "data": orjson.dumps(data, default=str).decode(),
-            }
-            for t, subject, data in events
-        ],
-    )
+    """Many events in one round trip (bulk transfers, import), in the order given."""
+    await record_events(session, events)

@@ -39,6 +39,7 @@ from customers.quality.export import TAG_SEPARATOR
 from servicekit.auth import Principal
 from servicekit.db import utcnow
 from servicekit.errors import BadRequest, DomainError, Forbidden, PayloadTooLarge
+from servicekit.outbox import ordered_uuids
 
 MAX_ROWS = 10_000
 # Columns an export carries that an import does not set: a re-imported export file just works.
@@ -287,6 +288,9 @@ async def import_customers(
         new_rows = [r for r in new_rows if r.outcome is None]
 
     owners = await plan_owners(session, principal, [r.data for r in new_rows])
+    # Time-ordered ids: the batch appends to the primary-key index instead of dirtying a page
+    # per row all over it (the largest single cost of a 10,000-row COPY into 1M customers).
+    ids = iter(ordered_uuids(len(new_rows)))
     items: list[NewCustomer] = []
     for r, planned in zip(new_rows, owners, strict=True):
         if isinstance(planned, DomainError):
@@ -294,7 +298,7 @@ async def import_customers(
             continue
         k = r.keys
         normal = (k.phone, k.email, k.name) if k is not None else None
-        item = NewCustomer(r.data, planned[0], planned[1], normal=normal)
+        item = NewCustomer(r.data, planned[0], planned[1], id=next(ids), normal=normal)
         items.append(item)
         r.outcome = _outcome(r.index, "created", item.id)
     await create_customers_bulk(session, principal, items, principal=principal, reason="imported")
