@@ -85,6 +85,17 @@ def _parse(column: sa.ColumnElement[Any], value: Any) -> Any:
         raise ValidationFailed.field("cursor", "not a cursor this list gave out") from None
 
 
+def cursor_values(params: PageParams, columns: Sequence[sa.ColumnElement[Any]]) -> list[Any] | None:
+    """The cursor's values typed like `columns` (None on the first page); 422 when foreign.
+
+    For statements that take the keyset position as bound parameters (compiled once, run on
+    the read pool) instead of as literals (`keyset`)."""
+    if not params.cursor:
+        return None
+    raw = decode_cursor(params.cursor, len(columns))
+    return [_parse(c, v) for c, v in zip(columns, raw, strict=True)]
+
+
 def keyset(
     stmt: sa.Select[Any],
     columns: Sequence[sa.ColumnElement[Any]],
@@ -93,11 +104,8 @@ def keyset(
     descending: bool = False,
 ) -> sa.Select[Any]:
     """Order by `columns` (the last must be unique), resume after the cursor, fetch limit + 1."""
-    if params.cursor:
-        values = [
-            _parse(c, v)
-            for c, v in zip(columns, decode_cursor(params.cursor, len(columns)), strict=True)
-        ]
+    values = cursor_values(params, columns)
+    if values is not None:
         left = sa.tuple_(*columns)
         right = sa.tuple_(*[sa.literal(v, c.type) for c, v in zip(columns, values, strict=True)])
         stmt = stmt.where(left < right if descending else left > right)

@@ -598,3 +598,36 @@ async def test_full_file_bad_as_of_token_and_python_sections(customers, org):
         file_sections._sections.pop("history_count")
     assert resp.status_code == 200, resp.text
     assert resp.json()["sections"]["history_count"] == {"entries": 1, "by": org.rep_a.sub}
+
+
+async def test_list_page_json_is_the_schema_and_pages_by_code_backwards(customers, org):
+    """The list page is encoded straight from the rows: each item must be CustomerRead's own
+    JSON; keyset pages over a one-column sort, descending, walk every visible row once."""
+    from customers.archive.schemas import CustomerRead
+
+    made = [
+        await customers.create(org.rep_a, name=f"Gamma {i}", estimated_potential=f"{i}0.05")
+        for i in range(5)
+    ]
+    h = customers.headers(org.rep_a)
+    resp = await customers.client.get(API, params={"owner_id": org.rep_a.sub}, headers=h)
+    assert resp.status_code == 200, resp.text
+    items = resp.json()["items"]
+    assert [c["id"] for c in items] == [c["id"] for c in made]
+    for item in items:
+        assert CustomerRead.model_validate(item).model_dump(mode="json") == item
+        assert list(item) == list(CustomerRead.model_fields)
+    assert items[1]["estimated_potential"] == "10.05"
+
+    seen, cursor = [], None
+    while True:
+        params = {"limit": "2", "sort": "code", "order": "desc"}
+        resp = await customers.client.get(
+            API, params={**params, **({"cursor": cursor} if cursor else {})}, headers=h
+        )
+        assert resp.status_code == 200, resp.text
+        seen += [c["code"] for c in resp.json()["items"]]
+        cursor = resp.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted((c["code"] for c in made), reverse=True)

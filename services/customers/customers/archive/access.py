@@ -17,6 +17,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive.exceptions import CustomerNotFound
@@ -85,6 +86,41 @@ def visibility_filter(principal: Principal, table: sa.Table = CUSTOMERS) -> sa.C
             clauses.append(c.team_id.in_(teams))
         return sa.or_(*clauses)
     return sa.false()
+
+
+# `visibility_filter` as a statement shape with bound parameters, for statements compiled
+# once per shape and run on the raw read pool: the shape names the rule, the parameters carry
+# who is asking. Same rule, same results.
+VisibilityShape = str  # "all" | "none" | "own_or_pool" | "own_pool_or_teams"
+
+
+def visibility_params(principal: Principal) -> tuple[VisibilityShape, dict[str, Any]]:
+    if principal.kind == "key":
+        return ("all" if _key_reads(principal) else "none"), {}
+    if principal.is_admin:
+        return "all", {}
+    if principal.is_rep:
+        return "own_or_pool", {"vis_me": principal.user_id}
+    if principal.is_manager:
+        return "own_pool_or_teams", {"vis_me": principal.user_id, "vis_teams": team_ids(principal)}
+    return "none", {}
+
+
+def visibility_clause(
+    shape: VisibilityShape, table: sa.Table = CUSTOMERS
+) -> sa.ColumnElement[bool]:
+    """The WHERE clause of a shape from `visibility_params` (`vis_*` bound parameters)."""
+    c = table.c
+    if shape == "all":
+        return sa.true()
+    if shape == "none":
+        return sa.false()
+    # A missing user id binds NULL: `owner_id = NULL` is never true, like `own` above.
+    own = c.owner_id == sa.bindparam("vis_me", type_=sa.Uuid)
+    if shape == "own_or_pool":
+        return sa.or_(own, c.owner_id.is_(None))
+    teams = sa.bindparam("vis_teams", type_=postgresql.ARRAY(sa.Uuid))
+    return sa.or_(own, c.owner_id.is_(None), c.team_id == sa.func.any(teams))
 
 
 def can_change(principal: Principal, customer: Any) -> bool:

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive import bulk
+from customers.archive.access import VisibilityShape, visibility_clause, visibility_params
+from customers.archive.files import RECORD_FIELDS
 from customers.archive.models import CUSTOMERS, HISTORY, LEDGER
+from servicekit.auth import Principal
 from servicekit.db import compile_sql
-from servicekit.pagination import PageParams, keyset, make_page
+from servicekit.pagination import PageParams, cursor_values, keyset, make_page
 
 C = CUSTOMERS.c
+_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
 # The hot read: one row by primary key, compiled once for the raw asyncpg pool.
 CUSTOMER_BY_ID = compile_sql(sa.select(CUSTOMERS).where(C.id == sa.bindparam("id")))
@@ -102,17 +111,96 @@ async def duplicate_candidates(
     return out
 
 
-async def list_customers(
-    session: AsyncSession,
-    where: Sequence[sa.ColumnElement[bool]],
+# --- the list page: one statement on the read pool, compiled once per shape ------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ListShape:
+    """Which clauses a list statement has; the values travel as bound parameters."""
+
+    visibility: VisibilityShape
+    filters: frozenset[str]  # keys of _FILTERS present
+    phone_search: bool  # q also matches the normalised phone
+    sort: str
+    descending: bool
+    after_cursor: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    sql: str
+    names: tuple[str, ...]  # bound parameter names in $n order
+
+
+def _param(name: str, column: sa.ColumnElement[Any]) -> sa.BindParameter[Any]:
+    return sa.bindparam(name, type_=column.type)
+
+
+_FILTERS: dict[str, Callable[[], sa.ColumnElement[bool]]] = {
+    "region": lambda: C.region == _param("region", C.region),
+    "level": lambda: C.level == _param("level", C.level),
+    "owner_id": lambda: C.owner_id == _param("owner_id", C.owner_id),
+    "team_id": lambda: C.team_id == _param("team_id", C.team_id),
+    "status": lambda: C.status == _param("status", C.status),
+    "tag": lambda: C.tags.contains(sa.bindparam("tag", type_=postgresql.ARRAY(sa.Text))),
+    "pool": lambda: C.owner_id.is_(None),
+    "not_pool": lambda: C.owner_id.is_not(None),
+}
+
+
+@functools.lru_cache(maxsize=512)
+def _list_query(shape: ListShape) -> ListQuery:
+    columns = SORTS[shape.sort]
+    where = [visibility_clause(shape.visibility)]
+    where += [_FILTERS[name]() for name in sorted(shape.filters) if name in _FILTERS]
+    if "q" in shape.filters:
+        branches = [
+            C.name.ilike(sa.bindparam("q_name", type_=sa.Text), escape="\\"),
+            C.code.like(sa.bindparam("q_code", type_=sa.Text), escape="\\"),
+        ]
+        if shape.phone_search:
+            branches.append(C.normalized_phone.like(sa.bindparam("q_phone", type_=sa.Text)))
+        where.append(sa.or_(*branches))
+    if shape.after_cursor:
+        left = sa.tuple_(*columns)
+        right = sa.tuple_(*[_param(f"after_{i}", c) for i, c in enumerate(columns)])
+        where.append(left < right if shape.descending else left > right)
+    order = [c.desc() if shape.descending else c.asc() for c in columns]
+    stmt = (
+        sa.select(*[C[f] for f in RECORD_FIELDS])
+        .where(*where)
+        .order_by(*order)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+    )
+    compiled = stmt.compile(dialect=_DIALECT)
+    return ListQuery(str(compiled), tuple(compiled.positiontup or ()))
+
+
+async def list_page(
+    pool: asyncpg.Pool,
+    principal: Principal,
+    filters: dict[str, Any],
     page: PageParams,
     sort: str,
     descending: bool,
-) -> tuple[list[Any], str | None]:
+) -> tuple[list[asyncpg.Record], str | None]:
+    """One page of the customers the principal may see, matching `filters`: the keys of
+    `_FILTERS` present (values normalised; "pool" / "not_pool" with any value) and the text
+    search patterns "q_name", "q_code" and optionally "q_phone"."""
     columns = SORTS[sort]
-    stmt = keyset(sa.select(CUSTOMERS).where(*where), columns, page, descending=descending)
-    rows = (await session.execute(stmt)).all()
-    return make_page(rows, page, lambda r: [getattr(r, str(c.key)) for c in columns])
+    after = cursor_values(page, columns)
+    visibility, params = visibility_params(principal)
+    params = {**params, **filters, "limit": page.limit + 1}
+    if after is not None:
+        params.update({f"after_{i}": v for i, v in enumerate(after)})
+    present = frozenset("q" if k.startswith("q_") else k for k in filters)
+    shape = ListShape(
+        visibility, present, "q_phone" in filters, sort, descending, after is not None
+    )
+    query = _list_query(shape)
+    rows = await pool.fetch(query.sql, *[params[n] for n in query.names])
+    keys = [str(c.key) for c in columns]
+    return make_page(rows, page, lambda r: [r[k] for k in keys])
 
 
 async def history_page(
