@@ -59,8 +59,12 @@ def normalize_name(name: str | None) -> str | None:
     """Case-, width- and punctuation-insensitive name without legal-form suffixes."""
     if not name:
         return None
-    value = unicodedata.normalize("NFKC", name).casefold()
-    value = "".join(filter(str.isalnum, value))
+    if name.isascii():
+        # NFKC leaves ASCII as it is and casefold is lower(): the common case skips both.
+        value = "".join(filter(str.isalnum, name.lower()))
+    else:
+        value = unicodedata.normalize("NFKC", name).casefold()
+        value = "".join(filter(str.isalnum, value))
     # Strip stacked suffixes ("co ltd" -> "coltd" -> ""), but never the whole name.
     while True:
         stripped = _SUFFIX_RE.sub("", value)
