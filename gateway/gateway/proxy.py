@@ -243,7 +243,9 @@ class Proxy:
         try:
             if not has_body:
                 parts.append(b"\r\n")
-                conn, answer = await pool.request(method_raw, b"".join(parts), None, deadline)
+                conn, answer = await pool.request(
+                    method_raw, b"".join(parts), None, deadline, BUFFER_LIMIT
+                )
             else:
                 length = next((int(v) for n, v in headers if n == b"content-length"), None)
                 if length is None or length <= BUFFER_LIMIT:
@@ -253,11 +255,13 @@ class Proxy:
                     if length is None:
                         parts.append(b"content-length: %d\r\n" % len(body))
                     parts.append(b"\r\n")
-                    conn, answer = await pool.request(method_raw, b"".join(parts), body, deadline)
+                    conn, answer = await pool.request(
+                        method_raw, b"".join(parts), body, deadline, BUFFER_LIMIT
+                    )
                 else:
                     parts.append(b"\r\n")
                     conn, answer = await pool.request_streamed(
-                        method_raw, b"".join(parts), _stream_body(receive), deadline
+                        method_raw, b"".join(parts), _stream_body(receive), deadline, BUFFER_LIMIT
                     )
         except UpstreamTimeout:
             raise GatewayTimeout(

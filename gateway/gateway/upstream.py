@@ -61,11 +61,16 @@ class Answer:
         "head_only",
         "headers",
         "status",
+        "whole_up_to",
     )
 
-    def __init__(self, conn: _Connection, head_only: bool) -> None:
+    def __init__(self, conn: _Connection, head_only: bool, whole_up_to: int = 0) -> None:
         self._conn = conn
         self.head_only = head_only
+        # Answers announced this small are read whole anyway: `head()` returns only once they
+        # are complete, which spares the caller a wake-up between head and body (a service
+        # writes them in two pieces, which often arrive apart).
+        self.whole_up_to = whole_up_to
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.content_length: int | None = None
@@ -128,7 +133,8 @@ class Answer:
     # -- read by the caller ----------------------------------------------------------------
 
     async def head(self) -> None:
-        """Wait for the status line and headers (usually the whole answer comes with them)."""
+        """Wait for the status line and headers; for answers announced no larger than
+        `whole_up_to`, for the whole answer."""
         if self.error is not None:
             raise self.error
         if self.status >= 200:
@@ -263,7 +269,8 @@ class _Connection(asyncio.Protocol):
             self.keep_alive = False
             answer._finished()
             return
-        answer._headed()
+        if answer.content_length is None or answer.content_length > answer.whole_up_to:
+            answer._headed()
 
     def on_body(self, body: bytes) -> None:
         if self.answer is not None and not self.answer.complete:
@@ -287,8 +294,10 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    def start(self, request: bytes, head_only: bool, deadline: float) -> Answer:
-        answer = Answer(self, head_only)
+    def start(
+        self, request: bytes, head_only: bool, deadline: float, whole_up_to: int = 0
+    ) -> Answer:
+        answer = Answer(self, head_only, whole_up_to)
         self.answer = answer
         self._got_bytes = False
         if self.transport is None:
@@ -405,16 +414,22 @@ class UpstreamPool:
         self._hand_on()
 
     async def request(
-        self, method: bytes, head: bytes, body: bytes | None, deadline: float
+        self,
+        method: bytes,
+        head: bytes,
+        body: bytes | None,
+        deadline: float,
+        whole_up_to: int = 0,
     ) -> tuple[_Connection, Answer]:
-        """Send a request whose body is in hand; returns once the answer's head is in."""
+        """Send a request whose body is in hand; returns once the answer's head is in (once
+        it is complete, if it is announced no larger than `whole_up_to`)."""
         request = head if not body else head + body
         retry = method in _IDEMPOTENT
         fresh = False
         while True:
             conn = await self._acquire(fresh=fresh)
             try:
-                answer = conn.start(request, method == b"HEAD", deadline)
+                answer = conn.start(request, method == b"HEAD", deadline, whole_up_to)
                 await answer.head()
             except _StaleConnection:
                 self.release(conn, conn.answer)
@@ -428,12 +443,17 @@ class UpstreamPool:
             return conn, answer
 
     async def request_streamed(
-        self, method: bytes, head: bytes, body: AsyncIterator[bytes], deadline: float
+        self,
+        method: bytes,
+        head: bytes,
+        body: AsyncIterator[bytes],
+        deadline: float,
+        whole_up_to: int = 0,
     ) -> tuple[_Connection, Answer]:
         """Send a request whose body arrives piece by piece (a fresh connection, no retry)."""
         conn = await self._acquire(fresh=True)
         try:
-            answer = conn.start(head, False, deadline)
+            answer = conn.start(head, False, deadline, whole_up_to)
             async for chunk in body:
                 if answer.error is not None:
                     raise answer.error
