@@ -300,6 +300,18 @@ class Comparison:
     project: Side
     baseline: Side
     goal: float | None = None  # minimum project/baseline throughput ratio
+    # Paced comparisons (`Context.compare_paced`): the fixed total rate both sides were sent
+    # (req/s), and the most the project may add to the baseline's median latency.
+    rate: float | None = None
+    added_p50_goal_ms: float | None = None
+
+    @property
+    def added_p50_ms(self) -> float:
+        return self.project.median("p50_ms") - self.baseline.median("p50_ms")
+
+    @property
+    def added_p99_ms(self) -> float:
+        return self.project.median("p99_ms") - self.baseline.median("p99_ms")
 
     @property
     def ratio(self) -> float:
@@ -315,7 +327,12 @@ class Comparison:
 
     @property
     def met(self) -> bool | None:
-        return None if self.goal is None else self.ratio >= self.goal
+        verdicts = []
+        if self.goal is not None:
+            verdicts.append(self.ratio >= self.goal)
+        if self.added_p50_goal_ms is not None:
+            verdicts.append(self.added_p50_ms < self.added_p50_goal_ms)
+        return all(verdicts) if verdicts else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -324,6 +341,10 @@ class Comparison:
             "ratio": round(self.ratio, 3),
             "cpu_ratio": None if self.cpu_ratio is None else round(self.cpu_ratio, 3),
             "goal": self.goal,
+            "rate": self.rate,
+            "added_p50_ms": round(self.added_p50_ms, 3),
+            "added_p99_ms": round(self.added_p99_ms, 3),
+            "added_p50_goal_ms": self.added_p50_goal_ms,
             "met": self.met,
             "project": self.project.summary(),
             "baseline": self.baseline.summary(),
@@ -432,7 +453,15 @@ class Context:
         path.write_text("\n".join(lines) + "\n")
         return path
 
-    def wrk(self, server: Server, requests: RequestSet, duration: float) -> WrkResult:
+    def wrk(
+        self,
+        server: Server,
+        requests: RequestSet,
+        duration: float,
+        rate: float | None = None,
+    ) -> WrkResult:
+        """One wrk run: closed loop (each connection sends as soon as it has its answer), or
+        paced at `rate` requests per second in total (lua/paths.lua's `delay()`)."""
         cmd = [self.wrk_bin, "-t", str(self.load.threads), "-c", str(self.load.connections)]
         cmd += ["-d", f"{max(1, round(duration))}s", "--latency", "-s", str(LUA_PATHS)]
         cmd += ["--timeout", "10s"]
@@ -440,6 +469,11 @@ class Context:
             cmd += ["-H", f"{name}: {value}"]
         cmd.append(server.url)
         env = {**os.environ, "BENCH_PATHS": str(requests.paths_file)}
+        if rate is not None:
+            # Each wrk thread paces its own share of the rate.
+            env["BENCH_PACE_MS"] = f"{1000.0 * self.load.threads / rate:.6f}"
+        else:
+            env.pop("BENCH_PACE_MS", None)
         if requests.headers_file is not None:
             env["BENCH_HEADERS"] = str(requests.headers_file)
         cpu_before = server.cpu_seconds()
@@ -499,6 +533,53 @@ class Context:
         cpu = comparison.cpu_ratio
         cpu_text = "" if cpu is None else f" (by server CPU per request: {cpu:.3f})"
         print(f"  {name}: ratio {comparison.ratio:.3f}{cpu_text}", flush=True)
+        self.comparisons.append(comparison)
+        return comparison
+
+    def compare_paced(
+        self,
+        name: str,
+        *,
+        project: Server,
+        baseline: Server,
+        requests: RequestSet,
+        rate: float,
+        baseline_requests: RequestSet | None = None,
+        added_p50_goal_ms: float | None = None,
+    ) -> Comparison:
+        """Both sides at the same fixed rate, in alternating rounds: the latency a layer adds.
+
+        A closed loop at saturation measures throughput, and its latencies are mostly queueing
+        (each of N connections waits for the N-1 requests ahead of it, so the added p50 there
+        is about N/T_project - N/T_baseline). A proxy's own latency is measured below
+        saturation, at a rate both sides sustain (as Envoy's and Kong's benchmarks do); the
+        answer is the difference of the medians at that rate.
+        """
+        sides = [(project, requests), (baseline, baseline_requests or requests)]
+        comparison = Comparison(self.benchmark, name, Side(project.name), Side(baseline.name))
+        comparison.rate = rate
+        comparison.added_p50_goal_ms = added_p50_goal_ms
+        if self.load.warmup > 0:
+            for server, reqs in sides:
+                self.wrk(server, reqs, min(self.load.warmup, 2), rate=rate)
+        for i in range(self.load.rounds):
+            order = sides if i % 2 == 0 else sides[::-1]
+            for server, reqs in order:
+                result = self.wrk(server, reqs, self.load.duration, rate=rate)
+                side = comparison.project if server is project else comparison.baseline
+                side.rounds.append(result)
+                print(
+                    f"  round {i + 1}/{self.load.rounds} {server.name:<10} at {rate:.0f} req/s: "
+                    f"{result.rps:>8.1f} req/s  p50 {result.p50_ms:6.2f} ms  "
+                    f"p90 {result.p90_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  "
+                    f"cpu {result.cpu_us_per_request} us/req",
+                    flush=True,
+                )
+        print(
+            f"  {name}: at {rate:.0f} req/s added p50 {comparison.added_p50_ms:+.2f} ms, "
+            f"added p99 {comparison.added_p99_ms:+.2f} ms",
+            flush=True,
+        )
         self.comparisons.append(comparison)
         return comparison
 

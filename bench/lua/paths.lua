@@ -69,6 +69,37 @@ function request()
   return pool[math.random(#pool)]
 end
 
+-- BENCH_PACE_MS: when set, this thread sends one request every that many milliseconds in
+-- total, whichever of its connections is free (the harness sets it to threads * 1000 / rate).
+-- Send times are slots on an absolute clock, so the rate does not drift with the latencies;
+-- a thread that falls behind starts again from now instead of sending a burst. wrk measures
+-- each latency from the moment the request is written, after the delay.
+local pace_ms = tonumber(os.getenv("BENCH_PACE_MS") or "")
+if pace_ms and pace_ms > 0 then
+  local ffi = require("ffi")
+  ffi.cdef([[
+    typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+    int clock_gettime(int clk_id, bench_timespec *tp);
+  ]])
+  local CLOCK_MONOTONIC = 1
+  local now_ts = ffi.new("bench_timespec")
+  local function now_ms()
+    ffi.C.clock_gettime(CLOCK_MONOTONIC, now_ts)
+    return tonumber(now_ts.tv_sec) * 1000 + tonumber(now_ts.tv_nsec) / 1e6
+  end
+  local next_slot = 0
+
+  function delay()
+    local now = now_ms()
+    if next_slot < now then
+      next_slot = now
+    end
+    local wait = next_slot - now
+    next_slot = next_slot + pace_ms
+    return wait
+  end
+end
+
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
