@@ -6,11 +6,14 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
 from customers.archive import bulk
 from customers.archive.history import Actor
+from customers.archive.models import HISTORY
 from customers.archive.schemas import CustomerCreate
 from customers.archive.service import NewCustomer, create_customers_bulk
+from servicekit.db import utcnow
 from servicekit.errors import Conflict
 
 API = "/api/v1/customers"
@@ -90,3 +93,40 @@ async def test_a_batch_losing_on_external_ref_rolls_back_whole_with_its_codes(cu
             await create_customers_bulk(session, Actor(org.admin.sub), items)
     after = await customers.create(org.rep_a)
     assert first["code"] == "EAST-000001" and after["code"] == "EAST-000002"
+
+
+async def test_a_copy_as_the_first_statement_stays_in_the_transaction(customers, org):
+    """SQLAlchemy begins the transaction with its first statement; a COPY sent before any
+    statement must still be undone by a rollback (and kept by a commit)."""
+    db = customers.app.state.db
+    n = bulk.COPY_THRESHOLD
+    ids = [uuid.uuid4() for _ in range(2 * n)]
+    rows = [
+        {
+            "customer_id": cid,
+            "version": 1,
+            "at": utcnow(),
+            "actor_kind": "system",
+            "action": "created",
+            "changes": {"name": {"old": None, "new": f"n{i}"}},
+        }
+        for i, cid in enumerate(ids)
+    ]
+    session = db.new_session()
+    try:
+        await bulk.insert_rows(session, HISTORY, rows[:n])
+        await session.rollback()
+    finally:
+        await session.close()
+    async with db.session() as session:
+        await bulk.insert_rows(session, HISTORY, rows[n:])
+    async with db.session() as session:
+        stored = (
+            await session.execute(
+                sa.select(HISTORY.c.customer_id, HISTORY.c.changes).where(
+                    HISTORY.c.customer_id.in_(ids)
+                )
+            )
+        ).all()
+    assert sorted(r.customer_id for r in stored) == sorted(ids[n:])
+    assert {r.changes["name"]["new"] for r in stored} == {f"n{i}" for i in range(n, 2 * n)}

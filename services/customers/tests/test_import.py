@@ -315,3 +315,42 @@ async def test_concurrent_imports_of_the_same_rows_create_each_once(customers, o
     # Whoever got 409 retries and finds every row there.
     retry = (await customers.client.post(IMPORT, json={"rows": rows}, headers=h)).json()
     assert retry["unchanged"] == 50 and retry["created"] == 0
+
+
+async def test_a_large_import_gets_ordered_ids_gap_free_codes_history_and_events(customers, org):
+    """Past the COPY threshold: ids are time-ordered (UUIDv7, ascending in row order, so the
+    batch appends to the primary-key index), codes continue gap-free, and every created row has
+    its history entry and its event, in row order in the feed."""
+    first = await customers.create(org.admin, region="SOUTH")
+    rows = [
+        {"name": f"Big {i}", "region": "south", "external_ref": f"BIG{i}", "source": "erp"}
+        for i in range(150)
+    ]
+    h = customers.headers(org.admin)
+    body = (await customers.client.post(IMPORT, json={"rows": rows}, headers=h)).json()
+    assert body["created"] == 150 and body["errors"] == 0
+    ids = [uuid.UUID(r["id"]) for r in body["results"]]
+    assert all(i.version == 7 for i in ids) and ids == sorted(ids)
+    conn = await asyncpg.connect(to_asyncpg_dsn(customers.database_url))
+    try:
+        codes = await conn.fetch(
+            "SELECT id, code FROM customers.customers WHERE source = 'erp' ORDER BY code"
+        )
+        history = await conn.fetchval(
+            "SELECT count(*) FROM customers.customer_history "
+            "WHERE customer_id = ANY($1::uuid[]) AND action = 'created'",
+            ids,
+        )
+    finally:
+        await conn.close()
+    assert first["code"] == "SOUTH-000001"
+    assert [r["code"] for r in codes] == [f"SOUTH-{n:06}" for n in range(2, 152)]
+    assert [r["id"] for r in codes] == ids, "codes are handed out in row order"
+    assert history == 150
+    created = [
+        e for e in await customers.events({"customer.created"}) if e["data"]["source"] == "erp"
+    ]
+    assert [e["subject"] for e in created] == [str(i) for i in ids]
+    assert [e["data"]["code"] for e in created] == [r["code"] for r in codes]
+    event_ids = [uuid.UUID(e["id"]) for e in created]
+    assert event_ids == sorted(event_ids)
