@@ -150,7 +150,13 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
             await db.close()
 
     app = FastAPI(
-        title=spec.title, version=spec.version, description=spec.description, lifespan=lifespan
+        title=spec.title,
+        version=spec.version,
+        description=spec.description,
+        lifespan=lifespan,
+        # The kit observes through its own metrics and logs. FastAPI's OpenTelemetry bridge
+        # would only ever find no provider, but asks the OpenTelemetry API on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.spec = spec

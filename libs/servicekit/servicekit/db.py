@@ -8,7 +8,8 @@ with statements compiled once at import: profiling showed the per-request ORM se
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -80,6 +81,75 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     before calling this, so there is nothing to reset."""
 
 
+class DirectReads:
+    """One-statement reads on connections of their own, for the hottest paths.
+
+    asyncpg's pool costs more CPU per statement than the statement itself on a primary-key
+    read (measured: ~200 us vs ~80 us client CPU per `fetchrow`): a proxy object, a shielded
+    release task, timeouts and an inactivity timer per acquire. Here a read takes a slot
+    (a semaphore: no more connections than slots), an idle connection or a new one, runs the
+    statement and puts the connection back. A connection whose statement did not finish
+    cleanly (cancelled, broken) is terminated, never reused; a server-side error (bad input,
+    statement timeout) leaves it idle and reusable, as no transaction is ever opened here.
+    """
+
+    def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]], size: int) -> None:
+        self._connect = connect
+        self._slots = asyncio.Semaphore(size)
+        self._size = size
+        self._idle: list[asyncpg.Connection] = []
+        self._busy = 0
+        self._closed = False
+
+    async def _run(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+        if self._closed:
+            raise asyncpg.InterfaceError("the database is closed")
+        async with self._slots:
+            conn = None
+            while self._idle and conn is None:
+                candidate = self._idle.pop()
+                conn = None if candidate.is_closed() else candidate
+            if conn is None:
+                conn = await self._connect()
+            self._busy += 1
+            try:
+                result = await getattr(conn, method)(sql, *args)
+            except asyncpg.PostgresError:
+                self._give_back(conn)
+                raise
+            except BaseException:
+                self._busy -= 1
+                conn.terminate()
+                raise
+            self._give_back(conn)
+            return result
+
+    def _give_back(self, conn: asyncpg.Connection) -> None:
+        self._busy -= 1
+        if self._closed:
+            conn.terminate()
+        else:
+            self._idle.append(conn)
+
+    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        return await self._run("fetchrow", sql, args)
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        return await self._run("fetch", sql, args)  # type: ignore[no-any-return]
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self._run("fetchval", sql, args)
+
+    def stats(self) -> tuple[int, int]:
+        return self._busy, len(self._idle)
+
+    async def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.close()
+
+
 class Database:
     """One app's connections: created in `lifespan`, closed on shutdown."""
 
@@ -103,6 +173,7 @@ class Database:
         self._statement_timeout_ms = statement_timeout_ms
         self.engine: AsyncEngine | None = None
         self.pool: asyncpg.Pool | None = None
+        self._direct: DirectReads | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self.outbox_source = app_name
 
@@ -126,6 +197,12 @@ class Database:
             server_settings=server_settings,
             reset=_keep_session,
         )
+        dsn = to_asyncpg_dsn(self.url)
+
+        async def connect() -> asyncpg.Connection:
+            return await asyncpg.connect(dsn, server_settings=server_settings)
+
+        self._direct = direct = DirectReads(connect, self._read_pool_size)
         engine, pool = self.engine, self.pool
 
         def engine_stats() -> tuple[int, int]:
@@ -138,10 +215,14 @@ class Database:
 
         POOLS.sources[f"{self.app_name}/orm"] = engine_stats
         POOLS.sources[f"{self.app_name}/read"] = read_stats
+        POOLS.sources[f"{self.app_name}/direct"] = direct.stats
 
     async def close(self) -> None:
         POOLS.sources.pop(f"{self.app_name}/orm", None)
         POOLS.sources.pop(f"{self.app_name}/read", None)
+        POOLS.sources.pop(f"{self.app_name}/direct", None)
+        if self._direct is not None:
+            await self._direct.close()
         if self.pool is not None:
             await self.pool.close()
         if self.engine is not None:
@@ -171,10 +252,17 @@ class Database:
         assert self.pool is not None, "Database.connect() was not awaited"
         return self.pool
 
+    def direct_reads(self) -> DirectReads:
+        """One-statement reads for the hottest paths (see `DirectReads`); up to
+        `read_pool_size` connections of their own besides the read pool's."""
+        assert self._direct is not None, "Database.connect() was not awaited"
+        return self._direct
+
 
 __all__ = [
     "NAMING_CONVENTION",
     "Database",
+    "DirectReads",
     "SQLModel",
     "compile_sql",
     "make_metadata",

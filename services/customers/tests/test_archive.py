@@ -631,3 +631,34 @@ async def test_list_page_json_is_the_schema_and_pages_by_code_backwards(customer
         if cursor is None:
             break
     assert seen == sorted((c["code"] for c in made), reverse=True)
+
+
+async def test_direct_reads_reuse_healthy_connections_and_drop_interrupted_ones(customers):
+    """The hot reads' own connections (kit `DirectReads`): a server-side error leaves the
+    connection reusable, a read cancelled mid-statement never hands its connection on, and
+    no more connections than slots are ever open."""
+    import asyncpg
+    import pytest
+
+    reads = customers.app.state.db.direct_reads()
+    assert await reads.fetchval("SELECT 1") == 1
+    busy, idle = reads.stats()
+    assert busy == 0 and idle >= 1
+    pid = await reads.fetchval("SELECT pg_backend_pid()")
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        await reads.fetchval("SELECT 1 / 0")
+    assert await reads.fetchval("SELECT pg_backend_pid()") == pid
+
+    # Cancelled mid-statement: that connection is terminated, the next read gets another.
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(reads.fetchval("SELECT pg_sleep(5)"), 0.2)
+    pids = {await reads.fetchval("SELECT pg_backend_pid()") for _ in range(3)}
+    assert pid not in pids and len(pids) == 1
+    assert reads.stats()[0] == 0
+
+    async def sleepy() -> int:
+        return int(await reads.fetchval("SELECT pg_backend_pid() FROM pg_sleep(0.05)"))
+
+    size = reads._size
+    seen = set(await asyncio.gather(*[sleepy() for _ in range(size * 3)]))
+    assert 1 < len(seen) <= size

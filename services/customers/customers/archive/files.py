@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
@@ -22,7 +21,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from customers.archive.extensions import file_sql_sections, hooks
 from customers.archive.models import CUSTOMERS, LEDGER, SETTINGS
 from customers.archive.schemas import CustomerRead
-from servicekit.db import utcnow
+from servicekit.db import DirectReads, utcnow
 
 C = CUSTOMERS.c
 L = LEDGER.c
@@ -114,7 +113,7 @@ def file_query() -> FileQuery:
     return _cached
 
 
-async def fetch_file(pool: asyncpg.Pool, customer_id: uuid.UUID) -> tuple[Any, FileQuery]:
+async def fetch_file(reads: DirectReads, customer_id: uuid.UUID) -> tuple[Any, FileQuery]:
     q = file_query()
     args = [customer_id if n == "customer_id" else q.params[n] for n in q.names]
-    return await pool.fetchrow(q.sql, *args), q
+    return await reads.fetchrow(q.sql, *args), q

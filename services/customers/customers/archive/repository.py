@@ -20,7 +20,7 @@ from customers.archive.access import VisibilityShape, visibility_clause, visibil
 from customers.archive.files import RECORD_FIELDS
 from customers.archive.models import CUSTOMERS, HISTORY, LEDGER
 from servicekit.auth import Principal
-from servicekit.db import compile_sql
+from servicekit.db import DirectReads, compile_sql
 from servicekit.pagination import PageParams, cursor_values, keyset, make_page
 
 C = CUSTOMERS.c
@@ -177,7 +177,7 @@ def _list_query(shape: ListShape) -> ListQuery:
 
 
 async def list_page(
-    pool: asyncpg.Pool,
+    reads: DirectReads,
     principal: Principal,
     filters: dict[str, Any],
     page: PageParams,
@@ -198,7 +198,7 @@ async def list_page(
         visibility, present, "q_phone" in filters, sort, descending, after is not None
     )
     query = _list_query(shape)
-    rows = await pool.fetch(query.sql, *[params[n] for n in query.names])
+    rows = await reads.fetch(query.sql, *[params[n] for n in query.names])
     keys = [str(c.key) for c in columns]
     return make_page(rows, page, lambda r: [r[k] for k in keys])
 

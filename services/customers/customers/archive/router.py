@@ -276,7 +276,7 @@ async def list_customers(
         if digits and len(digits) >= 3:
             filters["q_phone"] = f"{digits}%"
     rows, cursor = await repository.list_page(
-        request.app.state.db.read_pool(), principal, filters, page, sort, order == "desc"
+        request.app.state.db.direct_reads(), principal, filters, page, sort, order == "desc"
     )
     # The rows are CustomerRead's columns in its order: each goes out as it came, encoded once
     # for the page (times as "Z", money as decimal strings, as the schema's JSON).
@@ -368,7 +368,7 @@ async def get_customer(request: Request) -> Response:
     require_read(principal)
     customer_id: uuid.UUID = request.path_params["customer_id"]
     as_of = _as_of(request)
-    row, query = await files.fetch_file(request.app.state.db.read_pool(), customer_id)
+    row, query = await files.fetch_file(request.app.state.db.direct_reads(), customer_id)
     if row is None or not can_see(principal, row["owner_id"], row["team_id"]):
         raise CustomerNotFound(customer_id)
     record = {f: row[f] for f in files.RECORD_FIELDS}
