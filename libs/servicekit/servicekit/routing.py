@@ -21,7 +21,9 @@ from typing import Annotated, Any, TypeVar
 import orjson
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -157,6 +159,40 @@ async def _store_answer(request: Request, key: str, response: Response) -> None:
             "k": key,
         },
     )
+
+
+QueryModel = TypeVar("QueryModel", bound=BaseModel)
+
+
+def query_params(request: Request, model: type[QueryModel]) -> QueryModel:
+    """A direct endpoint's query parameters, validated by one flat model in one call; errors
+    are the same 422 FastAPI's own parameter validation gives (locations under "query")."""
+    try:
+        return model.model_validate(request.query_params)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
+
+
+def openapi_query(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The OpenAPI `parameters` of a flat query model, for a direct endpoint's
+    `openapi_extra={"parameters": [...]}`."""
+    schema = model.model_json_schema()
+    if "$defs" in schema:
+        raise TypeError(f"{model.__name__}: a query model has flat fields only")
+    required = set(schema.get("required", ()))
+    out = []
+    for name, prop in schema["properties"].items():
+        param: dict[str, Any] = {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "schema": {k: v for k, v in prop.items() if k not in ("title", "description")},
+        }
+        if "description" in prop:
+            param["description"] = prop["description"]
+        out.append(param)
+    return out
 
 
 def _takes_only_the_request(route: APIRoute) -> bool:

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
 Level = Literal["A", "B", "C"]
 Status = Literal["active", "invalid", "merged"]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -155,6 +157,25 @@ class CustomerRead(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+class CustomerListQuery(BaseModel):
+    """The query of `GET /customers` (validated in one call on the hot list path)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size")
+    cursor: str | None = Field(None, description="`next_cursor` of the previous page")
+    region: str | None = None
+    level: Level | None = None
+    owner_id: uuid.UUID | None = None
+    team_id: uuid.UUID | None = None
+    status: Status | None = None
+    tag: str | None = Field(None, max_length=50)
+    pool: bool | None = Field(None, description="true: only the pool")
+    q: str | None = Field(None, min_length=1, max_length=100, description="name, code or phone")
+    sort: Literal["created_at", "updated_at", "name", "code"] = "created_at"
+    order: Literal["asc", "desc"] = "asc"
 
 
 class LevelInfo(BaseModel):
