@@ -4,6 +4,7 @@ included) and the pool, an admin all; anything else is a 404 on every sub-resour
 from __future__ import annotations
 
 from servicekit.auth import Principal
+from servicekit.testing.tokens import make_principal
 
 API = "/api/v1/customers"
 
@@ -65,3 +66,32 @@ async def test_a_manager_sees_their_team_and_sub_teams_only(customers, org):
     ok = await customers.client.patch(f"{API}/{sub['id']}", json={"industry": "food"}, headers=mh)
     assert ok.status_code == 200
     assert ok.json()["industry"] == "food"
+
+
+async def test_a_list_narrowed_to_one_owner_or_the_pool_keeps_the_access_rule(customers, org):
+    """An owner or pool filter lets the list decide visibility ahead (for the planner): the
+    answers must be exactly those of the general rule."""
+    a = await customers.create(org.rep_a, region="EAST")
+    sub = await customers.create(org.rep_sub, region="EAST")
+    south = await customers.create(org.rep_south, region="EAST")
+    pooled = await customers.create(org.admin, region="EAST")
+
+    async def listed(principal: Principal, **params: str) -> set[str]:
+        resp = await customers.client.get(
+            API, params={"region": "east", **params}, headers=customers.headers(principal)
+        )
+        assert resp.status_code == 200, resp.text
+        return {str(c["id"]) for c in resp.json()["items"]}
+
+    assert await listed(org.rep_a, owner_id=org.rep_a.sub) == {a["id"]}
+    assert await listed(org.rep_a, owner_id=org.rep_b.sub) == set()
+    assert await listed(org.rep_a, owner_id=org.rep_south.sub) == set()
+    assert await listed(org.rep_a, pool="true") == {pooled["id"]}
+    assert await listed(org.manager_north, owner_id=org.rep_sub.sub) == {sub["id"]}
+    assert await listed(org.manager_north, owner_id=org.rep_south.sub) == set()
+    assert await listed(org.manager_north, owner_id=org.manager_north.sub) == set()
+    assert await listed(org.manager_south, owner_id=org.rep_south.sub) == {south["id"]}
+    assert await listed(org.manager_south, pool="true") == {pooled["id"]}
+    assert await listed(org.admin, owner_id=org.rep_south.sub) == {south["id"]}
+    reader = make_principal("integration", kind="key", scopes=["customers:read"])
+    assert await listed(reader, owner_id=org.rep_a.sub) == {a["id"]}

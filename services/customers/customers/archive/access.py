@@ -91,7 +91,7 @@ def visibility_filter(principal: Principal, table: sa.Table = CUSTOMERS) -> sa.C
 # `visibility_filter` as a statement shape with bound parameters, for statements compiled
 # once per shape and run on the raw read pool: the shape names the rule, the parameters carry
 # who is asking. Same rule, same results.
-VisibilityShape = str  # "all" | "none" | "own_or_pool" | "own_pool_or_teams"
+VisibilityShape = str  # "all" | "none" | "own_or_pool" | "own_pool_or_teams" | "teams"
 
 
 def visibility_params(principal: Principal) -> tuple[VisibilityShape, dict[str, Any]]:
@@ -106,6 +106,32 @@ def visibility_params(principal: Principal) -> tuple[VisibilityShape, dict[str, 
     return "none", {}
 
 
+def narrow_visibility(
+    shape: VisibilityShape,
+    params: dict[str, Any],
+    *,
+    owner_id: uuid.UUID | None = None,
+    pool: bool = False,
+) -> tuple[VisibilityShape, dict[str, Any]]:
+    """The same rule, decided ahead for a list already narrowed to one owner or to the pool.
+
+    Without this the planner sees `(owner_id = me OR owner_id IS NULL) AND owner_id = X`,
+    estimates a handful of rows, and reads and sorts every row of the owner (a rep's own list
+    of 5,000 customers: ~14 ms in PostgreSQL instead of ~0.1 ms on the owner's index).
+    """
+    if shape not in ("own_or_pool", "own_pool_or_teams"):
+        return shape, params
+    if pool:
+        return "all", {}  # every user sees the pool
+    if owner_id is None:
+        return shape, params
+    if owner_id == params["vis_me"]:
+        return "all", {}
+    if shape == "own_or_pool":
+        return "none", {}  # someone else's customers: never a rep's
+    return "teams", {"vis_teams": params["vis_teams"]}
+
+
 def visibility_clause(
     shape: VisibilityShape, table: sa.Table = CUSTOMERS
 ) -> sa.ColumnElement[bool]:
@@ -115,6 +141,8 @@ def visibility_clause(
         return sa.true()
     if shape == "none":
         return sa.false()
+    if shape == "teams":
+        return c.team_id == sa.func.any(sa.bindparam("vis_teams", type_=postgresql.ARRAY(sa.Uuid)))
     # A missing user id binds NULL: `owner_id = NULL` is never true, like `own` above.
     own = c.owner_id == sa.bindparam("vis_me", type_=sa.Uuid)
     if shape == "own_or_pool":

@@ -16,7 +16,12 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive import bulk
-from customers.archive.access import VisibilityShape, visibility_clause, visibility_params
+from customers.archive.access import (
+    VisibilityShape,
+    narrow_visibility,
+    visibility_clause,
+    visibility_params,
+)
 from customers.archive.files import RECORD_FIELDS
 from customers.archive.models import CUSTOMERS, HISTORY, LEDGER
 from servicekit.auth import Principal
@@ -189,7 +194,11 @@ async def list_page(
     search patterns "q_name", "q_code" and optionally "q_phone"."""
     columns = SORTS[sort]
     after = cursor_values(page, columns)
-    visibility, params = visibility_params(principal)
+    visibility, params = narrow_visibility(
+        *visibility_params(principal),
+        owner_id=filters.get("owner_id"),
+        pool="pool" in filters,
+    )
     params = {**params, **filters, "limit": page.limit + 1}
     if after is not None:
         params.update({f"after_{i}": v for i, v in enumerate(after)})
