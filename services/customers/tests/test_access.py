@@ -95,3 +95,28 @@ async def test_a_list_narrowed_to_one_owner_or_the_pool_keeps_the_access_rule(cu
     assert await listed(org.admin, owner_id=org.rep_south.sub) == {south["id"]}
     reader = make_principal("integration", kind="key", scopes=["customers:read"])
     assert await listed(reader, owner_id=org.rep_a.sub) == {a["id"]}
+
+
+async def test_a_reps_own_and_pool_list_merges_both_in_page_order(customers, org):
+    """A rep's unnarrowed list runs as two ordered branches (own, pool) merged: pages must
+    interleave both exactly as one ordered list would, both ways, and hide the others'."""
+    made = []
+    for i in range(6):
+        owner = org.rep_a if i % 2 else org.admin  # admin-created ones stay in the pool
+        made.append(await customers.create(owner, name=f"Merge {i}", region="WEST"))
+    await customers.create(org.rep_b, region="WEST")
+    h = customers.headers(org.rep_a)
+    for order in ("asc", "desc"):
+        seen, cursor = [], None
+        while True:
+            params = {"region": "west", "limit": "2", "order": order}
+            resp = await customers.client.get(
+                API, params={**params, **({"cursor": cursor} if cursor else {})}, headers=h
+            )
+            assert resp.status_code == 200, resp.text
+            seen += [c["id"] for c in resp.json()["items"]]
+            cursor = resp.json()["next_cursor"]
+            if cursor is None:
+                break
+        expected = [c["id"] for c in made]
+        assert seen == (expected if order == "asc" else expected[::-1])

@@ -156,8 +156,7 @@ _FILTERS: dict[str, Callable[[], sa.ColumnElement[bool]]] = {
 @functools.lru_cache(maxsize=512)
 def _list_query(shape: ListShape) -> ListQuery:
     columns = SORTS[shape.sort]
-    where = [visibility_clause(shape.visibility)]
-    where += [_FILTERS[name]() for name in sorted(shape.filters) if name in _FILTERS]
+    where = [_FILTERS[name]() for name in sorted(shape.filters) if name in _FILTERS]
     if "q" in shape.filters:
         branches = [
             C.name.ilike(sa.bindparam("q_name", type_=sa.Text), escape="\\"),
@@ -171,12 +170,32 @@ def _list_query(shape: ListShape) -> ListQuery:
         right = sa.tuple_(*[_param(f"after_{i}", c) for i, c in enumerate(columns)])
         where.append(left < right if shape.descending else left > right)
     order = [c.desc() if shape.descending else c.asc() for c in columns]
-    stmt = (
-        sa.select(*[C[f] for f in RECORD_FIELDS])
-        .where(*where)
-        .order_by(*order)
-        .limit(sa.bindparam("limit", type_=sa.Integer))
-    )
+    limit = sa.bindparam("limit", type_=sa.Integer)
+    record = [C[f] for f in RECORD_FIELDS]
+    stmt: sa.Select[Any]
+    if shape.visibility == "own_or_pool":
+        # A rep's "own or the pool" as two ordered, limited branches merged: each walks an
+        # owner index in page order. As one OR the planner reads and sorts every row the rep
+        # owns (5,000 in the benchmark's data: ~25 ms instead of ~0.3 ms).
+        own = C.owner_id == sa.bindparam("vis_me", type_=sa.Uuid)
+        parts = [
+            sa.select(*record).where(vis, *where).order_by(*order).limit(limit)
+            for vis in (own, C.owner_id.is_(None))
+        ]
+        merged = sa.union_all(*parts).subquery("visible")
+        outer = [merged.c[str(c.key)] for c in columns]
+        stmt = (
+            sa.select(*merged.c)
+            .order_by(*[c.desc() if shape.descending else c.asc() for c in outer])
+            .limit(limit)
+        )
+    else:
+        stmt = (
+            sa.select(*record)
+            .where(visibility_clause(shape.visibility), *where)
+            .order_by(*order)
+            .limit(limit)
+        )
     compiled = stmt.compile(dialect=_DIALECT)
     return ListQuery(str(compiled), tuple(compiled.positiontup or ()))
 
