@@ -318,6 +318,8 @@ _FILE_PARAMETERS = {
 
 
 def _as_of(request: Request) -> datetime | None:
+    if not request.scope["query_string"]:
+        return None  # the hot case: no query to parse
     text = request.query_params.get("as_of")
     if text is None:
         return None
