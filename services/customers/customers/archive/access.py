@@ -89,7 +89,7 @@ def visibility_filter(principal: Principal, table: sa.Table = CUSTOMERS) -> sa.C
 
 
 # `visibility_filter` as a statement shape with bound parameters, for statements compiled
-# once per shape and run on the raw read pool: the shape names the rule, the parameters carry
+# once per shape and run on the direct reads: the shape names the rule, the parameters carry
 # who is asking. Same rule, same results.
 VisibilityShape = str  # "all" | "none" | "own_or_pool" | "own_pool_or_teams" | "teams"
 

@@ -7,8 +7,9 @@
   access was checked. Register at import time of the feature's module (main imports it).
 - `file_sql_sections`: the same as `file_sections`, but as SQL: `fn(customer_id_column)`
   returns a correlated scalar expression whose value is JSON (e.g. a `json_agg` subquery).
-  The full file is then ONE statement on the raw read pool, whatever the number of sections
-  — the hot `GET /{id}` path; prefer it over `file_sections` for anything on that path.
+  The full file is then ONE statement on the direct reads (`Database.direct_reads`),
+  whatever the number of sections — the hot `GET /{id}` path; prefer it over `file_sections`
+  for anything on that path.
 - `purchases`: the trailing purchase amount per customer for the proposed level, as a SQL
   select of (customer_id, amount) since a given time, so that the "level differs" list stays
   one query. Until commerce sets it, the proposed level uses the estimated potential only.

@@ -1,4 +1,4 @@
-"""The full file as ONE statement on the raw read pool: the record, the settings (for the
+"""The full file as ONE statement on the direct reads: the record, the settings (for the
 cadence and level thresholds), the custody ledger, the trailing purchases and every SQL
 section registered by other features, each as a correlated scalar subquery.
 

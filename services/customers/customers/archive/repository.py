@@ -25,14 +25,11 @@ from customers.archive.access import (
 from customers.archive.files import RECORD_FIELDS
 from customers.archive.models import CUSTOMERS, HISTORY, LEDGER
 from servicekit.auth import Principal
-from servicekit.db import DirectReads, compile_sql
+from servicekit.db import DirectReads
 from servicekit.pagination import PageParams, cursor_values, keyset, make_page
 
 C = CUSTOMERS.c
 _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
-
-# The hot read: one row by primary key, compiled once for the raw asyncpg pool.
-CUSTOMER_BY_ID = compile_sql(sa.select(CUSTOMERS).where(C.id == sa.bindparam("id")))
 
 SORTS: dict[str, list[sa.ColumnElement[Any]]] = {
     "created_at": [C.created_at, C.id],
@@ -116,7 +113,7 @@ async def duplicate_candidates(
     return out
 
 
-# --- the list page: one statement on the read pool, compiled once per shape ------------------
+# --- the list page: one statement on the direct reads, compiled once per shape --------------
 
 
 @dataclass(frozen=True, slots=True)

@@ -370,7 +370,7 @@ async def _file_as_of(
 )
 @direct
 async def get_customer(request: Request) -> Response:
-    """The hottest read of the service: one statement on the read pool, access checked on the
+    """The hottest read of the service: one statement on the direct reads, access checked on the
     row, one JSON encoding; no ORM session or transaction unless `as_of` or a Python section
     asks for one."""
     principal = authenticate(request)

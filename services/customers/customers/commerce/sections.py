@@ -174,7 +174,7 @@ async def create_initial_contacts(
 
 
 def register() -> None:
-    # On the full file as SQL: the hot GET /{id} stays one statement on the read pool.
+    # On the full file as SQL: the hot GET /{id} stays one statement on the direct reads.
     extensions.file_sql_sections.register("contacts", contacts_sql)
     extensions.file_sql_sections.register("orders", orders_sql)
     extensions.card_sections.register("key_contact", _card_key_contact)
