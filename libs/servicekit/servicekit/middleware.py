@@ -2,7 +2,9 @@
 
 This wraps every request of every app, so it is kept lean (bench/foundation.py measures it):
 the labelled metric children are looked up once per (method, route, status) and kept, and the
-access line skips the logging module's caller lookup, which nothing in the JSON line uses.
+access line goes straight to the kit's log handler when nothing else would see its record
+(`logs.log_without_record`), else skips the logging module's caller lookup, which nothing in
+the JSON line uses.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.context import request_id_var
+from servicekit.logs import log_without_record
 from servicekit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 access_log = logging.getLogger("servicekit.access")
@@ -92,22 +95,24 @@ class RequestContextMiddleware:
             latency.observe(elapsed)
             path = scope["path"]
             if path not in self.quiet_paths and access_log.isEnabledFor(logging.INFO):
-                record = access_log.makeRecord(
-                    access_log.name,
-                    logging.INFO,
-                    __file__,
-                    0,
-                    "request",
-                    (),
-                    None,
-                    "RequestContextMiddleware",
-                    {
-                        "method": method,
-                        "path": path,
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 2),
-                    },
-                )
-                access_log.handle(record)
+                fields = {
+                    "method": method,
+                    "path": path,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                }
+                if not log_without_record(access_log, logging.INFO, "request", fields):
+                    record = access_log.makeRecord(
+                        access_log.name,
+                        logging.INFO,
+                        __file__,
+                        0,
+                        "request",
+                        (),
+                        None,
+                        "RequestContextMiddleware",
+                        fields,
+                    )
+                    access_log.handle(record)
             request_id_var.reset(token)
