@@ -51,8 +51,10 @@ def customer_facts(customer: Any) -> dict[str, Any]:
 
 
 def created(customer: Any, actor_id: str | None) -> dict[str, Any]:
-    created_at = _get(customer, "created_at")
-    return {**customer_facts(customer), "created_by": actor_id, "created_at": created_at}
+    data = customer_facts(customer)
+    data["created_by"] = actor_id
+    data["created_at"] = _get(customer, "created_at")
+    return data
 
 
 def updated(

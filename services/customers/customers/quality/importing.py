@@ -75,6 +75,8 @@ class ImportRow(CustomerCreate):
 
 
 Outcome = dict[str, Any]
+# The model's compiled validator, called directly: 10,000 times per call.
+_validate = ImportRow.__pydantic_validator__.validate_python
 
 
 def _outcome(
@@ -158,7 +160,7 @@ def validate_rows(raw: Sequence[Any]) -> list[_Row]:
         # Copy only the rows that carry an export's read-only columns (a re-imported export).
         values = item if READ_ONLY.isdisjoint(item) else _writable(item)
         try:
-            data = ImportRow.model_validate(values)
+            data = _validate(values)
         except ValidationError as exc:
             outcome = _outcome(i, "error", error=_error_text(exc))
             out.append(_Row(i, None, outcome))  # type: ignore[arg-type]
