@@ -25,7 +25,8 @@ Two measurements per record, both at 32 connections:
   saturation, at a fixed rate); the < 1 ms goal applies to it.
 
 BENCH_GATEWAY_CLIENTS=1 adds the measurement behind the choice of upstream client: a minimal
-forwarder (no auth, no limits) over httpx.AsyncClient and over aiohttp, same service.
+forwarder (no auth, no limits) over the gateway's own pool (gateway/upstream.py), over aiohttp
+and over httpx.AsyncClient, same service.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from bench.harness import Comparison, Context, RequestSet, Server, call, login
 from fieldforce.apps import BY_NAME, GATEWAY
 from fieldforce.stack import migrate_all
 from gateway.identity.scopes import ROLE_SCOPES
+from gateway.upstream import UpstreamPool
 from servicekit.auth import Principal
 from servicekit.testing.tokens import INTERNAL_TOKEN_HEADER, make_principal
 
@@ -200,7 +202,7 @@ def run(ctx: Context) -> None:
             paths_file=ctx.write_lines("feed-paths.txt", [FEED_SERVICE_PATH]),
             headers={INTERNAL_TOKEN_HEADER: ctx.minter.token(reader, "customers", ttl_seconds=ttl)},
         )
-        for client in ("aiohttp", "httpx"):
+        for client in ("pool", "aiohttp", "httpx"):
             forwarder = ctx.start_server(
                 f"fwd-{client}",
                 f"bench.gateway:{client}_forwarder",
@@ -273,6 +275,35 @@ def aiohttp_forwarder() -> Starlette:
         async with request.app.state.client.get(target, headers=headers) as resp:
             body = await resp.read()
             return Response(body, resp.status, media_type=resp.headers.get("content-type"))
+
+    return _forwarder(forward, lifespan)
+
+
+def pool_forwarder() -> Starlette:
+    upstream = os.environ["BENCH_UPSTREAM"]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.pool = UpstreamPool(upstream, limit=256)
+        yield
+        await app.state.pool.close()
+
+    async def forward(request: Request) -> Response:
+        pool: UpstreamPool = request.app.state.pool
+        target = request.url.path + "?" + request.url.query
+        head = [f"GET {target} HTTP/1.1\r\n".encode(), b"host: " + pool.host_header + b"\r\n"]
+        head += [b"%s: %s\r\n" % (k, v) for k, v in request.headers.raw if k != b"host"]
+        head.append(b"\r\n")
+        deadline = asyncio.get_running_loop().time() + 30
+        conn, answer = await pool.request(b"GET", b"".join(head), None, deadline, 1 << 16)
+        try:
+            body = await answer.read()
+        finally:
+            pool.release(conn, answer)
+        content_type = next((v for k, v in answer.headers if k.lower() == b"content-type"), None)
+        return Response(
+            body, answer.status, media_type=content_type.decode() if content_type else None
+        )
 
     return _forwarder(forward, lifespan)
 
