@@ -566,6 +566,14 @@ async def test_full_file_json_is_exactly_the_schema_and_opens_no_orm_session(cus
     }
     assert list(body) == list(CustomerFile.model_fields)
     assert body["updated_at"].endswith("Z")
+    # The custody entries read the same as the ledger's own endpoint, times in UTC with "Z".
+    ledger = await customers.client.get(f"{API}/{c['id']}/ownership", headers=h)
+    [entry] = ledger.json()
+    [owned] = body["ownership"]
+    assert owned["started_at"].endswith("Z") and owned["ended_at"] is None
+    assert datetime.fromisoformat(owned["started_at"]) == datetime.fromisoformat(
+        entry["started_at"]
+    )
 
 
 async def test_full_file_bad_as_of_token_and_python_sections(customers, org):

@@ -72,9 +72,21 @@ def purchases_expr(customer_id: sa.ColumnElement[uuid.UUID]) -> sa.ColumnElement
     )
 
 
+def _utc_text(ts: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:
+    # PostgreSQL's JSON writes a timestamptz as "...+00:00"; the API writes "...Z" everywhere.
+    return sa.func.to_char(sa.func.timezone("UTC", ts), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+
+
 def _build(key: tuple[Any, ...]) -> FileQuery:
     ledger_entry = sa.func.json_build_object(
-        *[part for f in _LEDGER_FIELDS for part in (sa.literal(f), L[f])]
+        *[
+            part
+            for f in _LEDGER_FIELDS
+            for part in (
+                sa.literal(f),
+                _utc_text(L[f]) if f in ("started_at", "ended_at") else L[f],
+            )
+        ]
     )
     ledger = (
         sa.select(
