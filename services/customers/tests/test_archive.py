@@ -379,6 +379,50 @@ async def test_settings_are_admin_managed_and_validated(customers, org):
     assert card.json()["cadence_days"] == 5
 
 
+async def test_settings_patch_changes_only_what_it_names(customers, org):
+    admin = customers.headers(org.admin)
+    url = f"{API}/settings"
+    denied = await customers.client.patch(
+        url, json={"cadence_days": {"A": 3}}, headers=customers.headers(org.manager_north)
+    )
+    assert denied.status_code == 403
+    patched = await customers.client.patch(
+        url,
+        json={"cadence_days": {"A": 3}, "pool": {"claims_per_day": None}},
+        headers={**admin, "If-Match": '"0"'},
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.headers["etag"] == '"1"'
+    doc = patched.json()
+    assert doc["cadence_days"] == {"A": 3, "B": 14, "C": 30}
+    assert doc["pool"] == {"max_customers_per_rep": 300, "claims_per_day": None}
+    assert doc["code_pattern"] == "{region}-{seq:06}"
+    assert (await customers.client.get(url, headers=admin)).json() == doc
+
+    # The merged document is validated as a whole, and nothing is saved when it fails.
+    bad = await customers.client.patch(
+        url,
+        json={"cadence_days": {"B": 0}, "level_thresholds": {"A": {"purchases_12m": "1"}}},
+        headers=admin,
+    )
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"
+    locs = {tuple(e["loc"]) for e in bad.json()["errors"]}
+    assert ("body", "cadence_days", "B") in locs
+    assert ("body", "level_thresholds") in locs
+    unknown = await customers.client.patch(url, json={"colour": "red"}, headers=admin)
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["loc"] == ["body", "colour"]
+    not_an_object = await customers.client.patch(url, json=["A"], headers=admin)
+    assert not_an_object.status_code == 422
+    stale = await customers.client.patch(
+        url, json={"cadence_days": {"A": 4}}, headers={**admin, "If-Match": '"0"'}
+    )
+    assert stale.status_code == 412
+    after = await customers.client.get(url, headers=admin)
+    assert after.json() == doc and after.headers["etag"] == '"1"'
+
+
 async def test_level_proposals_list_customers_whose_proposed_level_differs(customers, org):
     low_a = await customers.create(org.rep_a, level="A", estimated_potential="1000")
     high_c = await customers.create(org.rep_a, level="C", estimated_potential="300000")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import orjson
 import sqlalchemy as sa
-from fastapi import Query
+from fastapi import Body, Query
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -103,16 +104,45 @@ async def get_settings(session: SessionDep, principal: CurrentPrincipal) -> Resp
     return json_response(doc.model_dump(mode="json"), headers=_etag(version))
 
 
+async def _save_settings(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    change: Callable[[ArchiveSettingsDoc], ArchiveSettingsDoc],
+) -> Response:
+    if principal.kind != "user" or not principal.is_admin:
+        raise Forbidden("only admins change the customer settings")
+    current, version = await archive_settings.load(session)
+    check_if_match(request, version, required=False)
+    doc = change(current)
+    new_version = await archive_settings.save(session, doc, principal.sub)
+    return json_response(doc.model_dump(mode="json"), headers=_etag(new_version))
+
+
 @router.put("/settings", response_model=ArchiveSettingsDoc, summary="Replace the settings (admin)")
 async def put_settings(
     request: Request, body: ArchiveSettingsDoc, session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
-    if principal.kind != "user" or not principal.is_admin:
-        raise Forbidden("only admins change the customer settings")
-    _, version = await archive_settings.load(session)
-    check_if_match(request, version, required=False)
-    new_version = await archive_settings.save(session, body, principal.sub)
-    return json_response(body.model_dump(mode="json"), headers=_etag(new_version))
+    return await _save_settings(request, session, principal, lambda _current: body)
+
+
+@router.patch(
+    "/settings",
+    response_model=ArchiveSettingsDoc,
+    summary="Change some settings (admin)",
+    description='Objects merge key by key (`{"cadence_days": {"A": 5}}` changes only A); '
+    "any other value replaces, null included (a null pool limit means no limit). "
+    "`If-Match` with the ETag of GET guards against a concurrent change.",
+)
+async def patch_settings(
+    request: Request,
+    body: Annotated[dict[str, Any], Body()],
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> Response:
+    return await _save_settings(
+        request, session, principal, lambda current: archive_settings.changed(current, body)
+    )
 
 
 # --- bulk transfers -------------------------------------------------------------------------

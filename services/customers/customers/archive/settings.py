@@ -7,12 +7,13 @@ from typing import Annotated, Any, Literal
 
 import orjson
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive import codes
 from customers.archive.models import SETTINGS
 from customers.archive.schemas import UPDATABLE_FIELDS
+from servicekit.errors import ValidationFailed
 
 Days = Annotated[int, Field(ge=1, le=366)]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
@@ -94,6 +95,29 @@ class ArchiveSettingsDoc(_Strict):
 
 
 DEFAULTS = ArchiveSettingsDoc()
+
+
+def _merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def changed(doc: ArchiveSettingsDoc, change: dict[str, Any]) -> ArchiveSettingsDoc:
+    """The settings with `change` merged in: objects merge key by key, any other value (null
+    included: it means "no limit" in `pool`) replaces; the result is validated as a whole."""
+    try:
+        return ArchiveSettingsDoc.model_validate(_merge(doc.model_dump(mode="json"), change))
+    except ValidationError as exc:
+        errors = [
+            {"loc": ["body", *map(str, e["loc"])], "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        raise ValidationFailed("the settings would not be valid", errors=errors) from None
 
 
 async def load(session: AsyncSession) -> tuple[ArchiveSettingsDoc, int]:
