@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 from servicekit.testing.tokens import make_principal
 
@@ -437,6 +438,22 @@ async def test_level_proposals_list_customers_whose_proposed_level_differs(custo
         (low_a["id"], "A", "C"),
         (high_c["id"], "C", "B"),
     ]
+
+    # Purchases of the trailing twelve months count, older orders do not.
+    today = datetime.now(UTC).date()
+    for day, amount in ((today, "60000"), (today, "50000"), (date(today.year - 2, 1, 1), "1e6")):
+        order = await customers.client.post(
+            f"{API}/{low_a['id']}/orders",
+            json={"order_date": day.isoformat(), "amount": amount},
+            headers=customers.headers(org.rep_a),
+        )
+        assert order.status_code == 201, order.text
+    again = await customers.client.get(
+        f"{API}/level-proposals", headers=customers.headers(org.rep_a)
+    )
+    [first, *_] = again.json()["items"]
+    assert (first["id"], first["proposed_level"]) == (low_a["id"], "B")
+    assert Decimal(first["purchases_12m"]) == Decimal("110000")
 
 
 async def test_unknown_routes_and_ids(customers, org):

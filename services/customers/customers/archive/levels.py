@@ -12,8 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from customers.archive.extensions import hooks
-from customers.archive.files import trailing_since
+from customers.archive.files import purchases_expr
 from customers.archive.models import CUSTOMERS
 from customers.archive.settings import LevelThresholds
 
@@ -31,12 +30,6 @@ def proposed_level(
     return "C"
 
 
-def purchases_subquery() -> sa.Subquery | None:
-    if hooks.purchases is None:
-        return None
-    return hooks.purchases(trailing_since()).subquery("purchases")
-
-
 def proposed_level_expr(
     purchases: sa.ColumnElement[Any], thresholds: LevelThresholds
 ) -> sa.ColumnElement[str]:
@@ -52,20 +45,14 @@ def proposed_level_expr(
 def proposals_query(
     thresholds: LevelThresholds, where: list[sa.ColumnElement[bool]]
 ) -> sa.Select[Any]:
-    """Active customers whose proposed level differs from their level."""
-    sub = purchases_subquery()
-    if sub is None:
-        purchases: sa.ColumnElement[Any] = sa.literal(Decimal(0), sa.Numeric(16, 2))
-        source: Any = CUSTOMERS
-    else:
-        cols = list(sub.c)
-        agg = (
-            sa.select(cols[0].label("customer_id"), sa.func.sum(cols[1]).label("amount"))
-            .group_by(cols[0])
-            .subquery("p12")
-        )
-        purchases = sa.func.coalesce(agg.c.amount, 0)
-        source = CUSTOMERS.outerjoin(agg, agg.c.customer_id == C.id)
+    """Active customers whose proposed level differs from their level.
+
+    Purchases are summed per customer as the page is walked (one index range per customer),
+    not aggregated over every order first: a page stops as soon as it has its rows.
+    """
+    # LATERAL: the sum is computed once per customer, though the CASE names it four times.
+    per_customer = sa.select(purchases_expr(C.id).label("amount")).lateral("p12")
+    purchases = per_customer.c.amount
     proposed = proposed_level_expr(purchases, thresholds)
     return (
         sa.select(
@@ -81,6 +68,6 @@ def proposals_query(
             C.team_id,
             C.created_at,
         )
-        .select_from(source)
+        .select_from(CUSTOMERS.join(per_customer, sa.true()))
         .where(C.status == "active", proposed != C.level, *where)
     )
