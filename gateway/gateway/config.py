@@ -73,8 +73,12 @@ class Settings(KitSettings):
     rate_limit_anonymous: str = "120/60"
     # Per API key overrides: JSON map of key id (or key prefix) -> "<requests>/<window seconds>".
     rate_limit_keys: dict[str, str] = {}
-    # How often local counts are folded into the shared counters in Postgres.
+    # How often local counts are folded into the shared counters (Postgres, or Redis).
     rate_limit_sync_interval_seconds: float = 0.2
+    # When set, the shared counters live in this Redis instead of Postgres.
+    redis_url: str = Field(
+        default="", validation_alias=AliasChoices("REDIS_URL", "GATEWAY_REDIS_URL", "redis_url")
+    )
     # Merged OpenAPI: how long a service's document is kept, and how long fetching it may take.
     openapi_cache_seconds: float = 10.0
     openapi_fetch_timeout_seconds: float = 5.0

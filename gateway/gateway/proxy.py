@@ -34,6 +34,7 @@ from gateway.config import Settings
 from gateway.identity.authn import SIGN_IN_PATHS, Authenticator
 from gateway.models import SCHEMA
 from gateway.ratelimit import Policies, PostgresCounterStore, RateLimiter
+from gateway.redis_store import RedisCounterStore
 from gateway.routes import (
     EVENT_FEEDS,
     EVENTS_PREFIX,
@@ -658,8 +659,9 @@ async def proxy_lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     app.state.proxy = proxy
     db: Database = app.state.db
+    redis_store = RedisCounterStore(settings.redis_url) if settings.redis_url else None
     limiter = RateLimiter(
-        PostgresCounterStore(db.read_pool()),
+        redis_store or PostgresCounterStore(db.read_pool()),
         sync_interval=settings.rate_limit_sync_interval_seconds,
     )
     limiter.start()
@@ -675,4 +677,6 @@ async def proxy_lifespan(app: FastAPI) -> AsyncIterator[None]:
         if edge is not None:
             edge.proxy = edge.limiter = edge.authenticator = None
         await limiter.stop()
+        if redis_store is not None:
+            await redis_store.aclose()
         await proxy.close()

