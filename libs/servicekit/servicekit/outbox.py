@@ -10,10 +10,7 @@ holds the feed back until it ends; `outbox_backlog` shows it.
 
 from __future__ import annotations
 
-import os
-import time
 import uuid
-from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.db import utcnow
 from servicekit.errors import ValidationFailed
+from servicekit.ids import ordered_uuids
 from servicekit.pagination import decode_cursor, encode_cursor
 
 SPEC_VERSION = "1.0"
@@ -89,22 +87,6 @@ async def record_event(
         },
     )
     return event_id
-
-
-def ordered_uuids(n: int) -> list[uuid.UUID]:
-    """`n` fresh UUIDv7 (RFC 9562), ascending: the current millisecond, then a counter, then
-    random bits. Random v4 keys land all over a big primary-key index (every insert dirties a
-    different leaf page); these land at its right edge, which is what makes bulk inserts into a
-    million-row table cheap."""
-    if n >= 1 << 24:
-        raise ValueError("at most 2**24 - 1 ids per call")
-    head = (time.time_ns() // 1_000_000) << 80 | 0x7 << 76 | 0x2 << 62
-    out = []
-    # 24 bits of counter (12 in rand_a, 12 at the top of rand_b) keep the batch in order; the
-    # 50 random bits below keep two processes in the same millisecond apart.
-    for i, rand in enumerate(array("Q", os.urandom(8 * n))):
-        out.append(uuid.UUID(int=head | (i >> 12) << 64 | (i & 0xFFF) << 50 | rand >> 14))
-    return out
 
 
 async def record_events(

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from servicekit.consumer import EventConsumer
 from servicekit.db import Database
 from servicekit.devdb import free_port
-from servicekit.outbox import COPY_THRESHOLD, Event, ordered_uuids, record_event, record_events
+from servicekit.ids import ordered_uuids
+from servicekit.outbox import COPY_THRESHOLD, Event, record_event, record_events
 from servicekit.tables import notify_channel
 from servicekit.testing.sample.app import SCHEMA, build, received, settings_for
 from servicekit.testing.servers import serve

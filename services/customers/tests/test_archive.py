@@ -43,6 +43,9 @@ async def test_create_assigns_code_owner_team_and_etag(customers, org):
     other_region = await customers.create(org.rep_b, region="WEST")
     assert second["code"] == "EAST-000002"
     assert other_region["code"] == "WEST-000001"
+    # Time-ordered ids (UUIDv7): new rows append to the primary-key index.
+    ids = [uuid.UUID(c["id"]) for c in (body, second, other_region)]
+    assert all(i.version == 7 for i in ids) and ids == sorted(ids)
 
 
 async def test_manager_leaves_it_in_the_pool_or_names_an_owner_of_their_teams(customers, org):

@@ -13,6 +13,7 @@ from sqlmodel import Field
 
 from customers.models import Base
 from servicekit.db import utcnow
+from servicekit.ids import new_id
 
 LEVELS = ("A", "B", "C")
 STATUSES = ("active", "invalid", "merged")
@@ -56,7 +57,7 @@ class Customer(Base, table=True):
         ),
     )
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     code: str = Field(sa_column=sa.Column(sa.Text, nullable=False, unique=True))
     name: str
     region: str
@@ -162,7 +163,7 @@ class ChangeRequest(Base, table=True):
         sa.Index("ix_change_requests_requested_by", "requested_by", "created_at"),
     )
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     customer_id: uuid.UUID
     requested_by: str
     team_id: uuid.UUID | None = None

@@ -50,6 +50,7 @@ from customers.archive.settings import ArchiveSettingsDoc
 from servicekit.auth import Principal
 from servicekit.db import utcnow
 from servicekit.errors import Conflict, DomainError, Forbidden, ValidationFailed
+from servicekit.ids import new_id
 
 __all__ = [
     "NewCustomer",
@@ -76,7 +77,7 @@ class NewCustomer:
     data: CustomerCreate
     owner_id: uuid.UUID | None
     team_id: uuid.UUID | None
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=new_id)
     # (phone, email, name) normal forms when the caller already computed them (the import
     # did, for its duplicate check); None: computed here.
     normal: tuple[str | None, str | None, str | None] | None = None

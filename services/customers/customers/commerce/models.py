@@ -13,6 +13,7 @@ from sqlmodel import Field
 
 from customers.models import Base
 from servicekit.db import money_type, utcnow
+from servicekit.ids import new_id
 
 CUSTOMER_FK = "customers.customers.id"
 
@@ -34,7 +35,7 @@ class Contact(Base, table=True):
         ),
     )
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     customer_id: uuid.UUID = Field(foreign_key=CUSTOMER_FK, index=True)
     name: str
     title: str | None = None
@@ -55,7 +56,7 @@ class Order(Base, table=True):
         sa.CheckConstraint("amount >= 0 AND paid_amount >= 0", name="non_negative"),
     )
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     customer_id: uuid.UUID = Field(foreign_key=CUSTOMER_FK)
     order_date: date
     amount: Decimal = Field(sa_type=money_type())
@@ -80,7 +81,7 @@ class Payment(Base, table=True):
         sa.CheckConstraint("amount > 0", name="positive"),
     )
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     order_id: uuid.UUID = Field(foreign_key="customers.orders.id", index=True)
     # Denormalised so that a merge and the collection figures need no join through orders.
     customer_id: uuid.UUID = Field(foreign_key=CUSTOMER_FK, index=True)

@@ -19,6 +19,7 @@ from customers.commerce import events, summary
 from customers.commerce.models import CONTACTS, ORDERS, Contact
 from servicekit.auth import Principal
 from servicekit.db import money_type, utcnow
+from servicekit.ids import new_id
 from servicekit.outbox import record_event
 
 FILE_RECENT_ORDERS = 10
@@ -146,7 +147,7 @@ async def create_initial_contacts(
             primary_taken = primary_taken or is_primary
             rows.append(
                 {
-                    "id": uuid.uuid4(),
+                    "id": new_id(),
                     "customer_id": cid,
                     **given.model_dump(exclude={"is_primary"}),
                     "is_primary": is_primary,

@@ -29,6 +29,7 @@ from customers.commerce.schemas import (
 )
 from servicekit.auth import Principal
 from servicekit.db import utcnow
+from servicekit.ids import new_id
 from servicekit.outbox import record_event
 
 CENT = Decimal("0.01")
@@ -124,7 +125,7 @@ async def place_order(
         if total != body.amount:
             raise amount_mismatch(body.amount, total)
     values: dict[str, Any] = {
-        "id": uuid.uuid4(),
+        "id": new_id(),
         "customer_id": customer.id,
         "order_date": body.order_date,
         "amount": body.amount,

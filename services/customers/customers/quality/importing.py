@@ -39,7 +39,7 @@ from customers.quality.export import TAG_SEPARATOR
 from servicekit.auth import Principal
 from servicekit.db import utcnow
 from servicekit.errors import BadRequest, DomainError, Forbidden, PayloadTooLarge
-from servicekit.outbox import ordered_uuids
+from servicekit.ids import ordered_uuids
 
 MAX_ROWS = 10_000
 # Columns an export carries that an import does not set: a re-imported export file just works.

@@ -21,6 +21,7 @@ from servicekit.app import AppSpec, CurrentPrincipal, create_app, json_response
 from servicekit.db import compile_sql, make_registry, utcnow
 from servicekit.errors import NotFound, ValidationFailed
 from servicekit.etag import check_if_match, etag_for
+from servicekit.ids import new_id
 from servicekit.outbox import Event, record_event
 from servicekit.pagination import Page, PageDep, keyset, make_page
 from servicekit.routing import SessionDep, kit_router
@@ -40,7 +41,7 @@ class Base(SQLModel, registry=registry):
 
 class Widget(Base, table=True):
     __tablename__ = "widgets"
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     name: str
     owner: str
     version: int = 1
