@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from servicekit.consumer import EventConsumer
 from servicekit.db import Database
 from servicekit.devdb import free_port
-from servicekit.ids import ordered_uuids
+from servicekit.ids import new_id, ordered_uuids
 from servicekit.outbox import COPY_THRESHOLD, Event, record_event, record_events
 from servicekit.tables import notify_channel
 from servicekit.testing.sample.app import SCHEMA, build, received, settings_for
@@ -120,6 +120,12 @@ def test_ordered_uuids_are_v7_ascending_and_distinct():
     assert all(u.version == 7 for u in ids)
     assert ids == sorted(ids), "a later batch sorts after an earlier one, rows in batch order"
     assert len(set(ids)) == len(ids)
+
+
+def test_new_ids_ascend_within_a_millisecond():
+    ids = [new_id() for _ in range(10000)]  # many per millisecond
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in ids)
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
 
 
 async def test_record_events_keeps_the_order_given_both_by_copy_and_by_insert(sample):
