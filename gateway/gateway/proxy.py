@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from types import SimpleNamespace
 from typing import Annotated, Any
 
@@ -201,6 +201,19 @@ class Proxy:
             await pool.close()
         await self.session.close()
 
+    @contextmanager
+    def _upstream_failures(self, service: str) -> Iterator[None]:
+        """A service that fails to answer becomes the 502 / 504 problem of the gateway."""
+        try:
+            yield
+        except UpstreamTimeout:
+            raise GatewayTimeout(
+                f"the {service} service did not answer within {self.timeout:g} s"
+            ) from None
+        except UpstreamError as exc:
+            log.warning("upstream %s failed: %s", service, exc)
+            raise BadGateway(f"the {service} service could not be reached") from None
+
     async def forward(
         self,
         scope: Scope,
@@ -241,7 +254,7 @@ class Proxy:
         parts.append(self.signer.header_line(principal, service))
 
         deadline = asyncio.get_running_loop().time() + self.timeout
-        try:
+        with self._upstream_failures(service):
             if not has_body:
                 parts.append(b"\r\n")
                 conn, answer = await pool.request(
@@ -264,27 +277,13 @@ class Proxy:
                     conn, answer = await pool.request_streamed(
                         method_raw, b"".join(parts), _stream_body(receive), deadline, BUFFER_LIMIT
                     )
-        except UpstreamTimeout:
-            raise GatewayTimeout(
-                f"the {service} service did not answer within {self.timeout:g} s"
-            ) from None
-        except UpstreamError as exc:
-            log.warning("upstream %s failed: %s", service, exc)
-            raise BadGateway(f"the {service} service could not be reached") from None
 
         try:
             out_headers = _answer_headers(answer.headers, extra_response_headers)
             size = answer.content_length
             if answer.complete or (size is not None and size <= BUFFER_LIMIT):
-                try:
+                with self._upstream_failures(service):
                     body = await answer.read()
-                except UpstreamTimeout:
-                    raise GatewayTimeout(
-                        f"the {service} service did not answer within {self.timeout:g} s"
-                    ) from None
-                except UpstreamError as exc:
-                    log.warning("upstream %s failed: %s", service, exc)
-                    raise BadGateway(f"the {service} service could not be reached") from None
                 await send(
                     {"type": "http.response.start", "status": answer.status, "headers": out_headers}
                 )

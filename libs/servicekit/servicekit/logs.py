@@ -119,9 +119,13 @@ class FastJsonFormatter(JsonFormatter):
         if "asctime" in self._required_fields:
             record.asctime = self.formatTime(record, self.datefmt)
         attrs = record.__dict__
-        data: dict[str, Any] = {out: attrs.get(field) for field, out in self._fields}
+        return self._document(attrs, attrs)
+
+    def _document(self, values: dict[str, Any], extra: dict[str, Any]) -> str:
+        """The required fields from `values`, then every public attribute of `extra`."""
+        data: dict[str, Any] = {out: values.get(field) for field, out in self._fields}
         skip, rename = self._skip_fields, self.rename_fields
-        for key, value in attrs.items():
+        for key, value in extra.items():
             if key not in skip and not key.startswith("_"):
                 data[rename.get(key, key)] = value
         return self.serialize_log_record(self.process_log_record(data))
@@ -160,12 +164,7 @@ class FastJsonFormatter(JsonFormatter):
             "message": message,
             **attributes,
         }
-        data: dict[str, Any] = {out: values.get(field) for field, out in self._fields}
-        skip, rename = self._skip_fields, self.rename_fields
-        for key, value in fields.items():
-            if key not in skip and not key.startswith("_"):
-                data[rename.get(key, key)] = value
-        return self.serialize_log_record(self.process_log_record(data))
+        return self._document(values, fields)
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         try:
