@@ -27,6 +27,10 @@ Two measurements per record, both at 32 connections:
 BENCH_GATEWAY_CLIENTS=1 adds the measurement behind the choice of upstream client: a minimal
 forwarder (no auth, no limits) over the gateway's own pool (gateway/upstream.py), over aiohttp
 and over httpx.AsyncClient, same service.
+
+BENCH_GATEWAY_SERVER (uvicorn, the default, or granian) is the server the gateway runs under;
+the service always runs under uvicorn (the harness's standard terms: one worker, uvloop,
+access log off).
 """
 
 from __future__ import annotations
@@ -110,6 +114,7 @@ def start_customers_behind_gateway(
         "gateway",
         "gateway.main:create_app",
         factory=True,
+        kind=gateway_server(),
         env={
             "DATABASE_URL": url,
             "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem,
@@ -214,6 +219,11 @@ def run(ctx: Context) -> None:
                 ctx.compare(f"minimal-{client}", project=forwarder, baseline=service, requests=feed)
             )
             forwarder.stop()
+
+
+def gateway_server() -> str:
+    """BENCH_GATEWAY_SERVER: what serves the gateway (the service stays on uvicorn)."""
+    return os.environ.get("BENCH_GATEWAY_SERVER", "") or "uvicorn"
 
 
 def _paced_fractions() -> list[float]:

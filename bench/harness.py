@@ -160,8 +160,12 @@ def _drain(pipe: IO[bytes] | None, path: Path) -> None:
             log.write(chunk)
 
 
+SERVER_KINDS = ("uvicorn", "granian")
+
+
 class Server:
-    """One uvicorn process (one worker), started and stopped by its PID."""
+    """One server process (one worker), started and stopped by its PID: uvicorn, or granian
+    (whose worker is a child process of the PID started; CPU is summed over both)."""
 
     def __init__(
         self,
@@ -173,7 +177,11 @@ class Server:
         factory: bool = False,
         ready_path: str = "/healthz",
         ready_headers: dict[str, str] | None = None,
+        kind: str = "uvicorn",
     ) -> None:
+        if kind not in SERVER_KINDS:
+            raise ValueError(f"unknown server {kind!r}; one of {', '.join(SERVER_KINDS)}")
+        self.kind = kind
         self.name = name
         self.app = app
         self.port = free_port()
@@ -186,6 +194,18 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
+        if self.kind == "granian":
+            # Same terms as uvicorn below: one worker, one runtime thread, uvloop, the server's
+            # access log off, lifespan on (interface asgi; asginl would skip it).
+            cmd = [sys.executable, "-m", "granian", "--interface", "asgi", self.app]
+            cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--loop", "uvloop"]
+            cmd += ["--workers", "1", "--runtime-threads", "1", "--http", "1"]
+            cmd += ["--no-access-log", "--log-level", "warning"]
+            # Further granian options to try (e.g. "--runtime-mode st"), space-separated.
+            cmd += os.environ.get("BENCH_GRANIAN_OPTS", "").split()
+            if self.factory:
+                cmd.append("--factory")
+            return cmd
         # Both sides of every comparison run exactly this way: uvloop, httptools, one worker,
         # uvicorn's own access log off (the kit writes its own).
         cmd = [sys.executable, "-m", "uvicorn", self.app, "--host", "127.0.0.1"]
@@ -211,7 +231,7 @@ class Server:
             bufsize=0,
         )
         threading.Thread(target=_drain, args=(self.proc.stdout, self.log_path), daemon=True).start()
-        print(f"  started {self.name} (pid {self.proc.pid}) on {self.url}", flush=True)
+        print(f"  started {self.name} ({self.kind}, pid {self.proc.pid}) on {self.url}", flush=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -241,14 +261,19 @@ class Server:
             return ""
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU time of the server process so far (Linux /proc), else None."""
+        """User + system CPU time of the server process and its live descendants so far
+        (Linux /proc), else None. Granian serves from a child process of the one started."""
         if self.proc is None:
             return None
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+        stats = _proc_stats()
+        if self.proc.pid not in stats:
             return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        tree, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo += [child for child, (ppid, _) in stats.items() if ppid == pid]
+        return sum(stats[pid][1] for pid in tree) / os.sysconf("SC_CLK_TCK")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -264,6 +289,20 @@ class Server:
             proc.kill()
             proc.wait(timeout=5)
         print(f"  stopped {self.name} (pid {proc.pid})", flush=True)
+
+
+def _proc_stats() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, user + system clock ticks) of every process /proc shows."""
+    stats: dict[int, tuple[int, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    return stats
 
 
 @dataclass
@@ -434,6 +473,7 @@ class Context:
         factory: bool = False,
         ready_path: str = "/healthz",
         ready_headers: dict[str, str] | None = None,
+        kind: str = "uvicorn",
     ) -> Server:
         server = Server(
             name,
@@ -443,6 +483,7 @@ class Context:
             factory=factory,
             ready_path=ready_path,
             ready_headers=ready_headers,
+            kind=kind,
         )
         self._servers.append(server)
         server.start()
