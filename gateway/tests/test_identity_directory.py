@@ -13,8 +13,7 @@ import pytest
 
 from servicekit.testing.tokens import TokenMinter, make_principal
 
-from .conftest import identity_settings, serve_identity
-from .test_identity_auth import Api, assert_problem
+from .conftest import Api, assert_problem, identity_settings, serve_identity
 
 PASSWORD = "correct-horse-battery"
 

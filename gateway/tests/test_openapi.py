@@ -100,7 +100,7 @@ async def test_merged_document_is_valid_and_generates_a_client(fresh_db, minter,
         "in": "header",
         "name": "X-API-Key",
     }
-    auth = [{"OAuth2PasswordBearer": []}, {"APIKeyHeader": []}]
+    auth: list[dict[str, list[str]]] = [{"OAuth2PasswordBearer": []}, {"APIKeyHeader": []}]
     assert paths["/api/v1/customers/{customer_id}"]["get"]["security"] == auth
     assert paths["/api/v1/auth/token"]["post"]["security"] == []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -102,8 +103,8 @@ async def test_a_poller_sees_every_committed_event_exactly_once_under_concurrent
     assert set(seen) == committed, "the feed lost events or showed rolled-back ones"
 
 
-async def _feed(sample) -> list[dict]:
-    items: list[dict] = []
+async def _feed(sample) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
     after = None
     while True:
         params = {"limit": 200} | ({"after": after} if after else {})

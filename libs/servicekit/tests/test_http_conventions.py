@@ -63,7 +63,7 @@ async def test_requests_without_a_valid_internal_token_get_401(sample):
     foreign = mint_internal_token(foreign_key, me, audience="kitsample")
     good = sample.minter.token(me, "kitsample")
     header, _payload, signature = good.split(".")
-    forged_claims = jwt.api_jws.base64url_encode(
+    forged_claims = jwt.utils.base64url_encode(
         b'{"sub":"x","role":"admin","aud":"kitsample","iss":"fieldforce-gateway",'
         b'"iat":1,"exp":99999999999}'
     ).decode()

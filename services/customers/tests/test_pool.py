@@ -19,7 +19,8 @@ async def _ledger(customers: Any, principal: Principal, cid: str) -> list[dict[s
         f"{API}/{cid}/ownership", headers=customers.headers(principal)
     )
     assert resp.status_code == 200, resp.text
-    return resp.json()
+    periods: list[dict[str, Any]] = resp.json()
+    return periods
 
 
 async def test_release_then_two_reps_claim_at_once_and_exactly_one_wins(customers, org):
@@ -91,9 +92,10 @@ async def test_claim_limits_per_day_and_held(customers, org):
     pool = [await customers.create(org.admin) for _ in range(4)]
 
     async def claim(principal: Principal, c: dict[str, Any]) -> httpx.Response:
-        return await customers.client.post(
+        resp: httpx.Response = await customers.client.post(
             f"{API}/{c['id']}/claim", headers=customers.headers(principal)
         )
+        return resp
 
     assert (await claim(org.rep_a, pool[0])).status_code == 200
     assert (await claim(org.rep_a, pool[1])).status_code == 200
