@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -184,7 +185,17 @@ class Server:
         self.kind = kind
         self.name = name
         self.app = app
-        self.port = free_port()
+        # uvicorn gets its socket bound here (`--fd`), so that the port is ours from the moment
+        # it is chosen; granian binds by itself, on a port free a moment ago.
+        self._sock: socket.socket | None = None
+        if kind == "uvicorn":
+            self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._sock.bind(("127.0.0.1", 0))
+            self._sock.set_inheritable(True)
+            self.port = int(self._sock.getsockname()[1])
+        else:
+            self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = env
         self.factory = factory
@@ -208,8 +219,9 @@ class Server:
             return cmd
         # Both sides of every comparison run exactly this way: uvloop, httptools, one worker,
         # uvicorn's own access log off (the kit writes its own).
-        cmd = [sys.executable, "-m", "uvicorn", self.app, "--host", "127.0.0.1"]
-        cmd += ["--port", str(self.port), "--loop", "uvloop", "--http", "httptools"]
+        assert self._sock is not None
+        cmd = [sys.executable, "-m", "uvicorn", self.app, "--fd", str(self._sock.fileno())]
+        cmd += ["--loop", "uvloop", "--http", "httptools"]
         cmd += ["--no-access-log", "--log-level", "warning", "--lifespan", "on"]
         if self.factory:
             cmd.append("--factory")
@@ -229,7 +241,11 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             bufsize=0,
+            pass_fds=() if self._sock is None else (self._sock.fileno(),),
         )
+        if self._sock is not None:
+            self._sock.close()  # the server has its own copy
+            self._sock = None
         threading.Thread(target=_drain, args=(self.proc.stdout, self.log_path), daemon=True).start()
         print(f"  started {self.name} ({self.kind}, pid {self.proc.pid}) on {self.url}", flush=True)
         deadline = time.monotonic() + timeout
