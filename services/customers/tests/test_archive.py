@@ -431,7 +431,7 @@ async def test_level_proposals_list_customers_whose_proposed_level_differs(custo
     low_a = await customers.create(org.rep_a, level="A", estimated_potential="1000")
     high_c = await customers.create(org.rep_a, level="C", estimated_potential="300000")
     await customers.create(org.rep_a, level="B", estimated_potential="200000")
-    await customers.create(org.rep_b, level="A", estimated_potential="5")
+    rep_b_a = await customers.create(org.rep_b, level="A", estimated_potential="5")
     resp = await customers.client.get(
         f"{API}/level-proposals", headers=customers.headers(org.rep_a)
     )
@@ -457,6 +457,14 @@ async def test_level_proposals_list_customers_whose_proposed_level_differs(custo
     [first, *_] = again.json()["items"]
     assert (first["id"], first["proposed_level"]) == (low_a["id"], "B")
     assert Decimal(first["purchases_12m"]) == Decimal("110000")
+    # Each customer's own purchases: rep B's customer bought nothing and stays proposed C.
+    everyone = await customers.client.get(
+        f"{API}/level-proposals", headers=customers.headers(org.admin)
+    )
+    proposals = {i["id"]: i for i in everyone.json()["items"]}
+    assert proposals[low_a["id"]]["proposed_level"] == "B"
+    assert proposals[rep_b_a["id"]]["proposed_level"] == "C"
+    assert Decimal(proposals[rep_b_a["id"]]["purchases_12m"]) == 0
 
 
 async def test_unknown_routes_and_ids(customers, org):

@@ -60,16 +60,19 @@ def trailing_since(now: datetime | None = None) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-def purchases_expr(customer_id: sa.ColumnElement[uuid.UUID]) -> sa.ColumnElement[Any]:
+def purchases_select(customer_id: sa.ColumnElement[uuid.UUID]) -> sa.Select[Any]:
+    """One row: the customer's trailing-12-month purchases (0 until commerce sets a source)."""
     if hooks.purchases is None:
-        return sa.literal(0, sa.Numeric(16, 2))
+        return sa.select(sa.literal(0, sa.Numeric(16, 2)).label("amount"))
     sub = hooks.purchases(trailing_since()).subquery("purchases")
     key, amount = list(sub.c)[:2]
-    return (
-        sa.select(sa.func.coalesce(sa.func.sum(amount), 0))
-        .where(key == customer_id)
-        .scalar_subquery()
+    return sa.select(sa.func.coalesce(sa.func.sum(amount), 0).label("amount")).where(
+        key == customer_id
     )
+
+
+def purchases_expr(customer_id: sa.ColumnElement[uuid.UUID]) -> sa.ColumnElement[Any]:
+    return purchases_select(customer_id).scalar_subquery()
 
 
 def _utc_text(ts: sa.ColumnElement[Any]) -> sa.ColumnElement[str]:

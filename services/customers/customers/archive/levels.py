@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from customers.archive.files import purchases_expr
+from customers.archive.files import purchases_select
 from customers.archive.models import CUSTOMERS
 from customers.archive.settings import LevelThresholds
 
@@ -51,7 +51,7 @@ def proposals_query(
     not aggregated over every order first: a page stops as soon as it has its rows.
     """
     # LATERAL: the sum is computed once per customer, though the CASE names it four times.
-    per_customer = sa.select(purchases_expr(C.id).label("amount")).lateral("p12")
+    per_customer = purchases_select(C.id).lateral("p12")
     purchases = per_customer.c.amount
     proposed = proposed_level_expr(purchases, thresholds)
     return (
