@@ -31,6 +31,7 @@ import asyncpg
 
 from servicekit.auth import generate_keypair
 from servicekit.devdb import EmbeddedPostgres, free_port
+from servicekit.sockets import listening_socket
 from servicekit.testing.tokens import TokenMinter
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -189,10 +190,7 @@ class Server:
         # it is chosen; granian binds by itself, on a port free a moment ago.
         self._sock: socket.socket | None = None
         if kind == "uvicorn":
-            self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self._sock.bind(("127.0.0.1", 0))
-            self._sock.set_inheritable(True)
+            self._sock = listening_socket("127.0.0.1")
             self.port = int(self._sock.getsockname()[1])
         else:
             self.port = free_port()

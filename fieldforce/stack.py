@@ -2,7 +2,8 @@
 
 Every process is ours: started here, remembered by PID, stopped here. Nothing is killed by name.
 The stack binds each app's listening socket itself and hands it to uvicorn (`--fd`): a port of 0
-takes a free one from the system, and no other process can take it between choosing and binding.
+takes a free one from the system, and no other process can take it between choosing and binding
+(`servicekit.sockets`, which also says why the socket carries TCP_NODELAY).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from fieldforce.apps import APPS, AppInfo
 from servicekit.migrations import upgrade_head
+from servicekit.sockets import listening_socket
 
 
 def migrate_all(database_url: str, apps: tuple[AppInfo, ...] = APPS) -> None:
@@ -57,17 +59,12 @@ class Stack:
     def bind(self, name: str) -> int:
         """The app's listening socket, bound now; with port 0 the system picks a free one."""
         if name not in self._sockets:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                sock.bind((self.host, self.ports[name]))
+                sock = listening_socket(self.host, self.ports[name])
             except OSError as exc:
-                sock.close()
                 raise RuntimeError(
                     f"{name}: cannot listen on port {self.ports[name]}: {exc}"
                 ) from exc
-            sock.listen(2048)
-            sock.set_inheritable(True)
             self._sockets[name] = sock
             self.ports = {**self.ports, name: int(sock.getsockname()[1])}
         return self.ports[name]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 from collections.abc import AsyncIterator
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from servicekit.sockets import listening_socket
 
 
 @contextlib.asynccontextmanager
@@ -19,13 +20,7 @@ async def serve(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
     The socket is bound here, before the server starts, so that a free port (port None) is ours
     from the moment it is chosen: no other test can take it in between.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(("127.0.0.1", port or 0))
-    except OSError:
-        sock.close()
-        raise
+    sock = listening_socket("127.0.0.1", port or 0)
     bound = int(sock.getsockname()[1])
     config = uvicorn.Config(
         app,
