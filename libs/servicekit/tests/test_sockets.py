@@ -22,7 +22,9 @@ LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
 
 async def _ok(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "http":
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+        )
         await send({"type": "http.response.body", "body": b"ok"})
 
 
