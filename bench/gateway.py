@@ -115,6 +115,9 @@ def start_customers_behind_gateway(
         "gateway.main:create_app",
         factory=True,
         kind=gateway_server(),
+        # As the stack serves it (its front answering forwarded calls); BENCH_GATEWAY_HTTP
+        # names another protocol, e.g. servicekit.server:HttpProtocol for the ASGI path alone.
+        http=os.environ.get("BENCH_GATEWAY_HTTP", "") or GATEWAY.http_protocol,
         env={
             "DATABASE_URL": url,
             "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem,

@@ -34,6 +34,8 @@ from servicekit.devdb import EmbeddedPostgres, free_port
 from servicekit.sockets import listening_socket
 from servicekit.testing.tokens import TokenMinter
 
+# What `--http` every uvicorn side is served with, unless told otherwise (as in the stack).
+KIT_PROTOCOL = "servicekit.server:HttpProtocol"
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 LUA_PATHS = BENCH_DIR / "lua" / "paths.lua"
@@ -180,10 +182,12 @@ class Server:
         ready_path: str = "/healthz",
         ready_headers: dict[str, str] | None = None,
         kind: str = "uvicorn",
+        http: str = KIT_PROTOCOL,
     ) -> None:
         if kind not in SERVER_KINDS:
             raise ValueError(f"unknown server {kind!r}; one of {', '.join(SERVER_KINDS)}")
         self.kind = kind
+        self.http = http
         self.name = name
         self.app = app
         # uvicorn gets its socket bound here (`--fd`), so that the port is ours from the moment
@@ -215,11 +219,12 @@ class Server:
             if self.factory:
                 cmd.append("--factory")
             return cmd
-        # Both sides of every comparison run exactly this way: uvloop, httptools, one worker,
-        # uvicorn's own access log off (the kit writes its own).
+        # Both sides of every comparison run exactly this way: uvloop, one worker, uvicorn's
+        # own access log off (the kit writes its own), httptools under the kit's protocol
+        # (one send per answer; servicekit/server.py) unless the side is given another.
         assert self._sock is not None
         cmd = [sys.executable, "-m", "uvicorn", self.app, "--fd", str(self._sock.fileno())]
-        cmd += ["--loop", "uvloop", "--http", "httptools"]
+        cmd += ["--loop", "uvloop", "--http", self.http]
         cmd += ["--no-access-log", "--log-level", "warning", "--lifespan", "on"]
         if self.factory:
             cmd.append("--factory")
@@ -488,6 +493,7 @@ class Context:
         ready_path: str = "/healthz",
         ready_headers: dict[str, str] | None = None,
         kind: str = "uvicorn",
+        http: str = KIT_PROTOCOL,
     ) -> Server:
         server = Server(
             name,
@@ -498,6 +504,7 @@ class Context:
             ready_path=ready_path,
             ready_headers=ready_headers,
             kind=kind,
+            http=http,
         )
         self._servers.append(server)
         server.start()

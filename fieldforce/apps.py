@@ -21,6 +21,13 @@ class AppInfo:
         return f"{self.package}.main:create_app"
 
     @property
+    def http_protocol(self) -> str:
+        """uvicorn's `--http`: the gateway's own protocol (its front), the kit's for services."""
+        if self.name == "gateway":
+            return "gateway.front:GatewayProtocol"
+        return "servicekit.server:HttpProtocol"
+
+    @property
     def migrations_dir(self) -> Path:
         module = importlib.import_module(f"{self.package}.main")
         path: Path = module.MIGRATIONS

@@ -94,6 +94,8 @@ class Stack:
             app.factory,
             "--fd",
             str(sock.fileno()),
+            "--http",
+            app.http_protocol,
             "--no-access-log",
             "--timeout-graceful-shutdown",
             "5",

@@ -665,3 +665,26 @@ def test_entrypoint_turns_secret_files_into_variables(tmp_path: Path) -> None:
     assert done.returncode != 0 and "not a readable file" in done.stderr
     text = ENTRYPOINT.read_text()
     assert '--factory "${APP}.main:create_app"' in text and '--port "$PORT"' in text
+
+
+@pytest.mark.parametrize("app", APPS, ids=lambda a: a.name)
+def test_entrypoint_serves_each_app_with_its_protocol(app: AppInfo, tmp_path: Path) -> None:
+    """The image serves every app as the stack does (`AppInfo.http_protocol`): a stand-in
+    `uvicorn` on the PATH records the command the entrypoint runs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stand_in = bin_dir / "uvicorn"
+    stand_in.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    stand_in.chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "APP": app.package}
+    env["PORT"] = str(app.default_port)
+    done = subprocess.run(
+        ["sh", str(ENTRYPOINT)], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    args = done.stdout.splitlines()
+    assert args[args.index("--http") + 1] == app.http_protocol
+    assert args[args.index("--factory") + 1] == app.factory
+    assert args[args.index("--port") + 1] == str(app.default_port)
+    protocol_module, _, protocol_class = app.http_protocol.partition(":")
+    assert isinstance(getattr(importlib.import_module(protocol_module), protocol_class), type)

@@ -18,6 +18,16 @@ _ORIGIN = b"origin"
 _VARY = b"vary"
 
 
+def vary_origin(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """`headers` (changed in place) saying that the answer varies with the Origin header."""
+    for i, (name, value) in enumerate(headers):
+        if name.lower() == _VARY:
+            headers[i] = (name, value + b", Origin")
+            return headers
+    headers.append((_VARY, b"Origin"))
+    return headers
+
+
 class Cors:
     def __init__(self, app: ASGIApp, **options: Any) -> None:
         self.app = app
@@ -34,14 +44,7 @@ class Cors:
 
         async def send_with_vary(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                for i, (name, value) in enumerate(headers):
-                    if name.lower() == _VARY:
-                        headers[i] = (name, value + b", Origin")
-                        break
-                else:
-                    headers.append((_VARY, b"Origin"))
-                message["headers"] = headers
+                message["headers"] = vary_origin(list(message.get("headers", ())))
             await send(message)
 
         await self.app(scope, receive, send_with_vary)

@@ -18,6 +18,7 @@ from starlette.middleware import Middleware
 
 from gateway.config import Settings
 from gateway.cors import Cors
+from gateway.front import Front
 from gateway.identity.hooks import identity_lifespan
 from gateway.identity.router import router as identity_router
 from gateway.models import SCHEMA
@@ -78,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.edge = edge
     gateway = GatewayMiddleware(inner, settings=settings, state=edge)
     logged = RequestContextMiddleware(gateway, *kit_context[0].args, **kit_context[0].kwargs)
+    # Served with gateway.front:GatewayProtocol, most forwarded calls are answered by the front.
+    app.state.front = Front(app, gateway, logged)
     app.middleware_stack = Cors(
         logged,
         allow_origins=settings.cors_origins,

@@ -45,7 +45,7 @@ from gateway.routes import (
     upstreams,
 )
 from gateway.signing import TokenSigner, load_or_generate_key
-from gateway.upstream import UpstreamError, UpstreamPool, UpstreamTimeout
+from gateway.upstream import Answer, UpstreamError, UpstreamPool, UpstreamTimeout
 from servicekit.app import EVENTS_SCOPE
 from servicekit.auth import Principal
 from servicekit.db import Database
@@ -151,9 +151,11 @@ async def _stream_body(receive: Receive) -> AsyncIterator[bytes]:
             return
 
 
-def _answer_headers(
+def answer_headers(
     raw: list[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]]
 ) -> list[tuple[bytes, bytes]]:
+    """A service's answer headers as the client gets them: names lower-cased, hop-by-hop ones
+    (and those its Connection header lists) and the gateway's own dropped, `extra` added."""
     out: list[tuple[bytes, bytes]] = []
     listed: set[bytes] | None = None
     for name, value in raw:
@@ -214,11 +216,10 @@ class Proxy:
             log.warning("upstream %s failed: %s", service, exc)
             raise BadGateway(f"the {service} service could not be reached") from None
 
-    async def forward(
+    async def exchange(
         self,
         scope: Scope,
         receive: Receive,
-        send: Send,
         *,
         service: str,
         path: str,
@@ -226,10 +227,10 @@ class Proxy:
         headers: list[tuple[bytes, bytes]],
         host: bytes | None,
         has_body: bool,
-        extra_response_headers: list[tuple[bytes, bytes]],
-    ) -> None:
-        """Send the call on to `service` and its answer back (BadGateway/GatewayTimeout when
-        the service cannot be reached or is too slow; nothing has been sent back then)."""
+    ) -> tuple[UpstreamPool, Any, Answer]:
+        """Send the call on to `service`; returns once the answer's head is in (the whole
+        answer, when it is small). BadGateway/GatewayTimeout when the service cannot be reached
+        or is too slow. The caller hands the connection back: `pool.release(conn, answer)`."""
         pool = self.pools[service]
         method: str = scope["method"]
         method_raw = method.encode("ascii")
@@ -277,13 +278,58 @@ class Proxy:
                     conn, answer = await pool.request_streamed(
                         method_raw, b"".join(parts), _stream_body(receive), deadline, BUFFER_LIMIT
                     )
+        return pool, conn, answer
 
+    async def read_small(self, service: str, answer: Answer) -> bytes | None:
+        """The whole body of an answer small enough to be read at once, else None (stream)."""
+        size = answer.content_length
+        if answer.complete or (size is not None and size <= BUFFER_LIMIT):
+            with self._upstream_failures(service):
+                return await answer.read()
+        return None
+
+    async def forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        service: str,
+        path: str,
+        principal: Principal,
+        headers: list[tuple[bytes, bytes]],
+        host: bytes | None,
+        has_body: bool,
+        extra_response_headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        """`exchange`, and the answer sent back as ASGI messages (nothing has been sent when
+        BadGateway/GatewayTimeout is raised)."""
+        pool, conn, answer = await self.exchange(
+            scope,
+            receive,
+            service=service,
+            path=path,
+            principal=principal,
+            headers=headers,
+            host=host,
+            has_body=has_body,
+        )
+        await self.deliver(send, service, pool, conn, answer, extra_response_headers)
+
+    async def deliver(
+        self,
+        send: Send,
+        service: str,
+        pool: UpstreamPool,
+        conn: Any,
+        answer: Answer,
+        extra_response_headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        """The answer of `exchange` sent back as ASGI messages; the connection handed back."""
         try:
-            out_headers = _answer_headers(answer.headers, extra_response_headers)
-            size = answer.content_length
-            if answer.complete or (size is not None and size <= BUFFER_LIMIT):
-                with self._upstream_failures(service):
-                    body = await answer.read()
+            out_headers = answer_headers(answer.headers, extra_response_headers)
+            body = await self.read_small(service, answer)
+            if body is not None:
                 await send(
                     {"type": "http.response.start", "status": answer.status, "headers": out_headers}
                 )
@@ -311,6 +357,7 @@ _DROPPED_REQUEST_HEADERS = frozenset(
     name.encode("latin-1") for name in HOP_BY_HOP | IDENTITY_HEADERS | OWN_REQUEST_HEADERS
 )
 _DROPPED_PREFIXES = (b"x-auth-", b"x-user-")
+_FORWARDED_BY_PROXIES = frozenset({b"x-forwarded-for", b"x-forwarded-proto"})
 _DROPPED_RESPONSE_HEADERS = frozenset(
     name.encode("latin-1") for name in HOP_BY_HOP | OWN_RESPONSE_HEADERS
 )
@@ -327,6 +374,85 @@ class EdgeState:
     limiter: RateLimiter | None = None
 
 
+@dataclasses.dataclass(slots=True)
+class Incoming:
+    """What the edge needs of a call's request headers, found in one pass (`read_headers`)."""
+
+    kept: list[tuple[bytes, bytes]]  # the headers that go upstream
+    length: bytes | None = None
+    chunked: bool = False
+    authorization: bytes | None = None
+    api_key: bytes | None = None
+    host: bytes | None = None
+    connection: bytes | None = None
+    request_id: bytes | None = None
+    # What makes a call take the ASGI path rather than the front's (front.py).
+    origin: bool = False
+    forwarded: bool = False  # X-Forwarded-For / -Proto: the server's proxy-headers rule
+    upgrade: bool = False
+
+    @property
+    def has_body(self) -> bool:
+        return self.length is not None or self.chunked
+
+
+def read_headers(headers: list[tuple[bytes, bytes]]) -> Incoming:
+    incoming = Incoming([])
+    kept = incoming.kept
+    for name, value in headers:
+        if name in _DROPPED_REQUEST_HEADERS:
+            if name == b"authorization":
+                if incoming.authorization is None:
+                    incoming.authorization = value
+            elif name == b"x-api-key":
+                if incoming.api_key is None:
+                    incoming.api_key = value
+            elif name == b"host":
+                incoming.host = value
+            elif name == b"connection":
+                previous = incoming.connection
+                incoming.connection = value if previous is None else previous + b"," + value
+            elif name == b"transfer-encoding":
+                incoming.chunked = True
+            elif name == b"x-request-id":
+                incoming.request_id = value
+            elif name in _FORWARDED_BY_PROXIES:
+                incoming.forwarded = True
+            elif name == b"upgrade":
+                incoming.upgrade = True
+        elif name.startswith(_DROPPED_PREFIXES):
+            continue
+        else:
+            if name == b"content-length":
+                incoming.length = value
+            elif name == b"origin":
+                incoming.origin = True
+            kept.append((name, value))
+    return incoming
+
+
+@dataclasses.dataclass(slots=True)
+class Admission:
+    """Who is calling and what the rate limit says (`GatewayMiddleware.admit`)."""
+
+    principal: Principal | None
+    # Credentials sent but not valid: the answer to a forwarded call (401).
+    refused: DomainError | None
+    limit_headers: list[tuple[bytes, bytes]]
+    # Over the limit: the answer, whatever the call (429).
+    over_limit: TooManyRequests | None = None
+
+
+def forward_target(path: str) -> tuple[Any, str, str] | None:
+    """(route label, service, service path) of a forwarded public path, else None."""
+    route = route_for(path)
+    if route is not None:
+        return route, route.service, path
+    if path.startswith(_FEEDS) and path[len(_FEEDS) :] in SERVICES:
+        return _FEED_LABEL, path[len(_FEEDS) :], SERVICE_EVENTS_PATH
+    return None
+
+
 def _problem(exc: DomainError, scope: Scope) -> Response:
     return exc.to_response(Request(scope))
 
@@ -338,6 +464,8 @@ class GatewayMiddleware:
     table's paths (and to the services' event feeds) are forwarded from here, without passing
     through FastAPI's middleware stack or router; everything else (identity's routes, the
     gateway's own feed, docs, health, metrics, unknown paths) goes on to the FastAPI app.
+    Most forwarded calls do not even come here: the gateway's front (front.py) answers them
+    from the server's protocol, with the same `read_headers`, `admit` and `exchange`.
     """
 
     def __init__(self, app: ASGIApp, settings: Settings, state: EdgeState | None = None) -> None:
@@ -347,7 +475,7 @@ class GatewayMiddleware:
         self.policies = Policies(settings)
         self.state = state
 
-    def _runtime(self, scope: Scope) -> EdgeState:
+    def runtime(self, scope: Scope) -> EdgeState:
         if self.state is not None:
             return self.state
         # Mounted without a shared EdgeState (older wiring): read the app's state per call.
@@ -358,115 +486,130 @@ class GatewayMiddleware:
             getattr(app_state, "rate_limiter", None),
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(API_PATHS):
-            await self.app(scope, receive, send)
-            return
-        # One pass over the request headers finds all the gateway needs and keeps the ones
-        # that go upstream.
-        length: bytes | None = None
-        chunked = False
-        authorization: bytes | None = None
-        api_key: bytes | None = None
-        host: bytes | None = None
-        connection: bytes | None = None
-        kept: list[tuple[bytes, bytes]] = []
-        for name, value in scope["headers"]:
-            if name in _DROPPED_REQUEST_HEADERS:
-                if name == b"authorization":
-                    if authorization is None:
-                        authorization = value
-                elif name == b"x-api-key":
-                    if api_key is None:
-                        api_key = value
-                elif name == b"host":
-                    host = value
-                elif name == b"connection":
-                    connection = value if connection is None else connection + b"," + value
-                elif name == b"transfer-encoding":
-                    chunked = True
-            elif name.startswith(_DROPPED_PREFIXES):
-                continue
-            else:
-                if name == b"content-length":
-                    length = value
-                kept.append((name, value))
+    def too_large(self, incoming: Incoming) -> PayloadTooLarge | None:
+        if incoming.length is None:
+            return None
+        try:
+            too_big = int(incoming.length) > self.max_body
+        except ValueError:
+            too_big = False
+        if not too_big:
+            return None
+        return PayloadTooLarge(f"the request body may be at most {self.max_body} bytes")
 
-        if length is not None:
-            try:
-                too_big = int(length) > self.max_body
-            except ValueError:
-                too_big = False
-            if too_big:
-                too_large = PayloadTooLarge(
-                    f"the request body may be at most {self.max_body} bytes"
-                )
-                await _problem(too_large, scope)(scope, receive, send)
-                return
-        elif chunked:
-            receive = self._counting(receive)
-
-        runtime = self._runtime(scope)
-        path: str = scope["path"]
-        state = scope.setdefault("state", {})
-        refused_credentials: DomainError | None = None
+    async def admit(self, runtime: EdgeState, scope: Scope, incoming: Incoming) -> Admission:
+        """Authenticate (cached) and count the call against its rate limit: per principal, or
+        per client address when anonymous or when the credentials are refused (so guessing
+        keys or tokens is limited too)."""
+        refused: DomainError | None = None
         principal: Principal | None = None
         authenticator = runtime.authenticator
-        if authenticator is not None and path not in SIGN_IN_PATHS:
+        if authenticator is not None and scope["path"] not in SIGN_IN_PATHS:
+            authorization, api_key = incoming.authorization, incoming.api_key
             try:
                 principal = await authenticator.authenticate_credentials(
                     None if authorization is None else authorization.decode("latin-1"),
                     None if api_key is None else api_key.decode("latin-1"),
                 )
             except DomainError as exc:
-                # Counted against the address below, so guessing keys or tokens is limited too.
-                refused_credentials = exc
-        state[PRINCIPAL_KEY] = principal
-
-        limit_headers: list[tuple[bytes, bytes]] | None = None
+                refused = exc
+        admission = Admission(principal, refused, [])
         limiter = runtime.limiter
-        if self.rate_limits and limiter is not None:
-            if principal is None:
-                client = scope.get("client")
-                subject = f"addr:{client[0] if client else 'unknown'}"
-                policy = self.policies.anonymous
-            else:
-                subject = f"{principal.kind}:{principal.sub}"
-                policy = self.policies.for_principal(principal)
-            decision = limiter.hit_now(subject, policy) or await limiter.hit(subject, policy)
-            limit_headers = decision.headers()
-            if not decision.allowed:
-                refused = TooManyRequests(
-                    f"more than {policy.quota} requests in {policy.window} s; "
-                    f"try again in {decision.reset} s",
-                    headers={
-                        "Retry-After": str(decision.reset),
-                        **{k.decode(): v.decode() for k, v in limit_headers},
-                    },
-                )
-                await _problem(refused, scope)(scope, receive, send)
-                return
-
-        route = route_for(path)
-        if route is not None:
-            label: Any = route
-            service, target = route.service, path
-        elif path.startswith(_FEEDS) and path[len(_FEEDS) :] in SERVICES:
-            label = _FEED_LABEL
-            service, target = path[len(_FEEDS) :], SERVICE_EVENTS_PATH
+        if not self.rate_limits or limiter is None:
+            return admission
+        if principal is None:
+            client = scope.get("client")
+            subject = f"addr:{client[0] if client else 'unknown'}"
+            policy = self.policies.anonymous
         else:
+            subject = f"{principal.kind}:{principal.sub}"
+            policy = self.policies.for_principal(principal)
+        decision = limiter.hit_now(subject, policy) or await limiter.hit(subject, policy)
+        admission.limit_headers = decision.headers()
+        if not decision.allowed:
+            admission.over_limit = TooManyRequests(
+                f"more than {policy.quota} requests in {policy.window} s; "
+                f"try again in {decision.reset} s",
+                headers={
+                    "Retry-After": str(decision.reset),
+                    **{k.decode(): v.decode() for k, v in admission.limit_headers},
+                },
+            )
+        return admission
+
+    async def exchange(
+        self,
+        runtime: EdgeState,
+        scope: Scope,
+        receive: Receive,
+        incoming: Incoming,
+        admission: Admission,
+        service: str,
+        target: str,
+    ) -> tuple[Proxy, UpstreamPool, Any, Answer]:
+        """A forwarded call sent on: the DomainError to answer with when it may not be (401,
+        403) or the service fails (502, 504); else the proxy, pool, connection and answer."""
+        if admission.refused is not None:
+            raise admission.refused
+        principal = admission.principal
+        if principal is None:
+            raise Unauthorized(_ANONYMOUS)
+        if target == SERVICE_EVENTS_PATH:
+            principal = feed_reader(principal)
+        proxy = runtime.proxy
+        if proxy is None:
+            raise BadGateway("the gateway is not ready to forward yet")
+        kept = incoming.kept
+        if incoming.connection is not None:
+            kept = _without_connection_listed(kept, incoming.connection)
+        pool, conn, answer = await proxy.exchange(
+            scope,
+            receive,
+            service=service,
+            path=target,
+            principal=principal,
+            headers=kept,
+            host=incoming.host,
+            has_body=incoming.has_body,
+        )
+        return proxy, pool, conn, answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(API_PATHS):
+            await self.app(scope, receive, send)
+            return
+        incoming = read_headers(scope["headers"])
+        too_large = self.too_large(incoming)
+        if too_large is not None:
+            await _problem(too_large, scope)(scope, receive, send)
+            return
+        if incoming.length is None and incoming.chunked:
+            receive = self._counting(receive)
+
+        runtime = self.runtime(scope)
+        admission = await self.admit(runtime, scope, incoming)
+        state = scope.setdefault("state", {})
+        state[PRINCIPAL_KEY] = admission.principal
+        if admission.over_limit is not None:
+            await _problem(admission.over_limit, scope)(scope, receive, send)
+            return
+        extra = admission.limit_headers
+
+        path: str = scope["path"]
+        where = forward_target(path)
+        if where is None:
             # Identity's own routes, the gateway's own feed, the docs, or a 404.
-            if limit_headers is not None:
-                send = _with_headers(send, limit_headers)
-            if refused_credentials is not None:
-                await _problem(refused_credentials, scope)(scope, receive, send)
+            if extra:
+                send = _with_headers(send, extra)
+            if admission.refused is not None:
+                await _problem(admission.refused, scope)(scope, receive, send)
                 return
             await self.app(scope, receive, send)
             return
 
         # Forwarded calls skip the router: the hottest path does the least.
+        label, service, target = where
         scope["route"] = label
-        extra = limit_headers or []
         started = False
 
         async def send_answer(message: Message) -> None:
@@ -475,29 +618,10 @@ class GatewayMiddleware:
             await send(message)
 
         try:
-            if refused_credentials is not None:
-                raise refused_credentials
-            if principal is None:
-                raise Unauthorized(_ANONYMOUS)
-            if target == SERVICE_EVENTS_PATH:
-                principal = feed_reader(principal)
-            proxy = runtime.proxy
-            if proxy is None:
-                raise BadGateway("the gateway is not ready to forward yet")
-            if connection is not None:
-                kept = _without_connection_listed(kept, connection)
-            await proxy.forward(
-                scope,
-                receive,
-                send_answer,
-                service=service,
-                path=target,
-                principal=principal,
-                headers=kept,
-                host=host,
-                has_body=length is not None or chunked,
-                extra_response_headers=extra,
+            proxy, pool, conn, answer = await self.exchange(
+                runtime, scope, receive, incoming, admission, service, target
             )
+            await proxy.deliver(send_answer, service, pool, conn, answer, extra)
         except ClientDisconnected:
             return
         except DomainError as exc:

@@ -178,6 +178,7 @@ class RateLimiter:
         self.prime_timeout = prime_timeout
         self._counters: dict[str, _Counter] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def hit_now(self, subject: str, policy: Policy) -> Decision | None:
         """The decision when it needs no waiting (the common case: a window already primed),
@@ -272,7 +273,7 @@ class RateLimiter:
 
     async def _loop(self) -> None:
         last_purge = time.monotonic()
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.sync_interval)
             try:
                 await self.sync()
@@ -285,10 +286,14 @@ class RateLimiter:
                 log.warning("rate limit sync failed: %s", exc)
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._loop(), name="ratelimit-sync")
 
     async def stop(self) -> None:
         if self._task is not None:
+            # The flag ends the loop even when a store's client swallows the cancellation (a
+            # shutdown once waited on the loop until the test's time-out, with Redis).
+            self._stopping = True
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task

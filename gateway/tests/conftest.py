@@ -26,12 +26,14 @@ from starlette.routing import Route
 from customers.config import Settings as CustomersSettings
 from customers.main import create_app as create_customers_app
 from gateway.config import Settings as GatewaySettings
+from gateway.front import GatewayProtocol
 from gateway.identity.authn import Authenticator
 from gateway.main import create_app as create_gateway_app
 from servicekit.app import AppSpec, CurrentPrincipal, json_response
 from servicekit.app import create_app as build_kit_app
 from servicekit.devdb import free_port
 from servicekit.routing import kit_router
+from servicekit.server import HttpProtocol
 from servicekit.settings import KitSettings
 from servicekit.testing.servers import serve
 from servicekit.testing.tokens import TokenMinter
@@ -69,9 +71,13 @@ async def serve_customers(database_url: str, minter: TokenMinter) -> AsyncIterat
 
 
 @contextlib.asynccontextmanager
-async def serve_gateway(settings: GatewaySettings) -> AsyncIterator[tuple[str, FastAPI]]:
+async def serve_gateway(
+    settings: GatewaySettings, *, front: bool = True
+) -> AsyncIterator[tuple[str, FastAPI]]:
+    """The gateway as it is served (its front answering forwarded calls), or with `front`
+    False on the kit's plain protocol, where every call takes the ASGI path."""
     app = create_gateway_app(settings)
-    async with serve(app) as url:
+    async with serve(app, http=GatewayProtocol if front else HttpProtocol) as url:
         yield url, app
 
 

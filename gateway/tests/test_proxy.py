@@ -1,11 +1,16 @@
 """The proxy over real HTTP: a real gateway (real identity, real Postgres) in front of the real
-customers service and a kit service that echoes what reached it."""
+customers service and a kit service that echoes what reached it.
+
+Forwarded calls are answered by the gateway's front (front.py) unless they carry an Origin or
+a chunked or large body; the tests of forwarding run with `edge` both ways: "front" (as the
+gateway is served) and "asgi" (the kit's plain protocol, every call through the ASGI stack)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import hashlib
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -48,8 +53,18 @@ class Setup:
     admin: dict[str, str]
 
 
+EDGES = ["front", "asgi"]
+
+
+@pytest.fixture(params=EDGES)
+def edge(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @contextlib.asynccontextmanager
-async def proxied(db: str, minter: TokenMinter, **overrides: Any) -> AsyncIterator[Setup]:
+async def proxied(
+    db: str, minter: TokenMinter, edge: str = "front", **overrides: Any
+) -> AsyncIterator[Setup]:
     async with (
         serve_customers(db, minter) as customers,
         serve_echo(db, minter) as (echo_url, echo_app),
@@ -62,7 +77,10 @@ async def proxied(db: str, minter: TokenMinter, **overrides: Any) -> AsyncIterat
         }
         values.update(overrides)
         async with (
-            serve_gateway(identity_settings(db, minter, **values)) as (url, app),
+            serve_gateway(identity_settings(db, minter, **values), front=edge == "front") as (
+                url,
+                app,
+            ),
             httpx.AsyncClient(base_url=url, timeout=20) as client,
         ):
             admin = await login(client, IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
@@ -77,8 +95,8 @@ def _problem(r: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
-async def test_principal_reaches_the_service_and_feeds_need_admin_or_scope(fresh_db, minter):
-    async with proxied(fresh_db, minter) as s:
+async def test_principal_reaches_the_service_and_feeds_need_admin_or_scope(fresh_db, minter, edge):
+    async with proxied(fresh_db, minter, edge) as s:
         c = s.client
         seen = await c.get("/api/v1/visits/echo?a=1&b=x%20y", headers=s.admin)
         assert seen.status_code == 200, seen.text
@@ -110,8 +128,10 @@ async def test_principal_reaches_the_service_and_feeds_need_admin_or_scope(fresh
         _problem(await c.get("/api/v1/visits/echo", headers={"X-API-Key": "ffk_nope"}), 401)
 
 
-async def test_client_identity_headers_are_stripped_and_forwarding_headers_set(fresh_db, minter):
-    async with proxied(fresh_db, minter) as s:
+async def test_client_identity_headers_are_stripped_and_forwarding_headers_set(
+    fresh_db, minter, edge
+):
+    async with proxied(fresh_db, minter, edge) as s:
         c = s.client
         rep = await create_user(c, s.admin, "rep")
         # A token signed with the very key the services trust, claiming admin: still ignored.
@@ -186,8 +206,12 @@ async def test_unknown_paths_are_404_problems(fresh_db, minter):
             assert body["instance"] == path
 
 
-@pytest.mark.parametrize("store", ["postgres", "redis"])
-async def test_rate_limit_429_with_headers_shared_by_replicas(fresh_db, minter, store, request):
+@pytest.mark.parametrize(
+    ("store", "edge"), [("postgres", "front"), ("redis", "front"), ("postgres", "asgi")]
+)
+async def test_rate_limit_429_with_headers_shared_by_replicas(
+    fresh_db, minter, store, edge, request
+):
     # REDIS_URL moves the shared counters from Postgres to Redis; the behaviour is the same.
     redis_url = request.getfixturevalue("redis_url") if store == "redis" else ""
     # Windows are aligned to the minute: start in a fresh one so that all the calls below count
@@ -198,6 +222,7 @@ async def test_rate_limit_429_with_headers_shared_by_replicas(fresh_db, minter, 
     async with proxied(
         fresh_db,
         minter,
+        edge,
         rate_limit_rep="4/60",
         rate_limit_anonymous="4/60",
         redis_url=redis_url,
@@ -214,7 +239,7 @@ async def test_rate_limit_429_with_headers_shared_by_replicas(fresh_db, minter, 
         # A second replica on the same database starts from the shared count.
         settings = s.app.state.settings.model_copy()
         async with (
-            serve_gateway(settings) as (other_url, _),
+            serve_gateway(settings, front=edge == "front") as (other_url, _),
             httpx.AsyncClient(base_url=other_url) as other,
         ):
             third = await other.get("/api/v1/visits/echo", headers=rep)
@@ -286,13 +311,17 @@ async def test_per_key_override(fresh_db, minter):
         assert other.headers["ratelimit-policy"].startswith('"integration";')
 
 
-async def test_bodies_over_the_limit_are_413_before_the_service(fresh_db, minter):
-    async with proxied(fresh_db, minter, max_body_bytes=100_000) as s:
+async def test_bodies_over_the_limit_are_413_before_the_service(fresh_db, minter, edge):
+    async with proxied(fresh_db, minter, edge, max_body_bytes=100_000) as s:
         c = s.client
         payload = bytes(range(256)) * 300  # 76 800 bytes: streamed, under the limit
         ok = await c.post("/api/v1/visits/echo", content=payload, headers=s.admin)
         assert ok.status_code == 200, ok.text
         assert ok.json()["body_sha256"] == hashlib.sha256(payload).hexdigest()
+        small = b"s" * 1000  # known length, read whole (the front's, when it is served)
+        ok = await c.post("/api/v1/visits/echo", content=small, headers=s.admin)
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["body_sha256"] == hashlib.sha256(small).hexdigest()
         hits = s.echo.state.hits
 
         big = b"x" * 100_001
@@ -317,8 +346,8 @@ async def test_bodies_over_the_limit_are_413_before_the_service(fresh_db, minter
         assert fine.status_code == 200 and fine.json()["body_length"] == 3000
 
 
-async def test_large_answers_stream_through(fresh_db, minter):
-    async with proxied(fresh_db, minter) as s:
+async def test_large_answers_stream_through(fresh_db, minter, edge):
+    async with proxied(fresh_db, minter, edge) as s:
         size = 3 * 1024 * 1024
         r = await s.client.get(f"/api/v1/visits/blob?size={size}", headers=s.admin)
         assert r.status_code == 200
@@ -327,10 +356,10 @@ async def test_large_answers_stream_through(fresh_db, minter):
         assert "ratelimit" in r.headers
 
 
-async def test_upstream_down_is_502_and_slow_upstream_504_within_timeout(fresh_db, minter):
+async def test_upstream_down_is_502_and_slow_upstream_504_within_timeout(fresh_db, minter, edge):
     async with (
         serve(slow_app(10.0)) as slow,
-        proxied(fresh_db, minter, upstream_analytics=slow, upstream_timeout_seconds=0.5) as s,
+        proxied(fresh_db, minter, edge, upstream_analytics=slow, upstream_timeout_seconds=0.5) as s,
     ):
         # Opportunities points at a closed port (conftest).
         down = await s.client.get("/api/v1/leads/1", headers=s.admin)
@@ -365,3 +394,122 @@ async def test_cors_allows_listed_origins_only(fresh_db, minter):
         r = await s.client.get("/api/v1/visits/echo", headers={"Origin": allowed, **s.admin})
         assert r.headers["access-control-allow-origin"] == allowed
         assert "RateLimit" in r.headers["access-control-expose-headers"]
+
+
+# --- the front (front.py) and the ASGI path ---------------------------------------------------
+
+
+class _CountingStack:
+    """The gateway's ASGI stack, counting the calls that reach it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.paths: list[str] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.paths.append(scope["path"])
+        await self.app(scope, receive, send)
+
+
+async def test_the_front_answers_forwarded_calls_and_the_asgi_stack_the_rest(fresh_db, minter):
+    allowed = "https://app.example.com"
+    async with proxied(fresh_db, minter, cors_origins=[allowed]) as s:
+        counting = _CountingStack(s.app.middleware_stack)
+        s.app.middleware_stack = counting
+        c = s.client
+        assert (await c.get("/api/v1/visits/echo", headers=s.admin)).status_code == 200
+        posted = await c.post("/api/v1/visits/echo", content=b"x" * 100, headers=s.admin)
+        assert posted.json()["body_length"] == 100
+        _problem(await c.get("/api/v1/visits/echo"), 401)
+        assert (await c.get("/api/v1/events/customers", headers=s.admin)).status_code == 200
+        assert counting.paths == []
+        # Browsers' calls keep Starlette's CORS policy; the gateway's own routes are FastAPI's.
+        r = await c.get("/api/v1/visits/echo", headers={**s.admin, "Origin": allowed})
+        assert r.status_code == 200 and r.headers["access-control-allow-origin"] == allowed
+        assert (await c.get("/api/v1/me", headers=s.admin)).status_code == 200
+        assert counting.paths == ["/api/v1/visits/echo", "/api/v1/me"]
+
+
+def _framing_free(r: httpx.Response) -> set[str]:
+    return set(r.headers) - {"date", "content-length", "transfer-encoding"}
+
+
+async def test_the_front_and_the_asgi_path_answer_alike(fresh_db, minter):
+    async with (
+        serve(slow_app(10.0)) as slow,
+        proxied(fresh_db, minter, upstream_analytics=slow, upstream_timeout_seconds=0.5) as s,
+        serve_gateway(s.app.state.settings.model_copy(), front=False) as (asgi_url, _),
+        httpx.AsyncClient(base_url=asgi_url, timeout=20) as asgi,
+    ):
+        rep = await create_user(s.client, s.admin, "rep")
+        calls: list[tuple[str, dict[str, str]]] = [
+            ("/api/v1/visits/echo", s.admin),
+            ("/api/v1/visits/echo", rep),
+            ("/api/v1/visits/echo", {}),  # 401
+            ("/api/v1/visits/echo", {"Authorization": "Bearer not-a-token"}),  # 401
+            ("/api/v1/events/customers", rep),  # 403
+            ("/api/v1/visits/nothing-here", s.admin),  # the service's 404
+            ("/api/v1/leads/1", s.admin),  # 502: nothing listens
+            ("/api/v1/targets", s.admin),  # 504: too slow
+        ]
+        for path, headers in calls:
+            front = await s.client.get(path, headers=headers)
+            plain = await asgi.get(path, headers=headers)
+            assert front.status_code == plain.status_code, (path, front.text, plain.text)
+            assert _framing_free(front) == _framing_free(plain), path
+            assert front.headers["vary"] == plain.headers["vary"] == "Origin"
+            if front.headers["content-type"] == PROBLEM:
+                assert front.json() == plain.json(), path
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    status = int(head[0].split()[1])
+    headers = dict(line.lower().split(": ", 1) for line in head[1:] if line)
+    return status, headers, await reader.readexactly(int(headers["content-length"]))
+
+
+async def test_pipelining_connection_close_and_proxy_headers(fresh_db, minter, edge):
+    async with proxied(fresh_db, minter, edge) as s:
+        port = int(s.gateway.rsplit(":", 1)[1])
+        auth = s.admin["Authorization"]
+
+        def request(request_id: str, extra: str = "", version: str = "1.1") -> bytes:
+            return (
+                f"GET /api/v1/visits/echo HTTP/{version}\r\nhost: gw\r\n"
+                f"authorization: {auth}\r\nx-request-id: {request_id}\r\n{extra}\r\n"
+            ).encode()
+
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        # Pipelined on one connection: answered in order, each with its own request id.
+        writer.write(request("pipe-1") + request("pipe-2") + request("pipe-3"))
+        await writer.drain()
+        for request_id in ("pipe-1", "pipe-2", "pipe-3"):
+            status, headers, body = await _answer(reader)
+            assert status == 200 and headers["x-request-id"] == request_id
+            seen = dict(json.loads(body)["headers"])
+            assert seen["x-request-id"] == request_id
+
+        # A trusted proxy in front (uvicorn's rule: 127.0.0.1): the client it names is the one
+        # the service hears of.
+        writer.write(
+            request("via-lb", "x-forwarded-for: 203.0.113.9\r\nx-forwarded-proto: https\r\n")
+        )
+        status, headers, body = await _answer(reader)
+        seen = dict(json.loads(body)["headers"])
+        assert status == 200
+        assert seen["x-forwarded-for"] == "203.0.113.9" and seen["x-forwarded-proto"] == "https"
+
+        writer.write(request("last", "connection: close\r\n"))
+        status, headers, _ = await _answer(reader)
+        assert status == 200 and headers["connection"] == "close"
+        assert await reader.read() == b""
+        writer.close()
+
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request("old-client", version="1.0"))
+        status, headers, _ = await _answer(reader)
+        assert status == 200 and headers["x-request-id"] == "old-client"
+        assert await reader.read() == b""
+        writer.close()

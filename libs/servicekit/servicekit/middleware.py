@@ -30,10 +30,14 @@ _REQUEST_ID_HEADER = b"x-request-id"
 _MAX_CACHED_SERIES = 2048
 
 
-def _route_template(scope: Scope) -> str:
-    route = scope.get("route")
+def route_template(route: Any) -> str:
+    """The label a matched route is counted and logged under."""
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
     return path if isinstance(path, str) else _UNMATCHED
+
+
+def _route_template(scope: Scope) -> str:
+    return route_template(scope.get("route"))
 
 
 class RequestContextMiddleware:
@@ -61,16 +65,12 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = None
+        given = None
         for name, value in scope["headers"]:
             if name == _REQUEST_ID_HEADER:
-                candidate = value.decode("latin-1")
-                if _VALID_REQUEST_ID.match(candidate):
-                    request_id = candidate
+                given = value
                 break
-        if request_id is None:
-            # 32 random hex digits, as uuid4().hex gave, without building a UUID object.
-            request_id = os.urandom(16).hex()
+        request_id = request_id_for(given)
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         header = (_REQUEST_ID_HEADER, request_id.encode())
@@ -87,32 +87,49 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            elapsed = time.perf_counter() - start
-            route = _route_template(scope)
-            method = scope["method"]
-            requests, latency = self._metrics(method, route, status)
-            requests.inc()
-            latency.observe(elapsed)
-            path = scope["path"]
-            if path not in self.quiet_paths and access_log.isEnabledFor(logging.INFO):
-                fields = {
-                    "method": method,
-                    "path": path,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                }
-                if not log_without_record(access_log, logging.INFO, "request", fields):
-                    record = access_log.makeRecord(
-                        access_log.name,
-                        logging.INFO,
-                        __file__,
-                        0,
-                        "request",
-                        (),
-                        None,
-                        "RequestContextMiddleware",
-                        fields,
-                    )
-                    access_log.handle(record)
+            self.finish(
+                scope["method"],
+                scope["path"],
+                _route_template(scope),
+                status,
+                time.perf_counter() - start,
+            )
             request_id_var.reset(token)
+
+    def finish(self, method: str, path: str, route: str, status: int, elapsed: float) -> None:
+        """Count a request and write its access line (also for calls answered outside this
+        middleware, such as the gateway's front; the request id is the context's)."""
+        requests, latency = self._metrics(method, route, status)
+        requests.inc()
+        latency.observe(elapsed)
+        if path not in self.quiet_paths and access_log.isEnabledFor(logging.INFO):
+            fields = {
+                "method": method,
+                "path": path,
+                "route": route,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+            }
+            if not log_without_record(access_log, logging.INFO, "request", fields):
+                record = access_log.makeRecord(
+                    access_log.name,
+                    logging.INFO,
+                    __file__,
+                    0,
+                    "request",
+                    (),
+                    None,
+                    "RequestContextMiddleware",
+                    fields,
+                )
+                access_log.handle(record)
+
+
+def request_id_for(given: bytes | None) -> str:
+    """The caller's X-Request-ID when it is a sane one, else a new id."""
+    if given is not None:
+        candidate = given.decode("latin-1")
+        if _VALID_REQUEST_ID.match(candidate):
+            return candidate
+    # 32 random hex digits, as uuid4().hex gave, without building a UUID object.
+    return os.urandom(16).hex()

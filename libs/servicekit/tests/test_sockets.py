@@ -46,7 +46,7 @@ async def _accepted_nodelay(sock: socket.socket) -> int:
         answer = await reader.readuntil(b"ok")
         assert answer.startswith(b"HTTP/1.1 200")
         (protocol,) = server.server_state.connections
-        transport: asyncio.Transport = protocol.transport  # type: ignore[attr-defined]
+        transport: asyncio.Transport = protocol.transport
         accepted = transport.get_extra_info("socket")
         value = int(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
         writer.close()
