@@ -235,7 +235,7 @@ class _Answering:
             return
         parts = self._head(status, headers, len(body), chunked=False)
         parts.append(body)
-        self.protocol.transport.write(b"".join(parts))
+        self.protocol.coalescing.write_now(b"".join(parts))
         self._complete()
 
     async def stream(
@@ -244,16 +244,16 @@ class _Answering:
         if self.cycle.disconnected:
             return
         chunked = answer.content_length is None and status not in _WITHOUT_BODY
-        transport = self.protocol.transport
+        transport = self.protocol.coalescing
         flow = self.protocol.flow
-        transport.write(b"".join(self._head(status, headers, None, chunked)))
+        transport.write_now(b"".join(self._head(status, headers, None, chunked)))
         try:
             async for chunk in answer.stream():
                 if self.cycle.disconnected:
                     return
                 if not chunk:
                     continue
-                transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+                transport.write_now(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
                 if flow.write_paused:
                     await flow.drain()
         except (UpstreamError, UpstreamTimeout) as exc:
@@ -262,7 +262,7 @@ class _Answering:
             transport.close()
             return
         if chunked:
-            transport.write(b"0\r\n\r\n")
+            transport.write_now(b"0\r\n\r\n")
         self._complete()
 
     def problem(self, exc: DomainError, extra: list[tuple[bytes, bytes]] | None = None) -> int:

@@ -44,6 +44,16 @@ class CoalescingTransport:
         else:
             self._transport.write(data)
 
+    def write_now(self, data: bytes) -> None:
+        """Send `data` (with a held write before it) without waiting: for a caller that has a
+        whole answer in hand."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.writelines((held, data))
+        else:
+            self._transport.write(data)
+
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:
             self.write(chunk)
@@ -78,4 +88,5 @@ class HttpProtocol(HttpToolsProtocol):
         super().connection_made(transport)  # type: ignore[arg-type]
         # Reading, flow control and addresses stay on the real transport; answers go through
         # the coalescing one.
-        self.transport = CoalescingTransport(self.transport, self.loop)  # type: ignore[assignment]
+        self.coalescing = CoalescingTransport(self.transport, self.loop)
+        self.transport = self.coalescing  # type: ignore[assignment]

@@ -103,3 +103,15 @@ async def test_served_answers_arrive_whole_and_in_order() -> None:
         async with httpx.AsyncClient(base_url=url) as client:
             r = await client.get("/streamed")
             assert r.content == b"".join(b"%05d" % i * 2000 for i in range(50))
+
+
+async def test_write_now_sends_at_once_after_what_is_held() -> None:
+    real = _Recording()
+    transport = CoalescingTransport(real, asyncio.get_running_loop())
+    transport.write_now(b"whole answer")
+    assert real.sends == [b"whole answer"]
+    transport.write(b"head")
+    transport.write_now(b"body")
+    assert real.sends == [b"whole answer", b"headbody"]
+    await asyncio.sleep(0)
+    assert real.sends == [b"whole answer", b"headbody"]
