@@ -29,7 +29,6 @@ import logging
 import time
 from typing import Any, cast
 
-from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -71,10 +70,7 @@ async def _nothing(scope: Scope, receive: Receive, send: Send) -> None:
 class Front:
     """The gateway's fast path; made by `create_app` and kept on `app.state.front`."""
 
-    def __init__(
-        self, app: FastAPI, edge: GatewayMiddleware, context: RequestContextMiddleware
-    ) -> None:
-        self.app = app
+    def __init__(self, edge: GatewayMiddleware, context: RequestContextMiddleware) -> None:
         self.edge = edge
         self.context = context
         self.body_limit = min(BUFFER_LIMIT, edge.max_body)

@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     gateway = GatewayMiddleware(inner, settings=settings, state=edge)
     logged = RequestContextMiddleware(gateway, *kit_context[0].args, **kit_context[0].kwargs)
     # Served with gateway.front:GatewayProtocol, most forwarded calls are answered by the front.
-    app.state.front = Front(app, gateway, logged)
+    app.state.front = Front(gateway, logged)
     app.middleware_stack = Cors(
         logged,
         allow_origins=settings.cors_origins,

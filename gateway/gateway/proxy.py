@@ -288,34 +288,6 @@ class Proxy:
                 return await answer.read()
         return None
 
-    async def forward(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        *,
-        service: str,
-        path: str,
-        principal: Principal,
-        headers: list[tuple[bytes, bytes]],
-        host: bytes | None,
-        has_body: bool,
-        extra_response_headers: list[tuple[bytes, bytes]],
-    ) -> None:
-        """`exchange`, and the answer sent back as ASGI messages (nothing has been sent when
-        BadGateway/GatewayTimeout is raised)."""
-        pool, conn, answer = await self.exchange(
-            scope,
-            receive,
-            service=service,
-            path=path,
-            principal=principal,
-            headers=headers,
-            host=host,
-            has_body=has_body,
-        )
-        await self.deliver(send, service, pool, conn, answer, extra_response_headers)
-
     async def deliver(
         self,
         send: Send,
@@ -734,24 +706,18 @@ class _ForwardedFeed(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         proxy: Proxy = scope["app"].state.proxy
-        headers = [
-            (n, v)
-            for n, v in scope["headers"]
-            if n not in _DROPPED_REQUEST_HEADERS and not n.startswith(_DROPPED_PREFIXES)
-        ]
-        host = next((v for n, v in scope["headers"] if n == b"host"), None)
-        await proxy.forward(
+        incoming = read_headers(scope["headers"])
+        pool, conn, answer = await proxy.exchange(
             scope,
             receive,
-            send,
             service=self.service,
             path=SERVICE_EVENTS_PATH,
             principal=self.principal,
-            headers=headers,
-            host=host,
+            headers=incoming.kept,
+            host=incoming.host,
             has_body=False,
-            extra_response_headers=[],
         )
+        await proxy.deliver(send, self.service, pool, conn, answer, [])
 
 
 # --- assembly ---------------------------------------------------------------------------------
