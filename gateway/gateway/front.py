@@ -9,10 +9,11 @@ headers, FastAPI, CORS, the kit's request context, the edge) and uvicorn's `send
 and the answer leaves in one write.
 
 Why: measured on this 2-core machine, 32 connections, one customer record, CPU per forwarded
-call of the process in the middle: a bare asyncio-protocol forwarder over the same pool about
-90 us, a bare ASGI forwarder under uvicorn about 140 us, the gateway through its ASGI stack
-about 200-250 us, with the service itself at about 200-250 us per call; the hop's cost decides
-how much of the service's throughput is left (bench/gateway.py).
+call of the process in the middle, side by side: a bare asyncio-protocol forwarder over the
+same pool ~90 us, a bare ASGI forwarder under uvicorn ~140 us, the gateway through its ASGI
+stack ~210-250 us, the gateway with this front ~150-200 us; the service itself spends ~200-250
+us per call, and on two shared cores the hop's cost decides how much of the service's
+throughput is left (bench/gateway.py, bench/README.md).
 
 What the front takes: a call to a forwarded path (the route table's, the services' event feeds)
 with a method other than HEAD and OPTIONS, no Origin (browsers' calls keep Starlette's CORS
