@@ -475,19 +475,28 @@ async def test_pipelining_connection_close_and_proxy_headers(fresh_db, minter, e
         port = int(s.gateway.rsplit(":", 1)[1])
         auth = s.admin["Authorization"]
 
-        def request(request_id: str, extra: str = "", version: str = "1.1") -> bytes:
+        def request(
+            request_id: str,
+            extra: str = "",
+            version: str = "1.1",
+            path: str = "/api/v1/visits/echo",
+        ) -> bytes:
             return (
-                f"GET /api/v1/visits/echo HTTP/{version}\r\nhost: gw\r\n"
+                f"GET {path} HTTP/{version}\r\nhost: gw\r\n"
                 f"authorization: {auth}\r\nx-request-id: {request_id}\r\n{extra}\r\n"
             ).encode()
 
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         # Pipelined on one connection: answered in order, each with its own request id.
-        writer.write(request("pipe-1") + request("pipe-2") + request("pipe-3"))
+        # The middle one is the gateway's own route (the ASGI path, behind a forwarded call).
+        writer.write(request("pipe-1") + request("pipe-2", path="/api/v1/me") + request("pipe-3"))
         await writer.drain()
         for request_id in ("pipe-1", "pipe-2", "pipe-3"):
             status, headers, body = await _answer(reader)
             assert status == 200 and headers["x-request-id"] == request_id
+            if request_id == "pipe-2":
+                assert json.loads(body)["email"] == IDENTITY_ADMIN_EMAIL
+                continue
             seen = dict(json.loads(body)["headers"])
             assert seen["x-request-id"] == request_id
 
@@ -500,6 +509,21 @@ async def test_pipelining_connection_close_and_proxy_headers(fresh_db, minter, e
         seen = dict(json.loads(body)["headers"])
         assert status == 200
         assert seen["x-forwarded-for"] == "203.0.113.9" and seen["x-forwarded-proto"] == "https"
+
+        # Expect: 100-continue: the body is asked for, then forwarded.
+        writer.write(
+            b"POST /api/v1/visits/echo HTTP/1.1\r\nhost: gw\r\n"
+            + f"authorization: {auth}\r\n".encode()
+            + b"content-length: 5\r\nexpect: 100-continue\r\n\r\n"
+        )
+        await writer.drain()
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 100")
+        writer.write(b"hello")
+        status, headers, body = await _answer(reader)
+        assert (
+            status == 200
+            and json.loads(body)["body_sha256"] == hashlib.sha256(b"hello").hexdigest()
+        )
 
         writer.write(request("last", "connection: close\r\n"))
         status, headers, _ = await _answer(reader)
