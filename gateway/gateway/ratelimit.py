@@ -267,7 +267,9 @@ class RateLimiter:
         for key, c in list(self._counters.items()):
             if c.window_start + c.window <= now and not c.pending and not c.inflight:
                 del self._counters[key]
-            elif c.pending and not c.inflight:
+            elif c.pending and not c.inflight and (c.primed is None or c.primed.is_set()):
+                # A window still being primed is its first hit's to send: taken here, the
+                # prime would find nothing to send and decide before knowing the shared count.
                 items.append((key, c))
         await self._flush(items)
 

@@ -36,7 +36,16 @@ async def test_the_store_adds_hits_and_answers_the_shared_totals(store, redis_ur
     assert abs(time.time() + ttl - (start + 60 + GRACE_SECONDS)) <= 2
 
 
+async def _in_a_fresh_window(seconds: float = 5.0) -> None:
+    """Windows are aligned to the minute: wait for the next one when fewer than `seconds`
+    are left of this one, so that every hit of a test counts in the same window."""
+    left = 60 - time.time() % 60
+    if left < seconds:
+        await asyncio.sleep(left + 0.05)
+
+
 async def test_two_replicas_share_one_quota_through_redis(redis_url):
+    await _in_a_fresh_window()
     prefix = f"test:{time.time_ns()}:"
     stores = [RedisCounterStore(redis_url, prefix=prefix) for _ in range(2)]
     replicas = [RateLimiter(s, sync_interval=0.05) for s in stores]
@@ -55,6 +64,29 @@ async def test_two_replicas_share_one_quota_through_redis(redis_url):
     finally:
         for r in replicas:
             await r.stop()
+        for s in stores:
+            await s.aclose()
+
+
+async def test_a_sync_during_the_first_hit_of_a_window_does_not_hide_the_shared_count(redis_url):
+    """The background sync running while a window's first hit is being primed: the hit still
+    learns the other replica's count before it is decided (it once went out with the sync, and
+    the prime decided on a count of zero)."""
+    await _in_a_fresh_window()
+    prefix = f"test:{time.time_ns()}:"
+    stores = [RedisCounterStore(redis_url, prefix=prefix) for _ in range(2)]
+    first, second = (RateLimiter(s) for s in stores)
+    policy = Policy("rep", 5, 60)
+    try:
+        for _ in range(3):
+            await first.hit("user:x", policy)
+        await first.sync()
+        hit = asyncio.create_task(second.hit("user:x", policy))
+        await asyncio.sleep(0)  # the hit has made its window's counter and started priming
+        await second.sync()  # the background sync, at that moment
+        decision = await hit
+        assert decision.allowed and decision.remaining == 1
+    finally:
         for s in stores:
             await s.aclose()
 
