@@ -9,7 +9,7 @@ a recv(): on a kept-alive connection between two of our processes (the gateway a
 that is two extra system calls and an extra scheduler switch on each side per call. Here a small
 write is held back and leaves with the next one, in one writev, or at the end of the event
 loop's current pass if no other write follows; at most one small write is held at a time, so
-flow control (the transport's buffer limits) sees every byte as before.
+the transport's flow control (its buffer limits) lags by 16 KiB at most.
 """
 
 from __future__ import annotations
