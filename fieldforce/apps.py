@@ -15,17 +15,12 @@ class AppInfo:
     package: str
     schema: str
     default_port: int
+    # uvicorn's `--http`: the kit's protocol; the gateway's own one has its front.
+    http_protocol: str = "servicekit.server:HttpProtocol"
 
     @property
     def factory(self) -> str:
         return f"{self.package}.main:create_app"
-
-    @property
-    def http_protocol(self) -> str:
-        """uvicorn's `--http`: the gateway's own protocol (its front), the kit's for services."""
-        if self.name == "gateway":
-            return "gateway.front:GatewayProtocol"
-        return "servicekit.server:HttpProtocol"
 
     @property
     def migrations_dir(self) -> Path:
@@ -38,7 +33,7 @@ class AppInfo:
         return f"{self.name.upper()}_"
 
 
-GATEWAY = AppInfo("gateway", "gateway", "identity", 8000)
+GATEWAY = AppInfo("gateway", "gateway", "identity", 8000, "gateway.front:GatewayProtocol")
 SERVICES = (
     AppInfo("customers", "customers", "customers", 8001),
     AppInfo("visits", "visits", "visits", 8002),

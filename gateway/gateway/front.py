@@ -49,7 +49,7 @@ from gateway.proxy import (
 )
 from gateway.upstream import Answer, UpstreamError, UpstreamTimeout
 from servicekit.context import request_id_var
-from servicekit.errors import DomainError, problem_response
+from servicekit.errors import DomainError, InternalError
 from servicekit.middleware import RequestContextMiddleware, request_id_for, route_template
 from servicekit.server import HttpProtocol
 
@@ -58,10 +58,6 @@ log = logging.getLogger("gateway.front")
 # HEAD answers carry no body whatever their length says; OPTIONS is CORS's.
 _NOT_TAKEN_METHODS = frozenset({"HEAD", "OPTIONS"})
 _WITHOUT_BODY = frozenset({204, 304})
-
-
-class _Unexpected(DomainError):
-    status, slug, title = 500, "internal-error", "Internal error"
 
 
 async def _nothing(scope: Scope, receive: Receive, send: Send) -> None:
@@ -129,9 +125,7 @@ class Front:
         except Exception:
             log.exception("unhandled error while forwarding", extra={"path": scope["path"]})
             if not cycle.response_started:
-                status = answer.problem(
-                    _Unexpected("The request could not be completed; it has been logged.")
-                )
+                status = answer.problem(InternalError())
             else:
                 protocol.transport.close()
         finally:
@@ -264,19 +258,10 @@ class _Answering:
 
     def problem(self, exc: DomainError, extra: list[tuple[bytes, bytes]] | None = None) -> int:
         """The problem document of `exc` (as the ASGI path renders it), `extra` headers added."""
-        status = exc.status
-        response = problem_response(
-            status,
-            exc.slug,
-            exc.title,
-            exc.detail,
-            headers=exc.headers,
-            instance=self.cycle.scope["path"],
-            **exc.extra,
-        )
+        response = exc.to_response(instance=self.cycle.scope["path"])
         headers = [*response.raw_headers, *(extra or ())]
-        self.whole(status, headers, bytes(response.body))
-        return status
+        self.whole(exc.status, headers, bytes(response.body))
+        return exc.status
 
 
 class GatewayProtocol(HttpProtocol):

@@ -52,11 +52,11 @@ from servicekit.db import Database
 from servicekit.errors import (
     DomainError,
     Forbidden,
+    InternalError,
     NotFound,
     PayloadTooLarge,
     TooManyRequests,
     Unauthorized,
-    problem_response,
 )
 from servicekit.outbox import feed_sql, parse_feed_cursor, render_feed
 
@@ -350,7 +350,6 @@ _DROPPED_RESPONSE_HEADERS = frozenset(
     name.encode("latin-1") for name in HOP_BY_HOP | OWN_RESPONSE_HEADERS
 )
 _ANONYMOUS = "sign in (bearer token) or send an API key (X-API-Key)"
-_UNEXPECTED = "The request could not be completed; it has been logged."
 
 
 @dataclasses.dataclass
@@ -624,9 +623,7 @@ class GatewayMiddleware:
             # document when nothing was sent yet, and the error on to the server.
             log.exception("unhandled error while forwarding", extra={"path": path})
             if not started:
-                await problem_response(500, "internal-error", "Internal error", _UNEXPECTED)(
-                    scope, receive, send
-                )
+                await InternalError().to_response()(scope, receive, send)
             raise
 
     def _counting(self, receive: Receive) -> Receive:

@@ -59,8 +59,12 @@ class DomainError(Exception):
         self.headers = headers
         self.extra = extra
 
-    def to_response(self, request: Request | None = None) -> Response:
-        instance = str(request.url.path) if request is not None else None
+    def to_response(
+        self, request: Request | None = None, *, instance: str | None = None
+    ) -> Response:
+        """The problem document; `instance` is the request's path (or the one given)."""
+        if instance is None and request is not None:
+            instance = str(request.url.path)
         return problem_response(
             self.status,
             self.slug,
@@ -128,6 +132,17 @@ class ServiceUnavailable(DomainError):
     status, slug, title = 503, "unavailable", "Service unavailable"
 
 
+class InternalError(DomainError):
+    """The answer to an unexpected failure; the failure itself is logged where it happened."""
+
+    status, slug, title = 500, "internal-error", "Internal error"
+
+    def __init__(
+        self, detail: str | None = "The request could not be completed; it has been logged."
+    ) -> None:
+        super().__init__(detail)
+
+
 _STATUS_SLUGS = {
     400: ("bad-request", "Bad request"),
     401: ("unauthorized", "Authentication required"),
@@ -189,12 +204,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", extra={"path": request.url.path})
-        return problem_response(
-            500,
-            "internal-error",
-            "Internal error",
-            "The request could not be completed; it has been logged.",
-        )
+        return InternalError().to_response()
 
     app.add_exception_handler(DomainError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)

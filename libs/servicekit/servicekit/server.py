@@ -34,17 +34,13 @@ class CoalescingTransport:
         self._held: bytes | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        held = self._held
-        if held is not None:
-            self._held = None
-            self._transport.writelines((held, data))
-        elif len(data) <= HOLD_LIMIT:
+        if self._held is None and len(data) <= HOLD_LIMIT:
             self._held = bytes(data)
             self._loop.call_soon(self._flush)
         else:
-            self._transport.write(data)
+            self.write_now(data)
 
-    def write_now(self, data: bytes) -> None:
+    def write_now(self, data: bytes | bytearray | memoryview) -> None:
         """Send `data` (with a held write before it) without waiting: for a caller that has a
         whole answer in hand."""
         held = self._held
