@@ -226,6 +226,9 @@ class Proxy:
             for name, url in upstreams.items()
         }
         self._failures = {name: _UpstreamFailures(name, timeout) for name in upstreams}
+        # Made in lifespan, on the loop that serves: kept, as a call to get_running_loop() is
+        # a getpid() system call on Python 3.11.
+        self.loop = asyncio.get_running_loop()
 
     async def close(self) -> None:
         for pool in self.pools.values():
@@ -270,7 +273,7 @@ class Proxy:
             parts += (b"x-request-id: ", request_id.encode("latin-1"), b"\r\n")
         parts.append(self.signer.header_line(principal, service))
 
-        deadline = asyncio.get_running_loop().time() + self.timeout
+        deadline = self.loop.time() + self.timeout
         with self._failures[service]:
             if not has_body:
                 parts.append(b"\r\n")

@@ -139,7 +139,7 @@ class Answer:
             raise self.error
         if self.status >= 200:
             return
-        self._head_waiter = asyncio.get_running_loop().create_future()
+        self._head_waiter = self._conn.loop.create_future()
         await self._head_waiter
 
     async def read(self) -> bytes:
@@ -147,7 +147,7 @@ class Answer:
         if not self.complete:
             if self.error is not None:
                 raise self.error
-            self._done_waiter = asyncio.get_running_loop().create_future()
+            self._done_waiter = self._conn.loop.create_future()
             await self._done_waiter
         body = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
         self.chunks = []
@@ -169,7 +169,7 @@ class Answer:
                 return
             if self.error is not None:
                 raise self.error
-            self._data_waiter = asyncio.get_running_loop().create_future()
+            self._data_waiter = self._conn.loop.create_future()
             await self._data_waiter
 
 
@@ -178,6 +178,9 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, pool: UpstreamPool) -> None:
         self.pool = pool
+        # Kept: on Python 3.11 every `asyncio.get_running_loop()` is a getpid() system call,
+        # and a forwarded call would make three of them.
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.answer: Answer | None = None
@@ -225,7 +228,7 @@ class _Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         if self._writable is None or self._writable.done():
-            self._writable = asyncio.get_running_loop().create_future()
+            self._writable = self.loop.create_future()
 
     def resume_writing(self) -> None:
         if self._writable is not None and not self._writable.done():
@@ -302,7 +305,7 @@ class _Connection(asyncio.Protocol):
         self._got_bytes = False
         if self.transport is None:
             raise UpstreamError("the connection is closed")
-        answer._timer = asyncio.get_running_loop().call_at(deadline, answer._expire)
+        answer._timer = self.loop.call_at(deadline, answer._expire)
         self.transport.write(request)
         return answer
 

@@ -10,7 +10,6 @@ the JSON line uses.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.context import request_id_var
+from servicekit.ids import random_hex
 from servicekit.logs import log_without_record
 from servicekit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -131,5 +131,4 @@ def request_id_for(given: bytes | None) -> str:
         candidate = given.decode("latin-1")
         if _VALID_REQUEST_ID.match(candidate):
             return candidate
-    # 32 random hex digits, as uuid4().hex gave, without building a UUID object.
-    return os.urandom(16).hex()
+    return random_hex()

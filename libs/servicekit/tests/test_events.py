@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import uuid
 from typing import Any
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from servicekit.consumer import EventConsumer
 from servicekit.db import Database
 from servicekit.devdb import free_port
-from servicekit.ids import new_id, ordered_uuids
+from servicekit.ids import new_id, ordered_uuids, random_hex
 from servicekit.outbox import COPY_THRESHOLD, Event, record_event, record_events
 from servicekit.tables import notify_channel
 from servicekit.testing.sample.app import SCHEMA, build, received, settings_for
@@ -127,6 +128,25 @@ def test_new_ids_ascend_within_a_millisecond():
     ids = [new_id() for _ in range(10000)]  # many per millisecond
     assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in ids)
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+def test_random_hex_is_random_across_blocks_and_apart_after_a_fork():
+    """Request ids come from urandom read in blocks: distinct across refills, and a forked
+    child does not repeat what its parent hands out next."""
+    ids = [random_hex() for _ in range(1000)]  # several blocks
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    assert len(set(ids)) == len(ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, to the parent
+        os.write(write, "".join(random_hex() for _ in range(4)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        child = pipe.read()
+    parent = "".join(random_hex() for _ in range(4))
+    assert len(child) == 128 and child != parent
 
 
 async def test_record_events_keeps_the_order_given_both_by_copy_and_by_insert(sample):
