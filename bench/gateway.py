@@ -24,6 +24,13 @@ Two measurements per record, both at 32 connections:
   adds. That is how proxies' overhead is measured (Envoy's and Kong's benchmarks: below
   saturation, at a fixed rate); the < 1 ms goal applies to it.
 
+The floor (on unless BENCH_GATEWAY_FLOOR=0): each record also through `FloorProtocol`, the
+cheapest hop Python makes (httptools in, the gateway's upstream pool out, nothing else), on the
+baseline's requests. Its ratio is the bound for the gateway's on this machine: on two cores
+shared by wrk, PostgreSQL, the service and the hop, the direct side is bound by the service's
+one process while the path through a hop is bound by the CPU of all of them, so a read whose
+PostgreSQL work is heavy (the customer's full file) leaves a hop less than a light one.
+
 BENCH_GATEWAY_CLIENTS=1 adds the measurement behind the choice of upstream client: a minimal
 forwarder (no auth, no limits) over the gateway's own pool (gateway/upstream.py), over aiohttp
 and over httpx.AsyncClient, same service.
@@ -43,15 +50,17 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import asyncpg
+import httptools
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from bench.harness import Comparison, Context, RequestSet, Server, call, login
 from fieldforce.apps import BY_NAME, GATEWAY
@@ -167,6 +176,17 @@ def run(ctx: Context) -> None:
     feed_reader = dataclasses.replace(principal, scopes=principal.scopes | {"events:read"})
     records.append(("get-feed-event", FEED_GATEWAY_PATH, FEED_SERVICE_PATH, feed_reader))
 
+    # The bound for the gateway's ratio here: the cheapest Python hop, on the same requests.
+    floor = None
+    if os.environ.get("BENCH_GATEWAY_FLOOR", "1") not in ("", "0"):
+        floor = ctx.start_server(
+            "floor",
+            "bench.gateway:floor_app",
+            factory=True,
+            http="bench.gateway:FloorProtocol",
+            env={"BENCH_UPSTREAM": service.url},
+        )
+
     for name, gateway_path, service_path, caller in records:
         through = RequestSet(
             paths_file=ctx.write_lines(f"{name}-gateway.txt", [gateway_path]), headers=admin
@@ -191,6 +211,13 @@ def run(ctx: Context) -> None:
             goal=GOAL,
         )
         _print_added(result, "at saturation (queueing, see the docstring)")
+        if floor is not None:
+            bound = ctx.compare(f"{name}-floor", project=floor, baseline=service, requests=direct)
+            print(
+                f"  {name}: the floor hop kept {bound.ratio:.3f} of direct, the gateway "
+                f"{result.ratio:.3f} ({result.ratio / bound.ratio:.2f} of the floor's)",
+                flush=True,
+            )
         for fraction in _paced_fractions():
             rate = fraction * result.baseline.median("rps")
             paced = ctx.compare_paced(
@@ -338,3 +365,101 @@ def httpx_forwarder() -> Starlette:
         return Response(resp.content, resp.status_code, media_type=resp.headers.get("content-type"))
 
     return _forwarder(forward, lifespan)
+
+
+# --- the floor: what any Python hop costs on this machine ------------------------------------
+
+
+class FloorProtocol(asyncio.Protocol):
+    """The cheapest hop Python makes: httptools in, gateway/upstream.py's pool out, one write
+    back; no ASGI, no authentication, limits, token, log line or metrics. Served by uvicorn as
+    its `--http` protocol (the app it loads is never called), in front of BENCH_UPSTREAM.
+
+    It answers GET only and takes the caller's headers (the internal token among them) on to
+    the service as they come, so it runs on the baseline's requests; /healthz it answers
+    itself. What it measures: the throughput a hop in front of the service can keep at all
+    here, the bound for the gateway's own ratio."""
+
+    _pools: ClassVar[dict[str, UpstreamPool]] = {}
+
+    def __init__(self, config: Any, server_state: Any, app_state: Any = None, _loop: Any = None):
+        self.loop = _loop or asyncio.get_event_loop()
+        self.server_state = server_state
+        self.parser = httptools.HttpRequestParser(self)
+        upstream = os.environ["BENCH_UPSTREAM"]
+        pool = self._pools.get(upstream)
+        if pool is None:
+            pool = self._pools[upstream] = UpstreamPool(upstream, limit=256)
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.url = b""
+        self.headers: list[bytes] = []
+
+    # What uvicorn's server asks of its protocols.
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.server_state.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server_state.connections.discard(self)
+        self.transport = None
+
+    def shutdown(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.shutdown()
+
+    # httptools' callbacks.
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() != b"host":
+            self.headers += (name, b": ", value, b"\r\n")
+
+    def on_message_complete(self) -> None:
+        if self.url == b"/healthz":
+            self._write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            return
+        self.loop.create_task(self._forward(self.url, self.headers))
+
+    async def _forward(self, url: bytes, headers: list[bytes]) -> None:
+        pool = self.pool
+        head = b"".join([b"GET ", url, b" HTTP/1.1\r\nhost: ", pool.host_header, b"\r\n", *headers])
+        deadline = self.loop.time() + 30
+        try:
+            conn, answer = await pool.request(b"GET", head + b"\r\n", None, deadline, 1 << 16)
+        except Exception:
+            self._write(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+            return
+        try:
+            body = await answer.read()
+        finally:
+            pool.release(conn, answer)
+        out = [STATUS_LINE[answer.status]]
+        for name, value in answer.headers:
+            if name.lower() not in _FLOOR_DROPPED:
+                out += (name, b": ", value, b"\r\n")
+        out += (b"content-length: %d\r\n\r\n" % len(body), body)
+        self._write(b"".join(out))
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+
+_FLOOR_DROPPED = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"content-length"})
+
+
+def floor_app() -> Starlette:
+    """What uvicorn loads for the floor (FloorProtocol answers every call without it)."""
+    return Starlette()
