@@ -213,9 +213,13 @@ def run(ctx: Context) -> None:
         _print_added(result, "at saturation (queueing, see the docstring)")
         if floor is not None:
             bound = ctx.compare(f"{name}-floor", project=floor, baseline=service, requests=direct)
+            machine = "machine_us_per_request"
             print(
                 f"  {name}: the floor hop kept {bound.ratio:.3f} of direct, the gateway "
-                f"{result.ratio:.3f} ({result.ratio / bound.ratio:.2f} of the floor's)",
+                f"{result.ratio:.3f} ({result.ratio / bound.ratio:.2f} of the floor's); CPU of "
+                f"the whole machine per call: direct {result.baseline.cpu_us(machine)} us, "
+                f"floor {bound.project.cpu_us(machine)} us, "
+                f"gateway {result.project.cpu_us(machine)} us",
                 flush=True,
             )
         for fraction in _paced_fractions():

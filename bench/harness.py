@@ -110,6 +110,10 @@ class WrkResult:
     # CPU time the server process spent per answered request (user + system, from /proc):
     # steadier than req/s on a shared machine, since waiting for a core costs no CPU time.
     cpu_us_per_request: float | None = None
+    # CPU time the whole machine spent per answered request (every process: the load
+    # generator, PostgreSQL, the servers; /proc/stat): where the cores are shared, what decides
+    # how far a path can go once they are busy.
+    machine_us_per_request: float | None = None
 
     @property
     def error_count(self) -> int:
@@ -310,6 +314,17 @@ class Server:
         print(f"  stopped {self.name} (pid {proc.pid})", flush=True)
 
 
+def _machine_busy_seconds() -> float | None:
+    """CPU time all cores have spent busy since boot (Linux /proc/stat: all but idle and
+    iowait), else None."""
+    try:
+        line = Path("/proc/stat").read_text().split("\n", 1)[0]
+    except OSError:
+        return None
+    ticks = [int(x) for x in line.split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def _proc_stats() -> dict[int, tuple[int, int]]:
     """pid -> (parent pid, user + system clock ticks) of every process /proc shows."""
     stats: dict[int, tuple[int, int]] = {}
@@ -334,8 +349,8 @@ class Side:
     def median(self, attr: str) -> float:
         return float(statistics.median(getattr(r, attr) for r in self.rounds))
 
-    def cpu_us(self) -> float | None:
-        values = [r.cpu_us_per_request for r in self.rounds if r.cpu_us_per_request is not None]
+    def cpu_us(self, attr: str = "cpu_us_per_request") -> float | None:
+        values = [getattr(r, attr) for r in self.rounds if getattr(r, attr) is not None]
         return float(statistics.median(values)) if values else None
 
     def summary(self) -> dict[str, Any]:
@@ -343,6 +358,7 @@ class Side:
             "server": self.server,
             "rps": round(self.median("rps"), 1),
             "cpu_us_per_request": self.cpu_us(),
+            "machine_us_per_request": self.cpu_us("machine_us_per_request"),
             "p50_ms": round(self.median("p50_ms"), 2),
             "p99_ms": round(self.median("p99_ms"), 2),
             "requests": sum(r.requests for r in self.rounds),
@@ -538,11 +554,11 @@ class Context:
             env.pop("BENCH_PACE_MS", None)
         if requests.headers_file is not None:
             env["BENCH_HEADERS"] = str(requests.headers_file)
-        cpu_before = server.cpu_seconds()
+        cpu_before, busy_before = server.cpu_seconds(), _machine_busy_seconds()
         done = subprocess.run(
             cmd, env=env, capture_output=True, text=True, check=False, timeout=duration + 60
         )
-        cpu_after = server.cpu_seconds()
+        cpu_after, busy_after = server.cpu_seconds(), _machine_busy_seconds()
         if done.returncode != 0:
             raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stderr}{done.stdout}")
         if not server.alive():
@@ -550,6 +566,9 @@ class Context:
         result = WrkResult.parse(done.stdout)
         if cpu_before is not None and cpu_after is not None and result.requests:
             result.cpu_us_per_request = round((cpu_after - cpu_before) * 1e6 / result.requests, 1)
+        if busy_before is not None and busy_after is not None and result.requests:
+            spent = busy_after - busy_before
+            result.machine_us_per_request = round(spent * 1e6 / result.requests, 1)
         # Error answers are cheap: a run with more than a trace of them measures the wrong thing.
         if result.error_count > max(10, result.requests // 1000):
             raise RuntimeError(
@@ -589,7 +608,7 @@ class Context:
                     f"  round {i + 1}/{self.load.rounds} {server.name:<10} "
                     f"{result.rps:>9.1f} req/s  p50 {result.p50_ms:6.2f} ms  "
                     f"p99 {result.p99_ms:6.2f} ms  cpu {result.cpu_us_per_request} us/req  "
-                    f"errors {result.error_count}",
+                    f"machine {result.machine_us_per_request} us/req  errors {result.error_count}",
                     flush=True,
                 )
         cpu = comparison.cpu_ratio
