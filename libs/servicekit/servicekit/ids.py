@@ -7,6 +7,7 @@ page); these land at its right edge, which is what keeps inserts into a million-
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from array import array
@@ -55,18 +56,22 @@ class _RandomHex:
     def __init__(self) -> None:
         self._hex = ""
         self._at = 0
+        # Two threads must never be handed the same slice.
+        self._guard = threading.Lock()
         os.register_at_fork(after_in_child=self._drop)
 
     def _drop(self) -> None:
         self._hex, self._at = "", 0
+        self._guard = threading.Lock()
 
     def take(self) -> str:
         """32 random hex digits (128 bits), as uuid4().hex but all random."""
-        at = self._at
-        if at >= len(self._hex):
-            self._hex, at = os.urandom(self._BLOCK).hex(), 0
-        self._at = at + 32
-        return self._hex[at : at + 32]
+        with self._guard:
+            at = self._at
+            if at >= len(self._hex):
+                self._hex, at = os.urandom(self._BLOCK).hex(), 0
+            self._at = at + 32
+            return self._hex[at : at + 32]
 
 
 random_hex = _RandomHex().take
