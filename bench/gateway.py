@@ -335,23 +335,30 @@ def pool_forwarder() -> Starlette:
         await app.state.pool.close()
 
     async def forward(request: Request) -> Response:
-        pool: UpstreamPool = request.app.state.pool
-        target = request.url.path + "?" + request.url.query
-        head = [f"GET {target} HTTP/1.1\r\n".encode(), b"host: " + pool.host_header + b"\r\n"]
-        head += [b"%s: %s\r\n" % (k, v) for k, v in request.headers.raw if k != b"host"]
-        head.append(b"\r\n")
+        target = (request.url.path + "?" + request.url.query).encode()
+        lines = [b"%s: %s\r\n" % (k, v) for k, v in request.headers.raw if k != b"host"]
         deadline = asyncio.get_running_loop().time() + 30
-        conn, answer = await pool.request(b"GET", b"".join(head), None, deadline, 1 << 16)
-        try:
-            body = await answer.read()
-        finally:
-            pool.release(conn, answer)
-        content_type = next((v for k, v in answer.headers if k.lower() == b"content-type"), None)
-        return Response(
-            body, answer.status, media_type=content_type.decode() if content_type else None
-        )
+        status, headers, body = await _get_whole(request.app.state.pool, target, lines, deadline)
+        content_type = next((v for k, v in headers if k.lower() == b"content-type"), None)
+        return Response(body, status, media_type=content_type.decode() if content_type else None)
 
     return _forwarder(forward, lifespan)
+
+
+async def _get_whole(
+    pool: UpstreamPool, target: bytes, header_lines: list[bytes], deadline: float
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """GET `target` over `pool` with the caller's header lines (pieces ending in CRLF, Host
+    left out), the answer read whole: (status, headers, body)."""
+    head = b"".join(
+        [b"GET ", target, b" HTTP/1.1\r\nhost: ", pool.host_header, b"\r\n", *header_lines]
+    )
+    conn, answer = await pool.request(b"GET", head + b"\r\n", None, deadline, 1 << 16)
+    try:
+        body = await answer.read()
+    finally:
+        pool.release(conn, answer)
+    return answer.status, answer.headers, body
 
 
 def httpx_forwarder() -> Starlette:
@@ -439,20 +446,15 @@ class FloorProtocol(asyncio.Protocol):
         self.loop.create_task(self._forward(self.url, self.headers))
 
     async def _forward(self, url: bytes, headers: list[bytes]) -> None:
-        pool = self.pool
-        head = b"".join([b"GET ", url, b" HTTP/1.1\r\nhost: ", pool.host_header, b"\r\n", *headers])
-        deadline = self.loop.time() + 30
         try:
-            conn, answer = await pool.request(b"GET", head + b"\r\n", None, deadline, 1 << 16)
+            status, answered, body = await _get_whole(
+                self.pool, url, headers, self.loop.time() + 30
+            )
         except Exception:
             self._write(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
             return
-        try:
-            body = await answer.read()
-        finally:
-            pool.release(conn, answer)
-        out = [STATUS_LINE[answer.status]]
-        for name, value in answer.headers:
+        out = [STATUS_LINE[status]]
+        for name, value in answered:
             if name.lower() not in _FLOOR_DROPPED:
                 out += (name, b": ", value, b"\r\n")
         out += (b"content-length: %d\r\n\r\n" % len(body), body)
