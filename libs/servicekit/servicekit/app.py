@@ -10,16 +10,18 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
 from servicekit.auth import Principal, TokenVerifier, current_principal
-from servicekit.db import Database
+from servicekit.db import Database, pool_statement, utcnow
 from servicekit.errors import ServiceUnavailable, install_error_handlers
 from servicekit.logs import configure_logging
 from servicekit.metrics import (
@@ -30,10 +32,11 @@ from servicekit.metrics import (
 )
 from servicekit.middleware import RequestContextMiddleware
 from servicekit.migrations import head_revisions
-from servicekit.outbox import feed_sql, parse_feed_cursor, render_feed, stats_sql
+from servicekit.outbox import feed_statement, parse_feed_cursor, render_feed, stats_statement
 from servicekit.pagination import MAX_LIMIT
 from servicekit.routing import KitRoute, kit_router
 from servicekit.settings import KitSettings
+from servicekit.tables import kit_tables
 
 log = logging.getLogger("servicekit.app")
 
@@ -63,10 +66,10 @@ class AppSpec:
 
 async def _outbox_stats_loop(app: FastAPI, interval: float) -> None:
     db: Database = app.state.db
-    sql = stats_sql(db.schema)
+    stats = stats_statement(db.schema)
     while True:
         try:
-            row = await db.read_pool().fetchrow(sql)
+            row = await db.reads().fetchrow(stats.sql, *stats.args())
             if row is not None:
                 OUTBOX_EVENTS.labels(db.app_name).set(row["total"])
                 OUTBOX_BACKLOG.labels(db.app_name).set(row["pending"])
@@ -83,13 +86,12 @@ async def _outbox_stats_loop(app: FastAPI, interval: float) -> None:
 async def _purge_idempotency_keys_loop(app: FastAPI, ttl_hours: int) -> None:
     """Lookups already ignore expired keys; this keeps the table from growing forever."""
     db: Database = app.state.db
-    sql = (
-        f'DELETE FROM "{db.schema}".idempotency_keys '
-        "WHERE created_at < now() - make_interval(hours => $1)"
-    )
+    keys = kit_tables(db.schema).idempotency_keys
+    purge = pool_statement(sa.delete(keys).where(keys.c.created_at < sa.bindparam("cutoff")))
+    ttl = timedelta(hours=ttl_hours)
     while True:
         try:
-            await db.read_pool().execute(sql, ttl_hours)
+            await db.primary().execute(purge.sql, *purge.args(cutoff=utcnow() - ttl))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -128,6 +130,7 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             read_pool_size=settings.read_pool_size,
+            primary_pool_size=settings.primary_pool_size,
             statement_timeout_ms=settings.statement_timeout_ms,
         )
         await db.connect()
@@ -179,6 +182,8 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
         app.include_router(router)
 
     ops = kit_router(tags=["operations"])
+    versions = sa.table("alembic_version", sa.column("version_num"), schema=spec.schema)
+    migrated = pool_statement(sa.select(versions.c.version_num))
 
     @ops.get("/healthz", summary="Liveness")
     async def healthz() -> dict[str, str]:
@@ -188,9 +193,7 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
     async def readyz(request: Request) -> dict[str, Any]:
         db: Database = request.app.state.db
         try:
-            rows = await db.read_pool().fetch(
-                f'SELECT version_num FROM "{spec.schema}".alembic_version'
-            )
+            rows = await db.reads().fetch(migrated.sql, *migrated.args())
         except Exception as exc:
             raise ServiceUnavailable(f"database not ready: {type(exc).__name__}") from None
         current = {r["version_num"] for r in rows}
@@ -205,7 +208,7 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
 
     if spec.events_feed:
         feed = kit_router(tags=["events"])
-        sql = feed_sql(spec.schema)
+        page = feed_statement(spec.schema)
 
         @feed.get("/events", summary="This app's events, in feed order (CloudEvents)")
         async def events(
@@ -219,7 +222,9 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
             principal.require_scope(EVENTS_SCOPE)
             txid, position = parse_feed_cursor(after)
             db: Database = request.app.state.db
-            rows = await db.read_pool().fetch(sql, txid, position, limit)
+            rows = await db.reads().fetch(
+                page.sql, *page.args(txid=txid, position=position, limit=limit)
+            )
             return Response(render_feed(rows, after, limit), media_type="application/json")
 
         app.include_router(feed)

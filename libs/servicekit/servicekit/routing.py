@@ -18,12 +18,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
-import orjson
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,6 +32,7 @@ from starlette.types import Receive, Scope, Send
 from servicekit.auth import authenticate
 from servicekit.db import Database, utcnow
 from servicekit.errors import Conflict, ValidationFailed
+from servicekit.tables import kit_tables
 
 IDEMPOTENCY_HEADER = "idempotency-key"
 _REPLAYED_HEADERS = ("content-type", "location", "etag")
@@ -104,30 +105,22 @@ async def _claim_key(request: Request, key: str) -> Response | None:
     principal = authenticate(request)
     fingerprint = _fingerprint(request, await request.body())
     db: Database = request.app.state.db
-    table = f'"{db.schema}".idempotency_keys'
+    t = kit_tables(db.schema).idempotency_keys
     session = request_session(request)
     ttl = timedelta(hours=request.app.state.settings.idempotency_ttl_hours)
-    params = {"p": principal.sub, "k": key, "f": fingerprint, "cutoff": utcnow() - ttl}
-    await session.execute(
-        sa.text(f"DELETE FROM {table} WHERE principal = :p AND key = :k AND created_at < :cutoff"),
-        params,
-    )
+    this_key = (t.c.principal == principal.sub, t.c.key == key)
+    await session.execute(sa.delete(t).where(*this_key, t.c.created_at < utcnow() - ttl))
     claimed = await session.execute(
-        sa.text(
-            f"INSERT INTO {table} (principal, key, fingerprint) VALUES (:p, :k, :f) "
-            "ON CONFLICT DO NOTHING RETURNING key"
-        ),
-        params,
+        pg_insert(t)
+        .values(principal=principal.sub, key=key, fingerprint=fingerprint)
+        .on_conflict_do_nothing()
+        .returning(t.c.key)
     )
     if claimed.first() is not None:
         return None
     row = (
         await session.execute(
-            sa.text(
-                f"SELECT fingerprint, status, headers, body FROM {table} "
-                "WHERE principal = :p AND key = :k"
-            ),
-            params,
+            sa.select(t.c.fingerprint, t.c.status, t.c.headers, t.c.body).where(*this_key)
         )
     ).first()
     await _finish(request, commit=False)
@@ -145,19 +138,12 @@ async def _store_answer(request: Request, key: str, response: Response) -> None:
     if body is None:
         return
     db: Database = request.app.state.db
+    t = kit_tables(db.schema).idempotency_keys
     headers = {k: v for k, v in response.headers.items() if k in _REPLAYED_HEADERS}
     await request_session(request).execute(
-        sa.text(
-            f'UPDATE "{db.schema}".idempotency_keys SET status = :s, '
-            "headers = CAST(:h AS jsonb), body = :b WHERE principal = :p AND key = :k"
-        ),
-        {
-            "s": response.status_code,
-            "h": orjson.dumps(headers).decode(),
-            "b": bytes(body),
-            "p": authenticate(request).sub,
-            "k": key,
-        },
+        sa.update(t)
+        .where(t.c.principal == authenticate(request).sub, t.c.key == key)
+        .values(status=response.status_code, headers=headers, body=bytes(body))
     )
 
 

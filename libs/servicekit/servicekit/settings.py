@@ -20,9 +20,13 @@ class KitSettings(BaseSettings):
     # PEM of the gateway's Ed25519 public key; services verify internal tokens with it.
     internal_token_public_key: str = Field(default="", validation_alias="INTERNAL_TOKEN_PUBLIC_KEY")
     internal_token_issuer: str = "fieldforce-gateway"
+    # The engine's pool: request transactions and units of work (`Database.new_session`).
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    # `Database.reads()`: read-only, may lag (feeds, readiness, stats).
     read_pool_size: int = 10
+    # `Database.primary()`: writes and current reads outside a request's transaction.
+    primary_pool_size: int = 5
     log_level: str = "INFO"
     idempotency_ttl_hours: int = 24
     outbox_metrics_interval_seconds: float = 5.0

@@ -33,8 +33,23 @@ async def test_health_ready_and_metrics(sample):
         'http_request_duration_seconds_count{app="kitsample",method="POST",route="/widgets"}'
         in text
     )
-    assert 'db_pool_connections{app="kitsample",pool="read",state="idle"}' in text
+    for pool in ("session", "reads", "primary", "direct"):
+        assert f'db_pool_connections{{app="kitsample",pool="{pool}",state="idle"}}' in text
     assert 'outbox_events{app="kitsample"}' in text
+
+
+async def test_the_reads_pool_refuses_writes_and_the_primary_pool_takes_them(sample):
+    """Reads may move to a replica: nothing may write through them, whatever the caller."""
+    import asyncpg
+    import pytest
+
+    db = sample.app.state.db
+    async with db.reads().acquire() as conn:
+        assert await conn.fetchval("SHOW transaction_read_only") == "on"
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            await conn.execute("CREATE TEMPORARY TABLE scratch (n int)")
+    async with db.primary().acquire() as conn:
+        assert await conn.fetchval("SHOW transaction_read_only") == "off"
 
 
 async def test_readyz_is_503_problem_when_schema_is_not_migrated(databases, minter):
