@@ -7,7 +7,7 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -62,6 +62,9 @@ class AppSpec:
     # Routers that authenticate in their own way (the gateway's login) instead of by the
     # gateway's internal token.
     public_routers: Sequence[Any] = field(default_factory=tuple)
+    # Objects the app's features share, wired explicitly in its main.py (set on `app.state`
+    # under these names; read them through a dependency, never as module globals).
+    state: Mapping[str, Any] = field(default_factory=dict)
 
 
 async def _outbox_stats_loop(app: FastAPI, interval: float) -> None:
@@ -163,6 +166,8 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.spec = spec
+    for name, value in spec.state.items():
+        setattr(app.state, name, value)
     app.state.verifier = TokenVerifier(
         settings.internal_token_public_key,
         audience=spec.name,
@@ -171,13 +176,8 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, app_name=spec.name, quiet_paths=_QUIET)
 
-    # The app's own routes first, ahead of FastAPI's documentation routes too: routes are
-    # matched one by one in order on every request, and these carry the traffic.
-    documentation = list(app.router.routes)
-    app.router.routes.clear()
     for router in spec.routers:
         _include_authenticated(app, router)
-    app.router.routes.extend(documentation)
     for router in spec.public_routers:
         app.include_router(router)
 

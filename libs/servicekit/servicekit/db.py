@@ -16,8 +16,7 @@ asyncpg's `$n` form with `pool_statement`.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -104,85 +103,11 @@ def pool_statement(stmt: sa.sql.ClauseElement) -> PoolStatement:
     return PoolStatement(str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
 
 
-def compile_sql(stmt: sa.sql.ClauseElement) -> str:
-    """Render a Core statement once into asyncpg's `$n` form, for the raw read path."""
-    return str(stmt.compile(dialect=_ASYNCPG_DIALECT))
-
-
 async def _keep_session(connection: asyncpg.Connection) -> None:
     """Release hook of the raw pools. asyncpg's default sends `RESET ALL; UNLISTEN *; ...` on
     every release: a second round trip per statement. Their connections never take session
     state (no SET, LISTEN, advisory locks), and asyncpg itself still ends any open transaction
     before calling this, so there is nothing to reset."""
-
-
-class DirectReads:
-    """One-statement reads on connections of their own, for the hottest paths.
-
-    asyncpg's pool costs more CPU per statement than the statement itself on a primary-key
-    read (measured: ~200 us vs ~80 us client CPU per `fetchrow`): a proxy object, a shielded
-    release task, timeouts and an inactivity timer per acquire. Here a read takes a slot
-    (a semaphore: no more connections than slots), an idle connection or a new one, runs the
-    statement and puts the connection back. A connection whose statement did not finish
-    cleanly (cancelled, broken) is terminated, never reused; a server-side error (bad input,
-    statement timeout) leaves it idle and reusable, as no transaction is ever opened here.
-    """
-
-    def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]], size: int) -> None:
-        self._connect = connect
-        self._slots = asyncio.Semaphore(size)
-        self._size = size
-        self._idle: list[asyncpg.Connection] = []
-        self._busy = 0
-        self._closed = False
-
-    async def _run(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
-        if self._closed:
-            raise asyncpg.InterfaceError("the database is closed")
-        async with self._slots:
-            conn = None
-            while self._idle and conn is None:
-                candidate = self._idle.pop()
-                conn = None if candidate.is_closed() else candidate
-            if conn is None:
-                conn = await self._connect()
-            self._busy += 1
-            try:
-                result = await getattr(conn, method)(sql, *args)
-            except asyncpg.PostgresError:
-                self._give_back(conn)
-                raise
-            except BaseException:
-                self._busy -= 1
-                conn.terminate()
-                raise
-            self._give_back(conn)
-            return result
-
-    def _give_back(self, conn: asyncpg.Connection) -> None:
-        self._busy -= 1
-        if self._closed:
-            conn.terminate()
-        else:
-            self._idle.append(conn)
-
-    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        return await self._run("fetchrow", sql, args)
-
-    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        return await self._run("fetch", sql, args)  # type: ignore[no-any-return]
-
-    async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await self._run("fetchval", sql, args)
-
-    def stats(self) -> tuple[int, int]:
-        return self._busy, len(self._idle)
-
-    async def close(self) -> None:
-        self._closed = True
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            await conn.close()
 
 
 class Database:
@@ -212,7 +137,6 @@ class Database:
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self._reads: asyncpg.Pool | None = None
         self._primary: asyncpg.Pool | None = None
-        self._direct: DirectReads | None = None
         self.outbox_source = app_name
 
     async def connect(self) -> None:
@@ -245,11 +169,6 @@ class Database:
             server_settings=server_settings,
             reset=_keep_session,
         )
-
-        async def connect() -> asyncpg.Connection:
-            return await asyncpg.connect(dsn, server_settings=server_settings)
-
-        self._direct = DirectReads(connect, self._read_pool_size)
         engine = self.engine
 
         def engine_stats() -> tuple[int, int]:
@@ -259,13 +178,10 @@ class Database:
         POOLS.sources[f"{self.app_name}/session"] = engine_stats
         POOLS.sources[f"{self.app_name}/reads"] = _pool_stats(self._reads)
         POOLS.sources[f"{self.app_name}/primary"] = _pool_stats(self._primary)
-        POOLS.sources[f"{self.app_name}/direct"] = self._direct.stats
 
     async def close(self) -> None:
-        for name in ("session", "reads", "primary", "direct"):
+        for name in ("session", "reads", "primary"):
             POOLS.sources.pop(f"{self.app_name}/{name}", None)
-        if self._direct is not None:
-            await self._direct.close()
         for pool in (self._reads, self._primary):
             if pool is not None:
                 await pool.close()
@@ -303,12 +219,6 @@ class Database:
         assert self._primary is not None, "Database.connect() was not awaited"
         return self._primary
 
-    def direct_reads(self) -> DirectReads:
-        """One-statement reads for the hottest paths (see `DirectReads`); up to
-        `read_pool_size` connections of their own besides the read pool's."""
-        assert self._direct is not None, "Database.connect() was not awaited"
-        return self._direct
-
     def read_pool(self) -> asyncpg.Pool:
         """The former name of `primary()`, until its last callers are renamed."""
         return self.primary()
@@ -325,10 +235,8 @@ def _pool_stats(pool: asyncpg.Pool) -> Any:
 __all__ = [
     "NAMING_CONVENTION",
     "Database",
-    "DirectReads",
     "PoolStatement",
     "SQLModel",
-    "compile_sql",
     "json_text",
     "make_metadata",
     "make_registry",

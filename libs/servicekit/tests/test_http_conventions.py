@@ -33,7 +33,7 @@ async def test_health_ready_and_metrics(sample):
         'http_request_duration_seconds_count{app="kitsample",method="POST",route="/widgets"}'
         in text
     )
-    for pool in ("session", "reads", "primary", "direct"):
+    for pool in ("session", "reads", "primary"):
         assert f'db_pool_connections{{app="kitsample",pool="{pool}",state="idle"}}' in text
     assert 'outbox_events{app="kitsample"}' in text
 

@@ -1,20 +1,47 @@
-"""App factory: `uvicorn --factory customers.main:create_app`."""
+"""App factory: `uvicorn --factory customers.main:create_app`.
+
+Every feature is wired here, explicitly: its routers, its lifespan hooks, and what it adds to
+the archive (sections of the full file and the card, the purchases behind the proposed level,
+work after a create, the duplicate check). Importing a feature's module registers nothing.
+"""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from customers.archive.directory import identity_feed_hook
+from customers.archive.extensions import STATE_KEY, ArchiveExtensions
 from customers.archive.router import router as archive_router
+from customers.commerce import repository as commerce_repository
+from customers.commerce import service as commerce_service
 from customers.commerce.router import customers_router as commerce_router
 from customers.commerce.router import orders_router
 from customers.config import Settings
 from customers.models import SCHEMA
+from customers.quality import duplicates, scoring
 from customers.quality.router import router as quality_router
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def archive_extensions() -> ArchiveExtensions:
+    """What the other features add to the archive (see `customers.archive.extensions`)."""
+    return ArchiveExtensions(
+        file_sections={
+            "contacts": commerce_repository.contacts_section,
+            "orders": commerce_repository.orders_section,
+            "data_quality": scoring.section_sql,
+        },
+        card_sections={
+            "key_contact": commerce_repository.key_contact_section,
+            "last_orders": commerce_repository.last_orders_section,
+        },
+        purchases=commerce_repository.purchases_since,
+        after_create=[commerce_service.create_initial_contacts],
+        duplicate_finder=duplicates.find_duplicates,
+    )
 
 
 def spec() -> AppSpec:
@@ -24,16 +51,9 @@ def spec() -> AppSpec:
         title="Fieldforce customers",
         description="The dynamic customer archive.",
         migrations_dir=MIGRATIONS,
-        # Feature routers; their fixed paths never collide with `/{customer_id}` because the
-        # archive matches that segment only when it is a UUID. The archive first: it holds the
-        # hot reads (GET by id, the list), and routes are matched in order.
-        routers=[
-            archive_router,
-            quality_router,
-            commerce_router,
-            orders_router,
-        ],
+        routers=[archive_router, quality_router, commerce_router, orders_router],
         hooks=[identity_feed_hook],
+        state={STATE_KEY: archive_extensions()},
     )
 
 

@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from customers.archive.directory import apply_identity_event
+from customers.archive.extensions import STATE_KEY, ArchiveExtensions
 from customers.config import Settings
 from customers.main import create_app
 from servicekit.auth import Principal
@@ -34,6 +35,12 @@ class CustomersApp:
     client: httpx.AsyncClient
     minter: TokenMinter
     database_url: str
+
+    @property
+    def extensions(self) -> ArchiveExtensions:
+        """What customers.main wired into the archive (sections, hooks) for this app."""
+        extensions: ArchiveExtensions = getattr(self.app.state, STATE_KEY)
+        return extensions
 
     def headers(self, principal: Principal, **extra: str) -> dict[str, str]:
         return {**self.minter.headers(principal, "customers"), **extra}

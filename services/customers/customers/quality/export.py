@@ -14,8 +14,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from customers.archive.access import require_read, visibility_filter
+from customers.archive.access import require_read
 from customers.archive.models import CUSTOMERS
+from customers.archive.repository import visibility_filter
 from customers.archive.schemas import PUBLIC_FIELDS
 from servicekit.auth import Principal
 from servicekit.db import Database

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive import events
 from customers.archive.access import can_change
+from customers.archive.extensions import ArchiveExtensions
 from customers.archive.history import Actor, history_row, write_history
 from customers.archive.models import CUSTOMERS
 from customers.archive.normalize import (
@@ -238,7 +239,12 @@ def _changes(existing: Any, row: _Row) -> dict[str, tuple[Any, Any]]:
 
 
 async def import_customers(
-    session: AsyncSession, principal: Principal, raw: Sequence[Any], *, confirm_duplicates: bool
+    session: AsyncSession,
+    principal: Principal,
+    raw: Sequence[Any],
+    extensions: ArchiveExtensions,
+    *,
+    confirm_duplicates: bool,
 ) -> dict[str, Any]:
     """The import's answer, shaped as `ImportResult`."""
     if principal.kind == "key":
@@ -303,7 +309,9 @@ async def import_customers(
         item = NewCustomer(r.data, planned[0], planned[1], id=next(ids), normal=normal)
         items.append(item)
         r.outcome = _outcome(r.index, "created", item.id)
-    await create_customers_bulk(session, principal, items, principal=principal, reason="imported")
+    await create_customers_bulk(
+        session, principal, items, extensions=extensions, principal=principal, reason="imported"
+    )
     await _apply_updates(session, principal, updates)
 
     results = [r.outcome for r in rows if r.outcome is not None]

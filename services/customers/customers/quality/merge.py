@@ -17,10 +17,11 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive import events as archive_events
-from customers.archive.access import can_change, get_visible_customer
+from customers.archive.access import can_change
 from customers.archive.history import record_change
 from customers.archive.models import Customer
 from customers.archive.normalize import normalize_email, normalize_phone
+from customers.archive.service import get_visible_customer
 from customers.commerce.models import CONTACTS, ORDERS, PAYMENTS
 from customers.quality.schemas import MergeResult
 from servicekit.auth import Principal

@@ -14,17 +14,16 @@ from fastapi import Query
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from customers.archive.dependencies import Extensions
 from customers.archive.models import CUSTOMERS
 from customers.archive.schemas import Level
-from customers.quality import export, hooks, importing, merge, service
+from customers.quality import export, importing, merge, service
 from customers.quality.schemas import DataQualityPage, ImportResult, MergeBody, MergeResult
 from servicekit.app import CurrentPrincipal, json_response
 from servicekit.errors import ValidationFailed
 from servicekit.pagination import PageDep
 from servicekit.routing import SessionDep, kit_router
 
-# Imported for their registrations in the archive (sections of the full file, duplicates).
-_REGISTERED = (hooks,)
 router = kit_router(prefix="/api/v1/customers", tags=["data quality", "bulk"])
 BY_ID = "/{customer_id:uuid}"
 
@@ -80,6 +79,7 @@ async def import_customers(
     request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
+    extensions: Extensions,
     confirm_duplicates: bool = False,
 ) -> Response:
     body = await request.body()
@@ -91,7 +91,7 @@ async def import_customers(
     else:
         raise ValidationFailed.field("Content-Type", "send application/json or text/csv")
     result = await importing.import_customers(
-        session, principal, raw, confirm_duplicates=confirm_duplicates
+        session, principal, raw, extensions, confirm_duplicates=confirm_duplicates
     )
     return json_response(result)
 

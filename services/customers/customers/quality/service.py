@@ -7,8 +7,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customers.archive.access import require_read, visibility_filter
+from customers.archive.access import require_read
 from customers.archive.models import CUSTOMERS
+from customers.archive.repository import visibility_filter
 from customers.quality import scoring
 from customers.quality.schemas import DataQualityItem, DataQualityPage
 from servicekit.auth import Principal
