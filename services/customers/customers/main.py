@@ -18,7 +18,8 @@ from customers.commerce.router import customers_router as commerce_router
 from customers.commerce.router import orders_router
 from customers.config import Settings
 from customers.models import SCHEMA
-from customers.quality import duplicates, scoring
+from customers.quality import repository as quality_repository
+from customers.quality import service as quality_service
 from customers.quality.router import router as quality_router
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
@@ -32,7 +33,7 @@ def archive_extensions() -> ArchiveExtensions:
         file_sections={
             "contacts": commerce_repository.contacts_section,
             "orders": commerce_repository.orders_section,
-            "data_quality": scoring.section_sql,
+            "data_quality": quality_repository.data_quality_section,
         },
         card_sections={
             "key_contact": commerce_repository.key_contact_section,
@@ -40,7 +41,7 @@ def archive_extensions() -> ArchiveExtensions:
         },
         purchases=commerce_repository.purchases_since,
         after_create=[commerce_service.create_initial_contacts],
-        duplicate_finder=duplicates.find_duplicates,
+        duplicate_finder=quality_service.find_duplicates,
     )
 
 
