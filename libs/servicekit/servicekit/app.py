@@ -249,8 +249,11 @@ def _include_authenticated(app: FastAPI, router: APIRouter) -> None:
 def json_response(
     payload: Any, status_code: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
+    """`payload` as JSON, written the way the API's models dump (UUIDs as strings, UTC times
+    with "Z", Decimals as their exact string), so a row whose columns are a read schema's
+    fields can be answered as it is."""
     return Response(
-        orjson.dumps(payload, default=str),
+        orjson.dumps(payload, default=str, option=orjson.OPT_UTC_Z),
         status_code=status_code,
         media_type="application/json",
         headers=headers,

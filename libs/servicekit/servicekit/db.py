@@ -3,6 +3,8 @@
 - **The engine** (`new_session`, `session`): SQLAlchemy `AsyncSession`s. Every request's
   transaction (opened lazily and committed once by `KitRoute`) and every unit of work outside
   a request (consumers, jobs) go through it. This is the only way services reach the database.
+  A read request's session runs without a transaction (`new_session(autocommit=True)`): each
+  statement is one round trip, without BEGIN and COMMIT around it.
 - **`reads()`**: an asyncpg pool for reads outside a request's transaction that may lag by a
   replica's delay: event feeds, readiness, outbox stats. Its connections are read-only
   (`default_transaction_read_only`), so pointing it at a replica later changes nothing.
@@ -135,6 +137,7 @@ class Database:
         self._statement_timeout_ms = statement_timeout_ms
         self.engine: AsyncEngine | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self._autocommit_sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self._reads: asyncpg.Pool | None = None
         self._primary: asyncpg.Pool | None = None
         self.outbox_source = app_name
@@ -144,16 +147,21 @@ class Database:
             "application_name": f"fieldforce-{self.app_name}",
             "statement_timeout": str(self._statement_timeout_ms),
         }
+        # No pre-ping: with asyncpg it is BEGIN, a ping and ROLLBACK on every checkout, three
+        # round trips per request. A connection a database restart broke fails its statement
+        # once; SQLAlchemy then discards every connection of the pool made before it.
         self.engine = create_async_engine(
             to_sqlalchemy_url(self.url),
             pool_size=self._pool_size,
             max_overflow=self._max_overflow,
-            pool_pre_ping=True,
             connect_args={"server_settings": server_settings},
             json_serializer=json_text,
             json_deserializer=orjson.loads,
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._autocommit_sessionmaker = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
         dsn = to_asyncpg_dsn(self.url)
         self._reads = await asyncpg.create_pool(
             dsn,
@@ -188,9 +196,12 @@ class Database:
         if self.engine is not None:
             await self.engine.dispose()
 
-    def new_session(self) -> AsyncSession:
-        assert self.sessionmaker is not None, "Database.connect() was not awaited"
-        session = self.sessionmaker()
+    def new_session(self, *, autocommit: bool = False) -> AsyncSession:
+        """A session in one transaction, or (`autocommit`) one whose statements each commit on
+        their own: for reads, which need no BEGIN and COMMIT around them."""
+        makers = self._autocommit_sessionmaker if autocommit else self.sessionmaker
+        assert makers is not None, "Database.connect() was not awaited"
+        session = makers()
         session.info["outbox_schema"] = self.schema
         session.info["outbox_source"] = self.outbox_source
         return session

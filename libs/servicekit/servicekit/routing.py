@@ -1,7 +1,9 @@
 """`KitRoute`: the one commit point per request, and `Idempotency-Key` for POST.
 
 The session is opened lazily (endpoints that never ask for it pay nothing), committed when the
-endpoint answered 2xx/3xx and rolled back otherwise, before the response leaves. An
+endpoint answered 2xx/3xx and rolled back otherwise, before the response leaves. GET and HEAD
+are reads and never write: their session runs without a transaction, so a read costs one
+round trip per statement instead of BEGIN, the statement and COMMIT. An
 idempotent POST claims its key with an INSERT in that same transaction: a concurrent duplicate
 blocks on the key's unique index until the first commits, then replays the stored response, so
 duplicates produce one effect and a crash can never keep the effect but lose the key.
@@ -32,12 +34,15 @@ _REPLAYED_HEADERS = ("content-type", "location", "etag")
 MAX_KEY_LENGTH = 255
 
 
+_READS = frozenset({"GET", "HEAD"})
+
+
 def request_session(request: Request) -> AsyncSession:
     state = request.scope.setdefault("state", {})
     session = state.get("db_session")
     if session is None:
         db: Database = request.app.state.db
-        session = db.new_session()
+        session = db.new_session(autocommit=request.method in _READS)
         state["db_session"] = session
     return session  # type: ignore[no-any-return]
 

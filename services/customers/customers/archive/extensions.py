@@ -10,8 +10,9 @@ pass it to the services that need it. Nothing registers itself on import.
   feature's repository; its JSON goes out under `sections.<name>` as PostgreSQL built it.
   The file and the card are each one statement, whatever the number of sections.
 - `purchases`: the trailing purchase amount per customer for the proposed level, as a select
-  of (customer_id, amount) of orders since a given time, so that the "level differs" list
-  stays one query. Without it the proposed level uses the estimated potential only.
+  of (customer_id, amount) of orders since a given day (a SQL expression, bound per request),
+  so that the "level differs" list stays one query. Without it the proposed level uses the
+  estimated potential only.
 - `after_create`: called with the customers just created (e.g. to store the contacts given
   in `CustomerCreate.contacts`), in the same transaction.
 - `duplicate_finder`: the likely-duplicate check run on create; without it there is none.
@@ -22,7 +23,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from customers.archive.schemas import CustomerCreate
 
 Section = Callable[["sa.ColumnElement[uuid.UUID]"], "sa.ColumnElement[Any]"]
-PurchasesQuery = Callable[[datetime], "sa.Select[Any]"]
+PurchasesQuery = Callable[["sa.ColumnElement[date]"], "sa.Select[Any]"]
 AfterCreate = Callable[
     [AsyncSession, Principal | None, Sequence[tuple[uuid.UUID, "CustomerCreate"]]],
     Awaitable[None],

@@ -3,10 +3,11 @@ and writes what they decided. No rules here beyond how to ask PostgreSQL efficie
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -26,6 +27,7 @@ from customers.archive.models import (
     ChangeRequest,
     Customer,
 )
+from customers.archive.schemas import CustomerRead
 from servicekit.auth import Principal
 from servicekit.bulk import insert_rows
 from servicekit.pagination import PageParams, keyset, make_page
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
 C = CUSTOMERS.c
 L = LEDGER.c
 TRAILING = timedelta(days=365)
+# The record's public columns in `CustomerRead`'s order: a row of them is that schema's JSON.
+RECORD = [C[f] for f in CustomerRead.model_fields]
 
 SORTS: dict[str, list[sa.ColumnElement[Any]]] = {
     "created_at": [C.created_at, C.id],
@@ -165,8 +169,9 @@ async def list_page(
     *,
     sort: str,
     descending: bool,
-) -> tuple[list[Any], str | None]:
-    """One page of the customers the principal may see that match `filters`."""
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the customers the principal may see that match `filters`, as dicts of the
+    `RECORD` columns."""
     f = filters
     where: list[sa.ColumnElement[bool]] = []
     for column, value in (
@@ -191,7 +196,7 @@ async def list_page(
         where.append(sa.or_(*text))
     columns = SORTS[sort]
     branches = [
-        keyset(sa.select(CUSTOMERS).where(visible, *where), columns, page, descending=descending)
+        keyset(sa.select(*RECORD).where(visible, *where), columns, page, descending=descending)
         for visible in _list_visibility(principal, owner_id=f.owner_id, pool=f.pool is True)
     ]
     stmt = branches[0]
@@ -203,21 +208,25 @@ async def list_page(
             .order_by(*[c.desc() if descending else c.asc() for c in outer])
             .limit(page.limit + 1)
         )
-    rows = (await session.execute(stmt)).all()
+    result = await session.execute(stmt)
+    names = [str(k) for k in result.keys()]
+    rows = [dict(zip(names, row, strict=True)) for row in result]
     keys = [str(c.key) for c in columns]
-    return make_page(rows, page, lambda r: [getattr(r, k) for k in keys])
+    return make_page(rows, page, lambda r: [r[k] for k in keys])
 
 
 # --- the full file and the card: one statement each ---------------------------------------------
 
 
-def trailing_since(now: datetime) -> datetime:
-    """Start of the trailing-12-month window: midnight UTC, the same all day."""
-    return datetime.combine(now.date() - TRAILING, time(0), tzinfo=UTC)
+def trailing_since(now: datetime) -> date:
+    """The first day of the trailing-12-month window (UTC)."""
+    return now.astimezone(UTC).date() - TRAILING
 
 
 def purchases_select(
-    customer_id: sa.ColumnElement[uuid.UUID], purchases: PurchasesQuery | None, since: datetime
+    customer_id: sa.ColumnElement[uuid.UUID],
+    purchases: PurchasesQuery | None,
+    since: sa.ColumnElement[date],
 ) -> sa.Select[Any]:
     """One row: the customer's purchases since `since` (0 without a purchases source)."""
     if purchases is None:
@@ -233,13 +242,50 @@ def _settings_data() -> sa.ScalarSelect[Any]:
     return sa.select(SETTINGS.c.data).where(SETTINGS.c.id == 1).scalar_subquery()
 
 
-def _sections(sections: Mapping[str, Section]) -> list[sa.Label[Any]]:
-    return [fn(C.id).label(f"section_{i}") for i, fn in enumerate(sections.values())]
+Sections = tuple[tuple[str, Section], ...]
+
+
+def _sections(sections: Sections) -> list[sa.Label[Any]]:
+    return [fn(C.id).label(f"section_{i}") for i, (_, fn) in enumerate(sections)]
 
 
 def section_values(row: Any, sections: Mapping[str, Section]) -> dict[str, Any]:
     """The sections of a `customer_file` / `customer_card` row, by name."""
     return {name: row._mapping[f"section_{i}"] for i, name in enumerate(sections)}
+
+
+# The full file and the card have the shape the wiring gives them (which sections, which
+# purchases source), not one per request: each is built once per wiring, with the customer
+# and the window as bound parameters. Building them per request cost more CPU than the rest
+# of the request (bench/README.md); SQLAlchemy caches their compiled form as for any statement.
+@functools.lru_cache(maxsize=16)
+def _file_statement(sections: Sections, purchases: PurchasesQuery | None) -> sa.Select[Any]:
+    entry = sa.func.json_build_object(*[p for f in _LEDGER_FIELDS for p in (sa.literal(f), L[f])])
+    ledger = (
+        sa.select(
+            sa.func.coalesce(
+                sa.func.json_agg(aggregate_order_by(entry, L.started_at, L.id)),
+                sa.func.json_build_array(),
+            )
+        )
+        .where(L.customer_id == C.id)
+        .scalar_subquery()
+    )
+    bought = purchases_select(C.id, purchases, sa.bindparam("since", type_=sa.Date))
+    return sa.select(
+        CUSTOMERS,
+        _settings_data().label("settings_data"),
+        ledger.label("ledger"),
+        bought.scalar_subquery().label("purchases_12m"),
+        *_sections(sections),
+    ).where(C.id == sa.bindparam("customer_id", type_=sa.Uuid))
+
+
+@functools.lru_cache(maxsize=16)
+def _card_statement(sections: Sections) -> sa.Select[Any]:
+    return sa.select(
+        CUSTOMERS, _settings_data().label("settings_data"), *_sections(sections)
+    ).where(C.id == sa.bindparam("customer_id", type_=sa.Uuid))
 
 
 async def customer_file(
@@ -252,36 +298,17 @@ async def customer_file(
 ) -> Any:
     """The record, the settings document, the custody ledger (JSON), the trailing purchases
     and every section, as correlated subqueries of one statement; None when no such id."""
-    entry = sa.func.json_build_object(*[p for f in _LEDGER_FIELDS for p in (sa.literal(f), L[f])])
-    ledger = (
-        sa.select(
-            sa.func.coalesce(
-                sa.func.json_agg(aggregate_order_by(entry, L.started_at, L.id)),
-                sa.func.json_build_array(),
-            )
-        )
-        .where(L.customer_id == C.id)
-        .scalar_subquery()
-    )
-    since = trailing_since(now)
-    stmt = sa.select(
-        CUSTOMERS,
-        _settings_data().label("settings_data"),
-        ledger.label("ledger"),
-        purchases_select(C.id, purchases, since).scalar_subquery().label("purchases_12m"),
-        *_sections(sections),
-    ).where(C.id == customer_id)
-    return (await session.execute(stmt)).first()
+    stmt = _file_statement(tuple(sections.items()), purchases)
+    params = {"customer_id": customer_id, "since": trailing_since(now)}
+    return (await session.execute(stmt, params)).first()
 
 
 async def customer_card(
     session: AsyncSession, customer_id: uuid.UUID, *, sections: Mapping[str, Section]
 ) -> Any:
     """The record, the settings document and the card's sections in one statement."""
-    stmt = sa.select(
-        CUSTOMERS, _settings_data().label("settings_data"), *_sections(sections)
-    ).where(C.id == customer_id)
-    return (await session.execute(stmt)).first()
+    stmt = _card_statement(tuple(sections.items()))
+    return (await session.execute(stmt, {"customer_id": customer_id})).first()
 
 
 # --- levels -----------------------------------------------------------------------------------
@@ -322,7 +349,8 @@ async def level_proposals_page(
     if owner_id:
         where.append(C.owner_id == owner_id)
     # LATERAL: the sum is computed once per customer, though the CASE names it four times.
-    per_customer = purchases_select(C.id, purchases, trailing_since(now)).lateral("p12")
+    since = sa.literal(trailing_since(now), sa.Date)
+    per_customer = purchases_select(C.id, purchases, since).lateral("p12")
     bought = per_customer.c.amount
     level = _proposed_level(bought, thresholds)
     stmt = (

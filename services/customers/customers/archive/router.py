@@ -216,8 +216,9 @@ async def create_customer(
 async def list_customers(
     query: Annotated[CustomerListQuery, Query()], session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
-    page = await service.list_customers(session, principal, query)
-    return json_response(page.model_dump(mode="json"))
+    # The rows are CustomerRead's columns in its order: they go out as they came.
+    items, cursor = await service.list_customers(session, principal, query)
+    return json_response({"items": items, "next_cursor": cursor})
 
 
 @router.get(BY_ID, response_model=CustomerFile, summary="The full file (or the record as of)")

@@ -115,9 +115,10 @@ def _like(text: str) -> str:
 
 async def list_customers(
     session: AsyncSession, principal: Principal, query: CustomerListQuery
-) -> Page[CustomerRead]:
-    """A page of the customers the principal may see; `q` matches the name anywhere, the
-    code's start and, from three digits on, the normalised phone's start."""
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the customers the principal may see, each `CustomerRead`'s fields (the rows'
+    columns are the schema's), and the next cursor. `q` matches the name anywhere, the code's
+    start and, from three digits on, the normalised phone's start."""
     require_read(principal)
     name_like = code_like = phone_like = None
     if query.q:
@@ -138,17 +139,13 @@ async def list_customers(
         code_like=code_like,
         phone_like=phone_like,
     )
-    rows, cursor = await repository.list_page(
+    return await repository.list_page(
         session,
         principal,
         filters,
         PageParams(query.limit, query.cursor),
         sort=query.sort,
         descending=query.order == "desc",
-    )
-    return Page(
-        items=[CustomerRead.model_validate(r, from_attributes=True) for r in rows],
-        next_cursor=cursor,
     )
 
 

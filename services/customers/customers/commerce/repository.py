@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -226,10 +226,10 @@ def last_orders_section(customer_id: sa.ColumnElement[uuid.UUID]) -> sa.ColumnEl
     return _latest_orders(customer_id, CARD_RECENT_ORDERS)
 
 
-def purchases_since(since: datetime) -> sa.Select[Any]:
+def purchases_since(since: sa.ColumnElement[date]) -> sa.Select[Any]:
     """(customer_id, amount) of orders dated on or after `since`: the level proposal's input."""
     return (
         sa.select(ORDERS.c.customer_id, sa.func.sum(ORDERS.c.amount).label("amount"))
-        .where(ORDERS.c.order_date >= since.date())
+        .where(ORDERS.c.order_date >= since)
         .group_by(ORDERS.c.customer_id)
     )
