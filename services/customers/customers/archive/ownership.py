@@ -17,6 +17,7 @@ from sqlalchemy.orm.util import identity_key
 
 from customers.archive import directory, events, repository
 from customers.archive import settings as archive_settings
+from customers.archive.access import require_write
 from customers.archive.exceptions import AlreadyOwned, ClaimLimitReached, CustomerNotFound
 from customers.archive.history import SYSTEM, Actor, as_actor, history_row, write_history
 from customers.archive.models import Customer
@@ -139,7 +140,9 @@ def _refresh_loaded(session: AsyncSession, rows: list[Any]) -> None:
 async def release(
     session: AsyncSession, principal: Principal, customer: Customer, reason: str
 ) -> Moved:
-    """Owner or manager puts the customer back into the pool (access checked by the caller)."""
+    """Owner or manager puts the customer back into the pool (the record loaded as changeable
+    by the caller)."""
+    require_write(principal)
     if customer.owner_id is None:
         raise Conflict("the customer is already in the pool")
     moved = await move_customers(

@@ -209,7 +209,7 @@ async def list_page(
             .limit(page.limit + 1)
         )
     result = await session.execute(stmt)
-    names = [str(k) for k in result.keys()]
+    names = list(map(str, result.keys()))
     rows = [dict(zip(names, row, strict=True)) for row in result]
     keys = [str(c.key) for c in columns]
     return make_page(rows, page, lambda r: [r[k] for k in keys])

@@ -13,9 +13,7 @@ from starlette.responses import Response
 
 from customers.archive import ownership, repository, service
 from customers.archive import settings as archive_settings
-from customers.archive.access import require_read, require_write
 from customers.archive.dependencies import ChangeableCustomer, Extensions, VisibleCustomer
-from customers.archive.exceptions import ChangeRequestNotFound
 from customers.archive.schemas import (
     ChangeRequestRead,
     ClaimBody,
@@ -36,7 +34,6 @@ from customers.archive.schemas import (
 from customers.archive.settings import ArchiveSettingsDoc
 from servicekit.app import CurrentPrincipal, json_response
 from servicekit.auth import Principal
-from servicekit.errors import Forbidden
 from servicekit.etag import check_if_match, etag_for
 from servicekit.pagination import Page, PageDep
 from servicekit.routing import SessionDep, kit_router
@@ -58,8 +55,7 @@ def _etag(version: int) -> dict[str, str]:
 # --- settings -------------------------------------------------------------------------------
 @router.get("/settings", response_model=ArchiveSettingsDoc, summary="The archive's settings")
 async def get_settings(session: SessionDep, principal: CurrentPrincipal) -> Response:
-    require_read(principal)
-    doc, version = await archive_settings.load(session)
+    doc, version = await archive_settings.read(session, principal)
     return json_response(doc.model_dump(mode="json"), headers=_etag(version))
 
 
@@ -69,9 +65,7 @@ async def _save_settings(
     principal: CurrentPrincipal,
     change: Callable[[ArchiveSettingsDoc], ArchiveSettingsDoc],
 ) -> Response:
-    if principal.kind != "user" or not principal.is_admin:
-        raise Forbidden("only admins change the customer settings")
-    current, version = await archive_settings.load(session)
+    current, version = await archive_settings.for_change(session, principal)
     check_if_match(request, version, required=False)
     doc = change(current)
     new_version = await archive_settings.save(session, doc, principal.sub)
@@ -146,9 +140,7 @@ async def list_change_requests(
 async def get_change_request(
     request_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> ChangeRequestRead:
-    request = await service.get_change_request(session, request_id)
-    if not service.may_read_request(principal, request):
-        raise ChangeRequestNotFound(request_id)
+    request = await service.read_change_request(session, principal, request_id)
     return ChangeRequestRead.model_validate(request, from_attributes=True)
 
 
@@ -257,7 +249,6 @@ async def patch_customer(
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> Response:
-    require_write(principal)
     check_if_match(request, customer.version)
     customer, change_request = await service.update_customer(session, principal, customer, body)
     if change_request is not None:
@@ -300,7 +291,6 @@ async def release(
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> Response:
-    require_write(principal)
     await ownership.release(session, principal, customer, body.reason)
     return json_response(_read(customer), headers=_etag(customer.version))
 

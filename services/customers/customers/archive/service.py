@@ -504,8 +504,10 @@ async def update_customer(
     customer: Customer,
     data: CustomerUpdate,
 ) -> tuple[Customer, ChangeRequest | None]:
-    """Apply a PATCH (access and If-Match checked by the caller). A rep's change of a key
-    field becomes a change request for a manager: nothing of that PATCH is applied then."""
+    """Apply a PATCH (the record loaded as changeable and If-Match checked by the caller). A
+    rep's change of a key field becomes a change request for a manager: nothing of that PATCH
+    is applied then."""
+    require_write(principal)
     changes = _diff(customer, data)
     _check_status(customer, changes)
     if not changes:
@@ -623,6 +625,16 @@ def may_decide(principal: Principal, request: ChangeRequest) -> bool:
 
 def may_read_request(principal: Principal, request: ChangeRequest) -> bool:
     return may_decide(principal, request) or request.requested_by == principal.sub
+
+
+async def read_change_request(
+    session: AsyncSession, principal: Principal, request_id: uuid.UUID
+) -> ChangeRequest:
+    """The request, or 404 when it does not exist or is not the principal's to see."""
+    request = await get_change_request(session, request_id)
+    if not may_read_request(principal, request):
+        raise ChangeRequestNotFound(request_id)
+    return request
 
 
 def _from_json(field_name: str, value: Any) -> Any:

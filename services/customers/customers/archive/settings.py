@@ -9,8 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive import codes, repository
+from customers.archive.access import require_read
 from customers.archive.schemas import UPDATABLE_FIELDS
-from servicekit.errors import ValidationFailed
+from servicekit.auth import Principal
+from servicekit.errors import Forbidden, ValidationFailed
 
 Days = Annotated[int, Field(ge=1, le=366)]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
@@ -115,6 +117,19 @@ def changed(doc: ArchiveSettingsDoc, change: dict[str, Any]) -> ArchiveSettingsD
             for e in exc.errors(include_url=False, include_context=False, include_input=False)
         ]
         raise ValidationFailed("the settings would not be valid", errors=errors) from None
+
+
+async def read(session: AsyncSession, principal: Principal) -> tuple[ArchiveSettingsDoc, int]:
+    """The settings and their version, for anyone who reads customers."""
+    require_read(principal)
+    return await load(session)
+
+
+async def for_change(session: AsyncSession, principal: Principal) -> tuple[ArchiveSettingsDoc, int]:
+    """The settings and their version, about to be changed: admins only."""
+    if principal.kind != "user" or not principal.is_admin:
+        raise Forbidden("only admins change the customer settings")
+    return await load(session)
 
 
 async def load(session: AsyncSession) -> tuple[ArchiveSettingsDoc, int]:

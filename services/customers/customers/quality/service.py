@@ -25,7 +25,7 @@ from customers.archive.normalize import (
     normalize_phone,
     normalize_region,
 )
-from customers.archive.schemas import PUBLIC_FIELDS, CustomerCreate
+from customers.archive.schemas import PUBLIC_FIELDS, UPDATABLE_FIELDS, CustomerCreate
 from customers.archive.service import (
     NewCustomer,
     create_customers_bulk,
@@ -326,17 +326,12 @@ READ_ONLY = frozenset(
         "merged_into_id",
     }
 )
-# What an import may change on an existing customer (ownership moves by transfer, not import).
-UPDATABLE = (
-    "name",
-    "region",
-    "level",
-    "industry",
-    "address",
-    "phone",
-    "email",
-    "tags",
-    "estimated_potential",
+# What an import may change on an existing customer: ownership moves by transfer, the status
+# by its own rules, and (source, external_ref) is how the import finds the customer.
+UPDATABLE = tuple(
+    f
+    for f in UPDATABLE_FIELDS
+    if f not in {"source", "owner_id", "status", "invalid_reason", "external_ref"}
 )
 
 
