@@ -122,7 +122,7 @@ class Database:
         app_name: str,
         schema: str,
         pool_size: int = 10,
-        max_overflow: int = 10,
+        max_overflow: int = 0,
         read_pool_size: int = 10,
         primary_pool_size: int = 5,
         statement_timeout_ms: int = 15000,
