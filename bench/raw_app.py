@@ -34,7 +34,7 @@ async def get_widget(request: Request) -> Response:
 
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    # Same pool bounds as the kit's read pool (KitSettings.read_pool_size).
+    # Same pool bounds as the kit's reads pool (KitSettings.read_pool_size).
     app.state.pool = await asyncpg.create_pool(
         os.environ["DATABASE_URL"],
         min_size=1,

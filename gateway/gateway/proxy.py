@@ -58,7 +58,7 @@ from servicekit.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from servicekit.outbox import feed_sql, parse_feed_cursor, render_feed
+from servicekit.outbox import feed_statement, parse_feed_cursor, render_feed
 
 log = logging.getLogger("gateway.proxy")
 
@@ -684,7 +684,7 @@ def feed_reader(principal: Principal) -> Principal:
 
 
 events_router = APIRouter(tags=["events"])
-_IDENTITY_FEED_SQL = feed_sql(SCHEMA)
+_IDENTITY_FEED = feed_statement(SCHEMA)
 
 
 @events_router.get(
@@ -705,7 +705,8 @@ async def event_feed(
     if app == IDENTITY_FEED:
         txid, position = parse_feed_cursor(after)
         db: Database = request.app.state.db
-        rows = await db.read_pool().fetch(_IDENTITY_FEED_SQL, txid, position, limit)
+        page = _IDENTITY_FEED.args(txid=txid, position=position, limit=limit)
+        rows = await db.reads().fetch(_IDENTITY_FEED.sql, *page)
         return Response(render_feed(rows, after, limit), media_type="application/json")
     # Services' feeds are forwarded by GatewayMiddleware before routing; this stays for
     # completeness should that ever change.
@@ -766,7 +767,7 @@ async def proxy_lifespan(app: FastAPI) -> AsyncIterator[None]:
     db: Database = app.state.db
     redis_store = RedisCounterStore(settings.redis_url) if settings.redis_url else None
     limiter = RateLimiter(
-        redis_store or PostgresCounterStore(db.read_pool()),
+        redis_store or PostgresCounterStore(db.primary()),
         sync_interval=settings.rate_limit_sync_interval_seconds,
     )
     limiter.start()

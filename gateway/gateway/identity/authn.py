@@ -306,7 +306,8 @@ class Authenticator:
 
     async def _fetchrow(self, sql: str, *args: Any) -> Any:
         try:
-            return await self._db.read_pool().fetchrow(sql, *args)
+            # The primary: a revoked key or a deactivated user must be seen at once.
+            return await self._db.primary().fetchrow(sql, *args)
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             # Credentials cannot be checked: say so (503), never let them through or crash.
             log.warning("identity lookup failed (%s)", type(exc).__name__)
@@ -407,7 +408,7 @@ class Authenticator:
         ids = [uuid.UUID(k) for k in usage]
         ats = [datetime.fromtimestamp(t, UTC) for t in usage.values()]
         try:
-            await self._db.read_pool().execute(_KEY_USAGE_SQL, ids, ats)
+            await self._db.primary().execute(_KEY_USAGE_SQL, ids, ats)
         except BaseException:
             for key_id, at in usage.items():
                 self._key_usage[key_id] = max(at, self._key_usage.get(key_id, at))

@@ -170,7 +170,7 @@ async def _issue_session(
 async def login(
     db: Database, authn: Authenticator, email: str, password: str, address: str | None
 ) -> TokenResponse:
-    pool = db.read_pool()
+    pool = db.primary()
     throttle = _Throttle(pool, authn.settings)
     keys = throttle.keys(email, address)
     try:
@@ -858,7 +858,7 @@ _PURGE = (
 
 async def purge(db: Database, settings: Settings) -> None:
     """Forget what can no longer matter; idempotent, so every replica may run it."""
-    pool = db.read_pool()
+    pool = db.primary()
     await pool.execute(_PURGE[0])
     await pool.execute(_PURGE[1])
     await pool.execute(_PURGE[2], float(settings.login_failure_window_seconds))

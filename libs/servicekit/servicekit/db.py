@@ -230,10 +230,6 @@ class Database:
         assert self._primary is not None, "Database.connect() was not awaited"
         return self._primary
 
-    def read_pool(self) -> asyncpg.Pool:
-        """The former name of `primary()`, until its last callers are renamed."""
-        return self.primary()
-
 
 def _pool_stats(pool: asyncpg.Pool) -> Any:
     def stats() -> tuple[int, int]:

@@ -149,12 +149,6 @@ def feed_statement(schema: str) -> PoolStatement:
     return pool_statement(stmt)
 
 
-def feed_sql(schema: str) -> str:
-    """The former form of `feed_statement` (its $1 txid, $2 position, $3 limit), until its last
-    caller moves."""
-    return feed_statement(schema).sql
-
-
 @functools.cache
 def stats_statement(schema: str) -> PoolStatement:
     """Index-only work: max(position) and a range scan above the horizon, never a full count."""
