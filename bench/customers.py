@@ -206,14 +206,20 @@ def raw_app() -> Starlette:
         )
         if row is None:
             return Response(b'{"detail":"not found"}', 404, media_type="application/json")
-        return Response(orjson.dumps(dict(row), default=str), media_type="application/json")
+        return Response(
+            orjson.dumps(dict(row), default=str, option=orjson.OPT_UTC_Z),
+            media_type="application/json",
+        )
 
     async def page(request: Request) -> Response:
         rows = await request.app.state.pool.fetch(
             LIST_PAGE, request.query_params["owner_id"], request.query_params["region"]
         )
         items = [dict(r) for r in rows[:50]]
-        return Response(orjson.dumps({"items": items}, default=str), media_type="application/json")
+        return Response(
+            orjson.dumps({"items": items}, default=str, option=orjson.OPT_UTC_Z),
+            media_type="application/json",
+        )
 
     return Starlette(
         routes=[

@@ -29,7 +29,9 @@ async def get_widget(request: Request) -> Response:
     row = await pool.fetchrow(WIDGET_BY_ID, request.path_params["widget_id"])
     if row is None:
         return Response(b'{"detail":"not found"}', 404, media_type="application/json")
-    return Response(orjson.dumps(dict(row), default=str), media_type="application/json")
+    return Response(
+        orjson.dumps(dict(row), default=str, option=orjson.OPT_UTC_Z), media_type="application/json"
+    )
 
 
 @asynccontextmanager
