@@ -105,6 +105,16 @@ async def payments_of(session: AsyncSession, order_id: uuid.UUID) -> Sequence[Pa
     return (await session.execute(stmt)).scalars().all()
 
 
+async def add(session: AsyncSession, obj: Contact | Payment) -> None:
+    """A new contact or payment, written with the next flush."""
+    session.add(obj)
+
+
+async def delete(session: AsyncSession, obj: Contact) -> None:
+    """Delete a contact with the next flush."""
+    await session.delete(obj)
+
+
 async def insert_contacts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     await session.execute(sa.insert(CONTACTS), list(rows))
 

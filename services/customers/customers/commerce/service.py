@@ -46,7 +46,7 @@ async def create_contact(session: AsyncSession, customer: Customer, body: Contac
     contact = Contact(customer_id=customer.id, **body.model_dump())
     if contact.is_primary:
         await repository.clear_primary(session, customer.id)
-    session.add(contact)
+    await repository.add(session, contact)
     await session.flush()
     await record_event(
         session, events.CONTACT_CREATED, customer.id, events.contact_payload(customer, contact)
@@ -85,7 +85,7 @@ async def delete_contact(session: AsyncSession, customer: Customer, contact_id: 
     if contact is None:
         raise ContactNotFound(contact_id)
     payload = events.contact_payload(customer, contact)
-    await session.delete(contact)
+    await repository.delete(session, contact)
     await session.flush()
     await record_event(session, events.CONTACT_DELETED, customer.id, payload)
 
@@ -242,7 +242,7 @@ async def receive_payment(
         external_ref=body.external_ref,
         created_by=principal.sub,
     )
-    session.add(payment)
+    await repository.add(session, payment)
     order.paid_amount = order.paid_amount + body.amount
     await session.flush()
     await record_event(
