@@ -19,8 +19,12 @@ from starlette.middleware import Middleware
 from gateway.config import Settings
 from gateway.cors import Cors
 from gateway.front import Front
+from gateway.identity.api_keys.router import router as api_keys_router
+from gateway.identity.audit.router import router as audit_router
+from gateway.identity.auth.router import router as auth_router
 from gateway.identity.hooks import identity_lifespan
-from gateway.identity.router import router as identity_router
+from gateway.identity.teams.router import router as teams_router
+from gateway.identity.users.router import router as users_router
 from gateway.models import SCHEMA
 from gateway.openapi import install_merged_openapi
 from gateway.proxy import EdgeState, GatewayMiddleware, events_router, proxy_lifespan
@@ -29,6 +33,8 @@ from servicekit.app import create_app as build_app
 from servicekit.middleware import RequestContextMiddleware
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Identity's feature routers, in the order of the API document.
+IDENTITY_ROUTERS = (auth_router, users_router, teams_router, api_keys_router, audit_router)
 
 CORS_ALLOW_HEADERS = [
     "Authorization",
@@ -59,7 +65,7 @@ def spec() -> AppSpec:
         migrations_dir=MIGRATIONS,
         # Identity first: the proxy's middleware uses the authenticator it makes.
         hooks=[identity_lifespan, proxy_lifespan],
-        public_routers=[identity_router, events_router],
+        public_routers=[*IDENTITY_ROUTERS, events_router],
     )
 
 

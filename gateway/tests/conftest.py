@@ -107,8 +107,7 @@ def identity_settings(database_url: str, minter: TokenMinter, **overrides: Any) 
 async def serve_identity(settings: GatewaySettings) -> AsyncIterator[tuple[str, FastAPI]]:
     """Identity alone (its router and lifespan hook on the kit's app) over real HTTP."""
     from gateway.identity.hooks import identity_lifespan
-    from gateway.identity.router import router as identity_router
-    from gateway.main import MIGRATIONS
+    from gateway.main import IDENTITY_ROUTERS, MIGRATIONS
     from gateway.models import SCHEMA
     from servicekit.app import AppSpec
     from servicekit.app import create_app as build_app
@@ -118,7 +117,7 @@ async def serve_identity(settings: GatewaySettings) -> AsyncIterator[tuple[str, 
         schema=SCHEMA,
         title="Fieldforce identity (test)",
         migrations_dir=MIGRATIONS,
-        public_routers=[identity_router],
+        public_routers=list(IDENTITY_ROUTERS),
         hooks=[identity_lifespan],
     )
     app = build_app(spec, settings)

@@ -247,7 +247,7 @@ async def test_an_expired_access_token_sent_along_does_not_block_renewal(
 
 
 async def test_housekeeping_forgets_what_no_longer_matters(api: Api) -> None:
-    from gateway.identity.service import purge
+    from gateway.identity.auth.service import purge
 
     ended = await api.tokens(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)
     live = await api.tokens(IDENTITY_ADMIN_EMAIL, IDENTITY_ADMIN_PASSWORD)

@@ -1,5 +1,18 @@
 """Identity: users, teams, sessions, API keys, audit; the gateway's authentication.
 
+One package per feature, each laid out by the anatomy's file names (router, service,
+repository, schemas, exceptions, events where it emits them):
+
+- `auth/`: signing in (password and refresh-token grants), signing out, failed sign-ins,
+  `/me` and one's own password.
+- `users/`, `teams/`, `api_keys/`: the directory and the integrations' keys, for admins.
+- `audit/`: the trail every feature writes to, and its list.
+
+Shared by them, here: the tables (`models.py`, one schema of tightly linked tables), the
+per-request `Authenticator` (`authn.py`: tokens and keys checked off the database), tokens,
+passwords, scopes, the common dependencies and route class (`dependencies.py`, `routing.py`)
+and the start-up hook (`hooks.py`). The routers are wired in `gateway/main.py`.
+
 - Roles: admin (everything), manager (the teams they lead and all below them), rep (their own
   team); what each role may do is one table in `scopes.py`. API keys carry explicit scopes and
   act with the role `integration`.

@@ -1,4 +1,4 @@
-"""Identity's lifespan hook: the Authenticator, the first admin, the events key, the listener."""
+"""Identity's lifespan hook: the Authenticator, the first admin, the events key, housekeeping."""
 
 from __future__ import annotations
 
@@ -8,15 +8,30 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import sqlalchemy as sa
 from fastapi import FastAPI
 
 from gateway.config import Settings
+from gateway.identity.api_keys.service import ensure_events_key
+from gateway.identity.auth.service import purge
 from gateway.identity.authn import Authenticator
-from gateway.identity.service import bootstrap, purge
+from gateway.identity.users.service import ensure_admin
 from servicekit.db import Database
 
 log = logging.getLogger("gateway.identity")
 PURGE_EVERY_SECONDS = 900.0
+
+
+async def bootstrap(db: Database, authn: Authenticator) -> None:
+    """An admin when there is none; the event consumers' key when EVENTS_API_KEY is set. Runs
+    under an advisory lock so that replicas starting together do it once."""
+    async with db.session() as session:
+        await session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext('identity.bootstrap'))")
+        )
+        await ensure_admin(session, authn)
+        if authn.settings.events_api_key:
+            await ensure_events_key(session, authn, authn.settings.events_api_key)
 
 
 async def _housekeeping(db: Database, settings: Settings) -> None:

@@ -1,0 +1,21 @@
+"""The audit trail's HTTP contract."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class AuditRead(BaseModel):
+    id: uuid.UUID
+    at: datetime
+    action: str
+    actor_type: str
+    actor_id: str | None
+    subject_type: str | None
+    subject_id: str | None
+    client_address: str | None
+    detail: dict[str, Any]

@@ -1,0 +1,29 @@
+"""Users' event types and payloads: full facts, so consumers need not call back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from gateway.identity.models import User
+
+USER_CREATED = "user.created"
+USER_UPDATED = "user.updated"
+USER_TEAM_CHANGED = "user.team_changed"
+USER_DEACTIVATED = "user.deactivated"
+USER_REACTIVATED = "user.reactivated"
+
+
+def user_data(user: User, manager_ids: list[uuid.UUID], **extra: Any) -> dict[str, Any]:
+    """`manager_ids`: the managers who see the user's team (its manager, then up the tree)."""
+    data: dict[str, Any] = {
+        "id": str(user.id),
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
+        "team_id": None if user.team_id is None else str(user.team_id),
+        "active": user.active,
+        "manager_ids": [str(m) for m in manager_ids],
+    }
+    data.update(extra)
+    return data
