@@ -97,6 +97,8 @@ class Stack:
             "--http",
             app.http_protocol,
             "--no-access-log",
+            # X-Forwarded-For is the gateway's to judge (GATEWAY_TRUSTED_PROXIES), not uvicorn's.
+            "--no-proxy-headers",
             "--timeout-graceful-shutdown",
             "5",
         ]

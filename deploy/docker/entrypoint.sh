@@ -39,9 +39,11 @@ case "$APP" in
     *) protocol=servicekit.server:HttpProtocol ;;
 esac
 # One process per container: prometheus-client keeps metrics in process memory, so scale out
-# with more replicas, not more workers.
+# with more replicas, not more workers. X-Forwarded-For is the gateway's to judge
+# (GATEWAY_TRUSTED_PROXIES), not uvicorn's: --no-proxy-headers.
 exec uvicorn --factory "${APP}.main:create_app" \
     --host 0.0.0.0 --port "$PORT" \
     --http "$protocol" \
     --no-access-log \
+    --no-proxy-headers \
     --timeout-graceful-shutdown "${GRACEFUL_SHUTDOWN_SECONDS:-10}"

@@ -1,7 +1,10 @@
 """Fieldforce gateway settings (env prefix `GATEWAY_`; `DATABASE_URL` is shared)."""
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import SettingsConfigDict
+import json
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, IPvAnyNetwork, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from servicekit.settings import KitSettings
 
@@ -64,6 +67,10 @@ class Settings(KitSettings):
     upstream_pool_size: int = 256
     max_body_bytes: int = 10 * 1024 * 1024
     cors_origins: list[str] = []
+    # The proxies (addresses or CIDR networks) whose X-Forwarded-For names the client: a JSON
+    # list or comma-separated. Empty: the TCP peer is the client, whatever it sends (see
+    # gateway/gateway/clientaddr.py).
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = []
     # Rate limits as "<requests>/<window seconds>", per role; anonymous calls count per address.
     rate_limit_enabled: bool = True
     rate_limit_admin: str = "6000/60"
@@ -82,3 +89,13 @@ class Settings(KitSettings):
     # Merged OpenAPI: how long a service's document is kept, and how long fetching it may take.
     openapi_cache_seconds: float = 10.0
     openapi_fetch_timeout_seconds: float = 5.0
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _address_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.clientaddr import NO_PROXIES, TrustedProxies, client_address, client_scheme
 from gateway.config import Settings
 from gateway.identity.authn import SIGN_IN_PATHS, Authenticator
 from gateway.models import SCHEMA
@@ -214,8 +215,10 @@ class Proxy:
         pool_size: int,
         timeout: float,
         connect_timeout: float,
+        trusted_proxies: TrustedProxies = NO_PROXIES,
     ) -> None:
         self.session = session
+        self.trusted_proxies = trusted_proxies
         self.signer = signer
         self.upstreams = upstreams
         self.timeout = timeout
@@ -262,10 +265,11 @@ class Proxy:
         parts = [method_raw, b" ", target, b" HTTP/1.1\r\nhost: ", pool.host_header, b"\r\n"]
         for name, value in headers:
             parts += (name, b": ", value, b"\r\n")
-        client = scope.get("client")
+        client = client_address(scope, self.trusted_proxies)
         if client:
-            parts += (b"x-forwarded-for: ", client[0].encode("latin-1"), b"\r\n")
-        parts += (b"x-forwarded-proto: ", scope.get("scheme", "http").encode("latin-1"), b"\r\n")
+            parts += (b"x-forwarded-for: ", client.encode("latin-1"), b"\r\n")
+        scheme = client_scheme(scope, self.trusted_proxies)
+        parts += (b"x-forwarded-proto: ", scheme.encode("latin-1"), b"\r\n")
         if host:
             parts += (b"x-forwarded-host: ", host, b"\r\n")
         request_id = scope.get("state", {}).get("request_id")
@@ -463,6 +467,7 @@ class GatewayMiddleware:
         self.max_body = settings.max_body_bytes
         self.rate_limits = settings.rate_limit_enabled
         self.policies = Policies(settings)
+        self.trusted_proxies = TrustedProxies(settings.trusted_proxies)
         self.state = state
 
     def runtime(self, scope: Scope) -> EdgeState:
@@ -508,8 +513,7 @@ class GatewayMiddleware:
         if not self.rate_limits or limiter is None:
             return admission
         if principal is None:
-            client = scope.get("client")
-            subject = f"addr:{client[0] if client else 'unknown'}"
+            subject = f"addr:{client_address(scope, self.trusted_proxies) or 'unknown'}"
             policy = self.policies.anonymous
         else:
             subject = f"{principal.kind}:{principal.sub}"
@@ -761,6 +765,7 @@ async def proxy_lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool_size=settings.upstream_pool_size,
         timeout=settings.upstream_timeout_seconds,
         connect_timeout=settings.upstream_connect_timeout_seconds,
+        trusted_proxies=TrustedProxies(settings.trusted_proxies),
     )
     app.state.proxy = proxy
     db: Database = app.state.db

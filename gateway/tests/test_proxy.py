@@ -471,7 +471,7 @@ async def _answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], by
 
 
 async def test_pipelining_connection_close_and_proxy_headers(fresh_db, minter, edge):
-    async with proxied(fresh_db, minter, edge) as s:
+    async with proxied(fresh_db, minter, edge, trusted_proxies=["127.0.0.1"]) as s:
         port = int(s.gateway.rsplit(":", 1)[1])
         auth = s.admin["Authorization"]
 
@@ -500,7 +500,7 @@ async def test_pipelining_connection_close_and_proxy_headers(fresh_db, minter, e
             seen = dict(json.loads(body)["headers"])
             assert seen["x-request-id"] == request_id
 
-        # A trusted proxy in front (uvicorn's rule: 127.0.0.1): the client it names is the one
+        # A trusted proxy in front (GATEWAY_TRUSTED_PROXIES): the client it names is the one
         # the service hears of.
         writer.write(
             request("via-lb", "x-forwarded-for: 203.0.113.9\r\nx-forwarded-proto: https\r\n")

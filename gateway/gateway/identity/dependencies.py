@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import Request
 
+from gateway import clientaddr
+from gateway.clientaddr import TrustedProxies
 from gateway.identity.authn import Authenticator
 from servicekit.auth import Principal
 from servicekit.db import Database
@@ -27,7 +29,9 @@ def get_db(request: Request) -> Database:
 
 
 def client_address(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The caller's address by the gateway's one rule (trusted proxies' X-Forwarded-For)."""
+    trusted: TrustedProxies = request.app.state.trusted_proxies
+    return clientaddr.client_address(request.scope, trusted)
 
 
 AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from gateway.clientaddr import TrustedProxies
 from gateway.config import Settings
 from gateway.identity.api_keys.service import ensure_events_key
 from gateway.identity.auth.service import purge
@@ -50,6 +51,7 @@ async def identity_lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = app.state.settings
     if not isinstance(settings, Settings):
         settings = Settings.model_validate(settings.model_dump())
+    app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)
     authenticator = Authenticator(app.state.db, settings)
     app.state.authenticator = authenticator
     await bootstrap(app.state.db, authenticator)

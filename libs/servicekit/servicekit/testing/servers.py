@@ -34,6 +34,8 @@ async def serve(
         log_level="warning",
         access_log=False,
         log_config=None,
+        # As the stack serves them: the gateway judges X-Forwarded-For itself.
+        proxy_headers=False,
         http=http,
     )
     server = uvicorn.Server(config)
