@@ -37,10 +37,13 @@ class Settings(KitSettings):
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19456
     argon2_parallelism: int = 1
-    # Failed logins: counted per account and per client address inside the window; past
-    # `slowdown_after` each attempt waits longer, past the maximum the key is locked out.
+    # Failed sign-ins (and failed current-password checks), counted inside the window: per
+    # (account, client address) pair and per client address, each locked out for a while past
+    # its maximum; per account only slowed, never locked (a lock would let anyone keep anyone
+    # out): past `slowdown_after` failures from all addresses, each attempt on the account
+    # waits base * 2^(failures - slowdown_after) seconds, at most `slowdown_max`.
     login_failure_window_seconds: int = 900
-    login_max_failures_per_account: int = 5
+    login_max_failures_per_pair: int = 5
     login_max_failures_per_address: int = 30
     login_lockout_seconds: int = 300
     login_slowdown_after: int = 3

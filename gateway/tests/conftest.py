@@ -12,6 +12,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -28,6 +29,7 @@ from customers.main import create_app as create_customers_app
 from gateway.config import Settings as GatewaySettings
 from gateway.front import GatewayProtocol
 from gateway.identity.authn import Authenticator
+from gateway.identity.clock import Clock
 from gateway.main import create_app as create_gateway_app
 from servicekit.app import AppSpec, CurrentPrincipal, json_response
 from servicekit.app import create_app as build_kit_app
@@ -250,6 +252,32 @@ class Api:
     def bearer(tokens: dict[str, Any] | str) -> dict[str, str]:
         token = tokens if isinstance(tokens, str) else tokens["access_token"]
         return {"Authorization": f"Bearer {token}"}
+
+
+class FakeClock(Clock):
+    """Identity's clock under a test's hand: it starts at the real time and moves only when
+    told to, or when the code waits (the wait is recorded, not slept)."""
+
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC)
+        self.waits: list[float] = []
+
+    def now(self) -> datetime:
+        return self.at
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+def fake_clock(api: Api) -> FakeClock:
+    """Puts a FakeClock in the running identity's place and hands it over."""
+    clock = FakeClock()
+    api.authenticator.clock = clock
+    return clock
 
 
 ApiFactory = Callable[..., contextlib.AbstractAsyncContextManager[Api]]

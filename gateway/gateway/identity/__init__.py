@@ -20,8 +20,12 @@ and the start-up hook (`hooks.py`). The routers are wired in `gateway/main.py`.
   token (stored as a digest). A session is one refresh-token family: presenting a rotated token
   ends it. Deactivation, logout, a password change end sessions; the `Authenticator` refuses
   their access tokens as soon as the change commits, here and on every replica (NOTIFY).
-- Failed sign-ins are counted in Postgres per account and per client address: slowed, then
-  refused with 429 for a while.
+- Failed sign-ins (and wrong current passwords) are counted in Postgres (`auth/throttle.py`):
+  an (account, client address) pair and a spraying address are refused with 429 for a while;
+  an account as a whole is only slowed, so no one can lock its owner out. Client addresses
+  follow the gateway's one rule (`gateway/clientaddr.py`).
+- Emails are NFKC-normalised; invisible characters and mixed scripts are refused, so that no
+  two accounts look alike (`emails.py`).
 - Changes are published on the gateway's outbox feed: user.created, user.updated,
   user.team_changed, user.deactivated, user.reactivated, team.changed (with the managers who see
   the team, nearest first, so consumers need not call back).

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from gateway.config import Settings
+from gateway.identity.clock import Clock
 from gateway.identity.passwords import Passwords
 from gateway.identity.scopes import KEY_ROLE, ROLE_SCOPES
 from gateway.identity.tokens import AccessClaims, AccessTokens, digest
@@ -157,6 +158,8 @@ class Authenticator:
             parallelism=settings.argon2_parallelism,
         )
         self.settings = settings
+        # What failed sign-ins and session lifetimes are measured with (tests replace it).
+        self.clock = Clock()
         self._db = db
         self._ttl = settings.identity_cache_ttl_seconds
         # Sessions ended longer ago than this can only hold expired access tokens.

@@ -35,10 +35,10 @@ async def bootstrap(db: Database, authn: Authenticator) -> None:
             await ensure_events_key(session, authn, authn.settings.events_api_key)
 
 
-async def _housekeeping(db: Database, settings: Settings) -> None:
+async def _housekeeping(db: Database, authn: Authenticator) -> None:
     while True:
         try:
-            await purge(db, settings)
+            await purge(db, authn)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -56,7 +56,7 @@ async def identity_lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.authenticator = authenticator
     await bootstrap(app.state.db, authenticator)
     await authenticator.start()
-    housekeeping = asyncio.create_task(_housekeeping(app.state.db, settings))
+    housekeeping = asyncio.create_task(_housekeeping(app.state.db, authenticator))
     try:
         yield
     finally:

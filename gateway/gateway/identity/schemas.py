@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+
+from gateway.identity.emails import normalize_email
+
+
+def _normalized(value: Any) -> Any:
+    # Before the constraints: NFKC can change the length, and make an `@` of a full-width
+    # one. Far too long input is left to the length limit, unread.
+    if isinstance(value, str) and len(value) <= 1024:
+        return normalize_email(value)
+    return value
+
 
 Email = Annotated[
     str,
+    BeforeValidator(_normalized),
     StringConstraints(
         strip_whitespace=True, min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
     ),

@@ -27,6 +27,15 @@ async def credentials(pool: asyncpg.Pool, email: str) -> asyncpg.Record | None:
     return row
 
 
+_EMAIL_OF = f'SELECT email FROM "{SCHEMA}".users WHERE id = $1 AND active'
+
+
+async def email_of(pool: asyncpg.Pool, user_id: uuid.UUID) -> str | None:
+    """An active user's email, outside any transaction (None when gone or deactivated)."""
+    email: str | None = await pool.fetchval(_EMAIL_OF, user_id)
+    return email
+
+
 async def set_password_hash(session: AsyncSession, user_id: uuid.UUID, password_hash: str) -> None:
     await session.execute(
         sa.update(USERS).where(USERS.c.id == user_id).values(password_hash=password_hash)
@@ -107,45 +116,98 @@ async def end_sessions(
     return list((await session.execute(stmt)).scalars())
 
 
-# --- failed-login counters ------------------------------------------------------------------
+# --- failed sign-in counters ------------------------------------------------------------------
+# Times come from the caller's clock ($now), not the database's, so that tests can move it.
 
-THROTTLE_STATE = f"""
-    SELECT key, failures, locked_until, window_started_at,
-           (window_started_at < now() - make_interval(secs => $2)) AS window_over,
-           extract(epoch FROM locked_until - now())::float8 AS locked_for
+_THROTTLE_STATE = f"""
+    SELECT key,
+           CASE WHEN window_started_at < $2::timestamptz - make_interval(secs => $3)
+                THEN 0 ELSE failures END AS failures,
+           extract(epoch FROM locked_until - $2::timestamptz)::float8 AS locked_for
     FROM "{SCHEMA}".login_throttle WHERE key = ANY($1::text[])
 """
 
 # Every attempt is charged before its password is checked, in one statement per key: the
-# counter restarts when its window is over, and the key locks once the count reaches its limit.
-# Charging first bounds the guesses even when many attempts arrive at the same moment.
-THROTTLE_CHARGE = f"""
+# count starts afresh when its window is over or its lock has run out (each lock lets the next
+# few attempts through), and a key with a limit locks once its count reaches it (a NULL limit
+# never locks). Charging first bounds the guesses even when many attempts arrive at once.
+_AFRESH = (
+    "(t.window_started_at < $5::timestamptz - make_interval(secs => $3)"
+    " OR t.locked_until <= $5::timestamptz)"
+)
+_THROTTLE_CHARGE = f"""
     INSERT INTO "{SCHEMA}".login_throttle AS t
         (key, failures, window_started_at, last_failure_at, locked_until)
-    VALUES ($1, 1, now(), now(), CASE WHEN $2 <= 1 THEN now() + make_interval(secs => $4) END)
+    VALUES ($1, 1, $5::timestamptz, $5::timestamptz,
+            CASE WHEN $2::int <= 1 THEN $5::timestamptz + make_interval(secs => $4) END)
     ON CONFLICT (key) DO UPDATE SET
-        failures = CASE WHEN t.window_started_at < now() - make_interval(secs => $3)
-                        THEN 1 ELSE t.failures + 1 END,
-        window_started_at = CASE WHEN t.window_started_at < now() - make_interval(secs => $3)
-                                 THEN now() ELSE t.window_started_at END,
-        last_failure_at = now(),
+        failures = CASE WHEN {_AFRESH} THEN 1 ELSE t.failures + 1 END,
+        window_started_at = CASE WHEN {_AFRESH} THEN $5::timestamptz
+                                 ELSE t.window_started_at END,
+        last_failure_at = $5::timestamptz,
         locked_until = CASE
-            WHEN (CASE WHEN t.window_started_at < now() - make_interval(secs => $3)
-                       THEN 1 ELSE t.failures + 1 END) >= $2
-            THEN greatest(t.locked_until, now() + make_interval(secs => $4))
+            WHEN (CASE WHEN {_AFRESH} THEN 1 ELSE t.failures + 1 END) >= $2::int
+            THEN greatest(t.locked_until, $5::timestamptz + make_interval(secs => $4))
+            WHEN {_AFRESH} THEN NULL
             ELSE t.locked_until END
-    RETURNING failures, extract(epoch FROM locked_until - now())::float8 AS locked_for
+    RETURNING failures, extract(epoch FROM locked_until - $5::timestamptz)::float8 AS locked_for
 """
 
-# A right password gives the charge back: the account starts afresh, the address keeps the
-# failures of others (one good password must not unlock a sprayed address).
-THROTTLE_RESET = f'DELETE FROM "{SCHEMA}".login_throttle WHERE key = $1'
-THROTTLE_REFUND = f"""
+_THROTTLE_FORGET = f'DELETE FROM "{SCHEMA}".login_throttle WHERE key = $1 RETURNING failures'
+_THROTTLE_DEDUCT = f"""
+    UPDATE "{SCHEMA}".login_throttle SET failures = greatest(failures - $2, 0) WHERE key = $1
+"""
+_THROTTLE_REFUND = f"""
     UPDATE "{SCHEMA}".login_throttle
     SET failures = greatest(failures - 1, 0),
         locked_until = CASE WHEN failures - 1 < $2 THEN NULL ELSE locked_until END
     WHERE key = $1
 """
+
+
+async def throttle_state(
+    pool: asyncpg.Pool, keys: list[str], window_seconds: float, now: datetime
+) -> dict[str, tuple[int, float | None]]:
+    """Per key that has a row: (failures inside the window, seconds it stays locked)."""
+    rows = await pool.fetch(_THROTTLE_STATE, keys, now, window_seconds)
+    return {r["key"]: (r["failures"], r["locked_for"]) for r in rows}
+
+
+async def charge_failures(
+    pool: asyncpg.Pool,
+    charges: list[tuple[str, int | None]],
+    *,
+    window_seconds: float,
+    lockout_seconds: float,
+    now: datetime,
+) -> list[tuple[int, float | None]]:
+    """Count one failure on each (key, limit), in one transaction: (failures, locked for)."""
+    results: list[tuple[int, float | None]] = []
+    async with pool.acquire() as conn, conn.transaction():
+        for key, limit in charges:
+            row = await conn.fetchrow(
+                _THROTTLE_CHARGE, key, limit, window_seconds, lockout_seconds, now
+            )
+            results.append((row["failures"], row["locked_for"]))
+    return results
+
+
+async def refund_failures(
+    pool: asyncpg.Pool,
+    *,
+    forget: str,
+    deduct_from: str,
+    refund: str | None,
+    refund_limit: int,
+) -> None:
+    """A right password: `forget` the pair's count, take the same number off the account's
+    (those failures were the pair's), and give one attempt back to `refund` (the address)."""
+    async with pool.acquire() as conn, conn.transaction():
+        forgotten = await conn.fetchval(_THROTTLE_FORGET, forget)
+        if forgotten:
+            await conn.execute(_THROTTLE_DEDUCT, deduct_from, forgotten)
+        if refund is not None:
+            await conn.execute(_THROTTLE_REFUND, refund, refund_limit)
 
 
 # --- housekeeping -----------------------------------------------------------------------------
@@ -156,13 +218,14 @@ _PURGE = (
         WHERE expires_at < now() - interval '1 day' OR revoked_at < now() - interval '1 day'""",
     # Rotated refresh tokens are kept a week to catch a stolen copy coming back.
     f"""DELETE FROM "{SCHEMA}".refresh_tokens WHERE rotated_at < now() - interval '7 days'""",
+    # Failed sign-in counters whose window and lock are both over (on the sign-in clock).
     f"""DELETE FROM "{SCHEMA}".login_throttle
-        WHERE window_started_at < now() - make_interval(secs => $1)
-          AND (locked_until IS NULL OR locked_until < now())""",
+        WHERE window_started_at < $2::timestamptz - make_interval(secs => $1)
+          AND (locked_until IS NULL OR locked_until < $2::timestamptz)""",
 )
 
 
-async def purge(pool: asyncpg.Pool, failure_window_seconds: float) -> None:
+async def purge(pool: asyncpg.Pool, failure_window_seconds: float, now: datetime) -> None:
     await pool.execute(_PURGE[0])
     await pool.execute(_PURGE[1])
-    await pool.execute(_PURGE[2], failure_window_seconds)
+    await pool.execute(_PURGE[2], failure_window_seconds, now)

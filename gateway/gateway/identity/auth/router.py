@@ -117,11 +117,13 @@ async def change_password(
     request: Request,
     body: PasswordChange,
     principal: CurrentUser,
+    db: DbDep,
     session: SessionDep,
     authn: AuthenticatorDep,
     address: ClientAddress,
 ) -> Response:
     await service.change_own_password(
+        db,
         session,
         authn,
         principal,

@@ -3,15 +3,14 @@ password, and forgetting what no longer matters (flush, never commit)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.config import Settings
 from gateway.identity.audit import repository as audit_log
 from gateway.identity.audit import service as audit
 from gateway.identity.auth import repository
@@ -22,8 +21,9 @@ from gateway.identity.auth.exceptions import (
     LoginThrottled,
 )
 from gateway.identity.auth.schemas import MeRead, TokenResponse
-from gateway.identity.auth.throttle import Throttle
+from gateway.identity.auth.throttle import Attempt, SignInGuard
 from gateway.identity.authn import Authenticator, announce
+from gateway.identity.emails import email_key
 from gateway.identity.tokens import digest, new_refresh_token
 from gateway.identity.users import repository as users
 from servicekit.auth import Principal
@@ -43,7 +43,7 @@ async def _issue_session(
     """Tokens for a new session, or the next refresh token of an existing one. A session lives
     `refresh_token_ttl_seconds` from its sign-in, however often it is refreshed."""
     if existing is None:
-        expires_at = utcnow() + timedelta(seconds=authn.settings.refresh_token_ttl_seconds)
+        expires_at = authn.clock.now() + timedelta(seconds=authn.settings.refresh_token_ttl_seconds)
         session_id = await repository.add_session(session, user_id, expires_at, address)
     else:
         session_id, expires_at = existing
@@ -56,31 +56,63 @@ async def _issue_session(
     )
 
 
+def _account(email: str, field: str) -> str:
+    """The account an attempt names, as its counters and the lookup know it; 422 naming
+    `field` for an address no account can have (invisible characters, mixed scripts)."""
+    try:
+        return email_key(email)
+    except ValueError as exc:
+        raise ValidationFailed.field(field, str(exc)) from None
+
+
+async def _admit(
+    guard: SignInGuard,
+    attempt: Attempt,
+    action: str,
+    *,
+    actor: Principal | None,
+    subject_id: str | None,
+    address: str | None,
+    detail: dict[str, Any],
+) -> None:
+    """The guard's checks for one attempt; a refusal is audited (`<action>.throttled`)."""
+    try:
+        await guard.admit(attempt)
+    except LoginThrottled:
+        await audit_log.add_now(
+            guard.pool,
+            f"{action}.throttled",
+            **_actor_fields(actor),
+            subject_type="user",
+            subject_id=subject_id,
+            client_address=address,
+            detail=orjson.dumps(detail).decode(),
+        )
+        raise
+
+
+def _actor_fields(actor: Principal | None) -> dict[str, Any]:
+    if actor is None:
+        return {"actor_type": "anonymous", "actor_id": None}
+    return audit.actor(actor)
+
+
 async def login(
     db: Database, authn: Authenticator, email: str, password: str, address: str | None
 ) -> TokenResponse:
+    account = _account(email, "username")
     pool = db.read_pool()
-    throttle = Throttle(pool, authn.settings)
-    keys = throttle.keys(email, address)
+    guard = SignInGuard(pool, authn.settings, authn.clock)
+    attempt = guard.attempt(account, address)
+    seen = {"email": account}
     try:
-        delay = await throttle.check(keys)
-        if delay:
-            await asyncio.sleep(delay)
-        await throttle.charge(keys)
-    except LoginThrottled:
-        await audit_log.add_now(
-            pool,
-            "login.throttled",
-            actor_type="anonymous",
-            actor_id=None,
-            subject_type="user",
-            subject_id=None,
-            client_address=address,
-            detail=orjson.dumps({"email": email}).decode(),
+        await _admit(
+            guard, attempt, "login", actor=None, subject_id=None, address=address, detail=seen
         )
+    except LoginThrottled:
         SIGN_INS.labels("throttled").inc()
         raise
-    row = await repository.credentials(pool, email.strip())
+    row = await repository.credentials(pool, account)
     ok = await authn.passwords.verify(row["password_hash"] if row else None, password)
     if not ok or row is None:
         await audit_log.add_now(
@@ -91,11 +123,11 @@ async def login(
             subject_type="user",
             subject_id=str(row["id"]) if row else None,
             client_address=address,
-            detail=orjson.dumps({"email": email}).decode(),
+            detail=orjson.dumps(seen).decode(),
         )
         SIGN_INS.labels("failed").inc()
         raise InvalidCredentials()
-    await throttle.refund(keys)
+    await guard.succeeded(attempt)
     if not row["active"]:
         await audit_log.add_now(
             pool,
@@ -105,7 +137,7 @@ async def login(
             subject_type="user",
             subject_id=str(row["id"]),
             client_address=address,
-            detail=orjson.dumps({"email": email, "reason": "deactivated"}).decode(),
+            detail=orjson.dumps({**seen, "reason": "deactivated"}).decode(),
         )
         SIGN_INS.labels("deactivated").inc()
         raise AccountDeactivated()
@@ -148,7 +180,7 @@ async def refresh(
     tokens: TokenResponse | None = None
     async with db.session() as session:
         row = await repository.refresh_token_for_update(session, digest(token))
-        now = utcnow()
+        now = authn.clock.now()
         if row is None:
             outcome = "unknown"
         elif row.rotated_at is not None:
@@ -247,6 +279,7 @@ async def me(session: AsyncSession, principal: Principal) -> MeRead:
 
 
 async def change_own_password(
+    db: Database,
     session: AsyncSession,
     authn: Authenticator,
     principal: Principal,
@@ -255,16 +288,48 @@ async def change_own_password(
     new_password: str,
     address: str | None,
 ) -> None:
-    """A user's own password; every other session of theirs ends, this one goes on."""
+    """A user's own password; every other session of theirs ends, this one goes on. A wrong
+    current password counts as a failed sign-in of the account from the caller's address (a
+    stolen access token must not become a free password oracle)."""
     current_session = (
         uuid.UUID(authn.access_claims(access_token).session_id) if access_token else None
     )
     user_id = principal.user_id
-    user = None if user_id is None else await users.get_user(session, user_id, lock=True)
+    pool = db.read_pool()
+    # The guard (and its slowdown) before the request's transaction takes the user's row.
+    email = None if user_id is None else await repository.email_of(pool, user_id)
+    if user_id is None or email is None:
+        raise Unauthorized("this account is deactivated")
+    try:
+        account = email_key(email)
+    except ValueError:  # stored before addresses were checked: its own spelling is its key
+        account = email.lower()
+    guard = SignInGuard(pool, authn.settings, authn.clock)
+    attempt = guard.attempt(account, address)
+    await _admit(
+        guard,
+        attempt,
+        "user.password_change",
+        actor=principal,
+        subject_id=str(user_id),
+        address=address,
+        detail={},
+    )
+    user = await users.get_user(session, user_id, lock=True)
     if user is None or not user.active:
         raise Unauthorized("this account is deactivated")
     if not await authn.passwords.verify(user.password_hash, current_password):
+        await audit_log.add_now(
+            pool,
+            "user.password_change.failed",
+            **audit.actor(principal),
+            subject_type="user",
+            subject_id=str(user.id),
+            client_address=address,
+            detail="{}",
+        )
         raise ValidationFailed.field("current_password", "is not the account's password")
+    await guard.succeeded(attempt)
     user.password_hash = await authn.passwords.hash(new_password)
     user.version += 1
     user.updated_at = utcnow()
@@ -283,6 +348,7 @@ async def change_own_password(
     await announce(session, authn, f"user:{user.id}")
 
 
-async def purge(db: Database, settings: Settings) -> None:
+async def purge(db: Database, authn: Authenticator) -> None:
     """Forget what can no longer matter; idempotent, so every replica may run it."""
-    await repository.purge(db.read_pool(), float(settings.login_failure_window_seconds))
+    window = float(authn.settings.login_failure_window_seconds)
+    await repository.purge(db.read_pool(), window, authn.clock.now())

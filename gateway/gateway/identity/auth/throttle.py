@@ -1,68 +1,114 @@
-"""Failed sign-ins: counted in Postgres per account and per client address, slowed, then
-refused with 429 for a while (shared by every replica)."""
+"""Failed sign-ins: what locks, what only slows, and what a right password gives back.
+
+Counted in Postgres (shared by every replica), inside `login_failure_window_seconds`:
+
+- per (account, client address) pair: locked for `login_lockout_seconds` after
+  `login_max_failures_per_pair` failures. Guessing one account from one place stops there.
+- per client address: locked after `login_max_failures_per_address` failures on any accounts
+  (a spray over many accounts from one place).
+- per account, from all addresses: never locked, since a lock anyone can trigger keeps the
+  owner out (an attacker could keep the admin out with one try a minute). Attempts on it are
+  slowed instead, by a delay that doubles with its failures past `login_slowdown_after`, up to
+  `login_slowdown_max_seconds`: the right password from a clean address still signs in.
+
+Failed checks of the current password (`POST /me/password`) count the same way.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+import asyncpg
 
 from gateway.config import Settings
 from gateway.identity.auth import repository
 from gateway.identity.auth.exceptions import LoginThrottled
+from gateway.identity.clock import Clock
 
 
 @dataclass(frozen=True, slots=True)
-class Throttle:
-    pool: Any
-    settings: Settings
+class Attempt:
+    """The counters one attempt is charged to."""
 
-    def keys(self, email: str, address: str | None) -> list[tuple[str, int]]:
-        s = self.settings
-        keys = [(f"account:{email.strip().lower()}", s.login_max_failures_per_account)]
-        if address:
-            keys.append((f"address:{address}", s.login_max_failures_per_address))
-        return keys
+    pair: str
+    account: str
+    address: str | None
 
-    async def check(self, keys: list[tuple[str, int]]) -> float:
-        """429 while a key is locked; else how long to hold this attempt back."""
-        s = self.settings
-        rows = await self.pool.fetch(
-            repository.THROTTLE_STATE,
-            [k for k, _ in keys],
-            float(s.login_failure_window_seconds),
+
+class SignInGuard:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, clock: Clock) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.clock = clock
+
+    @staticmethod
+    def attempt(account: str, address: str | None) -> Attempt:
+        """`account`: the normalised email the attempt names (known to us or not)."""
+        return Attempt(
+            pair=f"pair:{address or ''}|{account}",
+            account=f"account:{account}",
+            address=None if address is None else f"address:{address}",
         )
-        failures = 0
-        for row in rows:
-            if row["locked_for"] is not None and row["locked_for"] > 0:
-                raise LoginThrottled(row["locked_for"])
-            if not row["window_over"]:
-                failures = max(failures, row["failures"])
-        over = failures - s.login_slowdown_after
+
+    def delay(self, account_failures: int) -> float:
+        """How long an attempt on an account with this many recent failures is held back."""
+        s = self.settings
+        over = account_failures - s.login_slowdown_after
         if over < 0:
             return 0.0
-        return float(min(s.login_slowdown_max_seconds, s.login_slowdown_base_seconds * 2**over))
+        # Capped before the power, so that a huge count cannot overflow the float.
+        exponent = min(over, 64)
+        return float(min(s.login_slowdown_max_seconds, s.login_slowdown_base_seconds * 2**exponent))
 
-    async def charge(self, keys: list[tuple[str, int]]) -> None:
-        """Count this attempt as a failure until its password proves right; 429 when attempts
-        that raced past `check` went over a limit."""
+    async def admit(self, attempt: Attempt) -> None:
+        """429 while the pair or the address is locked; else wait the account's delay and count
+        the attempt as a failure until its password proves right (`succeeded`). 429 too when
+        attempts that raced past the check went over a limit meanwhile."""
         s = self.settings
-        over: float | None = None
-        async with self.pool.acquire() as conn, conn.transaction():
-            for key, limit in keys:
-                row = await conn.fetchrow(
-                    repository.THROTTLE_CHARGE,
-                    key,
-                    limit,
-                    float(s.login_failure_window_seconds),
-                    float(s.login_lockout_seconds),
-                )
-                if row["failures"] > limit and (row["locked_for"] or 0) > 0:
-                    over = max(over or 0.0, row["locked_for"])
-        if over is not None:
-            raise LoginThrottled(over)
+        window = float(s.login_failure_window_seconds)
+        keys = [attempt.pair, attempt.account]
+        if attempt.address is not None:
+            keys.append(attempt.address)
+        state = await repository.throttle_state(self.pool, keys, window, self.clock.now())
+        locked_for = 0.0
+        for key in (attempt.pair, attempt.address):
+            seconds = state[key][1] if key is not None and key in state else None
+            if seconds is not None and seconds > locked_for:
+                locked_for = seconds
+        if locked_for > 0:
+            raise LoginThrottled(locked_for)
+        delay = self.delay(state.get(attempt.account, (0, None))[0])
+        if delay > 0:
+            await self.clock.sleep(delay)
+        charges: list[tuple[str, int | None]] = [
+            (attempt.pair, s.login_max_failures_per_pair),
+            (attempt.account, None),
+        ]
+        if attempt.address is not None:
+            charges.append((attempt.address, s.login_max_failures_per_address))
+        counted = await repository.charge_failures(
+            self.pool,
+            charges,
+            window_seconds=window,
+            lockout_seconds=float(s.login_lockout_seconds),
+            now=self.clock.now(),
+        )
+        over = [
+            locked_for or 0.0
+            for (_, limit), (failures, locked_for) in zip(charges, counted, strict=True)
+            if limit is not None and failures > limit and (locked_for or 0) > 0
+        ]
+        if over:
+            raise LoginThrottled(max(over))
 
-    async def refund(self, keys: list[tuple[str, int]]) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(repository.THROTTLE_RESET, keys[0][0])
-            for key, limit in keys[1:]:
-                await conn.execute(repository.THROTTLE_REFUND, key, limit)
+    async def succeeded(self, attempt: Attempt) -> None:
+        """The password was right: the pair starts afresh and its failures leave the account's
+        count; the address gets this attempt back only (one good password must not unlock an
+        address that sprayed others)."""
+        await repository.refund_failures(
+            self.pool,
+            forget=attempt.pair,
+            deduct_from=attempt.account,
+            refund=attempt.address,
+            refund_limit=self.settings.login_max_failures_per_address,
+        )

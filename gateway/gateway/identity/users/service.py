@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.identity.audit import service as audit
 from gateway.identity.auth import repository as sessions
 from gateway.identity.authn import Authenticator, announce
+from gateway.identity.emails import normalize_email
 from gateway.identity.models import User
 from gateway.identity.teams import repository as teams
 from gateway.identity.teams.service import check_team
@@ -226,7 +227,10 @@ async def ensure_admin(session: AsyncSession, authn: Authenticator) -> None:
     if await repository.active_admins(session):
         return
     settings = authn.settings
-    email = settings.bootstrap_admin_email.strip()
+    try:
+        email = normalize_email(settings.bootstrap_admin_email)
+    except ValueError as exc:
+        raise RuntimeError(f"BOOTSTRAP_ADMIN_EMAIL {exc}") from None
     password = settings.bootstrap_admin_password
     generated = not password
     if generated:
