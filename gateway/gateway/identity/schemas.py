@@ -10,19 +10,20 @@ from gateway.identity.emails import normalize_email
 
 
 def _normalized(value: Any) -> Any:
-    # Before the constraints: NFKC can change the length, and make an `@` of a full-width
-    # one. Far too long input is left to the length limit, unread.
+    # Far too long input is left to the length limit, unread.
     if isinstance(value, str) and len(value) <= 1024:
         return normalize_email(value)
     return value
 
 
+# The normaliser wraps the constrained string: it runs first (NFKC can change the length and
+# make an `@` of a full-width one), and the document still shows the constraints.
 Email = Annotated[
     str,
-    BeforeValidator(_normalized),
     StringConstraints(
         strip_whitespace=True, min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
     ),
+    BeforeValidator(_normalized),
 ]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=1024)]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.identity.audit.schemas import AuditFilter
 from gateway.identity.models import AUDIT, AuditEvent
 from gateway.models import SCHEMA
 from servicekit.pagination import PageParams, keyset
@@ -74,25 +74,19 @@ async def add_now(
 
 
 async def list_events(
-    session: AsyncSession,
-    page: PageParams,
-    *,
-    action: str | None,
-    actor_id: str | None,
-    subject_id: str | None,
-    since: datetime | None,
+    session: AsyncSession, page: PageParams, where: AuditFilter
 ) -> Sequence[AuditEvent]:
     t = AUDIT
     stmt = sa.select(AuditEvent)
-    if action is not None:
+    if where.action is not None:
         # "login" matches login.succeeded and login.failed; a full name matches itself.
-        family = t.c.action.startswith(action + ".", autoescape=True)
-        stmt = stmt.where(sa.or_(t.c.action == action, family))
-    if actor_id is not None:
-        stmt = stmt.where(t.c.actor_id == actor_id)
-    if subject_id is not None:
-        stmt = stmt.where(t.c.subject_id == subject_id)
-    if since is not None:
-        stmt = stmt.where(t.c.at >= since)
+        family = t.c.action.startswith(where.action + ".", autoescape=True)
+        stmt = stmt.where(sa.or_(t.c.action == where.action, family))
+    if where.actor_id is not None:
+        stmt = stmt.where(t.c.actor_id == where.actor_id)
+    if where.subject_id is not None:
+        stmt = stmt.where(t.c.subject_id == where.subject_id)
+    if where.since is not None:
+        stmt = stmt.where(t.c.at >= where.since)
     stmt = keyset(stmt, [t.c.at, t.c.id], page, descending=True)
     return (await session.execute(stmt)).scalars().all()

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Query
 
 from gateway.identity.audit import service
-from gateway.identity.audit.schemas import AuditRead
+from gateway.identity.audit.schemas import AuditFilter, AuditRead
 from gateway.identity.dependencies import AdminUser
 from gateway.identity.routing import SECURITY, identity_router
 from servicekit.pagination import Page, PageDep, make_page
@@ -35,9 +35,8 @@ async def list_audit(
     subject_id: Annotated[str | None, Query(max_length=100)] = None,
     since: datetime | None = None,
 ) -> Page[AuditRead]:
-    rows = await service.list_events(
-        session, page, action=action, actor_id=actor_id, subject_id=subject_id, since=since
-    )
+    where = AuditFilter(action=action, actor_id=actor_id, subject_id=subject_id, since=since)
+    rows = await service.list_events(session, page, where)
     items, cursor = make_page(rows, page, lambda a: (a.at, a.id))
     return Page(
         items=[AuditRead.model_validate(a, from_attributes=True) for a in items],

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.identity.audit import repository
+from gateway.identity.audit.schemas import AuditFilter
 from gateway.identity.models import AuditEvent
 from servicekit.auth import Principal
 from servicekit.pagination import PageParams
@@ -45,15 +45,7 @@ def record(
 
 
 async def list_events(
-    session: AsyncSession,
-    page: PageParams,
-    *,
-    action: str | None,
-    actor_id: str | None,
-    subject_id: str | None,
-    since: datetime | None,
+    session: AsyncSession, page: PageParams, where: AuditFilter
 ) -> Sequence[AuditEvent]:
     """Newest first; the caller is an admin (the router's dependency says so)."""
-    return await repository.list_events(
-        session, page, action=action, actor_id=actor_id, subject_id=subject_id, since=since
-    )
+    return await repository.list_events(session, page, where)
