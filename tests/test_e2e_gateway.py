@@ -100,6 +100,24 @@ async def test_forged_internal_token_grants_nothing_and_services_need_one(
         _problem(await direct.get("/events"), 401)
 
 
+async def test_a_local_caller_cannot_choose_its_address(stack: Stack) -> None:
+    """The launcher serves the apps without uvicorn's proxy headers: with no trusted proxy
+    configured, a caller's X-Forwarded-For is neither audited nor locked out as its address."""
+    email = f"e2e-nobody-{uuid.uuid4().hex[:8]}@example.com"
+    async with _gateway(stack) as c:
+        r = await c.post(
+            "/api/v1/auth/token",
+            data={"username": email, "password": "a-guess-1"},
+            headers={"X-Forwarded-For": "203.0.113.77"},
+        )
+        _problem(r, 401)
+        admin = await _admin(c, stack)
+        trail = await c.get("/api/v1/audit?action=login.failed&limit=200", headers=admin)
+        assert trail.status_code == 200, trail.text
+        seen = [a["client_address"] for a in trail.json()["items"] if a["detail"]["email"] == email]
+        assert seen == ["127.0.0.1"]
+
+
 async def test_request_id_is_echoed_and_reaches_the_service_log(stack: Stack) -> None:
     request_id = f"e2e-{uuid.uuid4().hex}"
     async with _gateway(stack) as c:
