@@ -30,21 +30,39 @@ _FORWARDED_PROTO = b"x-forwarded-proto"
 _SCHEMES = frozenset({"http", "https"})
 
 
+# Addresses judged are remembered (the same proxies and clients come back call after call);
+# past this many the memory starts afresh.
+_KNOWN_MAX = 10_000
+
+
 class TrustedProxies:
     """The networks whose X-Forwarded-For is believed (`Settings.trusted_proxies`)."""
 
-    __slots__ = ("networks",)
+    __slots__ = ("_known", "networks")
 
     def __init__(self, networks: Iterable[IPNetwork | str] = ()) -> None:
         self.networks: tuple[IPNetwork, ...] = tuple(
             ipaddress.ip_network(n) if isinstance(n, str) else n for n in networks
         )
+        self._known: dict[str, tuple[str | None, bool]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.networks)
 
-    def trusts(self, address: IPAddress) -> bool:
-        return any(address in network for network in self.networks)
+    def judge(self, text: str) -> tuple[str | None, bool]:
+        """(the address written in `text`, normalised, or None when it is none; whether it
+        is one of the trusted proxies)."""
+        known = self._known.get(text)
+        if known is None:
+            address = parse_address(text)
+            if address is None:
+                known = (None, False)
+            else:
+                known = (str(address), any(address in n for n in self.networks))
+            if len(self._known) >= _KNOWN_MAX:
+                self._known.clear()
+            self._known[text] = known
+        return known
 
 
 NO_PROXIES = TrustedProxies()
@@ -76,40 +94,40 @@ def _header(scope: Any, name: bytes) -> list[str]:
     return entries
 
 
-def _peer(scope: Any, trusted: TrustedProxies) -> tuple[str | None, IPAddress | None]:
-    """(the peer as the server gave it, its address when it is a trusted proxy)."""
+def _trusted_peer(scope: Any, trusted: TrustedProxies) -> str | None:
+    """The peer's address when it is a trusted proxy, else None."""
     client = scope.get("client")
-    if not client:
-        return None, None
-    if not trusted:
-        return client[0], None
-    peer = parse_address(client[0])
-    if peer is None or not trusted.trusts(peer):
-        return client[0], None
-    return client[0], peer
+    if not client or not trusted:
+        return None
+    address, is_proxy = trusted.judge(client[0])
+    return address if is_proxy else None
 
 
 def client_address(scope: Any, trusted: TrustedProxies) -> str | None:
     """The client's address, or None when the server knows no peer (a Unix socket)."""
-    raw, peer = _peer(scope, trusted)
-    if peer is None:
-        return raw
-    found = peer
+    client = scope.get("client")
+    if not client:
+        return None
+    if not trusted:
+        return str(client[0])
+    found, is_proxy = trusted.judge(client[0])
+    if found is None or not is_proxy:
+        return found or str(client[0])
     for hop in reversed(_header(scope, _FORWARDED_FOR)):
-        address = parse_address(hop)
+        address, is_proxy = trusted.judge(hop)
         if address is None:
             break
         found = address
-        if not trusted.trusts(address):
+        if not is_proxy:
             break
-    return str(found)
+    return found
 
 
 def client_scheme(scope: Any, trusted: TrustedProxies) -> str:
     """`https` or `http` as the client spoke it: X-Forwarded-Proto (its last entry, the one
     the nearest proxy wrote) when the peer is a trusted proxy, else the connection's own."""
     scheme: str = scope.get("scheme", "http")
-    if _peer(scope, trusted)[1] is not None:
+    if _trusted_peer(scope, trusted) is not None:
         entries = _header(scope, _FORWARDED_PROTO)
         proto = entries[-1].strip().lower() if entries else ""
         if proto in _SCHEMES:
