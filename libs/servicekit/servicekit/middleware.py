@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from servicekit.clock import Clock, reset_clock, use_clock
 from servicekit.context import request_id_var
 from servicekit.ids import random_hex
 from servicekit.logs import log_without_record
@@ -43,10 +44,19 @@ def _route_template(scope: Scope) -> str:
 class RequestContextMiddleware:
     """Request id in and out, one JSON access line, and the request metrics."""
 
-    def __init__(self, app: ASGIApp, app_name: str, quiet_paths: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        app: ASGIApp,
+        app_name: str,
+        quiet_paths: frozenset[str] = frozenset(),
+        clock: Clock | None = None,
+    ):
         self.app = app
         self.app_name = app_name
         self.quiet_paths = quiet_paths
+        # An injected clock (tests) is made the current one for each request; the system's
+        # is the default and costs nothing here.
+        self.clock = clock
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def _metrics(self, method: str, route: str, status: int) -> tuple[Any, Any]:
@@ -72,6 +82,7 @@ class RequestContextMiddleware:
                 break
         request_id = request_id_for(given)
         token = request_id_var.set(request_id)
+        clock_token = None if self.clock is None else use_clock(self.clock)
         scope.setdefault("state", {})["request_id"] = request_id
         header = (_REQUEST_ID_HEADER, request_id.encode())
         status = 500
@@ -95,6 +106,8 @@ class RequestContextMiddleware:
                 time.perf_counter() - start,
             )
             request_id_var.reset(token)
+            if clock_token is not None:
+                reset_clock(clock_token)
 
     def finish(self, method: str, path: str, route: str, status: int, elapsed: float) -> None:
         """Count a request and write its access line (also for calls answered outside this

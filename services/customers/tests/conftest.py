@@ -15,11 +15,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from customers.archive.directory import apply_identity_event
+from customers.archive.ownership import on_identity_change
 from customers.config import Settings
 from customers.main import create_app
+from customers.models import directory
 from servicekit.auth import Principal
 from servicekit.db import utcnow
+from servicekit.directory import IdentityFollower
 from servicekit.outbox import Event
 from servicekit.testing.servers import serve
 from servicekit.testing.tokens import TokenMinter, make_principal
@@ -59,8 +61,9 @@ class CustomersApp:
             dataversion="1",
             cursor="",
         )
+        follower = IdentityFollower(directory, [on_identity_change], "customers.identity")
         async with self.app.state.db.session() as session:
-            await apply_identity_event(session, event)
+            await follower(session, event)
 
     async def known_user(self, principal: Principal, **data: Any) -> None:
         """Tell the directory about a user (as identity's user.created would)."""
@@ -127,8 +130,8 @@ def customers_settings(database_url: str, minter: TokenMinter, **overrides: Any)
     values: dict[str, Any] = {
         "database_url": database_url,
         "internal_token_public_key": minter.public_pem,
-        "gateway_url": None,
-        "events_api_key": None,
+        "gateway_url": "",
+        "events_api_key": "",
         "outbox_metrics_interval_seconds": 0.5,
         **overrides,
     }

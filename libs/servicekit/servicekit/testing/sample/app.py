@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from servicekit.app import AppSpec, CurrentPrincipal, create_app, json_response
 from servicekit.db import compile_sql, make_registry, utcnow
+from servicekit.directory import Directory
 from servicekit.errors import NotFound, ValidationFailed
 from servicekit.etag import check_if_match, etag_for
 from servicekit.ids import new_id
@@ -33,6 +34,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 registry = make_registry(SCHEMA)
 metadata = registry.metadata
 add_kit_tables(metadata)
+directory = Directory(metadata)
 
 
 class Base(SQLModel, registry=registry):
