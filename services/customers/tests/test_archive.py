@@ -52,8 +52,6 @@ async def test_manager_leaves_it_in_the_pool_or_names_an_owner_of_their_teams(cu
     pooled = await customers.create(org.manager_north)
     assert pooled["owner_id"] is None and pooled["team_id"] is None
 
-    await customers.known_user(org.rep_sub)
-    await customers.known_user(org.rep_south)
     named = await customers.create(org.manager_north, owner_id=org.rep_sub.sub)
     assert named["owner_id"] == org.rep_sub.sub
     assert named["team_id"] == org.team_north_sub
@@ -542,7 +540,6 @@ async def test_a_retried_create_with_an_idempotency_key_creates_one_customer(cus
 
 
 async def test_as_of_replays_owner_changes_too(customers, org):
-    await customers.known_user(org.rep_b)
     c = await customers.create(org.rep_a)
     before = datetime.now(UTC)
     await asyncio.sleep(0.05)

@@ -175,12 +175,18 @@ def settings_for(database_url: str, public_key_pem: str) -> KitSettings:
     )
 
 
-def build(settings: KitSettings) -> FastAPI:
-    spec = AppSpec(
+def sample_spec(*, follow_identity: bool = False) -> AppSpec:
+    """The sample app; with `follow_identity`, it follows the identity feed into its
+    directory (as services do by naming their directory in the spec)."""
+    return AppSpec(
         name="kitsample",
         schema=SCHEMA,
         title="Kit sample",
         migrations_dir=MIGRATIONS,
         routers=[router],
+        directory=directory if follow_identity else None,
     )
-    return create_app(spec, settings)
+
+
+def build(settings: KitSettings) -> FastAPI:
+    return create_app(sample_spec(), settings)
