@@ -2,9 +2,7 @@
 
 This wraps every request of every app, so it is kept lean (bench/foundation.py measures it):
 the labelled metric children are looked up once per (method, route, status) and kept, and the
-access line goes straight to the kit's log handler when nothing else would see its record
-(`logs.log_without_record`), else skips the logging module's caller lookup, which nothing in
-the JSON line uses.
+access line skips the logging module's caller lookup, which nothing in the JSON line uses.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from servicekit.clock import Clock, reset_clock, use_clock
 from servicekit.context import request_id_var
 from servicekit.ids import random_hex
-from servicekit.logs import log_without_record
 from servicekit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 access_log = logging.getLogger("servicekit.access")
@@ -123,19 +120,20 @@ class RequestContextMiddleware:
                 "status": status,
                 "duration_ms": round(elapsed * 1000, 2),
             }
-            if not log_without_record(access_log, logging.INFO, "request", fields):
-                record = access_log.makeRecord(
-                    access_log.name,
-                    logging.INFO,
-                    __file__,
-                    0,
-                    "request",
-                    (),
-                    None,
-                    "RequestContextMiddleware",
-                    fields,
-                )
-                access_log.handle(record)
+            # A record made here rather than by `access_log.info`: nothing in the line uses
+            # the caller's frame, which the logging module would look up on every request.
+            record = access_log.makeRecord(
+                access_log.name,
+                logging.INFO,
+                __file__,
+                0,
+                "request",
+                (),
+                None,
+                "RequestContextMiddleware",
+                fields,
+            )
+            access_log.handle(record)
 
 
 def request_id_for(given: bytes | None) -> str:
