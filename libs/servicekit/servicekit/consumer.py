@@ -78,6 +78,7 @@ class EventConsumer:
         self._labels = (db.app_name, name, source)
         self.applied = 0
         self.failures = 0  # polls that failed (the feed unreachable, or a page not applied)
+        self.listening = False  # whether the producer's NOTIFY would wake it now
         # Health, for /readyz: "starting" until the first poll, then "following" or
         # "unreachable" (with the last error) after each poll.
         self.state = "starting"
@@ -263,6 +264,7 @@ class EventConsumer:
             try:
                 conn = await asyncpg.connect(to_asyncpg_dsn(self.db.url))
                 await conn.add_listener(self.notify_channel, lambda *_: self._wake.set())
+                self.listening = True
                 while not self._stopping and not conn.is_closed():  # noqa: ASYNC110
                     await asyncio.sleep(5)
             except asyncio.CancelledError:
@@ -271,6 +273,7 @@ class EventConsumer:
                 log.info("consumer %s: LISTEN unavailable (%s); polling", self.name, exc)
                 await asyncio.sleep(5)
             finally:
+                self.listening = False
                 if conn is not None and not conn.is_closed():
                     await conn.close()
 

@@ -1,6 +1,7 @@
 """Fixtures of the customers service tests: the app through the kit's harness
 (`servicekit.testing.harness`), on a fresh copy of the migrated template, its directory
-loaded with the standard organisation (`org`, from the root conftest) over the identity feed.
+loaded with the standard organisation (`org`, from the root conftest) over the identity feed,
+its time a `FakeClock` (`clock`) that tests move instead of sleeping.
 
 Shared by every feature's tests: keep additions additive.
 """
@@ -17,6 +18,7 @@ import pytest
 from customers.config import Settings
 from customers.main import spec
 from servicekit.auth import Principal
+from servicekit.testing.clock import FakeClock
 from servicekit.testing.harness import ServiceClient, serve_service
 from servicekit.testing.org import Org
 from servicekit.testing.tokens import TokenMinter
@@ -35,8 +37,16 @@ class CustomersApp(ServiceClient):
 
 
 @pytest.fixture
-async def customers(fresh_db: str, minter: TokenMinter, org: Org) -> AsyncIterator[CustomersApp]:
-    async with serve_service(spec(), Settings, fresh_db, minter, org=org) as svc:
+def clock() -> FakeClock:
+    """The service's time: it stands still unless a test moves it (`clock.advance(...)`)."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def customers(
+    fresh_db: str, minter: TokenMinter, org: Org, clock: FakeClock
+) -> AsyncIterator[CustomersApp]:
+    async with serve_service(spec(), Settings, fresh_db, minter, org=org, clock=clock) as svc:
         yield CustomersApp(
             svc.app, svc.client, svc.minter, svc.database_url, svc.clock, svc.identity, svc.org
         )

@@ -80,7 +80,7 @@ async def test_release_then_two_reps_claim_at_once_and_exactly_one_wins(customer
     assert missing.status_code == 404
 
 
-async def test_claim_limits_per_day_and_held(customers, org):
+async def test_claim_limits_per_day_and_held(customers, org, clock):
     settings = (
         await customers.client.get(f"{API}/settings", headers=customers.headers(org.admin))
     ).json()
@@ -103,6 +103,9 @@ async def test_claim_limits_per_day_and_held(customers, org):
     assert third.status_code == 409
     assert third.json()["type"] == "/problems/claim-limit-reached"
     assert "today" in third.json()["detail"]
+    # The daily limit is per calendar day (UTC): the next day rep_a claims again.
+    clock.advance(days=1)
+    assert (await claim(org.rep_a, pool[3])).status_code == 200
 
     # rep_b already holds three: the held limit refuses before the daily one.
     for _ in range(3):
