@@ -7,12 +7,14 @@ from typing import Any
 
 from gateway.identity.models import Team, User
 
-USER_CREATED = "user.created"
-USER_UPDATED = "user.updated"
-USER_TEAM_CHANGED = "user.team_changed"
-USER_DEACTIVATED = "user.deactivated"
-USER_REACTIVATED = "user.reactivated"
-TEAM_CHANGED = "team.changed"
+# The identity feed's event types are defined once, in the kit, whose directory reads them in
+# every service.
+from servicekit.directory import TEAM_CHANGED as TEAM_CHANGED
+from servicekit.directory import USER_CREATED as USER_CREATED
+from servicekit.directory import USER_DEACTIVATED as USER_DEACTIVATED
+from servicekit.directory import USER_REACTIVATED as USER_REACTIVATED
+from servicekit.directory import USER_TEAM_CHANGED as USER_TEAM_CHANGED
+from servicekit.directory import USER_UPDATED as USER_UPDATED
 
 
 def _s(value: uuid.UUID | None) -> str | None:

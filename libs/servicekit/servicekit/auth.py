@@ -27,17 +27,11 @@ ALGORITHM = "EdDSA"
 Role = Literal["admin", "manager", "rep", "integration"]
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling, as the gateway vouches for it."""
+class RoleChecks:
+    """The role predicates of anything with identity's `role`: a principal, a directory user."""
 
-    sub: str
-    kind: Literal["user", "key"]
-    role: str
-    team_id: str | None = None
-    visible_team_ids: frozenset[str] = field(default_factory=frozenset)
-    scopes: frozenset[str] = field(default_factory=frozenset)
-    name: str | None = None
+    __slots__ = ()
+    role: str | None
 
     @property
     def is_admin(self) -> bool:
@@ -50,6 +44,19 @@ class Principal:
     @property
     def is_rep(self) -> bool:
         return self.role == "rep"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal(RoleChecks):
+    """Who is calling, as the gateway vouches for it."""
+
+    sub: str
+    kind: Literal["user", "key"]
+    role: str
+    team_id: str | None = None
+    visible_team_ids: frozenset[str] = field(default_factory=frozenset)
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    name: str | None = None
 
     @property
     def user_id(self) -> uuid.UUID | None:

@@ -34,6 +34,7 @@ from alembic.operations import Operations
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.auth import RoleChecks
 from servicekit.db import make_metadata, utcnow
 from servicekit.outbox import Event, parse_feed_cursor
 
@@ -62,24 +63,12 @@ _MAX_DEPTH = 1000
 
 
 @dataclass(frozen=True, slots=True)
-class DirectoryUser:
+class DirectoryUser(RoleChecks):
     id: uuid.UUID
     team_id: uuid.UUID | None
     role: str | None
     active: bool
     name: str | None
-
-    @property
-    def is_manager(self) -> bool:
-        return self.role == "manager"
-
-    @property
-    def is_rep(self) -> bool:
-        return self.role == "rep"
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,17 +93,23 @@ class FastJsonFormatter(JsonFormatter):
             return super().jsonify_log_record(log_data)
 
 
-class _Stderr:
-    """The process's stderr as it is when a line is written: test runners swap `sys.stderr`
-    per test, and a line must never go to a stream a finished test has closed."""
+class _Handler(QueueHandler):
+    """Each line goes to the `sys.stderr` of the moment it was logged, whenever the listener
+    writes it: test runners swap the stream per test, and a line must land in its own test's
+    output, never in a later one's or on the terminal."""
 
-    def write(self, text: str) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            sys.stderr.write(text)
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        prepared: logging.LogRecord = super().prepare(record)
+        prepared.stream = sys.stderr
+        return prepared
 
-    def flush(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            sys.stderr.flush()
+
+class _Writer(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        stream = getattr(record, "stream", sys.stderr)
+        with contextlib.suppress(OSError, ValueError):  # that stream is closed by now
+            stream.write(f"{record.msg}\n")
+            stream.flush()
 
 
 _handler: QueueHandler | None = None
@@ -116,15 +122,14 @@ def configure_logging(app_name: str, level: str = "INFO") -> None:
     global _handler
     if _handler is None:
         lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        _handler = QueueHandler(lines)
+        _handler = _Handler(lines)
         _handler.setFormatter(
             FastJsonFormatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s %(app)s %(request_id)s",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             )
         )
-        writer = logging.StreamHandler(_Stderr())
-        listener = QueueListener(lines, writer)
+        listener = QueueListener(lines, _Writer())
         listener.start()
         atexit.register(listener.stop)  # what is queued is written before the process ends
     handler = _handler

@@ -294,9 +294,7 @@ async def test_deactivated_users_customers_go_to_the_pool_or_their_manager(custo
     a_customers = [await customers.create(org.rep_a) for _ in range(2)]
     b_customer = await customers.create(org.rep_b)
 
-    await customers.identity_event(
-        "user.deactivated", id=org.rep_a.sub, team_id=org.team_north, role="rep", active=False
-    )
+    await customers.deactivate_user(org.rep_a)
     pool = await customers.client.get(
         API, params={"pool": "true"}, headers=customers.headers(org.admin)
     )
@@ -312,14 +310,7 @@ async def test_deactivated_users_customers_go_to_the_pool_or_their_manager(custo
     await customers.client.put(
         f"{API}/settings", json=settings, headers=customers.headers(org.admin)
     )
-    await customers.identity_event(
-        "user.deactivated",
-        id=org.rep_b.sub,
-        team_id=org.team_north,
-        role="rep",
-        active=False,
-        manager_ids=[org.manager_north.sub],
-    )
+    await customers.deactivate_user(org.rep_b)
     moved = await customers.client.get(
         f"{API}/{b_customer['id']}", headers=customers.headers(org.manager_north)
     )
@@ -375,14 +366,7 @@ async def test_events_carry_what_consumers_need(customers, org):
 
 async def test_a_reps_customers_follow_them_to_another_team(customers, org):
     c = await customers.create(org.rep_a)
-    await customers.identity_event(
-        "user.team_changed",
-        id=org.rep_a.sub,
-        role="rep",
-        team_id=org.team_south,
-        active=True,
-        previous_team_id=org.team_north,
-    )
+    await customers.move_user(org.rep_a, org.team_south)
     south = await customers.client.get(
         f"{API}/{c['id']}", headers=customers.headers(org.manager_south)
     )

@@ -18,9 +18,7 @@ async def test_a_manager_assigns_to_the_active_reps_of_their_teams(opportunities
     assert await assignable(opportunities, "manager_south") == {org.rep_south.sub}
     assert await assignable(opportunities, "rep_a") == {org.rep_a.sub, org.rep_b.sub}
 
-    await opportunities.identity_event(
-        "user.deactivated", id=org.rep_b.sub, role="rep", team_id=org.team_north, active=False
-    )
+    await opportunities.deactivate_user(org.rep_b)
     assert await assignable(opportunities, "manager_north") == north - {org.rep_b.sub}
 
     # The feed of its own events is there for event readers, not for users.

@@ -15,14 +15,7 @@ async def test_a_reps_supervisor_follows_the_rep_across_teams(visits, org):
             found = await visits.directory.manager_of(s, org.user_id(rep))
             assert found is not None and found.id == org.user_id(supervisor)
 
-    await visits.identity_event(
-        "user.team_changed",
-        id=org.rep_sub.sub,
-        role="rep",
-        team_id=org.team_south,
-        active=True,
-        previous_team_id=org.team_north_sub,
-    )
+    await visits.move_user(org.rep_sub, org.team_south)
     async with visits.session() as s:
         moved = await visits.directory.manager_of(s, org.user_id("rep_sub"))
         assert moved is not None and moved.id == org.user_id("manager_south")

@@ -24,7 +24,8 @@ What `serve_service` gives (`ServiceClient`):
 - for an app with a `directory`: a stand-in of the gateway's identity feed
   (`IdentityFeed`, over real HTTP) that the app's real consumer follows; `load_org(org)`
   announces a whole organisation on it (`org=` does it at start), `identity_event(...)` one
-  change, and each waits until the app's directory has applied it (no sleeping);
+  change (`move_user`, `deactivate_user` for the common ones), and each waits until the
+  app's directory has applied it (no sleeping);
 - `clock=`: a `servicekit.testing.clock.FakeClock` the app reads instead of the system's.
 """
 
@@ -51,7 +52,12 @@ from starlette.routing import Route
 from servicekit.app import AppSpec, create_app
 from servicekit.auth import Principal
 from servicekit.clock import SYSTEM_CLOCK, Clock
-from servicekit.directory import IDENTITY_SOURCE, Directory
+from servicekit.directory import (
+    IDENTITY_SOURCE,
+    USER_DEACTIVATED,
+    USER_TEAM_CHANGED,
+    Directory,
+)
 from servicekit.errors import problem_response
 from servicekit.outbox import Event, feed_cursor, parse_feed_cursor
 from servicekit.settings import KitSettings
@@ -250,6 +256,24 @@ class ServiceClient:
         event = self._feed().publish(type_, None if "id" not in data else str(data["id"]), data)
         await self.sync_directory()
         return event
+
+    async def move_user(self, person: Principal, team_id: str) -> Event:
+        """Identity moves `person` to another team (`user.team_changed`, as the gateway
+        announces it); waits until the app has applied it."""
+        return await self.identity_event(
+            USER_TEAM_CHANGED,
+            id=person.sub,
+            role=person.role,
+            team_id=team_id,
+            active=True,
+            previous_team_id=person.team_id,
+        )
+
+    async def deactivate_user(self, person: Principal) -> Event:
+        """Identity deactivates `person` (`user.deactivated`); waits until it is applied."""
+        return await self.identity_event(
+            USER_DEACTIVATED, id=person.sub, role=person.role, team_id=person.team_id, active=False
+        )
 
     async def load_org(self, org: Org) -> Org:
         """Announce a whole organisation on the identity feed, as the gateway would have, and
