@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from servicekit.auth import Principal, TokenVerifier, current_principal
-from servicekit.clock import SYSTEM_CLOCK, Clock, use_clock
+from servicekit.clock import SYSTEM_CLOCK, Clock, reset_clock, use_clock
 from servicekit.db import Database
 from servicekit.directory import Directory, Reaction, follow_identity
 from servicekit.errors import ServiceUnavailable, install_error_handlers
@@ -131,7 +131,7 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Everything the lifespan starts (loops, consumers) inherits the app's clock.
-        use_clock(clock)
+        clock_token = use_clock(clock)
         db = Database(
             settings.database_url,
             app_name=spec.name,
@@ -163,6 +163,7 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await db.close()
+            reset_clock(clock_token)
 
     app = FastAPI(
         title=spec.title,

@@ -79,8 +79,9 @@ class EventConsumer:
         self.applied = 0
         self.failures = 0  # polls that failed (the feed unreachable, or a page not applied)
         self.listening = False  # whether the producer's NOTIFY would wake it now
-        # Health, for /readyz: "starting" until the first poll, then "following" or
-        # "unreachable" (with the last error) after each poll.
+        # Health, for /readyz: "starting" until the first poll, then after each poll
+        # "following", "unreachable" (the feed could not be read) or "failing" (a page could
+        # not be applied), with the last error.
         self.state = "starting"
         self.last_error: str | None = None
 
@@ -249,7 +250,9 @@ class EventConsumer:
             except Exception as exc:
                 CONSUMER_ERRORS.labels(*self._labels).inc()
                 self.failures += 1
-                log.warning("consumer %s: %s; retrying in %.1fs", self.name, exc, backoff)
+                # An unreachable feed was announced once, as it became so (`_unreachable`).
+                level = logging.INFO if self.state == "unreachable" else logging.WARNING
+                log.log(level, "consumer %s: %s; retrying in %.1fs", self.name, exc, backoff)
                 await self.clock.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, self.max_backoff)
                 continue

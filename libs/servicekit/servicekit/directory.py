@@ -35,13 +35,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import RoleChecks
+from servicekit.consumer import EventConsumer, following
 from servicekit.db import make_metadata, utcnow
 from servicekit.outbox import Event, parse_feed_cursor
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-
-    from servicekit.consumer import EventConsumer
 
 log = logging.getLogger("servicekit.directory")
 
@@ -458,16 +457,17 @@ class IdentityFollower:
 
     async def __call__(self, session: AsyncSession, event: Event) -> None:
         change = await self.directory.apply(session, event)
-        if change is None or not self.reactions:
+        if change is None:
             return
         if self._quiet_until is not None:
             if not _after(event.cursor, self._quiet_until):
                 return
+            # Past the mark: it goes with this page's commit. The mark stays in memory, so a
+            # page that is rolled back and retried stays quiet where it must.
             await session.execute(
                 sa.text(f'DELETE FROM "{self._schema}".consumer_cursors WHERE consumer = :q'),
                 {"q": quiet_marker(self.consumer)},
             )
-            self._quiet_until = None
         for react in self.reactions:
             await react(session, change)
 
@@ -478,8 +478,6 @@ async def follow_identity(
 ) -> AsyncIterator[EventConsumer | None]:
     """Follow the gateway's identity feed into `directory` for the app's lifetime (the app
     factory enters this for an `AppSpec` with a `directory`)."""
-    from servicekit.consumer import following
-
     consumer_name = f"{app.state.spec.name}.identity"
     handler = IdentityFollower(directory, reactions, consumer_name)
     async with app.state.db.session() as session:

@@ -46,7 +46,8 @@ def clock() -> FakeClock:
 async def customers(
     fresh_db: str, minter: TokenMinter, org: Org, clock: FakeClock
 ) -> AsyncIterator[CustomersApp]:
-    async with serve_service(spec(), Settings, fresh_db, minter, org=org, clock=clock) as svc:
-        yield CustomersApp(
-            svc.app, svc.client, svc.minter, svc.database_url, svc.clock, svc.identity, svc.org
-        )
+    async with serve_service(
+        spec(), Settings, fresh_db, minter, org=org, clock=clock, client_class=CustomersApp
+    ) as svc:
+        assert isinstance(svc, CustomersApp)
+        yield svc

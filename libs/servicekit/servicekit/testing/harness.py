@@ -297,13 +297,15 @@ async def serve_service(
     clock: Clock | None = None,
     transport: Literal["http", "asgi"] = "http",
     follow_identity: bool = True,
+    client_class: type[ServiceClient] = ServiceClient,
     **overrides: Any,
 ) -> AsyncIterator[ServiceClient]:
     """Run the app described by `spec` on `database_url` (a fresh migrated database, e.g. the
     root conftest's `fresh_db`) and hand out a `ServiceClient` for it. `settings` is the
     app's settings class; `overrides` set its fields. An app with a directory follows an
     `IdentityFeed` (unless `follow_identity` is off: then its /readyz says degraded), loaded
-    with `org` when given."""
+    with `org` when given. `client_class`: a subclass of `ServiceClient` with the app's own
+    helpers (customers' `create`)."""
     async with contextlib.AsyncExitStack() as stack:
         identity = IdentityFeed() if spec.directory is not None and follow_identity else None
         values: dict[str, Any] = {
@@ -329,7 +331,7 @@ async def serve_service(
                 transport=httpx.ASGITransport(app=app) if transport == "asgi" else None,
             )
         )
-        service = ServiceClient(
+        service = client_class(
             app, client, minter, database_url, clock=clock or SYSTEM_CLOCK, identity=identity
         )
         if org is not None:
