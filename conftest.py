@@ -2,6 +2,7 @@
 
 - `fieldforce_template`: a database migrated to head for all five schemas, made once.
 - `fresh_db`: a copy of it for one test (isolation by a fresh database from the template).
+- `org`: a team tree with managers and reps (`servicekit.testing.org`), for the harness.
 - `stack`: the five apps as real processes on free ports over real HTTP, one per session,
   on their own copy of the template; tests on it isolate themselves with unique data.
 """
@@ -16,6 +17,7 @@ import pytest
 
 from fieldforce.apps import APPS
 from fieldforce.stack import Stack, migrate_all
+from servicekit.testing.org import Org, standard_org
 from servicekit.testing.plugin import Databases, template_name
 from servicekit.testing.tokens import TokenMinter
 
@@ -42,6 +44,13 @@ async def fresh_db(databases: Databases, fieldforce_template: str) -> AsyncItera
     url = await databases.acreate(template=fieldforce_template)
     yield url
     await databases.adrop(url)
+
+
+@pytest.fixture
+def org() -> Org:
+    """The standard organisation (`servicekit.testing.org.standard_org`), fresh ids each test;
+    services' harness fixtures load it into their directory."""
+    return standard_org()
 
 
 def stack_env(minter: TokenMinter) -> dict[str, str]:

@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from servicekit.testing.harness import wait_until
+
 pytestmark = pytest.mark.e2e
 API = "/api/v1/customers"
 PASSWORD = "correct-horse-" + uuid.uuid4().hex[:8]
@@ -108,17 +110,6 @@ async def _org(gw: httpx.AsyncClient, admin_login: tuple[str, str]) -> dict[str,
     }
 
 
-async def _wait_for(check, within: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.2)
-
-
 async def test_records_and_access_through_the_gateway(gw, admin_login):
     org = await _org(gw, admin_login)
     h, users, teams = org["h"], org["users"], org["teams"]
@@ -208,7 +199,7 @@ async def test_deactivating_a_rep_hands_their_customers_over_via_identitys_feed(
         resp = await gw.get(f"{API}/{mine[0]['id']}", headers=org["admin"])
         return resp.status_code == 200 and resp.json()["owner_id"] is None
 
-    await _wait_for(in_pool)
+    await wait_until(in_pool, within=20, every=0.1, what="the customers in the pool")
     for c in mine:
         ledger = await _ok(await gw.get(f"{API}/{c['id']}/ownership", headers=h["manager"]))
         assert [(p["owner_id"], p["kind"]) for p in ledger] == [
@@ -240,7 +231,7 @@ async def test_deactivating_a_rep_hands_their_customers_over_via_identitys_feed(
         ids = {c["id"] for c in mine}
         return [e for e in out if e["type"] == "customer.owner_changed" and e["subject"] in ids]
 
-    events = await _wait_for(handover_events)
+    events = await wait_until(handover_events, within=20, every=0.1, what="the handover events")
     assert len(events) == 2
     assert all(e["data"]["old_owner_id"] == users["rep_b"]["id"] for e in events)
     assert all(e["data"]["in_pool"] and e["data"]["kind"] == "handover" for e in events)

@@ -15,6 +15,7 @@ from openapi_spec_validator import validate
 
 from fieldforce.apps import BY_NAME
 from fieldforce.stack import Stack
+from servicekit.testing.harness import wait_until
 from servicekit.testing.tokens import TokenMinter, make_principal
 
 pytestmark = pytest.mark.e2e
@@ -128,17 +129,15 @@ async def test_request_id_is_echoed_and_reaches_the_service_log(stack: Stack) ->
         assert r.status_code == 200
         assert r.headers["x-request-id"] == request_id
     log_path = stack.running["customers"].log_path
-    lines: list[dict[str, Any]] = []
-    for _ in range(50):
-        lines = [
+
+    def logged() -> list[dict[str, Any]]:
+        return [
             json.loads(line)
             for line in log_path.read_text().splitlines()
             if request_id in line and line.startswith("{")
         ]
-        if lines:
-            break
-        await asyncio.sleep(0.1)
-    assert lines, f"{request_id} not in {log_path}"
+
+    lines = await wait_until(logged, within=5, every=0.05, what=f"{request_id} in {log_path}")
     assert any(line.get("path") == "/events" and line.get("status") == 200 for line in lines)
 
 

@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import gc
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,7 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from servicekit.auth import Principal, TokenVerifier, current_principal
+from servicekit.clock import SYSTEM_CLOCK, Clock, reset_clock, use_clock
 from servicekit.db import Database
+from servicekit.directory import Directory, Reaction, follow_identity
 from servicekit.errors import ServiceUnavailable, install_error_handlers
 from servicekit.logs import configure_logging
 from servicekit.metrics import (
@@ -59,10 +61,16 @@ class AppSpec:
     # Routers that authenticate in their own way (the gateway's login) instead of by the
     # gateway's internal token.
     public_routers: Sequence[Any] = field(default_factory=tuple)
+    # The organisation directory (`servicekit.directory`): when set, the app follows the
+    # gateway's identity feed into these tables of its schema, and runs `identity_reactions`
+    # (the app's own consequences of a change) in the same transaction.
+    directory: Directory | None = None
+    identity_reactions: Sequence[Reaction] = ()
 
 
 async def _outbox_stats_loop(app: FastAPI, interval: float) -> None:
     db: Database = app.state.db
+    clock: Clock = app.state.clock
     sql = stats_sql(db.schema)
     while True:
         try:
@@ -71,30 +79,28 @@ async def _outbox_stats_loop(app: FastAPI, interval: float) -> None:
                 OUTBOX_EVENTS.labels(db.app_name).set(row["total"])
                 OUTBOX_BACKLOG.labels(db.app_name).set(row["pending"])
                 oldest = row["oldest_pending"]
-                age = 0.0 if oldest is None else max(0.0, time.time() - oldest.timestamp())
+                age = 0.0 if oldest is None else max(0.0, (clock.now() - oldest).total_seconds())
                 OUTBOX_OLDEST_PENDING_AGE.labels(db.app_name).set(age)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.debug("outbox stats unavailable: %s", exc)
-        await asyncio.sleep(interval)
+        await clock.sleep(interval)
 
 
 async def _purge_idempotency_keys_loop(app: FastAPI, ttl_hours: int) -> None:
     """Lookups already ignore expired keys; this keeps the table from growing forever."""
     db: Database = app.state.db
-    sql = (
-        f'DELETE FROM "{db.schema}".idempotency_keys '
-        "WHERE created_at < now() - make_interval(hours => $1)"
-    )
+    clock: Clock = app.state.clock
+    sql = f'DELETE FROM "{db.schema}".idempotency_keys WHERE created_at < $1'
     while True:
         try:
-            await db.read_pool().execute(sql, ttl_hours)
+            await db.read_pool().execute(sql, clock.now() - timedelta(hours=ttl_hours))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.debug("idempotency purge skipped: %s", exc)
-        await asyncio.sleep(600)
+        await clock.sleep(600)
 
 
 _startup_frozen = False
@@ -115,12 +121,17 @@ def _freeze_startup_objects() -> None:
         gc.freeze()
 
 
-def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
+def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = None) -> FastAPI:
+    """The app described by `spec`. `clock`: the time its requests and background work read
+    (`servicekit.clock`); the system's unless a test injects one."""
     configure_logging(spec.name, settings.log_level)
     heads = head_revisions(spec.migrations_dir)
+    clock = clock or SYSTEM_CLOCK
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Everything the lifespan starts (loops, consumers) inherits the app's clock.
+        clock_token = use_clock(clock)
         db = Database(
             settings.database_url,
             app_name=spec.name,
@@ -138,6 +149,10 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
         ]
         try:
             async with contextlib.AsyncExitStack() as stack:
+                if spec.directory is not None:
+                    await stack.enter_async_context(
+                        follow_identity(app, spec.directory, spec.identity_reactions)
+                    )
                 for hook in spec.hooks:
                     await stack.enter_async_context(hook(app))
                 _freeze_startup_objects()
@@ -148,6 +163,7 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await db.close()
+            reset_clock(clock_token)
 
     app = FastAPI(
         title=spec.title,
@@ -160,13 +176,23 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.spec = spec
+    app.state.clock = clock
+    # Feeds the app follows (source -> its consumer, or why it is not followed), for /readyz.
+    app.state.feeds = {}
+    app.state.directory = spec.directory
     app.state.verifier = TokenVerifier(
         settings.internal_token_public_key,
         audience=spec.name,
         issuer=settings.internal_token_issuer,
+        clock=clock,
     )
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, app_name=spec.name, quiet_paths=_QUIET)
+    app.add_middleware(
+        RequestContextMiddleware,
+        app_name=spec.name,
+        quiet_paths=_QUIET,
+        clock=None if clock is SYSTEM_CLOCK else clock,
+    )
 
     # The app's own routes first, ahead of FastAPI's documentation routes too: routes are
     # matched one by one in order on every request, and these carry the traffic.
@@ -184,7 +210,13 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @ops.get("/readyz", summary="Readiness: database reachable and migrations at head")
+    @ops.get(
+        "/readyz",
+        summary="Readiness: database reachable and migrations at head",
+        description="503 when the database is unreachable or not migrated. 200 otherwise; "
+        "`status` is `degraded` (still 200: the app serves) while a feed the app follows "
+        "cannot be read, `ready` when everything is.",
+    )
     async def readyz(request: Request) -> dict[str, Any]:
         db: Database = request.app.state.db
         try:
@@ -198,7 +230,17 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
             raise ServiceUnavailable(
                 f"migrations not at head (database {sorted(current)}, code {sorted(heads)})"
             )
-        return {"status": "ready", "schema": spec.schema, "revision": sorted(current)}
+        feeds = {
+            source: dict(zip(("state", "detail"), follower.health(), strict=True))
+            for source, follower in request.app.state.feeds.items()
+        }
+        ready = all(feed["state"] == "following" for feed in feeds.values())
+        return {
+            "status": "ready" if ready else "degraded",
+            "schema": spec.schema,
+            "revision": sorted(current),
+            "feeds": feeds,
+        }
 
     app.include_router(ops)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)

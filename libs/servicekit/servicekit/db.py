@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -26,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import registry
 from sqlmodel import SQLModel
 
+# The clock's, importable from here too, where the apps have always read it.
+from servicekit.clock import utcnow as utcnow
 from servicekit.metrics import POOLS
 
 NAMING_CONVENTION = {
@@ -48,10 +49,6 @@ def make_metadata(schema: str) -> sa.MetaData:
 def make_registry(schema: str) -> registry:
     """Each app keeps its own registry so two apps' models never share a MetaData."""
     return registry(metadata=make_metadata(schema))
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def money_type() -> sa.Numeric[Any]:

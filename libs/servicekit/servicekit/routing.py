@@ -107,14 +107,16 @@ async def _claim_key(request: Request, key: str) -> Response | None:
     table = f'"{db.schema}".idempotency_keys'
     session = request_session(request)
     ttl = timedelta(hours=request.app.state.settings.idempotency_ttl_hours)
-    params = {"p": principal.sub, "k": key, "f": fingerprint, "cutoff": utcnow() - ttl}
+    now = utcnow()
+    params = {"p": principal.sub, "k": key, "f": fingerprint, "now": now, "cutoff": now - ttl}
     await session.execute(
         sa.text(f"DELETE FROM {table} WHERE principal = :p AND key = :k AND created_at < :cutoff"),
         params,
     )
     claimed = await session.execute(
         sa.text(
-            f"INSERT INTO {table} (principal, key, fingerprint) VALUES (:p, :k, :f) "
+            f"INSERT INTO {table} (principal, key, fingerprint, created_at) "
+            "VALUES (:p, :k, :f, :now) "
             "ON CONFLICT DO NOTHING RETURNING key"
         ),
         params,

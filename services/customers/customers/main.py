@@ -4,12 +4,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from customers.archive.directory import identity_feed_hook
+from customers.archive.ownership import on_identity_change
 from customers.archive.router import router as archive_router
 from customers.commerce.router import customers_router as commerce_router
 from customers.commerce.router import orders_router
 from customers.config import Settings
-from customers.models import SCHEMA
+from customers.models import SCHEMA, directory
 from customers.quality.router import router as quality_router
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
@@ -33,7 +33,10 @@ def spec() -> AppSpec:
             commerce_router,
             orders_router,
         ],
-        hooks=[identity_feed_hook],
+        # Follows the gateway's identity feed into the kit's directory tables; the archive
+        # reacts to moves and deactivations.
+        directory=directory,
+        identity_reactions=[on_identity_change],
     )
 
 

@@ -6,8 +6,7 @@ import uuid
 from typing import Any
 
 from gateway.identity.models import Team
-
-TEAM_CHANGED = "team.changed"
+from servicekit.directory import TEAM_CHANGED as TEAM_CHANGED
 
 
 def team_data(

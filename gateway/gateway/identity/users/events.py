@@ -7,11 +7,13 @@ from typing import Any
 
 from gateway.identity.models import User
 
-USER_CREATED = "user.created"
-USER_UPDATED = "user.updated"
-USER_TEAM_CHANGED = "user.team_changed"
-USER_DEACTIVATED = "user.deactivated"
-USER_REACTIVATED = "user.reactivated"
+# The identity feed's event types are defined once, in the kit, whose directory reads them in
+# every service.
+from servicekit.directory import USER_CREATED as USER_CREATED
+from servicekit.directory import USER_DEACTIVATED as USER_DEACTIVATED
+from servicekit.directory import USER_REACTIVATED as USER_REACTIVATED
+from servicekit.directory import USER_TEAM_CHANGED as USER_TEAM_CHANGED
+from servicekit.directory import USER_UPDATED as USER_UPDATED
 
 
 def user_data(user: User, manager_ids: list[uuid.UUID], **extra: Any) -> dict[str, Any]:

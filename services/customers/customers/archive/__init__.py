@@ -13,8 +13,8 @@ The anatomy every feature package of every service copies (one file per role):
 - `exceptions.py`   domain exceptions carrying their status (kit base classes render them)
 - `events.py`       event names and payload builders (facts a consumer needs, no call-back)
 - `access.py`       who sees and changes which record: one rule for every sub-resource
-- `codes.py`, `history.py`, `levels.py`, `ownership.py`, `settings.py`, `directory.py`
-                    (the identity read model and its feed consumer): one concern each
+- `codes.py`, `history.py`, `levels.py`, `ownership.py`, `settings.py`: one concern each
+                    (users and teams come from the kit's directory, `customers.models.directory`)
 
 Other features of this service (contacts, orders, data quality, import) build on the contract
 exported here: `models.Customer`, `access.get_visible_customer` / `visibility_filter` /

@@ -18,7 +18,7 @@
 - `duplicate_finder`: replaces the default likely-duplicate lookup used on create.
 
 The card's visit memos (not built yet: the visits service publishes no feed so far). The plan,
-on the pattern of `directory.identity_feed_hook`: a `customers.visit_memos` read model
+on the pattern of the kit's `servicekit.consumer.following`: a `customers.visit_memos` read model
 (customer_id, visit_id, visited_at, rep_id, memo) filled by an `EventConsumer` following
 `{GATEWAY_URL}/api/v1/events/visits` (`visit.completed` carries the memo), started from a hook
 when the feed is configured, and a card section "visit_memos" reading the latest few rows.

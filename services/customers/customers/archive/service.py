@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customers.archive import codes, directory, events, ownership, repository
+from customers.archive import codes, events, ownership, repository
 from customers.archive import settings as archive_settings
 from customers.archive.access import require_write, team_ids
 from customers.archive.exceptions import (
@@ -47,6 +47,7 @@ from customers.archive.schemas import (
     CustomerUpdate,
 )
 from customers.archive.settings import ArchiveSettingsDoc
+from customers.models import directory
 from servicekit.auth import Principal
 from servicekit.db import utcnow
 from servicekit.errors import Conflict, DomainError, Forbidden, ValidationFailed
