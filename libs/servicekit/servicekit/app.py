@@ -20,7 +20,11 @@ from starlette.responses import Response
 
 from servicekit.auth import Principal, TokenVerifier, current_principal
 from servicekit.db import Database
-from servicekit.errors import ServiceUnavailable, install_error_handlers
+from servicekit.errors import (
+    DATABASE_RETRY_AFTER_SECONDS,
+    ServiceUnavailable,
+    install_error_handlers,
+)
 from servicekit.logs import configure_logging
 from servicekit.metrics import (
     OUTBOX_BACKLOG,
@@ -192,7 +196,10 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
                 f'SELECT version_num FROM "{spec.schema}".alembic_version'
             )
         except Exception as exc:
-            raise ServiceUnavailable(f"database not ready: {type(exc).__name__}") from None
+            raise ServiceUnavailable(
+                f"database not ready: {type(exc).__name__}",
+                headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            ) from None
         current = {r["version_num"] for r in rows}
         if current != heads:
             raise ServiceUnavailable(
