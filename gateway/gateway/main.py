@@ -24,6 +24,7 @@ from gateway.identity.router import router as identity_router
 from gateway.models import SCHEMA
 from gateway.openapi import install_merged_openapi
 from gateway.proxy import EdgeState, GatewayMiddleware, events_router, proxy_lifespan
+from gateway.readiness import services_readiness
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
 from servicekit.middleware import RequestContextMiddleware
@@ -60,6 +61,7 @@ def spec() -> AppSpec:
         # Identity first: the proxy's middleware uses the authenticator it makes.
         hooks=[identity_lifespan, proxy_lifespan],
         public_routers=[identity_router, events_router],
+        readiness=[services_readiness],
     )
 
 

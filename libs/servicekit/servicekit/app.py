@@ -7,7 +7,7 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +42,18 @@ from servicekit.settings import KitSettings
 log = logging.getLogger("servicekit.app")
 
 Hook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+@dataclass
+class Readiness:
+    """What a readiness check adds to `/readyz`: entries of the answer's body, and whether a
+    part the app depends on is not working (the app still serves: `degraded`, still 200)."""
+
+    details: dict[str, Any]
+    degraded: bool = False
+
+
+ReadinessCheck = Callable[[FastAPI], Awaitable[Readiness]]
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 EVENTS_SCOPE = "events:read"
 _QUIET = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -63,6 +75,8 @@ class AppSpec:
     # Routers that authenticate in their own way (the gateway's login) instead of by the
     # gateway's internal token.
     public_routers: Sequence[Any] = field(default_factory=tuple)
+    # Checks `/readyz` runs once the database and migrations are found ready.
+    readiness: Sequence[ReadinessCheck] = ()
 
 
 async def _outbox_stats_loop(app: FastAPI, interval: float) -> None:
@@ -205,7 +219,17 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
             raise ServiceUnavailable(
                 f"migrations not at head (database {sorted(current)}, code {sorted(heads)})"
             )
-        return {"status": "ready", "schema": spec.schema, "revision": sorted(current)}
+        body: dict[str, Any] = {
+            "status": "ready",
+            "schema": spec.schema,
+            "revision": sorted(current),
+        }
+        for check in spec.readiness:
+            found = await check(request.app)
+            body.update(found.details)
+            if found.degraded:
+                body["status"] = "degraded"
+        return body
 
     app.include_router(ops)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
