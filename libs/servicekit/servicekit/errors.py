@@ -138,11 +138,12 @@ class ServiceUnavailable(DomainError):
 
 
 class DatabaseUnavailable(ServiceUnavailable):
-    """503 while the database cannot be reached: nothing was done, the same call may be retried."""
+    """503 while the database cannot be reached; the same call may be retried."""
 
     def __init__(self) -> None:
         super().__init__(
-            "The database cannot be reached at the moment; nothing was changed. Try again later.",
+            "The database cannot be reached at the moment. Try again later; a write is safely "
+            "retried with the same Idempotency-Key.",
             headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
         )
 
@@ -196,6 +197,10 @@ def database_unavailable(exc: BaseException) -> bool:
         if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
             return True
         if isinstance(current, asyncpg.InterfaceError) and "connection is closed" in str(current):
+            return True
+        if isinstance(current, asyncpg.InternalClientError):
+            # A pooled connection the server is dropping (it got the server's farewell and not
+            # yet the end of the stream): refused by the driver before anything was sent.
             return True
         orig = getattr(current, "orig", None)
         pending += [current.__cause__, current.__context__]
