@@ -36,7 +36,9 @@ from servicekit.devdb import (
 # Both git-ignored; the variables move them (the tests run the launcher in temporary folders).
 RUN_DIR = Path(os.environ.get("FIELDFORCE_RUN_DIR") or ROOT / ".run")
 PG_DIR = Path(os.environ.get("FIELDFORCE_PG_DIR") or ROOT / ".pgdata")
-PG_PORT = 55432
+# Below the range the system hands out to outgoing connections (32768 and up on Linux, 49152
+# and up elsewhere), so that a client's socket never holds it.
+PG_PORT = 15432
 DB_NAME = "fieldforce"
 
 
@@ -104,7 +106,7 @@ def database() -> Iterator[Database]:
     try:
         data = data_folder_for(PG_DIR)
         pg = EmbeddedPostgres(data, port=port)
-        where = PG_DIR.name if data == PG_DIR.resolve() else f"{data}, linked from {PG_DIR.name}"
+        where = f"{data}, linked from {PG_DIR.name}" if PG_DIR.is_symlink() else PG_DIR.name
         say(f"starting embedded PostgreSQL (data in {where}/) on port {pg.port}")
         pg.start()
     except PortTaken as exc:
