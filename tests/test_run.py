@@ -27,6 +27,7 @@ import pytest
 
 from fieldforce.apps import APPS, ROOT
 from servicekit.devdb import free_port
+from tests.e2e import login, organisation, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")]
 PASSWORD = "pw-" + secrets.token_urlsafe(12)
@@ -168,92 +169,41 @@ def test_each_app_gets_only_the_secrets_it_needs(run: Run) -> None:
         assert gateway["GATEWAY_JWT_SECRET"] not in env.values()
 
 
-async def _login(c: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, str]:
-    r = await c.post("/api/v1/auth/token", data={"username": email, "password": password})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
-async def _ok(r: httpx.Response, status: int = 200) -> Any:
-    assert r.status_code == status, r.text
-    return r.json()
-
-
-async def _eventually(check: Any, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "not within the time given"
-        await asyncio.sleep(0.2)
-
-
 async def test_a_fresh_run_follows_the_identity_feed(run: Run) -> None:
     """The services got the events key: a rep moved to another team takes their customers
     along, seen by the new manager and no longer by the old one within seconds."""
-    tag = uuid.uuid4().hex[:8]
     async with httpx.AsyncClient(base_url=run.gateway, timeout=30) as c:
-        admin = await _login(c, "admin@example.com", run.admin_password)
-
-        async def user(role: str, name: str) -> dict[str, Any]:
-            body = {"email": f"{name}-{tag}@example.com", "name": name, "role": role}
-            created: dict[str, Any] = await _ok(
-                await c.post("/api/v1/users", json={**body, "password": PASSWORD}, headers=admin),
-                201,
-            )
-            return created
-
-        async def team(name: str, manager: dict[str, Any]) -> str:
-            made = await _ok(
-                await c.post(
-                    "/api/v1/teams",
-                    json={"name": f"{name} {tag}", "manager_id": manager["id"]},
-                    headers=admin,
-                ),
-                201,
-            )
-            await _ok(
-                await c.patch(
-                    f"/api/v1/users/{manager['id']}", json={"team_id": made["id"]}, headers=admin
-                )
-            )
-            return str(made["id"])
-
-        old_manager, new_manager = await user("manager", "old"), await user("manager", "new")
-        north, south = await team("North", old_manager), await team("South", new_manager)
-        rep = await user("rep", "rep")
-        await _ok(
-            await c.patch(f"/api/v1/users/{rep['id']}", json={"team_id": north}, headers=admin)
-        )
-        rep_h = await _login(c, rep["email"])
-        old_h, new_h = await _login(c, old_manager["email"]), await _login(c, new_manager["email"])
+        org = await organisation(c, ("admin@example.com", run.admin_password), PASSWORD)
+        h, rep, north = org["h"], org["users"]["rep_a"], org["teams"]["north"]["id"]
+        created: dict[str, Any] = {}
 
         async def rep_can_create() -> bool:
             # Customers learns of the rep (and their team) from identity's feed.
             r = await c.post(
                 "/api/v1/customers",
-                json={"name": f"Moving Co. {tag}", "region": "north"},
-                headers=rep_h,
+                json={"name": f"Moving Co. {uuid.uuid4().hex[:8]}", "region": "north"},
+                headers=h["rep_a"],
             )
-            customer.update(r.json() if r.status_code == 201 else {})
+            created.update(r.json() if r.status_code == 201 else {})
             return r.status_code == 201 and r.json()["team_id"] == north
 
-        customer: dict[str, Any] = {}
-        await _eventually(rep_can_create)
-        path = f"/api/v1/customers/{customer['id']}"
-        assert (await c.get(path, headers=old_h)).status_code == 200
-        assert (await c.get(path, headers=new_h)).status_code == 404
+        await wait_for(rep_can_create, within=60)
+        path = f"/api/v1/customers/{created['id']}"
+        assert (await c.get(path, headers=h["manager"])).status_code == 200
+        assert (await c.get(path, headers=h["other_manager"])).status_code == 404
 
-        await _ok(
-            await c.patch(f"/api/v1/users/{rep['id']}", json={"team_id": south}, headers=admin)
+        south = org["teams"]["south"]["id"]
+        moved = await c.patch(
+            f"/api/v1/users/{rep['id']}", json={"team_id": south}, headers=org["admin"]
         )
-        moved_at = time.monotonic()
+        assert moved.status_code == 200, moved.text
 
-        async def moved() -> bool:
-            new = await c.get(path, headers=new_h)
-            old = await c.get(path, headers=old_h)
+        async def seen_by_the_new_manager_only() -> bool:
+            new = await c.get(path, headers=h["other_manager"])
+            old = await c.get(path, headers=h["manager"])
             return new.status_code == 200 and old.status_code == 404
 
-        await _eventually(moved, within=20)
-        assert time.monotonic() - moved_at < 20
+        await wait_for(seen_by_the_new_manager_only, within=20)
 
 
 async def test_a_killed_app_is_restarted_while_the_others_keep_serving(run: Run) -> None:
@@ -261,7 +211,7 @@ async def test_a_killed_app_is_restarted_while_the_others_keep_serving(run: Run)
     old = run.pids["customers"]
     os.kill(old, signal.SIGKILL)
     async with httpx.AsyncClient(base_url=run.gateway, timeout=30) as c:
-        admin = await _login(c, "admin@example.com", run.admin_password)
+        admin = await login(c, "admin@example.com", run.admin_password)
         ready = (await c.get("/readyz")).json()
         assert ready["status"] == "degraded" and ready["services"]["customers"]["status"] == "down"
         # The gateway and the other services answer meanwhile.
@@ -278,12 +228,12 @@ async def test_a_killed_app_is_restarted_while_the_others_keep_serving(run: Run)
         async def customers_answer() -> bool:
             return (await c.get("/api/v1/customers", headers=admin)).status_code == 200
 
-        await _eventually(customers_answer)
+        await wait_for(customers_answer, within=60)
 
         async def all_ready() -> bool:
             return bool((await c.get("/readyz")).json()["status"] == "ready")
 
-        await _eventually(all_ready)
+        await wait_for(all_ready, within=60)
 
 
 async def test_postgresql_killed_comes_back_on_its_port_and_apps_answer_503_meanwhile(
@@ -292,7 +242,7 @@ async def test_postgresql_killed_comes_back_on_its_port_and_apps_answer_503_mean
     mark = len(run.lines)
     old = run.pg_pid()
     async with httpx.AsyncClient(base_url=run.gateway, timeout=30) as c:
-        admin = await _login(c, "admin@example.com", run.admin_password)
+        admin = await login(c, "admin@example.com", run.admin_password)
         os.kill(old, signal.SIGKILL)
         seen: list[httpx.Response] = []
         deadline = time.monotonic() + 90
