@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e import login, organisation, wait_for
-from tests.e2e import ok as _ok
+from conftest import login, organisation, wait_for
+from conftest import ok as _ok
 
 pytestmark = pytest.mark.e2e
 API = "/api/v1/customers"

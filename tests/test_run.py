@@ -25,9 +25,9 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import login, organisation, wait_for
 from fieldforce.apps import APPS, ROOT
 from servicekit.devdb import free_port
-from tests.e2e import login, organisation, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")]
 PASSWORD = "pw-" + secrets.token_urlsafe(12)
