@@ -353,11 +353,11 @@ async def _get_whole(
     head = b"".join(
         [b"GET ", target, b" HTTP/1.1\r\nhost: ", pool.host_header, b"\r\n", *header_lines]
     )
-    conn, answer = await pool.request(b"GET", head + b"\r\n", None, deadline, 1 << 16)
+    answer = await pool.request(b"GET", head + b"\r\n", None, deadline, 1 << 16)
     try:
         body = await answer.read()
     finally:
-        pool.release(conn, answer)
+        answer.release()
     return answer.status, answer.headers, body
 
 

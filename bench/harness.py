@@ -35,7 +35,7 @@ from servicekit.sockets import listening_socket
 from servicekit.testing.tokens import TokenMinter
 
 # What `--http` every uvicorn side is served with, unless told otherwise (as in the stack).
-KIT_PROTOCOL = "servicekit.server:HttpProtocol"
+KIT_PROTOCOL = "httptools"
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 LUA_PATHS = BENCH_DIR / "lua" / "paths.lua"
