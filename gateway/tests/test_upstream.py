@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -188,12 +189,24 @@ async def test_answers_far_larger_than_the_buffers_for_slow_and_fast_readers(pat
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
+@dataclasses.dataclass
+class RawServer:
+    url: str
+    connections: int = 0  # accepted so far
+
+
 @contextlib.asynccontextmanager
-async def raw_server(handler: Handler) -> AsyncIterator[str]:
-    server = await asyncio.start_server(handler, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+async def raw_server(handler: Handler) -> AsyncIterator[RawServer]:
+    """A scripted HTTP server: `handler` plays each connection."""
+
+    async def counted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served.connections += 1
+        await handler(reader, writer)
+
+    server = await asyncio.start_server(counted, "127.0.0.1", 0)
+    served = RawServer(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield served
     finally:
         server.close()
         await server.wait_closed()
@@ -210,13 +223,10 @@ async def test_an_answer_ending_just_past_the_read_ahead_leaves_the_connection_r
     """The case that hung: the last piece of an answer both crosses the read-ahead limit and
     completes it, in one read. Reading must not stay paused for the next call."""
     body = _pattern(_HIGH_WATER + 1)
-    connections = 0
 
     async def answer_big_then_small(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        nonlocal connections
-        connections += 1
         await _read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(body) + body)
         while True:
@@ -227,8 +237,8 @@ async def test_an_answer_ending_just_past_the_read_ahead_leaves_the_connection_r
             break
         writer.close()
 
-    async with raw_server(answer_big_then_small) as url:
-        pool = UpstreamPool(url)
+    async with raw_server(answer_big_then_small) as served:
+        pool = UpstreamPool(served.url)
         try:
             answer = await pool.request(b"GET", _head("GET", "/", pool), None, _deadline())
             # Nothing taken until the whole answer is in: the reader is as slow as can be.
@@ -237,7 +247,7 @@ async def test_an_answer_ending_just_past_the_read_ahead_leaves_the_connection_r
             answer.release()
             for _ in range(3):
                 assert (await _get(pool, "/", seconds=2.0))[1] == b"ok"
-            assert connections == 1
+            assert served.connections == 1
         finally:
             await pool.close()
 
@@ -249,15 +259,12 @@ async def test_an_answer_ending_just_past_the_read_ahead_leaves_the_connection_r
 async def test_a_kept_alive_connection_closed_by_the_service_is_retried_only_if_idempotent(
     method: bytes, retried: bool
 ):
-    connections = 0
 
     async def answer_once_per_connection(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         # Like a service closing an idle keep-alive connection just as a request arrives:
         # the first request of a connection is answered, the second finds it closed.
-        nonlocal connections
-        connections += 1
         await _read_request(reader)
         writer.write(OK)
         await writer.drain()
@@ -265,8 +272,8 @@ async def test_a_kept_alive_connection_closed_by_the_service_is_retried_only_if_
             await _read_request(reader)
         writer.close()
 
-    async with raw_server(answer_once_per_connection) as url:
-        pool = UpstreamPool(url)
+    async with raw_server(answer_once_per_connection) as served:
+        pool = UpstreamPool(served.url)
         try:
             head = _head(method.decode(), "/", pool, b"content-length: 0\r\n")
             answer = await pool.request(method, head, None, _deadline())
@@ -276,13 +283,13 @@ async def test_a_kept_alive_connection_closed_by_the_service_is_retried_only_if_
                 answer = await pool.request(method, head, None, _deadline())
                 assert await answer.read() == b"ok"
                 answer.release()
-                assert connections == 2
+                assert served.connections == 2
             else:
                 # A write is never sent twice: the service might have acted on it.
                 with pytest.raises(UpstreamError) as refused:
                     await pool.request(method, head, None, _deadline())
                 assert refused.value.sent
-                assert connections == 1
+                assert served.connections == 1
         finally:
             await pool.close()
 
@@ -301,8 +308,8 @@ async def test_interim_answers_are_skipped_and_the_connection_kept():
         await reader.read()
         writer.close()
 
-    async with raw_server(interim_then_final) as url:
-        pool = UpstreamPool(url)
+    async with raw_server(interim_then_final) as served:
+        pool = UpstreamPool(served.url)
         try:
             for _ in range(2):
                 answer, body = await _get(pool, "/")
@@ -314,19 +321,16 @@ async def test_interim_answers_are_skipped_and_the_connection_kept():
 
 @pytest.mark.parametrize("size", [10, 3 * _HIGH_WATER])
 async def test_an_answer_without_length_is_read_until_the_service_closes(size: int):
-    connections = 0
     body = _pattern(size)
 
     async def until_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal connections
-        connections += 1
         await _read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n" + body)
         await writer.drain()
         writer.close()
 
-    async with raw_server(until_close) as url:
-        pool = UpstreamPool(url)
+    async with raw_server(until_close) as served:
+        pool = UpstreamPool(served.url)
         try:
             for expected_connections in (1, 2):
                 answer = await pool.request(b"GET", _head("GET", "/", pool), None, _deadline())
@@ -340,7 +344,7 @@ async def test_an_answer_without_length_is_read_until_the_service_closes(size: i
                 answer.release()
                 assert b"".join(received) == body
                 # Ended by the close: never reused.
-                assert connections == expected_connections
+                assert served.connections == expected_connections
         finally:
             await pool.close()
 
@@ -349,11 +353,8 @@ async def test_a_final_answer_during_an_upload_ends_the_upload():
     """A service may refuse a request before it has read the body (401, 413): the answer is
     returned at once, the rest of the body is not sent, and the connection is not reused."""
     done = asyncio.Event()
-    connections = 0
 
     async def refuse_early(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal connections
-        connections += 1
         head = await _read_request(reader)
         if b"close-after" in head:
             writer.write(b"HTTP/1.1 413 Too Large\r\ncontent-length: 3\r\n\r\nbig")
@@ -374,8 +375,8 @@ async def test_a_final_answer_during_an_upload_ends_the_upload():
             sent += 65536
             yield b"u" * 65536
 
-    async with raw_server(refuse_early) as url:
-        pool = UpstreamPool(url)
+    async with raw_server(refuse_early) as served:
+        pool = UpstreamPool(served.url)
         try:
             for path, status, body in (("/keep-open", 401, b"no"), ("/close-after", 413, b"big")):
                 sent = 0
@@ -385,10 +386,10 @@ async def test_a_final_answer_during_an_upload_ends_the_upload():
                 answer.release()
                 assert sent < 1073741824
             # Neither connection is reused: the next call opens a third.
-            before = connections
+            before = served.connections
             with contextlib.suppress(UpstreamError, UpstreamTimeout):
                 await _get(pool, "/close-after", seconds=1.0)
-            assert connections == before + 1
+            assert served.connections == before + 1
         finally:
             done.set()
             await pool.close()
@@ -401,8 +402,8 @@ async def test_a_service_dying_mid_answer_is_an_error_not_a_short_body():
         await writer.drain()
         writer.close()
 
-    async with raw_server(die_mid_answer) as url:
-        pool = UpstreamPool(url)
+    async with raw_server(die_mid_answer) as served:
+        pool = UpstreamPool(served.url)
         try:
             answer = await pool.request(b"GET", _head("GET", "/", pool), None, _deadline())
             with pytest.raises(UpstreamError) as died:
@@ -418,8 +419,8 @@ async def test_a_stuck_service_times_out_at_the_deadline_and_garbage_is_refused(
         await _read_request(reader)
         await reader.read()  # until the pool gives up and drops the connection
 
-    async with raw_server(never_answer) as url:
-        pool = UpstreamPool(url)
+    async with raw_server(never_answer) as served:
+        pool = UpstreamPool(served.url)
         try:
             loop = asyncio.get_running_loop()
             started = loop.time()
@@ -434,8 +435,8 @@ async def test_a_stuck_service_times_out_at_the_deadline_and_garbage_is_refused(
         writer.write(b"SMTP ready\r\n\r\n")
         await writer.drain()
 
-    async with raw_server(garbage) as url:
-        pool = UpstreamPool(url)
+    async with raw_server(garbage) as served:
+        pool = UpstreamPool(served.url)
         try:
             with pytest.raises(UpstreamError):
                 await pool.request(b"GET", _head("GET", "/", pool), None, _deadline())
@@ -447,8 +448,8 @@ async def test_nothing_listening_is_an_error_before_anything_was_sent():
     async def nothing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.close()
 
-    async with raw_server(nothing) as url:
-        pass  # closed again: the port is free
+    async with raw_server(nothing) as served:
+        url = served.url  # closed again: the port is free
     pool = UpstreamPool(url, connect_timeout=1.0)
     try:
         with pytest.raises(UpstreamError) as refused:
@@ -502,13 +503,10 @@ async def test_cancelled_waiters_give_their_turn_on():
 
 async def test_a_request_cancelled_while_waiting_for_its_answer_drops_the_connection():
     arrived = asyncio.Event()
-    connections = 0
 
     async def slow_first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal connections
-        connections += 1
         await _read_request(reader)
-        if connections == 1:
+        if not arrived.is_set():
             arrived.set()
             await reader.read()  # never answers; ends when the pool drops the connection
             writer.close()
@@ -518,8 +516,8 @@ async def test_a_request_cancelled_while_waiting_for_its_answer_drops_the_connec
         await reader.read()
         writer.close()
 
-    async with raw_server(slow_first) as url:
-        pool = UpstreamPool(url, limit=1)
+    async with raw_server(slow_first) as served:
+        pool = UpstreamPool(served.url, limit=1)
         try:
             waiting = asyncio.create_task(_get(pool, "/"))
             await arrived.wait()
@@ -529,6 +527,6 @@ async def test_a_request_cancelled_while_waiting_for_its_answer_drops_the_connec
             # The slot is free and the half-used connection is gone: a fresh one answers.
             async with asyncio.timeout(5):
                 assert (await _get(pool, "/"))[1] == b"ok"
-            assert connections == 2
+            assert served.connections == 2
         finally:
             await pool.close()
