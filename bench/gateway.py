@@ -272,6 +272,36 @@ def run(ctx: Context) -> None:
                     added_p50_goal_ms=ADDED_P50_GOAL_MS,
                 )
         _print_record(name, direct_rps, saturated, paced)
+        if before is not None:
+            # Head to head, rounds alternating: what the change did, under the same load.
+            gateway_side, before_side = hops[0], hops[1]
+            versus = [
+                ctx.compare(
+                    f"{name}-vs-before",
+                    project=gateway,
+                    baseline=before,
+                    requests=gateway_side.requests,
+                    baseline_requests=before_side.requests,
+                )
+            ]
+            versus += [
+                ctx.compare_paced(
+                    f"{name}@{fraction:g}-vs-before",
+                    project=gateway,
+                    baseline=before,
+                    requests=gateway_side.requests,
+                    baseline_requests=before_side.requests,
+                    rate=fraction * direct_rps,
+                )
+                for fraction in _paced_fractions()
+            ]
+            for c in versus:
+                print(
+                    f"  {c.name}: throughput {c.ratio:.3f} of before's, CPU per call "
+                    f"{c.project.cpu_us()} us against {c.baseline.cpu_us()} us, p50 "
+                    f"{c.added_p50_ms:+.2f} ms, p99 {c.added_p99_ms:+.2f} ms",
+                    flush=True,
+                )
 
     if os.environ.get("BENCH_GATEWAY_CLIENTS", "") not in ("", "0"):
         reader = make_principal("integration", kind="key", scopes=["events:read"])
