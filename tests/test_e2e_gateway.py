@@ -15,6 +15,7 @@ from openapi_spec_validator import validate
 
 from fieldforce.apps import BY_NAME
 from fieldforce.stack import Stack
+from servicekit.testing.harness import wait_until
 from servicekit.testing.tokens import TokenMinter, make_principal
 
 pytestmark = pytest.mark.e2e
@@ -100,6 +101,24 @@ async def test_forged_internal_token_grants_nothing_and_services_need_one(
         _problem(await direct.get("/events"), 401)
 
 
+async def test_a_local_caller_cannot_choose_its_address(stack: Stack) -> None:
+    """The launcher serves the apps without uvicorn's proxy headers: with no trusted proxy
+    configured, a caller's X-Forwarded-For is neither audited nor locked out as its address."""
+    email = f"e2e-nobody-{uuid.uuid4().hex[:8]}@example.com"
+    async with _gateway(stack) as c:
+        r = await c.post(
+            "/api/v1/auth/token",
+            data={"username": email, "password": "a-guess-1"},
+            headers={"X-Forwarded-For": "203.0.113.77"},
+        )
+        _problem(r, 401)
+        admin = await _admin(c, stack)
+        trail = await c.get("/api/v1/audit?action=login.failed&limit=200", headers=admin)
+        assert trail.status_code == 200, trail.text
+        seen = [a["client_address"] for a in trail.json()["items"] if a["detail"]["email"] == email]
+        assert seen == ["127.0.0.1"]
+
+
 async def test_request_id_is_echoed_and_reaches_the_service_log(stack: Stack) -> None:
     request_id = f"e2e-{uuid.uuid4().hex}"
     async with _gateway(stack) as c:
@@ -110,17 +129,15 @@ async def test_request_id_is_echoed_and_reaches_the_service_log(stack: Stack) ->
         assert r.status_code == 200
         assert r.headers["x-request-id"] == request_id
     log_path = stack.running["customers"].log_path
-    lines: list[dict[str, Any]] = []
-    for _ in range(50):
-        lines = [
+
+    def logged() -> list[dict[str, Any]]:
+        return [
             json.loads(line)
             for line in log_path.read_text().splitlines()
             if request_id in line and line.startswith("{")
         ]
-        if lines:
-            break
-        await asyncio.sleep(0.1)
-    assert lines, f"{request_id} not in {log_path}"
+
+    lines = await wait_until(logged, within=5, every=0.05, what=f"{request_id} in {log_path}")
     assert any(line.get("path") == "/events" and line.get("status") == 200 for line in lines)
 
 

@@ -1,7 +1,10 @@
 """Fieldforce gateway settings (env prefix `GATEWAY_`; `DATABASE_URL` is shared)."""
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import SettingsConfigDict
+import json
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, IPvAnyNetwork, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from servicekit.settings import KitSettings
 
@@ -34,10 +37,13 @@ class Settings(KitSettings):
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19456
     argon2_parallelism: int = 1
-    # Failed logins: counted per account and per client address inside the window; past
-    # `slowdown_after` each attempt waits longer, past the maximum the key is locked out.
+    # Failed sign-ins (and failed current-password checks), counted inside the window: per
+    # (account, client address) pair and per client address, each locked out for a while past
+    # its maximum; per account only slowed, never locked (a lock would let anyone keep anyone
+    # out): past `slowdown_after` failures from all addresses, each attempt on the account
+    # waits base * 2^(failures - slowdown_after) seconds, at most `slowdown_max`.
     login_failure_window_seconds: int = 900
-    login_max_failures_per_account: int = 5
+    login_max_failures_per_pair: int = 5
     login_max_failures_per_address: int = 30
     login_lockout_seconds: int = 300
     login_slowdown_after: int = 3
@@ -48,7 +54,7 @@ class Settings(KitSettings):
     identity_cache_ttl_seconds: float = 30.0
     api_key_last_used_flush_seconds: float = 5.0
 
-    # --- proxy: routing, internal token, limits, CORS (see gateway/gateway/proxy.py) ---
+    # --- the edge: routing, internal token, limits, CORS (see gateway/gateway/edge.py) ---
     # Base URLs of the services (fieldforce/stack.py sets them for `make run` and the tests).
     upstream_customers: str = "http://127.0.0.1:8001"
     upstream_visits: str = "http://127.0.0.1:8002"
@@ -64,6 +70,10 @@ class Settings(KitSettings):
     upstream_pool_size: int = 256
     max_body_bytes: int = 10 * 1024 * 1024
     cors_origins: list[str] = []
+    # The proxies (addresses or CIDR networks) whose X-Forwarded-For names the client: a JSON
+    # list or comma-separated. Empty: the TCP peer is the client, whatever it sends (see
+    # gateway/gateway/clientaddr.py).
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = []
     # Rate limits as "<requests>/<window seconds>", per role; anonymous calls count per address.
     rate_limit_enabled: bool = True
     rate_limit_admin: str = "6000/60"
@@ -82,3 +92,13 @@ class Settings(KitSettings):
     # Merged OpenAPI: how long a service's document is kept, and how long fetching it may take.
     openapi_cache_seconds: float = 10.0
     openapi_fetch_timeout_seconds: float = 5.0
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _address_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value

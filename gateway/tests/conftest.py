@@ -12,6 +12,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -26,14 +27,13 @@ from starlette.routing import Route
 from customers.config import Settings as CustomersSettings
 from customers.main import create_app as create_customers_app
 from gateway.config import Settings as GatewaySettings
-from gateway.front import GatewayProtocol
 from gateway.identity.authn import Authenticator
+from gateway.identity.clock import Clock
 from gateway.main import create_app as create_gateway_app
 from servicekit.app import AppSpec, CurrentPrincipal, json_response
 from servicekit.app import create_app as build_kit_app
 from servicekit.devdb import free_port
 from servicekit.routing import kit_router
-from servicekit.server import HttpProtocol
 from servicekit.settings import KitSettings
 from servicekit.testing.servers import serve
 from servicekit.testing.tokens import TokenMinter
@@ -72,12 +72,11 @@ async def serve_customers(database_url: str, minter: TokenMinter) -> AsyncIterat
 
 @contextlib.asynccontextmanager
 async def serve_gateway(
-    settings: GatewaySettings, *, front: bool = True
+    settings: GatewaySettings, *, clock: Callable[[], float] = time.time
 ) -> AsyncIterator[tuple[str, FastAPI]]:
-    """The gateway as it is served (its front answering forwarded calls), or with `front`
-    False on the kit's plain protocol, where every call takes the ASGI path."""
-    app = create_gateway_app(settings)
-    async with serve(app, http=GatewayProtocol if front else HttpProtocol) as url:
+    """The gateway as it is served; `clock` is the wall clock its rate limits read."""
+    app = create_gateway_app(settings, clock=clock)
+    async with serve(app) as url:
         yield url, app
 
 
@@ -107,8 +106,7 @@ def identity_settings(database_url: str, minter: TokenMinter, **overrides: Any) 
 async def serve_identity(settings: GatewaySettings) -> AsyncIterator[tuple[str, FastAPI]]:
     """Identity alone (its router and lifespan hook on the kit's app) over real HTTP."""
     from gateway.identity.hooks import identity_lifespan
-    from gateway.identity.router import router as identity_router
-    from gateway.main import MIGRATIONS
+    from gateway.main import IDENTITY_ROUTERS, MIGRATIONS
     from gateway.models import SCHEMA
     from servicekit.app import AppSpec
     from servicekit.app import create_app as build_app
@@ -118,7 +116,7 @@ async def serve_identity(settings: GatewaySettings) -> AsyncIterator[tuple[str, 
         schema=SCHEMA,
         title="Fieldforce identity (test)",
         migrations_dir=MIGRATIONS,
-        public_routers=[identity_router],
+        public_routers=list(IDENTITY_ROUTERS),
         hooks=[identity_lifespan],
     )
     app = build_app(spec, settings)
@@ -184,12 +182,22 @@ async def serve_echo(database_url: str, minter: TokenMinter) -> AsyncIterator[tu
         yield url, app
 
 
-def slow_app(delay: float) -> Starlette:
-    async def slow(request: Request) -> Response:
-        await asyncio.sleep(delay)
+def window_clock(window: int) -> Callable[[], float]:
+    """A wall clock stopped 1 s into the current `window`-second rate-limit window: every call
+    of a test counts in that one window, however long the test takes (and stores that expire
+    counters in real time still keep them)."""
+    start = int(time.time()) // window * window + 1.0
+    return lambda: start
+
+
+def stuck_app(released: asyncio.Event) -> Starlette:
+    """A service that answers nothing until `released` is set (the test sets it when done)."""
+
+    async def stuck(request: Request) -> Response:
+        await released.wait()
         return Response(b"{}", media_type="application/json")
 
-    return Starlette(routes=[Route("/{path:path}", slow, methods=["GET", "POST"])])
+    return Starlette(routes=[Route("/{path:path}", stuck, methods=["GET", "POST"])])
 
 
 async def login(client: httpx.AsyncClient, email: str, password: str) -> dict[str, str]:
@@ -251,6 +259,32 @@ class Api:
     def bearer(tokens: dict[str, Any] | str) -> dict[str, str]:
         token = tokens if isinstance(tokens, str) else tokens["access_token"]
         return {"Authorization": f"Bearer {token}"}
+
+
+class FakeClock(Clock):
+    """Identity's clock under a test's hand: it starts at the real time and moves only when
+    told to, or when the code waits (the wait is recorded, not slept)."""
+
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC)
+        self.waits: list[float] = []
+
+    def now(self) -> datetime:
+        return self.at
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+def fake_clock(api: Api) -> FakeClock:
+    """Puts a FakeClock in the running identity's place and hands it over."""
+    clock = FakeClock()
+    api.authenticator.clock = clock
+    return clock
 
 
 ApiFactory = Callable[..., contextlib.AbstractAsyncContextManager[Api]]

@@ -29,13 +29,14 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from gateway.config import Settings
+from gateway.identity.clock import Clock
 from gateway.identity.passwords import Passwords
 from gateway.identity.scopes import KEY_ROLE, ROLE_SCOPES
 from gateway.identity.tokens import AccessClaims, AccessTokens, digest
 from gateway.models import SCHEMA
 from servicekit.auth import Principal
 from servicekit.db import Database, to_asyncpg_dsn
-from servicekit.errors import ServiceUnavailable, Unauthorized
+from servicekit.errors import DATABASE_RETRY_AFTER_SECONDS, ServiceUnavailable, Unauthorized
 
 log = logging.getLogger("gateway.identity")
 
@@ -157,6 +158,8 @@ class Authenticator:
             parallelism=settings.argon2_parallelism,
         )
         self.settings = settings
+        # What failed sign-ins and session lifetimes are measured with (tests replace it).
+        self.clock = Clock()
         self._db = db
         self._ttl = settings.identity_cache_ttl_seconds
         # Sessions ended longer ago than this can only hold expired access tokens.
@@ -311,7 +314,10 @@ class Authenticator:
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             # Credentials cannot be checked: say so (503), never let them through or crash.
             log.warning("identity lookup failed (%s)", type(exc).__name__)
-            raise ServiceUnavailable("sign-in checks are unavailable; retry shortly") from None
+            raise ServiceUnavailable(
+                "sign-in checks are unavailable; retry shortly",
+                headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            ) from None
 
     def invalidate(self, change: str) -> None:
         """Forget what a change made stale: `user:<id>`, `key:<id>`, `keys`, `teams` or `all`."""

@@ -1,22 +1,19 @@
-"""Annotated dependencies of the identity routes: who is calling, and the records they may see."""
+"""Annotated dependencies every identity feature uses: who is calling, from where, and the
+gateway's own objects (the feature-specific ones, such as `ValidUser`, are in the features)."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import Depends
-from fastapi import Path as PathParam
 from starlette.requests import Request
 
-from gateway.identity import repository
+from gateway import clientaddr
+from gateway.clientaddr import TrustedProxies
 from gateway.identity.authn import Authenticator
-from gateway.identity.models import Team, User
-from gateway.identity.service import can_see_team, can_see_user
 from servicekit.auth import Principal
 from servicekit.db import Database
-from servicekit.errors import Forbidden, NotFound, Unauthorized
-from servicekit.routing import SessionDep
+from servicekit.errors import Forbidden, Unauthorized
 
 _STATE_KEY = "identity_principal"
 
@@ -32,7 +29,9 @@ def get_db(request: Request) -> Database:
 
 
 def client_address(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The caller's address by the gateway's one rule (trusted proxies' X-Forwarded-For)."""
+    trusted: TrustedProxies = request.app.state.trusted_proxies
+    return clientaddr.client_address(request.scope, trusted)
 
 
 AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]
@@ -82,36 +81,6 @@ async def admin_user(principal: CurrentIdentity) -> Principal:
 AdminUser = Annotated[Principal, Depends(admin_user)]
 
 
-def _writes(request: Request) -> bool:
+def writes(request: Request) -> bool:
+    """Whether the request changes what it loads (the record is then locked)."""
     return request.method not in ("GET", "HEAD")
-
-
-async def visible_user(
-    request: Request,
-    user_id: Annotated[uuid.UUID, PathParam()],
-    principal: CurrentUser,
-    session: SessionDep,
-) -> User:
-    """The user (locked when the request changes it); 404 when the caller may not see it."""
-    user = await repository.get_user(session, user_id, lock=_writes(request))
-    if user is None or not can_see_user(principal, user.id, user.team_id):
-        raise NotFound(f"no user {user_id}")
-    return user
-
-
-ValidUser = Annotated[User, Depends(visible_user)]
-
-
-async def visible_team(
-    request: Request,
-    team_id: Annotated[uuid.UUID, PathParam()],
-    principal: CurrentUser,
-    session: SessionDep,
-) -> Team:
-    team = await repository.get_team(session, team_id, lock=_writes(request))
-    if team is None or not can_see_team(principal, team.id):
-        raise NotFound(f"no team {team_id}")
-    return team
-
-
-ValidTeam = Annotated[Team, Depends(visible_team)]

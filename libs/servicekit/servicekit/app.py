@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,8 +20,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from servicekit.auth import Principal, TokenVerifier, current_principal
-from servicekit.db import Database, pool_statement, utcnow
-from servicekit.errors import ServiceUnavailable, install_error_handlers
+from servicekit.clock import SYSTEM_CLOCK, Clock, reset_clock, use_clock
+from servicekit.db import Database, pool_statement
+from servicekit.directory import Directory, Reaction, follow_identity
+from servicekit.errors import (
+    DATABASE_RETRY_AFTER_SECONDS,
+    ServiceUnavailable,
+    install_error_handlers,
+)
 from servicekit.logs import configure_logging
 from servicekit.metrics import (
     OUTBOX_BACKLOG,
@@ -41,6 +46,30 @@ from servicekit.tables import kit_tables
 log = logging.getLogger("servicekit.app")
 
 Hook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+@dataclass
+class Readiness:
+    """What a readiness check adds to `/readyz`: entries of the answer's body, and whether a
+    part the app depends on is not working (the app still serves: `degraded`, still 200)."""
+
+    details: dict[str, Any]
+    degraded: bool = False
+
+
+ReadinessCheck = Callable[[FastAPI], Awaitable[Readiness]]
+
+
+async def _feeds_readiness(app: FastAPI) -> Readiness:
+    """Every feed the app follows, and whether it can be read right now."""
+    feeds = {
+        source: dict(zip(("state", "detail"), follower.health(), strict=True))
+        for source, follower in app.state.feeds.items()
+    }
+    ready = all(feed["state"] == "following" for feed in feeds.values())
+    return Readiness({"feeds": feeds}, degraded=not ready)
+
+
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 EVENTS_SCOPE = "events:read"
 _QUIET = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -65,10 +94,18 @@ class AppSpec:
     # Objects the app's features share, wired explicitly in its main.py (set on `app.state`
     # under these names; read them through a dependency, never as module globals).
     state: Mapping[str, Any] = field(default_factory=dict)
+    # The organisation directory (`servicekit.directory`): when set, the app follows the
+    # gateway's identity feed into these tables of its schema, and runs `identity_reactions`
+    # (the app's own consequences of a change) in the same transaction.
+    directory: Directory | None = None
+    identity_reactions: Sequence[Reaction] = ()
+    # Checks `/readyz` runs once the database and migrations are found ready.
+    readiness: Sequence[ReadinessCheck] = ()
 
 
 async def _outbox_stats_loop(app: FastAPI, interval: float) -> None:
     db: Database = app.state.db
+    clock: Clock = app.state.clock
     stats = stats_statement(db.schema)
     while True:
         try:
@@ -77,29 +114,30 @@ async def _outbox_stats_loop(app: FastAPI, interval: float) -> None:
                 OUTBOX_EVENTS.labels(db.app_name).set(row["total"])
                 OUTBOX_BACKLOG.labels(db.app_name).set(row["pending"])
                 oldest = row["oldest_pending"]
-                age = 0.0 if oldest is None else max(0.0, time.time() - oldest.timestamp())
+                age = 0.0 if oldest is None else max(0.0, (clock.now() - oldest).total_seconds())
                 OUTBOX_OLDEST_PENDING_AGE.labels(db.app_name).set(age)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.debug("outbox stats unavailable: %s", exc)
-        await asyncio.sleep(interval)
+        await clock.sleep(interval)
 
 
 async def _purge_idempotency_keys_loop(app: FastAPI, ttl_hours: int) -> None:
     """Lookups already ignore expired keys; this keeps the table from growing forever."""
     db: Database = app.state.db
+    clock: Clock = app.state.clock
     keys = kit_tables(db.schema).idempotency_keys
     purge = pool_statement(sa.delete(keys).where(keys.c.created_at < sa.bindparam("cutoff")))
     ttl = timedelta(hours=ttl_hours)
     while True:
         try:
-            await db.primary().execute(purge.sql, *purge.args(cutoff=utcnow() - ttl))
+            await db.primary().execute(purge.sql, *purge.args(cutoff=clock.now() - ttl))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.debug("idempotency purge skipped: %s", exc)
-        await asyncio.sleep(600)
+        await clock.sleep(600)
 
 
 _startup_frozen = False
@@ -120,12 +158,17 @@ def _freeze_startup_objects() -> None:
         gc.freeze()
 
 
-def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
+def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = None) -> FastAPI:
+    """The app described by `spec`. `clock`: the time its requests and background work read
+    (`servicekit.clock`); the system's unless a test injects one."""
     configure_logging(spec.name, settings.log_level)
     heads = head_revisions(spec.migrations_dir)
+    clock = clock or SYSTEM_CLOCK
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Everything the lifespan starts (loops, consumers) inherits the app's clock.
+        clock_token = use_clock(clock)
         db = Database(
             settings.database_url,
             app_name=spec.name,
@@ -144,6 +187,10 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
         ]
         try:
             async with contextlib.AsyncExitStack() as stack:
+                if spec.directory is not None:
+                    await stack.enter_async_context(
+                        follow_identity(app, spec.directory, spec.identity_reactions)
+                    )
                 for hook in spec.hooks:
                     await stack.enter_async_context(hook(app))
                 _freeze_startup_objects()
@@ -154,6 +201,7 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await db.close()
+            reset_clock(clock_token)
 
     app = FastAPI(
         title=spec.title,
@@ -168,13 +216,23 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
     app.state.spec = spec
     for name, value in spec.state.items():
         setattr(app.state, name, value)
+    app.state.clock = clock
+    # Feeds the app follows (source -> its consumer, or why it is not followed), for /readyz.
+    app.state.feeds = {}
+    app.state.directory = spec.directory
     app.state.verifier = TokenVerifier(
         settings.internal_token_public_key,
         audience=spec.name,
         issuer=settings.internal_token_issuer,
+        clock=clock,
     )
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, app_name=spec.name, quiet_paths=_QUIET)
+    app.add_middleware(
+        RequestContextMiddleware,
+        app_name=spec.name,
+        quiet_paths=_QUIET,
+        clock=None if clock is SYSTEM_CLOCK else clock,
+    )
 
     for router in spec.routers:
         _include_authenticated(app, router)
@@ -189,19 +247,38 @@ def create_app(spec: AppSpec, settings: KitSettings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @ops.get("/readyz", summary="Readiness: database reachable and migrations at head")
+    @ops.get(
+        "/readyz",
+        summary="Readiness: database reachable and migrations at head",
+        description="503 when the database is unreachable or not migrated. 200 otherwise; "
+        "`status` is `degraded` (still 200: the app serves) while a feed the app follows "
+        "cannot be read, `ready` when everything is.",
+    )
     async def readyz(request: Request) -> dict[str, Any]:
         db: Database = request.app.state.db
         try:
             rows = await db.reads().fetch(migrated.sql, *migrated.args())
         except Exception as exc:
-            raise ServiceUnavailable(f"database not ready: {type(exc).__name__}") from None
+            raise ServiceUnavailable(
+                f"database not ready: {type(exc).__name__}",
+                headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            ) from None
         current = {r["version_num"] for r in rows}
         if current != heads:
             raise ServiceUnavailable(
                 f"migrations not at head (database {sorted(current)}, code {sorted(heads)})"
             )
-        return {"status": "ready", "schema": spec.schema, "revision": sorted(current)}
+        body: dict[str, Any] = {
+            "status": "ready",
+            "schema": spec.schema,
+            "revision": sorted(current),
+        }
+        for check in (_feeds_readiness, *spec.readiness):
+            found = await check(request.app)
+            body.update(found.details)
+            if found.degraded:
+                body["status"] = "degraded"
+        return body
 
     app.include_router(ops)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)

@@ -12,10 +12,9 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import asyncpg
@@ -24,10 +23,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.clock import Clock, current_clock
 from servicekit.db import Database, to_asyncpg_dsn
 from servicekit.metrics import CONSUMER_APPLIED, CONSUMER_ERRORS, CONSUMER_LAG_SECONDS
 from servicekit.outbox import Event
-from servicekit.tables import kit_tables
+from servicekit.tables import kit_tables, notify_channel
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger("servicekit.consumer")
 
@@ -52,6 +55,7 @@ class EventConsumer:
         http: aiohttp.ClientSession | None = None,
         processed_retention: float = 7 * 86400.0,
         prune_interval: float = 3600.0,
+        clock: Clock | None = None,
     ) -> None:
         self.db = db
         self.name = name
@@ -67,13 +71,21 @@ class EventConsumer:
         self._own_http = http is None
         self.processed_retention = processed_retention
         self.prune_interval = prune_interval
-        self._last_prune = time.monotonic()
+        self.clock = clock or current_clock()
+        self._last_prune = self.clock.monotonic()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listen_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._labels = (db.app_name, name, source)
         self.applied = 0
+        self.failures = 0  # polls that failed (the feed unreachable, or a page not applied)
+        self.listening = False  # whether the producer's NOTIFY would wake it now
+        # Health, for /readyz: "starting" until the first poll, then after each poll
+        # "following", "unreachable" (the feed could not be read) or "failing" (a page could
+        # not be applied), with the last error.
+        self.state = "starting"
+        self.last_error: str | None = None
 
     # -- bookkeeping in the consumer's schema ------------------------------------------------
     async def load_cursor(self) -> str | None:
@@ -97,7 +109,7 @@ class EventConsumer:
             result = await s.execute(
                 sa.delete(t).where(
                     t.c.consumer == self.name,
-                    t.c.applied_at < sa.func.now() - timedelta(seconds=self.processed_retention),
+                    t.c.applied_at < self.clock.now() - timedelta(seconds=self.processed_retention),
                 )
             )
         return int(getattr(result, "rowcount", 0) or 0)
@@ -106,12 +118,18 @@ class EventConsumer:
         applied = 0
         tables = kit_tables(self.db.schema)
         processed, cursors = tables.consumer_processed, tables.consumer_cursors
+        now = self.clock.now()
         async with self.db.session() as s:
             # One statement marks the whole page; only the ids it inserted are new to us.
             ids = sa.func.unnest(sa.cast([event.id for event in events], ARRAY(sa.Uuid)))
             fresh_rows = await s.execute(
                 pg_insert(processed)
-                .from_select(["consumer", "event_id"], sa.select(sa.literal(self.name), ids))
+                .from_select(
+                    ["consumer", "event_id", "applied_at"],
+                    sa.select(
+                        sa.literal(self.name), ids, sa.literal(now, sa.DateTime(timezone=True))
+                    ),
+                )
                 .on_conflict_do_nothing()
                 .returning(processed.c.event_id)
             )
@@ -123,12 +141,15 @@ class EventConsumer:
                 await self.handler(s, event)
                 applied += 1
             upsert = pg_insert(cursors).values(
-                consumer=self.name, cursor=next_cursor, updated_at=sa.func.now()
+                consumer=self.name, cursor=next_cursor, updated_at=now
             )
             await s.execute(
                 upsert.on_conflict_do_update(
                     index_elements=[cursors.c.consumer],
-                    set_={"cursor": upsert.excluded.cursor, "updated_at": sa.func.now()},
+                    set_={
+                        "cursor": upsert.excluded.cursor,
+                        "updated_at": upsert.excluded.updated_at,
+                    },
                 )
             )
         return applied
@@ -157,17 +178,32 @@ class EventConsumer:
             doc: dict[str, Any] = await resp.json()
             return doc
 
+    def health(self) -> tuple[str, str | None]:
+        return self.state, self.last_error
+
     async def poll_once(self) -> tuple[int, bool]:
         """Fetch and apply one page. Returns (events applied, whether more are waiting)."""
         cursor = await self.load_cursor()
-        doc = await self._fetch(cursor)
+        try:
+            doc = await self._fetch(cursor)
+        except Exception as exc:
+            self._unreachable(exc)
+            raise
+        if self.state != "following":
+            if self.state == "unreachable":
+                log.info("consumer %s: the %s feed is reachable again", self.name, self.source)
+            self.state, self.last_error = "following", None
         events = [Event.from_json(item) for item in doc.get("items", [])]
         more = bool(doc.get("has_more"))
         if events:
             CONSUMER_LAG_SECONDS.labels(*self._labels).set(
-                max(0.0, time.time() - events[0].time.timestamp())
+                max(0.0, (self.clock.now() - events[0].time).total_seconds())
             )
-            applied = await self._apply_page(events, doc.get("next_cursor"))
+            try:
+                applied = await self._apply_page(events, doc.get("next_cursor"))
+            except Exception as exc:
+                self.state, self.last_error = "failing", f"{type(exc).__name__}: {exc}"
+                raise
             self.applied += applied
             CONSUMER_APPLIED.labels(*self._labels).inc(applied)
         else:
@@ -175,6 +211,19 @@ class EventConsumer:
         if not more:
             CONSUMER_LAG_SECONDS.labels(*self._labels).set(0)
         return applied, more
+
+    def _unreachable(self, exc: BaseException) -> None:
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if self.state != "unreachable":
+            log.warning(
+                "consumer %s cannot read the %s feed at %s (%s); /readyz reports degraded "
+                "until it can",
+                self.name,
+                self.source,
+                self.feed_url,
+                error,
+            )
+        self.state, self.last_error = "unreachable", error
 
     async def catch_up(self) -> int:
         total = 0
@@ -190,8 +239,8 @@ class EventConsumer:
             try:
                 _, more = await self.poll_once()
                 backoff = 0.5
-                if time.monotonic() - self._last_prune > self.prune_interval:
-                    self._last_prune = time.monotonic()
+                if self.clock.monotonic() - self._last_prune > self.prune_interval:
+                    self._last_prune = self.clock.monotonic()
                     await self.prune_processed()
                 if more:
                     continue
@@ -199,13 +248,15 @@ class EventConsumer:
                 raise
             except Exception as exc:
                 CONSUMER_ERRORS.labels(*self._labels).inc()
-                log.warning("consumer %s: %s; retrying in %.1fs", self.name, exc, backoff)
-                await asyncio.sleep(backoff * (0.5 + random.random()))
+                self.failures += 1
+                # An unreachable feed was announced once, as it became so (`_unreachable`).
+                level = logging.INFO if self.state == "unreachable" else logging.WARNING
+                log.log(level, "consumer %s: %s; retrying in %.1fs", self.name, exc, backoff)
+                await self.clock.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            await self.clock.wait(self._wake, self.poll_interval)
 
     async def _listen(self) -> None:
         """Wake on the producer's NOTIFY; reconnect quietly, polling covers the gaps."""
@@ -215,6 +266,7 @@ class EventConsumer:
             try:
                 conn = await asyncpg.connect(to_asyncpg_dsn(self.db.url))
                 await conn.add_listener(self.notify_channel, lambda *_: self._wake.set())
+                self.listening = True
                 while not self._stopping and not conn.is_closed():  # noqa: ASYNC110
                     await asyncio.sleep(5)
             except asyncio.CancelledError:
@@ -223,6 +275,7 @@ class EventConsumer:
                 log.info("consumer %s: LISTEN unavailable (%s); polling", self.name, exc)
                 await asyncio.sleep(5)
             finally:
+                self.listening = False
                 if conn is not None and not conn.is_closed():
                     await conn.close()
 
@@ -242,3 +295,65 @@ class EventConsumer:
         if self._own_http and self._http is not None:
             await self._http.close()
             self._http = None
+
+
+class NotFollowed:
+    """A feed the app is built to follow but was not configured to reach (for /readyz)."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+
+    def health(self) -> tuple[str, str | None]:
+        return "not_configured", self.detail
+
+
+def feed_url(gateway_url: str, source: str) -> str:
+    return f"{gateway_url.rstrip('/')}/api/v1/events/{source}"
+
+
+@contextlib.asynccontextmanager
+async def following(
+    app: FastAPI, source: str, name: str, handler: Handler
+) -> AsyncIterator[EventConsumer | None]:
+    """Follow another app's feed through the gateway (`GATEWAY_URL`, read with the
+    `EVENTS_API_KEY`) for as long as the context is open, and report it on `/readyz`. When
+    either setting is missing the app runs without the feed, and says so at start (a warning)
+    and on /readyz (`degraded`), instead of silently lacking what the feed would bring."""
+    settings = app.state.settings
+    feeds: dict[str, Any] = app.state.feeds
+    missing = [
+        env
+        for env, value in (
+            ("GATEWAY_URL", settings.gateway_url),
+            ("EVENTS_API_KEY", settings.events_api_key),
+        )
+        if not value
+    ]
+    if missing:
+        detail = f"{' and '.join(missing)} not set"
+        log.warning(
+            "%s does not follow the %s feed: %s; /readyz reports degraded",
+            app.state.spec.name,
+            source,
+            detail,
+        )
+        feeds[source] = NotFollowed(detail)
+        yield None
+        return
+    consumer = EventConsumer(
+        app.state.db,
+        name=name,
+        source=source,
+        feed_url=feed_url(settings.gateway_url, source),
+        handler=handler,
+        headers={"X-API-Key": settings.events_api_key},
+        # Each app's outbox lives in the schema named after it (the gateway's: "identity").
+        notify_channel=notify_channel(source),
+        clock=app.state.clock,
+    )
+    feeds[source] = consumer
+    consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, cast
 
 import asyncpg
@@ -38,6 +37,8 @@ from sqlalchemy.orm import registry
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel import SQLModel
 
+# The clock's, importable from here too, where the apps have always read it.
+from servicekit.clock import utcnow as utcnow
 from servicekit.metrics import POOLS
 
 NAMING_CONVENTION = {
@@ -60,10 +61,6 @@ def make_metadata(schema: str) -> sa.MetaData:
 def make_registry(schema: str) -> registry:
     """Each app keeps its own registry so two apps' models never share a MetaData."""
     return registry(metadata=make_metadata(schema))
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def money_type() -> sa.Numeric[Any]:

@@ -1,13 +1,15 @@
-"""JSON logs with the request id on every line."""
+"""JSON logs with the request id on every line, written off the event loop."""
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
+import queue
 import sys
-import threading
 import time
-from typing import Any, TextIO
+from logging.handlers import QueueHandler, QueueListener
+from typing import Any
 
 import orjson
 from pythonjsonlogger.json import JsonFormatter
@@ -26,65 +28,6 @@ class _RequestIdFilter(logging.Filter):
         record.request_id = request_id_var.get()
         record.app = self.app_name
         return True
-
-
-class BatchingStderrHandler(logging.Handler):
-    """Formats on the caller's thread, writes to stderr in batches.
-
-    One `write` per line was ~15 % of a proxied request's CPU in the gateway (a syscall per
-    access line). Lines are gathered and written every `interval` seconds or when `max_bytes`
-    are waiting; WARNING and above are written at once with everything before them, so an
-    error is never held back. Each line goes to the `sys.stderr` of the moment it was logged
-    (test runners swap it per test), so a batch never lands in another test's output.
-    """
-
-    def __init__(self, interval: float = 0.2, max_bytes: int = 64 * 1024) -> None:
-        super().__init__()
-        self._pending: list[tuple[TextIO, str]] = []
-        self._size = 0
-        self._guard = threading.Lock()
-        self._max_bytes = max_bytes
-        self._interval = interval
-        threading.Thread(target=self._flush_periodically, name="log-writer", daemon=True).start()
-        atexit.register(self.flush)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            line = self.format(record) + "\n"
-        except Exception:
-            self.handleError(record)
-            return
-        self.write_line(line, record.levelno)
-
-    def write_line(self, line: str, levelno: int) -> None:
-        """Queue one formatted line (ending in a newline) as `emit` does."""
-        with self._guard:
-            self._pending.append((sys.stderr, line))
-            self._size += len(line)
-            urgent = levelno >= logging.WARNING or self._size >= self._max_bytes
-        if urgent:
-            self.flush()
-
-    def flush(self) -> None:
-        with self._guard:
-            if not self._pending:
-                return
-            pending, self._pending = self._pending, []
-            self._size = 0
-        batches: dict[int, tuple[TextIO, list[str]]] = {}
-        for stream, line in pending:
-            batches.setdefault(id(stream), (stream, []))[1].append(line)
-        for stream, lines in batches.values():
-            try:
-                stream.write("".join(lines))
-                stream.flush()
-            except (OSError, ValueError):
-                pass  # that stream is closed (process exiting, test output gone)
-
-    def _flush_periodically(self) -> None:
-        while True:
-            time.sleep(self._interval)
-            self.flush()
 
 
 class FastJsonFormatter(JsonFormatter):
@@ -142,30 +85,6 @@ class FastJsonFormatter(JsonFormatter):
             self._second = second
         return f"{self._second_text},{int(msecs):03d}"
 
-    def line_without_record(
-        self,
-        logger: str,
-        levelno: int,
-        message: str,
-        attributes: dict[str, Any],
-        fields: dict[str, Any],
-    ) -> str | None:
-        """The line `format` would write for a plain-text record of `logger` whose filters
-        set `attributes` and whose `extra` was `fields`; None when it cannot tell (another
-        datefmt or converter, static or default fields)."""
-        if not self._plain or self.datefmt is not None or self.converter is not time.localtime:
-            return None
-        created = time.time()
-        # As LogRecord computes them.
-        values = {
-            "asctime": self._local_time(created, int((created - int(created)) * 1000) + 0.0),
-            "levelname": logging.getLevelName(levelno),
-            "name": logger,
-            "message": message,
-            **attributes,
-        }
-        return self._document(values, fields)
-
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         try:
             return orjson.dumps(log_data, default=str, option=_ORJSON_OPTIONS).decode()
@@ -174,56 +93,45 @@ class FastJsonFormatter(JsonFormatter):
             return super().jsonify_log_record(log_data)
 
 
-_handler: BatchingStderrHandler | None = None
+class _Handler(QueueHandler):
+    """Each line goes to the `sys.stderr` of the moment it was logged, whenever the listener
+    writes it: test runners swap the stream per test, and a line must land in its own test's
+    output, never in a later one's or on the terminal."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        prepared: logging.LogRecord = super().prepare(record)
+        prepared.stream = sys.stderr
+        return prepared
 
 
-def log_without_record(
-    logger: logging.Logger, levelno: int, message: str, fields: dict[str, Any]
-) -> bool:
-    """Write `logger.log(levelno, message, extra=fields)`'s line straight to the kit's handler,
-    skipping the LogRecord and the handler chain (~30 us of a request's access line), when the
-    record would reach that handler alone and unchanged: the logger and its ancestors carry no
-    other handler or filter, only the kit's handler on the root, with its own filter and
-    formatter. Answers False, having written nothing, whenever that is not so (a test's
-    capture handler, a custom config): the caller then logs as usual."""
-    handler = _handler
-    if handler is None or levelno < handler.level or logger.disabled:
-        return False
-    node: logging.Logger | None = logger
-    while node is not None:
-        if node.filters or (node.level and levelno < node.level):
-            return False
-        if node.parent is None:
-            if node.handlers != [handler]:
-                return False
-            break
-        if node.handlers or not node.propagate or node.disabled:
-            return False
-        node = node.parent
-    if len(handler.filters) != 1 or type(handler.filters[0]) is not _RequestIdFilter:
-        return False
-    formatter = handler.formatter
-    if type(formatter) is not FastJsonFormatter:
-        return False
-    attributes = {"app": handler.filters[0].app_name, "request_id": request_id_var.get()}
-    line = formatter.line_without_record(logger.name, levelno, message, attributes, fields)
-    if line is None:
-        return False
-    handler.write_line(line + "\n", levelno)
-    return True
+class _Writer(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        stream = getattr(record, "stream", sys.stderr)
+        with contextlib.suppress(OSError, ValueError):  # that stream is closed by now
+            stream.write(f"{record.msg}\n")
+            stream.flush()
+
+
+_handler: QueueHandler | None = None
 
 
 def configure_logging(app_name: str, level: str = "INFO") -> None:
-    # One handler (and one writer thread) per process, however many apps it builds.
+    """JSON lines on stderr for the whole process: records are formatted where they are
+    logged (the request id is that context's) and written by the standard library's
+    `QueueListener` on its own thread, so no request waits for a write."""
     global _handler
     if _handler is None:
-        _handler = BatchingStderrHandler()
+        lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        _handler = _Handler(lines)
         _handler.setFormatter(
             FastJsonFormatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s %(app)s %(request_id)s",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             )
         )
+        listener = QueueListener(lines, _Writer())
+        listener.start()
+        atexit.register(listener.stop)  # what is queued is written before the process ends
     handler = _handler
     handler.filters = [_RequestIdFilter(app_name)]
     root = logging.getLogger()

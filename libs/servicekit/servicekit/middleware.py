@@ -2,9 +2,7 @@
 
 This wraps every request of every app, so it is kept lean (bench/foundation.py measures it):
 the labelled metric children are looked up once per (method, route, status) and kept, and the
-access line goes straight to the kit's log handler when nothing else would see its record
-(`logs.log_without_record`), else skips the logging module's caller lookup, which nothing in
-the JSON line uses.
+access line skips the logging module's caller lookup, which nothing in the JSON line uses.
 """
 
 from __future__ import annotations
@@ -16,9 +14,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from servicekit.clock import Clock, reset_clock, use_clock
 from servicekit.context import request_id_var
+from servicekit.errors import problem_for_unexpected
 from servicekit.ids import random_hex
-from servicekit.logs import log_without_record
 from servicekit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 access_log = logging.getLogger("servicekit.access")
@@ -43,10 +42,19 @@ def _route_template(scope: Scope) -> str:
 class RequestContextMiddleware:
     """Request id in and out, one JSON access line, and the request metrics."""
 
-    def __init__(self, app: ASGIApp, app_name: str, quiet_paths: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        app: ASGIApp,
+        app_name: str,
+        quiet_paths: frozenset[str] = frozenset(),
+        clock: Clock | None = None,
+    ):
         self.app = app
         self.app_name = app_name
         self.quiet_paths = quiet_paths
+        # An injected clock (tests) is made the current one for each request; the system's
+        # is the default and costs nothing here.
+        self.clock = clock
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def _metrics(self, method: str, route: str, status: int) -> tuple[Any, Any]:
@@ -72,20 +80,30 @@ class RequestContextMiddleware:
                 break
         request_id = request_id_for(given)
         token = request_id_var.set(request_id)
+        clock_token = None if self.clock is None else use_clock(self.clock)
         scope.setdefault("state", {})["request_id"] = request_id
         header = (_REQUEST_ID_HEADER, request_id.encode())
         status = 500
+        started = False
         start = time.perf_counter()
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started = True
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # What got past the app's own handlers (a layer in front of them, such as the
+            # gateway's edge) is answered the kit's way too: a 503 while the database is away.
+            if started:
+                raise
+            problem = problem_for_unexpected(exc, scope["path"])
+            await problem.to_response(instance=scope["path"])(scope, receive, send_wrapper)
         finally:
             self.finish(
                 scope["method"],
@@ -95,10 +113,11 @@ class RequestContextMiddleware:
                 time.perf_counter() - start,
             )
             request_id_var.reset(token)
+            if clock_token is not None:
+                reset_clock(clock_token)
 
     def finish(self, method: str, path: str, route: str, status: int, elapsed: float) -> None:
-        """Count a request and write its access line (also for calls answered outside this
-        middleware, such as the gateway's front; the request id is the context's)."""
+        """Count a request and write its access line (the request id is the context's)."""
         requests, latency = self._metrics(method, route, status)
         requests.inc()
         latency.observe(elapsed)
@@ -110,19 +129,20 @@ class RequestContextMiddleware:
                 "status": status,
                 "duration_ms": round(elapsed * 1000, 2),
             }
-            if not log_without_record(access_log, logging.INFO, "request", fields):
-                record = access_log.makeRecord(
-                    access_log.name,
-                    logging.INFO,
-                    __file__,
-                    0,
-                    "request",
-                    (),
-                    None,
-                    "RequestContextMiddleware",
-                    fields,
-                )
-                access_log.handle(record)
+            # A record made here rather than by `access_log.info`: nothing in the line uses
+            # the caller's frame, which the logging module would look up on every request.
+            record = access_log.makeRecord(
+                access_log.name,
+                logging.INFO,
+                __file__,
+                0,
+                "request",
+                (),
+                None,
+                "RequestContextMiddleware",
+                fields,
+            )
+            access_log.handle(record)
 
 
 def request_id_for(given: bytes | None) -> str:

@@ -93,11 +93,12 @@ async def _claim_key(request: Request, key: str) -> Response | None:
     t = kit_tables(db.schema).idempotency_keys
     session = request_session(request)
     ttl = timedelta(hours=request.app.state.settings.idempotency_ttl_hours)
+    now = utcnow()
     this_key = (t.c.principal == principal.sub, t.c.key == key)
-    await session.execute(sa.delete(t).where(*this_key, t.c.created_at < utcnow() - ttl))
+    await session.execute(sa.delete(t).where(*this_key, t.c.created_at < now - ttl))
     claimed = await session.execute(
         pg_insert(t)
-        .values(principal=principal.sub, key=key, fingerprint=fingerprint)
+        .values(principal=principal.sub, key=key, fingerprint=fingerprint, created_at=now)
         .on_conflict_do_nothing()
         .returning(t.c.key)
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,3 +35,11 @@ class KitSettings(BaseSettings):
     outbox_metrics_interval_seconds: float = 5.0
     # Per-request DB statement timeout, so a stuck query never pins a connection forever.
     statement_timeout_ms: int = 15000
+    # The gateway's address and the API key other apps' feeds are read with
+    # (`/api/v1/events/<app>`); an app that follows a feed without them says so on /readyz.
+    gateway_url: str = Field(
+        default="", validation_alias=AliasChoices("GATEWAY_URL", "gateway_url")
+    )
+    events_api_key: str = Field(
+        default="", validation_alias=AliasChoices("EVENTS_API_KEY", "events_api_key")
+    )

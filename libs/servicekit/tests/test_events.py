@@ -18,6 +18,7 @@ from servicekit.devdb import free_port
 from servicekit.ids import new_id, ordered_uuids, random_hex
 from servicekit.outbox import Event, record_event, record_events
 from servicekit.tables import kit_tables, notify_channel
+from servicekit.testing.harness import wait_until
 from servicekit.testing.sample.app import SCHEMA, build, received, settings_for
 from servicekit.testing.servers import serve
 from servicekit.testing.tokens import make_principal
@@ -190,12 +191,10 @@ async def _count(db: Database) -> tuple[int, int]:
 
 
 async def _wait_for(db: Database, n: int) -> None:
-    try:
-        async with asyncio.timeout(15):
-            while (await _count(db))[0] < n:
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"consumer applied {(await _count(db))[0]} of {n} events") from None
+    async def applied() -> bool:
+        return (await _count(db))[0] >= n
+
+    await wait_until(applied, within=15, every=0.05, what=f"the consumer applying {n} events")
 
 
 async def test_a_consumer_follows_a_feed_across_producer_and_consumer_restarts(
@@ -251,7 +250,9 @@ async def test_a_consumer_follows_a_feed_across_producer_and_consumer_restarts(
         for i in range(5):
             async with producer_db.session() as s:
                 await record_event(s, "widget.offline", None, {"i": i})
-        await asyncio.sleep(0.5)
+        failed = first.failures
+        await wait_until(lambda: first.failures > failed + 1, what="polls failing")
+        assert first.state == "unreachable"
         assert (await _count(sink))[0] == 5
         async with (
             serve(build(settings), port=port) as base,
@@ -305,7 +306,8 @@ async def test_a_consumer_wakes_on_notify_long_before_its_poll_interval(sample, 
     )
     consumer.start()
     try:
-        await asyncio.sleep(0.5)  # first poll done, LISTEN registered, now idle for 60 s
+        # First poll done, LISTEN registered: now idle for 60 s unless woken.
+        await wait_until(lambda: consumer.state == "following" and consumer.listening)
         await sample.client.post("/widgets", json={"name": "ping"}, headers=sample.headers())
         await asyncio.wait_for(woke.wait(), timeout=5)
     finally:

@@ -19,7 +19,7 @@ async def test_health_ready_and_metrics(sample):
     assert (await sample.client.get("/healthz")).json() == {"status": "ok"}
     ready = await sample.client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["revision"] == ["kitsample_0001"]
+    assert ready.json()["revision"] == ["kitsample_0002"]
     me = make_principal()
     created = await sample.client.post("/widgets", json={"name": "a"}, headers=sample.headers(me))
     wid = created.json()["id"]

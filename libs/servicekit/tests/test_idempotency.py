@@ -6,6 +6,10 @@ import asyncio
 
 import sqlalchemy as sa
 
+from servicekit.settings import KitSettings
+from servicekit.testing.clock import FakeClock
+from servicekit.testing.harness import serve_service, wait_until
+from servicekit.testing.sample.app import sample_spec
 from servicekit.testing.tokens import make_principal
 
 
@@ -82,3 +86,40 @@ async def test_expired_keys_are_forgotten(sample):
         "/widgets", json={"name": "a"}, headers={**h, "Idempotency-Key": "x" * 300}
     )
     assert too_long.status_code == 422
+
+
+async def test_a_key_lives_exactly_its_ttl_on_the_apps_clock(sample_db, minter):
+    """Remembered up to the TTL, forgotten after it by the lookup, and purged by the
+    background sweep once the app's clock has moved on (no waiting for real hours)."""
+    clock = FakeClock()
+    async with serve_service(
+        sample_spec(), KitSettings, sample_db, minter, clock=clock, app_name="kitsample"
+    ) as app:
+        me = make_principal()
+        key = {"Idempotency-Key": "ttl"}
+        first = await app.post("/widgets", json={"name": "a"}, as_=me, headers=key)
+        clock.advance(hours=24, seconds=-1)
+        replayed = await app.post("/widgets", json={"name": "a"}, as_=me, headers=key)
+        assert replayed.headers.get("idempotent-replayed") == "true"
+        assert replayed.json()["id"] == first.json()["id"]
+        clock.advance(seconds=2)
+        fresh = await app.post("/widgets", json={"name": "a"}, as_=me, headers=key)
+        assert fresh.status_code == 201 and "idempotent-replayed" not in fresh.headers
+        assert fresh.json()["id"] != first.json()["id"]
+
+        other = await app.post(
+            "/widgets", json={"name": "b"}, as_=me, headers={"Idempotency-Key": "k2"}
+        )
+        assert other.status_code == 201
+
+        async def keys() -> int:
+            async with app.session() as s:
+                result = await s.execute(sa.text("SELECT count(*) FROM kitsample.idempotency_keys"))
+                return int(result.scalar_one())
+
+        async def swept() -> bool:
+            return await keys() == 0
+
+        assert await keys() == 2
+        clock.advance(hours=25)  # past the TTL of both, and past the sweep's next turn
+        await wait_until(swept, what="the sweep of expired keys")

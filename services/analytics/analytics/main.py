@@ -5,7 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from analytics.config import Settings
-from analytics.models import SCHEMA
+from analytics.models import SCHEMA, directory
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
 
@@ -19,6 +19,7 @@ def spec() -> AppSpec:
         title="Fieldforce analytics",
         description="Targets, KPIs, reports and alerts built from the other apps' events.",
         migrations_dir=MIGRATIONS,
+        directory=directory,
     )
 
 

@@ -9,15 +9,15 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from customers.archive.directory import identity_feed_hook
 from customers.archive.extensions import STATE_KEY, ArchiveExtensions
+from customers.archive.ownership import on_identity_change
 from customers.archive.router import router as archive_router
 from customers.commerce import repository as commerce_repository
 from customers.commerce import service as commerce_service
 from customers.commerce.router import customers_router as commerce_router
 from customers.commerce.router import orders_router
 from customers.config import Settings
-from customers.models import SCHEMA
+from customers.models import SCHEMA, directory
 from customers.quality import repository as quality_repository
 from customers.quality import service as quality_service
 from customers.quality.router import router as quality_router
@@ -53,8 +53,11 @@ def spec() -> AppSpec:
         description="The dynamic customer archive.",
         migrations_dir=MIGRATIONS,
         routers=[archive_router, quality_router, commerce_router, orders_router],
-        hooks=[identity_feed_hook],
         state={STATE_KEY: archive_extensions()},
+        # Follows the gateway's identity feed into the kit's directory tables; the archive
+        # reacts to moves and deactivations.
+        directory=directory,
+        identity_reactions=[on_identity_change],
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from servicekit.testing.tokens import make_principal
@@ -53,8 +53,6 @@ async def test_manager_leaves_it_in_the_pool_or_names_an_owner_of_their_teams(cu
     pooled = await customers.create(org.manager_north)
     assert pooled["owner_id"] is None and pooled["team_id"] is None
 
-    await customers.known_user(org.rep_sub)
-    await customers.known_user(org.rep_south)
     named = await customers.create(org.manager_north, owner_id=org.rep_sub.sub)
     assert named["owner_id"] == org.rep_sub.sub
     assert named["team_id"] == org.team_north_sub
@@ -140,14 +138,14 @@ async def test_a_rolled_back_create_leaves_no_gap_and_codes_are_never_reused(cus
     assert third["code"] == "EAST-000004"
 
 
-async def test_code_pattern_from_settings_with_level_and_year(customers, org):
+async def test_code_pattern_from_settings_with_level_and_year(customers, org, clock):
     resp = await customers.client.put(
         f"{API}/settings",
         json={"code_pattern": "{region}-{level}-{year}-{seq:04}"},
         headers=customers.headers(org.admin),
     )
     assert resp.status_code == 200, resp.text
-    year = datetime.now(UTC).year
+    year = clock.now().year
     a = await customers.create(org.rep_a, level="A")
     b = await customers.create(org.rep_a, level="B")
     a2 = await customers.create(org.rep_a, level="A")
@@ -258,7 +256,7 @@ async def test_full_file_and_card(customers, org):
     assert "estimated_potential" not in card.json()
 
 
-async def test_patch_needs_if_match_and_records_history_and_as_of(customers, org):
+async def test_patch_needs_if_match_and_records_history_and_as_of(customers, org, clock):
     c = await customers.create(org.rep_a, name="Before", industry="steel")
     url = f"{API}/{c['id']}"
     h = customers.headers(org.rep_a)
@@ -266,8 +264,8 @@ async def test_patch_needs_if_match_and_records_history_and_as_of(customers, org
     assert missing.status_code == 428
     assert missing.headers["content-type"] == "application/problem+json"
 
-    t_before = datetime.now(UTC)
-    await asyncio.sleep(0.05)
+    t_before = clock.now()
+    clock.advance(1)
     ok = await customers.client.patch(
         url, json={"name": "After", "industry": None}, headers={**h, "If-Match": '"1"'}
     )
@@ -315,9 +313,7 @@ async def test_patch_needs_if_match_and_records_history_and_as_of(customers, org
     assert past.json()["industry"] == "steel"
     assert past.json()["status"] == "active"
     assert past.json()["version"] == 1
-    now = await customers.client.get(
-        url, params={"as_of": datetime.now(UTC).isoformat()}, headers=h
-    )
+    now = await customers.client.get(url, params={"as_of": clock.now().isoformat()}, headers=h)
     assert now.json()["name"] == "After" and now.json()["status"] == "invalid"
     before_creation = await customers.client.get(
         url, params={"as_of": "2000-01-01T00:00:00Z"}, headers=h
@@ -428,7 +424,7 @@ async def test_settings_patch_changes_only_what_it_names(customers, org):
     assert after.json() == doc and after.headers["etag"] == '"1"'
 
 
-async def test_level_proposals_list_customers_whose_proposed_level_differs(customers, org):
+async def test_level_proposals_list_customers_whose_proposed_level_differs(customers, org, clock):
     low_a = await customers.create(org.rep_a, level="A", estimated_potential="1000")
     high_c = await customers.create(org.rep_a, level="C", estimated_potential="300000")
     await customers.create(org.rep_a, level="B", estimated_potential="200000")
@@ -444,7 +440,7 @@ async def test_level_proposals_list_customers_whose_proposed_level_differs(custo
     ]
 
     # Purchases of the trailing twelve months count, older orders do not.
-    today = datetime.now(UTC).date()
+    today = clock.now().date()
     for day, amount in ((today, "60000"), (today, "50000"), (date(today.year - 2, 1, 1), "1e6")):
         order = await customers.client.post(
             f"{API}/{low_a['id']}/orders",
@@ -567,11 +563,10 @@ async def test_a_retried_create_with_an_idempotency_key_creates_one_customer(cus
     assert other.status_code == 422
 
 
-async def test_as_of_replays_owner_changes_too(customers, org):
-    await customers.known_user(org.rep_b)
+async def test_as_of_replays_owner_changes_too(customers, org, clock):
     c = await customers.create(org.rep_a)
-    before = datetime.now(UTC)
-    await asyncio.sleep(0.05)
+    before = clock.now()
+    clock.advance(1)
     moved = await customers.client.patch(
         f"{API}/{c['id']}",
         json={"owner_id": org.rep_b.sub},
@@ -603,7 +598,7 @@ async def test_patching_an_external_ref_taken_by_another_customer_is_a_422(custo
     assert unchanged.json()["external_ref"] == "TWO" and unchanged.json()["version"] == 1
 
 
-async def test_full_file_json_is_exactly_the_schema_and_one_statement(customers, org):
+async def test_full_file_json_is_exactly_the_schema_and_one_statement(customers, org, clock):
     """The full file's JSON is CustomerFile's own dump (times as "Z", money as decimal
     strings, field order), read with one statement however many sections it has."""
     from customers.archive.schemas import CustomerFile
@@ -623,7 +618,7 @@ async def test_full_file_json_is_exactly_the_schema_and_one_statement(customers,
     assert contact.status_code == 201, contact.text
     order = await customers.client.post(
         f"{url}/orders",
-        json={"order_date": datetime.now(UTC).date().isoformat(), "amount": "300.10"},
+        json={"order_date": clock.now().date().isoformat(), "amount": "300.10"},
         headers=h,
     )
     assert order.status_code == 201, order.text

@@ -65,11 +65,9 @@ async def test_a_large_batch_goes_through_copy_with_codes_history_ledger_and_eve
     assert created["action"] == "created" and created["actor_id"] == org.admin.sub
     assert created["changes"]["estimated_potential"] == {"old": None, "new": "1234.50"}
     assert created["changes"]["owner_id"] == {"old": None, "new": str(owner)}
-    events = [
-        e for e in await customers.events({"customer.created"}) if e["data"]["source"] == "erp"
-    ]
+    events = [e for e in await customers.events({"customer.created"}) if e.data["source"] == "erp"]
     assert len(events) == count
-    by_id = {e["subject"]: e["data"] for e in events}
+    by_id = {e.subject: e.data for e in events}
     assert by_id[str(one["id"])]["code"] == one["code"]
     assert by_id[str(one["id"])]["estimated_potential"] == "1234.50"
     assert by_id[str(one["id"])]["team_id"] == org.team_north

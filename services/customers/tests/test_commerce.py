@@ -13,15 +13,6 @@ API = "/api/v1/customers"
 ORDERS = "/api/v1/orders"
 
 
-async def _events(customers, types: set[str]) -> list[dict[str, Any]]:
-    reader = make_principal("integration", kind="key", scopes=["events:read"])
-    resp = await customers.client.get(
-        "/events", params={"limit": 1000}, headers=customers.headers(reader)
-    )
-    assert resp.status_code == 200, resp.text
-    return [e for e in resp.json()["items"] if e["type"] in types]
-
-
 async def _order(customers, principal, customer_id: str, **fields: Any) -> Any:
     body = {"order_date": "2026-03-01", "amount": "100.00", **fields}
     return await customers.client.post(
@@ -75,13 +66,13 @@ async def test_contacts_crud_with_one_primary(customers, org):
     assert gone.status_code == 404
 
     types = [
-        e["type"]
-        for e in await _events(customers, {"contact.created", "contact.updated", "contact.deleted"})
+        e.type
+        for e in await customers.events({"contact.created", "contact.updated", "contact.deleted"})
     ]
     assert types.count("contact.created") == 2
     assert "contact.updated" in types and "contact.deleted" in types
-    (updated_event,) = await _events(customers, {"contact.updated"})
-    updated = updated_event["data"]
+    (updated_event,) = await customers.events({"contact.updated"})
+    updated = updated_event.data
     assert updated["owner_id"] == org.rep_a.sub and updated["team_id"] == org.team_north
     assert set(updated["changed"]) == {"phone", "is_primary"}
 
@@ -210,7 +201,7 @@ async def test_same_external_ref_twice_gives_one_order(customers, org):
     clash = await _order(customers, erp, other["id"], **body)
     assert clash.status_code == 409
     assert clash.json()["existing_id"] == first.json()["id"]
-    placed = await _events(customers, {"order.placed"})
+    placed = await customers.events({"order.placed"})
     assert len(placed) == 2
 
 
@@ -329,9 +320,9 @@ async def test_order_and_payment_events_carry_context(customers, org):
         json={"amount": "120.00", "received_on": "2026-02-20", "method": "cash"},
         headers=customers.headers(org.rep_a),
     )
-    (placed,) = await _events(customers, {"order.placed"})
-    assert placed["subject"] == order["id"]
-    d = placed["data"]
+    (placed,) = await customers.events({"order.placed"})
+    assert placed.subject == order["id"]
+    d = placed.data
     assert d["customer_id"] == c["id"] and d["customer_code"] == c["code"]
     assert (d["owner_id"], d["team_id"], d["region"], d["level"]) == (
         org.rep_a.sub,
@@ -345,8 +336,8 @@ async def test_order_and_payment_events_carry_context(customers, org):
         "2026-02-10",
         "2026-03-10",
     )
-    (received,) = await _events(customers, {"payment.received"})
-    r = received["data"]
+    (received,) = await customers.events({"payment.received"})
+    r = received.data
     assert (r["order_id"], r["amount"], r["received_on"], r["method"]) == (
         order["id"],
         "120.00",

@@ -80,7 +80,7 @@ async def test_release_then_two_reps_claim_at_once_and_exactly_one_wins(customer
     assert missing.status_code == 404
 
 
-async def test_claim_limits_per_day_and_held(customers, org):
+async def test_claim_limits_per_day_and_held(customers, org, clock):
     settings = (
         await customers.client.get(f"{API}/settings", headers=customers.headers(org.admin))
     ).json()
@@ -103,6 +103,9 @@ async def test_claim_limits_per_day_and_held(customers, org):
     assert third.status_code == 409
     assert third.json()["type"] == "/problems/claim-limit-reached"
     assert "today" in third.json()["detail"]
+    # The daily limit is per calendar day (UTC): the next day rep_a claims again.
+    clock.advance(days=1)
+    assert (await claim(org.rep_a, pool[3])).status_code == 200
 
     # rep_b already holds three: the held limit refuses before the daily one.
     for _ in range(3):
@@ -196,7 +199,6 @@ async def test_a_reps_key_field_change_waits_for_a_manager_of_their_team(custome
 
 
 async def test_a_manager_changes_level_and_owner_directly(customers, org):
-    await customers.known_user(org.rep_b)
     c = await customers.create(org.rep_a)
     resp = await customers.client.patch(
         f"{API}/{c['id']}",
@@ -216,9 +218,6 @@ async def test_a_manager_changes_level_and_owner_directly(customers, org):
 
 
 async def test_bulk_transfer_all_or_listed_customers_in_one_transaction(customers, org):
-    await customers.known_user(org.rep_a)
-    await customers.known_user(org.rep_sub)
-    await customers.known_user(org.rep_south)
     mine = [await customers.create(org.rep_a) for _ in range(3)]
     other = await customers.create(org.rep_b)
     h = customers.headers(org.manager_north)
@@ -292,15 +291,10 @@ async def test_bulk_transfer_all_or_listed_customers_in_one_transaction(customer
 
 
 async def test_deactivated_users_customers_go_to_the_pool_or_their_manager(customers, org):
-    await customers.known_user(org.rep_a)
-    await customers.known_user(org.rep_b)
-    await customers.known_user(org.manager_north)
     a_customers = [await customers.create(org.rep_a) for _ in range(2)]
     b_customer = await customers.create(org.rep_b)
 
-    await customers.identity_event(
-        "user.deactivated", id=org.rep_a.sub, team_id=org.team_north, role="rep", active=False
-    )
+    await customers.deactivate_user(org.rep_a)
     pool = await customers.client.get(
         API, params={"pool": "true"}, headers=customers.headers(org.admin)
     )
@@ -316,14 +310,7 @@ async def test_deactivated_users_customers_go_to_the_pool_or_their_manager(custo
     await customers.client.put(
         f"{API}/settings", json=settings, headers=customers.headers(org.admin)
     )
-    await customers.identity_event(
-        "user.deactivated",
-        id=org.rep_b.sub,
-        team_id=org.team_north,
-        role="rep",
-        active=False,
-        manager_ids=[org.manager_north.sub],
-    )
+    await customers.deactivate_user(org.rep_b)
     moved = await customers.client.get(
         f"{API}/{b_customer['id']}", headers=customers.headers(org.manager_north)
     )
@@ -340,7 +327,6 @@ async def test_deactivated_users_customers_go_to_the_pool_or_their_manager(custo
 
 
 async def test_events_carry_what_consumers_need(customers, org):
-    await customers.known_user(org.rep_b)
     c = await customers.create(org.rep_a, level="C", estimated_potential="10.50", tags=["x"])
     url = f"{API}/{c['id']}"
     h = customers.headers(org.manager_north)
@@ -355,8 +341,8 @@ async def test_events_carry_what_consumers_need(customers, org):
         json={"from_owner_id": org.rep_a.sub, "to_owner_id": org.rep_b.sub, "reason": "handover"},
         headers=h,
     )
-    events = [e for e in await customers.events() if e["subject"] == c["id"]]
-    assert [e["type"] for e in events] == [
+    events = [e for e in await customers.events() if e.subject == c["id"]]
+    assert [e.type for e in events] == [
         "customer.created",
         "customer.updated",
         "customer.level_changed",
@@ -364,7 +350,7 @@ async def test_events_carry_what_consumers_need(customers, org):
         "customer.invalidated",
         "customer.owner_changed",
     ]
-    created, updated, level, _, invalidated, owner = (e["data"] for e in events)
+    created, updated, level, _, invalidated, owner = (e.data for e in events)
     assert created["code"] == c["code"] and created["owner_id"] == org.rep_a.sub
     assert created["team_id"] == org.team_north and created["region"] == "EAST"
     assert created["estimated_potential"] == "10.50" and created["tags"] == ["x"]
@@ -375,20 +361,12 @@ async def test_events_carry_what_consumers_need(customers, org):
     assert owner["old_owner_id"] == org.rep_a.sub and owner["owner_id"] == org.rep_b.sub
     assert owner["team_id"] == org.team_north and owner["reason"] == "handover"
     assert owner["kind"] == "transferred" and owner["level"] == "A"
-    assert all(e["source"] == "customers" for e in events)
+    assert all(e.source == "customers" for e in events)
 
 
 async def test_a_reps_customers_follow_them_to_another_team(customers, org):
-    await customers.known_user(org.rep_a)
     c = await customers.create(org.rep_a)
-    await customers.identity_event(
-        "user.team_changed",
-        id=org.rep_a.sub,
-        role="rep",
-        team_id=org.team_south,
-        active=True,
-        previous_team_id=org.team_north,
-    )
+    await customers.move_user(org.rep_a, org.team_south)
     south = await customers.client.get(
         f"{API}/{c['id']}", headers=customers.headers(org.manager_south)
     )
@@ -403,19 +381,18 @@ async def test_a_reps_customers_follow_them_to_another_team(customers, org):
         (org.team_north, "created"),
         (org.team_south, "team_changed"),
     ]
-    updates = [e for e in await customers.events({"customer.updated"}) if e["subject"] == c["id"]]
-    assert updates[-1]["data"]["changes"] == {
+    updates = [e for e in await customers.events({"customer.updated"}) if e.subject == c["id"]]
+    assert updates[-1].data["changes"] == {
         "team_id": {"old": org.team_north, "new": org.team_south}
     }
     assert not [
-        e for e in await customers.events({"customer.owner_changed"}) if e["subject"] == c["id"]
+        e for e in await customers.events({"customer.owner_changed"}) if e.subject == c["id"]
     ]
 
 
 async def test_a_reps_owner_change_is_a_request_and_applies_through_the_ownership_path(
     customers, org
 ):
-    await customers.known_user(org.rep_b)
     c = await customers.create(org.rep_a)
     url = f"{API}/{c['id']}"
     asked = await customers.client.patch(

@@ -5,7 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from opportunities.config import Settings
-from opportunities.models import SCHEMA
+from opportunities.models import SCHEMA, directory
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
 
@@ -19,6 +19,7 @@ def spec() -> AppSpec:
         title="Fieldforce opportunities",
         description="Lead intake, scoring, assignment and the stage pipeline.",
         migrations_dir=MIGRATIONS,
+        directory=directory,
     )
 
 

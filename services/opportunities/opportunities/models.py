@@ -3,12 +3,16 @@
 from sqlmodel import SQLModel
 
 from servicekit.db import make_registry
+from servicekit.directory import Directory
 from servicekit.tables import add_kit_tables
 
 SCHEMA = "opportunities"
 mapper_registry = make_registry(SCHEMA)
 metadata = mapper_registry.metadata
 kit_tables = add_kit_tables(metadata)
+# Users and teams from the gateway's identity feed, for
+# the reps leads are assigned to, and the teams a manager may assign within.
+directory = Directory(metadata)
 
 
 class Base(SQLModel, registry=mapper_registry):

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
 from visits.config import Settings
-from visits.models import SCHEMA
+from visits.models import SCHEMA, directory
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -19,6 +19,7 @@ def spec() -> AppSpec:
         title="Fieldforce visits",
         description="Visit plans, visit logs, daily reports, market and complaint reports.",
         migrations_dir=MIGRATIONS,
+        directory=directory,
     )
 
 

@@ -188,25 +188,9 @@ class ArchiveSettings(Base, table=True):
     updated_by: str | None = None
 
 
-class DirectoryUser(Base, table=True):
-    """Read model of identity's users, filled from the gateway's identity feed."""
-
-    __tablename__ = "directory_users"
-    __table_args__ = (sa.Index("ix_directory_users_team_role", "team_id", "role"),)
-
-    id: uuid.UUID = Field(primary_key=True)
-    team_id: uuid.UUID | None = None
-    role: str | None = None
-    active: bool = True
-    manager_id: uuid.UUID | None = None
-    name: str | None = None
-    updated_at: datetime = _ts()
-
-
 CUSTOMERS: sa.Table = Customer.__table__  # type: ignore[attr-defined]
 HISTORY: sa.Table = CustomerHistory.__table__  # type: ignore[attr-defined]
 LEDGER: sa.Table = OwnershipPeriod.__table__  # type: ignore[attr-defined]
 COUNTERS: sa.Table = CodeCounter.__table__  # type: ignore[attr-defined]
 CHANGE_REQUESTS: sa.Table = ChangeRequest.__table__  # type: ignore[attr-defined]
 SETTINGS: sa.Table = ArchiveSettings.__table__  # type: ignore[attr-defined]
-USERS: sa.Table = DirectoryUser.__table__  # type: ignore[attr-defined]

@@ -15,15 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from customers.archive import directory, events, repository
+from customers.archive import events, repository
 from customers.archive import settings as archive_settings
 from customers.archive.access import require_write
 from customers.archive.exceptions import AlreadyOwned, ClaimLimitReached, CustomerNotFound
 from customers.archive.history import SYSTEM, Actor, as_actor, history_row, write_history
 from customers.archive.models import Customer
 from customers.archive.repository import ANY_OWNER
+from customers.models import directory
 from servicekit.auth import Principal
 from servicekit.db import utcnow
+from servicekit.directory import USER_DEACTIVATED, USER_TEAM_CHANGED, DirectoryChange
 from servicekit.errors import Conflict, Forbidden, ValidationFailed
 
 
@@ -317,8 +319,7 @@ async def hand_over_deactivated(session: AsyncSession, user_id: uuid.UUID) -> Mo
     to_owner: uuid.UUID | None = None
     to_team: uuid.UUID | None = None
     if doc.deactivated_handover == "manager":
-        user = await directory.get_user(session, user_id)
-        boss = None if user is None else await directory.manager_of(session, user)
+        boss = await directory.manager_of(session, user_id)
         if boss is not None:
             to_owner, to_team = boss.id, boss.team_id
     reason = "owner deactivated: " + ("handed to their manager" if to_owner else "back to the pool")
@@ -332,3 +333,15 @@ async def hand_over_deactivated(session: AsyncSession, user_id: uuid.UUID) -> Mo
         reason=reason,
         kind="handover",
     )
+
+
+async def on_identity_change(session: AsyncSession, change: DirectoryChange) -> None:
+    """The archive's reaction to the identity feed (wired in `main.py`): a rep's customers
+    follow them to another team; a deactivated user's customers are handed over."""
+    user = change.user
+    if user is None:
+        return
+    if change.type == USER_TEAM_CHANGED:
+        await follow_owner_to_new_team(session, user.id, user.team_id)
+    elif change.type == USER_DEACTIVATED:
+        await hand_over_deactivated(session, user.id)

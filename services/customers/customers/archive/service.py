@@ -19,7 +19,7 @@ import asyncpg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customers.archive import codes, directory, events, levels, ownership, repository
+from customers.archive import codes, events, levels, ownership, repository
 from customers.archive import settings as archive_settings
 from customers.archive.access import can_change, can_see, require_read, require_write
 from customers.archive.exceptions import (
@@ -56,6 +56,7 @@ from customers.archive.schemas import (
     LevelProposal,
 )
 from customers.archive.settings import ArchiveSettingsDoc
+from customers.models import directory
 from servicekit.auth import Principal
 from servicekit.db import utcnow
 from servicekit.errors import Conflict, DomainError, Forbidden, ValidationFailed

@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from servicekit.app import AppSpec, CurrentPrincipal, create_app, json_response
 from servicekit.db import make_registry, utcnow
+from servicekit.directory import Directory
 from servicekit.errors import NotFound, ValidationFailed
 from servicekit.etag import check_if_match, etag_for
 from servicekit.ids import new_id
@@ -33,6 +34,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 registry = make_registry(SCHEMA)
 metadata = registry.metadata
 add_kit_tables(metadata)
+directory = Directory(metadata)
 
 
 class Base(SQLModel, registry=registry):
@@ -172,12 +174,18 @@ def settings_for(database_url: str, public_key_pem: str) -> KitSettings:
     )
 
 
-def build(settings: KitSettings) -> FastAPI:
-    spec = AppSpec(
+def sample_spec(*, follow_identity: bool = False) -> AppSpec:
+    """The sample app; with `follow_identity`, it follows the identity feed into its
+    directory (as services do by naming their directory in the spec)."""
+    return AppSpec(
         name="kitsample",
         schema=SCHEMA,
         title="Kit sample",
         migrations_dir=MIGRATIONS,
         routers=[router],
+        directory=directory if follow_identity else None,
     )
-    return create_app(spec, settings)
+
+
+def build(settings: KitSettings) -> FastAPI:
+    return create_app(sample_spec(), settings)

@@ -1,10 +1,10 @@
-"""Identity's expected failures, each carrying its status through the kit's base classes."""
+"""Signing in's expected failures, each carrying its status through the kit's base classes."""
 
 from __future__ import annotations
 
 import math
 
-from servicekit.errors import Conflict, TooManyRequests, Unauthorized
+from servicekit.errors import TooManyRequests, Unauthorized
 
 
 class InvalidCredentials(Unauthorized):
@@ -30,13 +30,3 @@ class LoginThrottled(TooManyRequests):
             headers={"Retry-After": str(seconds)},
             retry_after=seconds,
         )
-
-
-class EmailTaken(Conflict):
-    def __init__(self, email: str) -> None:
-        super().__init__(f"a user with the email {email!r} already exists")
-
-
-class LastAdmin(Conflict):
-    def __init__(self) -> None:
-        super().__init__("this is the last active admin; make another admin first")

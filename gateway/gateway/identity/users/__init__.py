@@ -1,0 +1,1 @@
+"""Users: who may sign in, with which role, in which team; deactivation ends their sessions."""
