@@ -118,24 +118,23 @@ async def test_claim_limits_per_day_and_held(customers, org, clock):
 async def test_a_reps_key_field_change_waits_for_a_manager_of_their_team(customers, org):
     c = await customers.create(org.rep_a, level="C", industry="retail")
     url = f"{API}/{c['id']}"
-    resp = await customers.client.patch(
-        url,
-        json={"level": "A", "industry": "wholesale", "reason": "signed a framework deal"},
-        headers=customers.headers(org.rep_a, **{"If-Match": '"1"'}),
-    )
-    assert resp.status_code == 202, resp.text
-    request = resp.json()
-    assert request["status"] == "pending"
-    assert request["changes"] == {"level": "A", "industry": "wholesale"}
-    assert request["team_id"] == org.team_north
-    unchanged = (await customers.client.get(url, headers=customers.headers(org.rep_a))).json()
-    assert unchanged["level"] == "C" and unchanged["version"] == 1
-
     # Non-key fields go straight through.
     direct = await customers.client.patch(
         url, json={"address": "1 Road"}, headers=customers.headers(org.rep_a, **{"If-Match": '"1"'})
     )
     assert direct.status_code == 200 and direct.json()["version"] == 2
+    resp = await customers.client.patch(
+        url,
+        json={"level": "A", "industry": "wholesale", "reason": "signed a framework deal"},
+        headers=customers.headers(org.rep_a, **{"If-Match": '"2"'}),
+    )
+    assert resp.status_code == 202, resp.text
+    request = resp.json()
+    assert request["status"] == "pending" and request["base_version"] == 2
+    assert request["changes"] == {"level": "A", "industry": "wholesale"}
+    assert request["team_id"] == org.team_north
+    unchanged = (await customers.client.get(url, headers=customers.headers(org.rep_a))).json()
+    assert unchanged["level"] == "C" and unchanged["version"] == 2
 
     pending = await customers.client.get(
         f"{API}/change-requests", headers=customers.headers(org.manager_north)

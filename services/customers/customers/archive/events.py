@@ -17,6 +17,34 @@ CUSTOMER_LEVEL_CHANGED = "customer.level_changed"
 CUSTOMER_OWNER_CHANGED = "customer.owner_changed"
 CUSTOMER_MERGED = "customer.merged"
 CUSTOMER_INVALIDATED = "customer.invalidated"
+# A rep's change of key fields, waiting for a manager: filed, then decided (approved,
+# rejected), withdrawn by its author, or cancelled when the customer changed owner or team.
+CHANGE_REQUEST_FILED = "change_request.filed"
+CHANGE_REQUEST_APPROVED = "change_request.approved"
+CHANGE_REQUEST_REJECTED = "change_request.rejected"
+CHANGE_REQUEST_WITHDRAWN = "change_request.withdrawn"
+CHANGE_REQUEST_CANCELLED = "change_request.cancelled"
+CHANGE_REQUEST_EVENTS = {
+    "pending": CHANGE_REQUEST_FILED,
+    "approved": CHANGE_REQUEST_APPROVED,
+    "rejected": CHANGE_REQUEST_REJECTED,
+    "withdrawn": CHANGE_REQUEST_WITHDRAWN,
+    "cancelled": CHANGE_REQUEST_CANCELLED,
+}
+_REQUEST_FACTS = (
+    "id",
+    "customer_id",
+    "requested_by",
+    "team_id",
+    "changes",
+    "base_version",
+    "reason",
+    "status",
+    "decided_by",
+    "decided_at",
+    "comment",
+    "created_at",
+)
 
 _FACTS = (
     "code",
@@ -103,6 +131,22 @@ def merged(customer: Any, survivor: Any, actor_id: str | None) -> dict[str, Any]
         "merged_into_code": _get(survivor, "code"),
         "changed_by": actor_id,
     }
+
+
+def change_request(request: Any, customer: Any) -> dict[str, Any]:
+    """A change request's state (a model or a row), with the customer's code and owner, so a
+    consumer (a manager's inbox, a notification) needs no call back."""
+    data = {k: _get(request, k) for k in _REQUEST_FACTS}
+    data["changes"] = dict(data["changes"] or {})
+    data["customer_code"] = _get(customer, "code")
+    data["customer_owner_id"] = _get(customer, "owner_id")
+    return data
+
+
+def change_request_event(request: Any, customer: Any) -> tuple[str, uuid.UUID, dict[str, Any]]:
+    """(type, subject, data) of the event that tells the request's current status."""
+    data = change_request(request, customer)
+    return CHANGE_REQUEST_EVENTS[data["status"]], data["id"], data
 
 
 def _get(obj: Any, key: str) -> Any:

@@ -49,5 +49,21 @@ class StaleChangeRequest(Conflict):
     title = "The change request was already decided"
 
 
+class CustomerChangedSinceRequest(Conflict):
+    """The customer is no longer at the version a change request was made against."""
+
+    slug = "customer-changed-since-request"
+    title = "The customer changed since the request"
+
+    def __init__(self, base_version: int, version: int) -> None:
+        super().__init__(
+            f"the request was made against version {base_version} of the customer, which is "
+            f"now at version {version}; approving it would overwrite the later change. "
+            "Reject it (or its author withdraws it) and file it again if it still applies",
+            base_version=base_version,
+            current_version=version,
+        )
+
+
 def invalid(path: str, msg: str) -> ValidationFailed:
     return ValidationFailed.field(path, msg)

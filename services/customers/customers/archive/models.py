@@ -152,12 +152,22 @@ class OwnershipPeriod(Base, table=True):
     ended_by: str | None = None
 
 
+REQUEST_STATUSES = ("pending", "approved", "rejected", "withdrawn", "cancelled")
+
+
 class ChangeRequest(Base, table=True):
-    """A rep's change of key fields, waiting for a manager of the rep's team."""
+    """A rep's change of key fields, waiting for a manager of the customer's team.
+
+    `base_version` is the customer's version the request was made against: it is approved
+    only while the customer is still at that version. `withdrawn`: by its author;
+    `cancelled`: the customer changed owner or team while it waited."""
 
     __tablename__ = "change_requests"
     __table_args__ = (
-        sa.CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status"),
+        sa.CheckConstraint(
+            "status IN ('pending', 'approved', 'rejected', 'withdrawn', 'cancelled')",
+            name="status",
+        ),
         sa.Index("ix_change_requests_team_status", "team_id", "status", "created_at"),
         sa.Index("ix_change_requests_customer", "customer_id", "created_at"),
         sa.Index("ix_change_requests_requested_by", "requested_by", "created_at"),

@@ -123,6 +123,17 @@ async def move_customers(
             )
         )
     await write_history(session, history)
+    # A request waiting for the old team's manager no longer applies: it is cancelled, not
+    # carried over to the new team (its author may file it again with the new owner's team).
+    by_id = {r.id: r for r in rows}
+    cancelled = await repository.cancel_pending_requests(
+        session,
+        list(by_id),
+        at=now,
+        by=who.id,
+        comment=f"the customer's owner or team changed: {reason}",
+    )
+    changed += [events.change_request_event(c, by_id[c.customer_id]) for c in cancelled]
     await events.emit_many(session, changed)
     _refresh_loaded(session, rows)
     return Moved(rows)

@@ -599,6 +599,31 @@ async def change_requests_page(
     return make_page(rows, page, lambda r: [r.created_at, r.id])
 
 
+async def change_request_customer(session: AsyncSession, request_id: uuid.UUID) -> uuid.UUID | None:
+    """The customer a request is about (it never changes), read without a lock."""
+    stmt = sa.select(CHANGE_REQUESTS.c.customer_id).where(CHANGE_REQUESTS.c.id == request_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def cancel_pending_requests(
+    session: AsyncSession,
+    customer_ids: Sequence[uuid.UUID],
+    *,
+    at: datetime,
+    by: str | None,
+    comment: str,
+) -> list[Any]:
+    """Mark the customers' pending change requests cancelled; returns them (as rows)."""
+    t = CHANGE_REQUESTS.c
+    stmt = (
+        sa.update(CHANGE_REQUESTS)
+        .where(t.customer_id.in_(customer_ids), t.status == "pending")
+        .values(status="cancelled", decided_at=at, decided_by=by, comment=comment)
+        .returning(*CHANGE_REQUESTS.c)
+    )
+    return list((await session.execute(stmt)).all())
+
+
 async def change_request_by_id(
     session: AsyncSession, request_id: uuid.UUID, *, for_update: bool = False
 ) -> ChangeRequest | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Body, Query
 from pydantic import AwareDatetime
@@ -28,6 +28,7 @@ from customers.archive.schemas import (
     LevelProposal,
     OwnershipPeriodRead,
     ReleaseBody,
+    RequestStatus,
     TransferBody,
     TransferResult,
 )
@@ -124,7 +125,7 @@ async def list_change_requests(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
-    status: Literal["pending", "approved", "rejected"] | None = "pending",
+    status: RequestStatus | None = "pending",
     customer_id: uuid.UUID | None = None,
 ) -> Page[ChangeRequestRead]:
     items, cursor = await repository.change_requests_page(
@@ -165,6 +166,20 @@ async def reject_change_request(
     request_id: uuid.UUID, body: Decision, session: SessionDep, principal: CurrentPrincipal
 ) -> ChangeRequestRead:
     return await _decide(request_id, body, session, principal, False)
+
+
+@router.post(
+    "/change-requests/{request_id}/withdraw",
+    response_model=ChangeRequestRead,
+    summary="Take back your own pending change request",
+)
+async def withdraw_change_request(
+    request_id: uuid.UUID, body: Decision, session: SessionDep, principal: CurrentPrincipal
+) -> ChangeRequestRead:
+    request = await service.withdraw_change_request(
+        session, principal, request_id, comment=body.comment
+    )
+    return ChangeRequestRead.model_validate(request, from_attributes=True)
 
 
 # --- levels ---------------------------------------------------------------------------------

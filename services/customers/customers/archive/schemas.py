@@ -13,6 +13,7 @@ from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 Level = Literal["A", "B", "C"]
 Status = Literal["active", "invalid", "merged"]
+RequestStatus = Literal["pending", "approved", "rejected", "withdrawn", "cancelled"]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Region = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -247,7 +248,8 @@ class ChangeRequestRead(BaseModel):
     changes: dict[str, Any]
     base_version: int
     reason: str | None
-    status: Literal["pending", "approved", "rejected"]
+    status: RequestStatus
+    # Who approved, rejected or withdrew it (or cancelled it: the actor of the owner change).
     decided_by: str | None
     decided_at: datetime | None
     comment: str | None

@@ -24,6 +24,7 @@ from customers.archive import settings as archive_settings
 from customers.archive.access import can_change, can_see, require_read, require_write
 from customers.archive.exceptions import (
     ChangeRequestNotFound,
+    CustomerChangedSinceRequest,
     CustomerNotFound,
     DuplicatesFound,
     StaleChangeRequest,
@@ -75,6 +76,7 @@ __all__ = [
     "plan_owners",
     "record_change",
     "update_customer",
+    "withdraw_change_request",
 ]
 
 # The fields history shows for a new customer (old = null): what the caller gave or got.
@@ -524,16 +526,21 @@ async def update_customer(
         if "owner_id" in changes and changes["owner_id"][1] is None:
             raise ValidationFailed.field("owner_id", "use POST /{id}/release to give it back")
         if any(f in doc.approval_fields for f in changes):
+            # The customer's team decides (the owner's team; the rep's token may lag a move).
+            team = customer.team_id
+            if team is None and principal.team_id:
+                team = uuid.UUID(principal.team_id)
             request = ChangeRequest(
                 customer_id=customer.id,
                 requested_by=principal.sub,
-                team_id=uuid.UUID(principal.team_id) if principal.team_id else customer.team_id,
+                team_id=team,
                 changes={f: jsonable(new) for f, (_, new) in changes.items()},
                 base_version=customer.version,
                 reason=data.reason,
             )
             await repository.add(session, request)
             await session.flush()
+            await events.emit(session, *events.change_request_event(request, customer))
             return customer, request
     await apply_changes(session, principal, customer, changes, comment=data.reason)
     return customer, None
@@ -650,23 +657,40 @@ async def decide_change_request(
     approve: bool,
     comment: str | None,
 ) -> ChangeRequest:
+    """Approve or reject a pending request. The approver must still be allowed to see and
+    change the customer now, and an approval applies only while the customer is at the
+    version the request was made against: a later change by anyone is never overwritten
+    (409; the request can still be rejected or withdrawn). A move to another owner or team
+    has already cancelled the request (`ownership.move_customers`)."""
+    customer_id = await repository.change_request_customer(session, request_id)
+    if customer_id is None:
+        raise ChangeRequestNotFound(request_id)
+    # The customer's row first, then the request's: the order an ownership move takes them
+    # (it cancels the customer's pending requests), so the two never deadlock.
+    customer = await repository.customer_by_id(session, customer_id, for_update=True)
     request = await get_change_request(session, request_id, for_update=True)
     if not may_read_request(principal, request):
         raise ChangeRequestNotFound(request_id)
     if not may_decide(principal, request):
-        raise Forbidden("only a manager of the requester's team decides this request")
+        raise Forbidden("only a manager of the customer's team decides this request")
     if request.status != "pending":
         raise StaleChangeRequest(f"the request was already {request.status}")
+    if (
+        customer is None
+        or not can_see(principal, customer.owner_id, customer.team_id)
+        or not can_change(principal, customer)
+    ):
+        raise Forbidden("the customer is no longer one you may change; the request stays pending")
+    if approve and customer.version != request.base_version:
+        raise CustomerChangedSinceRequest(request.base_version, customer.version)
     request.status = "approved" if approve else "rejected"
     request.decided_by = principal.sub
     request.decided_at = utcnow()
     request.comment = comment
+    # Decided before the changes apply: an owner change cancels the customer's *pending*
+    # requests, and this one is no longer among them.
+    await session.flush()
     if approve:
-        customer = await repository.customer_by_id(session, request.customer_id, for_update=True)
-        if customer is None:
-            raise CustomerNotFound(request.customer_id)
-        if customer.status == "merged":
-            raise Conflict("the customer was merged meanwhile; the request cannot apply")
         changes: dict[str, tuple[Any, Any]] = {}
         for name, value in request.changes.items():
             new = _from_json(name, value)
@@ -679,5 +703,28 @@ async def decide_change_request(
         if comment:
             note += f": {comment}"
         await apply_changes(session, principal, customer, changes, comment=note)
+    await events.emit(session, *events.change_request_event(request, customer))
+    return request
+
+
+async def withdraw_change_request(
+    session: AsyncSession, principal: Principal, request_id: uuid.UUID, *, comment: str | None
+) -> ChangeRequest:
+    """The author takes back their own pending request."""
+    request = await get_change_request(session, request_id, for_update=True)
+    if not may_read_request(principal, request):
+        raise ChangeRequestNotFound(request_id)
+    if principal.kind != "user" or request.requested_by != principal.sub:
+        raise Forbidden("only the rep who filed a change request withdraws it")
+    if request.status != "pending":
+        raise StaleChangeRequest(f"the request was already {request.status}")
+    request.status = "withdrawn"
+    request.decided_by = principal.sub
+    request.decided_at = utcnow()
+    request.comment = comment
     await session.flush()
+    customer = await repository.customer_by_id(session, request.customer_id)
+    if customer is None:  # customers are never deleted; merged ones stay
+        raise CustomerNotFound(request.customer_id)
+    await events.emit(session, *events.change_request_event(request, customer))
     return request
