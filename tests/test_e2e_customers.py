@@ -93,12 +93,13 @@ async def test_records_and_access_through_the_gateway(gw, admin_login):
     )
     assert [x["id"] for x in listed["items"]] == [sub_c["id"]]
 
-    # Release, then two reps race for it: one wins, the other gets 409.
+    # Release, then two reps race for it: one wins; for the other it has left the pool and is
+    # no longer theirs to see (404).
     await _ok(await gw.post(f"{url}/release", json={"reason": "lost contact"}, headers=h["rep_a"]))
     results = await asyncio.gather(
         gw.post(f"{url}/claim", headers=h["rep_b"]), gw.post(f"{url}/claim", headers=h["rep_sub"])
     )
-    assert sorted(r.status_code for r in results) == [200, 409]
+    assert sorted(r.status_code for r in results) == [200, 404]
 
 
 async def test_deactivating_a_rep_hands_their_customers_over_via_identitys_feed(gw, admin_login):

@@ -120,3 +120,135 @@ async def test_a_reps_own_and_pool_list_merges_both_in_page_order(customers, org
                 break
         expected = [c["id"] for c in made]
         assert seen == (expected if order == "asc" else expected[::-1])
+
+
+# --- what a caller is told of records they may not see ----------------------------------------
+
+
+def _leaks(text: str, record: dict) -> list[str]:
+    """The identifying values of `record` that appear in an answer."""
+    return [
+        v for v in (record["id"], record["code"], record["name"], record["owner_id"]) if v in text
+    ]
+
+
+async def test_duplicate_candidates_another_team_holds_are_not_described(customers, org):
+    theirs = await customers.create(
+        org.rep_south, name="Harbour Tools Ltd", phone="021-7777 0001", email="buy@harbour.cn"
+    )
+    mine = await customers.create(org.rep_a, name="Harbour Tools", region="WEST")
+    body = {"name": "Harbour Tools", "region": "west", "phone": "02177770001"}
+
+    resp = await customers.post(API, json=body, as_=org.rep_a)
+    assert resp.status_code == 409, resp.text
+    assert _leaks(resp.text, theirs) == []
+    candidates = resp.json()["candidates"]
+    # Their own candidate in full, the other team's as one entry without any identifying field.
+    assert candidates[0]["id"] == mine["id"] and candidates[0]["visible"] is True
+    assert candidates[0]["matched_on"] == ["name"]
+    assert candidates[1] == {
+        "visible": False,
+        "note": "a likely duplicate exists that you cannot see",
+        "matched_on": ["phone"],
+    }
+
+    # The south team's manager is told which record it is.
+    south = await customers.post(API, json={**body, "region": "EAST"}, as_=org.manager_south)
+    assert south.status_code == 409
+    assert [c["id"] for c in south.json()["candidates"]] == [theirs["id"]]
+    # Confirmed, the rep creates it anyway.
+    confirmed = await customers.post(
+        API, json=body, params={"confirm_duplicates": "true"}, as_=org.rep_a
+    )
+    assert confirmed.status_code == 201
+
+
+async def test_an_import_names_only_the_duplicates_the_caller_may_see(customers, org):
+    theirs = await customers.create(org.rep_south, name="Quay Supplies", phone="13900000077")
+    row = {"name": "Other Name", "region": "north", "phone": "139 0000 0077"}
+    north = await customers.post(f"{API}/import", json={"rows": [row]}, as_=org.manager_north)
+    assert north.status_code == 200, north.text
+    (outcome,) = north.json()["results"]
+    assert outcome["outcome"] == "error"
+    assert "a likely duplicate exists that you cannot see (same phone)" in outcome["error"]
+    assert _leaks(north.text, theirs) == []
+    south = await customers.post(f"{API}/import", json={"rows": [row]}, as_=org.manager_south)
+    assert theirs["code"] in south.json()["results"][0]["error"]
+
+
+async def test_a_claim_on_a_customer_the_rep_cannot_see_is_a_404(customers, org):
+    theirs = await customers.create(org.rep_south)
+    teammate = await customers.create(org.rep_b)
+    for customer in (theirs, teammate):
+        resp = await customers.post(f"{API}/{customer['id']}/claim", as_=org.rep_a)
+        assert resp.status_code == 404, resp.text
+        # The id is the caller's own (in the path); nothing else of the record comes back.
+        assert customer["code"] not in resp.text and customer["owner_id"] not in resp.text
+        assert resp.json()["type"] == "/problems/not-found"
+    mine = await customers.create(org.rep_a)
+    own = await customers.post(f"{API}/{mine['id']}/claim", as_=org.rep_a)
+    assert own.status_code == 409 and own.json()["type"] == "/problems/already-owned"
+    # A pool customer another rep claimed first is theirs now: a 404 for the late one too.
+    pooled = await customers.create(org.admin)
+    assert (await customers.post(f"{API}/{pooled['id']}/claim", as_=org.rep_b)).status_code == 200
+    late = await customers.post(f"{API}/{pooled['id']}/claim", as_=org.rep_south)
+    assert late.status_code == 404
+
+
+async def test_a_reused_external_ref_names_the_holder_only_to_who_may_see_it(customers, org):
+    theirs = await customers.create(org.rep_a, source="erp", external_ref="C-1")
+    body = {"name": "Someone", "region": "EAST", "source": "erp", "external_ref": "C-1"}
+    hidden = await customers.post(API, json=body, as_=org.rep_south)
+    assert hidden.status_code == 409, hidden.text
+    assert "existing_id" not in hidden.json() and _leaks(hidden.text, theirs) == []
+    shown = await customers.post(API, json=body, as_=org.manager_north)
+    assert shown.status_code == 409 and shown.json()["existing_id"] == theirs["id"]
+
+    # The same for an order's and a payment's external_ref.
+    order_body = {"order_date": "2026-03-01", "amount": "10.00", "source": "erp"}
+    first = await customers.post(
+        f"{API}/{theirs['id']}/orders", json={**order_body, "external_ref": "O-1"}, as_=org.rep_a
+    )
+    assert first.status_code == 201, first.text
+    paid = await customers.post(
+        f"/api/v1/orders/{first.json()['id']}/payments",
+        json={
+            "amount": "1.00",
+            "received_on": "2026-03-02",
+            "source": "erp",
+            "external_ref": "P-1",
+        },
+        as_=org.rep_a,
+    )
+    assert paid.status_code == 201, paid.text
+    south_customer = await customers.create(org.rep_south)
+    again = await customers.post(
+        f"{API}/{south_customer['id']}/orders",
+        json={**order_body, "external_ref": "O-1"},
+        as_=org.rep_south,
+    )
+    assert again.status_code == 409, again.text
+    assert "existing_id" not in again.json() and first.json()["id"] not in again.text
+    own_order = await customers.post(
+        f"{API}/{south_customer['id']}/orders", json=order_body, as_=org.rep_south
+    )
+    pay_again = await customers.post(
+        f"/api/v1/orders/{own_order.json()['id']}/payments",
+        json={
+            "amount": "1.00",
+            "received_on": "2026-03-02",
+            "source": "erp",
+            "external_ref": "P-1",
+        },
+        as_=org.rep_south,
+    )
+    assert pay_again.status_code == 409, pay_again.text
+    assert "existing_id" not in pay_again.json() and paid.json()["id"] not in pay_again.text
+    # An ERP key pushing orders reads every customer's orders: it is told which order it is.
+    erp = make_principal("integration", kind="key", scopes=["orders:write"])
+    keyed = await customers.post(
+        f"{API}/{south_customer['id']}/orders",
+        json={**order_body, "external_ref": "O-1"},
+        as_=erp,
+    )
+    assert keyed.status_code == 409 and keyed.json()["existing_id"] == first.json()["id"]

@@ -27,8 +27,10 @@ class DuplicatesFound(Conflict):
     title = "Likely duplicate customers"
 
     def __init__(self, candidates: list[dict[str, Any]]) -> None:
+        # A candidate the caller may not see is one entry with `visible: false` and no
+        # identifying field, however many records it stands for.
         super().__init__(
-            f"{len(candidates)} existing customer(s) look like this one; "
+            "existing customers look like this one; "
             "resend with confirm_duplicates=true to create it anyway",
             candidates=candidates,
         )

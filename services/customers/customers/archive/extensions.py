@@ -16,6 +16,7 @@ pass it to the services that need it. Nothing registers itself on import.
 - `after_create`: called with the customers just created (e.g. to store the contacts given
   in `CustomerCreate.contacts`), in the same transaction.
 - `duplicate_finder`: the likely-duplicate check run on create; without it there is none.
+  It is given the caller: a candidate the caller may not see is never described to them.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ AfterCreate = Callable[
     Awaitable[None],
 ]
 DuplicateFinder = Callable[
-    [AsyncSession, "CustomerCreate", uuid.UUID | None], Awaitable[list[dict[str, Any]]]
+    [AsyncSession, Principal, "CustomerCreate", uuid.UUID | None],
+    Awaitable[list[dict[str, Any]]],
 ]
 
 

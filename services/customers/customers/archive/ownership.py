@@ -17,7 +17,7 @@ from sqlalchemy.orm.util import identity_key
 
 from customers.archive import events, repository
 from customers.archive import settings as archive_settings
-from customers.archive.access import require_write
+from customers.archive.access import can_see, require_write
 from customers.archive.exceptions import AlreadyOwned, ClaimLimitReached, CustomerNotFound
 from customers.archive.history import SYSTEM, Actor, as_actor, history_row, write_history
 from customers.archive.models import Customer
@@ -212,7 +212,8 @@ async def claim(
     if moved.rows:
         return moved
     row = await repository.owner_and_status(session, customer_id)
-    if row is None:
+    if row is None or not can_see(principal, row.owner_id, row.team_id):
+        # Another team's customer is not there for this rep, even to be told it is taken.
         raise CustomerNotFound(customer_id)
     if row.owner_id is not None:
         if row.owner_id == me:

@@ -126,8 +126,8 @@ async def customers_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> l
 
 
 async def owner_and_status(session: AsyncSession, customer_id: uuid.UUID) -> Any:
-    """(owner_id, status) of a customer, or None: why a claim moved nothing."""
-    stmt = sa.select(C.owner_id, C.status).where(C.id == customer_id)
+    """(owner_id, team_id, status) of a customer, or None: why a claim moved nothing."""
+    stmt = sa.select(C.owner_id, C.team_id, C.status).where(C.id == customer_id)
     return (await session.execute(stmt)).first()
 
 
@@ -135,14 +135,13 @@ async def insert_customers(session: AsyncSession, rows: Sequence[dict[str, Any]]
     await insert_rows(session, CUSTOMERS, rows)
 
 
-async def external_ref_owner(
-    session: AsyncSession, source: str | None, external_ref: str
-) -> uuid.UUID | None:
-    stmt = sa.select(C.id).where(
+async def external_ref_holder(session: AsyncSession, source: str | None, external_ref: str) -> Any:
+    """(id, owner_id, team_id) of the customer holding this (source, external_ref), or None."""
+    stmt = sa.select(C.id, C.owner_id, C.team_id).where(
         C.external_ref == external_ref,
         C.source.is_(None) if source is None else C.source == source,
     )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return (await session.execute(stmt)).first()
 
 
 @dataclass(frozen=True, slots=True)

@@ -313,13 +313,15 @@ async def plan_owners(
 
 async def find_duplicates(
     session: AsyncSession,
+    principal: Principal,
     data: CustomerCreate,
     extensions: ArchiveExtensions,
     exclude_id: uuid.UUID | None = None,
 ) -> list[dict[str, Any]]:
+    """The likely duplicates of `data`, as `principal` may be told of them."""
     if extensions.duplicate_finder is None:
         return []
-    return await extensions.duplicate_finder(session, data, exclude_id)
+    return await extensions.duplicate_finder(session, principal, data, exclude_id)
 
 
 async def create_customers_bulk(
@@ -455,13 +457,17 @@ async def create_customer(
     if isinstance(planned, DomainError):
         raise planned
     if data.external_ref is not None:
-        existing = await repository.external_ref_owner(session, data.source, data.external_ref)
+        existing = await repository.external_ref_holder(session, data.source, data.external_ref)
         if existing is not None:
-            raise Conflict(
-                "a customer with this source and external_ref exists", existing_id=str(existing)
-            )
+            # Its id only to a caller who may see it: never a handle on another team's record.
+            if can_see(principal, existing.owner_id, existing.team_id):
+                raise Conflict(
+                    "a customer with this source and external_ref exists",
+                    existing_id=str(existing.id),
+                )
+            raise Conflict("a customer you cannot see has this source and external_ref")
     if not confirm_duplicates:
-        candidates = await find_duplicates(session, data, extensions)
+        candidates = await find_duplicates(session, principal, data, extensions)
         if candidates:
             raise DuplicatesFound(candidates)
     owner_id, team_id = planned

@@ -29,7 +29,14 @@ class CustomerMerged(Conflict):
 
 
 class ExternalRefTaken(Conflict):
-    def __init__(self, kind: str, existing_id: uuid.UUID) -> None:
+    """`existing_id` None: the other record belongs to a customer the caller may not see."""
+
+    def __init__(self, kind: str, existing_id: uuid.UUID | None) -> None:
+        if existing_id is None:
+            super().__init__(
+                f"this source's external_ref already names a {kind} of a customer you cannot see"
+            )
+            return
         super().__init__(
             f"this source's external_ref already names {kind} {existing_id} elsewhere",
             existing_id=str(existing_id),

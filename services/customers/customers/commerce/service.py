@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive import repository as archive_repository
+from customers.archive.access import can_see
 from customers.archive.models import Customer
 from customers.archive.schemas import CustomerCreate
 from customers.commerce import events, repository
@@ -189,7 +190,7 @@ async def place_order(
         existing = await repository.order_by_ref(session, body.source, body.external_ref)
         assert existing is not None
         if existing.customer_id != customer.id:
-            raise ExternalRefTaken("order", existing.id)
+            raise await _ref_taken(session, principal, "order", existing.id, existing.customer_id)
         return existing, False
     order = await repository.order_by_id(session, values["id"])
     assert order is not None
@@ -197,6 +198,22 @@ async def place_order(
         session, events.ORDER_PLACED, order.id, events.order_payload(customer, order)
     )
     return order, True
+
+
+async def _ref_taken(
+    session: AsyncSession,
+    principal: Principal,
+    kind: str,
+    existing_id: uuid.UUID,
+    customer_id: uuid.UUID,
+) -> ExternalRefTaken:
+    """The conflict, naming the other record only to a caller who may see its customer (a
+    key pushing orders reads every customer's orders; a user, their customers')."""
+    if principal.kind != "key":
+        holder = await archive_repository.customer_by_id(session, customer_id)
+        if holder is None or not can_see(principal, holder.owner_id, holder.team_id):
+            return ExternalRefTaken(kind, None)
+    return ExternalRefTaken(kind, existing_id)
 
 
 async def get_order(session: AsyncSession, order_id: uuid.UUID) -> Order:
@@ -227,7 +244,9 @@ async def receive_payment(
         existing = await repository.payment_by_ref(session, body.source, body.external_ref)
         if existing is not None:
             if existing.order_id != order.id:
-                raise ExternalRefTaken("payment", existing.id)
+                raise await _ref_taken(
+                    session, principal, "payment", existing.id, existing.customer_id
+                )
             return existing, order, False
     outstanding = order.amount - order.paid_amount
     if body.amount > outstanding:

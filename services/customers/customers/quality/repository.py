@@ -32,6 +32,7 @@ _MATCH_COLUMNS = (
     C.name,
     C.region,
     C.owner_id,
+    C.team_id,
     C.status,
     C.normalized_phone,
     C.normalized_email,

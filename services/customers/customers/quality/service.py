@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive import events as archive_events
-from customers.archive.access import can_change, require_read
+from customers.archive.access import can_change, can_see, require_read
 from customers.archive.extensions import ArchiveExtensions
 from customers.archive.history import Actor, history_row, record_change, write_history
 from customers.archive.models import Customer
@@ -128,6 +128,7 @@ class Keys:
 
 def candidate(row: Any, matched_on: list[str]) -> dict[str, Any]:
     return {
+        "visible": True,
         "id": str(row.id),
         "code": row.code,
         "name": row.name,
@@ -148,16 +149,39 @@ async def _matching_rows(session: AsyncSession, keys: Sequence[Keys], **options:
     )
 
 
-async def find_duplicates(
-    session: AsyncSession, data: Any, exclude_id: uuid.UUID | None = None
+# What a caller is told of likely duplicates they may not see: that there are some, and on
+# what they matched (what the caller typed), never which records they are.
+HIDDEN_CANDIDATE = "a likely duplicate exists that you cannot see"
+
+
+def candidates_for(
+    principal: Principal, found: Sequence[tuple[Any, list[str]]]
 ) -> list[dict[str, Any]]:
-    """Active customers that look like `data` (a CustomerCreate or a dict): the archive's
-    duplicate check on create (`ArchiveExtensions.duplicate_finder`)."""
+    """The candidates as `principal` may be told of them: those they may see in full, all the
+    others as one entry without any identifying field."""
+    shown: list[dict[str, Any]] = []
+    hidden: set[str] = set()
+    for row, matched_on in found:
+        if can_see(principal, row.owner_id, row.team_id):
+            shown.append(candidate(row, matched_on))
+        else:
+            hidden.update(matched_on)
+    if hidden:
+        shown.append({"visible": False, "note": HIDDEN_CANDIDATE, "matched_on": sorted(hidden)})
+    return shown
+
+
+async def find_duplicates(
+    session: AsyncSession, principal: Principal, data: Any, exclude_id: uuid.UUID | None = None
+) -> list[dict[str, Any]]:
+    """Active customers that look like `data` (a CustomerCreate or a dict), as the caller may
+    be told of them: the archive's duplicate check on create
+    (`ArchiveExtensions.duplicate_finder`)."""
     keys = Keys.of(data)
     rows = await _matching_rows(
         session, [keys], exclude_id=exclude_id, limit=repository.MAX_CANDIDATES
     )
-    return [candidate(r, keys.matches(r)) for r in rows if keys.matches(r)]
+    return candidates_for(principal, [(r, on) for r in rows if (on := keys.matches(r))])
 
 
 async def find_duplicates_bulk(
@@ -459,10 +483,11 @@ async def import_customers(
         match = existing.get((r.data.source or "", ref)) if ref is not None else None
         if match is None:
             new_rows.append(r)
+        elif not can_change(principal, match):
+            # Before anything that names the record: it may be one the caller cannot see.
+            _fail(r, "external_ref: belongs to a customer outside what you may change")
         elif match.status == "merged":
             _fail(r, f"external_ref: customer {match.code} was merged into {match.merged_into_id}")
-        elif not can_change(principal, match):
-            _fail(r, "external_ref: belongs to a customer outside what you may change")
         elif "owner_id" in r.data.model_fields_set and r.data.owner_id != match.owner_id:
             _fail(r, "owner_id: an import does not move customers; use a transfer")
         else:
@@ -477,7 +502,7 @@ async def import_customers(
         r.keys = Keys.of(r.data)
     if not confirm_duplicates:
         keys = [r.keys for r in new_rows if r.keys is not None]
-        _flag_duplicates(new_rows, await find_duplicates_bulk(session, keys))
+        _flag_duplicates(principal, new_rows, await find_duplicates_bulk(session, keys))
         new_rows = [r for r in new_rows if r.outcome is None]
 
     owners = await plan_owners(session, principal, [r.data for r in new_rows])
@@ -512,14 +537,26 @@ async def import_customers(
     }
 
 
-def _flag_duplicates(rows: list[_Row], matches: list[list[tuple[Any, list[str]]]]) -> None:
+def _describe(candidate: dict[str, Any]) -> str:
+    same = f"same {'/'.join(candidate['matched_on'])}"
+    return (
+        f"{candidate['code']} ({same})" if candidate["visible"] else f"{HIDDEN_CANDIDATE} ({same})"
+    )
+
+
+def _flag_duplicates(
+    principal: Principal, rows: list[_Row], matches: list[list[tuple[Any, list[str]]]]
+) -> None:
     """Rows that look like an existing customer, or like an earlier row of the same call."""
     batch_phone: dict[str, int] = {}
     batch_email: dict[str, int] = {}
     batch_name: dict[tuple[str, str], int] = {}
     for r, found in zip(rows, matches, strict=True):
         if found:
-            desc = ", ".join(f"{m.code} (same {'/'.join(on)})" for m, on in found[:3])
+            told = candidates_for(principal, found)
+            # At most three named ones, and the entry for those the caller may not see.
+            named = [c for c in told if c["visible"]][:3]
+            desc = ", ".join(_describe(c) for c in named + [c for c in told if not c["visible"]])
             _fail(r, f"likely duplicate of {desc}; resend with confirm_duplicates=true to import")
             continue
         k = r.keys or Keys.of(r.data)
