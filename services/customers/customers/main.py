@@ -9,11 +9,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from customers.archive.extensions import STATE_KEY, ArchiveExtensions
+from customers.archive.extensions import STATE_KEY, ArchiveExtensions, Section
 from customers.archive.ownership import on_identity_change
 from customers.archive.router import router as archive_router
 from customers.commerce import repository as commerce_repository
 from customers.commerce import service as commerce_service
+from customers.commerce.dependencies import CUSTOMERS_READ, ORDERS_READ
 from customers.commerce.router import customers_router as commerce_router
 from customers.commerce.router import orders_router
 from customers.config import Settings
@@ -29,17 +30,19 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def archive_extensions() -> ArchiveExtensions:
     """What the other features add to the archive (see `customers.archive.extensions`)."""
+    # Each section with the scope of the endpoint that serves the same data on its own.
     return ArchiveExtensions(
         file_sections={
-            "contacts": commerce_repository.contacts_section,
-            "orders": commerce_repository.orders_section,
-            "data_quality": quality_repository.data_quality_section,
+            "contacts": Section(commerce_repository.contacts_section, CUSTOMERS_READ),
+            "orders": Section(commerce_repository.orders_section, ORDERS_READ),
+            "data_quality": Section(quality_repository.data_quality_section, CUSTOMERS_READ),
         },
         card_sections={
-            "key_contact": commerce_repository.key_contact_section,
-            "last_orders": commerce_repository.last_orders_section,
+            "key_contact": Section(commerce_repository.key_contact_section, CUSTOMERS_READ),
+            "last_orders": Section(commerce_repository.last_orders_section, ORDERS_READ),
         },
         purchases=commerce_repository.purchases_since,
+        purchases_scope=ORDERS_READ,
         after_create=[commerce_service.create_initial_contacts],
         duplicate_finder=quality_service.find_duplicates,
     )

@@ -515,6 +515,7 @@ def statements(customers):
 async def test_sections_wired_into_the_archive_join_the_full_file_in_one_statement(customers, org):
     import sqlalchemy as sa
 
+    from customers.archive.extensions import Section
     from customers.archive.models import HISTORY
 
     def history_size(customer_id):
@@ -531,7 +532,7 @@ async def test_sections_wired_into_the_archive_join_the_full_file_in_one_stateme
         headers=customers.headers(org.rep_a, **{"If-Match": '"1"'}),
     )
     sections = customers.extensions.file_sections
-    sections["history_size"] = history_size
+    sections["history_size"] = Section(history_size, "customers:read")
     try:
         with statements(customers) as sent:
             resp = await customers.client.get(

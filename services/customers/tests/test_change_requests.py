@@ -174,7 +174,7 @@ async def test_the_author_withdraws_a_pending_request_and_nobody_else_does(custo
     assert (await customers.post(url, json={}, as_=org.rep_b)).status_code == 404
     assert (await customers.post(url, json={}, as_=org.manager_north)).status_code == 403
     key = make_principal("integration", kind="key", scopes=["customers:write"])
-    assert (await customers.post(url, json={}, as_=key)).status_code == 404
+    assert (await customers.post(url, json={}, as_=key)).status_code == 403
     withdrawn = await customers.post(url, json={"comment": "wrong customer"}, as_=org.rep_a)
     assert withdrawn.status_code == 200, withdrawn.text
     body = withdrawn.json()

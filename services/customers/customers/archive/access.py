@@ -6,8 +6,15 @@ rule applies everywhere (`repository.visibility_filter` is `can_see` as SQL, for
 - admin: every customer.
 - manager: customers of their visible teams (their subtree), their own, and the pool.
 - rep: their own customers, and the pool (to read and claim).
-- integration key: every customer when it holds a customers scope (or orders:write for the
-  order push), none otherwise.
+- integration key: every customer when it holds a customers scope, none otherwise (403). A
+  key with an orders scope finds a customer only through the lookup (`GET /lookup`: its id,
+  code and references, nothing more) and reaches its orders through the commerce endpoints.
+
+Users are governed by these record rules; integration keys by scopes, each read by the scope
+of its own endpoint, and each part of a composite answer (a section of the full file or the
+card, the purchase figures) by the scope of the endpoint that serves the same data on its own
+(`key_may`). A write scope includes the read scope of the same area. The whole table of
+scopes and endpoints: docs/access.md.
 
 A customer the caller may not see is a 404, exactly like one that does not exist.
 """
@@ -22,24 +29,52 @@ from servicekit.errors import Forbidden
 
 READ_SCOPE = "customers:read"
 WRITE_SCOPE = "customers:write"
+ORDERS_READ_SCOPE = "orders:read"
 ORDERS_WRITE_SCOPE = "orders:write"
-_KEY_READ_SCOPES = frozenset({READ_SCOPE, WRITE_SCOPE, ORDERS_WRITE_SCOPE})
+# A write scope includes the read scope of its area: a key that writes reads what it wrote.
+_INCLUDED_IN: dict[str, frozenset[str]] = {
+    READ_SCOPE: frozenset({READ_SCOPE, WRITE_SCOPE}),
+    ORDERS_READ_SCOPE: frozenset({ORDERS_READ_SCOPE, ORDERS_WRITE_SCOPE}),
+}
+# The scopes that may resolve a customer through the lookup (ids and references only).
+LOOKUP_SCOPES = frozenset({READ_SCOPE, WRITE_SCOPE, ORDERS_READ_SCOPE, ORDERS_WRITE_SCOPE})
+
+
+def key_may(principal: Principal, scope: str) -> bool:
+    """May the caller have what `scope` guards? Users: yes (record rules decide which
+    records); integration keys: when they hold the scope, or the write scope including it."""
+    if principal.kind != "key":
+        return True
+    return bool(principal.scopes & _INCLUDED_IN.get(scope, frozenset({scope})))
 
 
 def key_reads(principal: Principal) -> bool:
     """Does this integration key hold a scope that reads customers?"""
-    return bool(principal.scopes & _KEY_READ_SCOPES)
+    return key_may(principal, READ_SCOPE)
 
 
 def require_read(principal: Principal) -> None:
-    """403 for a key without any customers scope (users are governed by record rules)."""
-    if principal.kind == "key" and not key_reads(principal):
+    """403 for a key without a customers scope (users are governed by record rules)."""
+    if not key_reads(principal):
         raise Forbidden(f"this action needs the '{READ_SCOPE}' scope")
 
 
 def require_write(principal: Principal) -> None:
     if principal.kind == "key":
         principal.require_scope(WRITE_SCOPE)
+
+
+def require_lookup(principal: Principal) -> None:
+    if principal.kind == "key" and not principal.scopes & LOOKUP_SCOPES:
+        raise Forbidden(
+            f"a customer lookup needs one of the scopes {', '.join(sorted(LOOKUP_SCOPES))}"
+        )
+
+
+def require_person(principal: Principal, what: str) -> None:
+    """403 for an integration key on an operation that is a person's decision."""
+    if principal.kind != "user":
+        raise Forbidden(f"{what} are for people, not integrations")
 
 
 def team_ids(principal: Principal) -> list[uuid.UUID]:

@@ -5,14 +5,19 @@ to the app (`AppSpec.state`); endpoints receive it through the `Extensions` depe
 pass it to the services that need it. Nothing registers itself on import.
 
 - `file_sections` / `card_sections`: named sections of the full file (`GET /{id}`) and of
-  the card (`GET /{id}/card`). A section is `fn(customer_id_column)` returning a correlated
-  scalar SQL expression whose value is JSON (e.g. a `json_agg` subquery), written in the
-  feature's repository; its JSON goes out under `sections.<name>` as PostgreSQL built it.
-  The file and the card are each one statement, whatever the number of sections.
+  the card (`GET /{id}/card`). A `Section` is `sql(customer_id_column)` returning a
+  correlated scalar SQL expression whose value is JSON (e.g. a `json_agg` subquery), written
+  in the feature's repository, and the `scope` an integration key needs to see it: the read
+  scope of the endpoint that serves the same data on its own (orders: `orders:read`), so a
+  composite answer never shows a key more than those endpoints would. Its JSON goes out
+  under `sections.<name>` as PostgreSQL built it; a section the caller may not see is left
+  out of the statement and the answer. The file and the card are each one statement,
+  whatever the number of sections.
 - `purchases`: the trailing purchase amount per customer for the proposed level, as a select
   of (customer_id, amount) of orders since a given day (a SQL expression, bound per request),
   so that the "level differs" list stays one query. Without it the proposed level uses the
-  estimated potential only.
+  estimated potential only. `purchases_scope`: what a key needs to see the figure itself
+  (`purchases_12m`); without it the figure is null (the proposed level still shows).
 - `after_create`: called with the customers just created (e.g. to store the contacts given
   in `CustomerCreate.contacts`), in the same transaction.
 - `duplicate_finder`: the likely-duplicate check run on create; without it there is none.
@@ -35,7 +40,7 @@ from servicekit.auth import Principal
 if TYPE_CHECKING:
     from customers.archive.schemas import CustomerCreate
 
-Section = Callable[["sa.ColumnElement[uuid.UUID]"], "sa.ColumnElement[Any]"]
+SectionSql = Callable[["sa.ColumnElement[uuid.UUID]"], "sa.ColumnElement[Any]"]
 PurchasesQuery = Callable[["sa.ColumnElement[date]"], "sa.Select[Any]"]
 AfterCreate = Callable[
     [AsyncSession, Principal | None, Sequence[tuple[uuid.UUID, "CustomerCreate"]]],
@@ -47,11 +52,22 @@ DuplicateFinder = Callable[
 ]
 
 
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A named part of the full file or the card (see the module's docstring)."""
+
+    sql: SectionSql
+    # What an integration key needs to see it (users see every section of a customer they
+    # may see).
+    scope: str
+
+
 @dataclass
 class ArchiveExtensions:
     file_sections: dict[str, Section] = field(default_factory=dict)
     card_sections: dict[str, Section] = field(default_factory=dict)
     purchases: PurchasesQuery | None = None
+    purchases_scope: str | None = None
     after_create: list[AfterCreate] = field(default_factory=list)
     duplicate_finder: DuplicateFinder | None = None
 

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive.access import key_reads, team_ids
-from customers.archive.extensions import PurchasesQuery, Section
+from customers.archive.extensions import PurchasesQuery, SectionSql
 from customers.archive.models import (
     CHANGE_REQUESTS,
     COUNTERS,
@@ -144,6 +144,31 @@ async def external_ref_holder(session: AsyncSession, source: str | None, externa
     return (await session.execute(stmt)).first()
 
 
+async def customer_ref(
+    session: AsyncSession,
+    *,
+    customer_id: uuid.UUID | None,
+    code: str | None,
+    source: str | None,
+    external_ref: str | None,
+) -> Any:
+    """The lookup's row (a `CustomerRef`'s columns, with owner and team for the access rule)
+    by whichever key is given, or None."""
+    if customer_id is not None:
+        where = C.id == customer_id
+    elif code is not None:
+        where = C.code == code
+    else:
+        where = sa.and_(
+            C.external_ref == external_ref,
+            C.source.is_(None) if source is None else C.source == source,
+        )
+    stmt = sa.select(
+        C.id, C.code, C.source, C.external_ref, C.status, C.merged_into_id, C.owner_id, C.team_id
+    ).where(where)
+    return (await session.execute(stmt)).first()
+
+
 @dataclass(frozen=True, slots=True)
 class ListFilters:
     """The list's filters, values already normalised; the `*_like` are LIKE patterns."""
@@ -241,14 +266,14 @@ def _settings_data() -> sa.ScalarSelect[Any]:
     return sa.select(SETTINGS.c.data).where(SETTINGS.c.id == 1).scalar_subquery()
 
 
-Sections = tuple[tuple[str, Section], ...]
+Sections = tuple[tuple[str, SectionSql], ...]
 
 
 def _sections(sections: Sections) -> list[sa.Label[Any]]:
     return [fn(C.id).label(f"section_{i}") for i, (_, fn) in enumerate(sections)]
 
 
-def section_values(row: Any, sections: Mapping[str, Section]) -> dict[str, Any]:
+def section_values(row: Any, sections: Mapping[str, SectionSql]) -> dict[str, Any]:
     """The sections of a `customer_file` / `customer_card` row, by name."""
     return {name: row._mapping[f"section_{i}"] for i, name in enumerate(sections)}
 
@@ -291,7 +316,7 @@ async def customer_file(
     session: AsyncSession,
     customer_id: uuid.UUID,
     *,
-    sections: Mapping[str, Section],
+    sections: Mapping[str, SectionSql],
     purchases: PurchasesQuery | None,
     now: datetime,
 ) -> Any:
@@ -303,7 +328,7 @@ async def customer_file(
 
 
 async def customer_card(
-    session: AsyncSession, customer_id: uuid.UUID, *, sections: Mapping[str, Section]
+    session: AsyncSession, customer_id: uuid.UUID, *, sections: Mapping[str, SectionSql]
 ) -> Any:
     """The record, the settings document and the card's sections in one statement."""
     stmt = _card_statement(tuple(sections.items()))

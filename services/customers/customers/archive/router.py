@@ -21,7 +21,9 @@ from customers.archive.schemas import (
     CustomerCreate,
     CustomerFile,
     CustomerListQuery,
+    CustomerLookupQuery,
     CustomerRead,
+    CustomerRef,
     CustomerUpdate,
     Decision,
     HistoryEntry,
@@ -128,7 +130,7 @@ async def list_change_requests(
     status: RequestStatus | None = "pending",
     customer_id: uuid.UUID | None = None,
 ) -> Page[ChangeRequestRead]:
-    items, cursor = await repository.change_requests_page(
+    items, cursor = await service.list_change_requests(
         session, principal, page, status=status, customer_id=customer_id
     )
     return Page(
@@ -217,6 +219,20 @@ async def create_customer(
     )
     headers = {**_etag(customer.version), "Location": f"{router.prefix}/{customer.id}"}
     return json_response(_read(customer), 201, headers)
+
+
+@router.get(
+    "/lookup",
+    response_model=CustomerRef,
+    summary="Resolve a customer by id, code or external_ref",
+    description="Exactly one of `id`, `code` or `external_ref` (with `source`). Answers how "
+    "the customer is addressed and nothing about it: the one customer read of a key that "
+    "only pushes orders (`orders:write`).",
+)
+async def lookup_customer(
+    query: Annotated[CustomerLookupQuery, Query()], session: SessionDep, principal: CurrentPrincipal
+) -> CustomerRef:
+    return await service.lookup_customer(session, principal, query)
 
 
 @router.get("", response_model=Page[CustomerRead], summary="List and search customers")

@@ -179,11 +179,37 @@ class CustomerListQuery(BaseModel):
     order: Literal["asc", "desc"] = "asc"
 
 
+class CustomerLookupQuery(BaseModel):
+    """`GET /lookup`: exactly one of `id`, `code` or `external_ref` (with its `source`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID | None = None
+    code: str | None = Field(None, min_length=1, max_length=64)
+    external_ref: str | None = Field(None, min_length=1, max_length=200)
+    source: str | None = Field(
+        None, max_length=200, description="with `external_ref`: the system it comes from"
+    )
+
+
+class CustomerRef(BaseModel):
+    """What the lookup tells: how to address the customer, nothing about it."""
+
+    id: uuid.UUID
+    code: str
+    source: str | None
+    external_ref: str | None
+    status: Status
+    # Set when the customer was merged: push to that one instead.
+    merged_into_id: uuid.UUID | None
+
+
 class LevelInfo(BaseModel):
     level: Level
     cadence_days: int
     proposed_level: Level
-    purchases_12m: Decimal
+    # Null for an integration key without `orders:read`: it is the orders' figure.
+    purchases_12m: Decimal | None
 
 
 class OwnershipPeriodRead(BaseModel):
@@ -292,7 +318,8 @@ class LevelProposal(BaseModel):
     region: str
     level: Level
     proposed_level: Level
-    purchases_12m: Decimal
+    # Null for an integration key without `orders:read`: it is the orders' figure.
+    purchases_12m: Decimal | None
     estimated_potential: Decimal | None
     owner_id: uuid.UUID | None
     team_id: uuid.UUID | None

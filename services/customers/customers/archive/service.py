@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -21,7 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive import codes, events, levels, ownership, repository
 from customers.archive import settings as archive_settings
-from customers.archive.access import can_change, can_see, require_read, require_write
+from customers.archive.access import (
+    can_change,
+    can_see,
+    key_may,
+    require_lookup,
+    require_person,
+    require_read,
+    require_write,
+)
 from customers.archive.exceptions import (
     ChangeRequestNotFound,
     CustomerChangedSinceRequest,
@@ -29,7 +37,7 @@ from customers.archive.exceptions import (
     DuplicatesFound,
     StaleChangeRequest,
 )
-from customers.archive.extensions import ArchiveExtensions
+from customers.archive.extensions import ArchiveExtensions, Section, SectionSql
 from customers.archive.history import (
     Actor,
     as_actor,
@@ -52,7 +60,9 @@ from customers.archive.schemas import (
     CustomerCreate,
     CustomerFile,
     CustomerListQuery,
+    CustomerLookupQuery,
     CustomerRead,
+    CustomerRef,
     CustomerUpdate,
     LevelProposal,
 )
@@ -112,6 +122,39 @@ async def get_changeable_customer(
     return customer
 
 
+async def lookup_customer(
+    session: AsyncSession, principal: Principal, query: CustomerLookupQuery
+) -> CustomerRef:
+    """Resolve a customer by id, code or (source, external_ref) to how it is addressed: the
+    one read a key that pushes orders has of customers. 404 when none matches or the caller
+    may not see it."""
+    require_lookup(principal)
+    given = [f for f in ("id", "code", "external_ref") if getattr(query, f) is not None]
+    if len(given) != 1:
+        raise ValidationFailed(
+            "give exactly one of id, code or external_ref",
+            errors=[
+                {"loc": ["query", f], "msg": "give exactly one of id, code or external_ref"}
+                for f in (given or ["id", "code", "external_ref"])
+            ],
+        )
+    if query.source is not None and query.external_ref is None:
+        raise ValidationFailed.field("query.source", "goes with external_ref")
+    row = await repository.customer_ref(
+        session,
+        customer_id=query.id,
+        code=query.code.strip().upper() if query.code else None,
+        source=query.source,
+        external_ref=query.external_ref,
+    )
+    # A key holding a lookup scope resolves any customer; a user, those they may see.
+    if row is None or (
+        principal.kind != "key" and not can_see(principal, row.owner_id, row.team_id)
+    ):
+        raise CustomerNotFound(query.id or query.code or query.external_ref or "")
+    return CustomerRef.model_validate(row, from_attributes=True)
+
+
 def _like(text: str) -> str:
     return re.sub(r"([\\%_])", r"\\\1", text)
 
@@ -152,6 +195,21 @@ async def list_customers(
     )
 
 
+def readable_sections(
+    principal: Principal, sections: Mapping[str, Section]
+) -> dict[str, SectionSql]:
+    """The sections the caller may see (each by its own scope), in the wiring's order."""
+    return {name: s.sql for name, s in sections.items() if key_may(principal, s.scope)}
+
+
+def shows_purchases(principal: Principal, extensions: ArchiveExtensions) -> bool:
+    """May the caller see purchase figures (they are the orders' figures)?"""
+    if principal.kind != "key":
+        return True
+    scope = extensions.purchases_scope
+    return scope is not None and key_may(principal, scope)
+
+
 async def customer_file(
     session: AsyncSession,
     principal: Principal,
@@ -161,7 +219,7 @@ async def customer_file(
     """The full file: the record, its level (cadence, proposal), the custody ledger and the
     sections the other features add, read in one statement."""
     require_read(principal)
-    sections = extensions.file_sections
+    sections = readable_sections(principal, extensions.file_sections)
     row = await repository.customer_file(
         session, customer_id, sections=sections, purchases=extensions.purchases, now=utcnow()
     )
@@ -175,7 +233,7 @@ async def customer_file(
         "proposed_level": levels.proposed_level(
             purchases, row.estimated_potential, doc.level_thresholds
         ),
-        "purchases_12m": purchases,
+        "purchases_12m": purchases if shows_purchases(principal, extensions) else None,
     }
     return CustomerFile.model_validate(
         {
@@ -210,7 +268,7 @@ async def customer_card(
 ) -> tuple[CustomerCard, int]:
     """The rep's short card and the record's version, read in one statement."""
     require_read(principal)
-    sections = extensions.card_sections
+    sections = readable_sections(principal, extensions.card_sections)
     row = await repository.customer_card(session, customer_id, sections=sections)
     if row is None or not can_see(principal, row.owner_id, row.team_id):
         raise CustomerNotFound(customer_id)
@@ -246,10 +304,11 @@ async def level_proposals(
         principal=principal,
         page=page,
     )
-    return Page(
-        items=[LevelProposal.model_validate(r, from_attributes=True) for r in rows],
-        next_cursor=cursor,
-    )
+    items = [LevelProposal.model_validate(r, from_attributes=True) for r in rows]
+    if not shows_purchases(principal, extensions):
+        for item in items:
+            item.purchases_12m = None
+    return Page(items=items, next_cursor=cursor)
 
 
 # --- creating customers -----------------------------------------------------------------------
@@ -641,10 +700,29 @@ def may_read_request(principal: Principal, request: ChangeRequest) -> bool:
     return may_decide(principal, request) or request.requested_by == principal.sub
 
 
+_REQUESTS = "change requests"
+
+
+async def list_change_requests(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    *,
+    status: str | None,
+    customer_id: uuid.UUID | None,
+) -> tuple[list[Any], str | None]:
+    """The requests the principal may read: a manager their teams', a rep their own."""
+    require_person(principal, _REQUESTS)
+    return await repository.change_requests_page(
+        session, principal, page, status=status, customer_id=customer_id
+    )
+
+
 async def read_change_request(
     session: AsyncSession, principal: Principal, request_id: uuid.UUID
 ) -> ChangeRequest:
     """The request, or 404 when it does not exist or is not the principal's to see."""
+    require_person(principal, _REQUESTS)
     request = await get_change_request(session, request_id)
     if not may_read_request(principal, request):
         raise ChangeRequestNotFound(request_id)
@@ -668,6 +746,7 @@ async def decide_change_request(
     version the request was made against: a later change by anyone is never overwritten
     (409; the request can still be rejected or withdrawn). A move to another owner or team
     has already cancelled the request (`ownership.move_customers`)."""
+    require_person(principal, _REQUESTS)
     customer_id = await repository.change_request_customer(session, request_id)
     if customer_id is None:
         raise ChangeRequestNotFound(request_id)
@@ -717,10 +796,11 @@ async def withdraw_change_request(
     session: AsyncSession, principal: Principal, request_id: uuid.UUID, *, comment: str | None
 ) -> ChangeRequest:
     """The author takes back their own pending request."""
+    require_person(principal, _REQUESTS)
     request = await get_change_request(session, request_id, for_update=True)
     if not may_read_request(principal, request):
         raise ChangeRequestNotFound(request_id)
-    if principal.kind != "user" or request.requested_by != principal.sub:
+    if request.requested_by != principal.sub:
         raise Forbidden("only the rep who filed a change request withdraws it")
     if request.status != "pending":
         raise StaleChangeRequest(f"the request was already {request.status}")

@@ -1,9 +1,9 @@
 """Who may see or change a customer's contacts, orders and payments.
 
 Users go through the archive's visibility rule (404 when the customer is not theirs to see) and
-its change rule. Integration keys see by scope: `orders:write` lets an ERP push orders and
-payments for any customer, `orders:read` read them, `customers:read` / `customers:write` the
-contacts.
+its change rule. Integration keys see by scope, for any customer: `orders:read` the orders and
+payments, `orders:write` pushes them (and reads them), `customers:read` the contacts,
+`customers:write` changes them (the archive's `key_may`: a write scope includes its read).
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ from fastapi import Path as PathParam
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive import repository as archive_repository
-from customers.archive.access import can_change
+from customers.archive.access import (
+    ORDERS_READ_SCOPE,
+    ORDERS_WRITE_SCOPE,
+    READ_SCOPE,
+    WRITE_SCOPE,
+    can_change,
+    key_may,
+)
 from customers.archive.models import Customer
 from customers.archive.service import get_visible_customer
 from customers.commerce.exceptions import CustomerMerged
@@ -25,15 +32,10 @@ from servicekit.auth import Principal
 from servicekit.errors import Forbidden, NotFound
 from servicekit.routing import SessionDep
 
-ORDERS_WRITE = "orders:write"
-ORDERS_READ = "orders:read"
-CUSTOMERS_READ = "customers:read"
-CUSTOMERS_WRITE = "customers:write"
-
-
-def require_any_scope(principal: Principal, *scopes: str) -> None:
-    if not any(principal.has_scope(s) for s in scopes):
-        raise Forbidden(f"this action needs one of the scopes {', '.join(scopes)}")
+ORDERS_WRITE = ORDERS_WRITE_SCOPE
+ORDERS_READ = ORDERS_READ_SCOPE
+CUSTOMERS_READ = READ_SCOPE
+CUSTOMERS_WRITE = WRITE_SCOPE
 
 
 async def _customer_by_id(
@@ -51,11 +53,13 @@ async def load_customer(
     customer_id: uuid.UUID,
     *,
     write: bool,
-    key_scopes: tuple[str, ...],
+    scope: str,
 ) -> Customer:
-    """The customer, if `principal` may read it (or change it, with `write`, row locked)."""
+    """The customer, if `principal` may read it (or change it, with `write`, row locked);
+    a key needs `scope`."""
     if principal.kind == "key":
-        require_any_scope(principal, *key_scopes)
+        if not key_may(principal, scope):
+            raise Forbidden(f"this action needs the '{scope}' scope")
         customer = await _customer_by_id(session, customer_id, for_update=write)
     else:
         customer = await get_visible_customer(session, principal, customer_id, for_update=write)
@@ -71,9 +75,7 @@ async def _readable_for_contacts(
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> Customer:
-    return await load_customer(
-        session, principal, customer_id, write=False, key_scopes=(CUSTOMERS_READ, CUSTOMERS_WRITE)
-    )
+    return await load_customer(session, principal, customer_id, write=False, scope=CUSTOMERS_READ)
 
 
 async def _writable_for_contacts(
@@ -81,9 +83,7 @@ async def _writable_for_contacts(
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> Customer:
-    return await load_customer(
-        session, principal, customer_id, write=True, key_scopes=(CUSTOMERS_WRITE,)
-    )
+    return await load_customer(session, principal, customer_id, write=True, scope=CUSTOMERS_WRITE)
 
 
 async def _readable_for_orders(
@@ -91,9 +91,7 @@ async def _readable_for_orders(
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> Customer:
-    return await load_customer(
-        session, principal, customer_id, write=False, key_scopes=(ORDERS_READ, ORDERS_WRITE)
-    )
+    return await load_customer(session, principal, customer_id, write=False, scope=ORDERS_READ)
 
 
 async def _writable_for_orders(
@@ -101,9 +99,7 @@ async def _writable_for_orders(
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> Customer:
-    return await load_customer(
-        session, principal, customer_id, write=True, key_scopes=(ORDERS_WRITE,)
-    )
+    return await load_customer(session, principal, customer_id, write=True, scope=ORDERS_WRITE)
 
 
 ContactsCustomer = Annotated[Customer, Depends(_readable_for_contacts)]

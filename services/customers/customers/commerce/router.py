@@ -136,7 +136,7 @@ async def _order_customer(
             principal,
             order.customer_id,
             write=write,
-            key_scopes=(ORDERS_WRITE,) if write else (ORDERS_READ, ORDERS_WRITE),
+            scope=ORDERS_WRITE if write else ORDERS_READ,
         )
     except NotFound:
         raise OrderNotFound(order_id) from None
