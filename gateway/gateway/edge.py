@@ -32,7 +32,6 @@ from gateway.headers import Incoming, read_headers
 from gateway.identity.authn import SIGN_IN_PATHS, Authenticator
 from gateway.ratelimit import Policies, RateLimiter
 from gateway.routes import EVENTS_PREFIX, SERVICE_EVENTS_PATH, SERVICES, route_for
-from servicekit.app import EVENTS_SCOPE
 from servicekit.auth import Principal
 from servicekit.errors import (
     DomainError,
@@ -42,6 +41,7 @@ from servicekit.errors import (
     Unauthorized,
     problem_for_unexpected,
 )
+from servicekit.outbox import EVENTS_SCOPE, feed_scope, may_read_feed
 
 log = logging.getLogger("gateway.edge")
 
@@ -85,14 +85,18 @@ def forward_target(path: str) -> tuple[Any, str, str] | None:
     return None
 
 
-def feed_reader(principal: Principal) -> Principal:
-    """The caller as a feed reader: admins, or holders of the events:read scope."""
-    if principal.has_scope(EVENTS_SCOPE):
+def feed_reader(principal: Principal, app: str) -> Principal:
+    """The caller as a reader of `app`'s feed: admins, holders of `events:<app>`, or of
+    `events:read` (every feed)."""
+    if may_read_feed(principal, app):
         return principal
     if not principal.is_admin:
-        raise Forbidden(f"reading event feeds needs the admin role or the '{EVENTS_SCOPE}' scope")
+        raise Forbidden(
+            f"reading the {app} feed needs the admin role or the '{feed_scope(app)}' scope "
+            f"('{EVENTS_SCOPE}' opens every feed)"
+        )
     # The service checks the scope itself; the gateway has decided an admin may read.
-    return dataclasses.replace(principal, scopes=principal.scopes | {EVENTS_SCOPE})
+    return dataclasses.replace(principal, scopes=principal.scopes | {feed_scope(app)})
 
 
 def current_principal(request: Request) -> Principal:
@@ -233,7 +237,7 @@ class GatewayMiddleware:
             if principal is None:
                 raise Unauthorized(_ANONYMOUS)
             if target == SERVICE_EVENTS_PATH:
-                principal = feed_reader(principal)
+                principal = feed_reader(principal, service)
             forwarder = self.state.forwarder
             if forwarder is None:
                 raise BadGateway("the gateway is not ready to forward yet")

@@ -1,4 +1,5 @@
-"""`GET /api/v1/events/{app}`: every app's event feed, for admins and keys with events:read.
+"""`GET /api/v1/events/{app}`: every app's event feed, for admins and keys with the feed's
+scope (`events:<app>`) or `events:read` (every feed).
 
 The services' feeds are forwarded by the edge (edge.py) to the service's own `GET /events`;
 the route here serves the gateway's own feed (identity) in-process, and documents them all.
@@ -25,7 +26,10 @@ _IDENTITY_FEED = feed_statement(SCHEMA)
 
 @events_router.get(
     EVENTS_PREFIX + "/{app}",
-    summary="An app's events, in feed order (CloudEvents); admin, or a key with events:read",
+    summary="An app's events, in feed order (CloudEvents)",
+    description="For admins, and keys with the feed's own scope (`events:identity`, "
+    "`events:customers`, `events:visits`, `events:opportunities`, `events:analytics`) or "
+    "`events:read`, which opens every feed.",
     responses={200: {"content": {"application/json": {}}}},
 )
 async def event_feed(
@@ -34,10 +38,11 @@ async def event_feed(
     after: Annotated[str | None, Query(description="`next_cursor` of the last page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Response:
-    feed_reader(current_principal(request))
+    principal = current_principal(request)
     if app != IDENTITY_FEED:
         # The services' feeds never come here: the edge forwards them.
         raise NotFound(f"no event feed named {app!r}; feeds: {', '.join(EVENT_FEEDS)}")
+    feed_reader(principal, IDENTITY_FEED)
     txid, position = parse_feed_cursor(after)
     db: Database = request.app.state.db
     page = _IDENTITY_FEED.args(txid=txid, position=position, limit=limit)

@@ -114,6 +114,46 @@ async def test_principal_reaches_the_service_and_feeds_need_admin_or_scope(fresh
         _problem(await c.get("/api/v1/visits/echo", headers={"X-API-Key": "ffk_nope"}), 401)
 
 
+async def test_each_feed_opens_to_its_own_scope_and_events_read_opens_them_all(fresh_db, minter):
+    async with proxied(fresh_db, minter) as s:
+        c = s.client
+
+        async def key(*scopes: str) -> dict[str, str]:
+            made = await c.post(
+                "/api/v1/api-keys", json={"name": "feeds", "scopes": list(scopes)}, headers=s.admin
+            )
+            assert made.status_code == 201, made.text
+            return {"X-API-Key": made.json()["key"]}
+
+        feeds = ("identity", "customers", "visits")
+        one = {app: await key(f"events:{app}") for app in feeds}
+        for app, headers in one.items():
+            for other in feeds:
+                r = await c.get(f"/api/v1/events/{other}?limit=1", headers=headers)
+                if other == app:
+                    assert r.status_code == 200, (app, r.text)
+                    assert "items" in r.json()
+                else:
+                    problem = _problem(r, 403)
+                    assert f"events:{other}" in problem["detail"], problem
+        # The identity feed's emails reach only who may read that feed.
+        customers_only = await c.get("/api/v1/events/identity", headers=one["customers"])
+        assert "@" not in customers_only.text
+        # events:read: every feed (the services' own key, EVENTS_API_KEY), as for admins.
+        for headers in ({"X-API-Key": EVENTS_KEY}, await key("events:read"), s.admin):
+            for app in feeds:
+                r = await c.get(f"/api/v1/events/{app}?limit=1", headers=headers)
+                assert r.status_code == 200, (app, r.text)
+        # A business scope opens no feed.
+        _problem(await c.get("/api/v1/events/customers", headers=await key("customers:read")), 403)
+        unknown = await c.post(
+            "/api/v1/api-keys",
+            json={"name": "x", "scopes": ["events:nowhere"]},
+            headers=s.admin,
+        )
+        assert unknown.status_code == 422
+
+
 async def test_client_identity_headers_are_stripped_and_forwarding_headers_set(fresh_db, minter):
     async with proxied(fresh_db, minter) as s:
         c = s.client

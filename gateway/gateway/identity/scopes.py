@@ -1,8 +1,16 @@
-"""Scopes in one place: what each role may do, and which scopes an API key may carry."""
+"""Scopes in one place: what each role may do, and which scopes an API key may carry.
+Which endpoint needs which scope: docs/access.md."""
 
 from __future__ import annotations
 
-EVENTS_READ = "events:read"
+from gateway.routes import EVENT_FEEDS
+from servicekit.outbox import EVENTS_SCOPE, feed_scope
+
+# Every feed at once: the services' own key (EVENTS_API_KEY) and admins.
+EVENTS_READ = EVENTS_SCOPE
+# One app's feed each (`events:identity`, `events:customers`, ...): what an integration is
+# given, so it reads only the feeds it follows (identity's carries people's emails).
+FEED_SCOPES: frozenset[str] = frozenset(feed_scope(app) for app in EVENT_FEEDS)
 
 # What the services check. Keys may carry any of these; users get theirs from the role.
 BUSINESS_SCOPES: frozenset[str] = frozenset(
@@ -27,7 +35,7 @@ BUSINESS_SCOPES: frozenset[str] = frozenset(
         "scoring:write",
     }
 )
-KNOWN_SCOPES: frozenset[str] = BUSINESS_SCOPES | {EVENTS_READ}
+KNOWN_SCOPES: frozenset[str] = BUSINESS_SCOPES | {EVENTS_READ} | FEED_SCOPES
 
 _FIELD_SCOPES: frozenset[str] = frozenset(
     {

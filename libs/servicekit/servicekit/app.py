@@ -37,7 +37,14 @@ from servicekit.metrics import (
 )
 from servicekit.middleware import RequestContextMiddleware
 from servicekit.migrations import head_revisions
-from servicekit.outbox import feed_statement, parse_feed_cursor, render_feed, stats_statement
+from servicekit.outbox import (
+    EVENTS_SCOPE,
+    feed_statement,
+    parse_feed_cursor,
+    render_feed,
+    require_feed_reader,
+    stats_statement,
+)
 from servicekit.pagination import MAX_LIMIT
 from servicekit.routing import KitRoute, kit_router
 from servicekit.settings import KitSettings
@@ -71,7 +78,6 @@ async def _feeds_readiness(app: FastAPI) -> Readiness:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-EVENTS_SCOPE = "events:read"
 _QUIET = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
@@ -287,7 +293,11 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
         feed = kit_router(tags=["events"])
         page = feed_statement(spec.schema)
 
-        @feed.get("/events", summary="This app's events, in feed order (CloudEvents)")
+        @feed.get(
+            "/events",
+            summary="This app's events, in feed order (CloudEvents); "
+            f"scope 'events:{spec.name}' or '{EVENTS_SCOPE}'",
+        )
         async def events(
             request: Request,
             principal: CurrentPrincipal,
@@ -296,7 +306,7 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
             ] = None,
             limit: Annotated[int, Query(ge=1, le=1000)] = MAX_LIMIT,
         ) -> Response:
-            principal.require_scope(EVENTS_SCOPE)
+            require_feed_reader(principal, spec.name)
             txid, position = parse_feed_cursor(after)
             db: Database = request.app.state.db
             rows = await db.reads().fetch(

@@ -21,14 +21,37 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.auth import Principal
 from servicekit.bulk import insert_rows
 from servicekit.db import PoolStatement, pool_statement, utcnow
-from servicekit.errors import ValidationFailed
+from servicekit.errors import Forbidden, ValidationFailed
 from servicekit.ids import ordered_uuids
 from servicekit.pagination import decode_cursor, encode_cursor
 from servicekit.tables import kit_tables
 
 SPEC_VERSION = "1.0"
+
+# Who may read a feed: `events:<app>` opens that app's feed, `events:read` every feed (the
+# services' own key, admins). Feeds differ in what they disclose (identity's carries emails),
+# so an integration is given only the feeds it follows.
+EVENTS_SCOPE = "events:read"
+
+
+def feed_scope(app: str) -> str:
+    """The scope that opens one app's event feed."""
+    return f"events:{app}"
+
+
+def may_read_feed(principal: Principal, app: str) -> bool:
+    return principal.has_scope(EVENTS_SCOPE) or principal.has_scope(feed_scope(app))
+
+
+def require_feed_reader(principal: Principal, app: str) -> None:
+    if not may_read_feed(principal, app):
+        raise Forbidden(
+            f"reading the {app} feed needs the '{feed_scope(app)}' scope "
+            f"(or '{EVENTS_SCOPE}', every feed)"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,15 @@ async def test_feed_needs_the_events_scope(sample):
     assert bad.json()["errors"][0]["loc"] == ["after"]
 
 
+async def test_a_feed_opens_to_its_own_apps_scope_and_not_to_anothers(sample):
+    own = make_principal("integration", kind="key", scopes=["events:kitsample"])
+    assert (await sample.client.get("/events", headers=sample.headers(own))).status_code == 200
+    other = make_principal("integration", kind="key", scopes=["events:identity"])
+    refused = await sample.client.get("/events", headers=sample.headers(other))
+    assert refused.status_code == 403
+    assert "events:kitsample" in refused.json()["detail"]
+
+
 async def test_events_are_cloudevents_with_the_change_in_the_same_transaction(sample):
     me = make_principal()
     created = await sample.client.post("/widgets", json={"name": "x"}, headers=sample.headers(me))
