@@ -1,0 +1,531 @@
+"""The role x record x operation matrix, through the real gateway: every public operation of
+the customers service and the event feeds, as an admin, the manager of the record's team, the
+manager of another team, the owning rep, another rep, and API keys with each scope, asserting
+what each may do (ok, or the list shows the record), what they are told nothing of (404, or
+the list leaves the record out) and what they are refused (403).
+
+The services' own tests check their rules one by one; this is the cross-check that catches a
+hole where two rules meet (a section of a composite answer, a key's scope on a sub-resource,
+a new endpoint without a rule). It also keeps docs/access.md honest: for every operation, the
+key scopes the table names are exactly those the matrix lets through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import ok, organisation, wait_for
+
+pytestmark = pytest.mark.e2e
+PASSWORD = "matrix-" + uuid.uuid4().hex[:10]
+CUSTOMERS = "/api/v1/customers"
+DOC = Path(__file__).resolve().parents[1] / "docs" / "access.md"
+
+PEOPLE = ("admin", "manager", "other_manager", "owner", "other_rep")
+# One key per scope (named by it); `leads:read` stands for any scope of another area.
+KEY_SCOPES = (
+    "customers:read",
+    "customers:write",
+    "orders:read",
+    "orders:write",
+    "events:customers",
+    "events:identity",
+    "events:read",
+    "leads:read",
+)
+CALLERS = PEOPLE + KEY_SCOPES
+
+OK, SEEN, HIDDEN = "ok", "seen", "hidden"
+# People under the record rules: the owner's manager and the admin see and change, the others
+# are told nothing (404).
+RECORD = {"admin": OK, "manager": OK, "other_manager": 404, "owner": OK, "other_rep": 404}
+LISTED = {
+    "admin": SEEN,
+    "manager": SEEN,
+    "other_manager": HIDDEN,
+    "owner": SEEN,
+    "other_rep": HIDDEN,
+}
+# The same, where the answer is checked for a part of the record.
+RECORD_SHOWS = {**LISTED, "other_manager": 404, "other_rep": 404}
+NOBODY = dict.fromkeys(PEOPLE, 403)
+ADMIN_ONLY = {**NOBODY, "admin": OK}
+
+
+def keys(*allowed: str, outcome: Any = OK) -> dict[str, Any]:
+    """The keys' outcomes: `outcome` for the scopes allowed, 403 for every other."""
+    return {scope: outcome if scope in allowed else 403 for scope in KEY_SCOPES}
+
+
+CUSTOMERS_READ = ("customers:read", "customers:write")
+ORDERS_READ = ("orders:read", "orders:write")
+
+
+@dataclass
+class Records:
+    """What a cell acts on: a customer of the owner with a contact, an order with a payment, a
+    pending change request by the owner, and a pool customer. `region` is this run's own, so
+    lists filtered by it hold only this run's records."""
+
+    customer: dict[str, Any]
+    contact: str
+    order: str
+    request: str
+    pool: str
+    other: str  # a second customer of the owner (merges)
+    region: str
+    settings: dict[str, Any]  # the archive's settings as they are (PUT puts them back)
+
+
+@dataclass
+class World:
+    gw: httpx.AsyncClient
+    headers: dict[str, dict[str, str]]  # caller -> its headers
+    users: dict[str, dict[str, Any]]
+    region: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    shared: Records | None = None
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return self.headers["admin"]
+
+    async def customer(self, **fields: Any) -> dict[str, Any]:
+        body = {
+            "name": f"Matrix {uuid.uuid4().hex[:10]}",
+            "region": self.region,
+            "owner_id": self.users["owner"]["id"],
+            "estimated_potential": "5000000.00",  # proposed level A, level C: a proposal
+            **fields,
+        }
+        resp = await self.gw.post(
+            CUSTOMERS, json=body, params={"confirm_duplicates": "true"}, headers=self.admin
+        )
+        return await ok(resp, 201)  # type: ignore[no-any-return]
+
+    async def records(self, *, request: bool = False) -> Records:
+        c = await self.customer()
+        contact = await ok(
+            await self.gw.post(
+                f"{CUSTOMERS}/{c['id']}/contacts", json={"name": "Li Wei"}, headers=self.admin
+            ),
+            201,
+        )
+        order = await ok(
+            await self.gw.post(
+                f"{CUSTOMERS}/{c['id']}/orders",
+                json={"order_date": "2026-03-01", "amount": "1000.00"},
+                headers=self.admin,
+            ),
+            201,
+        )
+        await ok(
+            await self.gw.post(
+                f"/api/v1/orders/{order['id']}/payments",
+                json={"amount": "1.00", "received_on": "2026-03-02"},
+                headers=self.admin,
+            ),
+            201,
+        )
+        request_id = ""
+        if request:
+            filed = await self.gw.patch(
+                f"{CUSTOMERS}/{c['id']}",
+                json={"level": "A"},
+                headers={**self.headers["owner"], "If-Match": '"1"'},
+            )
+            request_id = (await ok(filed, 202))["id"]
+        pool = await self.customer(owner_id=None)
+        other = await self.customer()
+        return Records(
+            c,
+            contact["id"],
+            order["id"],
+            request_id,
+            pool["id"],
+            other["id"],
+            self.region,
+            self.settings,
+        )
+
+
+@dataclass
+class Op:
+    """One operation: `doc` is its row in docs/access.md ("METHOD /path"), `path` the path with
+    the record ids filled in, `expect` the outcome per caller."""
+
+    doc: str
+    expect: dict[str, Any]
+    path: Callable[[Records], str] | None = None
+    body: Callable[[Records], Any] | None = None
+    params: Callable[[Records], dict[str, str]] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    # Needs records of its own per cell (it changes them); `request`: with a change request.
+    fresh: bool = False
+    request: bool = False
+    # For lists: the record found in the answer means SEEN.
+    finds: Callable[[Records], str] | None = None
+
+    @property
+    def method(self) -> str:
+        return self.doc.split()[0]
+
+    def url(self, r: Records) -> str:
+        if self.path is not None:
+            return self.path(r)
+        template = self.doc.split()[1]
+        return template.format(
+            id=r.customer["id"],
+            contact_id=r.contact,
+            order_id=r.order,
+            request_id=r.request,
+        )
+
+
+def _by_id(r: Records) -> str:
+    return str(r.customer["id"])
+
+
+def _in_region(r: Records) -> dict[str, str]:
+    return {"region": r.region, "limit": "200"}
+
+
+def _new_customer(r: Records) -> dict[str, Any]:
+    return {"name": f"Made {uuid.uuid4().hex[:10]}", "region": r.region}
+
+
+CUSTOMER_OPS: list[Op] = [
+    Op(
+        "GET /api/v1/customers",
+        {**LISTED, **keys(*CUSTOMERS_READ, outcome=SEEN)},
+        params=_in_region,
+        finds=_by_id,
+    ),
+    Op(
+        "POST /api/v1/customers",
+        {**dict.fromkeys(PEOPLE, OK), **keys("customers:write")},
+        body=_new_customer,
+        params=lambda r: {"confirm_duplicates": "true"},
+    ),
+    Op(
+        "GET /api/v1/customers/lookup",
+        {**RECORD, **keys(*CUSTOMERS_READ, *ORDERS_READ)},
+        params=lambda r: {"code": r.customer["code"]},
+    ),
+    # It tells how to address the customer, nothing about it (its name, say).
+    Op(
+        "GET /api/v1/customers/lookup",
+        {
+            **{k: HIDDEN if v == SEEN else v for k, v in RECORD_SHOWS.items()},
+            **keys(*CUSTOMERS_READ, *ORDERS_READ, outcome=HIDDEN),
+        },
+        params=lambda r: {"id": r.customer["id"]},
+        finds=lambda r: str(r.customer["name"]),
+    ),
+    Op("GET /api/v1/customers/{id}", {**RECORD, **keys(*CUSTOMERS_READ)}),
+    # Composite answers show each part by its own scope: the orders in the full file and the
+    # card are for who may read orders.
+    Op(
+        "GET /api/v1/customers/{id}",
+        {**RECORD_SHOWS, **keys(*CUSTOMERS_READ, outcome=HIDDEN)},
+        finds=lambda r: r.order,
+    ),
+    Op(
+        "GET /api/v1/customers/{id}/card",
+        {**RECORD_SHOWS, **keys(*CUSTOMERS_READ, outcome=HIDDEN)},
+        finds=lambda r: r.order,
+    ),
+    Op(
+        "GET /api/v1/customers/{id}",
+        {**RECORD, **keys(*CUSTOMERS_READ)},
+        params=lambda r: {"as_of": "2100-01-01T00:00:00Z"},
+    ),
+    Op(
+        "PATCH /api/v1/customers/{id}",
+        {**RECORD, **keys("customers:write")},
+        body=lambda r: {"industry": "matrix"},
+        headers={"If-Match": '"1"'},
+        fresh=True,
+    ),
+    Op("GET /api/v1/customers/{id}/card", {**RECORD, **keys(*CUSTOMERS_READ)}),
+    Op("GET /api/v1/customers/{id}/history", {**RECORD, **keys(*CUSTOMERS_READ)}),
+    Op("GET /api/v1/customers/{id}/ownership", {**RECORD, **keys(*CUSTOMERS_READ)}),
+    Op(
+        "POST /api/v1/customers/{id}/release",
+        {**RECORD, **keys("customers:write")},
+        body=lambda r: {"reason": "matrix"},
+        fresh=True,
+    ),
+    # A pool customer: reps claim it; nobody else claims.
+    Op(
+        "POST /api/v1/customers/{id}/claim",
+        {**NOBODY, "owner": OK, "other_rep": OK, **keys()},
+        path=lambda r: f"{CUSTOMERS}/{r.pool}/claim",
+        fresh=True,
+    ),
+    # An owned customer: its owner is told they hold it, another rep is told nothing.
+    Op(
+        "POST /api/v1/customers/{id}/claim",
+        {**NOBODY, "owner": 409, "other_rep": 404, **keys()},
+    ),
+    Op(
+        "POST /api/v1/customers/{id}/merge",
+        {**RECORD, **keys()},
+        body=lambda r: {"duplicate_id": r.other},
+        fresh=True,
+    ),
+    Op(
+        "POST /api/v1/customers/transfers",
+        {**NOBODY, "admin": OK, "manager": OK, **keys()},
+        body=lambda r: {
+            "from_owner_id": r.customer["owner_id"],
+            "to_owner_id": None,
+            "customer_ids": [r.customer["id"]],
+            "reason": "matrix",
+        },
+        fresh=True,
+    ),
+    Op(
+        "GET /api/v1/customers/level-proposals",
+        {**LISTED, **keys(*CUSTOMERS_READ, outcome=SEEN)},
+        params=_in_region,
+        finds=_by_id,
+    ),
+    Op(
+        "GET /api/v1/customers/data-quality",
+        {**LISTED, **keys(*CUSTOMERS_READ, outcome=SEEN)},
+        params=_in_region,
+        finds=_by_id,
+    ),
+    Op(
+        "GET /api/v1/customers/export",
+        {**LISTED, **keys(*CUSTOMERS_READ, outcome=SEEN)},
+        params=lambda r: {"region": r.region},
+        finds=lambda r: str(r.customer["code"]),
+    ),
+    Op(
+        "POST /api/v1/customers/import",
+        {**NOBODY, "admin": OK, "manager": OK, "other_manager": OK, **keys("customers:write")},
+        body=lambda r: {"rows": [_new_customer(r)]},
+        params=lambda r: {"confirm_duplicates": "true"},
+    ),
+    Op(
+        "GET /api/v1/customers/settings",
+        {**dict.fromkeys(PEOPLE, OK), **keys(*CUSTOMERS_READ)},
+    ),
+    Op("PUT /api/v1/customers/settings", {**ADMIN_ONLY, **keys()}, body=lambda r: r.settings),
+    Op("PATCH /api/v1/customers/settings", {**ADMIN_ONLY, **keys()}, body=lambda r: {}),
+    Op(
+        "GET /api/v1/customers/change-requests",
+        {**LISTED, **keys()},
+        params=lambda r: {"customer_id": r.customer["id"], "status": "pending"},
+        finds=lambda r: r.request,
+        request=True,
+    ),
+    Op(
+        "GET /api/v1/customers/change-requests/{request_id}",
+        {**RECORD, **keys()},
+        request=True,
+    ),
+    Op(
+        "POST /api/v1/customers/change-requests/{request_id}/approve",
+        {**RECORD, "owner": 403, **keys()},
+        body=lambda r: {},
+        fresh=True,
+        request=True,
+    ),
+    Op(
+        "POST /api/v1/customers/change-requests/{request_id}/reject",
+        {**RECORD, "owner": 403, **keys()},
+        body=lambda r: {},
+        fresh=True,
+        request=True,
+    ),
+    Op(
+        "POST /api/v1/customers/change-requests/{request_id}/withdraw",
+        {**RECORD, "admin": 403, "manager": 403, **keys()},
+        body=lambda r: {},
+        fresh=True,
+        request=True,
+    ),
+    Op("GET /api/v1/customers/{id}/contacts", {**RECORD, **keys(*CUSTOMERS_READ)}),
+    Op(
+        "POST /api/v1/customers/{id}/contacts",
+        {**RECORD, **keys("customers:write")},
+        body=lambda r: {"name": "Wang Fang"},
+        fresh=True,
+    ),
+    Op(
+        "PATCH /api/v1/customers/{id}/contacts/{contact_id}",
+        {**RECORD, **keys("customers:write")},
+        body=lambda r: {"title": "buyer"},
+        fresh=True,
+    ),
+    Op(
+        "DELETE /api/v1/customers/{id}/contacts/{contact_id}",
+        {**RECORD, **keys("customers:write")},
+        fresh=True,
+    ),
+    Op("GET /api/v1/customers/{id}/orders", {**RECORD, **keys(*ORDERS_READ)}),
+    Op(
+        "POST /api/v1/customers/{id}/orders",
+        {**RECORD, **keys("orders:write")},
+        body=lambda r: {"order_date": "2026-03-03", "amount": "5.00"},
+        fresh=True,
+    ),
+    Op("GET /api/v1/orders/{order_id}", {**RECORD, **keys(*ORDERS_READ)}),
+    Op("GET /api/v1/orders/{order_id}/payments", {**RECORD, **keys(*ORDERS_READ)}),
+    Op(
+        "POST /api/v1/orders/{order_id}/payments",
+        {**RECORD, **keys("orders:write")},
+        body=lambda r: {"amount": "1.00", "received_on": "2026-03-04"},
+        fresh=True,
+    ),
+]
+
+# Lists first: this run's region then holds only the shared records, so every list's first
+# page has them, whatever its order (data quality: worst first).
+CUSTOMER_OPS.sort(key=lambda op: op.finds is None)
+
+FEED_OPS: list[Op] = [
+    Op(
+        f"GET /api/v1/events/{app}",
+        {**ADMIN_ONLY, **keys("events:read", f"events:{app}")},
+        params=lambda r: {"limit": "1"},
+    )
+    for app in ("identity", "customers", "visits", "opportunities", "analytics")
+]
+OPS = CUSTOMER_OPS + FEED_OPS
+
+
+# --- running the matrix ---------------------------------------------------------------------
+
+
+@pytest.fixture
+async def world(stack) -> AsyncIterator[World]:
+    async with httpx.AsyncClient(base_url=stack.running["gateway"].url, timeout=30) as gw:
+        admin_login = (stack.env["BOOTSTRAP_ADMIN_EMAIL"], stack.env["BOOTSTRAP_ADMIN_PASSWORD"])
+        org = await organisation(gw, admin_login, PASSWORD)
+        users = {
+            "manager": org["users"]["manager"],
+            "other_manager": org["users"]["other_manager"],
+            "owner": org["users"]["rep_a"],
+            "other_rep": org["users"]["rep_b"],
+        }
+        headers = {
+            "admin": org["admin"],
+            "manager": org["h"]["manager"],
+            "other_manager": org["h"]["other_manager"],
+            "owner": org["h"]["rep_a"],
+            "other_rep": org["h"]["rep_b"],
+        }
+        for scope in KEY_SCOPES:
+            made = await ok(
+                await gw.post(
+                    "/api/v1/api-keys",
+                    json={"name": f"matrix {scope}", "scopes": [scope]},
+                    headers=org["admin"],
+                ),
+                201,
+            )
+            headers[scope] = {"X-API-Key": made["key"]}
+        w = World(gw, headers, users, region=f"MX{uuid.uuid4().hex[:8].upper()}")
+
+        async def owner_known() -> bool:
+            # The customers service learns the owner from identity's feed.
+            resp = await gw.post(
+                CUSTOMERS,
+                json={"name": "Matrix probe", "region": w.region, "owner_id": users["owner"]["id"]},
+                params={"confirm_duplicates": "true"},
+                headers=org["admin"],
+            )
+            return resp.status_code == 201
+
+        await wait_for(owner_known)
+        w.settings = await ok(await gw.get(f"{CUSTOMERS}/settings", headers=org["admin"]))
+        w.shared = await w.records(request=True)
+        yield w
+
+
+def _outcome(op: Op, resp: httpx.Response, r: Records) -> Any:
+    if resp.status_code >= 300:
+        return resp.status_code
+    if op.finds is not None:
+        return SEEN if op.finds(r) in resp.text else HIDDEN
+    return OK
+
+
+async def _cell(w: World, op: Op, caller: str) -> tuple[str, Any]:
+    assert w.shared is not None
+    r = await w.records(request=op.request) if op.fresh else w.shared
+    resp = await w.gw.request(
+        op.method,
+        op.url(r),
+        json=None if op.body is None else op.body(r),
+        params=None if op.params is None else op.params(r),
+        headers={**w.headers[caller], **op.headers},
+    )
+    got = _outcome(op, resp, r)
+    if got == 403:
+        # Refusals are problem documents (a key's names the scope it lacks).
+        assert resp.headers["content-type"] == "application/problem+json", resp.text
+    return caller, got
+
+
+async def _run(w: World, op: Op) -> dict[str, Any]:
+    # The cells of one operation run side by side: each acts on its own records or only reads.
+    cells: list[Awaitable[tuple[str, Any]]] = [_cell(w, op, caller) for caller in CALLERS]
+    return dict(await asyncio.gather(*cells))
+
+
+@pytest.mark.parametrize("group", ["customers", "feeds"])
+async def test_every_operation_as_every_role_and_key(world, group):
+    ops = CUSTOMER_OPS if group == "customers" else FEED_OPS
+    wrong: list[str] = []
+    for op in ops:
+        got = await _run(world, op)
+        for caller in CALLERS:
+            if got[caller] != op.expect[caller]:
+                query = op.params(world.shared) if op.params else ""
+                wrong.append(
+                    f"{op.doc} {query} as {caller}: {got[caller]}, expected {op.expect[caller]}"
+                )
+    assert not wrong, "\n".join(wrong)
+
+
+# --- the documented table agrees with the matrix ----------------------------------------------
+
+
+def _documented() -> dict[str, set[str]]:
+    """docs/access.md's table: "METHOD path" -> the key scopes its scope cell names."""
+    rows: dict[str, set[str]] = {}
+    for line in DOC.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or cells[0] not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            continue
+        path = cells[1].strip("`")
+        scopes = set(re.findall(r"`([a-z_]+:[a-z_]+)`", cells[2]))
+        # "A write scope includes the read scope of its area."
+        scopes |= {s.replace(":read", ":write") for s in scopes if s.endswith(":read")}
+        rows[f"{cells[0]} {path}"] = scopes
+    return rows
+
+
+def test_the_documented_scopes_are_exactly_those_the_matrix_lets_through():
+    documented = _documented()
+    for op in OPS:
+        assert op.doc in documented, f"{op.doc} is missing from docs/access.md"
+        through = {scope for scope in KEY_SCOPES if op.expect[scope] != 403}
+        assert documented[op.doc] & set(KEY_SCOPES) == through, op.doc
+    # And every documented customers, orders and feed operation is in the matrix.
+    covered = {op.doc for op in OPS}
+    assert set(documented) == covered, set(documented) ^ covered
