@@ -21,6 +21,10 @@ from servicekit.clock import SYSTEM_CLOCK, Clock
 from servicekit.errors import Forbidden, Unauthorized
 
 INTERNAL_TOKEN_HEADER = "x-internal-token"
+# Request state: the verified token, and the apps acting for the caller (the access line's
+# `act`), set by `authenticate` (and by the gateway's edge for delegated calls).
+TOKEN_STATE_KEY = "internal_token"
+ACT_STATE_KEY = "act"
 _TOKEN_HEADER_RAW = INTERNAL_TOKEN_HEADER.encode("latin-1")
 ALGORITHM = "EdDSA"
 
@@ -57,6 +61,10 @@ class Principal(RoleChecks):
     visible_team_ids: frozenset[str] = field(default_factory=frozenset)
     scopes: frozenset[str] = field(default_factory=frozenset)
     name: str | None = None
+    # The apps acting on this principal's behalf, nearest first: empty for a call the
+    # principal made itself, ("opportunities",) for a call the opportunities app made while
+    # serving them (`servicekit.calls`). RFC 8693's nested `act` claim in the token.
+    act: tuple[str, ...] = ()
 
     @property
     def user_id(self) -> uuid.UUID | None:
@@ -75,7 +83,7 @@ class Principal(RoleChecks):
         return team_id is not None and str(team_id) in self.visible_team_ids
 
     def to_claims(self) -> dict[str, Any]:
-        return {
+        claims: dict[str, Any] = {
             "sub": self.sub,
             "kind": self.kind,
             "role": self.role,
@@ -84,6 +92,9 @@ class Principal(RoleChecks):
             "scopes": sorted(self.scopes),
             "name": self.name,
         }
+        if self.act:
+            claims["act"] = act_claim(self.act)
+        return claims
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any]) -> Principal:
@@ -95,7 +106,34 @@ class Principal(RoleChecks):
             visible_team_ids=frozenset(claims.get("teams") or ()),
             scopes=frozenset(claims.get("scopes") or ()),
             name=claims.get("name"),
+            act=actors(claims.get("act")),
         )
+
+
+# Longer chains of apps calling apps on someone's behalf are refused (a loop, not a design).
+MAX_ACT_DEPTH = 4
+
+
+def act_claim(chain: tuple[str, ...]) -> dict[str, Any]:
+    """RFC 8693 §4.1: the current actor outermost, earlier ones nested inside it."""
+    claim: dict[str, Any] | None = None
+    for actor in reversed(chain):
+        claim = {"sub": actor} if claim is None else {"sub": actor, "act": claim}
+    assert claim is not None
+    return claim
+
+
+def actors(claim: Any) -> tuple[str, ...]:
+    """The chain of an `act` claim, nearest first; ValueError when it is malformed."""
+    chain: list[str] = []
+    while claim is not None:
+        if not isinstance(claim, dict) or not isinstance(claim.get("sub"), str):
+            raise ValueError("malformed act claim")
+        chain.append(claim["sub"])
+        if len(chain) > MAX_ACT_DEPTH:
+            raise ValueError("act chain too long")
+        claim = claim.get("act")
+    return tuple(chain)
 
 
 def generate_keypair() -> tuple[str, str]:
@@ -228,6 +266,10 @@ def authenticate(request: Request) -> Principal:
     verifier: TokenVerifier = request.app.state.verifier
     principal = verifier.verify(token)
     state["principal"] = principal
+    # Kept for calls this app makes on the caller's behalf (`servicekit.calls`).
+    state[TOKEN_STATE_KEY] = token
+    if principal.act:
+        state[ACT_STATE_KEY] = principal.act
     return principal
 
 

@@ -8,11 +8,11 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from customers.archive import bulk
 from customers.archive.history import Actor
 from customers.archive.models import HISTORY
 from customers.archive.schemas import CustomerCreate
 from customers.archive.service import NewCustomer, create_customers_bulk
+from servicekit import bulk
 from servicekit.db import utcnow
 from servicekit.errors import Conflict
 

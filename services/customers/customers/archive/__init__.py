@@ -5,8 +5,8 @@ The anatomy every feature package of every service copies (one file per role):
 - `router.py`       thin HTTP: parse, call the service, shape the answer (ETag, Location, 202)
 - `dependencies.py` Annotated aliases that return the 404/403 themselves (`VisibleCustomer`)
 - `service.py`      the rules; flushes, never commits (`KitRoute` commits once per request)
-- `repository.py`   queries; `bulk.py` COPY for large batches; `files.py` the one-statement
-                    hot read of `GET /{id}`
+- `repository.py`   queries (large batches by COPY, `servicekit.bulk`); `files.py` the
+                    one-statement hot read of `GET /{id}`
 - `models.py`       tables (SQLModel, UUID keys, aware timestamps); migrations by hand
 - `schemas.py`      XCreate / XUpdate (all optional, exclude_unset) / XRead; tables are never
                     the input contract

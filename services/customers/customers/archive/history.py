@@ -19,8 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customers.archive import bulk
 from customers.archive.models import HISTORY
+from servicekit import bulk
 from servicekit.auth import Principal
 from servicekit.db import utcnow
 

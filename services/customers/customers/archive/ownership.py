@@ -16,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from customers.archive import bulk, events, repository
+from customers.archive import events, repository
 from customers.archive import settings as archive_settings
 from customers.archive.access import visibility_filter
 from customers.archive.exceptions import AlreadyOwned, ClaimLimitReached, CustomerNotFound
 from customers.archive.history import SYSTEM, Actor, as_actor, history_row, write_history
 from customers.archive.models import CUSTOMERS, LEDGER, Customer
 from customers.models import directory
+from servicekit import bulk
 from servicekit.auth import Principal
 from servicekit.db import utcnow
 from servicekit.directory import USER_DEACTIVATED, USER_TEAM_CHANGED, DirectoryChange

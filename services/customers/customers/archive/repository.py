@@ -15,7 +15,6 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customers.archive import bulk
 from customers.archive.access import (
     VisibilityShape,
     narrow_visibility,
@@ -24,6 +23,7 @@ from customers.archive.access import (
 )
 from customers.archive.files import RECORD_FIELDS
 from customers.archive.models import CUSTOMERS, HISTORY, LEDGER
+from servicekit import bulk
 from servicekit.auth import Principal
 from servicekit.db import DirectReads
 from servicekit.pagination import PageParams, cursor_values, keyset, make_page

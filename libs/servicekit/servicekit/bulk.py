@@ -1,4 +1,5 @@
-"""Bulk writes with COPY on the request's own connection (same transaction as everything else).
+"""Bulk inserts in the caller's transaction: an executemany INSERT for a small batch, a binary
+COPY on the session's own connection (same transaction as everything else) for a large one.
 
 Binary COPY is several times faster than multi-row INSERTs for the import's 10,000-row calls;
 small batches keep plain executemany INSERTs (COPY has a fixed set-up cost per table).

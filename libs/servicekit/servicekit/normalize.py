@@ -1,0 +1,82 @@
+"""Normal forms of a company's name, phone, email and region, for telling records apart.
+
+The customers service stores them beside every customer's raw values and finds likely
+duplicates with them; the opportunities service matches incoming leads to customers with the
+same forms. Kept once, here, so that both agree exactly.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_NON_DIGITS = re.compile(r"\D+")
+# Legal-form words say nothing about which company it is: "Acme Ltd" and "ACME Co., Ltd."
+# are the same customer. Longest first so that "有限公司" goes before "公司".
+_COMPANY_SUFFIXES = (
+    "股份有限公司",
+    "有限责任公司",
+    "集团有限公司",
+    "有限公司",
+    "集团",
+    "公司",
+    "corporation",
+    "incorporated",
+    "company",
+    "limited",
+    "gmbh",
+    "corp",
+    "inc",
+    "ltd",
+    "llc",
+    "plc",
+    "co",
+)
+_SUFFIX_RE = re.compile(
+    r"(?:" + "|".join(re.escape(s) for s in _COMPANY_SUFFIXES) + r")$",
+)
+
+
+def normalize_phone(phone: str | None) -> str | None:
+    """Digits only, without the +86/0086 country prefix: '+86 138-0013-8000' -> '13800138000'."""
+    if not phone:
+        return None
+    digits = _NON_DIGITS.sub("", phone)
+    if digits.startswith("0086"):
+        digits = digits[4:]
+    elif digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    return digits or None
+
+
+def normalize_email(email: str | None) -> str | None:
+    if not email:
+        return None
+    value = email.strip().lower()
+    return value or None
+
+
+def normalize_name(name: str | None) -> str | None:
+    """Case-, width- and punctuation-insensitive name without legal-form suffixes."""
+    if not name:
+        return None
+    if name.isascii():
+        # NFKC leaves ASCII as it is and casefold is lower(): the common case skips both.
+        value = "".join(filter(str.isalnum, name.lower()))
+    else:
+        value = unicodedata.normalize("NFKC", name).casefold()
+        value = "".join(filter(str.isalnum, value))
+    # Strip stacked suffixes ("co ltd" -> "coltd" -> ""), but never the whole name.
+    while True:
+        stripped = _SUFFIX_RE.sub("", value)
+        if stripped == value or not stripped:
+            break
+        value = stripped
+    return value or None
+
+
+@lru_cache(maxsize=4096)  # a handful of regions, seen thousands of times per import
+def normalize_region(region: str) -> str:
+    """Regions are classification keys and part of the code: trimmed, upper case."""
+    return unicodedata.normalize("NFKC", region).strip().upper()
