@@ -1,0 +1,95 @@
+"""Who may see and change which lead. Every lead endpoint goes through these rules:
+
+- admin: every lead.
+- manager: the leads of their visible teams (their subtree), and the leads in no team (the
+  shared queue: unassigned, nurtured). A lead a rule sent to a team without reps waits in
+  that team's queue, seen by its managers.
+- rep: their own leads.
+- integration key: pushes leads with `leads:write`, reads every lead with `leads:read`.
+
+A lead the caller may not see is a 404, exactly like one that does not exist; one they see
+but may not change is a 403.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+
+from opportunities.leads.models import LEADS
+from servicekit.auth import Principal
+from servicekit.errors import Forbidden
+
+READ_SCOPE = "leads:read"
+WRITE_SCOPE = "leads:write"
+
+
+def team_ids(principal: Principal) -> list[uuid.UUID]:
+    out = []
+    for t in principal.visible_team_ids:
+        try:
+            out.append(uuid.UUID(t))
+        except ValueError:
+            continue
+    return out
+
+
+def require_read(principal: Principal) -> None:
+    if principal.kind == "key":
+        principal.require_scope(READ_SCOPE)
+
+
+def require_write(principal: Principal) -> None:
+    if principal.kind == "key":
+        principal.require_scope(WRITE_SCOPE)
+
+
+def can_see(principal: Principal, lead: Any) -> bool:
+    if principal.kind == "key":
+        return principal.has_scope(READ_SCOPE) or principal.has_scope(WRITE_SCOPE)
+    if principal.is_admin:
+        return True
+    if lead.owner_id is not None and lead.owner_id == principal.user_id:
+        return True
+    if principal.is_manager:
+        return lead.team_id is None or principal.sees_team(lead.team_id)
+    return False
+
+
+def can_change(principal: Principal, lead: Any) -> bool:
+    if principal.kind == "key":
+        return principal.has_scope(WRITE_SCOPE)
+    return can_see(principal, lead)
+
+
+def require_change(principal: Principal, lead: Any) -> None:
+    if not can_change(principal, lead):
+        raise Forbidden("you may read this lead but not change it")
+
+
+def manages(principal: Principal) -> bool:
+    """Managers and admins (and write keys) route leads: assign, requalify nurtured ones."""
+    if principal.kind == "key":
+        return principal.has_scope(WRITE_SCOPE)
+    return principal.is_admin or principal.is_manager
+
+
+def visibility_filter(principal: Principal) -> sa.ColumnElement[bool]:
+    """`can_see` as the WHERE clause of a list."""
+    c = LEADS.c
+    if principal.kind == "key":
+        return sa.true() if principal.has_scope(READ_SCOPE) else sa.false()
+    if principal.is_admin:
+        return sa.true()
+    own = c.owner_id == principal.user_id if principal.user_id else sa.false()
+    if principal.is_rep:
+        return own
+    if principal.is_manager:
+        clauses = [own, c.team_id.is_(None)]
+        teams = team_ids(principal)
+        if teams:
+            clauses.append(c.team_id.in_(teams))
+        return sa.or_(*clauses)
+    return sa.false()
