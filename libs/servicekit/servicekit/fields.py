@@ -39,12 +39,12 @@ def _check(value: Any, depth: int, max_depth: int) -> None:
         no_nul(value)
     elif isinstance(value, bool) or value is None:
         return
-    elif isinstance(value, int):
-        if abs(value) > MAX_JSON_INT:
-            raise ValueError(f"has an integer beyond ±{MAX_JSON_INT}")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
+    elif isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
             raise ValueError("has a number that is not finite")
+        # Beyond it a JSON reader (or the parser before us) rounds: "as given" would not hold.
+        if abs(value) > MAX_JSON_INT:
+            raise ValueError(f"has a number beyond ±{MAX_JSON_INT} (send large ids as text)")
     elif isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):

@@ -267,6 +267,13 @@ class ServiceClient:
             )
         return applied
 
+    async def sync_feeds(self) -> None:
+        """Let every consumer of the app read its feed once (so /readyz reads them as
+        followed, not as starting)."""
+        for source, follower in self.app.state.feeds.items():
+            if hasattr(follower, "catch_up") and self.feeds is not None:
+                await self.sync_feed(source)
+
     async def sync_directory(self) -> int:
         """`sync_feed` of the identity feed."""
         return await self.sync_feed(IDENTITY_SOURCE)
@@ -363,6 +370,7 @@ async def serve_service(
         )
         if org is not None:
             await service.load_org(org)
+        await service.sync_feeds()
         yield service
 
 

@@ -46,15 +46,23 @@ def require_write(principal: Principal) -> None:
         principal.require_scope(WRITE_SCOPE)
 
 
+def owner_and_team(record: Any) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """(owner_id, team_id) of a row or of a dict of its columns."""
+    if isinstance(record, dict):
+        return record["owner_id"], record["team_id"]
+    return record.owner_id, record.team_id
+
+
 def can_see(principal: Principal, lead: Any) -> bool:
     if principal.kind == "key":
         return principal.has_scope(READ_SCOPE) or principal.has_scope(WRITE_SCOPE)
     if principal.is_admin:
         return True
-    if lead.owner_id is not None and lead.owner_id == principal.user_id:
+    owner_id, team_id = owner_and_team(lead)
+    if owner_id is not None and owner_id == principal.user_id:
         return True
     if principal.is_manager:
-        return lead.team_id is None or principal.sees_team(lead.team_id)
+        return team_id is None or principal.sees_team(team_id)
     return False
 
 

@@ -257,6 +257,11 @@ async def receive(
         key = (data.source, data.external_id) if data.external_id else None
         lead = known.get(key) if key is not None else None
         if lead is None:
+            if data.company is None and data.contact_name is None:
+                r.fail("company: a new lead needs its company or its contact_name")
+                if one is not None:
+                    raise ValidationFailed.field("company", r.error.split(": ", 1)[1])
+                continue
             lead = _new_lead(work, data, next(ids))
             work.created.append(lead)
             if key is not None:

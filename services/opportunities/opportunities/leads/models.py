@@ -71,7 +71,12 @@ LEADS = sa.Table(
     sa.Index("ix_leads_owner_received", "owner_id", "received_at", "id"),
     sa.Index("ix_leads_team_received", "team_id", "received_at", "id"),
     sa.Index("ix_leads_received", "received_at", "id"),
-    sa.Index("ix_leads_queue", "received_at", "id", postgresql_where=sa.text("team_id IS NULL")),
+    sa.Index(
+        "ix_leads_queue",
+        "received_at",
+        "id",
+        postgresql_where=sa.text("status = 'qualified' AND owner_id IS NULL"),
+    ),
     # A visit to the customer of an assigned lead is its first contact.
     sa.Index(
         "ix_leads_customer_assigned",

@@ -136,7 +136,8 @@ async def page(
     if query.team_id is not None:
         stmt = stmt.where(L.team_id == query.team_id)
     if query.queue is not None:
-        stmt = stmt.where(L.team_id.is_(None) if query.queue else L.team_id.is_not(None))
+        waiting = sa.and_(L.status == "qualified", L.owner_id.is_(None))
+        stmt = stmt.where(waiting if query.queue else sa.not_(waiting))
     if query.customer_id is not None:
         stmt = stmt.where(L.customer_id == query.customer_id)
     if query.touch_due_by is not None:

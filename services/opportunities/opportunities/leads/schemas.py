@@ -15,7 +15,6 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
-    model_validator,
 )
 
 from opportunities.pipeline.schemas import OpportunityRead
@@ -59,7 +58,8 @@ class _Input(BaseModel):
 
 class LeadIn(_Input):
     """One lead as an integration (or a user) pushes it. `source` + `external_id` name it:
-    the same pair pushed again is the same lead, updated with the fields given."""
+    the same pair pushed again is the same lead, updated with the fields given. A new lead
+    needs its company or its contact_name."""
 
     source: Key
     external_id: ExternalId | None = None
@@ -83,12 +83,6 @@ class LeadIn(_Input):
         if value < EARLIEST or value > datetime.now(UTC) + timedelta(days=1):
             raise ValueError("must lie between 2000-01-01 and tomorrow")
         return value
-
-    @model_validator(mode="after")
-    def _someone(self) -> LeadIn:
-        if self.company is None and self.contact_name is None:
-            raise ValueError("give the company or the contact_name")
-        return self
 
 
 class LeadUpdate(_Input):
@@ -153,7 +147,9 @@ class LeadListQuery(_Input):
     source: Key | None = None
     owner_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
-    queue: bool | None = Field(None, description="true: only leads in no team (the shared queue)")
+    queue: bool | None = Field(
+        None, description="true: the qualified leads waiting for a rep (the unassigned queue)"
+    )
     customer_id: uuid.UUID | None = None
     touch_due_by: date | None = Field(None, description="nurtured leads to touch by this day")
     received_from: AwareDatetime | None = None

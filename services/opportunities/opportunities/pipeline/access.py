@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from opportunities.leads.access import team_ids
+from opportunities.leads.access import owner_and_team, team_ids
 from opportunities.pipeline.models import OPPORTUNITIES
 from servicekit.auth import Principal
 from servicekit.errors import Forbidden
@@ -35,9 +35,10 @@ def can_see(principal: Principal, opportunity: Any) -> bool:
         return principal.has_scope(READ_SCOPE) or principal.has_scope(WRITE_SCOPE)
     if principal.is_admin:
         return True
-    if opportunity.owner_id == principal.user_id:
+    owner_id, team_id = owner_and_team(opportunity)
+    if owner_id == principal.user_id:
         return True
-    return principal.is_manager and principal.sees_team(opportunity.team_id)
+    return principal.is_manager and principal.sees_team(team_id)
 
 
 def require_change(principal: Principal, opportunity: Any) -> None:

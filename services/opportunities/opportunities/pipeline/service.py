@@ -49,6 +49,8 @@ from servicekit.outbox import record_events
 from servicekit.pagination import PageParams
 
 _DAY = 86400.0
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
 
 
 def days_between(start: datetime, end: datetime) -> float:
@@ -475,7 +477,7 @@ async def board(
     teams = await _teams(session, principal, query.team_id)
     now = utcnow()
     totals = {
-        r[0]: (int(r[1]), Decimal(r[2]))
+        r[0]: (int(r[1]), Decimal(r[2]).quantize(CENT))
         for r in await repository.board_totals(session, principal, teams)
     }
     items: dict[str, list[dict[str, Any]]] = {}
@@ -496,10 +498,10 @@ async def board(
                 }
             )
     columns = []
-    all_count, all_amount, all_weighted = 0, Decimal(0), Decimal(0)
+    all_count, all_amount, all_weighted = 0, ZERO, ZERO
     for stage in settings.open_stages:
-        count, amount = totals.get(stage.name, (0, Decimal(0)))
-        weighted = (amount * stage.probability / 100).quantize(Decimal("0.01"))
+        count, amount = totals.get(stage.name, (0, ZERO))
+        weighted = (amount * stage.probability / 100).quantize(CENT)
         columns.append(
             {
                 "stage": stage.name,

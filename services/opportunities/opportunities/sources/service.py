@@ -17,6 +17,7 @@ from servicekit.db import utcnow
 from servicekit.errors import Forbidden, NotFound, ValidationFailed
 
 READ_SCOPE = "leads:read"
+CENT = Decimal("0.01")
 
 
 def require_figures(principal: Principal) -> None:
@@ -110,13 +111,13 @@ async def effectiveness(
                 "contacted": int(r.contacted) if r else 0,
                 "converted": int(r.converted) if r else 0,
                 "won": won,
-                "won_amount": Decimal(r.won_amount) if r else Decimal("0.00"),
+                "won_amount": Decimal(r.won_amount).quantize(CENT) if r else CENT * 0,
                 "median_days_to_won": (
                     round(float(r.median_days), 2) if r and r.median_days is not None else None
                 ),
                 "cost": cost,
                 "cost_per_won": (
-                    (cost / won).quantize(Decimal("0.01")) if cost is not None and won else None
+                    (cost / won).quantize(CENT) if cost is not None and won else None
                 ),
             }
         )

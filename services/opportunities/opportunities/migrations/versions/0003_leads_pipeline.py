@@ -244,7 +244,7 @@ def upgrade() -> None:
         ["received_at", "id"],
         unique=False,
         schema="opportunities",
-        postgresql_where=sa.text("team_id IS NULL"),
+        postgresql_where=sa.text("status = 'qualified' AND owner_id IS NULL"),
     )
     op.create_index(
         "ix_leads_received", "leads", ["received_at", "id"], unique=False, schema="opportunities"
@@ -484,108 +484,16 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("stage_norms", schema="opportunities")
-    op.drop_index(
-        "ix_stage_changes_opportunity", table_name="stage_changes", schema="opportunities"
-    )
-    op.drop_table("stage_changes", schema="opportunities")
-    op.drop_table("source_costs", schema="opportunities")
-    op.drop_index(
-        "uq_scoring_models_active",
-        table_name="scoring_models",
-        schema="opportunities",
-        postgresql_where=sa.text("status IN ('active', 'challenger')"),
-    )
-    op.drop_table("scoring_models", schema="opportunities")
-    op.drop_index(
-        "uq_opportunities_lead",
-        table_name="opportunities",
-        schema="opportunities",
-        postgresql_where=sa.text("lead_id IS NOT NULL"),
-    )
-    op.drop_index(
-        "ix_opportunities_team_stalled",
-        table_name="opportunities",
-        schema="opportunities",
-        postgresql_where=sa.text("closed_at IS NULL"),
-    )
-    op.drop_index(
-        "ix_opportunities_team_stage_open",
-        table_name="opportunities",
-        schema="opportunities",
-        postgresql_where=sa.text("closed_at IS NULL"),
-    )
-    op.drop_index(
-        "ix_opportunities_team_created", table_name="opportunities", schema="opportunities"
-    )
-    op.drop_index(
-        "ix_opportunities_stalled",
-        table_name="opportunities",
-        schema="opportunities",
-        postgresql_where=sa.text("closed_at IS NULL"),
-    )
-    op.drop_index(
-        "ix_opportunities_owner_stalled",
-        table_name="opportunities",
-        schema="opportunities",
-        postgresql_where=sa.text("closed_at IS NULL"),
-    )
-    op.drop_index(
-        "ix_opportunities_owner_created", table_name="opportunities", schema="opportunities"
-    )
-    op.drop_index("ix_opportunities_customer", table_name="opportunities", schema="opportunities")
-    op.drop_index("ix_opportunities_created", table_name="opportunities", schema="opportunities")
-    op.drop_table("opportunities", schema="opportunities")
-    op.drop_index(
-        "uq_leads_source_external_id",
-        table_name="leads",
-        schema="opportunities",
-        postgresql_where=sa.text("external_id IS NOT NULL"),
-    )
-    op.drop_index("ix_leads_team_received", table_name="leads", schema="opportunities")
-    op.drop_index("ix_leads_received", table_name="leads", schema="opportunities")
-    op.drop_index(
-        "ix_leads_queue",
-        table_name="leads",
-        schema="opportunities",
-        postgresql_where=sa.text("team_id IS NULL"),
-    )
-    op.drop_index("ix_leads_owner_received", table_name="leads", schema="opportunities")
-    op.drop_index(
-        "ix_leads_nurture_due",
-        table_name="leads",
-        schema="opportunities",
-        postgresql_where=sa.text("status = 'nurturing'"),
-    )
-    op.drop_index(
-        "ix_leads_customer_assigned",
-        table_name="leads",
-        schema="opportunities",
-        postgresql_where=sa.text("status = 'assigned'"),
-    )
-    op.drop_table("leads", schema="opportunities")
-    op.drop_index("ix_lead_assignments_lead", table_name="lead_assignments", schema="opportunities")
-    op.drop_table("lead_assignments", schema="opportunities")
-    op.drop_index(
-        "ix_customer_index_region_name",
-        table_name="customer_index",
-        schema="opportunities",
-        postgresql_where=sa.text("status = 'active'"),
-    )
-    op.drop_index(
-        "ix_customer_index_phone",
-        table_name="customer_index",
-        schema="opportunities",
-        postgresql_where=sa.text("status = 'active'"),
-    )
-    op.drop_index(
-        "ix_customer_index_email",
-        table_name="customer_index",
-        schema="opportunities",
-        postgresql_where=sa.text("status = 'active'"),
-    )
-    op.drop_table("customer_index", schema="opportunities")
-    op.drop_index(
-        "ix_assignment_rules_position", table_name="assignment_rules", schema="opportunities"
-    )
-    op.drop_table("assignment_rules", schema="opportunities")
+    # Each table's indexes go with it.
+    for table in (
+        "stage_norms",
+        "stage_changes",
+        "source_costs",
+        "scoring_models",
+        "opportunities",
+        "leads",
+        "lead_assignments",
+        "customer_index",
+        "assignment_rules",
+    ):
+        op.drop_table(table, schema="opportunities")
