@@ -107,21 +107,26 @@ class OpportunitiesApp(ServiceClient):
         return data
 
     async def assigned_lead(self, manager: Principal, rep: Principal, **fields: Any) -> Any:
-        """A qualified lead (no rule places it) that `manager` assigns to `rep`."""
+        """A lead (qualified or nurtured: no rule placed it) that `manager` assigns to `rep`."""
         lead = await self.push(**fields)
-        assert lead["status"] == "qualified", lead
+        assert lead["status"] in ("qualified", "nurturing"), lead
         resp = await self.post(
             f"{LEADS}/{lead['id']}/assign", json={"owner_id": rep.sub}, as_=manager
         )
         return await self.ok(resp)
 
     async def opportunity(
-        self, manager: Principal, rep: Principal, **convert: Any
+        self,
+        manager: Principal,
+        rep: Principal,
+        lead: dict[str, Any] | None = None,
+        **convert: Any,
     ) -> dict[str, Any]:
-        """An opportunity of `rep`'s, converted from a lead whose customer is known already."""
+        """An opportunity of `rep`'s, converted from a lead (`lead`: its fields) whose customer
+        is known already."""
         phone = f"138{uuid.uuid4().int % 10**8:08d}"
         customer = await self.customer(phone=phone)
-        lead = await self.assigned_lead(manager, rep, phone=phone)
+        lead = await self.assigned_lead(manager, rep, **{**(lead or {}), "phone": phone})
         assert lead["customer_id"] == customer["id"]
         resp = await self.post(f"{LEADS}/{lead['id']}/convert", json=convert, as_=rep)
         return (await self.ok(resp, 201))["opportunity"]  # type: ignore[no-any-return]
