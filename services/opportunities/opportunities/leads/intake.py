@@ -56,6 +56,7 @@ from servicekit.ids import ordered_uuids
 MAX_ROWS = 10_000
 _validate = LeadIn.__pydantic_validator__.validate_python
 _EVALUATION = "evaluation."
+NEEDS_A_NAME = "a new lead needs its company or its contact_name"
 _ATTRIBUTES = "attributes."
 
 
@@ -258,9 +259,9 @@ async def receive(
         lead = known.get(key) if key is not None else None
         if lead is None:
             if data.company is None and data.contact_name is None:
-                r.fail("company: a new lead needs its company or its contact_name")
                 if one is not None:
-                    raise ValidationFailed.field("company", r.error.split(": ", 1)[1])
+                    raise ValidationFailed.field("company", NEEDS_A_NAME)
+                r.fail(f"company: {NEEDS_A_NAME}")
                 continue
             lead = _new_lead(work, data, next(ids))
             work.created.append(lead)
