@@ -9,7 +9,7 @@ from typing import Any
 
 from opportunities.leads.exceptions import DuplicateCustomers, UpstreamFailed
 from servicekit.calls import Answer, CallerCalls
-from servicekit.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from servicekit.errors import Conflict, DomainError, Forbidden, ValidationFailed
 
 CUSTOMERS = "/api/v1/customers"
 
@@ -20,8 +20,8 @@ def _problem(answer: Answer) -> dict[str, Any]:
 
 
 def relay(answer: Answer, field: str) -> DomainError:
-    """The customers service's refusal as this app's own problem: its 4xx keep their status
-    and detail (422's field paths under `field`), anything else is a 502."""
+    """The customers service's refusal as this app's own problem: 403, 409 and 422 keep their
+    status and detail (422's field paths under `field`); anything else is a 502."""
     doc = _problem(answer)
     detail = f"the customers service: {doc.get('detail') or doc.get('title') or answer.status}"
     if answer.status == 422:
@@ -33,13 +33,9 @@ def relay(answer: Answer, field: str) -> DomainError:
         return ValidationFailed(detail, errors=errors or [{"loc": [field], "msg": detail}])
     if answer.status in (401, 403):
         return Forbidden(detail)
-    if answer.status == 404:
-        return NotFound(detail)
     if answer.status == 409:
         return Conflict(detail)
-    if answer.status == 503:
-        return UpstreamFailed(detail)
-    return UpstreamFailed(f"the customers service answered {answer.status}")
+    return UpstreamFailed(f"the customers service answered {answer.status}: {detail}")
 
 
 async def require_visible(calls: CallerCalls, customer_id: uuid.UUID, field: str) -> None:

@@ -5,6 +5,7 @@ opportunities (win rate per band, Brier score)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ def key(*scopes: str):
     return make_principal("integration", kind="key", scopes=scopes)
 
 
-def model_body(threshold: int = 30, **extra_points: int) -> dict:
+def model_body(threshold: int = 30, **extra_points: int) -> dict[str, Any]:
     """Two criteria (urgency 0-40, budget 0-20) plus any given as name=points."""
     criteria = [
         {
@@ -46,7 +47,7 @@ def model_body(threshold: int = 30, **extra_points: int) -> dict:
     return {"name": "Lean model", "criteria": criteria, "threshold": threshold}
 
 
-async def active_model(svc, principal) -> dict:
+async def active_model(svc: Any, principal: Any) -> Any:
     page = await svc.ok(await svc.get(MODELS, params={"status": "active"}, as_=principal))
     (model,) = page["items"]
     return model

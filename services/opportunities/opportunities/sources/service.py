@@ -116,9 +116,7 @@ async def effectiveness(
                     round(float(r.median_days), 2) if r and r.median_days is not None else None
                 ),
                 "cost": cost,
-                "cost_per_won": (
-                    (cost / won).quantize(CENT) if cost is not None and won else None
-                ),
+                "cost_per_won": ((cost / won).quantize(CENT) if cost is not None and won else None),
             }
         )
     return {"period_from": start, "period_to": end, "sources": out}
