@@ -65,6 +65,9 @@ class Settings(KitSettings):
     stall_min_samples: int = Field(default=20, ge=1)
     # How often the learned usual times are recomputed.
     norms_refresh_seconds: float = Field(default=900.0, gt=0)
+    # A move or a conversion recorded after the fact may say when it happened, at most this
+    # many days back (history keeps when it was recorded too).
+    max_backdate_days: int = Field(default=90, ge=0, le=3650)
     # Calibration: the score bands win rates are given for (equal widths of the model's range).
     calibration_bands: int = Field(default=5, ge=2, le=20)
 

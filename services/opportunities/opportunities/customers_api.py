@@ -23,7 +23,8 @@ def relay(answer: Answer, field: str) -> DomainError:
     """The customers service's refusal as this app's own problem: 403, 409 and 422 keep their
     status and detail (422's field paths under `field`); anything else is a 502."""
     doc = _problem(answer)
-    detail = f"the customers service: {doc.get('detail') or doc.get('title') or answer.status}"
+    said = doc.get("detail") or doc.get("title")
+    detail = f"the customers service answered {answer.status}" + (f": {said}" if said else "")
     if answer.status == 422:
         errors = [
             {**e, "loc": [field, *[p for p in e.get("loc", []) if p != "body"]]}
@@ -35,7 +36,7 @@ def relay(answer: Answer, field: str) -> DomainError:
         return Forbidden(detail)
     if answer.status == 409:
         return Conflict(detail)
-    return UpstreamFailed(f"the customers service answered {answer.status}: {detail}")
+    return UpstreamFailed(detail)
 
 
 async def require_visible(calls: CallerCalls, customer_id: uuid.UUID, field: str) -> None:

@@ -5,6 +5,7 @@ usual times; who sees which opportunity."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -346,3 +347,41 @@ async def test_usual_times_are_learned_from_twenty_past_moves(opportunities, org
     assert item["reasons"][0]["usual_days"] == 16.2 and item["reasons"][0]["over_by_days"] == 0.8
     (other,) = [i for i in stalled["items"] if i["id"] == south["id"]]
     assert other["reasons"][0]["basis"] == "expected"
+
+
+async def test_a_step_recorded_after_the_fact_says_when_it_happened(opportunities, org, clock):
+    svc = opportunities
+    received = clock.now() - timedelta(days=40)
+    await svc.customer(phone="13912345678")
+    lead = await svc.assigned_lead(
+        org.manager_north, org.rep_a, received_at=received.isoformat(), phone="13912345678"
+    )
+    path = f"{LEADS}/{lead['id']}/convert"
+    too_early = (received - timedelta(days=1)).isoformat()
+    assert (await svc.post(path, json={"at": too_early}, as_=org.rep_a)).status_code == 422
+    opened = (clock.now() - timedelta(days=30)).isoformat()
+    done = await svc.ok(await svc.post(path, json={"at": opened}, as_=org.rep_a), 201)
+    opportunity = done["opportunity"]
+    assert opportunity["created_at"] == opportunity["stage_entered_at"]
+    assert opportunity["days_in_stage"] == 30.0
+    assert done["lead"]["converted_at"] == done["lead"]["contacted_at"]
+
+    oid = opportunity["id"]
+    for bad in (
+        (clock.now() + timedelta(hours=1)).isoformat(),
+        (clock.now() - timedelta(days=31)).isoformat(),
+        "2026-01-01T00:00:00",
+    ):
+        assert (await svc.move(oid, org.rep_a, "solution", at=bad)).status_code == 422, bad
+    moved_at = clock.now() - timedelta(days=20)
+    await svc.ok(await svc.move(oid, org.rep_a, "solution", at=moved_at.isoformat()))
+    history = await svc.ok(await svc.get(f"{OPPORTUNITIES}/{oid}/stages", as_=org.rep_a))
+    last = history["items"][-1]
+    assert last["days_in_previous"] == 10.0 and last["at"] != last["recorded_at"]
+    # 20 days in solution (expected 21): not yet; a day later it is.
+    assert (await svc.ok(await svc.get(f"{OPPORTUNITIES}/stalled", as_=org.rep_a)))["items"] == []
+    clock.advance(days=2)
+    (item,) = (await svc.ok(await svc.get(f"{OPPORTUNITIES}/stalled", as_=org.rep_a)))["items"]
+    assert item["reasons"][0]["over_by_days"] == 1.0
+    too_far = (clock.now() - timedelta(days=91)).isoformat()
+    assert (await svc.move(oid, org.rep_a, "contract", at=too_far)).status_code == 422

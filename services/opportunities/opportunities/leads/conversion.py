@@ -91,6 +91,7 @@ async def convert(
             "confirm_duplicates", "either name the customer or confirm a new one"
         )
 
+    at = pipeline.when(settings, body.at, lead["contacted_at"] or lead["received_at"], "at")
     created = False
     if body.customer_id is not None:
         await customers_api.require_visible(calls, body.customer_id, "customer_id")
@@ -115,15 +116,16 @@ async def convert(
         region=lead["region"],
         amount=body.amount,
         expected_close_on=body.expected_close_on,
+        at=at,
     )
     work = Work(utcnow(), principal.sub, settings)
     if lead["contacted_at"] is None:
         # Converting is contact: the funnel never skips a step.
-        _contacted(work, lead, work.now, by=principal.sub, note="converted")
+        _contacted(work, lead, at, by=principal.sub, note="converted")
     work.touch(lead)
     lead.update(
         status="converted",
-        converted_at=work.now,
+        converted_at=at,
         customer_id=customer_id,
         opportunity_id=opportunity["id"],
     )

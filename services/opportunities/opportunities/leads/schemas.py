@@ -228,6 +228,9 @@ class ConvertBody(_Input):
         False, description="create the customer even though it looks like existing ones"
     )
     customer: CustomerFields | None = None
+    at: AwareDatetime | None = Field(
+        None, description="when it happened, if earlier (recorded after the fact); default now"
+    )
 
 
 class ConversionRead(BaseModel):

@@ -366,8 +366,8 @@ async def mark_contacted(
     at = body.at or work.now
     if at > work.now:
         raise ValidationFailed.field("at", "lies in the future")
-    if lead["assigned_at"] is not None and at < lead["assigned_at"]:
-        raise ValidationFailed.field("at", "lies before the lead was assigned")
+    if at < lead["received_at"]:
+        raise ValidationFailed.field("at", "lies before the lead was received")
     _contacted(work, lead, at, by=principal.sub, note=body.note)
     await work.flush(session)
     return lead

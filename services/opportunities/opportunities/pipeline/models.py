@@ -74,7 +74,9 @@ STAGE_CHANGES = sa.Table(
     sa.Column("opportunity_id", sa.Uuid, nullable=False),
     sa.Column("from_stage", sa.Text),
     sa.Column("to_stage", sa.Text, nullable=False),
+    # When it happened, and when it was recorded (later, for a move recorded after the fact).
     sa.Column("at", TS, nullable=False),
+    sa.Column("recorded_at", TS, nullable=False),
     sa.Column("by", sa.Text),
     sa.Column("team_id", sa.Uuid),
     sa.Column("days_in_previous", sa.Numeric(10, 2)),

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from servicekit.fields import NO_NUL
 from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -110,6 +110,9 @@ class StageMove(_Input):
     lost_reason: Reason | None = Field(None, description="why it was lost (lost needs one)")
     lost_to: Line | None = Field(None, description="the competitor it was lost to")
     note: Text | None = None
+    at: AwareDatetime | None = Field(
+        None, description="when it happened, if earlier (recorded after the fact); default now"
+    )
 
 
 class Reopen(_Input):
@@ -122,6 +125,7 @@ class StageChangeRead(BaseModel):
     from_stage: str | None
     to_stage: str
     at: datetime
+    recorded_at: datetime
     by: str | None
     team_id: uuid.UUID | None
     days_in_previous: float | None

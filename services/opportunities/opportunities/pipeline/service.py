@@ -114,6 +114,23 @@ async def due_times(
     )
 
 
+def when(settings: Settings, given: datetime | None, earliest: datetime, field: str) -> datetime:
+    """When a step happened: now, or the earlier moment given (not before `earliest`, not in
+    the future, at most `max_backdate_days` back)."""
+    now = utcnow()
+    if given is None:
+        return max(now, earliest)
+    if given > now:
+        raise ValidationFailed.field(field, "lies in the future")
+    if given < now - timedelta(days=settings.max_backdate_days):
+        raise ValidationFailed.field(
+            field, f"lies more than {settings.max_backdate_days} days back"
+        )
+    if given < earliest:
+        raise ValidationFailed.field(field, "lies before the step it follows")
+    return given
+
+
 def _open_stage(settings: Settings, name: str | None, field: str) -> str:
     if name is None:
         return settings.open_stages[0].name
@@ -137,11 +154,13 @@ async def open_opportunity(
     source: str | None = None,
     region: str | None = None,
     stage: str | None = None,
+    at: datetime | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
     """Insert a new opportunity in its first (or given open) stage, with its first history
-    row and its `opportunity.created` event."""
-    now = utcnow()
+    row and its `opportunity.created` event; `at`: when it was opened (default now)."""
+    recorded = utcnow()
+    now = at or recorded
     stage = _open_stage(settings, stage, "stage")
     stage_due, cycle_due = await due_times(session, settings, team_id, stage, now, now)
     opportunity: dict[str, Any] = {
@@ -170,7 +189,7 @@ async def open_opportunity(
         "cycle_due_at": cycle_due,
         "version": 1,
         "created_at": now,
-        "updated_at": now,
+        "updated_at": recorded,
         "created_by": actor,
     }
     await repository.insert(session, opportunity)
@@ -181,6 +200,7 @@ async def open_opportunity(
             "from_stage": None,
             "to_stage": stage,
             "at": now,
+            "recorded_at": recorded,
             "by": actor,
             "team_id": team_id,
             "days_in_previous": None,
@@ -314,8 +334,10 @@ async def _move(
     by: str,
     note: str | None,
     out: list[tuple[str, uuid.UUID, dict[str, Any]]],
+    at: datetime | None = None,
 ) -> float:
-    now = utcnow()
+    recorded = utcnow()
+    now = at or recorded
     previous = opportunity["stage"]
     days = days_between(opportunity["stage_entered_at"], now)
     await repository.record_change(
@@ -325,6 +347,7 @@ async def _move(
             "from_stage": previous,
             "to_stage": to,
             "at": now,
+            "recorded_at": recorded,
             "by": by,
             "team_id": opportunity["team_id"],
             "days_in_previous": Decimal(str(days)),
@@ -336,7 +359,7 @@ async def _move(
     # A probability set by hand belonged to the stage left.
     opportunity["probability"] = None
     opportunity["version"] += 1
-    opportunity["updated_at"] = now
+    opportunity["updated_at"] = recorded
     if to in ("won", "lost"):
         opportunity["closed_at"] = now
         opportunity["won_at"] = now if to == "won" else None
@@ -398,8 +421,11 @@ async def move(
         opportunity["lost_reason"], opportunity["lost_to"] = body.lost_reason, body.lost_to
     elif body.lost_reason is not None or body.lost_to is not None:
         raise ValidationFailed.field("lost_reason", "is given when the opportunity is lost")
+    at = when(settings, body.at, opportunity["stage_entered_at"], "at")
     out: list[tuple[str, uuid.UUID, dict[str, Any]]] = []
-    days = await _move(session, settings, opportunity, body.stage, principal.sub, body.note, out)
+    days = await _move(
+        session, settings, opportunity, body.stage, principal.sub, body.note, out, at
+    )
     if body.stage == "won":
         _emit(
             out,

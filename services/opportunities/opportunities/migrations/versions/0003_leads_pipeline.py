@@ -457,6 +457,7 @@ def upgrade() -> None:
         sa.Column("from_stage", sa.Text(), nullable=True),
         sa.Column("to_stage", sa.Text(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("by", sa.Text(), nullable=True),
         sa.Column("team_id", sa.Uuid(), nullable=True),
         sa.Column("days_in_previous", sa.Numeric(precision=10, scale=2), nullable=True),
