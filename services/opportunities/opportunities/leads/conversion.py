@@ -132,6 +132,8 @@ async def convert(
     work.emit(
         events.LEAD_CONVERTED,
         lead,
+        at=at,
+        contacted_at=lead["contacted_at"],
         opportunity_id=opportunity["id"],
         amount=opportunity["amount"],
         customer_created=created,

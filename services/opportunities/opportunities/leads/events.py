@@ -1,6 +1,7 @@
 """Lead events. Every payload carries the lead's facts (source, owner, team, region, status,
-score, the funnel's timestamps) so that analytics builds the funnel and the source figures
-without calling back; `amount` is the opportunity's, once there is one."""
+score, when it was received) so that analytics builds the funnel and the source figures
+without calling back; each step's event says when the step happened (`at`); `amount` is the
+opportunity's, once there is one."""
 
 from __future__ import annotations
 
@@ -15,25 +16,19 @@ LEAD_CONTACTED = "lead.contacted"
 LEAD_INVALIDATED = "lead.invalidated"
 LEAD_CONVERTED = "lead.converted"
 
+# Every lead event's; `lead.received` adds what identifies the lead (external id, company,
+# industry), and each step's event its own time.
 _FACTS = (
     "id",
     "source",
-    "external_id",
     "status",
-    "company",
     "region",
-    "industry",
     "owner_id",
     "team_id",
     "customer_id",
     "received_at",
     "score",
     "qualified",
-    "qualified_at",
-    "assigned_at",
-    "contacted_at",
-    "converted_at",
-    "invalidated_at",
     "version",
 )
 

@@ -47,7 +47,7 @@ from opportunities.leads.service import (
 )
 from opportunities.matching.service import Keys, match_customers
 from opportunities.scoring import service as scoring
-from opportunities.scoring.rules import input_errors
+from opportunities.scoring.rules import InputCheck
 from servicekit.auth import Principal
 from servicekit.db import utcnow
 from servicekit.errors import PayloadTooLarge, ValidationFailed
@@ -151,6 +151,7 @@ def _error_text(exc: ValidationError) -> str:
 def _rows(raw: Sequence[Any], settings: Settings, scorers: scoring.Scorers) -> list[_Row]:
     out = []
     sources = frozenset(settings.lead_sources)
+    check = InputCheck(scorers.all)
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
             row = _Row(i, None)
@@ -167,7 +168,7 @@ def _rows(raw: Sequence[Any], settings: Settings, scorers: scoring.Scorers) -> l
         row = _Row(i, data)
         if data.source not in sources:
             row.fail(f"source: not one of {', '.join(settings.lead_sources)}")
-        elif data.evaluation and (errors := input_errors(scorers.all, data.evaluation)):
+        elif data.evaluation and (errors := check.errors(data.evaluation)):
             row.fail("; ".join(f"evaluation.{e}" for e in errors))
         out.append(row)
     return out
@@ -306,7 +307,15 @@ async def receive(
     for lead, customer_id in zip(to_match, found, strict=True):
         lead["customer_id"] = customer_id
     for lead in work.created:
-        work.emit(events.LEAD_RECEIVED, lead, pushed_by=principal.sub, by_kind=principal.kind)
+        work.emit(
+            events.LEAD_RECEIVED,
+            lead,
+            external_id=lead["external_id"],
+            company=lead["company"],
+            industry=lead["industry"],
+            pushed_by=principal.sub,
+            by_kind=principal.kind,
+        )
         score(work, lead)
         route(work, lead)
     for lead_id, fields in changed_fields.items():

@@ -32,6 +32,7 @@ from opportunities.leads.schemas import (
 from opportunities.pipeline import service as pipeline
 from opportunities.pipeline.schemas import OpportunityRead
 from servicekit.app import CurrentPrincipal, json_response
+from servicekit.bulk import collector_paused
 from servicekit.calls import GatewayCalls
 from servicekit.db import utcnow
 from servicekit.errors import ValidationFailed
@@ -90,14 +91,15 @@ async def push_leads(
 ) -> Response:
     body = await request.body()
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
-    if content_type in ("text/csv", "application/csv"):
-        raw = intake.parse_csv(body)
-    elif content_type in ("application/json", ""):
-        raw = intake.parse_json(body)
-    else:
-        raise ValidationFailed.field("Content-Type", "send application/json or text/csv")
-    counts, rows = await intake.receive(session, principal, settings, raw)
-    return json_response(intake.answer(counts, rows))
+    with collector_paused():
+        if content_type in ("text/csv", "application/csv"):
+            raw = intake.parse_csv(body)
+        elif content_type in ("application/json", ""):
+            raw = intake.parse_json(body)
+        else:
+            raise ValidationFailed.field("Content-Type", "send application/json or text/csv")
+        counts, rows = await intake.receive(session, principal, settings, raw)
+        return json_response(intake.answer(counts, rows))
 
 
 @router.get("", response_model=LeadPage, summary="Leads you may see, newest received first")

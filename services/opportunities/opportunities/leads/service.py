@@ -151,10 +151,9 @@ def score(work: Work, lead: dict[str, Any]) -> None:
     work.emit(
         events.LEAD_SCORED,
         lead,
+        at=work.now,
         model_id=active.id,
         model_version=active.version,
-        threshold=active.threshold,
-        max_points=active.max_points,
         challenger=beside,
     )
 
@@ -174,7 +173,7 @@ def route(work: Work, lead: dict[str, Any]) -> None:
     lead["nurtured_at"] = work.now
     lead["next_touch_on"] = (work.now + timedelta(days=work.settings.nurture_days)).date()
     lead["owner_id"] = lead["team_id"] = lead["rule_id"] = None
-    work.emit(events.LEAD_NURTURED, lead, next_touch_on=lead["next_touch_on"])
+    work.emit(events.LEAD_NURTURED, lead, at=work.now, next_touch_on=lead["next_touch_on"])
 
 
 def assign(
@@ -207,7 +206,13 @@ def assign(
         }
     )
     work.emit(
-        events.LEAD_ASSIGNED, lead, from_owner_id=previous, rule_id=rule_id, by=by, reason=reason
+        events.LEAD_ASSIGNED,
+        lead,
+        at=work.now,
+        from_owner_id=previous,
+        rule_id=rule_id,
+        by=by,
+        reason=reason,
     )
 
 
@@ -385,7 +390,7 @@ def _contacted(
     work.touch(lead)
     lead["status"] = "contacted"
     lead["contacted_at"] = at
-    work.emit(events.LEAD_CONTACTED, lead, by=by, note=note, visit_id=visit_id)
+    work.emit(events.LEAD_CONTACTED, lead, at=at, by=by, note=note, visit_id=visit_id)
 
 
 async def invalidate(
@@ -410,6 +415,7 @@ async def invalidate(
     work.emit(
         events.LEAD_INVALIDATED,
         lead,
+        at=work.now,
         reason=body.reason,
         note=body.note,
         previous_status=previous,

@@ -85,6 +85,25 @@ def max_points(criteria: Iterable[Mapping[str, Any]]) -> int:
     return sum(max(int(o["points"]) for o in c["options"]) for c in criteria)
 
 
+class InputCheck:
+    """`input_errors` for many leads: the known options of every criterion, gathered once."""
+
+    def __init__(self, scorers: Sequence[Scorer]) -> None:
+        self.scorers = scorers
+        self.known: dict[str, set[str]] = {}
+        for scorer in scorers:
+            for criterion in scorer.criteria:
+                self.known.setdefault(criterion.key, set()).update(criterion.points)
+
+    def errors(self, evaluation: Mapping[str, Any]) -> list[str]:
+        known = self.known
+        for key, value in evaluation.items():
+            options = known.get(key)
+            if options is None or (value is not None and value not in options):
+                return input_errors(self.scorers, evaluation)
+        return []
+
+
 def input_errors(scorers: Sequence[Scorer], evaluation: Mapping[str, Any]) -> list[str]:
     """What in `evaluation` none of the scoring models knows (empty: every input is known)."""
     errors = []
