@@ -127,9 +127,8 @@ class RequestContextMiddleware:
         elapsed: float,
         act: tuple[str, ...] | None = None,
     ) -> None:
-        """Count a request and write its access line (also for calls answered outside this
-        middleware, such as the gateway's front; the request id is the context's). `act`:
-        the apps that made the call on the principal's behalf, nearest first."""
+        """Count a request and write its access line (the request id is the context's).
+        `act`: the apps that made the call on the principal's behalf, nearest first."""
         requests, latency = self._metrics(method, route, status)
         requests.inc()
         latency.observe(elapsed)
