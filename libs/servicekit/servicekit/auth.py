@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -190,31 +191,37 @@ def mint_internal_token(
 
 
 class TokenVerifier:
-    """Verifies internal tokens for one audience, caching good ones until they expire."""
+    """Verifies internal tokens for one audience (a service: its own name) or several (the
+    gateway, taking back a service's token as a delegation), caching good ones until they
+    expire."""
 
     def __init__(
         self,
         public_key_pem: str,
         *,
-        audience: str,
+        audience: str | Sequence[str],
         issuer: str,
         cache_size: int = 10_000,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._key = load_public_key(public_key_pem) if public_key_pem else None
         self._clock = clock
-        self.audience = audience
+        self.audience = audience if isinstance(audience, str) else list(audience)
         self.issuer = issuer
-        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._cache: dict[str, tuple[Principal, float, str]] = {}
         self._cache_size = cache_size
 
     def verify(self, token: str) -> Principal:
+        return self.verify_with_audience(token)[0]
+
+    def verify_with_audience(self, token: str) -> tuple[Principal, str]:
+        """The principal and the audience the token was minted for."""
         now = self._clock.timestamp()
         hit = self._cache.get(token)
         if hit is not None:
-            principal, exp = hit
+            principal, exp, audience = hit
             if exp > now:
-                return principal
+                return principal, audience
             del self._cache[token]
         if self._key is None:
             raise Unauthorized("this service has no key to verify internal tokens")
@@ -233,9 +240,11 @@ class TokenVerifier:
                     "verify_iat": False,
                 },
             )
-            expires, issued = claims["exp"], claims["iat"]
+            expires, issued, audience = claims["exp"], claims["iat"], claims["aud"]
             if not all(type(v) in (int, float) for v in (expires, issued)) or issued > now:
                 raise ValueError("bad lifetime")
+            if not isinstance(audience, str):
+                raise ValueError("one audience per internal token")
             if expires <= now:
                 raise Unauthorized("the internal token has expired")
             principal = Principal.from_claims(claims)
@@ -243,8 +252,8 @@ class TokenVerifier:
             raise Unauthorized("the internal token is not valid") from None
         if len(self._cache) >= self._cache_size:
             self._cache.clear()
-        self._cache[token] = (principal, float(claims["exp"]))
-        return principal
+        self._cache[token] = (principal, float(claims["exp"]), audience)
+        return principal, audience
 
 
 def authenticate(request: Request) -> Principal:
