@@ -25,7 +25,6 @@ import asyncio
 import dataclasses
 import os
 import random
-import secrets
 import statistics
 import time
 import uuid
@@ -42,8 +41,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.gateway import ADMIN_EMAIL, gateway_server
-from bench.harness import Comparison, Context, RequestSet, Server, Side, WrkResult, call, login
+from bench.gateway import start_behind_gateway
+from bench.harness import Comparison, Context, RequestSet, Server, Side, batch_results, call
 from fieldforce.apps import BY_NAME, GATEWAY
 from fieldforce.stack import migrate_all
 from servicekit.normalize import normalize_email, normalize_name, normalize_phone
@@ -386,27 +385,6 @@ def intake_seconds(gateway: Server, key: str, calls: int) -> list[float]:
     return out
 
 
-def _synthetic(rows: int, seconds: list[float]) -> list[WrkResult]:
-    """Timings as the harness's results: one 'request' = one row."""
-    out = []
-    for s in seconds:
-        ms = s * 1000
-        out.append(
-            WrkResult(
-                requests=rows,
-                duration_s=round(s, 3),
-                rps=round(rows / s, 1),
-                p50_ms=ms,
-                p90_ms=ms,
-                p99_ms=ms,
-                max_ms=ms,
-                mean_ms=ms,
-                errors={},
-            )
-        )
-    return out
-
-
 # --- the raw baseline of the reads ---------------------------------------------------------------
 
 BOARD_TOTALS = (
@@ -465,47 +443,6 @@ def raw_app() -> Starlette:
 # --- servers -------------------------------------------------------------------------------------
 
 
-def start_behind_gateway(ctx: Context, url: str) -> tuple[Server, Server, dict[str, str]]:
-    """The opportunities service and the gateway in front of it, as in production; returns
-    both and the bench admin's bearer header."""
-    password = secrets.token_urlsafe(16)
-    service = ctx.start_server(
-        "opportunities",
-        "opportunities.main:create_app",
-        factory=True,
-        env={
-            "DATABASE_URL": url,
-            "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem,
-            # Learned once at start (on the still empty tables), not during the load.
-            "OPPORTUNITIES_NORMS_REFRESH_SECONDS": "86400",
-            "OPPORTUNITIES_LOG_LEVEL": "WARNING",
-        },
-        ready_path="/healthz",
-    )
-    gateway = ctx.start_server(
-        "gateway",
-        "gateway.main:create_app",
-        factory=True,
-        kind=gateway_server(),
-        http=GATEWAY.http_protocol,
-        env={
-            "DATABASE_URL": url,
-            "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem,
-            "GATEWAY_INTERNAL_TOKEN_PRIVATE_KEY": ctx.minter.private_pem,
-            "GATEWAY_JWT_SECRET": secrets.token_urlsafe(48),
-            "GATEWAY_UPSTREAM_OPPORTUNITIES": service.url,
-            "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "300",
-            "GATEWAY_MAX_BODY_BYTES": str(64 * 1024 * 1024),
-            "BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL,
-            "BOOTSTRAP_ADMIN_PASSWORD": password,
-            "GATEWAY_RATE_LIMIT_ADMIN": "1000000000/60",
-            "GATEWAY_RATE_LIMIT_INTEGRATION": "1000000000/60",
-        },
-        ready_path="/healthz",
-    )
-    return service, gateway, login(gateway, ADMIN_EMAIL, password)
-
-
 def api_key(gateway: Server, admin: dict[str, str]) -> str:
     status, created = call(
         gateway,
@@ -561,7 +498,19 @@ def run(ctx: Context) -> None:
             await conn.close()
 
     asyncio.run(prepare())
-    _, gateway, admin = start_behind_gateway(ctx, url)
+    _, gateway, admin = start_behind_gateway(
+        ctx,
+        url,
+        app="opportunities",
+        service_name="opportunities",
+        # Learned once at start (on the still empty tables), not during the load.
+        service_env={"OPPORTUNITIES_NORMS_REFRESH_SECONDS": "86400"},
+        gateway_env={
+            "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "300",
+            "GATEWAY_MAX_BODY_BYTES": str(64 * 1024 * 1024),
+            "GATEWAY_RATE_LIMIT_INTEGRATION": "1000000000/60",
+        },
+    )
     key = api_key(gateway, admin)
 
     # 1. Intake in 10,000-row calls vs raw COPY of the same rows, same run.
@@ -570,8 +519,8 @@ def run(ctx: Context) -> None:
     intake = Comparison(
         "opportunities",
         "intake-10k-rows",
-        Side("gateway", _synthetic(INTAKE_ROWS, taken)),
-        Side("copy", _synthetic(INTAKE_ROWS, copied)),
+        Side("gateway", batch_results(INTAKE_ROWS, taken)),
+        Side("copy", batch_results(INTAKE_ROWS, copied)),
         goal=INTAKE_GOAL,
     )
     ctx.comparisons.append(intake)

@@ -78,6 +78,16 @@ class Principal(RoleChecks):
         if scope not in self.scopes:
             raise Forbidden(f"this action needs the '{scope}' scope")
 
+    def team_uuids(self) -> list[uuid.UUID]:
+        """The visible teams as UUIDs, for queries (anything else in the token is ignored)."""
+        out = []
+        for team in self.visible_team_ids:
+            try:
+                out.append(uuid.UUID(team))
+            except ValueError:
+                continue
+        return out
+
     def sees_team(self, team_id: uuid.UUID | str | None) -> bool:
         if self.is_admin:
             return True

@@ -26,16 +26,6 @@ READ_SCOPE = "leads:read"
 WRITE_SCOPE = "leads:write"
 
 
-def team_ids(principal: Principal) -> list[uuid.UUID]:
-    out = []
-    for t in principal.visible_team_ids:
-        try:
-            out.append(uuid.UUID(t))
-        except ValueError:
-            continue
-    return out
-
-
 def require_read(principal: Principal) -> None:
     if principal.kind == "key":
         principal.require_scope(READ_SCOPE)
@@ -96,7 +86,7 @@ def visibility_filter(principal: Principal) -> sa.ColumnElement[bool]:
         return own
     if principal.is_manager:
         clauses = [own, c.team_id.is_(None)]
-        teams = team_ids(principal)
+        teams = principal.team_uuids()
         if teams:
             clauses.append(c.team_id.in_(teams))
         return sa.or_(*clauses)

@@ -22,7 +22,7 @@ from opportunities.config import Settings
 from opportunities.leads import events
 from opportunities.leads.exceptions import WrongState
 from opportunities.leads.schemas import ConvertBody
-from opportunities.leads.service import WITH_REP, Work, _contacted
+from opportunities.leads.service import WITH_REP, Work, record_contact
 from opportunities.pipeline import service as pipeline
 from servicekit.auth import Principal
 from servicekit.calls import CallerCalls
@@ -121,7 +121,7 @@ async def convert(
     work = Work(utcnow(), principal.sub, settings)
     if lead["contacted_at"] is None:
         # Converting is contact: the funnel never skips a step.
-        _contacted(work, lead, at, by=principal.sub, note="converted")
+        record_contact(work, lead, at, by=principal.sub, note="converted")
     work.touch(lead)
     lead.update(
         status="converted",

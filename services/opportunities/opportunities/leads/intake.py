@@ -50,7 +50,7 @@ from opportunities.scoring import service as scoring
 from opportunities.scoring.rules import InputCheck
 from servicekit.auth import Principal
 from servicekit.db import utcnow
-from servicekit.errors import PayloadTooLarge, ValidationFailed
+from servicekit.errors import PayloadTooLarge, ValidationFailed, validation_text
 from servicekit.ids import ordered_uuids
 
 MAX_ROWS = 10_000
@@ -140,14 +140,6 @@ def _csv_row(record: dict[str | None, Any]) -> dict[str, Any]:
     return row
 
 
-def _error_text(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "row"
-        parts.append(f"{loc}: {err.get('msg')}")
-    return "; ".join(parts)
-
-
 def _rows(raw: Sequence[Any], settings: Settings, scorers: scoring.Scorers) -> list[_Row]:
     out = []
     sources = frozenset(settings.lead_sources)
@@ -162,7 +154,7 @@ def _rows(raw: Sequence[Any], settings: Settings, scorers: scoring.Scorers) -> l
             data = _validate(item)
         except ValidationError as exc:
             row = _Row(i, None)
-            row.fail(_error_text(exc))
+            row.fail(validation_text(exc))
             out.append(row)
             continue
         row = _Row(i, data)

@@ -260,14 +260,11 @@ def content_changes(lead: dict[str, Any], given: dict[str, Any]) -> list[str]:
 
 
 async def explainers(session: AsyncSession, leads: Iterable[Any]) -> dict[uuid.UUID, Scorer]:
-    """The models that scored these leads (a handful per page), as scorers."""
-    ids = set()
+    """The models that scored these leads (rows or dicts; a handful per page), as scorers."""
+    ids: set[uuid.UUID] = set()
     for lead in leads:
-        ids.add(lead.model_id if not isinstance(lead, dict) else lead["model_id"])
-        ids.add(
-            lead.challenger_model_id if not isinstance(lead, dict) else lead["challenger_model_id"]
-        )
-    ids.discard(None)
+        data = lead if isinstance(lead, dict) else lead._mapping
+        ids.update(i for i in (data["model_id"], data["challenger_model_id"]) if i is not None)
     models = await scoring_repository.by_ids(session, ids)
     return {model_id: Scorer.of(row) for model_id, row in models.items()}
 
@@ -373,12 +370,12 @@ async def mark_contacted(
         raise ValidationFailed.field("at", "lies in the future")
     if at < lead["received_at"]:
         raise ValidationFailed.field("at", "lies before the lead was received")
-    _contacted(work, lead, at, by=principal.sub, note=body.note)
+    record_contact(work, lead, at, by=principal.sub, note=body.note)
     await work.flush(session)
     return lead
 
 
-def _contacted(
+def record_contact(
     work: Work,
     lead: dict[str, Any],
     at: datetime,
@@ -495,7 +492,7 @@ async def contacted_by_visit(session: AsyncSession, event: Event, settings: Sett
     work = Work(utcnow(), None if rep_id is None else str(rep_id), settings)
     for row in leads:
         lead = as_dict(row)
-        _contacted(
+        record_contact(
             work, lead, max(at, lead["assigned_at"] or at), by=work.actor, visit_id=event.subject
         )
     await work.flush(session)

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from opportunities.leads.access import owner_and_team, team_ids
+from opportunities.leads.access import owner_and_team
 from opportunities.pipeline.models import OPPORTUNITIES
 from servicekit.auth import Principal
 from servicekit.errors import Forbidden
@@ -59,6 +59,6 @@ def visibility_filter(principal: Principal) -> sa.ColumnElement[bool]:
         return sa.true()
     own = c.owner_id == principal.user_id if principal.user_id else sa.false()
     if principal.is_manager:
-        teams = team_ids(principal)
+        teams = principal.team_uuids()
         return sa.or_(own, c.team_id.in_(teams)) if teams else own
     return own
