@@ -125,6 +125,20 @@ async def test_a_pushed_lead_converts_into_a_customer_made_under_the_reps_author
         await gw.get(f"/api/v1/customers/{customer_id}", headers=h[others[0]])
     ).status_code == 404
 
+    # One trail: the customers service logged the call with the rep's request id and the
+    # opportunities service as the acting app.
+    log = stack.running["customers"].log_path
+
+    async def logged() -> Any:
+        for line in log.read_text().splitlines():
+            entry = json.loads(line) if line.startswith("{") else {}
+            if entry.get("request_id") == "e2e-convert-1" and entry.get("method") == "POST":
+                return entry
+        return None
+
+    entry = await wait_for(logged)
+    assert entry["act"] == ["opportunities"] and entry["status"] == 201
+
     opportunity = done["opportunity"]
     assert (
         opportunity["customer_id"] == customer_id and opportunity["owner_id"] == users[owner]["id"]
