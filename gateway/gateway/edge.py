@@ -185,7 +185,7 @@ class GatewayMiddleware:
         authenticator = self.state.authenticator
         if authenticator is not None and scope["path"] not in SIGN_IN_PATHS:
             authorization, api_key = incoming.authorization, incoming.api_key
-            delegated = incoming.delegated
+            delegated = None if authorization or api_key else incoming.delegated
             try:
                 if delegated is not None:
                     self.check_delegation_source(scope)

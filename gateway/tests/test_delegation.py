@@ -123,8 +123,7 @@ async def test_a_forged_expired_foreign_or_doubled_token_is_refused(fresh_db, mi
             "for the gateway": s.on_behalf(rep, audience="gateway"),
             "for no service": s.on_behalf(rep, audience="billing"),
             "not a token": {"X-Internal-Token": "abc.def.ghi"},
-            "with a bearer too": {**s.on_behalf(rep), **rep_login},
-            "with a key too": {**s.on_behalf(rep), "X-API-Key": "ffk_anything"},
+            "with a bad key beside": {**s.on_behalf(rep), "X-API-Key": "ffk_anything"},
             "too deep": s.on_behalf(
                 Principal(sub=rep.sub, kind="user", role="rep", act=("a", "b", "c", "d"))
             ),
@@ -134,6 +133,14 @@ async def test_a_forged_expired_foreign_or_doubled_token_is_refused(fresh_db, mi
             resp = await s.client.get(ECHO, headers=headers)
             assert resp.status_code == 401, (what, resp.text)
             assert resp.headers["content-type"] == "application/problem+json", what
+
+        # Beside a bearer token the internal token counts for nothing: the bearer's call.
+        admin_token = s.on_behalf(
+            Principal(sub=(await s.me(s.admin)).sub, kind="user", role="admin")
+        )
+        plain = await s.client.get(ECHO, headers={**admin_token, **rep_login})
+        assert plain.json()["principal"]["sub"] == rep.sub
+        assert "act" not in plain.json()["principal"]
 
         me = (await s.client.get("/api/v1/me", headers=rep_login)).json()
         deactivated = await s.client.patch(

@@ -9,8 +9,9 @@ in this process as soon as it commits and on every other replica as soon as Post
 the notification. While the listener is down the cache lives one second at most.
 
 Delegation (`servicekit.calls`): a service calling another app's public API on behalf of the
-caller it serves presents the internal token it was given (X-Internal-Token). It is taken when
-it verifies with the gateway's own key, has not expired, and was minted for one of the
+caller it serves presents the internal token it was given (X-Internal-Token) as the call's only
+credential (beside a bearer token or an API key it is ignored, as it always was). It is taken
+when it verifies with the gateway's own key, has not expired, and was minted for one of the
 services; the call is then the caller's own: their current facts (a deactivated user or a
 revoked key is refused, a changed role applies), their rate limit, their scopes. The principal
 carries the acting service in `act` (RFC 8693), on to the target and into the access lines.
@@ -214,10 +215,11 @@ class Authenticator:
     async def authenticate_credentials(
         self, authorization: str | None, api_key: str | None, delegated: str | None = None
     ) -> Principal | None:
+        # A bearer token or an API key is the call's credential, whatever else it carries:
+        # an internal token counts only as the one credential of a delegated call.
+        delegated = None if authorization or api_key else delegated
         try:
             if delegated:
-                if authorization or api_key:
-                    raise Unauthorized("send one credential: a delegated call carries no other")
                 return await self.principal_for_delegation(delegated.strip())
             if authorization:
                 scheme, _, token = authorization.partition(" ")
