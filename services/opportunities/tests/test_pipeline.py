@@ -270,6 +270,12 @@ async def test_the_board_counts_a_teams_open_opportunities_by_stage(opportunitie
             f"{OPPORTUNITIES}/board", params={"team_id": str(uuid.uuid4())}, as_=org.admin
         )
     ).status_code == 404
+    stages = await svc.ok(await svc.get(f"{OPPORTUNITIES}/stages", as_=org.rep_a))
+    assert [(i["name"], i["probability"], i["closed"]) for i in stages["items"]][-3:] == [
+        ("contract", 80, False),
+        ("won", 100, True),
+        ("lost", 0, True),
+    ]
     mine = await svc.ok(await svc.get(f"{OPPORTUNITIES}/board", as_=org.rep_a))
     assert mine["count"] == 1 and mine["amount"] == "1000.00"
 

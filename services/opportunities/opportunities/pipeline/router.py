@@ -26,6 +26,7 @@ from opportunities.pipeline.schemas import (
     StageChangeRead,
     StageInfo,
     StageMove,
+    Stages,
     StalledPage,
     StalledQuery,
 )
@@ -46,18 +47,20 @@ def _answer(settings: Settings, opportunity: Any, status: int = 200, **headers: 
     return json_response(body, status, {"ETag": etag_for(data["version"]), **headers})
 
 
-@router.get("/stages", response_model=list[StageInfo], summary="The pipeline's stages, in order")
-async def stages(settings: SettingsDep, principal: CurrentPrincipal) -> list[StageInfo]:
-    return [
-        StageInfo(
-            name=s.name,
-            order=i,
-            probability=s.probability,
-            expected_days=s.expected_days,
-            closed=s.name in ("won", "lost"),
-        )
-        for i, s in enumerate(settings.stages)
-    ]
+@router.get("/stages", response_model=Stages, summary="The pipeline's stages, in order")
+async def stages(settings: SettingsDep, principal: CurrentPrincipal) -> Stages:
+    return Stages(
+        items=[
+            StageInfo(
+                name=s.name,
+                order=i,
+                probability=s.probability,
+                expected_days=s.expected_days,
+                closed=s.name in ("won", "lost"),
+            )
+            for i, s in enumerate(settings.stages)
+        ]
+    )
 
 
 @router.post("", status_code=201, response_model=OpportunityRead, summary="Open an opportunity")

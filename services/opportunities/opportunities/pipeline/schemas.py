@@ -145,6 +145,11 @@ class StageInfo(BaseModel):
     closed: bool
 
 
+class Stages(BaseModel):
+    items: list[StageInfo]
+    next_cursor: str | None = None
+
+
 class BoardItem(BaseModel):
     id: uuid.UUID
     name: str

@@ -33,6 +33,7 @@ class CostRead(BaseModel):
 
 class CostPage(BaseModel):
     items: list[CostRead]
+    next_cursor: str | None = None
 
 
 class Period(BaseModel):
@@ -75,3 +76,4 @@ class Effectiveness(BaseModel):
 
 class Sources(BaseModel):
     items: list[str]
+    next_cursor: str | None = None
