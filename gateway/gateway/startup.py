@@ -52,7 +52,7 @@ async def edge_lifespan(app: FastAPI) -> AsyncIterator[None]:
     db: Database = app.state.db
     redis_store = RedisCounterStore(settings.redis_url) if settings.redis_url else None
     limiter = RateLimiter(
-        redis_store or PostgresCounterStore(db.read_pool()),
+        redis_store or PostgresCounterStore(db.primary()),
         sync_interval=settings.rate_limit_sync_interval_seconds,
         clock=clock,
     )

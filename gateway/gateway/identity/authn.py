@@ -82,19 +82,19 @@ _USER_FACTS_SQL = f"""
                  WHERE s.user_id = $1
                    AND s.revoked_at > now() - make_interval(secs => $2)) AS ended_sessions
     FROM "{SCHEMA}".users u WHERE u.id = $1
-"""
+"""  # noqa: S608 - the schema is our own identifier; values are bound parameters
 _KEY_SQL = f"""
     SELECT id, name, scopes, revoked_at FROM "{SCHEMA}".api_keys WHERE key_hash = $1
-"""
+"""  # noqa: S608 - the schema is our own identifier; values are bound parameters
 _KEY_BY_ID_SQL = f"""
     SELECT id, name, scopes, revoked_at FROM "{SCHEMA}".api_keys WHERE id = $1
-"""
+"""  # noqa: S608 - the schema is our own identifier; values are bound parameters
 _KEY_USAGE_SQL = f"""
     UPDATE "{SCHEMA}".api_keys k
     SET last_used_at = greatest(coalesce(k.last_used_at, v.at), v.at)
     FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at)
     WHERE k.id = v.id
-"""
+"""  # noqa: S608 - the schema is our own identifier; values are bound parameters
 
 
 def visible_teams(
@@ -376,7 +376,8 @@ class Authenticator:
 
     async def _fetchrow(self, sql: str, *args: Any) -> Any:
         try:
-            return await self._db.read_pool().fetchrow(sql, *args)
+            # The primary: a revoked key or a deactivated user must be seen at once.
+            return await self._db.primary().fetchrow(sql, *args)
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             # Credentials cannot be checked: say so (503), never let them through or crash.
             log.warning("identity lookup failed (%s)", type(exc).__name__)
@@ -483,7 +484,7 @@ class Authenticator:
         ids = [uuid.UUID(k) for k in usage]
         ats = [datetime.fromtimestamp(t, UTC) for t in usage.values()]
         try:
-            await self._db.read_pool().execute(_KEY_USAGE_SQL, ids, ats)
+            await self._db.primary().execute(_KEY_USAGE_SQL, ids, ats)
         except BaseException:
             for key_id, at in usage.items():
                 self._key_usage[key_id] = max(at, self._key_usage.get(key_id, at))

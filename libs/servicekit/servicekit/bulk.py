@@ -1,5 +1,5 @@
 """Bulk inserts in the caller's transaction: an executemany INSERT for a small batch, a binary
-COPY on the session's own connection (same transaction as everything else) for a large one.
+COPY on the session's own connection for a large one.
 
 Binary COPY is several times faster than multi-row INSERTs for the import's 10,000-row calls;
 small batches keep plain executemany INSERTs (COPY has a fixed set-up cost per table).
@@ -14,11 +14,13 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import asyncpg
-import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.db import json_text
+
+# Below this many rows one executemany INSERT is cheaper than setting up a COPY.
 COPY_THRESHOLD = 64
 _pausers = 0
 _was_enabled = False
@@ -47,42 +49,32 @@ def collector_paused() -> Iterator[None]:
 
 
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session's transaction, with that transaction begun
-    (SQLAlchemy's asyncpg adapter sends BEGIN only with the first statement; a COPY before it
-    would commit on its own)."""
+    """The asyncpg connection under the session's transaction, with that transaction begun:
+    SQLAlchemy's asyncpg adapter sends BEGIN only with the first statement, and a COPY before
+    it would commit on its own."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver: asyncpg.Connection | None = raw.driver_connection
     if driver is None or not driver.is_in_transaction():
-        await session.execute(sa.text("SELECT 1"))
+        await session.execute(sa.select(1))
         driver = raw.driver_connection
     assert driver is not None
     return driver
 
 
-def use_copy(rows: Sequence[Any]) -> bool:
-    return len(rows) >= COPY_THRESHOLD
-
-
 async def insert_rows(
     session: AsyncSession, table: sa.Table, rows: Sequence[dict[str, Any]]
 ) -> None:
-    """Insert `rows` (dicts keyed by column name, JSON columns as Python values: UUIDs and
-    datetimes become ISO strings, Decimals their exact string)."""
+    """Insert `rows` (dicts keyed by column name, all with the same keys). JSON columns take
+    Python values and are encoded with `db.json_text` on both paths (UUIDs and times as
+    ISO strings, Decimals as their exact string)."""
     if not rows:
         return
-    names = list(rows[0].keys())
-    json_at = [i for i, c in enumerate(names) if isinstance(table.c[c].type, JSONB)]
-    if not use_copy(rows):
-        if json_at:
-            # Through orjson like the COPY path, so both store the same JSON for a value.
-            json_names = [names[i] for i in json_at]
-            rows = [
-                {**r, **{c: orjson.loads(orjson.dumps(r[c], default=str)) for c in json_names}}
-                for r in rows
-            ]
+    if len(rows) < COPY_THRESHOLD:
         await session.execute(sa.insert(table), list(rows))
         return
+    names = list(rows[0].keys())
+    json_at = [i for i, c in enumerate(names) if isinstance(table.c[c].type, JSON | JSONB)]
     # itemgetter builds each record in C; only the JSON cells need Python work.
     values = operator.itemgetter(*names)
     if len(names) == 1:
@@ -90,11 +82,10 @@ async def insert_rows(
     else:
         records = list(map(values, rows))
     if json_at:
-        dumps = orjson.dumps
         for n, record in enumerate(records):
             cells = list(record)
             for i in json_at:
-                cells[i] = dumps(cells[i], default=str).decode()
+                cells[i] = json_text(cells[i])
             records[n] = cells
     await copy_records(session, table, names, records)
 

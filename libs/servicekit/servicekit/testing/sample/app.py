@@ -1,4 +1,4 @@
-"""`widgets`: every kit feature on one small resource (writes, raw reads, ETag, pages, events)."""
+"""`widgets`: every kit feature on one small resource (writes, reads, ETag, pages, events)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from servicekit.app import AppSpec, CurrentPrincipal, create_app, json_response
-from servicekit.db import compile_sql, make_registry, utcnow
+from servicekit.db import make_registry, utcnow
 from servicekit.directory import Directory
 from servicekit.errors import NotFound, ValidationFailed
 from servicekit.etag import check_if_match, etag_for
@@ -80,7 +80,6 @@ class WidgetRead(BaseModel):
 
 
 WIDGETS: sa.Table = Widget.__table__  # type: ignore[attr-defined]
-WIDGET_BY_ID = compile_sql(sa.select(WIDGETS).where(WIDGETS.c.id == sa.bindparam("id")))
 
 router = kit_router(prefix="/widgets", tags=["widgets"])
 
@@ -113,12 +112,12 @@ async def create_widget(
 
 @router.get("/{widget_id}", response_model=WidgetRead)
 async def get_widget(
-    request: Request, widget_id: Annotated[uuid.UUID, PathParam()], principal: CurrentPrincipal
+    widget_id: Annotated[uuid.UUID, PathParam()], session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
-    row = await request.app.state.db.read_pool().fetchrow(WIDGET_BY_ID, widget_id)
-    if row is None or row["owner"] != principal.sub:
+    row = (await session.execute(sa.select(WIDGETS).where(WIDGETS.c.id == widget_id))).first()
+    if row is None or row.owner != principal.sub:
         raise NotFound(f"no widget {widget_id}")
-    return json_response(dict(row), headers={"ETag": etag_for(row["version"])})
+    return json_response(dict(row._mapping), headers={"ETag": etag_for(row.version)})
 
 
 @router.patch("/{widget_id}", response_model=WidgetRead)
