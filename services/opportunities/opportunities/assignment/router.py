@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from opportunities.assignment import service
+from opportunities.assignment.dependencies import ChangeableRule, VisibleRule
 from opportunities.assignment.schemas import (
     AssignmentRuleCreate,
     AssignmentRuleRead,
@@ -45,32 +45,26 @@ async def create_rule(
 
 
 @router.get(BY_ID, response_model=AssignmentRuleRead, summary="One rule")
-async def get_rule(
-    rule_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
-) -> Response:
-    return _answer(await service.get_rule(session, principal, rule_id))
+async def get_rule(rule: VisibleRule) -> Response:
+    return _answer(rule)
 
 
 @router.patch(BY_ID, response_model=AssignmentRuleRead, summary="Change a rule (If-Match; admin)")
 async def patch_rule(
     request: Request,
-    rule_id: uuid.UUID,
+    rule: ChangeableRule,
     body: AssignmentRuleUpdate,
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> Response:
-    rule = await service.locked_rule(session, principal, rule_id)
-    service.require_write(principal)
     check_if_match(request, rule.version)
     return _answer(await service.update_rule(session, principal, rule, body))
 
 
 @router.delete(BY_ID, status_code=204, summary="Remove a rule (If-Match; admin)")
 async def delete_rule(
-    request: Request, rule_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+    request: Request, rule: ChangeableRule, session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
-    rule = await service.locked_rule(session, principal, rule_id)
-    service.require_write(principal)
     check_if_match(request, rule.version)
     await service.delete_rule(session, principal, rule)
     return Response(status_code=204)

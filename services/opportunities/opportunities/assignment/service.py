@@ -194,11 +194,13 @@ async def update_rule(
     return await repository.update(session, rule.id, values)
 
 
-async def locked_rule(session: AsyncSession, principal: Principal, rule_id: uuid.UUID) -> Any:
+async def changeable_rule(session: AsyncSession, principal: Principal, rule_id: uuid.UUID) -> Any:
+    """The rule, locked for a change: 404 when there is none, 403 unless an admin asks."""
     require_read(principal)
     rule = await repository.get(session, rule_id, for_update=True)
     if rule is None:
         raise RuleNotFound(rule_id)
+    require_write(principal)
     return rule
 
 

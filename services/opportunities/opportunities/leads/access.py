@@ -8,7 +8,8 @@
 - integration key: pushes leads with `leads:write`, reads every lead with `leads:read`.
 
 A lead the caller may not see is a 404, exactly like one that does not exist; one they see
-but may not change is a 403.
+but may not change is a 403. The same rule as a list's WHERE clause is
+`repository.visibility_filter`.
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
-
-from opportunities.leads.models import LEADS
 from servicekit.auth import Principal
 from servicekit.errors import Forbidden
 
@@ -72,22 +70,3 @@ def manages(principal: Principal) -> bool:
     if principal.kind == "key":
         return principal.has_scope(WRITE_SCOPE)
     return principal.is_admin or principal.is_manager
-
-
-def visibility_filter(principal: Principal) -> sa.ColumnElement[bool]:
-    """`can_see` as the WHERE clause of a list."""
-    c = LEADS.c
-    if principal.kind == "key":
-        return sa.true() if principal.has_scope(READ_SCOPE) else sa.false()
-    if principal.is_admin:
-        return sa.true()
-    own = c.owner_id == principal.user_id if principal.user_id else sa.false()
-    if principal.is_rep:
-        return own
-    if principal.is_manager:
-        clauses = [own, c.team_id.is_(None)]
-        teams = principal.team_uuids()
-        if teams:
-            clauses.append(c.team_id.in_(teams))
-        return sa.or_(*clauses)
-    return sa.false()

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from opportunities.leads.access import visibility_filter
+from opportunities.leads.access import READ_SCOPE
 from opportunities.leads.models import LEAD_ASSIGNMENTS, LEADS
 from opportunities.leads.schemas import LeadListQuery
 from servicekit import bulk
@@ -59,6 +59,24 @@ _UPDATE = (
     .where(L.id == sa.bindparam("_id"))
     .values({name: sa.bindparam(name) for name in MUTABLE})
 )
+
+
+def visibility_filter(principal: Principal) -> sa.ColumnElement[bool]:
+    """`access.can_see` as the WHERE clause of a list."""
+    if principal.kind == "key":
+        return sa.true() if principal.has_scope(READ_SCOPE) else sa.false()
+    if principal.is_admin:
+        return sa.true()
+    own = L.owner_id == principal.user_id if principal.user_id else sa.false()
+    if principal.is_rep:
+        return own
+    if principal.is_manager:
+        clauses = [own, L.team_id.is_(None)]
+        teams = principal.team_uuids()
+        if teams:
+            clauses.append(L.team_id.in_(teams))
+        return sa.or_(*clauses)
+    return sa.false()
 
 
 async def lock_sources(session: AsyncSession, sources: Sequence[str]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 from fastapi import Query
@@ -12,7 +11,7 @@ from starlette.responses import Response
 
 from opportunities.dependencies import SettingsDep
 from opportunities.leads import conversion, intake, repository, service
-from opportunities.leads.access import require_read
+from opportunities.leads.dependencies import ChangeableLead, VisibleLead
 from opportunities.leads.schemas import (
     AssignBody,
     AssignmentPage,
@@ -106,18 +105,14 @@ async def push_leads(
 async def list_leads(
     query: Annotated[LeadListQuery, Query()], session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
-    require_read(principal)
-    rows, cursor = await repository.page(session, principal, query)
-    scorers = await service.explainers(session, rows)
-    items = [LeadRead.model_validate(service.read(r, scorers)) for r in rows]
+    rows, cursor = await service.list_leads(session, principal, query)
+    items = [LeadRead.model_validate(r) for r in rows]
     return json_response(LeadPage(items=items, next_cursor=cursor).model_dump(mode="json"))
 
 
 @router.get(BY_ID, response_model=LeadRead, summary="One lead, its score explained")
-async def get_lead(
-    lead_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
-) -> Response:
-    return await _answer(session, await service.get_lead(session, principal, lead_id))
+async def get_lead(lead: VisibleLead, session: SessionDep) -> Response:
+    return await _answer(session, lead)
 
 
 @router.patch(
@@ -125,13 +120,12 @@ async def get_lead(
 )
 async def patch_lead(
     request: Request,
-    lead_id: uuid.UUID,
+    lead: ChangeableLead,
     body: LeadUpdate,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
 ) -> Response:
-    lead = await service.changeable(session, principal, lead_id)
     check_if_match(request, lead["version"])
     lead = await service.update_lead(session, principal, settings, lead, body)
     return await _answer(session, lead)
@@ -141,13 +135,12 @@ async def patch_lead(
     BY_ID + "/contacted", response_model=LeadRead, summary="The assigned rep's first contact"
 )
 async def contacted(
-    lead_id: uuid.UUID,
+    lead: ChangeableLead,
     body: ContactedBody,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
 ) -> Response:
-    lead = await service.changeable(session, principal, lead_id)
     lead = await service.mark_contacted(session, principal, settings, lead, body)
     return await _answer(session, lead)
 
@@ -158,13 +151,12 @@ async def contacted(
     summary="Invalid (spam, duplicate, unreachable, no need, other): out of every queue",
 )
 async def invalidate(
-    lead_id: uuid.UUID,
+    lead: ChangeableLead,
     body: InvalidateBody,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
 ) -> Response:
-    lead = await service.changeable(session, principal, lead_id)
     lead = await service.invalidate(session, principal, settings, lead, body)
     return await _answer(session, lead)
 
@@ -175,13 +167,12 @@ async def invalidate(
     summary="Score a nurtured lead again (with new inputs): assigned, or nurtured anew",
 )
 async def requalify(
-    lead_id: uuid.UUID,
+    lead: ChangeableLead,
     body: RequalifyBody,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
 ) -> Response:
-    lead = await service.changeable(session, principal, lead_id)
     lead = await service.requalify(session, principal, settings, lead, body)
     return await _answer(session, lead)
 
@@ -190,13 +181,12 @@ async def requalify(
     BY_ID + "/assign", response_model=LeadRead, summary="Assign or reassign to a rep (manager)"
 )
 async def assign(
-    lead_id: uuid.UUID,
+    lead: ChangeableLead,
     body: AssignBody,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
 ) -> Response:
-    lead = await service.changeable(session, principal, lead_id)
     lead = await service.assign_to(session, principal, settings, lead, body)
     return await _answer(session, lead)
 
@@ -206,11 +196,8 @@ async def assign(
     response_model=AssignmentPage,
     summary="Every assignment of the lead: from, to, by, rule, when",
 )
-async def assignments(
-    lead_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, page: PageDep
-) -> Response:
-    await service.get_lead(session, principal, lead_id)
-    rows, cursor = await repository.assignments(session, lead_id, page)
+async def assignments(lead: VisibleLead, session: SessionDep, page: PageDep) -> Response:
+    rows, cursor = await repository.assignments(session, lead["id"], page)
     items = [AssignmentRead.model_validate(r, from_attributes=True) for r in rows]
     return json_response(AssignmentPage(items=items, next_cursor=cursor).model_dump(mode="json"))
 
@@ -226,14 +213,13 @@ async def assignments(
     "`customer_id` or `confirm_duplicates`). Answers the lead and the opportunity.",
 )
 async def convert(
-    lead_id: uuid.UUID,
+    lead: ChangeableLead,
     body: ConvertBody,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
     calls: GatewayCalls,
 ) -> Response:
-    lead = await service.changeable(session, principal, lead_id)
     lead, opportunity, created = await conversion.convert(
         session, principal, settings, calls, lead, body
     )

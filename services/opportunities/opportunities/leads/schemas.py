@@ -19,6 +19,7 @@ from pydantic import (
 
 from opportunities.pipeline.schemas import OpportunityRead
 from opportunities.scoring.schemas import ScoreExplanation
+from servicekit.db import utcnow
 from servicekit.fields import NO_NUL, json_checker
 from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -80,7 +81,7 @@ class LeadIn(_Input):
         if value is None:
             return None
         value = value.astimezone(UTC)
-        if value < EARLIEST or value > datetime.now(UTC) + timedelta(days=1):
+        if value < EARLIEST or value > utcnow() + timedelta(days=1):
             raise ValueError("must lie between 2000-01-01 and tomorrow")
         return value
 

@@ -31,6 +31,7 @@ from opportunities.leads.schemas import (
     AssignBody,
     ContactedBody,
     InvalidateBody,
+    LeadListQuery,
     LeadUpdate,
     RequalifyBody,
 )
@@ -291,9 +292,21 @@ async def get_visible(
     return as_dict(row)
 
 
-async def get_lead(session: AsyncSession, principal: Principal, lead_id: uuid.UUID) -> Any:
+async def get_lead(
+    session: AsyncSession, principal: Principal, lead_id: uuid.UUID
+) -> dict[str, Any]:
     require_read(principal)
     return await get_visible(session, principal, lead_id)
+
+
+async def list_leads(
+    session: AsyncSession, principal: Principal, query: LeadListQuery
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the leads the caller may see, each as `LeadRead` sees it."""
+    require_read(principal)
+    rows, cursor = await repository.page(session, principal, query)
+    scorers = await explainers(session, rows)
+    return [read(r, scorers) for r in rows], cursor
 
 
 async def changeable(

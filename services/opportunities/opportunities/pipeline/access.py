@@ -1,16 +1,14 @@
 """Who may see and change which opportunity: an admin every one; a manager those of their
 visible teams; a rep their own; a key every one with `opportunities:read` (changes with
 `opportunities:write`). A manager reopens closed ones. An opportunity the caller may not see
-is a 404; one they see but may not change a 403."""
+is a 404; one they see but may not change a 403. The same rule as a list's WHERE clause is
+`repository.visibility_filter`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-
 from opportunities.leads.access import owner_and_team
-from opportunities.pipeline.models import OPPORTUNITIES
 from servicekit.auth import Principal
 from servicekit.errors import Forbidden
 
@@ -49,16 +47,3 @@ def require_change(principal: Principal, opportunity: Any) -> None:
 def require_manager(principal: Principal) -> None:
     if principal.kind != "user" or not (principal.is_manager or principal.is_admin):
         raise Forbidden("a closed opportunity is reopened by a manager")
-
-
-def visibility_filter(principal: Principal) -> sa.ColumnElement[bool]:
-    c = OPPORTUNITIES.c
-    if principal.kind == "key":
-        return sa.true() if can_see(principal, None) else sa.false()
-    if principal.is_admin:
-        return sa.true()
-    own = c.owner_id == principal.user_id if principal.user_id else sa.false()
-    if principal.is_manager:
-        teams = principal.team_uuids()
-        return sa.or_(own, c.team_id.in_(teams)) if teams else own
-    return own

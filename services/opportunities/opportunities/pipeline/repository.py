@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opportunities.config import Settings
-from opportunities.pipeline.access import visibility_filter
+from opportunities.pipeline.access import can_see
 from opportunities.pipeline.models import CYCLE, OPPORTUNITIES, STAGE_CHANGES, STAGE_NORMS
 from opportunities.pipeline.schemas import OpportunityListQuery
 from servicekit.auth import Principal
@@ -43,6 +43,19 @@ MUTABLE = (
     "version",
     "updated_at",
 )
+
+
+def visibility_filter(principal: Principal) -> sa.ColumnElement[bool]:
+    """`access.can_see` as the WHERE clause of a list."""
+    if principal.kind == "key":
+        return sa.true() if can_see(principal, None) else sa.false()
+    if principal.is_admin:
+        return sa.true()
+    own = P.owner_id == principal.user_id if principal.user_id else sa.false()
+    if principal.is_manager:
+        teams = principal.team_uuids()
+        return sa.or_(own, P.team_id.in_(teams)) if teams else own
+    return own
 
 
 async def get(session: AsyncSession, opportunity_id: uuid.UUID, *, for_update: bool = False) -> Any:

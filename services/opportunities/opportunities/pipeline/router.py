@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 from fastapi import Query
@@ -12,7 +11,7 @@ from starlette.responses import Response
 from opportunities.config import Settings
 from opportunities.dependencies import SettingsDep
 from opportunities.pipeline import repository, service
-from opportunities.pipeline.access import require_read
+from opportunities.pipeline.dependencies import ChangeableOpportunity, VisibleOpportunity
 from opportunities.pipeline.schemas import (
     Board,
     BoardQuery,
@@ -82,10 +81,8 @@ async def list_opportunities(
     principal: CurrentPrincipal,
     settings: SettingsDep,
 ) -> Response:
-    require_read(principal)
-    rows, cursor = await repository.page(session, principal, query)
-    now = utcnow()
-    items = [OpportunityRead.model_validate(service.read(settings, r, now)) for r in rows]
+    rows, cursor = await service.list_opportunities(session, principal, settings, query)
+    items = [OpportunityRead.model_validate(r) for r in rows]
     return json_response(OpportunityPage(items=items, next_cursor=cursor).model_dump(mode="json"))
 
 
@@ -126,25 +123,19 @@ async def stalled(
 
 
 @router.get(BY_ID, response_model=OpportunityRead, summary="One opportunity")
-async def get_opportunity(
-    opportunity_id: uuid.UUID,
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    settings: SettingsDep,
-) -> Response:
-    return _answer(settings, await service.get_visible(session, principal, opportunity_id))
+async def get_opportunity(opportunity: VisibleOpportunity, settings: SettingsDep) -> Response:
+    return _answer(settings, opportunity)
 
 
 @router.patch(BY_ID, response_model=OpportunityRead, summary="Change an opportunity (If-Match)")
 async def patch_opportunity(
     request: Request,
-    opportunity_id: uuid.UUID,
+    opportunity: ChangeableOpportunity,
     body: OpportunityUpdate,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
 ) -> Response:
-    opportunity = await service.changeable(session, principal, opportunity_id)
     check_if_match(request, opportunity["version"])
     opportunity = await service.update(session, principal, settings, opportunity, body)
     return _answer(settings, opportunity)
@@ -157,13 +148,12 @@ async def patch_opportunity(
 )
 async def move_stage(
     request: Request,
-    opportunity_id: uuid.UUID,
+    opportunity: ChangeableOpportunity,
     body: StageMove,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
 ) -> Response:
-    opportunity = await service.changeable(session, principal, opportunity_id)
     check_if_match(request, opportunity["version"], required=False)
     opportunity = await service.move(session, principal, settings, opportunity, body)
     return _answer(settings, opportunity)
@@ -176,13 +166,12 @@ async def move_stage(
 )
 async def reopen(
     request: Request,
-    opportunity_id: uuid.UUID,
+    opportunity: ChangeableOpportunity,
     body: Reopen,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
 ) -> Response:
-    opportunity = await service.changeable(session, principal, opportunity_id)
     check_if_match(request, opportunity["version"], required=False)
     opportunity = await service.reopen(session, principal, settings, opportunity, body)
     return _answer(settings, opportunity)
@@ -194,9 +183,8 @@ async def reopen(
     summary="The stage history: every move, with the days spent in the stage left",
 )
 async def stage_history(
-    opportunity_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, page: PageDep
+    opportunity: VisibleOpportunity, session: SessionDep, page: PageDep
 ) -> Response:
-    await service.get_visible(session, principal, opportunity_id)
-    rows, cursor = await service.history(session, opportunity_id, page)
+    rows, cursor = await repository.changes(session, opportunity["id"], page)
     items = [StageChangeRead.model_validate(r, from_attributes=True) for r in rows]
     return json_response(StageChangePage(items=items, next_cursor=cursor).model_dump(mode="json"))

@@ -35,6 +35,7 @@ from opportunities.pipeline.exceptions import OpportunityNotFound, WrongStage
 from opportunities.pipeline.schemas import (
     BoardQuery,
     OpportunityCreate,
+    OpportunityListQuery,
     OpportunityUpdate,
     Reopen,
     StageMove,
@@ -478,10 +479,14 @@ async def reopen(
     return opportunity
 
 
-async def history(
-    session: AsyncSession, opportunity_id: uuid.UUID, params: PageParams
-) -> tuple[list[Any], str | None]:
-    return await repository.changes(session, opportunity_id, params)
+async def list_opportunities(
+    session: AsyncSession, principal: Principal, settings: Settings, query: OpportunityListQuery
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the opportunities the caller may see, each as `OpportunityRead` sees it."""
+    require_read(principal)
+    rows, cursor = await repository.page(session, principal, query)
+    now = utcnow()
+    return [read(settings, r, now) for r in rows], cursor
 
 
 async def _teams(

@@ -10,10 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from opportunities.dependencies import SettingsDep
-from opportunities.scoring import repository, service
-from opportunities.scoring.access import require_read
-from opportunities.scoring.exceptions import ScoringModelNotFound
-from opportunities.scoring.repository import page as models_page
+from opportunities.scoring import service
+from opportunities.scoring.dependencies import LockedModel, VisibleModel
 from opportunities.scoring.schemas import (
     Calibration,
     CalibrationQuery,
@@ -42,8 +40,7 @@ async def list_models(
     page: PageDep,
     status: Literal["draft", "active", "challenger", "retired"] | None = None,
 ) -> Page[ScoringModelRead]:
-    require_read(principal)
-    rows, cursor = await models_page(session, page, status)
+    rows, cursor = await service.list_models(session, principal, page, status)
     return Page(
         items=[ScoringModelRead.model_validate(r, from_attributes=True) for r in rows],
         next_cursor=cursor,
@@ -64,11 +61,8 @@ async def create_model(
 
 
 @router.get(BY_ID, response_model=ScoringModelRead, summary="One scoring model")
-async def get_model(
-    model_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
-) -> Response:
-    require_read(principal)
-    return _answer(await service.get_model(session, model_id))
+async def get_model(model: VisibleModel) -> Response:
+    return _answer(model)
 
 
 @router.patch(
@@ -78,15 +72,11 @@ async def get_model(
 )
 async def patch_model(
     request: Request,
-    model_id: uuid.UUID,
+    model: LockedModel,
     body: ScoringModelUpdate,
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> Response:
-    require_read(principal)
-    model = await repository.get(session, model_id, for_update=True)
-    if model is None:
-        raise ScoringModelNotFound(model_id)
     check_if_match(request, model.revision)
     return _answer(await service.update_model(session, principal, model, body))
 

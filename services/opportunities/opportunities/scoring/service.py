@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opportunities.scoring import repository
-from opportunities.scoring.access import require_calibration, require_write
+from opportunities.scoring.access import require_calibration, require_read, require_write
 from opportunities.scoring.exceptions import ModelInUse, ScoringModelNotFound
 from opportunities.scoring.rules import Scorer, max_points
 from opportunities.scoring.schemas import ScoringModelCreate, ScoringModelUpdate
@@ -19,6 +19,7 @@ from servicekit.auth import Principal
 from servicekit.db import utcnow
 from servicekit.errors import Conflict, ValidationFailed
 from servicekit.ids import new_id
+from servicekit.pagination import PageParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +49,30 @@ async def used(session: AsyncSession, scorers: Scorers) -> None:
     await repository.mark_used(session, [s.id for s in scorers.all], utcnow())
 
 
-async def get_model(session: AsyncSession, model_id: uuid.UUID) -> Any:
-    row = await repository.get(session, model_id)
+async def get_model(session: AsyncSession, model_id: uuid.UUID, *, lock: bool = False) -> Any:
+    row = await repository.get(session, model_id, for_update=lock)
     if row is None:
         raise ScoringModelNotFound(model_id)
     return row
+
+
+async def visible_model(session: AsyncSession, principal: Principal, model_id: uuid.UUID) -> Any:
+    require_read(principal)
+    return await get_model(session, model_id)
+
+
+async def model_for_change(session: AsyncSession, principal: Principal, model_id: uuid.UUID) -> Any:
+    """The model, locked for a change (404 when there is none; who may change it is
+    `update_model`'s to say)."""
+    require_read(principal)
+    return await get_model(session, model_id, lock=True)
+
+
+async def list_models(
+    session: AsyncSession, principal: Principal, params: PageParams, status: str | None
+) -> tuple[list[Any], str | None]:
+    require_read(principal)
+    return await repository.page(session, params, status)
 
 
 async def create_model(

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from opportunities.leads.access import visibility_filter
 from opportunities.leads.models import LEADS
+from opportunities.leads.repository import visibility_filter
 from opportunities.pipeline.models import OPPORTUNITIES
 from opportunities.sources.models import SOURCE_COSTS
 from servicekit.auth import Principal
