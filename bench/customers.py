@@ -43,9 +43,9 @@ from starlette.routing import Route
 from bench.gateway import start_customers_behind_gateway
 from bench.harness import Comparison, Context, RequestSet, Server, Side, batch_results, call
 from customers.archive import codes
-from customers.archive.normalize import normalize_email, normalize_name, normalize_phone
 from fieldforce.apps import BY_NAME, GATEWAY
 from fieldforce.stack import migrate_all
+from servicekit.normalize import normalize_email, normalize_name, normalize_phone
 from servicekit.testing.tokens import INTERNAL_TOKEN_HEADER, make_principal
 
 GET_GOAL = 0.40

@@ -45,13 +45,14 @@ from opportunities.leads.service import (
     route,
     score,
 )
-from opportunities.matching.service import Keys, match_customers
+from opportunities.matching.service import match_customers
 from opportunities.scoring import service as scoring
 from opportunities.scoring.rules import InputCheck
 from servicekit.auth import Principal
 from servicekit.db import utcnow
 from servicekit.errors import PayloadTooLarge, ValidationFailed, validation_text
 from servicekit.ids import ordered_uuids
+from servicekit.normalize import MatchKeys
 
 MAX_ROWS = 10_000
 _validate = LeadIn.__pydantic_validator__.validate_python
@@ -292,7 +293,7 @@ async def receive(
     found = await match_customers(
         session,
         [
-            Keys.of(lead["company"], lead["phone"], lead["email"], lead["region"])
+            MatchKeys.of(lead["company"], lead["phone"], lead["email"], lead["region"])
             for lead in to_match
         ],
     )

@@ -21,14 +21,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opportunities.matching import repository
 from servicekit.db import utcnow
-from servicekit.normalize import normalize_email, normalize_name, normalize_phone, normalize_region
+from servicekit.normalize import (
+    MatchKeys,
+    lookups,
+    normalize_email,
+    normalize_name,
+    normalize_phone,
+    normalize_region,
+)
 from servicekit.outbox import Event
 
 SOURCE = "customers"
@@ -43,25 +49,6 @@ CUSTOMER_EVENTS = frozenset(
         "customer.invalidated",
     }
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Keys:
-    phone: str | None
-    email: str | None
-    name: str | None
-    region: str | None
-
-    @classmethod
-    def of(
-        cls, company: str | None, phone: str | None, email: str | None, region: str | None
-    ) -> Keys:
-        return cls(
-            normalize_phone(phone),
-            normalize_email(email),
-            normalize_name(company),
-            normalize_region(region) if region else None,
-        )
 
 
 async def apply_customer_event(session: AsyncSession, event: Event) -> None:
@@ -100,12 +87,11 @@ def _uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
-async def match_customers(session: AsyncSession, keys: Sequence[Keys]) -> list[uuid.UUID | None]:
+async def match_customers(
+    session: AsyncSession, keys: Sequence[MatchKeys]
+) -> list[uuid.UUID | None]:
     """The customer each of `keys` belongs to, or None: one statement for the whole batch."""
-    phones = sorted({k.phone for k in keys if k.phone})
-    emails = sorted({k.email for k in keys if k.email})
-    pairs = sorted({(k.region, k.name) for k in keys if k.name and k.region})
-    rows = await repository.candidates(session, phones, emails, pairs)
+    rows = await repository.candidates(session, *lookups(keys))
     if not rows:
         return [None] * len(keys)
     by_phone: dict[str, Any] = {}
