@@ -3,6 +3,8 @@ included) and the pool, an admin all; anything else is a 404 on every sub-resour
 
 from __future__ import annotations
 
+from typing import Any
+
 from servicekit.auth import Principal
 from servicekit.testing.tokens import make_principal
 
@@ -125,7 +127,7 @@ async def test_a_reps_own_and_pool_list_merges_both_in_page_order(customers, org
 # --- what a caller is told of records they may not see ----------------------------------------
 
 
-def _leaks(text: str, record: dict) -> list[str]:
+def _leaks(text: str, record: dict[str, Any]) -> list[str]:
     """The identifying values of `record` that appear in an answer."""
     return [
         v for v in (record["id"], record["code"], record["name"], record["owner_id"]) if v in text

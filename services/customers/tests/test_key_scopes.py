@@ -6,6 +6,8 @@ and nothing about it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from servicekit.testing.tokens import make_principal
@@ -13,11 +15,11 @@ from servicekit.testing.tokens import make_principal
 API = "/api/v1/customers"
 
 
-def key(*scopes: str):
+def key(*scopes: str) -> Any:
     return make_principal("integration", kind="key", scopes=scopes)
 
 
-async def _customer_with_an_order(customers, org):
+async def _customer_with_an_order(customers: Any, org: Any) -> tuple[Any, Any]:
     c = await customers.create(
         org.rep_a,
         source="erp",

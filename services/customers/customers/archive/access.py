@@ -77,17 +77,6 @@ def require_person(principal: Principal, what: str) -> None:
         raise Forbidden(f"{what} are for people, not integrations")
 
 
-def team_ids(principal: Principal) -> list[uuid.UUID]:
-    """The principal's visible teams as UUIDs (anything else in the token is ignored)."""
-    out = []
-    for t in principal.visible_team_ids:
-        try:
-            out.append(uuid.UUID(t))
-        except ValueError:
-            continue
-    return out
-
-
 def can_see(principal: Principal, owner_id: uuid.UUID | None, team_id: uuid.UUID | None) -> bool:
     if principal.kind == "key":
         return key_reads(principal)
