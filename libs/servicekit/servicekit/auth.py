@@ -72,10 +72,15 @@ class Principal(RoleChecks):
         return uuid.UUID(self.sub) if self.kind == "user" else None
 
     def has_scope(self, scope: str) -> bool:
-        return scope in self.scopes
+        """Held, or included in a held scope: a write scope includes the read scope of its
+        area (`leads:write` reads what `leads:read` reads), so a key reads what it writes."""
+        if scope in self.scopes:
+            return True
+        area, _, action = scope.partition(":")
+        return action == "read" and f"{area}:write" in self.scopes
 
     def require_scope(self, scope: str) -> None:
-        if scope not in self.scopes:
+        if not self.has_scope(scope):
             raise Forbidden(f"this action needs the '{scope}' scope")
 
     def team_uuids(self) -> list[uuid.UUID]:

@@ -138,6 +138,8 @@ async def test_who_sees_which_lead(opportunities, org):
         org.manager_south: {south["id"], queued["id"], nurtured["id"]},
         org.admin: everything,
         key("leads:read"): everything,
+        # A write scope includes the read scope of its area.
+        key("leads:write"): everything,
     }
     for who, visible in sees.items():
         page = await svc.ok(await svc.get(LEADS, params={"limit": "200"}, as_=who))
@@ -145,7 +147,7 @@ async def test_who_sees_which_lead(opportunities, org):
         for lead_id in everything:
             status = (await svc.get(f"{LEADS}/{lead_id}", as_=who)).status_code
             assert status == (200 if lead_id in visible else 404), (who.name, lead_id)
-    for scopes in (("leads:write",), ("opportunities:read",), ()):
+    for scopes in (("opportunities:write",), ("customers:read",), ()):
         assert (await svc.get(LEADS, as_=key(*scopes))).status_code == 403
         assert (await svc.get(f"{LEADS}/{a['id']}", as_=key(*scopes))).status_code == 403
     # A page of the manager's own filter, and a foreign cursor.

@@ -94,8 +94,12 @@ async def test_effectiveness_per_source_with_cost_per_won(opportunities, org, cl
         await svc.get(f"{SOURCES}/effectiveness", params=period, as_=key("leads:read"))
     )
     assert {s["source"]: s["won"] for s in keyed["sources"]}["trade_show"] == 2
+    # leads:write includes leads:read; another area's scope does not.
     assert (
         await svc.get(f"{SOURCES}/effectiveness", params=period, as_=key("leads:write"))
+    ).status_code == 200
+    assert (
+        await svc.get(f"{SOURCES}/effectiveness", params=period, as_=key("opportunities:write"))
     ).status_code == 403
     costs = await svc.ok(await svc.get(f"{SOURCES}/costs", params=period, as_=org.manager_north))
     assert [(c["source"], c["amount"]) for c in costs["items"]] == [("trade_show", "8000.00")]

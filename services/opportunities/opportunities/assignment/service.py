@@ -29,7 +29,6 @@ from servicekit.ids import new_id
 from servicekit.normalize import normalize_region
 
 WRITE_SCOPE = "leads:write"
-READ_SCOPES = frozenset({"leads:read", "leads:write"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +125,7 @@ async def place(
 
 def require_read(principal: Principal) -> None:
     if principal.kind == "key":
-        if not principal.scopes & READ_SCOPES:
-            raise Forbidden("this action needs the 'leads:read' scope")
+        principal.require_scope("leads:read")
     elif principal.is_rep:
         raise Forbidden("assignment rules are for managers and admins")
 

@@ -5,7 +5,8 @@
   shared queue: unassigned, nurtured). A lead a rule sent to a team without reps waits in
   that team's queue, seen by its managers.
 - rep: their own leads.
-- integration key: pushes leads with `leads:write`, reads every lead with `leads:read`.
+- integration key: reads every lead with `leads:read`; pushes and changes leads with
+  `leads:write`, which includes `leads:read` (a key reads what it may change).
 
 A lead the caller may not see is a 404, exactly like one that does not exist; one they see
 but may not change is a 403. The same rule as a list's WHERE clause is
@@ -43,7 +44,7 @@ def owner_and_team(record: Any) -> tuple[uuid.UUID | None, uuid.UUID | None]:
 
 def can_see(principal: Principal, lead: Any) -> bool:
     if principal.kind == "key":
-        return principal.has_scope(READ_SCOPE) or principal.has_scope(WRITE_SCOPE)
+        return principal.has_scope(READ_SCOPE)
     if principal.is_admin:
         return True
     owner_id, team_id = owner_and_team(lead)

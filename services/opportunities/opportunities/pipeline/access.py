@@ -17,10 +17,8 @@ WRITE_SCOPE = "opportunities:write"
 
 
 def require_read(principal: Principal) -> None:
-    if principal.kind == "key" and not (
-        principal.has_scope(READ_SCOPE) or principal.has_scope(WRITE_SCOPE)
-    ):
-        raise Forbidden(f"this action needs the '{READ_SCOPE}' scope")
+    if principal.kind == "key":
+        principal.require_scope(READ_SCOPE)
 
 
 def require_write(principal: Principal) -> None:
@@ -30,7 +28,7 @@ def require_write(principal: Principal) -> None:
 
 def can_see(principal: Principal, opportunity: Any) -> bool:
     if principal.kind == "key":
-        return principal.has_scope(READ_SCOPE) or principal.has_scope(WRITE_SCOPE)
+        return principal.has_scope(READ_SCOPE)
     if principal.is_admin:
         return True
     owner_id, team_id = owner_and_team(opportunity)

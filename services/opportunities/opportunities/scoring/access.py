@@ -12,10 +12,8 @@ WRITE_SCOPE = "scoring:write"
 
 
 def require_read(principal: Principal) -> None:
-    if principal.kind == "key" and not (
-        principal.has_scope(READ_SCOPE) or principal.has_scope(WRITE_SCOPE)
-    ):
-        raise Forbidden(f"this action needs the '{READ_SCOPE}' scope")
+    if principal.kind == "key":
+        principal.require_scope(READ_SCOPE)
 
 
 def require_calibration(principal: Principal) -> None:
