@@ -25,7 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from opportunities.assignment import service as assignment
 from opportunities.config import Settings
 from opportunities.leads import events, repository
-from opportunities.leads.access import can_see, manages, require_change, require_read
+from opportunities.leads.access import (
+    can_see,
+    manages,
+    require_change,
+    require_read,
+    require_write,
+)
 from opportunities.leads.exceptions import LeadNotFound, WrongState
 from opportunities.leads.schemas import (
     AssignBody,
@@ -312,7 +318,9 @@ async def list_leads(
 async def changeable(
     session: AsyncSession, principal: Principal, lead_id: uuid.UUID
 ) -> dict[str, Any]:
-    """The lead, locked for a change: 404 when invisible, 403 when not the caller's to change."""
+    """The lead, locked for a change: 404 when invisible, 403 when not the caller's to change
+    (a key without `leads:write`: 403 before any lead is looked up)."""
+    require_write(principal)
     lead = await get_visible(session, principal, lead_id, for_update=True)
     require_change(principal, lead)
     return lead

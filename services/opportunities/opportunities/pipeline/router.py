@@ -48,18 +48,7 @@ def _answer(settings: Settings, opportunity: Any, status: int = 200, **headers: 
 
 @router.get("/stages", response_model=Stages, summary="The pipeline's stages, in order")
 async def stages(settings: SettingsDep, principal: CurrentPrincipal) -> Stages:
-    return Stages(
-        items=[
-            StageInfo(
-                name=s.name,
-                order=i,
-                probability=s.probability,
-                expected_days=s.expected_days,
-                closed=s.name in ("won", "lost"),
-            )
-            for i, s in enumerate(settings.stages)
-        ]
-    )
+    return Stages(items=[StageInfo(**s) for s in service.stages(settings, principal)])
 
 
 @router.post("", status_code=201, response_model=OpportunityRead, summary="Open an opportunity")

@@ -142,6 +142,21 @@ def _open_stage(settings: Settings, name: str | None, field: str) -> str:
     return name
 
 
+def stages(settings: Settings, principal: Principal) -> list[dict[str, Any]]:
+    """The pipeline's stages in order (a key: with `opportunities:read`)."""
+    require_read(principal)
+    return [
+        {
+            "name": s.name,
+            "order": i,
+            "probability": s.probability,
+            "expected_days": s.expected_days,
+            "closed": s.name in ("won", "lost"),
+        }
+        for i, s in enumerate(settings.stages)
+    ]
+
+
 async def open_opportunity(
     session: AsyncSession,
     settings: Settings,

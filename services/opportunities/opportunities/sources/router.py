@@ -26,7 +26,7 @@ router = kit_router(prefix="/api/v1/leads/sources", tags=["lead sources"])
 
 @router.get("", response_model=Sources, summary="The lead sources leads may come from")
 async def sources(settings: SettingsDep, principal: CurrentPrincipal) -> Sources:
-    return Sources(items=list(settings.lead_sources))
+    return Sources(items=service.sources(settings, principal))
 
 
 @router.get(

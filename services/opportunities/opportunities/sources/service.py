@@ -20,6 +20,13 @@ READ_SCOPE = "leads:read"
 CENT = Decimal("0.01")
 
 
+def sources(settings: Settings, principal: Principal) -> list[str]:
+    """The lead sources leads may come from (a key: with `leads:read`)."""
+    if principal.kind == "key":
+        principal.require_scope(READ_SCOPE)
+    return list(settings.lead_sources)
+
+
 def require_figures(principal: Principal) -> None:
     if principal.kind == "key":
         principal.require_scope(READ_SCOPE)
