@@ -197,3 +197,41 @@ async def test_duplicates_and_conflicts_describe_only_what_the_caller_may_see(gw
     assert "existing_id" not in hidden.json() and _leaks(hidden.text, theirs) == []
     named = await gw.post(API, json=reused, headers=h["manager"])
     assert named.status_code == 409 and named.json()["existing_id"] == theirs["id"]
+
+
+async def test_a_lead_converts_only_onto_a_customer_the_converting_rep_may_see(gw, org):
+    h, users = org["h"], org["users"]
+    tag = uuid.uuid4().hex[:8]
+    phone = f"139{int(tag, 16) % 10**8:08d}"
+    theirs = await ok(
+        await gw.post(
+            API,
+            json={"name": f"Matched {tag}", "region": "EAST", "phone": phone},
+            headers=h["rep_a"],
+        ),
+        201,
+    )
+    lead: dict[str, Any] = {}
+
+    async def matched() -> bool:
+        # The opportunities service learns the customer from the customers feed.
+        body = {"source": "web_form", "company": f"Lead {tag}", "phone": phone, "region": "EAST"}
+        pushed = await ok(await gw.post("/api/v1/leads", json=body, headers=org["admin"]), 201)
+        lead.update(pushed)
+        return bool(pushed["customer_id"] == theirs["id"])
+
+    await wait_for(matched)
+    url = f"/api/v1/leads/{lead['id']}"
+    assign = {"owner_id": users["rep_b"]["id"]}
+    await ok(await gw.post(f"{url}/assign", json=assign, headers=h["manager"]))
+    # rep_b may not see rep_a's customer: no opportunity of theirs is opened on it.
+    refused = await gw.post(f"{url}/convert", json={}, headers=h["rep_b"])
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["loc"] == ["customer_id"]
+    assert theirs["code"] not in refused.text and theirs["name"] not in refused.text
+    assert (await ok(await gw.get(url, headers=h["rep_b"])))["status"] == "assigned"
+    # Handed to the customer's own rep, it converts onto that customer.
+    assign = {"owner_id": users["rep_a"]["id"]}
+    await ok(await gw.post(f"{url}/assign", json=assign, headers=h["manager"]))
+    done = await ok(await gw.post(f"{url}/convert", json={}, headers=h["rep_a"]), 201)
+    assert done["customer_id"] == theirs["id"] and done["customer_created"] is False

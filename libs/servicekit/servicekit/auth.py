@@ -127,6 +127,24 @@ class Principal(RoleChecks):
 
 
 # Longer chains of apps calling apps on someone's behalf are refused (a loop, not a design).
+def sees_customer(
+    principal: Principal, owner_id: uuid.UUID | None, team_id: uuid.UUID | None
+) -> bool:
+    """The customers' record rule, for the customers service and for the apps that act on
+    customers they know from its feed (a lead's matched customer): an admin sees every
+    customer, a manager their teams' and the pool, a rep their own and the pool, a key every
+    one with `customers:read`."""
+    if principal.kind == "key":
+        return principal.has_scope("customers:read")
+    if principal.is_admin:
+        return True
+    if owner_id is None:
+        return principal.is_manager or principal.is_rep
+    if owner_id == principal.user_id:
+        return True
+    return principal.is_manager and principal.sees_team(team_id)
+
+
 MAX_ACT_DEPTH = 4
 
 

@@ -21,10 +21,9 @@ A customer the caller may not see is a 404, exactly like one that does not exist
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-from servicekit.auth import Principal
+from servicekit.auth import Principal, sees_customer
 from servicekit.errors import Forbidden
 
 READ_SCOPE = "customers:read"
@@ -70,16 +69,8 @@ def require_person(principal: Principal, what: str) -> None:
         raise Forbidden(f"{what} are for people, not integrations")
 
 
-def can_see(principal: Principal, owner_id: uuid.UUID | None, team_id: uuid.UUID | None) -> bool:
-    if principal.kind == "key":
-        return key_reads(principal)
-    if principal.is_admin:
-        return True
-    if owner_id is None:
-        return principal.is_manager or principal.is_rep
-    if owner_id == principal.user_id:
-        return True
-    return principal.is_manager and principal.sees_team(team_id)
+# Who sees a customer: one rule in the kit, shared with the apps that act on customers.
+can_see = sees_customer
 
 
 def can_change(principal: Principal, customer: Any) -> bool:

@@ -23,6 +23,7 @@ from opportunities.leads import events
 from opportunities.leads.exceptions import WrongState
 from opportunities.leads.schemas import ConvertBody
 from opportunities.leads.service import WITH_REP, Work, record_contact
+from opportunities.matching import service as matching
 from opportunities.pipeline import service as pipeline
 from servicekit.auth import Principal
 from servicekit.calls import CallerCalls
@@ -97,6 +98,14 @@ async def convert(
         await customers_api.require_visible(calls, body.customer_id, "customer_id")
         customer_id = body.customer_id
     elif lead["customer_id"] is not None and body.customer is None:
+        # The customer the lead matched on arrival is held to the same rule as a named one:
+        # nobody opens an opportunity on a customer they may not see.
+        if not await matching.visible_to(session, principal, lead["customer_id"]):
+            raise ValidationFailed.field(
+                "customer_id",
+                "the lead matched a customer you may not see: name one you may see, "
+                "or give the customer to create",
+            )
         customer_id = lead["customer_id"]
     else:
         customer_id, created = await customers_api.create(

@@ -29,6 +29,12 @@ async def upsert(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(stmt)
 
 
+async def owner_and_team(session: AsyncSession, customer_id: Any) -> Any:
+    """(owner_id, team_id) of an indexed customer, or None."""
+    stmt = sa.select(C.owner_id, C.team_id).where(C.id == customer_id)
+    return (await session.execute(stmt)).one_or_none()
+
+
 def _array(values: list[str]) -> sa.ColumnElement[list[str]]:
     # One array parameter per rule, whatever the number of leads in the call.
     return sa.cast(sa.bindparam(None, values), TEXT_ARRAY)

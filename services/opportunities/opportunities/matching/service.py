@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opportunities.matching import repository
+from servicekit.auth import Principal, sees_customer
 from servicekit.db import utcnow
 from servicekit.normalize import (
     MatchKeys,
@@ -78,6 +79,13 @@ async def apply_customer_event(session: AsyncSession, event: Event) -> None:
             "updated_at": utcnow(),
         },
     )
+
+
+async def visible_to(session: AsyncSession, principal: Principal, customer_id: uuid.UUID) -> bool:
+    """May the caller see this customer, as the index last heard of it (the customers' own
+    rule, from the kit)? An unknown customer: no."""
+    row = await repository.owner_and_team(session, customer_id)
+    return row is not None and sees_customer(principal, row.owner_id, row.team_id)
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
