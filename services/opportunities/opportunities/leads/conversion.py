@@ -1,6 +1,7 @@
 """Conversion: a lead in a rep's hands becomes an opportunity of a customer.
 
-The customer is the lead's (matched on arrival), or one the caller names (`customer_id`, e.g.
+The customer is the lead's (matched on arrival; the caller must be one who may see it, by the
+customers' rule in the kit), or one the caller names (`customer_id`, e.g.
 a candidate of an earlier 409), or a new one created through the customers service's public
 API under the converting user's authority (`servicekit.calls`): its codes, duplicate check,
 owner rules and access apply exactly as if the user had created it. A likely duplicate comes
