@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from servicekit.auth import Principal, TokenVerifier, current_principal
 from servicekit.clock import SYSTEM_CLOCK, Clock, reset_clock, use_clock
+from servicekit.consumer import Follow, following
 from servicekit.db import Database
 from servicekit.directory import Directory, Reaction, follow_identity
 from servicekit.errors import ServiceUnavailable, install_error_handlers
@@ -66,6 +67,9 @@ class AppSpec:
     # (the app's own consequences of a change) in the same transaction.
     directory: Directory | None = None
     identity_reactions: Sequence[Reaction] = ()
+    # Read models of other apps' feeds (`servicekit.consumer.Follow`), followed through the
+    # gateway for the app's lifetime, each reported on /readyz.
+    follows: Sequence[Follow] = ()
 
 
 async def _outbox_stats_loop(app: FastAPI, interval: float) -> None:
@@ -152,6 +156,11 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
                 if spec.directory is not None:
                     await stack.enter_async_context(
                         follow_identity(app, spec.directory, spec.identity_reactions)
+                    )
+                for follow in spec.follows:
+                    name = f"{spec.name}.{follow.source}"
+                    await stack.enter_async_context(
+                        following(app, follow.source, name, follow.handler)
                     )
                 for hook in spec.hooks:
                     await stack.enter_async_context(hook(app))

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -306,6 +307,18 @@ class NotFollowed:
 
     def health(self) -> tuple[str, str | None]:
         return "not_configured", self.detail
+
+
+@dataclass(frozen=True, slots=True)
+class Follow:
+    """A read model fed by another app's feed, declared in the app's `AppSpec.follows`: the app
+    factory follows `source` through the gateway for the app's lifetime (consumer
+    `<app>.<source>`, the same wiring as the identity directory) and applies every event with
+    `handler(session, event)` in the consumer's transaction. The handler ignores the types it
+    does not keep; replays must be harmless (payloads carry full facts)."""
+
+    source: str
+    handler: Handler
 
 
 def feed_url(gateway_url: str, source: str) -> str:

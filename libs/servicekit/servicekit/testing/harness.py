@@ -22,10 +22,13 @@ What `serve_service` gives (`ServiceClient`):
   token minted by the test key pair (`TokenMinter`), as the gateway mints it;
 - `events(types)`: the app's own `/events` feed, read to the end, as typed events;
 - for an app with a `directory`: a stand-in of the gateway's identity feed
-  (`IdentityFeed`, over real HTTP) that the app's real consumer follows; `load_org(org)`
+  (`FeedStandIn`, over real HTTP) that the app's real consumer follows; `load_org(org)`
   announces a whole organisation on it (`org=` does it at start), `identity_event(...)` one
   change (`move_user`, `deactivate_user` for the common ones), and each waits until the
   app's directory has applied it (no sleeping);
+- for an app that follows other apps' feeds (`AppSpec.follows`): a stand-in of each, served
+  by the same stand-in gateway; `publish(source, type, subject, data)` announces an event
+  there and waits until the app's consumer has applied it;
 - `clock=`: a `servicekit.testing.clock.FakeClock` the app reads instead of the system's.
 """
 
@@ -65,7 +68,7 @@ from servicekit.testing.org import Org
 from servicekit.testing.servers import serve
 from servicekit.testing.tokens import INTERNAL_TOKEN_HEADER, TokenMinter
 
-IDENTITY_FEED_PATH = f"/api/v1/events/{IDENTITY_SOURCE}"
+FEEDS_PATH = "/api/v1/events"
 
 
 async def wait_until(
@@ -92,26 +95,26 @@ async def wait_until(
         raise AssertionError(f"{what} did not hold within {within} s") from None
 
 
-class IdentityFeed:
-    """A stand-in for the gateway's identity feed (`/api/v1/events/identity`), served over
-    real HTTP: items, cursors, paging and the `X-API-Key` check as the kit's feed serves them."""
+class FeedStandIn:
+    """A stand-in for one app's feed as the gateway serves it (`/api/v1/events/<source>`):
+    items, cursors, paging and the `X-API-Key` check as the kit's feed serves them."""
 
-    def __init__(self, api_key: str | None = None) -> None:
+    def __init__(self, source: str, api_key: str | None = None) -> None:
+        self.source = source
         self.api_key = api_key or "ffk_test_" + secrets.token_urlsafe(16)
         self.items: list[dict[str, Any]] = []
-        self.asgi = Starlette(routes=[Route(IDENTITY_FEED_PATH, self._feed)])
 
     def publish(self, type_: str, subject: str | None, data: dict[str, Any]) -> Event:
         item = {
             "specversion": "1.0",
             "id": str(uuid.uuid4()),
             "type": type_,
-            "source": IDENTITY_SOURCE,
+            "source": self.source,
             "subject": subject,
             "time": SYSTEM_CLOCK.now().isoformat(),
             "datacontenttype": "application/json",
             "dataversion": "1",
-            "data": data,
+            "data": orjson.loads(orjson.dumps(data, default=str)),
             "cursor": feed_cursor(1, len(self.items) + 1),
         }
         self.items.append(item)
@@ -121,7 +124,7 @@ class IdentityFeed:
     def last_cursor(self) -> str | None:
         return self.items[-1]["cursor"] if self.items else None
 
-    async def _feed(self, request: Request) -> Response:
+    def page(self, request: Request) -> Response:
         if request.headers.get("x-api-key") != self.api_key:
             return problem_response(401, "unauthorized", "Unauthorized", "unknown API key")
         _, after = parse_feed_cursor(request.query_params.get("after"))
@@ -133,6 +136,21 @@ class IdentityFeed:
             "has_more": len(page) == limit,
         }
         return Response(orjson.dumps(body), media_type="application/json")
+
+
+class StandInGateway:
+    """The gateway's feed routes over real HTTP, one `FeedStandIn` per source; an app's
+    `GATEWAY_URL` points here in service tests."""
+
+    def __init__(self, feeds: Iterable[FeedStandIn] = ()) -> None:
+        self.feeds = {feed.source: feed for feed in feeds}
+        self.asgi = Starlette(routes=[Route(FEEDS_PATH + "/{source}", self._feed)])
+
+    async def _feed(self, request: Request) -> Response:
+        feed = self.feeds.get(request.path_params["source"])
+        if feed is None:
+            return problem_response(404, "not-found", "Not found", "no such feed")
+        return feed.page(request)
 
 
 def event_reader(app_name: str) -> Principal:
@@ -153,7 +171,8 @@ class ServiceClient:
     minter: TokenMinter
     database_url: str
     clock: Clock = SYSTEM_CLOCK
-    identity: IdentityFeed | None = None
+    # The stand-ins of the feeds the app follows, by source ("identity", "customers", ...).
+    feeds: dict[str, FeedStandIn] = field(default_factory=dict)
     org: Org | None = None
     reader: Principal = field(init=False)
 
@@ -234,28 +253,42 @@ class ServiceClient:
         async with self.app.state.db.session() as session:
             yield session
 
-    def _feed(self) -> IdentityFeed:
-        if self.identity is None:
-            raise AssertionError(f"{self.name} does not follow an identity feed here")
-        return self.identity
+    @property
+    def identity(self) -> FeedStandIn | None:
+        """The stand-in of the gateway's identity feed, when the app follows it here."""
+        return self.feeds.get(IDENTITY_SOURCE)
 
-    async def sync_directory(self) -> int:
-        """Let the app's identity consumer apply everything published so far; how many events
-        it applied. The consumer's own reading: the feed over HTTP, its cursor, its handler."""
-        feed = self._feed()
-        consumer = self.app.state.identity_consumer
+    def feed(self, source: str) -> FeedStandIn:
+        if source not in self.feeds:
+            raise AssertionError(f"{self.name} does not follow a {source} feed here")
+        return self.feeds[source]
+
+    async def sync_feed(self, source: str) -> int:
+        """Let the app's consumer of `source` apply everything published there so far; how
+        many events it applied. The consumer's own reading: the feed over HTTP, its cursor, its
+        handler."""
+        feed = self.feed(source)
+        consumer = self.app.state.feeds[source]
         applied = int(await consumer.catch_up())
         cursor = await consumer.load_cursor()
         if cursor != feed.last_cursor:
             raise AssertionError(f"the consumer stopped at {cursor}, not {feed.last_cursor}")
         return applied
 
+    async def publish(self, source: str, type_: str, subject: Any, data: dict[str, Any]) -> Event:
+        """Announce one event on the `source` feed and wait until the app has applied it."""
+        event = self.feed(source).publish(type_, None if subject is None else str(subject), data)
+        await self.sync_feed(source)
+        return event
+
+    async def sync_directory(self) -> int:
+        """`sync_feed` of the identity feed."""
+        return await self.sync_feed(IDENTITY_SOURCE)
+
     async def identity_event(self, type_: str, **data: Any) -> Event:
         """Announce one identity change (data as the gateway's payload) and wait until the
         app has applied it."""
-        event = self._feed().publish(type_, None if "id" not in data else str(data["id"]), data)
-        await self.sync_directory()
-        return event
+        return await self.publish(IDENTITY_SOURCE, type_, data.get("id"), data)
 
     async def move_user(self, person: Principal, team_id: str) -> Event:
         """Identity moves `person` to another team (`user.team_changed`, as the gateway
@@ -278,7 +311,7 @@ class ServiceClient:
     async def load_org(self, org: Org) -> Org:
         """Announce a whole organisation on the identity feed, as the gateway would have, and
         wait until the app's directory holds it."""
-        feed = self._feed()
+        feed = self.feed(IDENTITY_SOURCE)
         for type_, subject, data in org.identity_events():
             feed.publish(type_, subject, data)
         await self.sync_directory()
@@ -298,16 +331,26 @@ async def serve_service(
     transport: Literal["http", "asgi"] = "http",
     follow_identity: bool = True,
     client_class: type[ServiceClient] = ServiceClient,
+    feeds: dict[str, FeedStandIn] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[ServiceClient]:
     """Run the app described by `spec` on `database_url` (a fresh migrated database, e.g. the
     root conftest's `fresh_db`) and hand out a `ServiceClient` for it. `settings` is the
-    app's settings class; `overrides` set its fields. An app with a directory follows an
-    `IdentityFeed` (unless `follow_identity` is off: then its /readyz says degraded), loaded
-    with `org` when given. `client_class`: a subclass of `ServiceClient` with the app's own
-    helpers (customers' `create`)."""
+    app's settings class; `overrides` set its fields. An app with a directory follows a
+    stand-in of the identity feed (unless `follow_identity` is off: then its /readyz says
+    degraded), loaded with `org` when given; an app with `follows` a stand-in of each of those
+    feeds (`feeds` hands in stand-ins that already hold events, e.g. to serve the app again on
+    the same database after it was down). `client_class`: a subclass of `ServiceClient` with
+    the app's own helpers (customers' `create`)."""
     async with contextlib.AsyncExitStack() as stack:
-        identity = IdentityFeed() if spec.directory is not None and follow_identity else None
+        sources = [follow.source for follow in spec.follows]
+        if spec.directory is not None and follow_identity:
+            sources.insert(0, IDENTITY_SOURCE)
+        stand_ins = {s: f for s, f in (feeds or {}).items() if s in sources}
+        # The gateway reads every feed with one key, as the services' EVENTS_API_KEY.
+        api_key = next((f.api_key for f in stand_ins.values()), None)
+        for source in sources:
+            api_key = stand_ins.setdefault(source, FeedStandIn(source, api_key)).api_key
         values: dict[str, Any] = {
             "database_url": database_url,
             "internal_token_public_key": minter.public_pem,
@@ -315,9 +358,10 @@ async def serve_service(
             "events_api_key": "",
             "outbox_metrics_interval_seconds": 0.5,
         }
-        if identity is not None:
-            values["gateway_url"] = await stack.enter_async_context(serve(identity.asgi))
-            values["events_api_key"] = identity.api_key
+        if stand_ins:
+            gateway = StandInGateway(stand_ins.values())
+            values["gateway_url"] = await stack.enter_async_context(serve(gateway.asgi))
+            values["events_api_key"] = api_key
         app = create_app(spec, settings(**{**values, **overrides}), clock=clock)
         if transport == "http":
             url = await stack.enter_async_context(serve(app))
@@ -332,7 +376,7 @@ async def serve_service(
             )
         )
         service = client_class(
-            app, client, minter, database_url, clock=clock or SYSTEM_CLOCK, identity=identity
+            app, client, minter, database_url, clock=clock or SYSTEM_CLOCK, feeds=stand_ins
         )
         if org is not None:
             await service.load_org(org)

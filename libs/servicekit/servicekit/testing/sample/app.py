@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from servicekit.app import AppSpec, CurrentPrincipal, create_app, json_response
+from servicekit.consumer import Follow
 from servicekit.db import compile_sql, make_registry, utcnow
 from servicekit.directory import Directory
 from servicekit.errors import NotFound, ValidationFailed
@@ -175,9 +177,10 @@ def settings_for(database_url: str, public_key_pem: str) -> KitSettings:
     )
 
 
-def sample_spec(*, follow_identity: bool = False) -> AppSpec:
+def sample_spec(*, follow_identity: bool = False, follows: Sequence[Follow] = ()) -> AppSpec:
     """The sample app; with `follow_identity`, it follows the identity feed into its
-    directory (as services do by naming their directory in the spec)."""
+    directory (as services do by naming their directory in the spec); `follows`: other feeds
+    it keeps read models of (e.g. `Follow("partner", record_received)`)."""
     return AppSpec(
         name="kitsample",
         schema=SCHEMA,
@@ -185,6 +188,7 @@ def sample_spec(*, follow_identity: bool = False) -> AppSpec:
         migrations_dir=MIGRATIONS,
         routers=[router],
         directory=directory if follow_identity else None,
+        follows=follows,
     )
 
 
