@@ -1,8 +1,111 @@
 """Fixtures of the visits service tests: the app through the kit's harness, on a fresh copy of
-the migrated template, its directory loaded with the standard organisation (`org`)."""
+the migrated template, its directory loaded with the standard organisation (`org`), its
+customers read model fed over a stand-in of the customers feed (`add_customer` announces a
+customer as the customers service would), its time a `FakeClock` the tests move.
 
-from servicekit.testing.harness import service_fixture
+Shared by every feature's tests: keep additions additive.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from servicekit.auth import Principal
+from servicekit.testing.clock import FakeClock
+from servicekit.testing.harness import ServiceClient, serve_service
+from servicekit.testing.org import Org
+from servicekit.testing.tokens import TokenMinter
 from visits.config import Settings
-from visits.main import spec
+from visits.main import CUSTOMERS_FEED, spec
 
-visits = service_fixture("visits", spec, Settings)
+# A Wednesday, mid-morning in Shanghai: tests read days and hours in the company's zone.
+START = datetime(2026, 3, 11, 2, 0, tzinfo=UTC)
+ZONE = "Asia/Shanghai"
+# A point in Shanghai, and one about 1.1 km north of it.
+HERE = {"lat": 31.2304, "lon": 121.4737}
+FAR = {"lat": 31.2404, "lon": 121.4737}
+
+
+@dataclass
+class VisitsApp(ServiceClient):
+    async def add_customer(
+        self,
+        owner: Principal | None,
+        *,
+        event: str = "customer.created",
+        customer_id: uuid.UUID | None = None,
+        **facts: Any,
+    ) -> dict[str, Any]:
+        """Announce a customer on the customers feed (payload as the customers service builds
+        it) and wait until the read model has it; returns the facts."""
+        cid = customer_id or uuid.uuid4()
+        data: dict[str, Any] = {
+            "id": str(cid),
+            "code": f"EAST-{cid.hex[:6].upper()}",
+            "name": f"Customer {cid.hex[:6]}",
+            "region": "EAST",
+            "level": "B",
+            "status": "active",
+            "owner_id": owner.sub if owner else None,
+            "team_id": owner.team_id if owner else None,
+            "industry": None,
+            "source": None,
+            "estimated_potential": None,
+            "version": 1,
+            "tags": [],
+            "location": HERE,
+            **facts,
+        }
+        await self.publish(CUSTOMERS_FEED, event, cid, data)
+        return data
+
+    async def ok(self, method: str, path: str, status: int = 200, **kw: Any) -> Any:
+        resp = await self.request(method, path, **kw)
+        assert resp.status_code == status, f"{method} {path}: {resp.status_code} {resp.text}"
+        return resp.json() if resp.content else None
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+async def visits(
+    fresh_db: str, minter: TokenMinter, org: Org, clock: FakeClock
+) -> AsyncIterator[VisitsApp]:
+    async with serve_service(
+        spec(),
+        Settings,
+        fresh_db,
+        minter,
+        org=org,
+        clock=clock,
+        client_class=VisitsApp,
+        time_zone=ZONE,
+    ) as svc:
+        assert isinstance(svc, VisitsApp)
+        await svc.sync_feed(CUSTOMERS_FEED)  # following it from the start
+        yield svc
+
+
+def at(day_offset: int = 0, hour: int = 10, minute: int = 0) -> str:
+    """An ISO moment on the company's day START + `day_offset`, at `hour` Shanghai time."""
+    local = START.astimezone(_zone()).replace(hour=hour, minute=minute, second=0)
+    return (local + timedelta(days=day_offset)).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def day(offset: int = 0) -> str:
+    return (START.astimezone(_zone()).date() + timedelta(days=offset)).isoformat()
+
+
+def _zone() -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(ZONE)

@@ -1,4 +1,7 @@
-"""App factory: `uvicorn --factory visits.main:create_app`."""
+"""App factory: `uvicorn --factory visits.main:create_app`.
+
+Every feature is wired here: its router, and the feeds the service keeps read models of.
+"""
 
 from pathlib import Path
 
@@ -6,10 +9,14 @@ from fastapi import FastAPI
 
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
+from servicekit.consumer import Follow
 from visits.config import Settings
+from visits.customer_facts.service import apply_event as apply_customer_event
 from visits.models import SCHEMA, directory
+from visits.plans.router import router as plans_router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+CUSTOMERS_FEED = "customers"
 
 
 def spec() -> AppSpec:
@@ -19,7 +26,11 @@ def spec() -> AppSpec:
         title="Fieldforce visits",
         description="Visit plans, visit logs, daily reports, market and complaint reports.",
         migrations_dir=MIGRATIONS,
+        routers=[plans_router],
+        # Users and teams (supervisors, a team tree's reps) from the gateway's identity feed.
         directory=directory,
+        # The customers visits may be about: their owner, team, level, status and point.
+        follows=[Follow(CUSTOMERS_FEED, apply_customer_event)],
     )
 
 

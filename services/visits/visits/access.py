@@ -1,0 +1,132 @@
+"""Who may see and act on whose plans, visits, reports and cases. One rule for every feature:
+
+- rep: their own records only;
+- manager: their own, and those of the reps whose team (now, as the directory has it) is one
+  of the manager's visible teams (the team tree they lead); they decide on those reps' plans
+  and daily reports;
+- admin: every record; decides on anyone's;
+- integration key: every record with `visits:read` (reads) or `visits:write` (reads and the
+  writes a key may make); a key decides nothing;
+- anything else: the record does not exist (404).
+
+Written once in Python for one record (`sees_rep`, `decides_for`) and as SQL for lists
+(`rep_clause`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.auth import Principal
+from servicekit.errors import Forbidden, ValidationFailed
+from visits.models import directory
+
+READ_SCOPE = "visits:read"
+WRITE_SCOPE = "visits:write"
+_READ_SCOPES = frozenset({READ_SCOPE, WRITE_SCOPE})
+
+
+def require_read(principal: Principal) -> None:
+    """403 for a key without a visits scope (users are governed by the record rules)."""
+    if principal.kind == "key" and not principal.scopes & _READ_SCOPES:
+        raise Forbidden(f"this action needs the '{READ_SCOPE}' scope")
+
+
+def require_write(principal: Principal) -> None:
+    if principal.kind == "key":
+        principal.require_scope(WRITE_SCOPE)
+
+
+def require_user(principal: Principal, what: str) -> None:
+    """Some writes are people's own (a plan, a daily report, a decision): never a key's."""
+    require_read(principal)
+    if principal.kind != "user":
+        raise Forbidden(f"{what} is done by a signed-in user, not an API key")
+
+
+def sees_everything(principal: Principal) -> bool:
+    return principal.kind == "key" or principal.is_admin
+
+
+def team_ids(principal: Principal) -> list[uuid.UUID]:
+    out = []
+    for team in principal.visible_team_ids:
+        try:
+            out.append(uuid.UUID(team))
+        except ValueError:
+            continue
+    return out
+
+
+async def sees_rep(session: AsyncSession, principal: Principal, rep_id: uuid.UUID) -> bool:
+    """May the principal see the records of `rep_id`?"""
+    if sees_everything(principal) or rep_id == principal.user_id:
+        return True
+    if not principal.is_manager:
+        return False
+    rep = await directory.get_user(session, rep_id)
+    return rep is not None and principal.sees_team(rep.team_id)
+
+
+async def decides_for(session: AsyncSession, principal: Principal, rep_id: uuid.UUID) -> bool:
+    """May the principal approve / return / sign off the rep's plans and reports? An admin, or
+    a manager over the rep's team; nobody decides on their own."""
+    if principal.kind != "user" or rep_id == principal.user_id:
+        return False
+    if principal.is_admin:
+        return True
+    return principal.is_manager and await sees_rep(session, principal, rep_id)
+
+
+def rep_clause(principal: Principal, column: sa.ColumnElement[uuid.UUID]) -> sa.ColumnElement[bool]:
+    """`sees_rep` as the WHERE clause of a list over `column` (a rep id)."""
+    if sees_everything(principal):
+        return sa.true()
+    me = principal.user_id
+    own = column == me if me is not None else sa.false()
+    teams = team_ids(principal)
+    if not principal.is_manager or not teams:
+        return own
+    users = directory.users.c
+    team_reps = sa.select(users.id).where(users.team_id.in_(teams))
+    return sa.or_(own, column.in_(team_reps))
+
+
+@dataclass(frozen=True, slots=True)
+class Rep:
+    """The person a record is for, with the team it counts for."""
+
+    id: uuid.UUID
+    team_id: uuid.UUID | None
+    name: str | None
+
+
+async def acting_rep(session: AsyncSession, principal: Principal, rep_id: uuid.UUID | None) -> Rep:
+    """Whose record a write makes: the caller's own by default; another rep's when an admin,
+    a key, or that rep's manager names them (`rep_id`), else 422 naming the field."""
+    me = principal.user_id
+    if rep_id is None or rep_id == me:
+        if me is None:
+            raise ValidationFailed.field("rep_id", "an API key must name the rep (rep_id)")
+        user = await directory.get_user(session, me)
+        team = user.team_id if user is not None else _uuid(principal.team_id)
+        return Rep(me, team, principal.name or (user.name if user else None))
+    user = await directory.get_user(session, rep_id)
+    if (
+        user is None
+        or not user.active
+        or not (sees_everything(principal) or await sees_rep(session, principal, rep_id))
+    ):
+        raise ValidationFailed.field("rep_id", f"no rep {rep_id} that you may act for")
+    return Rep(user.id, user.team_id, user.name)
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return None if value is None else uuid.UUID(value)
+    except ValueError:
+        return None
