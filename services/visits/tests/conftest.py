@@ -24,8 +24,8 @@ from servicekit.testing.tokens import TokenMinter
 from visits.config import Settings
 from visits.main import CUSTOMERS_FEED, spec
 
-# A Wednesday, mid-morning in Shanghai: tests read days and hours in the company's zone.
-START = datetime(2026, 3, 11, 2, 0, tzinfo=UTC)
+# A Wednesday, 18:00 in Shanghai: tests read days and hours in the company's zone.
+START = datetime(2026, 3, 11, 10, 0, tzinfo=UTC)
 ZONE = "Asia/Shanghai"
 # A point in Shanghai, and one about 1.1 km north of it.
 HERE = {"lat": 31.2304, "lon": 121.4737}

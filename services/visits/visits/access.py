@@ -106,8 +106,9 @@ class Rep:
 
 
 async def acting_rep(session: AsyncSession, principal: Principal, rep_id: uuid.UUID | None) -> Rep:
-    """Whose record a write makes: the caller's own by default; another rep's when an admin,
-    a key, or that rep's manager names them (`rep_id`), else 422 naming the field."""
+    """Whose record a write makes: the caller's own by default; another rep's only when an
+    admin or a key names them (`rep_id`: managers read their reps' records, they do not write
+    them), else 422 naming the field."""
     me = principal.user_id
     if rep_id is None or rep_id == me:
         if me is None:
@@ -116,11 +117,7 @@ async def acting_rep(session: AsyncSession, principal: Principal, rep_id: uuid.U
         team = user.team_id if user is not None else _uuid(principal.team_id)
         return Rep(me, team, principal.name or (user.name if user else None))
     user = await directory.get_user(session, rep_id)
-    if (
-        user is None
-        or not user.active
-        or not (sees_everything(principal) or await sees_rep(session, principal, rep_id))
-    ):
+    if user is None or not user.active or not sees_everything(principal):
         raise ValidationFailed.field("rep_id", f"no rep {rep_id} that you may act for")
     return Rep(user.id, user.team_id, user.name)
 
@@ -130,3 +127,11 @@ def _uuid(value: str | None) -> uuid.UUID | None:
         return None if value is None else uuid.UUID(value)
     except ValueError:
         return None
+
+
+def may_write_for(principal: Principal, rep_id: uuid.UUID) -> bool:
+    """May the principal change a record of `rep_id` (a visit, a case) it can see? The rep, an
+    admin, a key with the write scope."""
+    if principal.kind == "key":
+        return principal.has_scope(WRITE_SCOPE)
+    return principal.is_admin or rep_id == principal.user_id

@@ -14,6 +14,7 @@ from visits.config import Settings
 from visits.customer_facts.service import apply_event as apply_customer_event
 from visits.models import SCHEMA, directory
 from visits.plans.router import router as plans_router
+from visits.visitlog.router import router as visits_router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 CUSTOMERS_FEED = "customers"
@@ -26,7 +27,7 @@ def spec() -> AppSpec:
         title="Fieldforce visits",
         description="Visit plans, visit logs, daily reports, market and complaint reports.",
         migrations_dir=MIGRATIONS,
-        routers=[plans_router],
+        routers=[visits_router, plans_router],
         # Users and teams (supervisors, a team tree's reps) from the gateway's identity feed.
         directory=directory,
         # The customers visits may be about: their owner, team, level, status and point.
