@@ -1,4 +1,4 @@
-"""Fixtures for every app's tests and the end-to-end tests.
+"""Fixtures for every app's tests and the end-to-end tests, and the end-to-end tests' helpers.
 
 - `fieldforce_template`: a database migrated to head for all five schemas, made once.
 - `fresh_db`: a copy of it for one test (isolation by a fresh database from the template).
@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
+import httpx
 import pytest
 
 from fieldforce.apps import APPS
 from fieldforce.stack import Stack, migrate_all
+from servicekit.testing.harness import wait_until
 from servicekit.testing.org import Org, standard_org
 from servicekit.testing.plugin import Databases, template_name
 from servicekit.testing.tokens import TokenMinter
@@ -86,4 +90,90 @@ def stack(
         stack.stop()
 
 
-__all__ = ["ADMIN_EMAIL", "ADMIN_PASSWORD", "EVENTS_API_KEY", "migrate_all"]
+# --- helpers of the end-to-end tests (`from conftest import ...`) ------------------------------
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str) -> dict[str, str]:
+    """The bearer header of a user signed in through the gateway."""
+    resp = await client.post("/api/v1/auth/token", data={"username": email, "password": password})
+    assert resp.status_code == 200, resp.text
+    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
+
+
+async def ok(resp: httpx.Response, status: int = 200) -> Any:
+    assert resp.status_code == status, resp.text
+    return resp.json() if resp.content else None
+
+
+async def wait_for(check: Callable[[], Awaitable[Any]], within: float = 20.0) -> Any:
+    """The first truthy answer of `check`, asked every 0.2 s for at most `within` seconds."""
+    return await wait_until(check, within=within, every=0.2)
+
+
+async def organisation(
+    gw: httpx.AsyncClient, admin_login: tuple[str, str], password: str
+) -> dict[str, Any]:
+    """A manager leading team north (with a sub-team), two reps in north, one in the sub-team,
+    and a manager leading south; every name unique so tests sharing a stack never collide.
+    Everyone signs in with `password`; `h` holds their bearer headers."""
+    admin = await login(gw, *admin_login)
+    tag = uuid.uuid4().hex[:8]
+
+    async def user(role: str, name: str, team_id: str | None = None) -> dict[str, Any]:
+        body = {
+            "email": f"{name}-{tag}@example.com",
+            "name": f"{name} {tag}",
+            "role": role,
+            "password": password,
+        }
+        if team_id:
+            body["team_id"] = team_id
+        created: dict[str, Any] = await ok(
+            await gw.post("/api/v1/users", json=body, headers=admin), 201
+        )
+        return created
+
+    async def team(name: str, **fields: Any) -> dict[str, Any]:
+        made: dict[str, Any] = await ok(
+            await gw.post("/api/v1/teams", json={"name": f"{name} {tag}", **fields}, headers=admin),
+            201,
+        )
+        return made
+
+    manager = await user("manager", "manager")
+    other_manager = await user("manager", "other")
+    north = await team("North", manager_id=manager["id"])
+    sub = await team("North sub", parent_id=north["id"])
+    south = await team("South", manager_id=other_manager["id"])
+    for person, leads in ((manager, north), (other_manager, south)):
+        await ok(
+            await gw.patch(
+                f"/api/v1/users/{person['id']}", json={"team_id": leads["id"]}, headers=admin
+            )
+        )
+    people = {
+        "manager": manager,
+        "other_manager": other_manager,
+        "rep_a": await user("rep", "rep-a", north["id"]),
+        "rep_b": await user("rep", "rep-b", north["id"]),
+        "rep_sub": await user("rep", "rep-sub", sub["id"]),
+    }
+    headers = {k: await login(gw, v["email"], password) for k, v in people.items()}
+    return {
+        "admin": admin,
+        "teams": {"north": north, "sub": sub, "south": south},
+        "users": people,
+        "h": headers,
+    }
+
+
+__all__ = [
+    "ADMIN_EMAIL",
+    "ADMIN_PASSWORD",
+    "EVENTS_API_KEY",
+    "login",
+    "migrate_all",
+    "ok",
+    "organisation",
+    "wait_for",
+]

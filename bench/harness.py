@@ -30,7 +30,7 @@ from typing import IO, Any
 import asyncpg
 
 from servicekit.auth import generate_keypair
-from servicekit.devdb import EmbeddedPostgres, free_port
+from servicekit.devdb import EmbeddedPostgres, free_port, throwaway_postgres
 from servicekit.sockets import listening_socket
 from servicekit.testing.tokens import TokenMinter
 
@@ -465,11 +465,8 @@ class Context:
     def postgres(self) -> EmbeddedPostgres:
         """The run's PostgreSQL (started on first use): embedded, non-durable, free port."""
         if self._pg is None:
-            pg = EmbeddedPostgres(self.workdir / "pgdata", durable=False)
-            print(f"  starting embedded PostgreSQL on port {pg.port}", flush=True)
-            pg.start()
-            self._stack.callback(pg.stop)
-            self._pg = pg
+            self._pg = self._stack.enter_context(throwaway_postgres())
+            print(f"  started embedded PostgreSQL on port {self._pg.port}", flush=True)
         return self._pg
 
     def create_database(self, name: str) -> str:

@@ -20,9 +20,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fieldforce.apps import APPS, AppInfo
+from fieldforce.apps import APPS, GATEWAY, AppInfo
 from servicekit.migrations import upgrade_head
 from servicekit.sockets import listening_socket
+
+# Settings only the gateway reads (the first admin's login), and the launcher's own.
+_GATEWAY_ONLY = ("BOOTSTRAP_ADMIN_",)
+_LAUNCHER_PREFIX = "FIELDFORCE_"
 
 
 def migrate_all(database_url: str, apps: tuple[AppInfo, ...] = APPS) -> None:
@@ -69,15 +73,33 @@ class Stack:
             self.ports = {**self.ports, name: int(sock.getsockname()[1])}
         return self.ports[name]
 
-    def app_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(self.env)
+    def app_env(self, app: AppInfo) -> dict[str, str]:
+        """The app's environment: ours and the stack's, less what belongs to other apps.
+
+        Each app gets only its own secrets: another app's `<APP>_` settings (the gateway's
+        signing key and token secret among them), the first admin's login (the gateway's) and
+        the launcher's own `FIELDFORCE_` settings stay out.
+        """
+        gateway = GATEWAY.name
+        others = tuple(a.env_prefix for a in self.apps if a is not app)
+        if app.name != gateway:
+            others += _GATEWAY_ONLY
+        env = {
+            name: value
+            for name, value in {**os.environ, **self.env}.items()
+            if not name.startswith(others) and not name.startswith(_LAUNCHER_PREFIX)
+        }
         env["DATABASE_URL"] = self.database_url
-        # Services follow each other's event feeds through the gateway's public entry.
-        env.setdefault("GATEWAY_URL", f"http://127.0.0.1:{self.ports['gateway']}")
-        for app in self.apps:
-            env.setdefault(
-                f"GATEWAY_UPSTREAM_{app.name.upper()}", f"http://127.0.0.1:{self.ports[app.name]}"
+        if app.name == gateway:
+            for other in (a for a in self.apps if a is not app):
+                env.setdefault(
+                    f"{app.env_prefix}UPSTREAM_{other.name.upper()}",
+                    f"http://127.0.0.1:{self.ports[other.name]}",
+                )
+        else:
+            # Services follow each other's event feeds through the gateway's public entry.
+            env["GATEWAY_URL"] = os.environ.get(
+                "GATEWAY_URL", f"http://127.0.0.1:{self.ports[gateway]}"
             )
         return env
 
@@ -105,7 +127,7 @@ class Stack:
         with sock, log_path.open("ab") as log:
             process = subprocess.Popen(
                 cmd,
-                env=self.app_env(),
+                env=self.app_env(app),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

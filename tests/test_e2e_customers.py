@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from servicekit.testing.harness import wait_until
+from conftest import login, organisation, wait_for
+from conftest import ok as _ok
 
 pytestmark = pytest.mark.e2e
 API = "/api/v1/customers"
@@ -19,14 +20,7 @@ PASSWORD = "correct-horse-" + uuid.uuid4().hex[:8]
 
 
 async def _login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, str]:
-    resp = await client.post("/api/v1/auth/token", data={"username": email, "password": password})
-    assert resp.status_code == 200, resp.text
-    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
-
-
-async def _ok(resp: httpx.Response, status: int = 200) -> Any:
-    assert resp.status_code == status, resp.text
-    return resp.json() if resp.content else None
+    return await login(client, email, password)
 
 
 @pytest.fixture
@@ -42,76 +36,8 @@ def admin_login(stack) -> tuple[str, str]:
     return stack.env["BOOTSTRAP_ADMIN_EMAIL"], stack.env["BOOTSTRAP_ADMIN_PASSWORD"]
 
 
-async def _org(gw: httpx.AsyncClient, admin_login: tuple[str, str]) -> dict[str, Any]:
-    """A manager leading team north (with a sub-team), two reps in north, one in the sub-team,
-    and a manager elsewhere; every name unique so tests sharing the stack never collide."""
-    admin = await _login(gw, *admin_login)
-    tag = uuid.uuid4().hex[:8]
-
-    async def user(role: str, name: str, team_id: str | None = None) -> dict[str, Any]:
-        body = {
-            "email": f"{name}-{tag}@example.com",
-            "name": f"{name} {tag}",
-            "role": role,
-            "password": PASSWORD,
-        }
-        if team_id:
-            body["team_id"] = team_id
-        return await _ok(await gw.post("/api/v1/users", json=body, headers=admin), 201)  # type: ignore[no-any-return]
-
-    manager = await user("manager", "manager")
-    other_manager = await user("manager", "other")
-    north = await _ok(
-        await gw.post(
-            "/api/v1/teams",
-            json={"name": f"North {tag}", "manager_id": manager["id"]},
-            headers=admin,
-        ),
-        201,
-    )
-    sub = await _ok(
-        await gw.post(
-            "/api/v1/teams",
-            json={"name": f"North sub {tag}", "parent_id": north["id"]},
-            headers=admin,
-        ),
-        201,
-    )
-    south = await _ok(
-        await gw.post(
-            "/api/v1/teams",
-            json={"name": f"South {tag}", "manager_id": other_manager["id"]},
-            headers=admin,
-        ),
-        201,
-    )
-    for person, team in ((manager, north), (other_manager, south)):
-        await _ok(
-            await gw.patch(
-                f"/api/v1/users/{person['id']}", json={"team_id": team["id"]}, headers=admin
-            )
-        )
-    rep_a = await user("rep", "rep-a", north["id"])
-    rep_b = await user("rep", "rep-b", north["id"])
-    rep_sub = await user("rep", "rep-sub", sub["id"])
-    people = {
-        "manager": manager,
-        "other_manager": other_manager,
-        "rep_a": rep_a,
-        "rep_b": rep_b,
-        "rep_sub": rep_sub,
-    }
-    headers = {k: await _login(gw, v["email"]) for k, v in people.items()}
-    return {
-        "admin": admin,
-        "teams": {"north": north, "sub": sub, "south": south},
-        "users": people,
-        "h": headers,
-    }
-
-
 async def test_records_and_access_through_the_gateway(gw, admin_login):
-    org = await _org(gw, admin_login)
+    org = await organisation(gw, admin_login, PASSWORD)
     h, users, teams = org["h"], org["users"], org["teams"]
     created = await gw.post(
         API, json={"name": f"E2E {uuid.uuid4().hex[:6]}", "region": "east"}, headers=h["rep_a"]
@@ -176,7 +102,7 @@ async def test_records_and_access_through_the_gateway(gw, admin_login):
 
 
 async def test_deactivating_a_rep_hands_their_customers_over_via_identitys_feed(gw, admin_login):
-    org = await _org(gw, admin_login)
+    org = await organisation(gw, admin_login, PASSWORD)
     h, users = org["h"], org["users"]
     mine = [
         await _ok(
@@ -199,7 +125,7 @@ async def test_deactivating_a_rep_hands_their_customers_over_via_identitys_feed(
         resp = await gw.get(f"{API}/{mine[0]['id']}", headers=org["admin"])
         return resp.status_code == 200 and resp.json()["owner_id"] is None
 
-    await wait_until(in_pool, within=20, every=0.1, what="the customers in the pool")
+    await wait_for(in_pool)
     for c in mine:
         ledger = await _ok(await gw.get(f"{API}/{c['id']}/ownership", headers=h["manager"]))
         assert [(p["owner_id"], p["kind"]) for p in ledger] == [
@@ -231,7 +157,7 @@ async def test_deactivating_a_rep_hands_their_customers_over_via_identitys_feed(
         ids = {c["id"] for c in mine}
         return [e for e in out if e["type"] == "customer.owner_changed" and e["subject"] in ids]
 
-    events = await wait_until(handover_events, within=20, every=0.1, what="the handover events")
+    events = await wait_for(handover_events)
     assert len(events) == 2
     assert all(e["data"]["old_owner_id"] == users["rep_b"]["id"] for e in events)
     assert all(e["data"]["in_pool"] and e["data"]["kind"] == "handover" for e in events)

@@ -49,7 +49,7 @@ from gateway.proxy import (
 )
 from gateway.upstream import Answer, UpstreamError, UpstreamTimeout
 from servicekit.context import request_id_var
-from servicekit.errors import DomainError, InternalError
+from servicekit.errors import DomainError, problem_for_unexpected
 from servicekit.middleware import RequestContextMiddleware, request_id_for, route_template
 from servicekit.server import HttpProtocol
 
@@ -122,11 +122,12 @@ class Front:
             if incoming.forwarded and self.proxy_headers is not None:
                 await self.proxy_headers(scope, _nothing, _nothing)  # type: ignore[arg-type]
             status = await self._forward(answer, incoming, service, target)
-        except Exception:
-            log.exception("unhandled error while forwarding", extra={"path": scope["path"]})
+        except Exception as exc:
             if not cycle.response_started:
-                status = answer.problem(InternalError())
+                # The kit's answer: a 503 while the database is away (admission reads it).
+                status = answer.problem(problem_for_unexpected(exc, scope["path"]))
             else:
+                log.exception("unhandled error while forwarding", extra={"path": scope["path"]})
                 protocol.transport.close()
         finally:
             # As uvicorn's cycle does once its application has returned.

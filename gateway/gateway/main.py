@@ -28,6 +28,7 @@ from gateway.identity.users.router import router as users_router
 from gateway.models import SCHEMA
 from gateway.openapi import install_merged_openapi
 from gateway.proxy import EdgeState, GatewayMiddleware, events_router, proxy_lifespan
+from gateway.readiness import services_readiness
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
 from servicekit.middleware import RequestContextMiddleware
@@ -66,6 +67,7 @@ def spec() -> AppSpec:
         # Identity first: the proxy's middleware uses the authenticator it makes.
         hooks=[identity_lifespan, proxy_lifespan],
         public_routers=[*IDENTITY_ROUTERS, events_router],
+        readiness=[services_readiness],
     )
 
 

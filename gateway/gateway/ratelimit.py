@@ -229,8 +229,9 @@ class RateLimiter:
     async def _prime(self, key: str, counter: _Counter) -> None:
         try:
             await asyncio.wait_for(self._flush([(key, counter)]), self.prime_timeout)
-        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-            # Fail open: a slow or absent database must not take the product down with it.
+        except Exception as exc:
+            # Fail open: a slow, absent or just restarted database (whose pooled connections
+            # fail in the driver's own ways) must not take the product down with it.
             log.warning("rate limit store unavailable, counting locally: %s", exc)
         finally:
             if counter.primed is not None:

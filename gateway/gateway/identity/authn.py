@@ -36,7 +36,7 @@ from gateway.identity.tokens import AccessClaims, AccessTokens, digest
 from gateway.models import SCHEMA
 from servicekit.auth import Principal
 from servicekit.db import Database, to_asyncpg_dsn
-from servicekit.errors import ServiceUnavailable, Unauthorized
+from servicekit.errors import DATABASE_RETRY_AFTER_SECONDS, ServiceUnavailable, Unauthorized
 
 log = logging.getLogger("gateway.identity")
 
@@ -313,7 +313,10 @@ class Authenticator:
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             # Credentials cannot be checked: say so (503), never let them through or crash.
             log.warning("identity lookup failed (%s)", type(exc).__name__)
-            raise ServiceUnavailable("sign-in checks are unavailable; retry shortly") from None
+            raise ServiceUnavailable(
+                "sign-in checks are unavailable; retry shortly",
+                headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            ) from None
 
     def invalidate(self, change: str) -> None:
         """Forget what a change made stale: `user:<id>`, `key:<id>`, `keys`, `teams` or `all`."""

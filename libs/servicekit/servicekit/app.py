@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,7 +23,11 @@ from servicekit.clock import SYSTEM_CLOCK, Clock, reset_clock, use_clock
 from servicekit.consumer import Follow, following
 from servicekit.db import Database
 from servicekit.directory import Directory, Reaction, follow_identity
-from servicekit.errors import ServiceUnavailable, install_error_handlers
+from servicekit.errors import (
+    DATABASE_RETRY_AFTER_SECONDS,
+    ServiceUnavailable,
+    install_error_handlers,
+)
 from servicekit.logs import configure_logging
 from servicekit.metrics import (
     OUTBOX_BACKLOG,
@@ -41,6 +45,30 @@ from servicekit.settings import KitSettings
 log = logging.getLogger("servicekit.app")
 
 Hook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+@dataclass
+class Readiness:
+    """What a readiness check adds to `/readyz`: entries of the answer's body, and whether a
+    part the app depends on is not working (the app still serves: `degraded`, still 200)."""
+
+    details: dict[str, Any]
+    degraded: bool = False
+
+
+ReadinessCheck = Callable[[FastAPI], Awaitable[Readiness]]
+
+
+async def _feeds_readiness(app: FastAPI) -> Readiness:
+    """Every feed the app follows, and whether it can be read right now."""
+    feeds = {
+        source: dict(zip(("state", "detail"), follower.health(), strict=True))
+        for source, follower in app.state.feeds.items()
+    }
+    ready = all(feed["state"] == "following" for feed in feeds.values())
+    return Readiness({"feeds": feeds}, degraded=not ready)
+
+
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 EVENTS_SCOPE = "events:read"
 _QUIET = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -70,6 +98,8 @@ class AppSpec:
     # Read models of other apps' feeds (`servicekit.consumer.Follow`), followed through the
     # gateway for the app's lifetime, each reported on /readyz.
     follows: Sequence[Follow] = ()
+    # Checks `/readyz` runs once the database and migrations are found ready.
+    readiness: Sequence[ReadinessCheck] = ()
 
 
 async def _outbox_stats_loop(app: FastAPI, interval: float) -> None:
@@ -233,23 +263,26 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
                 f'SELECT version_num FROM "{spec.schema}".alembic_version'
             )
         except Exception as exc:
-            raise ServiceUnavailable(f"database not ready: {type(exc).__name__}") from None
+            raise ServiceUnavailable(
+                f"database not ready: {type(exc).__name__}",
+                headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            ) from None
         current = {r["version_num"] for r in rows}
         if current != heads:
             raise ServiceUnavailable(
                 f"migrations not at head (database {sorted(current)}, code {sorted(heads)})"
             )
-        feeds = {
-            source: dict(zip(("state", "detail"), follower.health(), strict=True))
-            for source, follower in request.app.state.feeds.items()
-        }
-        ready = all(feed["state"] == "following" for feed in feeds.values())
-        return {
-            "status": "ready" if ready else "degraded",
+        body: dict[str, Any] = {
+            "status": "ready",
             "schema": spec.schema,
             "revision": sorted(current),
-            "feeds": feeds,
         }
+        for check in (_feeds_readiness, *spec.readiness):
+            found = await check(request.app)
+            body.update(found.details)
+            if found.degraded:
+                body["status"] = "degraded"
+        return body
 
     app.include_router(ops)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 import orjson
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -13,6 +15,9 @@ from starlette.responses import Response
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 log = logging.getLogger("servicekit.errors")
+# How long a client is asked to wait while the database cannot be reached: about what a
+# restarted PostgreSQL takes to accept connections again.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 def problem_type(slug: str) -> str:
@@ -132,6 +137,17 @@ class ServiceUnavailable(DomainError):
     status, slug, title = 503, "unavailable", "Service unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """503 while the database cannot be reached; the same call may be retried."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The database cannot be reached at the moment. Try again later; a write is safely "
+            "retried with the same Idempotency-Key.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
+
+
 class InternalError(DomainError):
     """The answer to an unexpected failure; the failure itself is logged where it happened."""
 
@@ -156,6 +172,51 @@ _STATUS_SLUGS = {
     422: ("validation-error", "The request is not valid"),
     429: ("too-many-requests", "Too many requests"),
 }
+
+
+# SQLSTATE classes that mean "no database to talk to", not "this request is wrong": connection
+# exceptions, the server shutting down or starting up, no connection slot left.
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "53300")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` (or what it wraps: SQLAlchemy's `orig`, a cause, a context) says the
+    database cannot be reached, whichever driver or pool it came through."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionError | sqlalchemy.exc.TimeoutError):
+            return True
+        if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        if isinstance(current, asyncpg.InterfaceError) and "connection is closed" in str(current):
+            return True
+        if isinstance(current, asyncpg.InternalClientError):
+            # A pooled connection the server is dropping (it got the server's farewell and not
+            # yet the end of the stream): refused by the driver before anything was sent.
+            return True
+        orig = getattr(current, "orig", None)
+        pending += [current.__cause__, current.__context__]
+        if isinstance(orig, BaseException):
+            pending.append(orig)
+    return False
+
+
+def problem_for_unexpected(exc: BaseException, path: str | None = None) -> DomainError:
+    """The answer to an exception no handler expected: 503 with Retry-After when the database
+    cannot be reached (a warning, no traceback), else a 500 (the traceback is logged)."""
+    if database_unavailable(exc):
+        log.warning("database unavailable (%s: %s)", type(exc).__name__, exc, extra={"path": path})
+        return DatabaseUnavailable()
+    log.error("unhandled error", exc_info=exc, extra={"path": path})
+    return InternalError()
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -203,10 +264,18 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", extra={"path": request.url.path})
-        return InternalError().to_response()
+        return problem_for_unexpected(exc, request.url.path).to_response(request)
 
     app.add_exception_handler(DomainError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    # The database's and the network's failures are answered inside the app (a 503 while the
+    # database is away), not passed on to the server's last-resort handler with a traceback.
+    for kind in (
+        OSError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        sqlalchemy.exc.SQLAlchemyError,
+    ):
+        app.add_exception_handler(kind, on_unexpected)
     app.add_exception_handler(Exception, on_unexpected)

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.clock import Clock, reset_clock, use_clock
 from servicekit.context import request_id_var
+from servicekit.errors import problem_for_unexpected
 from servicekit.ids import random_hex
 from servicekit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
@@ -83,17 +84,26 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         header = (_REQUEST_ID_HEADER, request_id.encode())
         status = 500
+        started = False
         start = time.perf_counter()
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started = True
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # What got past the app's own handlers (a layer in front of them, such as the
+            # gateway's edge) is answered the kit's way too: a 503 while the database is away.
+            if started:
+                raise
+            problem = problem_for_unexpected(exc, scope["path"])
+            await problem.to_response(instance=scope["path"])(scope, receive, send_wrapper)
         finally:
             self.finish(
                 scope["method"],

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import asyncpg
 import pytest
 
 from servicekit.auth import generate_keypair
 from servicekit.db import to_asyncpg_dsn
-from servicekit.devdb import EmbeddedPostgres
+from servicekit.devdb import throwaway_postgres
 from servicekit.testing.tokens import TokenMinter
 
 
@@ -73,20 +70,15 @@ def pg_admin_url() -> Iterator[str]:
     """DATABASE_URL when set (tests then create and drop their own databases on that server),
     else a throwaway embedded PostgreSQL in a temporary folder, on a free port.
 
-    The folder is our own, not pytest's rotating temp root, which a concurrent run may prune.
+    The folder is our own, not pytest's rotating temp root, which a concurrent run may prune
+    (and which is private to its user: the server's own user could not enter it as root).
     """
     given = os.environ.get("DATABASE_URL")
     if given:
         yield given
         return
-    folder = Path(tempfile.mkdtemp(prefix="fieldforce-pg-"))
-    server = EmbeddedPostgres(folder / "data", durable=False)
-    server.start()
-    try:
+    with throwaway_postgres() as server:
         yield server.url
-    finally:
-        server.stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
