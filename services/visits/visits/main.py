@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
 from servicekit.consumer import Follow
+from visits.cases.router import complaints_router, market_reports_router
 from visits.config import Settings
 from visits.customer_facts.service import apply_event as apply_customer_event
 from visits.daily.router import router as daily_router
@@ -29,7 +30,14 @@ def spec() -> AppSpec:
         title="Fieldforce visits",
         description="Visit plans, visit logs, daily reports, market and complaint reports.",
         migrations_dir=MIGRATIONS,
-        routers=[visits_router, followups_router, plans_router, daily_router],
+        routers=[
+            visits_router,
+            followups_router,
+            plans_router,
+            daily_router,
+            complaints_router,
+            market_reports_router,
+        ],
         # Users and teams (supervisors, a team tree's reps) from the gateway's identity feed.
         directory=directory,
         # The customers visits may be about: their owner, team, level, status and point.

@@ -31,8 +31,6 @@ CASES = sa.Table(
     sa.Column("resolution", sa.Text, nullable=True),
     sa.Column("resolved_by", sa.Text, nullable=True),
     sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
-    # The first resolution, for the time to resolution (a reopened case keeps it).
-    sa.Column("first_resolved_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("closed_by", sa.Text, nullable=True),
     sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("reopen_count", sa.Integer, nullable=False, server_default="0"),

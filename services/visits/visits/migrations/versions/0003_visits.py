@@ -51,7 +51,6 @@ def upgrade() -> None:
         sa.Column("resolution", sa.Text(), nullable=True),
         sa.Column("resolved_by", sa.Text(), nullable=True),
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("first_resolved_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_by", sa.Text(), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("reopen_count", sa.Integer(), server_default="0", nullable=False),
