@@ -113,9 +113,11 @@ async def acting_rep(session: AsyncSession, principal: Principal, rep_id: uuid.U
     if rep_id is None or rep_id == me:
         if me is None:
             raise ValidationFailed.field("rep_id", "an API key must name the rep (rep_id)")
+        # The token carries the caller's team as identity has it now (the directory may lag).
+        if principal.team_id is not None or principal.name is not None:
+            return Rep(me, _uuid(principal.team_id), principal.name)
         user = await directory.get_user(session, me)
-        team = user.team_id if user is not None else _uuid(principal.team_id)
-        return Rep(me, team, principal.name or (user.name if user else None))
+        return Rep(me, user.team_id if user else None, user.name if user else None)
     user = await directory.get_user(session, rep_id)
     if user is None or not user.active or not sees_everything(principal):
         raise ValidationFailed.field("rep_id", f"no rep {rep_id} that you may act for")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -59,3 +59,9 @@ class Input(BaseModel):
 
 class Decision(Input):
     comment: Comment | None = None
+
+
+def row_fields(row: Any, model: type[BaseModel]) -> dict[str, Any]:
+    """The columns of a result row that `model` has fields for (by name)."""
+    mapping = row._mapping
+    return {k: mapping[k] for k in model.model_fields if k in mapping}

@@ -28,6 +28,7 @@ from visits.config import Settings
 from visits.customer_facts import repository as customers
 from visits.customer_facts.service import visible_customer
 from visits.models import directory
+from visits.schemas import row_fields
 from visits.visitlog import repository as visit_log
 
 
@@ -66,7 +67,7 @@ def read(row: Any) -> CaseRead:
     now = utcnow()
     end = row.closed_at or now
     resolution = row.resolved_at
-    fields = {k: getattr(row, k) for k in CaseRead.model_fields if hasattr(row, k)}
+    fields = row_fields(row, CaseRead)
     return CaseRead(
         **fields,
         age_seconds=max(0, int((end - row.created_at).total_seconds())),

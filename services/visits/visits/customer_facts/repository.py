@@ -16,8 +16,11 @@ from visits.customer_facts.models import CADENCES, CUSTOMERS
 C = CUSTOMERS.c
 
 
+_BY_ID = sa.select(CUSTOMERS).where(C.id == sa.bindparam("customer_id", type_=sa.Uuid))
+
+
 async def get(session: AsyncSession, customer_id: uuid.UUID) -> sa.Row[Any] | None:
-    return (await session.execute(sa.select(CUSTOMERS).where(C.id == customer_id))).first()
+    return (await session.execute(_BY_ID, {"customer_id": customer_id})).first()
 
 
 async def get_many(

@@ -53,6 +53,7 @@ from visits.daily.schemas import (
 )
 from visits.models import directory
 from visits.plans import repository as plans
+from visits.schemas import row_fields
 from visits.visitlog import repository as visit_log
 
 TYPED = ("attendance", "competitor_info", "customer_feedback", "lessons", "tomorrow_focus", "mood")
@@ -86,8 +87,7 @@ async def read(session: AsyncSession, settings: Settings, row: Any) -> DailyRepo
         else await figures(session, settings, row.rep_id, row.report_date)
     )
     return DailyReportRead(
-        **{k: getattr(row, k) for k in DailyReportRead.model_fields if hasattr(row, k)}
-        | {"figures": numbers, "figures_frozen": frozen}
+        **row_fields(row, DailyReportRead) | {"figures": numbers, "figures_frozen": frozen}
     )
 
 

@@ -36,6 +36,7 @@ from visits.plans.schemas import (
     PlanRead,
     PlanUpdate,
 )
+from visits.schemas import row_fields
 
 EDITABLE = ("draft", "returned")
 
@@ -98,7 +99,7 @@ async def read(session: AsyncSession, plan: Any) -> PlanRead:
 
 def _read(plan: Any, items: Sequence[Any]) -> PlanRead:
     return PlanRead(
-        **{k: getattr(plan, k) for k in PlanRead.model_fields if k != "items"},
+        **row_fields(plan, PlanRead),
         items=[PlanItemRead.model_validate(i) for i in items],
     )
 

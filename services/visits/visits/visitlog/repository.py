@@ -23,8 +23,14 @@ def _with_customer() -> sa.Select[Any]:
     ).select_from(VISITS.outerjoin(CUSTOMERS, CF.id == V.customer_id))
 
 
-async def insert(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(sa.insert(VISITS).values(values))
+# Built once: a statement made per request costs more to build than to run (its cache key is
+# generated from every value), so the hot writes bind their values as parameters.
+_INSERT = sa.insert(VISITS).returning(VISITS)
+
+
+async def insert(session: AsyncSession, values: dict[str, Any]) -> Any:
+    """The new row, as stored (defaults included)."""
+    return (await session.execute(_INSERT, values)).one()
 
 
 async def get(session: AsyncSession, visit_id: uuid.UUID, *, for_update: bool = False) -> Any:
@@ -40,6 +46,27 @@ async def update(session: AsyncSession, visit_id: uuid.UUID, values: dict[str, A
     )
 
 
+def _contact_upsert() -> Any:
+    stmt = pg_insert(LAST_CONTACTS)
+    new = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[LC.customer_id],
+        set_={
+            "last_visit_id": sa.case(
+                (new.last_visit_at >= LC.last_visit_at, new.last_visit_id),
+                else_=LC.last_visit_id,
+            ),
+            "last_visit_at": sa.func.greatest(LC.last_visit_at, new.last_visit_at),
+            # GREATEST ignores NULLs: an ineffective visit keeps the last effective one.
+            "last_effective_at": sa.func.greatest(LC.last_effective_at, new.last_effective_at),
+            "last_effective_on": sa.func.greatest(LC.last_effective_on, new.last_effective_on),
+        },
+    )
+
+
+_CONTACT_UPSERT = _contact_upsert()
+
+
 async def record_contact(
     session: AsyncSession,
     customer_id: uuid.UUID,
@@ -50,29 +77,15 @@ async def record_contact(
 ) -> None:
     """A completed visit moves the customer's last contact (and last effective one) forwards;
     a visit logged late for an earlier time moves nothing back."""
-    row = {
-        "customer_id": customer_id,
-        "last_visit_id": visit_id,
-        "last_visit_at": at,
-        "last_effective_at": at if effective else None,
-        "last_effective_on": day if effective else None,
-    }
-    stmt = pg_insert(LAST_CONTACTS).values(row)
-    new = stmt.excluded
     await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[LC.customer_id],
-            set_={
-                "last_visit_id": sa.case(
-                    (new.last_visit_at >= LC.last_visit_at, new.last_visit_id),
-                    else_=LC.last_visit_id,
-                ),
-                "last_visit_at": sa.func.greatest(LC.last_visit_at, new.last_visit_at),
-                # GREATEST ignores NULLs: an ineffective visit keeps the last effective one.
-                "last_effective_at": sa.func.greatest(LC.last_effective_at, new.last_effective_at),
-                "last_effective_on": sa.func.greatest(LC.last_effective_on, new.last_effective_on),
-            },
-        )
+        _CONTACT_UPSERT,
+        {
+            "customer_id": customer_id,
+            "last_visit_id": visit_id,
+            "last_visit_at": at,
+            "last_effective_at": at if effective else None,
+            "last_effective_on": day if effective else None,
+        },
     )
 
 

@@ -39,6 +39,7 @@ from visits.customer_facts.service import visible_customer
 from visits.geo import haversine_m
 from visits.models import directory
 from visits.plans import repository as plans
+from visits.schemas import row_fields
 from visits.visitlog import events, repository
 from visits.visitlog.exceptions import PlanItemTaken, VisitNotFound, WrongVisitState
 from visits.visitlog.models import VISITS
@@ -66,8 +67,9 @@ _OUTCOME_COLUMNS = (
 )
 
 
-def read(row: Any) -> VisitRead:
-    fields = {k: getattr(row, k) for k in VisitRead.model_fields if hasattr(row, k)}
+def read(row: Any, **extra: Any) -> VisitRead:
+    """The visit of a row (with the customer's code and name, joined or given in `extra`)."""
+    fields = row_fields(row, VisitRead) | extra
     location = None
     if row.check_in_lat is not None and row.check_in_lon is not None:
         location = LocationRead(
@@ -198,14 +200,14 @@ async def create(
     if body.status == "completed":
         values["completed_at"] = now
     try:
-        await repository.insert(session, values)
+        row = await repository.insert(session, values)
     except IntegrityError as exc:
         # Two visits for one item at the same moment: the index decides (the request's
         # transaction is rolled back with the answer).
         if body.plan_item_id is None or "uq_visits_plan_item" not in str(exc.orig):
             raise
         raise PlanItemTaken(body.plan_item_id) from None
-    visit = read(await repository.get(session, values["id"]))
+    visit = read(row, customer_code=customer.code, customer_name=customer.name)
     if visit.status == "completed":
         await _completed(session, visit, customer, rep.name, item)
     return visit
