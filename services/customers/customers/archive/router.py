@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from customers.archive import files, levels, ownership, repository, service
+from customers.archive import events, files, levels, ownership, repository, service
 from customers.archive import history as hist
 from customers.archive import settings as archive_settings
 from customers.archive.access import (
@@ -92,6 +92,15 @@ def _read(customer: Any) -> dict[str, Any]:
     return CustomerRead.model_validate(customer, from_attributes=True).model_dump(mode="json")
 
 
+def _json_cells(record: dict[str, Any]) -> dict[str, Any]:
+    """A record read on the direct reads, whose JSON columns arrive as their text: written out
+    as the JSON they hold."""
+    location = record.get("location")
+    if isinstance(location, str):
+        record["location"] = orjson.Fragment(location)
+    return record
+
+
 def _etag(version: int) -> dict[str, str]:
     return {"ETag": etag_for(version)}
 
@@ -116,7 +125,14 @@ async def _save_settings(
     check_if_match(request, version, required=False)
     doc = change(current)
     new_version = await archive_settings.save(session, doc, principal.sub)
-    return json_response(doc.model_dump(mode="json"), headers=_etag(new_version))
+    saved = doc.model_dump(mode="json")
+    await events.emit(
+        session,
+        events.SETTINGS_CHANGED,
+        None,
+        events.settings_changed(saved, new_version, principal.sub),
+    )
+    return json_response(saved, headers=_etag(new_version))
 
 
 @router.put("/settings", response_model=ArchiveSettingsDoc, summary="Replace the settings (admin)")
@@ -319,7 +335,7 @@ async def list_customers(request: Request) -> Response:
     # for the page (times as "Z", money as decimal strings, as the schema's JSON).
     return Response(
         orjson.dumps(
-            {"items": [dict(r) for r in rows], "next_cursor": cursor},
+            {"items": [_json_cells(dict(r)) for r in rows], "next_cursor": cursor},
             default=str,
             option=_RECORD_JSON,
         ),
@@ -426,7 +442,7 @@ async def get_customer(request: Request) -> Response:
     record["ownership"] = orjson.Fragment(row["ledger"])
     record["sections"] = sections
     return Response(
-        orjson.dumps(record, default=str, option=_RECORD_JSON),
+        orjson.dumps(_json_cells(record), default=str, option=_RECORD_JSON),
         media_type="application/json",
         headers=_etag(record["version"]),
     )

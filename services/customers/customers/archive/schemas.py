@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -33,6 +34,13 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Location(_Input):
+    """A point in WGS 84 degrees."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
 class ContactInput(_Input):
     """A contact given with a new customer (stored by the contacts feature)."""
 
@@ -55,6 +63,7 @@ class CustomerCreate(_Input):
     source: ShortText | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     estimated_potential: Money | None = None
+    location: Location | None = None
     owner_id: uuid.UUID | None = None
     external_ref: ShortText | None = None
     contacts: list[ContactInput] = Field(default_factory=list, max_length=50)
@@ -76,6 +85,7 @@ class CustomerUpdate(_Input):
     source: ShortText | None = None
     tags: list[Tag] | None = Field(default=None, max_length=50)
     estimated_potential: Money | None = None
+    location: Location | None = None
     owner_id: uuid.UUID | None = None
     status: Literal["active", "invalid"] | None = None
     invalid_reason: Reason | None = None
@@ -125,6 +135,7 @@ UPDATABLE_FIELDS = (
     "source",
     "tags",
     "estimated_potential",
+    "location",
     "owner_id",
     "status",
     "invalid_reason",
@@ -148,6 +159,7 @@ class CustomerRead(BaseModel):
     source: str | None = None
     tags: list[str] = Field(default_factory=list)
     estimated_potential: Decimal | None = None
+    location: Location | None = None
     owner_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
     status: Status
@@ -157,6 +169,12 @@ class CustomerRead(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+
+    @field_validator("location", mode="before")
+    @classmethod
+    def _json_text(cls, value: Any) -> Any:
+        # The direct reads hand JSON columns over as their text.
+        return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 class CustomerListQuery(BaseModel):
@@ -218,6 +236,7 @@ class CustomerCard(BaseModel):
     industry: str | None
     address: str | None
     phone: str | None
+    location: Location | None = None
     owner_id: uuid.UUID | None
     status: Status
     cadence_days: int
