@@ -134,6 +134,6 @@ async def test_the_card_shows_the_latest_memos_and_the_next_follow_up(customers,
     assert file["sections"]["visits"]["next_follow_up_due_on"] == str(
         today - timedelta(days=3) + timedelta(days=10)
     )
-    assert [m["memo"] for m in file["sections"]["visits"]["latest_memos"]][0] == "asked for samples"
+    assert file["sections"]["visits"]["latest_memos"][0]["memo"] == "asked for samples"
     # Another rep still gets 404 on the card.
     assert (await customers.get(f"{path}/card", as_=org.rep_b)).status_code == 404
