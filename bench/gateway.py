@@ -4,34 +4,32 @@ The project side is the real gateway as in production: the caller signs in (a re
 bearer token), the gateway authenticates it (cached), rate-limits it (shared Postgres
 counters, a quota high enough never to refuse), signs an internal token for the service
 (cached) and forwards over its keep-alive pool (gateway/upstream.py). The baseline is the same
-service called directly with the internal token the gateway would send. Two records: one customer,
-`GET /api/v1/customers/{id}` (created through the gateway before the load), and one event of
-the service's feed (`/events?limit=1`, public `/api/v1/events/customers?limit=1`), the
-read whose PostgreSQL work is light: the service's own CPU is the larger part (~460-600 us
-per call in the 2026-12-01 runs; ~60 us of a warm call is Starlette matching the feed route,
-which comes after the app's 37 others).
+service called directly with the internal token the gateway would send. Two records: one
+customer, `GET /api/v1/customers/{id}` (created through the gateway before the load), and one
+event of the service's feed (`/events?limit=1`, public `/api/v1/events/customers?limit=1`),
+a read light on PostgreSQL, where the service's own process is the bound.
 
-Both sides log their access lines at INFO, as in production. Goal (issue 4): >= 0.80 of
-direct throughput and < 1 ms added p50 at 32 connections.
+Both sides log their access lines at INFO, as in production, at 32 connections.
 
-Two measurements per record, both at 32 connections:
-- saturation (closed loop: every connection sends as soon as it has its answer): the
-  throughput ratio. Its latencies are queueing: with N connections each request waits for the
-  N-1 ahead of it, so the added p50 there is about N/T_gateway - N/T_direct, under 1 ms only
-  when the ratio is above ~0.95 on this machine. It is printed, but it is not the proxy's
-  latency.
-- fixed rate (each wrk thread paces its connections with lua/paths.lua's `delay()`): both sides
-  at the same rate, BENCH_PACED_FRACTION (default 0.5; several allowed, "0.25,0.5") of the
-  direct side's measured throughput; the added p50/p99 there is the latency the gateway
-  adds. That is how proxies' overhead is measured (Envoy's and Kong's benchmarks: below
-  saturation, at a fixed rate); the < 1 ms goal applies to it.
+What must hold (issue 11): the latency a user feels, **< 1 ms added p50 at a quarter of the
+direct side's saturation rate** (BENCH_PACED_FRACTION, default 0.25; several allowed,
+"0.25,0.5"): both sides at that fixed rate (each wrk thread paces its connections with
+lua/paths.lua's `delay()`), the difference of the medians is the latency the gateway adds, as
+proxies' overhead is measured (Envoy's and Kong's benchmarks: below saturation, at a fixed
+rate). That is the goal this benchmark checks.
+
+What is reported, not chased: the throughput ratio at saturation (closed loop: every
+connection sends as soon as it has its answer), and the gateway's CPU per forwarded call
+printed beside the floor's. On two shared cores the ratio is bounded by what shares them
+(wrk, PostgreSQL, the service), not by the gateway alone; its latencies there are queueing.
 
 The floor (on unless BENCH_GATEWAY_FLOOR=0): each record also through `FloorProtocol`, the
 cheapest hop Python makes (httptools in, the gateway's upstream pool out, nothing else), on the
-baseline's requests. Its ratio is the bound for the gateway's on this machine: on two cores
-shared by wrk, PostgreSQL, the service and the hop, the direct side is bound by the service's
-one process while the path through a hop is bound by the CPU of all of them, so a read whose
-PostgreSQL work is heavy (the customer's full file) leaves a hop less than a light one.
+baseline's requests: the bound for the gateway's ratio and CPU per call on this machine.
+
+BENCH_GATEWAY_BEFORE=<another checkout of the project, bootstrapped> measures that version's
+gateway too, in the same run, on the same service and database, beside this one: before and
+after a change, under the same load from whatever else runs on the machine.
 
 BENCH_GATEWAY_CLIENTS=1 adds the measurement behind the choice of upstream client: a minimal
 forwarder (no auth, no limits) over the gateway's own pool (gateway/upstream.py), over aiohttp
@@ -49,9 +47,13 @@ import dataclasses
 import json
 import os
 import secrets
+import statistics
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from http import HTTPStatus
+from pathlib import Path
 from typing import Any, ClassVar
 
 import aiohttp
@@ -62,7 +64,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from bench.harness import Comparison, Context, RequestSet, Server, call, login
 from fieldforce.apps import BY_NAME, GATEWAY
@@ -72,7 +73,6 @@ from gateway.upstream import UpstreamPool
 from servicekit.auth import Principal
 from servicekit.testing.tokens import INTERNAL_TOKEN_HEADER, make_principal
 
-GOAL = 0.80
 ADDED_P50_GOAL_MS = 1.0
 CONNECTIONS = 32
 ADMIN_EMAIL = "bench-admin@example.com"
@@ -100,12 +100,25 @@ def _call(
     return call(server, method, path, headers, body, timeout=10)
 
 
-def _login(gateway: Server, password: str) -> dict[str, str]:
-    return login(gateway, ADMIN_EMAIL, password)
-
-
 def _same_body(a: bytes, b: bytes) -> bool:
     return bool(json.loads(a) == json.loads(b))
+
+
+def _gateway_env(ctx: Context, url: str, service: Server, password: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": url,
+        "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem,
+        "GATEWAY_INTERNAL_TOKEN_PRIVATE_KEY": ctx.minter.private_pem,
+        "GATEWAY_JWT_SECRET": secrets.token_urlsafe(48),
+        "GATEWAY_UPSTREAM_CUSTOMERS": service.url,
+        "BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL,
+        "BOOTSTRAP_ADMIN_PASSWORD": password,
+        # Counted and shared as in production, never refusing during the run.
+        "GATEWAY_RATE_LIMIT_ADMIN": "1000000000/60",
+        # The bench's one sign-in lasts the run (a run with BENCH_GATEWAY_BEFORE outlives the
+        # default 15 minutes, and the calls then count as anonymous ones).
+        "GATEWAY_ACCESS_TOKEN_TTL_SECONDS": "86400",
+    }
 
 
 def start_customers_behind_gateway(
@@ -126,23 +139,45 @@ def start_customers_behind_gateway(
         "gateway.main:create_app",
         factory=True,
         kind=gateway_server(),
-        # As the stack serves it (its front answering forwarded calls); BENCH_GATEWAY_HTTP
-        # names another protocol, e.g. servicekit.server:HttpProtocol for the ASGI path alone.
-        http=os.environ.get("BENCH_GATEWAY_HTTP", "") or GATEWAY.http_protocol,
-        env={
-            "DATABASE_URL": url,
-            "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem,
-            "GATEWAY_INTERNAL_TOKEN_PRIVATE_KEY": ctx.minter.private_pem,
-            "GATEWAY_JWT_SECRET": secrets.token_urlsafe(48),
-            "GATEWAY_UPSTREAM_CUSTOMERS": service.url,
-            "BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL,
-            "BOOTSTRAP_ADMIN_PASSWORD": password,
-            # Counted and shared as in production, never refusing during the run.
-            "GATEWAY_RATE_LIMIT_ADMIN": "1000000000/60",
-        },
+        http=GATEWAY.http_protocol,
+        env=_gateway_env(ctx, url, service, password),
         ready_path="/readyz",
     )
-    return service, gateway, _login(gateway, password)
+    return service, gateway, login(gateway, ADMIN_EMAIL, password)
+
+
+def _start_gateway_before(
+    ctx: Context, checkout: Path, url: str, service: Server, password: str
+) -> Server:
+    """The gateway of another checkout (BENCH_GATEWAY_BEFORE), served as that version serves
+    it (its own `--http`), in front of the same service and database."""
+    python = str(checkout / ".venv/bin/python")
+    protocol = subprocess.run(
+        [python, "-c", "from fieldforce.apps import GATEWAY; print(GATEWAY.http_protocol)"],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return ctx.start_server(
+        "before",
+        "gateway.main:create_app",
+        factory=True,
+        kind=gateway_server(),
+        http=protocol,
+        env=_gateway_env(ctx, url, service, password),
+        ready_path="/readyz",
+        checkout=checkout,
+    )
+
+
+@dataclasses.dataclass
+class _Hop:
+    """A side measured against the service: the gateway, the one before, the floor."""
+
+    label: str
+    server: Server
+    requests: RequestSet
 
 
 def run(ctx: Context) -> None:
@@ -166,7 +201,7 @@ def run(ctx: Context) -> None:
         {**admin, "Content-Type": "application/json"},
         json.dumps({"name": "Benchmark Trading Co.", "region": "north"}).encode(),
     )
-    ttl = int(ctx.load.warmup + 4 * ctx.load.rounds * ctx.load.duration) + 600
+    ttl = int(ctx.load.warmup + 10 * ctx.load.rounds * ctx.load.duration) + 600
     # (name, public path, service path, principal the service sees)
     records: list[tuple[str, str, str, Principal]] = []
     if status == 201:
@@ -174,11 +209,17 @@ def run(ctx: Context) -> None:
         records.append(("get-customer", path, path, principal))
     else:
         print(f"  POST /api/v1/customers answered {status}: {created}; no customer", flush=True)
-    # A read light on PostgreSQL, where the service's own process is the bound.
     feed_reader = dataclasses.replace(principal, scopes=principal.scopes | {"events:read"})
     records.append(("get-feed-event", FEED_GATEWAY_PATH, FEED_SERVICE_PATH, feed_reader))
 
-    # The bound for the gateway's ratio here: the cheapest Python hop, on the same requests.
+    before = None
+    before_admin: dict[str, str] = {}
+    checkout = os.environ.get("BENCH_GATEWAY_BEFORE", "")
+    if checkout:
+        password = gateway.env["BOOTSTRAP_ADMIN_PASSWORD"]
+        before = _start_gateway_before(ctx, Path(checkout).resolve(), url, service, password)
+        # The same admin; its token is signed with that gateway's own secret.
+        before_admin = login(before, ADMIN_EMAIL, password)
     floor = None
     if os.environ.get("BENCH_GATEWAY_FLOOR", "1") not in ("", "0"):
         floor = ctx.start_server(
@@ -190,52 +231,80 @@ def run(ctx: Context) -> None:
         )
 
     for name, gateway_path, service_path, caller in records:
-        through = RequestSet(
-            paths_file=ctx.write_lines(f"{name}-gateway.txt", [gateway_path]), headers=admin
-        )
         token = ctx.minter.token(caller, "customers", ttl_seconds=ttl)
         direct = RequestSet(
             paths_file=ctx.write_lines(f"{name}-service.txt", [service_path]),
             headers={INTERNAL_TOKEN_HEADER: token},
         )
-        status, via_gateway = gateway.get(gateway_path, admin)
-        if status != 200:
-            raise RuntimeError(f"gateway answered {status}: {via_gateway[:300]!r}")
-        _, straight = service.get(*direct.sample())
-        if not _same_body(via_gateway, straight):
-            raise RuntimeError(f"bodies differ: gateway {via_gateway!r}, service {straight!r}")
-        result = ctx.compare(
-            name,
-            project=gateway,
-            baseline=service,
-            requests=through,
-            baseline_requests=direct,
-            goal=GOAL,
-        )
-        _print_added(result, "at saturation (queueing, see the docstring)")
+        through = ctx.write_lines(f"{name}-gateway.txt", [gateway_path])
+        hops = [_Hop("gateway", gateway, RequestSet(paths_file=through, headers=admin))]
+        if before is not None:
+            hops.append(_Hop("before", before, RequestSet(through, headers=before_admin)))
         if floor is not None:
-            bound = ctx.compare(f"{name}-floor", project=floor, baseline=service, requests=direct)
-            machine = "machine_us_per_request"
-            print(
-                f"  {name}: the floor hop kept {bound.ratio:.3f} of direct, the gateway "
-                f"{result.ratio:.3f} ({result.ratio / bound.ratio:.2f} of the floor's); CPU of "
-                f"the whole machine per call: direct {result.baseline.cpu_us(machine)} us, "
-                f"floor {bound.project.cpu_us(machine)} us, "
-                f"gateway {result.project.cpu_us(machine)} us",
-                flush=True,
-            )
-        for fraction in _paced_fractions():
-            rate = fraction * result.baseline.median("rps")
-            paced = ctx.compare_paced(
-                f"{name}@{fraction:g}",
-                project=gateway,
+            hops.append(_Hop("floor", floor, direct))
+        _, straight = service.get(*direct.sample())
+        for hop in hops:
+            status, answered = hop.server.get(*hop.requests.sample())
+            if status != 200 or not _same_body(answered, straight):
+                raise RuntimeError(f"{hop.label} answered {status}: {answered[:300]!r}")
+
+        saturated: dict[str, Comparison] = {}
+        for hop in hops:
+            saturated[hop.label] = ctx.compare(
+                name if hop.label == "gateway" else f"{name}-{hop.label}",
+                project=hop.server,
                 baseline=service,
-                requests=through,
+                requests=hop.requests,
                 baseline_requests=direct,
-                rate=rate,
-                added_p50_goal_ms=ADDED_P50_GOAL_MS,
             )
-            _print_paced(paced)
+        # The direct side was measured beside each hop: the median of those is steadier than
+        # one of them on a shared machine.
+        direct_rps = statistics.median(c.baseline.median("rps") for c in saturated.values())
+        paced: dict[tuple[str, float], Comparison] = {}
+        for fraction in _paced_fractions():
+            for hop in hops:
+                if hop.label == "floor":
+                    continue
+                paced[hop.label, fraction] = ctx.compare_paced(
+                    f"{name}@{fraction:g}" + ("" if hop.label == "gateway" else f"-{hop.label}"),
+                    project=hop.server,
+                    baseline=service,
+                    requests=hop.requests,
+                    baseline_requests=direct,
+                    rate=fraction * direct_rps,
+                    added_p50_goal_ms=ADDED_P50_GOAL_MS,
+                )
+        _print_record(name, direct_rps, saturated, paced)
+        if before is not None:
+            # Head to head, rounds alternating: what the change did, under the same load.
+            gateway_side, before_side = hops[0], hops[1]
+            versus = [
+                ctx.compare(
+                    f"{name}-vs-before",
+                    project=gateway,
+                    baseline=before,
+                    requests=gateway_side.requests,
+                    baseline_requests=before_side.requests,
+                )
+            ]
+            versus += [
+                ctx.compare_paced(
+                    f"{name}@{fraction:g}-vs-before",
+                    project=gateway,
+                    baseline=before,
+                    requests=gateway_side.requests,
+                    baseline_requests=before_side.requests,
+                    rate=fraction * direct_rps,
+                )
+                for fraction in _paced_fractions()
+            ]
+            for c in versus:
+                print(
+                    f"  {c.name}: throughput {c.ratio:.3f} of before's, CPU per call "
+                    f"{c.project.cpu_us()} us against {c.baseline.cpu_us()} us, p50 "
+                    f"{c.added_p50_ms:+.2f} ms, p99 {c.added_p99_ms:+.2f} ms",
+                    flush=True,
+                )
 
     if os.environ.get("BENCH_GATEWAY_CLIENTS", "") not in ("", "0"):
         reader = make_principal("integration", kind="key", scopes=["events:read"])
@@ -251,10 +320,38 @@ def run(ctx: Context) -> None:
                 env={"BENCH_UPSTREAM": service.url},
                 ready_path="/healthz",
             )
-            _print_added(
-                ctx.compare(f"minimal-{client}", project=forwarder, baseline=service, requests=feed)
+            c = ctx.compare(f"minimal-{client}", project=forwarder, baseline=service, requests=feed)
+            print(
+                f"  {c.name}: throughput ratio {c.ratio:.3f}, CPU per call {c.project.cpu_us()} us",
+                flush=True,
             )
             forwarder.stop()
+
+
+def _print_record(
+    name: str,
+    direct_rps: float,
+    saturated: dict[str, Comparison],
+    paced: dict[tuple[str, float], Comparison],
+) -> None:
+    """The figures that matter, side by side: the added p50 at the fixed rate(s) (the goal),
+    CPU per forwarded call, the throughput ratio (reported)."""
+    print(f"  {name}: direct saturates at {direct_rps:.0f} req/s", flush=True)
+    for (label, fraction), c in paced.items():
+        verdict = "ok" if c.met else "MISSED"
+        print(
+            f"    {label:<8} at {fraction:g} of it ({c.rate:.0f} req/s): added p50 "
+            f"{c.added_p50_ms:+.2f} ms (goal < {ADDED_P50_GOAL_MS:g} ms: {verdict}), added p99 "
+            f"{c.added_p99_ms:+.2f} ms",
+            flush=True,
+        )
+    for label, c in saturated.items():
+        print(
+            f"    {label:<8} at saturation: CPU per forwarded call {c.project.cpu_us()} us "
+            f"(service {c.baseline.cpu_us()} us, whole machine "
+            f"{c.project.cpu_us('machine_us_per_request')} us), throughput ratio {c.ratio:.3f}",
+            flush=True,
+        )
 
 
 def gateway_server() -> str:
@@ -264,28 +361,8 @@ def gateway_server() -> str:
 
 def _paced_fractions() -> list[float]:
     """BENCH_PACED_FRACTION: one fraction or several, comma-separated (0 or empty: none)."""
-    raw = os.environ.get("BENCH_PACED_FRACTION", "0.5")
+    raw = os.environ.get("BENCH_PACED_FRACTION", "0.25")
     return [f for f in (float(x) for x in raw.split(",") if x.strip()) if f > 0]
-
-
-def _print_added(c: Comparison, where: str = "") -> None:
-    print(
-        f"  {c.name}: throughput ratio {c.ratio:.3f}, added p50 {c.added_p50_ms:+.2f} ms, "
-        f"added p99 {c.added_p99_ms:+.2f} ms{' ' + where if where else ''}",
-        flush=True,
-    )
-
-
-def _print_paced(c: Comparison) -> None:
-    verdict = "ok" if c.met else "MISSED"
-    print(
-        f"  {c.name}: both sides at {c.rate:.0f} req/s: gateway p50 "
-        f"{c.project.median('p50_ms'):.2f} ms p99 {c.project.median('p99_ms'):.2f} ms, direct "
-        f"p50 {c.baseline.median('p50_ms'):.2f} ms p99 {c.baseline.median('p99_ms'):.2f} ms; "
-        f"added p50 {c.added_p50_ms:+.2f} ms (goal < {ADDED_P50_GOAL_MS:g} ms: {verdict}), "
-        f"added p99 {c.added_p99_ms:+.2f} ms",
-        flush=True,
-    )
 
 
 # --- minimal forwarders: the measurement behind the choice of upstream client ---------------
@@ -353,11 +430,11 @@ async def _get_whole(
     head = b"".join(
         [b"GET ", target, b" HTTP/1.1\r\nhost: ", pool.host_header, b"\r\n", *header_lines]
     )
-    conn, answer = await pool.request(b"GET", head + b"\r\n", None, deadline, 1 << 16)
+    answer = await pool.request(b"GET", head + b"\r\n", None, deadline, 1 << 16)
     try:
         body = await answer.read()
     finally:
-        pool.release(conn, answer)
+        answer.release()
     return answer.status, answer.headers, body
 
 
@@ -453,7 +530,7 @@ class FloorProtocol(asyncio.Protocol):
         except Exception:
             self._write(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
             return
-        out = [STATUS_LINE[status]]
+        out = [b"HTTP/1.1 %d %s\r\n" % (status, HTTPStatus(status).phrase.encode())]
         for name, value in answered:
             if name.lower() not in _FLOOR_DROPPED:
                 out += (name, b": ", value, b"\r\n")

@@ -35,7 +35,7 @@ from servicekit.sockets import listening_socket
 from servicekit.testing.tokens import TokenMinter
 
 # What `--http` every uvicorn side is served with, unless told otherwise (as in the stack).
-KIT_PROTOCOL = "servicekit.server:HttpProtocol"
+KIT_PROTOCOL = "httptools"
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 LUA_PATHS = BENCH_DIR / "lua" / "paths.lua"
@@ -195,11 +195,16 @@ class Server:
         ready_headers: dict[str, str] | None = None,
         kind: str = "uvicorn",
         http: str = KIT_PROTOCOL,
+        checkout: Path | None = None,
     ) -> None:
         if kind not in SERVER_KINDS:
             raise ValueError(f"unknown server {kind!r}; one of {', '.join(SERVER_KINDS)}")
         self.kind = kind
         self.http = http
+        # Another checkout of the project to serve from (its code, its virtual environment):
+        # for measuring two versions side by side in one run. None: this one.
+        self.root = checkout or REPO_ROOT
+        self.python = sys.executable if checkout is None else str(checkout / ".venv/bin/python")
         self.name = name
         self.app = app
         # uvicorn gets its socket bound here (`--fd`), so that the port is ours from the moment
@@ -222,7 +227,7 @@ class Server:
         if self.kind == "granian":
             # Same terms as uvicorn below: one worker, one runtime thread, uvloop, the server's
             # access log off, lifespan on (interface asgi; asginl would skip it).
-            cmd = [sys.executable, "-m", "granian", "--interface", "asgi", self.app]
+            cmd = [self.python, "-m", "granian", "--interface", "asgi", self.app]
             cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--loop", "uvloop"]
             cmd += ["--workers", "1", "--runtime-threads", "1", "--http", "1"]
             cmd += ["--no-access-log", "--log-level", "warning"]
@@ -232,10 +237,10 @@ class Server:
                 cmd.append("--factory")
             return cmd
         # Both sides of every comparison run exactly this way: uvloop, one worker, uvicorn's
-        # own access log off (the kit writes its own), httptools under the kit's protocol
-        # (one send per answer; servicekit/server.py) unless the side is given another.
+        # own access log off (the kit writes its own), httptools unless the side is given
+        # another protocol.
         assert self._sock is not None
-        cmd = [sys.executable, "-m", "uvicorn", self.app, "--fd", str(self._sock.fileno())]
+        cmd = [self.python, "-m", "uvicorn", self.app, "--fd", str(self._sock.fileno())]
         cmd += ["--loop", "uvloop", "--http", self.http]
         cmd += ["--no-access-log", "--log-level", "warning", "--lifespan", "on"]
         if self.factory:
@@ -244,14 +249,14 @@ class Server:
 
     def start(self, timeout: float = 60) -> None:
         env = {**os.environ, **self.env}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.root), env.get("PYTHONPATH")]))
         # The server writes its log lines into a pipe, as under a container runtime; a thread
         # copies them to the log file in large chunks. Handing it a file instead made every
         # line a write to the file system (an inode update each), a cost of the harness's disk
         # that production does not pay and that grows with how much a side logs.
         self.proc = subprocess.Popen(
             self.command(),
-            cwd=REPO_ROOT,
+            cwd=self.root,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -515,6 +520,7 @@ class Context:
         ready_headers: dict[str, str] | None = None,
         kind: str = "uvicorn",
         http: str = KIT_PROTOCOL,
+        checkout: Path | None = None,
     ) -> Server:
         server = Server(
             name,
@@ -526,6 +532,7 @@ class Context:
             ready_headers=ready_headers,
             kind=kind,
             http=http,
+            checkout=checkout,
         )
         self._servers.append(server)
         server.start()

@@ -15,8 +15,8 @@ class AppInfo:
     package: str
     schema: str
     default_port: int
-    # uvicorn's `--http`: the kit's protocol; the gateway's own one has its front.
-    http_protocol: str = "servicekit.server:HttpProtocol"
+    # uvicorn's `--http`: its httptools implementation (the parser the gateway's pool uses too).
+    http_protocol: str = "httptools"
 
     @property
     def factory(self) -> str:
@@ -33,7 +33,7 @@ class AppInfo:
         return f"{self.name.upper()}_"
 
 
-GATEWAY = AppInfo("gateway", "gateway", "identity", 8000, "gateway.front:GatewayProtocol")
+GATEWAY = AppInfo("gateway", "gateway", "identity", 8000)
 SERVICES = (
     AppInfo("customers", "customers", "customers", 8001),
     AppInfo("visits", "visits", "visits", 8002),

@@ -2,7 +2,7 @@
 # Entrypoint of the Fieldforce image: one image, five apps.
 #
 #   APP=customers PORT=8001  ->  uvicorn --factory customers.main:create_app on 0.0.0.0:8001
-#                                (served with the app's HTTP protocol, see below)
+#                                (uvicorn's httptools protocol, as fieldforce/apps.py says)
 #   any arguments            ->  run them instead (the migrate job: python -m fieldforce.cli migrate)
 #
 # Secrets arrive as files (compose `secrets`, Kubernetes volumes): for every variable NAME_FILE
@@ -32,18 +32,12 @@ fi
 
 : "${APP:?set APP to gateway, customers, visits, opportunities or analytics}"
 : "${PORT:?set PORT to the port the app listens on}"
-# The HTTP protocol every app is served with (servicekit/server.py); the gateway's own one
-# answers forwarded calls in its front (gateway/front.py).
-case "$APP" in
-    gateway) protocol=gateway.front:GatewayProtocol ;;
-    *) protocol=servicekit.server:HttpProtocol ;;
-esac
 # One process per container: prometheus-client keeps metrics in process memory, so scale out
 # with more replicas, not more workers. X-Forwarded-For is the gateway's to judge
 # (GATEWAY_TRUSTED_PROXIES), not uvicorn's: --no-proxy-headers.
 exec uvicorn --factory "${APP}.main:create_app" \
     --host 0.0.0.0 --port "$PORT" \
-    --http "$protocol" \
+    --http httptools \
     --no-access-log \
     --no-proxy-headers \
     --timeout-graceful-shutdown "${GRACEFUL_SHUTDOWN_SECONDS:-10}"

@@ -54,7 +54,7 @@ class Settings(KitSettings):
     identity_cache_ttl_seconds: float = 30.0
     api_key_last_used_flush_seconds: float = 5.0
 
-    # --- proxy: routing, internal token, limits, CORS (see gateway/gateway/proxy.py) ---
+    # --- the edge: routing, internal token, limits, CORS (see gateway/gateway/edge.py) ---
     # Base URLs of the services (fieldforce/stack.py sets them for `make run` and the tests).
     upstream_customers: str = "http://127.0.0.1:8001"
     upstream_visits: str = "http://127.0.0.1:8002"

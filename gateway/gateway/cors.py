@@ -18,7 +18,7 @@ _ORIGIN = b"origin"
 _VARY = b"vary"
 
 
-def vary_origin(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+def _vary_origin(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """`headers` (changed in place) saying that the answer varies with the Origin header."""
     for i, (name, value) in enumerate(headers):
         if name.lower() == _VARY:
@@ -44,7 +44,7 @@ class Cors:
 
         async def send_with_vary(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = vary_origin(list(message.get("headers", ())))
+                message["headers"] = _vary_origin(list(message.get("headers", ())))
             await send(message)
 
         await self.app(scope, receive, send_with_vary)

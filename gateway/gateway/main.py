@@ -1,15 +1,17 @@
 """App factory: `uvicorn --factory gateway.main:create_app`.
 
 Layers of a call, outermost first: CORS (answers preflights itself) -> the kit's request
-context (request id, access log, metrics) -> GatewayMiddleware (body size, authentication,
-rate limit, and forwarding of the route table's paths) -> FastAPI's own stack (error
-handlers) and router: identity's routes, the event feeds, the docs, health and metrics.
+context (request id, access log, metrics) -> the edge (edge.py: framing, body size,
+authentication, rate limit, and forwarding of the route table's paths) -> FastAPI's own stack
+(error handlers) and router: identity's routes, the gateway's own event feed, the docs, health
+and metrics.
 
-Forwarded calls leave at GatewayMiddleware: they never pass FastAPI's middlewares or router,
-which cost more CPU than the forwarding itself. The app is still the FastAPI app (state,
-lifespan, routes, OpenAPI); only its prebuilt `middleware_stack` is the layering above.
+Forwarded calls leave at the edge: they never pass FastAPI's middlewares or router. The app is
+still the FastAPI app (state, lifespan, routes, OpenAPI); only its `middleware_stack` is the
+layering above.
 """
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,8 @@ from starlette.middleware import Middleware
 
 from gateway.config import Settings
 from gateway.cors import Cors
-from gateway.front import Front
+from gateway.edge import EdgeState, GatewayMiddleware
+from gateway.feeds import events_router
 from gateway.identity.api_keys.router import router as api_keys_router
 from gateway.identity.audit.router import router as audit_router
 from gateway.identity.auth.router import router as auth_router
@@ -27,8 +30,9 @@ from gateway.identity.teams.router import router as teams_router
 from gateway.identity.users.router import router as users_router
 from gateway.models import SCHEMA
 from gateway.openapi import install_merged_openapi
-from gateway.proxy import EdgeState, GatewayMiddleware, events_router, proxy_lifespan
+from gateway.ratelimit import Clock
 from gateway.readiness import services_readiness
+from gateway.startup import edge_lifespan
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
 from servicekit.middleware import RequestContextMiddleware
@@ -64,31 +68,30 @@ def spec() -> AppSpec:
         title="Fieldforce API",
         description="The one public entry: identity, authentication, routing, rate limits.",
         migrations_dir=MIGRATIONS,
-        # Identity first: the proxy's middleware uses the authenticator it makes.
-        hooks=[identity_lifespan, proxy_lifespan],
+        # Identity first: the edge uses the authenticator it makes.
+        hooks=[identity_lifespan, edge_lifespan],
         public_routers=[*IDENTITY_ROUTERS, events_router],
         readiness=[services_readiness],
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Clock = time.time) -> FastAPI:
+    """`clock`: the wall clock the edge's rate limits and internal tokens read."""
     settings = settings or Settings()
     app = build_app(spec(), settings)
+    app.state.clock = clock
     install_merged_openapi(app, settings)
-    # The kit's request context moves out of FastAPI's stack, in front of GatewayMiddleware,
-    # so that forwarded calls are logged and counted without entering FastAPI at all.
+    # The kit's request context moves out of FastAPI's stack, in front of the edge, so that
+    # forwarded calls are logged and counted without entering FastAPI at all.
     kit_context: list[Any] = [m for m in app.user_middleware if _is_request_context(m)]
     if len(kit_context) != 1:
         raise RuntimeError("the kit's app should carry exactly one RequestContextMiddleware")
     app.user_middleware = [m for m in app.user_middleware if not _is_request_context(m)]
     inner = app.build_middleware_stack()
-    # Filled in by proxy_lifespan (pool, limiter, authenticator), read by the edge per call.
-    edge = EdgeState()
-    app.state.edge = edge
+    # Filled in by edge_lifespan (forwarder, limiter, authenticator), read by the edge per call.
+    app.state.edge = edge = EdgeState()
     gateway = GatewayMiddleware(inner, settings=settings, state=edge)
     logged = RequestContextMiddleware(gateway, *kit_context[0].args, **kit_context[0].kwargs)
-    # Served with gateway.front:GatewayProtocol, most forwarded calls are answered by the front.
-    app.state.front = Front(gateway, logged)
     app.middleware_stack = Cors(
         logged,
         allow_origins=settings.cors_origins,

@@ -166,7 +166,7 @@ class MergedOpenApi:
         return doc
 
     async def document(self) -> dict[str, Any]:
-        session: aiohttp.ClientSession = self.app.state.proxy.session
+        session: aiohttp.ClientSession = self.app.state.http_session
         fetched = await asyncio.gather(*(self._fetch(session, s) for s in SERVICES))
         doc = self._own()
         components: dict[str, dict[str, Any]] = doc.pop("components", None) or {}

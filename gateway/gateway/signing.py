@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -39,6 +40,7 @@ class TokenSigner:
         ttl_seconds: int = 60,
         refresh_margin_seconds: int = 15,
         cache_size: int = 50_000,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if refresh_margin_seconds >= ttl_seconds:
             raise ValueError("the refresh margin must be shorter than the token's life")
@@ -49,6 +51,7 @@ class TokenSigner:
         # (principal, audience) -> (token, reuse until, the header line that carries it)
         self._cache: dict[tuple[Principal, str], tuple[str, float, bytes]] = {}
         self._cache_size = cache_size
+        self.clock = clock
 
     def token(self, principal: Principal, audience: str) -> str:
         return self._entry(principal, audience)[0]
@@ -58,7 +61,7 @@ class TokenSigner:
         return self._entry(principal, audience)[2]
 
     def _entry(self, principal: Principal, audience: str) -> tuple[str, float, bytes]:
-        now = time.time()
+        now = self.clock()
         key = (principal, audience)
         hit = self._cache.get(key)
         if hit is not None and hit[1] > now:

@@ -1,17 +1,40 @@
-"""The forwarding client: HTTP/1.1 keep-alive pools over asyncio protocols, parsed by httptools.
+"""The forwarding client: keep-alive HTTP/1.1 connections to one service, parsed by httptools.
 
-Why not a general client: per forwarded call aiohttp cost ~120 us of the gateway's CPU (header
-multidicts built and copied, a timeout handle and a task-like response object per request,
-tracing hooks, cookie and proxy lookups) where this costs ~30 us. It does only what the gateway
-needs: the request is written in one `write` (head block prepared by the caller, bytes as they
-go on the wire), the answer parsed by httptools, the same parser uvicorn serves with.
+All the edge uses of it:
 
-What it guarantees: one request at a time per connection; connections reused only after a
-complete answer that allows keep-alive, and not after they have been idle long enough for the
-service to have closed them; a reused connection that turns out closed before any byte of the
-answer is retried once on a fresh one, for requests whose body is in hand and whose method is
-idempotent; every exchange ends by the deadline (`UpstreamTimeout`, the connection dropped);
-streamed answers are flow-controlled (reading pauses while the client is slower).
+    pool = UpstreamPool("http://customers:8001", limit=256, timeout=30.0)
+    answer = await pool.request(b"GET", head, body, deadline)  # body: bytes, an async
+    answer.status, answer.headers, answer.content_length       # iterable of bytes, or None
+    body = await answer.read()       # or: async for chunk in answer.stream(): ...
+    answer.release()                 # always, once done with it
+    await pool.close()
+
+`head` is the request's head block as it goes on the wire (request line, headers, blank line);
+`deadline` is on the event loop's clock. Failures are `UpstreamError` (no connection, closed
+mid-answer, not HTTP) and `UpstreamTimeout` (no complete answer by the deadline); their
+`sent` says whether the request had been written, i.e. whether the service may have acted on
+it.
+
+Why not a general client: aiohttp or httpx cost several times the gateway's own work per call
+(bench/README.md has the figures). This does only what the gateway needs: the request is
+written in one `write`, the answer parsed by httptools, the parser uvicorn serves with.
+
+What it guarantees:
+- one request at a time per connection; a connection goes back to the pool only after a
+  complete answer that allows keep-alive, with its request body wholly sent, while it is
+  reading, and not after it has been idle long enough for the service to have closed it;
+- a reused connection that turns out closed before any byte of the answer is retried once on
+  a fresh one, for requests whose body is in hand and whose method is idempotent;
+- every exchange ends by its deadline (`UpstreamTimeout`, the connection dropped);
+- flow control: reading pauses while more than `_HIGH_WATER` bytes of an answer wait for a
+  slower reader, and resumes as soon as the reader takes them or the answer is complete (a
+  connection paused at its answer's end once went back to the pool that way, and the next
+  call on it waited for its deadline);
+- interim (1xx) answers are skipped; an answer without length or chunking ends with the
+  connection; a final answer that arrives while a body is still being uploaded ends the
+  upload (the connection is then not reused);
+- at most `limit` connections; callers wait in order for a free one, and a caller cancelled
+  while waiting gives its turn on.
 """
 
 from __future__ import annotations
@@ -20,13 +43,13 @@ import asyncio
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
 
-# Answers are read ahead at most this far while the client is slower.
+# An answer is read ahead at most this far while the reader is slower.
 _HIGH_WATER = 256 * 1024
 _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE"})
 
@@ -34,9 +57,14 @@ _IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE"})
 class UpstreamError(Exception):
     """The service could not be reached, closed the connection, or answered garbage."""
 
+    # Whether the request had been written: if so, the service may have acted on it.
+    sent = False
+
 
 class UpstreamTimeout(Exception):
-    """No complete answer before the deadline."""
+    """No complete answer before the deadline (the request was written)."""
+
+    sent = True
 
 
 class _StaleConnection(UpstreamError):
@@ -47,11 +75,10 @@ class Answer:
     """One upstream answer: status and raw headers at once, the body as it arrives."""
 
     __slots__ = (
+        "_body_waiter",
         "_conn",
-        "_data_waiter",
-        "_done_waiter",
         "_head_waiter",
-        "_paused",
+        "_pool",
         "_timer",
         "buffered",
         "chunks",
@@ -64,11 +91,14 @@ class Answer:
         "whole_up_to",
     )
 
-    def __init__(self, conn: _Connection, head_only: bool, whole_up_to: int = 0) -> None:
-        self._conn = conn
+    def __init__(
+        self, pool: UpstreamPool, conn: _Connection, head_only: bool, whole_up_to: int
+    ) -> None:
+        self._pool = pool
+        self._conn: _Connection | None = conn
         self.head_only = head_only
-        # Answers announced this small are read whole anyway: `head()` returns only once they
-        # are complete, which spares the caller a wake-up between head and body (a service
+        # Answers announced this small are waited for whole: `request` returns once they are
+        # complete, which spares the caller a wake-up between head and body (a service
         # writes them in two pieces, which often arrive apart).
         self.whole_up_to = whole_up_to
         self.status = 0
@@ -78,13 +108,51 @@ class Answer:
         self.buffered = 0
         self.complete = False
         self.error: BaseException | None = None
-        self._paused = False
         self._head_waiter: asyncio.Future[None] | None = None
-        self._data_waiter: asyncio.Future[None] | None = None
-        self._done_waiter: asyncio.Future[None] | None = None
+        self._body_waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
 
-    # -- fed by the protocol ---------------------------------------------------------------
+    # -- read by the caller ----------------------------------------------------------------
+
+    async def read(self) -> bytes:
+        """The whole body."""
+        if self.complete:
+            body = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+            self.chunks = []
+            return body
+        return b"".join([chunk async for chunk in self.stream()])
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """The body piece by piece, as it arrives."""
+        while True:
+            if self.chunks:
+                chunks, self.chunks = self.chunks, []
+                self.buffered = 0
+                conn = self._conn
+                if conn is not None and conn.paused:
+                    conn.resume()
+                for chunk in chunks:
+                    yield chunk
+                continue
+            if self.complete:
+                return
+            if self.error is not None:
+                raise self.error
+            conn = self._conn
+            if conn is None:
+                raise UpstreamError("the answer was released before it was read")
+            self._body_waiter = conn.loop.create_future()
+            await self._body_waiter
+
+    def release(self) -> None:
+        """Hand the connection back: kept for the next call after a complete answer, else
+        closed. Idempotent; call it once done with the answer, whatever happened."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._cancel_timer()
+            self._pool._release(conn, self)
+
+    # -- fed by the connection -------------------------------------------------------------
 
     def _wake(self, waiter: asyncio.Future[None] | None) -> None:
         if waiter is not None and not waiter.done():
@@ -93,23 +161,24 @@ class Answer:
             else:
                 waiter.set_result(None)
 
-    def _headed(self) -> None:
-        self._wake(self._head_waiter)
-
     def _data(self, body: bytes) -> None:
         self.chunks.append(body)
         self.buffered += len(body)
-        if self.buffered > _HIGH_WATER and not self._paused and self._conn.transport is not None:
-            self._paused = True
-            self._conn.transport.pause_reading()
-        self._wake(self._data_waiter)
+        conn = self._conn
+        if self.buffered > _HIGH_WATER and conn is not None and not conn.paused:
+            conn.pause()
+        self._wake(self._body_waiter)
 
     def _finished(self) -> None:
         self.complete = True
         self._cancel_timer()
+        conn = self._conn
+        if conn is not None and conn.paused:
+            # Nothing of this answer is left to read: a connection never waits paused for
+            # its next request.
+            conn.resume()
         self._wake(self._head_waiter)
-        self._wake(self._data_waiter)
-        self._wake(self._done_waiter)
+        self._wake(self._body_waiter)
 
     def _fail(self, error: BaseException) -> None:
         if self.complete or self.error is not None:
@@ -117,70 +186,41 @@ class Answer:
         self.error = error
         self._cancel_timer()
         self._wake(self._head_waiter)
-        self._wake(self._data_waiter)
-        self._wake(self._done_waiter)
+        self._wake(self._body_waiter)
 
     def _expire(self) -> None:
         self._timer = None
         self._fail(UpstreamTimeout())
-        self._conn.abort()
+        if self._conn is not None:
+            self._conn.abort()
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    # -- read by the caller ----------------------------------------------------------------
-
-    async def head(self) -> None:
-        """Wait for the status line and headers; for answers announced no larger than
-        `whole_up_to`, for the whole answer."""
+    async def _head(self) -> None:
+        """Wait for the final status line and headers (for answers announced no larger than
+        `whole_up_to`, for the whole answer)."""
         if self.error is not None:
             raise self.error
-        if self.status >= 200:
+        if self.complete or (self.status >= 200 and self._headed_enough()):
             return
-        self._head_waiter = self._conn.loop.create_future()
+        conn = self._conn
+        assert conn is not None
+        self._head_waiter = conn.loop.create_future()
         await self._head_waiter
 
-    async def read(self) -> bytes:
-        """The whole body (for answers known to be small)."""
-        if not self.complete:
-            if self.error is not None:
-                raise self.error
-            self._done_waiter = self._conn.loop.create_future()
-            await self._done_waiter
-        body = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
-        self.chunks = []
-        return body
-
-    async def stream(self) -> AsyncIterator[bytes]:
-        """The body piece by piece, as it arrives."""
-        while True:
-            if self.chunks:
-                chunks, self.chunks = self.chunks, []
-                self.buffered = 0
-                if self._paused and not self.complete and self._conn.transport is not None:
-                    self._paused = False
-                    self._conn.transport.resume_reading()
-                for chunk in chunks:
-                    yield chunk
-                continue
-            if self.complete:
-                return
-            if self.error is not None:
-                raise self.error
-            self._data_waiter = self._conn.loop.create_future()
-            await self._data_waiter
+    def _headed_enough(self) -> bool:
+        size = self.content_length
+        return size is None or size > self.whole_up_to
 
 
 class _Connection(asyncio.Protocol):
     """One keep-alive connection to a service; httptools calls the `on_*` methods."""
 
-    def __init__(self, pool: UpstreamPool) -> None:
-        self.pool = pool
-        # Kept: on Python 3.11 every `asyncio.get_running_loop()` is a getpid() system call,
-        # and a forwarded call would make three of them.
-        self.loop = asyncio.get_running_loop()
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.answer: Answer | None = None
@@ -188,6 +228,11 @@ class _Connection(asyncio.Protocol):
         self.reused = False
         self.idle_since = 0.0
         self.keep_alive = False
+        # Reading paused for flow control (`Answer._data`), resumed by `resume`.
+        self.paused = False
+        # A request body is being written: an answer that arrives meanwhile ends the upload.
+        self.uploading = False
+        self.upload_cut = False
         self._got_bytes = False
         self._writable: asyncio.Future[None] | None = None
 
@@ -207,40 +252,35 @@ class _Connection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            answer._fail(UpstreamError(f"the service's answer is not valid HTTP: {exc}"))
+            answer._fail(_sent(UpstreamError(f"the service's answer is not valid HTTP: {exc}")))
             self.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.transport = None
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_exception(UpstreamError("the service closed the connection"))
+        # An upload the service cut short with its answer ends quietly; any other fails.
+        self._wake_writer(
+            None if self.upload_cut else UpstreamError("the service closed the connection")
+        )
         answer = self.answer
         if answer is None or answer.complete:
             return
-        if answer.status >= 200 and answer.content_length is None and self._until_close(answer):
+        if answer.status >= 200 and answer.content_length is None and _until_close(answer):
             # An answer without length or chunking ends when the connection does.
             answer._finished()
         elif self.reused and not self._got_bytes:
             answer._fail(_StaleConnection("the kept-alive connection was closed by the service"))
         else:
-            answer._fail(UpstreamError("the service closed the connection mid-answer"))
+            answer._fail(_sent(UpstreamError("the service closed the connection mid-answer")))
 
     def pause_writing(self) -> None:
         if self._writable is None or self._writable.done():
             self._writable = self.loop.create_future()
 
     def resume_writing(self) -> None:
-        if self._writable is not None and not self._writable.done():
-            self._writable.set_result(None)
+        self._wake_writer(None)
 
-    async def drain(self) -> None:
-        if self.closed:
-            raise UpstreamError("the service closed the connection")
-        if self._writable is not None and not self._writable.done():
-            await self._writable
-
-    # -- httptools callbacks -----------------------------------------------------------------
+    # -- httptools callbacks ---------------------------------------------------------------
 
     def on_message_begin(self) -> None:
         # Only before the final answer's head: a 1xx answer's headers are not the answer's.
@@ -257,7 +297,7 @@ class _Connection(asyncio.Protocol):
             return
         status = self.parser.get_status_code()
         if status < 200:
-            return  # an interim answer (103 Early Hints): the final one follows
+            return  # an interim answer (100 Continue, 103 Early Hints): the final one follows
         answer.status = status
         for name, value in answer.headers:
             if len(name) == 14 and name.lower() == b"content-length":
@@ -266,14 +306,18 @@ class _Connection(asyncio.Protocol):
                 except ValueError:
                     answer.content_length = None
         self.keep_alive = self.parser.should_keep_alive()
+        if self.uploading:
+            # The service answered before taking the whole body: stop sending it.
+            self.upload_cut = True
+            self._wake_writer(None)
         if answer.head_only:
             # The answer to HEAD has no body whatever its Content-Length says; the parser
             # cannot be told so, hence the connection is not reused after it.
             self.keep_alive = False
             answer._finished()
             return
-        if answer.content_length is None or answer.content_length > answer.whole_up_to:
-            answer._headed()
+        if answer._headed_enough():
+            answer._wake(answer._head_waiter)
 
     def on_body(self, body: bytes) -> None:
         if self.answer is not None and not self.answer.complete:
@@ -286,28 +330,77 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = self.keep_alive and self.parser.should_keep_alive()
         answer._finished()
 
-    # -- helpers -------------------------------------------------------------------------------
+    # -- used by the pool ------------------------------------------------------------------
 
-    @staticmethod
-    def _until_close(answer: Answer) -> bool:
-        return not any(name.lower() == b"transfer-encoding" for name, _ in answer.headers)
+    def pause(self) -> None:
+        if self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        self.paused = False
+        if self.transport is not None:
+            self.transport.resume_reading()
 
     def abort(self) -> None:
         self.keep_alive = False
         if self.transport is not None:
             self.transport.abort()
 
-    def start(
-        self, request: bytes, head_only: bool, deadline: float, whole_up_to: int = 0
-    ) -> Answer:
-        answer = Answer(self, head_only, whole_up_to)
+    def reusable(self) -> bool:
+        answer = self.answer
+        return (
+            answer is not None
+            and answer.complete
+            and answer.error is None
+            and self.keep_alive
+            and not self.upload_cut
+            and not self.paused
+            and not self.closed
+        )
+
+    def start(self, answer: Answer, request: bytes, deadline: float) -> None:
         self.answer = answer
         self._got_bytes = False
         if self.transport is None:
             raise UpstreamError("the connection is closed")
         answer._timer = self.loop.call_at(deadline, answer._expire)
         self.transport.write(request)
-        return answer
+
+    async def upload(self, body: AsyncIterable[bytes]) -> None:
+        """Write a request body as it comes, as fast as the service takes it, until it ends
+        or the service answers first."""
+        self.uploading = True
+        try:
+            async for chunk in body:
+                if self.upload_cut or (self.answer is not None and self.answer.error):
+                    return
+                if self.transport is None:
+                    raise _sent(UpstreamError("the service closed the connection"))
+                self.transport.write(chunk)
+                if self._writable is not None and not self._writable.done():
+                    await self._writable
+                    if self.upload_cut:
+                        return
+        finally:
+            self.uploading = False
+
+    def _wake_writer(self, error: UpstreamError | None) -> None:
+        writable = self._writable
+        if writable is not None and not writable.done():
+            if error is None:
+                writable.set_result(None)
+            else:
+                writable.set_exception(_sent(error))
+
+
+def _sent(error: UpstreamError) -> UpstreamError:
+    error.sent = True
+    return error
+
+
+def _until_close(answer: Answer) -> bool:
+    return not any(name.lower() == b"transfer-encoding" for name, _ in answer.headers)
 
 
 class UpstreamPool:
@@ -319,13 +412,12 @@ class UpstreamPool:
         *,
         limit: int = 256,
         connect_timeout: float = 2.0,
-        timeout: float = 30.0,
         keepalive_seconds: float = 4.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"an upstream must be an http(s) URL, not {base_url!r}")
-        self.scheme = parts.scheme
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         # The Host header the service sees: its own address, as a client calling it would send.
@@ -333,10 +425,11 @@ class UpstreamPool:
         self.prefix = parts.path.rstrip("/").encode()
         self.limit = limit
         self.connect_timeout = connect_timeout
-        self.timeout = timeout
         # Below uvicorn's default keep-alive timeout (5 s), so the service rarely closes a
         # connection we are about to reuse.
         self.keepalive_seconds = keepalive_seconds
+        # Measures how long a connection has been idle (monotonic seconds).
+        self.clock = clock
         self._ssl: ssl.SSLContext | None = (
             ssl.create_default_context() if parts.scheme == "https" else None
         )
@@ -345,6 +438,73 @@ class UpstreamPool:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
 
+    async def request(
+        self,
+        method: bytes,
+        head: bytes,
+        body: bytes | AsyncIterable[bytes] | None,
+        deadline: float,
+        whole_up_to: int = 0,
+    ) -> Answer:
+        """Send a request; returns once the answer's head is in (once the whole answer is,
+        if it is announced no larger than `whole_up_to`). A body in hand goes out with the
+        head in one write; a streamed one on a fresh connection, as it comes."""
+        if body is None or isinstance(body, bytes):
+            return await self._request_whole(
+                method, head + body if body else head, deadline, whole_up_to
+            )
+        return await self._request_streamed(head, body, deadline, whole_up_to)
+
+    async def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            if conn.transport is not None:
+                conn.transport.close()
+        # Lets the transports finish closing before the loop goes away.
+        await asyncio.sleep(0)
+
+    # -- exchanges ---------------------------------------------------------------------------
+
+    async def _request_whole(
+        self, method: bytes, request: bytes, deadline: float, whole_up_to: int
+    ) -> Answer:
+        retry = method in _IDEMPOTENT
+        fresh = False
+        while True:
+            conn = await self._acquire(fresh=fresh)
+            answer = Answer(self, conn, method == b"HEAD", whole_up_to)
+            try:
+                conn.start(answer, request, deadline)
+                await answer._head()
+            except _StaleConnection:
+                answer.release()
+                if retry:
+                    retry, fresh = False, True
+                    continue
+                raise _sent(UpstreamError("the service closed the connection")) from None
+            except BaseException:
+                answer.release()
+                raise
+            return answer
+
+    async def _request_streamed(
+        self, head: bytes, body: AsyncIterable[bytes], deadline: float, whole_up_to: int
+    ) -> Answer:
+        # A fresh connection: a stale one could not be retried, the body being gone.
+        conn = await self._acquire(fresh=True)
+        answer = Answer(self, conn, False, whole_up_to)
+        try:
+            conn.start(answer, head, deadline)
+            await conn.upload(body)
+            await answer._head()
+        except BaseException:
+            answer.release()
+            raise
+        return answer
+
+    # -- connections -------------------------------------------------------------------------
+
     async def _acquire(self, fresh: bool = False) -> _Connection:
         if self._active >= self.limit:
             waiter = asyncio.get_running_loop().create_future()
@@ -352,14 +512,15 @@ class UpstreamPool:
             try:
                 await waiter
             except BaseException:
-                if not waiter.cancelled() and waiter.done():
+                if waiter.done() and not waiter.cancelled():
+                    # The slot was handed over just as the wait was cancelled: pass it on.
                     self._hand_on()
                 raise
         else:
             self._active += 1
         try:
             if not fresh:
-                now = time.monotonic()
+                now = self.clock()
                 while self._idle:
                     conn = self._idle.pop()
                     if not conn.closed and now - conn.idle_since < self.keepalive_seconds:
@@ -376,7 +537,7 @@ class UpstreamPool:
         try:
             async with asyncio.timeout(self.connect_timeout):
                 _transport, conn = await loop.create_connection(
-                    lambda: _Connection(self),
+                    lambda: _Connection(loop),
                     self.host,
                     self.port,
                     ssl=self._ssl,
@@ -397,83 +558,13 @@ class UpstreamPool:
                 return
         self._active -= 1
 
-    def release(self, conn: _Connection, answer: Answer | None) -> None:
-        reusable = (
-            answer is not None
-            and answer.complete
-            and answer.error is None
-            and conn.keep_alive
-            and not conn.closed
-            and not self._closed
-        )
+    def _release(self, conn: _Connection, answer: Answer) -> None:
+        reusable = conn.answer is answer and conn.reusable() and not self._closed
         conn.answer = None
-        if answer is not None:
-            answer._cancel_timer()
         if reusable:
-            conn.idle_since = time.monotonic()
+            conn.idle_since = self.clock()
+            conn.reused = False
             self._idle.append(conn)
         else:
             conn.abort()
         self._hand_on()
-
-    async def request(
-        self,
-        method: bytes,
-        head: bytes,
-        body: bytes | None,
-        deadline: float,
-        whole_up_to: int = 0,
-    ) -> tuple[_Connection, Answer]:
-        """Send a request whose body is in hand; returns once the answer's head is in (once
-        it is complete, if it is announced no larger than `whole_up_to`)."""
-        request = head if not body else head + body
-        retry = method in _IDEMPOTENT
-        fresh = False
-        while True:
-            conn = await self._acquire(fresh=fresh)
-            try:
-                answer = conn.start(request, method == b"HEAD", deadline, whole_up_to)
-                await answer.head()
-            except _StaleConnection:
-                self.release(conn, conn.answer)
-                if retry:
-                    retry, fresh = False, True
-                    continue
-                raise UpstreamError("the service closed the connection") from None
-            except BaseException:
-                self.release(conn, conn.answer)
-                raise
-            return conn, answer
-
-    async def request_streamed(
-        self,
-        method: bytes,
-        head: bytes,
-        body: AsyncIterator[bytes],
-        deadline: float,
-        whole_up_to: int = 0,
-    ) -> tuple[_Connection, Answer]:
-        """Send a request whose body arrives piece by piece (a fresh connection, no retry)."""
-        conn = await self._acquire(fresh=True)
-        try:
-            answer = conn.start(head, False, deadline, whole_up_to)
-            async for chunk in body:
-                if answer.error is not None:
-                    raise answer.error
-                if chunk and conn.transport is not None:
-                    conn.transport.write(chunk)
-                    await conn.drain()
-            await answer.head()
-        except BaseException:
-            self.release(conn, conn.answer)
-            raise
-        return conn, answer
-
-    async def close(self) -> None:
-        self._closed = True
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            if conn.transport is not None:
-                conn.transport.close()
-        # Lets the transports finish closing before the loop goes away.
-        await asyncio.sleep(0)

@@ -27,7 +27,6 @@ from starlette.routing import Route
 from customers.config import Settings as CustomersSettings
 from customers.main import create_app as create_customers_app
 from gateway.config import Settings as GatewaySettings
-from gateway.front import GatewayProtocol
 from gateway.identity.authn import Authenticator
 from gateway.identity.clock import Clock
 from gateway.main import create_app as create_gateway_app
@@ -35,7 +34,6 @@ from servicekit.app import AppSpec, CurrentPrincipal, json_response
 from servicekit.app import create_app as build_kit_app
 from servicekit.devdb import free_port
 from servicekit.routing import kit_router
-from servicekit.server import HttpProtocol
 from servicekit.settings import KitSettings
 from servicekit.testing.servers import serve
 from servicekit.testing.tokens import TokenMinter
@@ -74,12 +72,11 @@ async def serve_customers(database_url: str, minter: TokenMinter) -> AsyncIterat
 
 @contextlib.asynccontextmanager
 async def serve_gateway(
-    settings: GatewaySettings, *, front: bool = True
+    settings: GatewaySettings, *, clock: Callable[[], float] = time.time
 ) -> AsyncIterator[tuple[str, FastAPI]]:
-    """The gateway as it is served (its front answering forwarded calls), or with `front`
-    False on the kit's plain protocol, where every call takes the ASGI path."""
-    app = create_gateway_app(settings)
-    async with serve(app, http=GatewayProtocol if front else HttpProtocol) as url:
+    """The gateway as it is served; `clock` is the wall clock its rate limits read."""
+    app = create_gateway_app(settings, clock=clock)
+    async with serve(app) as url:
         yield url, app
 
 
@@ -185,12 +182,22 @@ async def serve_echo(database_url: str, minter: TokenMinter) -> AsyncIterator[tu
         yield url, app
 
 
-def slow_app(delay: float) -> Starlette:
-    async def slow(request: Request) -> Response:
-        await asyncio.sleep(delay)
+def window_clock(window: int) -> Callable[[], float]:
+    """A wall clock stopped 1 s into the current `window`-second rate-limit window: every call
+    of a test counts in that one window, however long the test takes (and stores that expire
+    counters in real time still keep them)."""
+    start = int(time.time()) // window * window + 1.0
+    return lambda: start
+
+
+def stuck_app(released: asyncio.Event) -> Starlette:
+    """A service that answers nothing until `released` is set (the test sets it when done)."""
+
+    async def stuck(request: Request) -> Response:
+        await released.wait()
         return Response(b"{}", media_type="application/json")
 
-    return Starlette(routes=[Route("/{path:path}", slow, methods=["GET", "POST"])])
+    return Starlette(routes=[Route("/{path:path}", stuck, methods=["GET", "POST"])])
 
 
 async def login(client: httpx.AsyncClient, email: str, password: str) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Rate limits kept in a real Redis (`redis_url` in conftest.py starts one)."""
+"""Rate limits kept in a real Redis (`redis_url` in conftest.py starts one), on a clock the
+tests hold (`window_clock`), so no test waits for a window to begin or end."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import redis.asyncio as aioredis
 from gateway.ratelimit import Policy, RateLimiter
 from gateway.redis_store import GRACE_SECONDS, RedisCounterStore
 from servicekit.devdb import free_port
+
+from .conftest import window_clock
 
 
 @pytest.fixture
@@ -36,46 +39,56 @@ async def test_the_store_adds_hits_and_answers_the_shared_totals(store, redis_ur
     assert abs(time.time() + ttl - (start + 60 + GRACE_SECONDS)) <= 2
 
 
-async def _in_a_fresh_window(seconds: float = 5.0) -> None:
-    """Windows are aligned to the minute: wait for the next one when fewer than `seconds`
-    are left of this one, so that every hit of a test counts in the same window."""
-    left = 60 - time.time() % 60
-    if left < seconds:
-        await asyncio.sleep(left + 0.05)
-
-
 async def test_two_replicas_share_one_quota_through_redis(redis_url):
-    await _in_a_fresh_window()
+    clock = window_clock(60)
     prefix = f"test:{time.time_ns()}:"
     stores = [RedisCounterStore(redis_url, prefix=prefix) for _ in range(2)]
-    replicas = [RateLimiter(s, sync_interval=0.05) for s in stores]
+    replicas = [RateLimiter(s, clock=clock) for s in stores]
     policy = Policy("rep", 5, 60)
     try:
-        for r in replicas:
-            r.start()
         decisions = [await replicas[0].hit("user:x", policy) for _ in range(3)]
         assert [d.remaining for d in decisions] == [4, 3, 2]
-        await asyncio.sleep(0.2)  # replica 0's hits are folded into Redis
+        assert {d.reset for d in decisions} == {59}
+        await replicas[0].sync()  # what the background sync does every interval
         second = [await replicas[1].hit("user:x", policy) for _ in range(3)]
         assert [d.allowed for d in second] == [True, True, False]
         assert second[2].remaining == 0
         # Another subject has its own counter.
         assert (await replicas[1].hit("user:y", policy)).remaining == 4
     finally:
-        for r in replicas:
-            await r.stop()
         for s in stores:
             await s.aclose()
+
+
+async def test_a_new_window_starts_a_new_count(redis_url):
+    now = window_clock(60)()
+    store = RedisCounterStore(redis_url, prefix=f"test:{time.time_ns()}:")
+    limiter = RateLimiter(store, clock=lambda: now)
+    policy = Policy("rep", 2, 60)
+    try:
+        assert [(await limiter.hit("user:w", policy)).allowed for _ in range(3)] == [
+            True,
+            True,
+            False,
+        ]
+        now += 58.5  # the window's last second
+        refused = await limiter.hit("user:w", policy)
+        assert not refused.allowed and refused.reset == 1
+        now += 1  # the next window
+        fresh = await limiter.hit("user:w", policy)
+        assert fresh.allowed and fresh.remaining == 1 and fresh.reset == 60
+    finally:
+        await store.aclose()
 
 
 async def test_a_sync_during_the_first_hit_of_a_window_does_not_hide_the_shared_count(redis_url):
     """The background sync running while a window's first hit is being primed: the hit still
     learns the other replica's count before it is decided (it once went out with the sync, and
     the prime decided on a count of zero)."""
-    await _in_a_fresh_window()
+    clock = window_clock(60)
     prefix = f"test:{time.time_ns()}:"
     stores = [RedisCounterStore(redis_url, prefix=prefix) for _ in range(2)]
-    first, second = (RateLimiter(s) for s in stores)
+    first, second = (RateLimiter(s, clock=clock) for s in stores)
     policy = Policy("rep", 5, 60)
     try:
         for _ in range(3):

@@ -117,8 +117,7 @@ class RequestContextMiddleware:
                 reset_clock(clock_token)
 
     def finish(self, method: str, path: str, route: str, status: int, elapsed: float) -> None:
-        """Count a request and write its access line (also for calls answered outside this
-        middleware, such as the gateway's front; the request id is the context's)."""
+        """Count a request and write its access line (the request id is the context's)."""
         requests, latency = self._metrics(method, route, status)
         requests.inc()
         latency.observe(elapsed)

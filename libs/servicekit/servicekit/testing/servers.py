@@ -10,19 +10,16 @@ from collections.abc import AsyncIterator
 import uvicorn
 from starlette.types import ASGIApp
 
-from servicekit.server import HttpProtocol
 from servicekit.sockets import listening_socket
 
 
 @contextlib.asynccontextmanager
-async def serve(
-    app: ASGIApp, port: int | None = None, *, http: type[asyncio.Protocol] = HttpProtocol
-) -> AsyncIterator[str]:
+async def serve(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
     """Run `app` (lifespan included) on 127.0.0.1; yields its base URL; stops it on exit.
 
-    Served as the stack serves the apps (`http`: the kit's protocol, or the gateway's). The
-    socket is bound here, before the server starts, so that a free port (port None) is ours
-    from the moment it is chosen: no other test can take it in between.
+    Served as the stack serves the apps (uvicorn's httptools protocol). The socket is bound
+    here, before the server starts, so that a free port (port None) is ours from the moment it
+    is chosen: no other test can take it in between.
     """
     sock = listening_socket("127.0.0.1", port or 0)
     bound = int(sock.getsockname()[1])
@@ -36,7 +33,7 @@ async def serve(
         log_config=None,
         # As the stack serves them: the gateway judges X-Forwarded-For itself.
         proxy_headers=False,
-        http=http,
+        http="httptools",
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -1,0 +1,44 @@
+"""`GET /api/v1/events/{app}`: every app's event feed, for admins and keys with events:read.
+
+The services' feeds are forwarded by the edge (edge.py) to the service's own `GET /events`;
+the route here serves the gateway's own feed (identity) in-process, and documents them all.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.edge import current_principal, feed_reader
+from gateway.models import SCHEMA
+from gateway.routes import EVENT_FEEDS, EVENTS_PREFIX, IDENTITY_FEED
+from servicekit.db import Database
+from servicekit.errors import NotFound
+from servicekit.outbox import feed_sql, parse_feed_cursor, render_feed
+
+events_router = APIRouter(tags=["events"])
+_IDENTITY_FEED_SQL = feed_sql(SCHEMA)
+
+
+@events_router.get(
+    EVENTS_PREFIX + "/{app}",
+    summary="An app's events, in feed order (CloudEvents); admin, or a key with events:read",
+    responses={200: {"content": {"application/json": {}}}},
+)
+async def event_feed(
+    request: Request,
+    app: str,
+    after: Annotated[str | None, Query(description="`next_cursor` of the last page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> Response:
+    feed_reader(current_principal(request))
+    if app != IDENTITY_FEED:
+        # The services' feeds never come here: the edge forwards them.
+        raise NotFound(f"no event feed named {app!r}; feeds: {', '.join(EVENT_FEEDS)}")
+    txid, position = parse_feed_cursor(after)
+    db: Database = request.app.state.db
+    rows = await db.read_pool().fetch(_IDENTITY_FEED_SQL, txid, position, limit)
+    return Response(render_feed(rows, after, limit), media_type="application/json")
