@@ -104,32 +104,36 @@ def _same_body(a: bytes, b: bytes) -> bool:
     return bool(json.loads(a) == json.loads(b))
 
 
-def _gateway_env(ctx: Context, url: str, service: Server, password: str) -> dict[str, str]:
+def _gateway_env(
+    ctx: Context, url: str, service: Server, password: str, app: str = "customers"
+) -> dict[str, str]:
     return {
         "DATABASE_URL": url,
         "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem,
         "GATEWAY_INTERNAL_TOKEN_PRIVATE_KEY": ctx.minter.private_pem,
         "GATEWAY_JWT_SECRET": secrets.token_urlsafe(48),
-        "GATEWAY_UPSTREAM_CUSTOMERS": service.url,
+        f"GATEWAY_UPSTREAM_{app.upper()}": service.url,
         "BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL,
         "BOOTSTRAP_ADMIN_PASSWORD": password,
         # Counted and shared as in production, never refusing during the run.
         "GATEWAY_RATE_LIMIT_ADMIN": "1000000000/60",
+        "GATEWAY_RATE_LIMIT_REP": "1000000000/60",
         # The bench's one sign-in lasts the run (a run with BENCH_GATEWAY_BEFORE outlives the
         # default 15 minutes, and the calls then count as anonymous ones).
         "GATEWAY_ACCESS_TOKEN_TTL_SECONDS": "86400",
     }
 
 
-def start_customers_behind_gateway(
-    ctx: Context, url: str, service_name: str = "service"
+def start_behind_gateway(
+    ctx: Context, url: str, app: str, service_name: str = "service", password: str | None = None
 ) -> tuple[Server, Server, dict[str, str]]:
-    """The customers service and the gateway in front of it, as in production (identity, rate
-    limits, internal tokens); returns both and the bench admin's bearer header."""
-    password = secrets.token_urlsafe(16)
+    """The service `app` and the gateway in front of it, as in production (identity, rate
+    limits, internal tokens); returns both and the bench admin's bearer header (`password`:
+    the admin's, else a fresh one)."""
+    password = password or secrets.token_urlsafe(16)
     service = ctx.start_server(
         service_name,
-        "customers.main:create_app",
+        f"{app}.main:create_app",
         factory=True,
         env={"DATABASE_URL": url, "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem},
         ready_path="/readyz",
@@ -140,10 +144,16 @@ def start_customers_behind_gateway(
         factory=True,
         kind=gateway_server(),
         http=GATEWAY.http_protocol,
-        env=_gateway_env(ctx, url, service, password),
+        env=_gateway_env(ctx, url, service, password, app),
         ready_path="/readyz",
     )
     return service, gateway, login(gateway, ADMIN_EMAIL, password)
+
+
+def start_customers_behind_gateway(
+    ctx: Context, url: str, service_name: str = "service"
+) -> tuple[Server, Server, dict[str, str]]:
+    return start_behind_gateway(ctx, url, "customers", service_name)
 
 
 def _start_gateway_before(

@@ -41,6 +41,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bench.gateway import start_behind_gateway
 from bench.harness import Context, RequestSet, Server, call, login
 from fieldforce.apps import BY_NAME, GATEWAY
 from fieldforce.stack import migrate_all
@@ -56,7 +57,6 @@ BIG_BOOK = 2_000  # customers of the measured rep
 REGIONS = ("EAST", "WEST", "NORTH", "SOUTH")
 CHUNK = 50_000
 PASSWORD = "bench-" + secrets.token_urlsafe(12)
-ADMIN_EMAIL = "bench-admin@example.com"
 REP_EMAIL = "bench-rep@example.com"
 DAYS = 365
 CUSTOMER_COLUMNS = (
@@ -240,36 +240,6 @@ def raw_app() -> Starlette:
 # --- the project side --------------------------------------------------------------------------
 
 
-def start_visits_behind_gateway(ctx: Context, url: str) -> tuple[Server, Server]:
-    service = ctx.start_server(
-        "visits",
-        "visits.main:create_app",
-        factory=True,
-        env={"DATABASE_URL": url, "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem},
-        ready_path="/readyz",
-    )
-    gateway = ctx.start_server(
-        "gateway",
-        "gateway.main:create_app",
-        factory=True,
-        http=GATEWAY.http_protocol,
-        env={
-            "DATABASE_URL": url,
-            "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem,
-            "GATEWAY_INTERNAL_TOKEN_PRIVATE_KEY": ctx.minter.private_pem,
-            "GATEWAY_JWT_SECRET": secrets.token_urlsafe(48),
-            "GATEWAY_UPSTREAM_VISITS": service.url,
-            "BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL,
-            "BOOTSTRAP_ADMIN_PASSWORD": PASSWORD,
-            # The rep's token outlives the run; counted as in production, never refusing.
-            "GATEWAY_ACCESS_TOKEN_TTL_SECONDS": "86400",
-            "GATEWAY_RATE_LIMIT_REP": "1000000000/60",
-        },
-        ready_path="/readyz",
-    )
-    return service, gateway
-
-
 def _json(server: Server, method: str, path: str, headers: dict[str, str], body: Any) -> Any:
     status, answer = call(
         server,
@@ -283,9 +253,8 @@ def _json(server: Server, method: str, path: str, headers: dict[str, str], body:
     return answer
 
 
-def the_rep(gateway: Server) -> tuple[dict[str, str], uuid.UUID, uuid.UUID]:
+def the_rep(gateway: Server, admin: dict[str, str]) -> tuple[dict[str, str], uuid.UUID, uuid.UUID]:
     """A real rep in a real team, signed in through the gateway: (bearer header, id, team)."""
-    admin = login(gateway, ADMIN_EMAIL, PASSWORD)
     team = _json(gateway, "POST", "/api/v1/teams", admin, {"name": "Bench team"})
     rep = _json(
         gateway,
@@ -317,8 +286,8 @@ def run(ctx: Context) -> None:
     visits = int(os.environ.get("BENCH_VISITS_VISITS", "1000000"))
     url = ctx.create_database("bench_visits")
     migrate_all(url, (GATEWAY, BY_NAME["visits"]))
-    _, gateway = start_visits_behind_gateway(ctx, url)
-    rep_headers, rep_id, team_id = the_rep(gateway)
+    _, gateway, admin = start_behind_gateway(ctx, url, "visits", "visits")
+    rep_headers, rep_id, team_id = the_rep(gateway, admin)
     rng = random.Random(3)
     teams = [team_id, *(uuid.UUID(int=rng.getrandbits(128)) for _ in range(TEAMS - 1))]
     org = Org(
