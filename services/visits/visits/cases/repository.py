@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,10 +55,3 @@ async def list_page(
     """Newest first."""
     stmt = keyset(_with_customer().where(*where), [K.created_at, K.id], page, descending=True)
     return list((await session.execute(stmt)).all())
-
-
-async def complaints_raised(session: AsyncSession, rep_id: uuid.UUID, day: date) -> int:
-    stmt = sa.select(sa.func.count()).where(
-        K.rep_id == rep_id, K.raised_on == day, K.kind == "complaint"
-    )
-    return int((await session.execute(stmt)).scalar_one())

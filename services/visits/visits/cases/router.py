@@ -27,7 +27,7 @@ from visits.cases.schemas import (
 )
 from visits.cases.service import COMPLAINT, MARKET, Kind
 from visits.dependencies import SettingsDep
-from visits.responses import record
+from visits.responses import listing, record
 
 BY_ID = "/{case_id:uuid}"
 
@@ -59,11 +59,11 @@ def build(kind: Kind, prefix: str, tag: str) -> APIRouter:
         session: SessionDep,
         principal: CurrentPrincipal,
         settings: SettingsDep,
-    ) -> Page[CaseRead]:
+    ) -> Response:
         items, cursor = await service.list_cases(
             session, principal, settings, kind, query, PageParams(query.limit, query.cursor)
         )
-        return Page(items=items, next_cursor=cursor)
+        return listing(items, cursor)
 
     @router.get(BY_ID, response_model=CaseRead, summary=f"A {kind.noun}")
     async def get_case(case: Visible) -> Response:
@@ -73,10 +73,10 @@ def build(kind: Kind, prefix: str, tag: str) -> APIRouter:
     @router.get(
         BY_ID + "/history", response_model=Page[CaseChangeRead], summary="Every change of state"
     )
-    async def history(case: Visible, session: SessionDep, page: PageDep) -> Page[CaseChangeRead]:
+    async def history(case: Visible, session: SessionDep, page: PageDep) -> Response:
         rows = await repository.changes_page(session, case.id, page)
         items, cursor = make_page(rows, page, lambda r: [r.id])
-        return Page(items=[CaseChangeRead.model_validate(r) for r in items], next_cursor=cursor)
+        return listing([CaseChangeRead.model_validate(r) for r in items], cursor)
 
     async def move(
         request: Request,

@@ -4,18 +4,77 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.pagination import PageParams, keyset
+from visits.cases.models import CASES
 from visits.daily.models import DAILY_REPORTS
 from visits.models import directory
+from visits.plans.models import PLAN_ITEMS, PLANS
+from visits.visitlog.models import VISITS
 
 R = DAILY_REPORTS.c
 DONE = ("submitted", "signed_off")
+
+
+def _figures() -> Any:
+    """The day's figures in one statement (built once, bound per call): the rep's completed
+    visits checked in within [start, end), the items of their approved plan of the day and
+    those a completed visit fulfilled, and the complaints they raised that day."""
+    V, P, IT, K = VISITS.c, PLANS.c, PLAN_ITEMS.c, CASES.c
+    rep = sa.bindparam("rep_id", type_=sa.Uuid)
+    day = sa.bindparam("day", type_=sa.Date)
+    done = V.status == "completed"
+    log = (
+        sa.select(
+            sa.func.count().filter(done).label("visits_completed"),
+            sa.func.count().filter(done, V.effective).label("effective_visits"),
+            sa.func.count().filter(done, V.order_taken).label("visits_with_order"),
+            sa.func.coalesce(sa.func.sum(V.order_amount).filter(done), 0).label("order_amount"),
+            sa.func.coalesce(sa.func.sum(V.collected_amount).filter(done), 0).label(
+                "collected_amount"
+            ),
+            sa.func.count().filter(done, V.far_from_customer).label("far_check_ins"),
+        )
+        .where(
+            V.rep_id == rep,
+            V.check_in_at >= sa.bindparam("start", type_=sa.DateTime(timezone=True)),
+            V.check_in_at < sa.bindparam("end", type_=sa.DateTime(timezone=True)),
+        )
+        .subquery("log")
+    )
+    fulfilled = sa.exists().where(V.plan_item_id == IT.id, done)
+    plan = (
+        sa.select(
+            sa.func.count(IT.id).label("planned_items"),
+            sa.func.count(IT.id).filter(fulfilled).label("fulfilled_items"),
+        )
+        .select_from(PLAN_ITEMS.join(PLANS, P.id == IT.plan_id))
+        .where(P.rep_id == rep, P.plan_date == day, P.status == "approved")
+        .subquery("plan")
+    )
+    complaints = (
+        sa.select(sa.func.count().label("complaints_raised"))
+        .where(K.rep_id == rep, K.raised_on == day, K.kind == "complaint")
+        .subquery("complaints")
+    )
+    # Each part is one row: joined on true, one row out.
+    one_row = log.join(plan, sa.true()).join(complaints, sa.true())
+    return sa.select(log, plan, complaints).select_from(one_row)
+
+
+_FIGURES = _figures()
+
+
+async def figures(
+    session: AsyncSession, rep_id: uuid.UUID, day: date, start: datetime, end: datetime
+) -> Any:
+    params = {"rep_id": rep_id, "day": day, "start": start, "end": end}
+    return (await session.execute(_FIGURES, params)).one()
 
 
 async def insert(session: AsyncSession, values: dict[str, Any]) -> None:

@@ -26,7 +26,7 @@ from visits.daily.schemas import (
     SignOffBody,
 )
 from visits.dependencies import SettingsDep
-from visits.responses import record
+from visits.responses import listing, record
 from visits.schemas import Day
 
 router = kit_router(prefix="/api/v1/daily-reports", tags=["daily reports"])
@@ -52,11 +52,11 @@ async def list_reports(
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
-) -> Page[DailyReportRead]:
+) -> Response:
     items, cursor = await service.list_reports(
         session, principal, settings, query, PageParams(query.limit, query.cursor)
     )
-    return Page(items=items, next_cursor=cursor)
+    return listing(items, cursor)
 
 
 @router.get(

@@ -36,7 +36,6 @@ from visits.access import (
     sees_rep,
     team_ids,
 )
-from visits.cases import repository as cases
 from visits.config import Settings
 from visits.daily import events, repository
 from visits.daily.exceptions import ReportExists, ReportNotFound, WrongReportState
@@ -52,9 +51,7 @@ from visits.daily.schemas import (
     ReportUpdate,
 )
 from visits.models import directory
-from visits.plans import repository as plans
 from visits.schemas import row_fields
-from visits.visitlog import repository as visit_log
 
 TYPED = ("attendance", "competitor_info", "customer_feedback", "lessons", "tomorrow_focus", "mood")
 
@@ -63,16 +60,16 @@ async def figures(
     session: AsyncSession, settings: Settings, rep_id: uuid.UUID, day: date
 ) -> DailyFigures:
     start, end = calendar.day_bounds(day, settings.zone)
-    log = await visit_log.day_figures(session, rep_id, start, end)
-    planned, fulfilled = await plans.adherence(session, rep_id, day)
+    row = await repository.figures(session, rep_id, day, start, end)
+    planned, fulfilled = row.planned_items, row.fulfilled_items
     return DailyFigures(
-        visits_completed=log.visits_completed,
-        effective_visits=log.effective_visits,
-        visits_with_order=log.visits_with_order,
-        order_amount=Decimal(log.order_amount).quantize(Decimal("0.01")),
-        collected_amount=Decimal(log.collected_amount).quantize(Decimal("0.01")),
-        complaints_raised=await cases.complaints_raised(session, rep_id, day),
-        far_check_ins=log.far_check_ins,
+        visits_completed=row.visits_completed,
+        effective_visits=row.effective_visits,
+        visits_with_order=row.visits_with_order,
+        order_amount=Decimal(row.order_amount).quantize(Decimal("0.01")),
+        collected_amount=Decimal(row.collected_amount).quantize(Decimal("0.01")),
+        complaints_raised=row.complaints_raised,
+        far_check_ins=row.far_check_ins,
         planned_items=planned,
         fulfilled_items=fulfilled,
         plan_adherence=round(fulfilled / planned, 4) if planned else None,
@@ -122,11 +119,15 @@ async def day_report(
     row = await repository.get_for_day(session, rep, day)
     if row is not None:
         return await read(session, settings, row)
-    user = await directory.get_user(session, rep)
+    if rep == principal.user_id and principal.team_id is not None:
+        team: uuid.UUID | None = uuid.UUID(principal.team_id)
+    else:
+        user = await directory.get_user(session, rep)
+        team = user.team_id if user else None
     return DailyReportRead(
         id=None,
         rep_id=rep,
-        team_id=user.team_id if user else None,
+        team_id=team,
         report_date=day,
         status="not_submitted",
         attendance=None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query
+from starlette.responses import Response
 
 from servicekit.app import CurrentPrincipal
 from servicekit.pagination import Page
@@ -12,6 +13,7 @@ from servicekit.routing import SessionDep, kit_router
 from visits.dependencies import SettingsDep
 from visits.followups import service
 from visits.followups.schemas import FollowUp, FollowUpQuery
+from visits.responses import listing
 
 router = kit_router(prefix="/api/v1/visits", tags=["visits"])
 
@@ -29,6 +31,6 @@ async def follow_ups(
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
-) -> Page[FollowUp]:
+) -> Response:
     items, cursor = await service.follow_ups(session, principal, settings, query)
-    return Page(items=items, next_cursor=cursor)
+    return listing(items, cursor)

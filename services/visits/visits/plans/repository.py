@@ -111,18 +111,3 @@ async def list_page(
 ) -> list[sa.Row[Any]]:
     stmt = sa.select(PLANS).where(*where)
     return list((await session.execute(keyset(stmt, [P.plan_date, P.id], page))).all())
-
-
-async def adherence(session: AsyncSession, rep_id: uuid.UUID, day: date) -> tuple[int, int]:
-    """(items of the rep's approved plan of the day, those fulfilled by a completed visit)."""
-    fulfilled = sa.exists().where(V.plan_item_id == IT.id, V.status == "completed")
-    stmt = (
-        sa.select(
-            sa.func.count(IT.id),
-            sa.func.count(IT.id).filter(fulfilled),
-        )
-        .select_from(PLAN_ITEMS.join(PLANS, P.id == IT.plan_id))
-        .where(P.rep_id == rep_id, P.plan_date == day, P.status == "approved")
-    )
-    planned, done = (await session.execute(stmt)).one()
-    return int(planned), int(done)

@@ -24,7 +24,7 @@ from visits.plans.schemas import (
     PlanUpdate,
     ReturnBody,
 )
-from visits.responses import record
+from visits.responses import listing, record
 from visits.schemas import Decision
 
 router = kit_router(prefix="/api/v1/visit-plans", tags=["visit plans"])
@@ -46,11 +46,11 @@ async def create_plan(
 )
 async def list_plans(
     query: Annotated[PlanListQuery, Query()], session: SessionDep, principal: CurrentPrincipal
-) -> Page[PlanRead]:
+) -> Response:
     items, cursor = await service.list_plans(
         session, principal, query, PageParams(query.limit, query.cursor)
     )
-    return Page(items=items, next_cursor=cursor)
+    return listing(items, cursor)
 
 
 @router.get(BY_ID, response_model=PlanRead, summary="A plan with its items")
@@ -60,10 +60,10 @@ async def get_plan(plan: VisiblePlan, session: SessionDep) -> Response:
 
 
 @router.get(BY_ID + "/items", response_model=Page[PlanItemRead], summary="A plan's items")
-async def get_items(plan: VisiblePlan, session: SessionDep, page: PageDep) -> Page[PlanItemRead]:
+async def get_items(plan: VisiblePlan, session: SessionDep, page: PageDep) -> Response:
     rows = await repository.items_page(session, plan.id, page)
     items, cursor = make_page(rows, page, lambda r: [r.slot_start, r.id])
-    return Page(items=[PlanItemRead.model_validate(r) for r in items], next_cursor=cursor)
+    return listing([PlanItemRead.model_validate(r) for r in items], cursor)
 
 
 @router.patch(BY_ID, response_model=PlanRead, summary="Edit a draft or returned plan (If-Match)")

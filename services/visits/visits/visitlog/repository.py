@@ -95,19 +95,3 @@ async def list_page(
     """Newest check-in first."""
     stmt = keyset(_with_customer().where(*where), [V.check_in_at, V.id], page, descending=True)
     return list((await session.execute(stmt)).all())
-
-
-async def day_figures(
-    session: AsyncSession, rep_id: uuid.UUID, start: datetime, end: datetime
-) -> Any:
-    """The rep's completed visits checked in within [start, end), summed up."""
-    done = V.status == "completed"
-    stmt = sa.select(
-        sa.func.count().filter(done).label("visits_completed"),
-        sa.func.count().filter(done, V.effective).label("effective_visits"),
-        sa.func.count().filter(done, V.order_taken).label("visits_with_order"),
-        sa.func.coalesce(sa.func.sum(V.order_amount).filter(done), 0).label("order_amount"),
-        sa.func.coalesce(sa.func.sum(V.collected_amount).filter(done), 0).label("collected_amount"),
-        sa.func.count().filter(done, V.far_from_customer).label("far_check_ins"),
-    ).where(V.rep_id == rep_id, V.check_in_at >= start, V.check_in_at < end)
-    return (await session.execute(stmt)).one()

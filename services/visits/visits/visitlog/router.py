@@ -13,7 +13,7 @@ from servicekit.etag import check_if_match
 from servicekit.pagination import Page, PageParams
 from servicekit.routing import SessionDep, kit_router
 from visits.dependencies import SettingsDep
-from visits.responses import record
+from visits.responses import listing, record
 from visits.visitlog import service
 from visits.visitlog.dependencies import LockedVisit, VisibleVisit
 from visits.visitlog.schemas import (
@@ -52,11 +52,11 @@ async def list_visits(
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
-) -> Page[VisitRead]:
+) -> Response:
     items, cursor = await service.list_visits(
         session, principal, settings, query, PageParams(query.limit, query.cursor)
     )
-    return Page(items=items, next_cursor=cursor)
+    return listing(items, cursor)
 
 
 @router.get(BY_ID, response_model=VisitRead, summary="A visit")
