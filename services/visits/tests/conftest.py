@@ -9,16 +9,18 @@ Shared by every feature's tests: keep additions additive.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from servicekit.auth import Principal
 from servicekit.testing.clock import FakeClock
-from servicekit.testing.harness import ServiceClient, serve_service
+from servicekit.testing.harness import FeedStandIn, ServiceClient, serve_service
 from servicekit.testing.org import Org
 from servicekit.testing.tokens import TokenMinter
 from visits.config import Settings
@@ -34,6 +36,22 @@ FAR = {"lat": 31.2404, "lon": 121.4737}
 
 @dataclass
 class VisitsApp(ServiceClient):
+    HERE = HERE
+    FAR = FAR
+
+    @staticmethod
+    def at(day_offset: int = 0, hour: int = 10, minute: int = 0) -> str:
+        """An ISO moment (UTC, "Z") on the company day START + `day_offset`, at `hour` in the
+        company's time (Shanghai)."""
+        local = START.astimezone(ZoneInfo(ZONE)).replace(hour=hour, minute=minute, second=0)
+        moment = (local + timedelta(days=day_offset)).astimezone(UTC)
+        return moment.isoformat().replace("+00:00", "Z")
+
+    @staticmethod
+    def day(offset: int = 0) -> str:
+        """The company day START + `offset` (YYYY-MM-DD)."""
+        return (START.astimezone(ZoneInfo(ZONE)).date() + timedelta(days=offset)).isoformat()
+
     async def add_customer(
         self,
         owner: Principal | None,
@@ -76,36 +94,37 @@ def clock() -> FakeClock:
     return FakeClock(START)
 
 
+Serve = Callable[..., AbstractAsyncContextManager[VisitsApp]]
+
+
 @pytest.fixture
-async def visits(
-    fresh_db: str, minter: TokenMinter, org: Org, clock: FakeClock
-) -> AsyncIterator[VisitsApp]:
-    async with serve_service(
-        spec(),
-        Settings,
-        fresh_db,
-        minter,
-        org=org,
-        clock=clock,
-        client_class=VisitsApp,
-        time_zone=ZONE,
-    ) as svc:
-        assert isinstance(svc, VisitsApp)
+def serve_visits(fresh_db: str, minter: TokenMinter, clock: FakeClock) -> Serve:
+    """Serve the app on the test's database (again, e.g. after it was stopped): `org` loads
+    the organisation, `feeds` hands in the stand-ins of a previous run."""
+
+    @asynccontextmanager
+    async def serve(
+        org: Org | None = None, feeds: dict[str, FeedStandIn] | None = None
+    ) -> AsyncIterator[VisitsApp]:
+        async with serve_service(
+            spec(),
+            Settings,
+            fresh_db,
+            minter,
+            org=org,
+            clock=clock,
+            client_class=VisitsApp,
+            feeds=feeds,
+            time_zone=ZONE,
+        ) as svc:
+            assert isinstance(svc, VisitsApp)
+            yield svc
+
+    return serve
+
+
+@pytest.fixture
+async def visits(serve_visits: Serve, org: Org) -> AsyncIterator[VisitsApp]:
+    async with serve_visits(org=org) as svc:
         await svc.sync_feed(CUSTOMERS_FEED)  # following it from the start
         yield svc
-
-
-def at(day_offset: int = 0, hour: int = 10, minute: int = 0) -> str:
-    """An ISO moment on the company's day START + `day_offset`, at `hour` Shanghai time."""
-    local = START.astimezone(_zone()).replace(hour=hour, minute=minute, second=0)
-    return (local + timedelta(days=day_offset)).astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def day(offset: int = 0) -> str:
-    return (START.astimezone(_zone()).date() + timedelta(days=offset)).isoformat()
-
-
-def _zone() -> Any:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(ZONE)

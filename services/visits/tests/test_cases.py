@@ -9,8 +9,6 @@ from typing import Any
 
 from servicekit.auth import Principal
 
-from .conftest import at, day
-
 COMPLAINTS = "/api/v1/complaints"
 MARKET = "/api/v1/market-reports"
 
@@ -26,8 +24,8 @@ async def a_visit(visits: Any, rep: Any, customer: dict[str, Any]) -> Any:
         "customer_id": customer["id"],
         "channel": "in_person",
         "purpose": "complaint",
-        "check_in_at": at(0, 9),
-        "check_out_at": at(0, 10),
+        "check_in_at": visits.at(0, 9),
+        "check_out_at": visits.at(0, 10),
     }
     return await visits.ok("POST", "/api/v1/visits", 201, json=body, as_=rep)
 
@@ -48,7 +46,9 @@ async def test_a_complaint_from_a_visit_is_tracked_to_resolution_and_reopened(vi
     assert resp.status_code == 201, resp.text
     c = resp.json()
     assert c["customer_id"] == customer["id"] and c["customer_code"] == customer["code"]
-    assert c["status"] == "open" and c["rep_id"] == org.rep_a.sub and c["raised_on"] == day(0)
+    assert (
+        c["status"] == "open" and c["rep_id"] == org.rep_a.sub and c["raised_on"] == visits.day(0)
+    )
     assert c["age_seconds"] == 0 and c["time_to_resolution_seconds"] is None
 
     # Announced with its creation: the event is in the feed as soon as the create committed.
@@ -130,7 +130,7 @@ async def test_a_complaint_from_a_visit_is_tracked_to_resolution_and_reopened(vi
     assert closed_event.data["severity"] == "critical"
 
     # The rep's daily report counts the complaint raised that day.
-    report = await visits.ok("GET", f"/api/v1/daily-reports/days/{day(0)}", as_=org.rep_a)
+    report = await visits.ok("GET", f"/api/v1/daily-reports/days/{visits.day(0)}", as_=org.rep_a)
     assert report["figures"]["complaints_raised"] == 1
 
 

@@ -6,40 +6,26 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from servicekit.testing.harness import serve_service
-from visits.config import Settings
-from visits.main import CUSTOMERS_FEED, spec
-
-from .conftest import ZONE, VisitsApp, at
+from visits.main import CUSTOMERS_FEED
 
 VISITS = "/api/v1/visits"
 
 
-def visit(customer_id: str, hour: int = 9) -> dict[str, Any]:
+def visit(app: Any, customer_id: str, hour: int = 9) -> dict[str, Any]:
     return {
         "customer_id": customer_id,
         "channel": "phone",
         "purpose": "service",
-        "check_in_at": at(0, hour),
-        "check_out_at": at(0, hour, 30),
+        "check_in_at": app.at(0, hour),
+        "check_out_at": app.at(0, hour, 30),
         "effective": True,
     }
 
 
-async def test_the_model_catches_up_after_visits_was_down(fresh_db, minter, org, clock):
-    async with serve_service(
-        spec(),
-        Settings,
-        fresh_db,
-        minter,
-        org=org,
-        clock=clock,
-        client_class=VisitsApp,
-        time_zone=ZONE,
-    ) as first:
-        assert isinstance(first, VisitsApp)
+async def test_the_model_catches_up_after_visits_was_down(serve_visits, org):
+    async with serve_visits(org=org) as first:
         moving = await first.add_customer(org.rep_a, level="C")
-        await first.ok("POST", VISITS, 201, json=visit(moving["id"]), as_=org.rep_a)
+        await first.ok("POST", VISITS, 201, json=visit(first, moving["id"]), as_=org.rep_a)
         feeds = first.feeds
 
     # Visits is down; the customers service goes on: the customer moves to rep B at level A
@@ -62,17 +48,7 @@ async def test_the_model_catches_up_after_visits_was_down(fresh_db, minter, org,
     # A replayed older event (version 2) changes nothing.
     customers.publish("customer.updated", moving["id"], {**moving, "version": 2, "name": "old"})
 
-    async with serve_service(
-        spec(),
-        Settings,
-        fresh_db,
-        minter,
-        clock=clock,
-        client_class=VisitsApp,
-        time_zone=ZONE,
-        feeds=feeds,
-    ) as again:
-        assert isinstance(again, VisitsApp)
+    async with serve_visits(feeds=feeds) as again:
         await again.sync_feed(CUSTOMERS_FEED)
         # Applied by this run's consumer (in the background or by the sync), from its cursor.
         assert again.app.state.feeds[CUSTOMERS_FEED].applied == 4
@@ -80,17 +56,20 @@ async def test_the_model_catches_up_after_visits_was_down(fresh_db, minter, org,
         assert ready["feeds"]["customers"]["state"] == "following"
 
         # Rep A no longer sees the moved customer; rep B does, and sees its new facts.
-        resp = await again.post(VISITS, json=visit(moving["id"], 11), as_=org.rep_a)
+        resp = await again.post(VISITS, json=visit(again, moving["id"], 11), as_=org.rep_a)
         assert resp.status_code == 422 and resp.json()["type"] == "/problems/unknown-customer"
         logged = await again.ok(
             "POST",
             VISITS,
             201,
-            json={**visit(moving["id"], 12), "check_in_location": {"lat": 31.0, "lon": 121.0}},
+            json={
+                **visit(again, moving["id"], 12),
+                "check_in_location": {"lat": 31.0, "lon": 121.0},
+            },
             as_=org.rep_b,
         )
         assert logged["distance_m"] == 0.0 and logged["customer_code"] == moving["code"]
-        await again.ok("POST", VISITS, 201, json=visit(fresh_id, 13), as_=org.rep_a)
+        await again.ok("POST", VISITS, 201, json=visit(again, fresh_id, 13), as_=org.rep_a)
         completed = await again.events({"visit.completed"})
         (event,) = [e for e in completed if e.data["id"] == logged["id"]]
         assert event.data["level"] == "A" and event.data["customer_name"] == moving["name"]
@@ -104,7 +83,7 @@ async def test_the_model_catches_up_after_visits_was_down(fresh_db, minter, org,
 
 async def test_a_customer_not_heard_of_yet_is_a_422_that_says_so(visits, org):
     unknown = str(uuid.uuid4())
-    resp = await visits.post(VISITS, json=visit(unknown), as_=org.rep_a)
+    resp = await visits.post(VISITS, json=visit(visits, unknown), as_=org.rep_a)
     assert resp.status_code == 422
     problem = resp.json()
     assert problem["type"] == "/problems/unknown-customer"
@@ -113,7 +92,7 @@ async def test_a_customer_not_heard_of_yet_is_a_422_that_says_so(visits, org):
     assert "known to the visits service" in problem["detail"]
     # Once the feed announces it, the same request is fine.
     await visits.add_customer(org.rep_a, customer_id=uuid.UUID(unknown))
-    await visits.ok("POST", VISITS, 201, json=visit(unknown), as_=org.rep_a)
+    await visits.ok("POST", VISITS, 201, json=visit(visits, unknown), as_=org.rep_a)
 
 
 async def test_events_without_customer_facts_are_skipped(visits, org):

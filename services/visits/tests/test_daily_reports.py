@@ -9,8 +9,6 @@ from typing import Any
 
 from servicekit.auth import Principal
 
-from .conftest import FAR, at, day
-
 API = "/api/v1/daily-reports"
 VISITS = "/api/v1/visits"
 PLANS = "/api/v1/visit-plans"
@@ -21,8 +19,8 @@ async def log(visits: Any, rep: Any, customer: dict[str, Any], hour: int, **kw: 
         "customer_id": customer["id"],
         "channel": "in_person",
         "purpose": "service",
-        "check_in_at": at(kw.pop("offset", 0), hour),
-        "check_out_at": at(0, hour, 30) if kw.get("status") != "planned" else None,
+        "check_in_at": visits.at(kw.pop("offset", 0), hour),
+        "check_out_at": visits.at(0, hour, 30) if kw.get("status") != "planned" else None,
         **kw,
     }
     return await visits.ok("POST", VISITS, 201, json=body, as_=rep)
@@ -36,12 +34,12 @@ async def test_the_reports_figures_are_the_visit_logs(visits, org):
         PLANS,
         201,
         json={
-            "plan_date": day(0),
+            "plan_date": visits.day(0),
             "items": [
                 {
                     "customer_id": c["id"],
-                    "slot_start": at(0, h),
-                    "slot_end": at(0, h + 1),
+                    "slot_start": visits.at(0, h),
+                    "slot_end": visits.at(0, h + 1),
                     "purpose": "service",
                 }
                 for c, h in ((c1, 9), (c2, 11))
@@ -62,14 +60,14 @@ async def test_the_reports_figures_are_the_visit_logs(visits, org):
         collected_amount="20",
         plan_item_id=plan["items"][0]["id"],
     )
-    await log(visits, org.rep_a, c2, 13, effective=True, check_in_location=FAR)
+    await log(visits, org.rep_a, c2, 13, effective=True, check_in_location=visits.FAR)
     await log(visits, org.rep_a, c2, 14, collected_amount="5.25")
     await log(visits, org.rep_a, c1, 15, status="planned")  # not completed: not counted
     cancelled = await log(visits, org.rep_a, c1, 16, status="planned")
     await visits.ok(
         "POST", f"{VISITS}/{cancelled['id']}/cancel", json={"reason": "x"}, as_=org.rep_a
     )
-    await log(visits, org.rep_a, c1, 10, offset=-1, check_out_at=at(-1, 11))  # yesterday
+    await log(visits, org.rep_a, c1, 10, offset=-1, check_out_at=visits.at(-1, 11))  # yesterday
     other = await visits.add_customer(org.rep_b)
     await log(visits, org.rep_b, other, 9, effective=True)  # another rep
 
@@ -85,19 +83,22 @@ async def test_the_reports_figures_are_the_visit_logs(visits, org):
         "fulfilled_items": 1,
         "plan_adherence": 0.5,
     }
-    live = await visits.ok("GET", f"{API}/days/{day(0)}", as_=org.rep_a)
+    live = await visits.ok("GET", f"{API}/days/{visits.day(0)}", as_=org.rep_a)
     assert live["status"] == "not_submitted" and live["id"] is None
     assert live["figures"] == expected and live["figures_frozen"] is False
     assert (
         await visits.ok(
-            "GET", f"{API}/days/{day(0)}", params={"rep_id": org.rep_a.sub}, as_=org.manager_north
+            "GET",
+            f"{API}/days/{visits.day(0)}",
+            params={"rep_id": org.rep_a.sub},
+            as_=org.manager_north,
         )
     )["figures"] == expected
 
     resp = await visits.post(
         API,
         json={
-            "report_date": day(0),
+            "report_date": visits.day(0),
             "attendance": "present",
             "competitor_info": "Rival opened a shop nearby",
             "customer_feedback": "prices too high",
@@ -117,20 +118,22 @@ async def test_the_reports_figures_are_the_visit_logs(visits, org):
     await log(visits, org.rep_a, c2, 17, effective=True)
     again = await visits.ok("GET", f"{API}/{report['id']}", as_=org.rep_a)
     assert again["figures"] == expected
-    assert (await visits.ok("GET", f"{API}/days/{day(0)}", as_=org.rep_a))["id"] == report["id"]
+    assert (await visits.ok("GET", f"{API}/days/{visits.day(0)}", as_=org.rep_a))["id"] == report[
+        "id"
+    ]
 
     (event,) = await visits.events({"daily_report.submitted"})
     assert event.subject == report["id"]
     data = event.data
     assert data["rep_id"] == org.rep_a.sub and data["team_id"] == org.team_north
-    assert data["report_date"] == day(0) and data["figures"] == expected
+    assert data["report_date"] == visits.day(0) and data["figures"] == expected
     assert data["mood"] == 4 and data["lessons"] == "call before going"
     assert data["resubmitted"] is False
 
 
 async def test_sign_off_return_and_resubmission(visits, org):
     customer = await visits.add_customer(org.rep_sub)
-    report = await visits.ok("POST", API, 201, json={"report_date": day(0)}, as_=org.rep_sub)
+    report = await visits.ok("POST", API, 201, json={"report_date": visits.day(0)}, as_=org.rep_sub)
     path = f"{API}/{report['id']}"
     assert (await visits.post(f"{path}/sign-off", as_=org.rep_sub)).status_code == 403
     assert (await visits.post(f"{path}/sign-off", as_=org.manager_south)).status_code == 404
@@ -183,24 +186,26 @@ async def test_sign_off_return_and_resubmission(visits, org):
 
 async def test_bad_reports_are_refused(visits, org):
     for body, field in (
-        ({"report_date": day(1)}, "report_date"),
-        ({"report_date": day(0), "mood": 6}, "mood"),
-        ({"report_date": day(0), "mood": 10**40}, "mood"),
-        ({"report_date": day(0), "attendance": "beach"}, "attendance"),
-        ({"report_date": day(0), "lessons": "\x00"}, "lessons"),
+        ({"report_date": visits.day(1)}, "report_date"),
+        ({"report_date": visits.day(0), "mood": 6}, "mood"),
+        ({"report_date": visits.day(0), "mood": 10**40}, "mood"),
+        ({"report_date": visits.day(0), "attendance": "beach"}, "attendance"),
+        ({"report_date": visits.day(0), "lessons": "\x00"}, "lessons"),
         ({"report_date": "2026-02-29"}, "report_date"),
         ({}, "report_date"),
     ):
         resp = await visits.post(API, json=body, as_=org.rep_a)
         assert resp.status_code == 422, (body, resp.text)
         assert any(field in map(str, e["loc"]) for e in resp.json()["errors"]), resp.json()
-    first = await visits.ok("POST", API, 201, json={"report_date": day(0)}, as_=org.rep_a)
-    dup = await visits.post(API, json={"report_date": day(0)}, as_=org.rep_a)
+    first = await visits.ok("POST", API, 201, json={"report_date": visits.day(0)}, as_=org.rep_a)
+    dup = await visits.post(API, json={"report_date": visits.day(0)}, as_=org.rep_a)
     assert dup.status_code == 409 and dup.json()["existing_id"] == first["id"]
     key = Principal(
         sub=str(uuid.uuid4()), kind="key", role="integration", scopes=frozenset({"visits:write"})
     )
-    assert (await visits.post(API, json={"report_date": day(-1)}, as_=key)).status_code == 403
+    assert (
+        await visits.post(API, json={"report_date": visits.day(-1)}, as_=key)
+    ).status_code == 403
     listed = await visits.ok("GET", API, as_=key)
     assert [r["id"] for r in listed["items"]] == [first["id"]]
     assert (await visits.ok("GET", API, as_=org.rep_b))["items"] == []
@@ -210,15 +215,17 @@ async def test_bad_reports_are_refused(visits, org):
 
 
 async def test_missing_reports_after_the_deadline(visits, org, clock):
-    await visits.ok("POST", API, 201, json={"report_date": day(0)}, as_=org.rep_a)
-    returned = await visits.ok("POST", API, 201, json={"report_date": day(0)}, as_=org.rep_sub)
+    await visits.ok("POST", API, 201, json={"report_date": visits.day(0)}, as_=org.rep_a)
+    returned = await visits.ok(
+        "POST", API, 201, json={"report_date": visits.day(0)}, as_=org.rep_sub
+    )
     await visits.ok(
         "POST", f"{API}/{returned['id']}/return", json={"comment": "redo"}, as_=org.manager_north
     )
     # 18:00 in Shanghai: the deadline (20:00) has not passed, nobody is missing yet.
     early = await visits.ok("GET", f"{API}/missing", as_=org.manager_north)
     assert early["items"] == [] and early["deadline_passed"] is False
-    assert early["deadline"] == at(0, 20) and early["working_day"] is True
+    assert early["deadline"] == visits.at(0, 20) and early["working_day"] is True
 
     clock.advance(hours=2, seconds=1)
     late = await visits.ok("GET", f"{API}/missing", as_=org.manager_north)
@@ -230,15 +237,17 @@ async def test_missing_reports_after_the_deadline(visits, org, clock):
     assert {i["rep_name"] for i in late["items"]} == {"Rep B", "Rep Sub"}
     south = await visits.ok("GET", f"{API}/missing", as_=org.manager_south)
     assert [i["rep_id"] for i in south["items"]] == [org.rep_south.sub]
-    everyone = await visits.ok("GET", f"{API}/missing", params={"date": day(0)}, as_=org.admin)
+    everyone = await visits.ok(
+        "GET", f"{API}/missing", params={"date": visits.day(0)}, as_=org.admin
+    )
     assert len(everyone["items"]) == 3
     # Yesterday nobody reported; a Saturday is no working day.
     yesterday = await visits.ok(
-        "GET", f"{API}/missing", params={"date": day(-1)}, as_=org.manager_north
+        "GET", f"{API}/missing", params={"date": visits.day(-1)}, as_=org.manager_north
     )
     assert len(yesterday["items"]) == 3
     saturday = await visits.ok(
-        "GET", f"{API}/missing", params={"date": day(3)}, as_=org.manager_north
+        "GET", f"{API}/missing", params={"date": visits.day(3)}, as_=org.manager_north
     )
     assert saturday["working_day"] is False and saturday["items"] == []
     assert (await visits.get(f"{API}/missing", as_=org.rep_a)).status_code == 403

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conftest import at, day
-
 API = "/api/v1/visits"
 FOLLOW_UPS = f"{API}/follow-ups"
 
@@ -17,8 +15,8 @@ async def log(visits: Any, rep: Any, customer: dict[str, Any], days_ago: int, **
         "customer_id": customer["id"],
         "channel": "phone",
         "purpose": "service",
-        "check_in_at": at(-days_ago, 9),
-        "check_out_at": at(-days_ago, 9, 20),
+        "check_in_at": visits.at(-days_ago, 9),
+        "check_out_at": visits.at(-days_ago, 9, 20),
         "effective": True,
         **kw,
     }
@@ -45,19 +43,19 @@ async def test_the_list_orders_by_level_then_lateness(visits, org):
     assert names == ["A never", "A late", "B later", "C ineffective"]
     by_name = {i["customer_name"]: i for i in page["items"]}
     late = by_name["A late"]
-    assert late["cadence_days"] == 7 and late["last_effective_on"] == day(-10)
-    assert late["due_on"] == day(-3) and late["days_overdue"] == 3
+    assert late["cadence_days"] == 7 and late["last_effective_on"] == visits.day(-10)
+    assert late["due_on"] == visits.day(-3) and late["days_overdue"] == 3
     assert late["never_visited"] is False and late["customer_code"] == a_late["code"]
     assert by_name["A never"]["never_visited"] is True
     assert by_name["A never"]["due_on"] is None and by_name["A never"]["days_overdue"] is None
     later = by_name["B later"]
-    assert later["days_overdue"] == 6 and later["last_effective_on"] == day(-20)
-    assert later["last_visit_at"] == at(-3, 9)  # the last visit, effective or not
+    assert later["days_overdue"] == 6 and later["last_effective_on"] == visits.day(-20)
+    assert later["last_visit_at"] == visits.at(-3, 9)  # the last visit, effective or not
     ineffective = by_name["C ineffective"]
     assert ineffective["never_visited"] is False and ineffective["due_on"] is None
 
     # Looking ahead: what falls due within ten days.
-    ahead = await visits.ok("GET", FOLLOW_UPS, params={"due_before": day(10)}, as_=org.rep_a)
+    ahead = await visits.ok("GET", FOLLOW_UPS, params={"due_before": visits.day(10)}, as_=org.rep_a)
     assert "B fresh" in [i["customer_name"] for i in ahead["items"]]
     assert b_fresh["id"] in [i["customer_id"] for i in ahead["items"]]
 

@@ -8,18 +8,16 @@ from typing import Any
 
 from servicekit.auth import Principal
 
-from .conftest import at, day
-
 API = "/api/v1/visit-plans"
 
 
 def item(
-    customer: dict[str, Any], start: int, end: int, purpose: str = "service", **kw: Any
+    visits: Any, customer: dict[str, Any], start: int, end: int, purpose: str = "service", **kw: Any
 ) -> dict[str, Any]:
     return {
         "customer_id": customer["id"],
-        "slot_start": at(1, start),
-        "slot_end": at(1, end),
+        "slot_start": visits.at(1, start),
+        "slot_end": visits.at(1, end),
         "purpose": purpose,
         **kw,
     }
@@ -27,9 +25,9 @@ def item(
 
 async def draft(visits: Any, rep: Principal, customers: list[Any], **kw: Any) -> Any:
     body = {
-        "plan_date": day(1),
+        "plan_date": visits.day(1),
         "area": "Pudong",
-        "items": [item(c, 9 + 2 * n, 10 + 2 * n) for n, c in enumerate(customers)],
+        "items": [item(visits, c, 9 + 2 * n, 10 + 2 * n) for n, c in enumerate(customers)],
         **kw,
     }
     return await visits.ok("POST", API, 201, json=body, as_=rep)
@@ -41,9 +39,12 @@ async def test_a_plan_is_drafted_submitted_approved_and_then_frozen(visits, org)
     resp = await visits.post(
         API,
         json={
-            "plan_date": day(1),
+            "plan_date": visits.day(1),
             "area": "Pudong",
-            "items": [item(c2, 14, 15, "new_development"), item(c1, 9, 10, note="bring samples")],
+            "items": [
+                item(visits, c2, 14, 15, "new_development"),
+                item(visits, c1, 9, 10, note="bring samples"),
+            ],
         },
         as_=org.rep_a,
     )
@@ -52,12 +53,13 @@ async def test_a_plan_is_drafted_submitted_approved_and_then_frozen(visits, org)
     assert resp.headers["location"] == f"{API}/{plan['id']}"
     assert resp.headers["etag"] == '"1"'
     assert plan["status"] == "draft" and plan["rep_id"] == org.rep_a.sub
-    assert plan["team_id"] == org.team_north and plan["plan_date"] == day(1)
+    assert plan["team_id"] == org.team_north and plan["plan_date"] == visits.day(1)
     # In slot order, with the customer as the read model knows it, times in UTC with Z.
     assert [i["customer_id"] for i in plan["items"]] == [c1["id"], c2["id"]]
     assert plan["items"][0]["customer_code"] == c1["code"]
     assert (
-        plan["items"][0]["slot_start"] == at(1, 9) and plan["items"][0]["note"] == "bring samples"
+        plan["items"][0]["slot_start"] == visits.at(1, 9)
+        and plan["items"][0]["note"] == "bring samples"
     )
     assert plan["items"][0]["visit_id"] is None and plan["items"][0]["fulfilled"] is False
 
@@ -91,7 +93,7 @@ async def test_a_plan_is_drafted_submitted_approved_and_then_frozen(visits, org)
     assert len(submitted_events) == 1
     data = submitted_events[0].data
     assert data["id"] == plan["id"] and data["rep_id"] == org.rep_a.sub
-    assert data["team_id"] == org.team_north and data["plan_date"] == day(1)
+    assert data["team_id"] == org.team_north and data["plan_date"] == visits.day(1)
     assert data["supervisor_id"] == org.manager_north.sub and data["item_count"] == 2
     assert {i["customer_id"] for i in data["items"]} == {c1["id"], c2["id"]}
     (approved_event,) = await visits.events({"visit_plan.approved"})
@@ -118,7 +120,12 @@ async def test_a_returned_plan_is_edited_and_resubmitted(visits, org):
 
     # Edit: If-Match is required, and must be current.
     path = f"{API}/{plan['id']}"
-    body = {"items": [{**item(c1, 9, 10), "id": plan["items"][0]["id"]}, item(c2, 11, 12)]}
+    body = {
+        "items": [
+            {**item(visits, c1, 9, 10), "id": plan["items"][0]["id"]},
+            item(visits, c2, 11, 12),
+        ]
+    }
     assert (await visits.patch(path, json=body, as_=org.rep_sub)).status_code == 428
     stale = await visits.patch(path, json=body, headers={"If-Match": '"1"'}, as_=org.rep_sub)
     assert stale.status_code == 412
@@ -161,21 +168,32 @@ async def test_bad_items_are_refused_and_nothing_is_written(visits, org):
     theirs = await visits.add_customer(org.rep_b)
     unknown = {"id": str(uuid.uuid4())}
     cases: list[tuple[list[dict[str, Any]], list[Any] | None]] = [
-        ([item(mine, 9, 11), item(mine, 10, 12)], ["body", "items", "1", "slot_start"]),
-        ([item(mine, 11, 10)], ["items", "0", "slot_end"]),
         (
-            [{**item(mine, 9, 10), "slot_start": at(2, 9), "slot_end": at(2, 10)}],
+            [item(visits, mine, 9, 11), item(visits, mine, 10, 12)],
+            ["body", "items", "1", "slot_start"],
+        ),
+        ([item(visits, mine, 11, 10)], ["items", "0", "slot_end"]),
+        (
+            [
+                {
+                    **item(visits, mine, 9, 10),
+                    "slot_start": visits.at(2, 9),
+                    "slot_end": visits.at(2, 10),
+                }
+            ],
             ["items", "0", "slot_start"],
         ),
-        ([item(theirs, 9, 10)], ["items", "0", "customer_id"]),
-        ([item(unknown, 9, 10)], ["items", "0", "customer_id"]),
-        ([{**item(mine, 9, 10), "purpose": "gossip"}], ["body", "items", 0, "purpose"]),
-        ([{**item(mine, 9, 10), "note": "a\x00b"}], ["body", "items", 0, "note"]),
-        ([{**item(mine, 9, 10), "slot_start": "2026-03-12T09:00:00"}], None),
-        ([{**item(mine, 9, 10), "id": str(uuid.uuid4())}], ["items", "0", "id"]),
+        ([item(visits, theirs, 9, 10)], ["items", "0", "customer_id"]),
+        ([item(visits, unknown, 9, 10)], ["items", "0", "customer_id"]),
+        ([{**item(visits, mine, 9, 10), "purpose": "gossip"}], ["body", "items", 0, "purpose"]),
+        ([{**item(visits, mine, 9, 10), "note": "a\x00b"}], ["body", "items", 0, "note"]),
+        ([{**item(visits, mine, 9, 10), "slot_start": "2026-03-12T09:00:00"}], None),
+        ([{**item(visits, mine, 9, 10), "id": str(uuid.uuid4())}], ["items", "0", "id"]),
     ]
     for items, loc in cases:
-        resp = await visits.post(API, json={"plan_date": day(1), "items": items}, as_=org.rep_a)
+        resp = await visits.post(
+            API, json={"plan_date": visits.day(1), "items": items}, as_=org.rep_a
+        )
         assert resp.status_code == 422, (items, resp.text)
         problem = resp.json()
         assert resp.headers["content-type"] == "application/problem+json"
@@ -184,7 +202,9 @@ async def test_bad_items_are_refused_and_nothing_is_written(visits, org):
             assert [str(p) for p in loc] in locs or [str(p) for p in loc][1:] in locs, problem
     # The two unknown customers give the same answer: another rep's is not told apart.
     a = await visits.post(
-        API, json={"plan_date": day(1), "items": [item(theirs, 9, 10)]}, as_=org.rep_a
+        API,
+        json={"plan_date": visits.day(1), "items": [item(visits, theirs, 9, 10)]},
+        as_=org.rep_a,
     )
     assert a.json()["type"] == "/problems/unknown-customer"
     assert "known to the visits service" in a.json()["detail"]
@@ -199,17 +219,17 @@ async def test_bad_items_are_refused_and_nothing_is_written(visits, org):
 async def test_one_plan_per_rep_per_day(visits, org):
     c1 = await visits.add_customer(org.rep_a)
     first = await draft(visits, org.rep_a, [c1])
-    resp = await visits.post(API, json={"plan_date": day(1)}, as_=org.rep_a)
+    resp = await visits.post(API, json={"plan_date": visits.day(1)}, as_=org.rep_a)
     assert resp.status_code == 409
     assert resp.json()["existing_id"] == first["id"]
     # Another day, or another rep the same day, is fine.
-    await visits.ok("POST", API, 201, json={"plan_date": day(2)}, as_=org.rep_a)
-    await visits.ok("POST", API, 201, json={"plan_date": day(1)}, as_=org.rep_b)
+    await visits.ok("POST", API, 201, json={"plan_date": visits.day(2)}, as_=org.rep_a)
+    await visits.ok("POST", API, 201, json={"plan_date": visits.day(1)}, as_=org.rep_b)
 
 
 async def test_a_retried_create_makes_one_plan(visits, org):
     headers = {"Idempotency-Key": "plan-retry-1"}
-    body = {"plan_date": day(3), "area": "Jing'an"}
+    body = {"plan_date": visits.day(3), "area": "Jing'an"}
     first = await visits.post(API, json=body, headers=headers, as_=org.rep_a)
     second = await visits.post(API, json=body, headers=headers, as_=org.rep_a)
     assert first.status_code == second.status_code == 201
@@ -239,8 +259,8 @@ async def test_the_approval_queue_and_who_sees_which_plans(visits, org):
     assert await queue(org.rep_a) == {org.rep_a.sub}
     assert await queue(org.rep_a, rep_id=org.rep_b.sub) == set()
     assert await queue(org.manager_north, rep_id=org.rep_sub.sub) == {org.rep_sub.sub}
-    assert await queue(org.manager_north, **{"from": day(2)}) == set()
-    assert await queue(org.manager_north, to=day(1), status="draft") == {org.rep_b.sub}
+    assert await queue(org.manager_north, **{"from": visits.day(2)}) == set()
+    assert await queue(org.manager_north, to=visits.day(1), status="draft") == {org.rep_b.sub}
 
     # Pages: keyset cursors that walk the whole list.
     first = await visits.ok("GET", API, params={"limit": 2}, as_=org.admin)
@@ -268,4 +288,6 @@ async def test_the_approval_queue_and_who_sees_which_plans(visits, org):
     writer = Principal(
         sub=str(uuid.uuid4()), kind="key", role="integration", scopes=frozenset({"visits:write"})
     )
-    assert (await visits.post(API, json={"plan_date": day(5)}, as_=writer)).status_code == 403
+    assert (
+        await visits.post(API, json={"plan_date": visits.day(5)}, as_=writer)
+    ).status_code == 403

@@ -9,8 +9,6 @@ from typing import Any
 
 from servicekit.auth import Principal
 
-from .conftest import FAR, HERE, at, day
-
 API = "/api/v1/visits"
 PLANS = "/api/v1/visit-plans"
 
@@ -21,13 +19,13 @@ def key(*scopes: str) -> Principal:
     )
 
 
-def visit(customer: dict[str, Any], **kw: Any) -> dict[str, Any]:
+def visit(visits: Any, customer: dict[str, Any], **kw: Any) -> dict[str, Any]:
     return {
         "customer_id": customer["id"],
         "channel": "in_person",
         "purpose": "order_taking",
-        "check_in_at": at(0, 9),
-        "check_out_at": at(0, 9, 40),
+        "check_in_at": visits.at(0, 9),
+        "check_out_at": visits.at(0, 9, 40),
         **kw,
     }
 
@@ -37,15 +35,16 @@ async def test_a_logged_visit_is_recorded_and_announced_with_what_a_consumer_nee
     resp = await visits.post(
         API,
         json=visit(
+            visits,
             customer,
-            check_in_location={**HERE, "accuracy_m": 12.5},
+            check_in_location={**visits.HERE, "accuracy_m": 12.5},
             effective=True,
             order_taken=True,
             order_amount="1250.50",
             collected_amount="300",
             memo="Needs toner by Friday",
             next_step="send quote",
-            next_visit_on=day(7),
+            next_visit_on=visits.day(7),
             expenses=[{"category": "taxi", "amount": "35.20"}, {"category": "lunch", "amount": 40}],
             competitor_news="Rival cut prices 5%",
             customer_feedback="happy with delivery",
@@ -56,9 +55,9 @@ async def test_a_logged_visit_is_recorded_and_announced_with_what_a_consumer_nee
     v = resp.json()
     assert resp.headers["location"] == f"{API}/{v['id']}" and resp.headers["etag"] == '"1"'
     assert v["status"] == "completed" and v["rep_id"] == org.rep_a.sub
-    assert v["team_id"] == org.team_north and v["visit_date"] == day(0)
-    assert v["check_in_at"] == at(0, 9) and v["check_out_at"] == at(0, 9, 40)
-    assert v["check_in_location"] == {**HERE, "accuracy_m": 12.5}
+    assert v["team_id"] == org.team_north and v["visit_date"] == visits.day(0)
+    assert v["check_in_at"] == visits.at(0, 9) and v["check_out_at"] == visits.at(0, 9, 40)
+    assert v["check_in_location"] == {**visits.HERE, "accuracy_m": 12.5}
     assert v["distance_m"] == 0.0 and v["far_from_customer"] is False
     assert v["order_amount"] == "1250.50" and v["collected_amount"] == "300.00"
     assert v["expenses_total"] == "75.20"
@@ -88,11 +87,11 @@ async def test_a_logged_visit_is_recorded_and_announced_with_what_a_consumer_nee
         "order_taken": True,
         "order_amount": "1250.50",
         "collected_amount": "300.00",
-        "check_in_at": at(0, 9).replace("Z", "+00:00"),
-        "check_out_at": at(0, 9, 40).replace("Z", "+00:00"),
-        "visit_date": day(0),
+        "check_in_at": visits.at(0, 9).replace("Z", "+00:00"),
+        "check_out_at": visits.at(0, 9, 40).replace("Z", "+00:00"),
+        "visit_date": visits.day(0),
         "memo": "Needs toner by Friday",
-        "next_visit_on": day(7),
+        "next_visit_on": visits.day(7),
         "far_from_customer": False,
     }
     assert {k: data[k] for k in expected} == expected
@@ -102,19 +101,19 @@ async def test_a_far_check_in_is_flagged_not_refused(visits, org):
     placed = await visits.add_customer(org.rep_a)
     unplaced = await visits.add_customer(org.rep_a, location=None)
     far = await visits.ok(
-        "POST", API, 201, json=visit(placed, check_in_location=FAR), as_=org.rep_a
+        "POST", API, 201, json=visit(visits, placed, check_in_location=visits.FAR), as_=org.rep_a
     )
     assert far["far_from_customer"] is True and 1000 < far["distance_m"] < 1200
     near = await visits.ok(
         "POST",
         API,
         201,
-        json=visit(placed, check_in_location={"lat": 31.2334, "lon": 121.4737}),
+        json=visit(visits, placed, check_in_location={"lat": 31.2334, "lon": 121.4737}),
         as_=org.rep_a,
     )
     assert near["far_from_customer"] is False and 300 < near["distance_m"] < 400
     nowhere = await visits.ok(
-        "POST", API, 201, json=visit(unplaced, check_in_location=FAR), as_=org.rep_a
+        "POST", API, 201, json=visit(visits, unplaced, check_in_location=visits.FAR), as_=org.rep_a
     )
     assert nowhere["distance_m"] is None and nowhere["far_from_customer"] is False
     events = {e.data["id"]: e.data for e in await visits.events({"visit.completed"})}
@@ -124,7 +123,9 @@ async def test_a_far_check_in_is_flagged_not_refused(visits, org):
 
 async def test_check_in_then_complete_or_cancel(visits, org):
     customer = await visits.add_customer(org.rep_a)
-    body = visit(customer, status="planned", check_out_at=None, check_in_location=HERE)
+    body = visit(
+        visits, customer, status="planned", check_out_at=None, check_in_location=visits.HERE
+    )
     planned = await visits.ok("POST", API, 201, json=body, as_=org.rep_a)
     assert planned["status"] == "planned" and planned["check_out_at"] is None
     assert await visits.events() == []  # nothing counts until completed
@@ -144,7 +145,7 @@ async def test_check_in_then_complete_or_cancel(visits, org):
     done = await visits.ok(
         "POST",
         f"{path}/complete",
-        json={"check_out_at": at(0, 10), "effective": True, "memo": "agreed next order"},
+        json={"check_out_at": visits.at(0, 10), "effective": True, "memo": "agreed next order"},
         as_=org.rep_a,
     )
     assert done["status"] == "completed" and done["effective"] is True
@@ -154,7 +155,7 @@ async def test_check_in_then_complete_or_cancel(visits, org):
 
     # Final: no more edits, completion or cancellation.
     for method, sub, body2 in (
-        ("POST", "/complete", {"check_out_at": at(0, 11)}),
+        ("POST", "/complete", {"check_out_at": visits.at(0, 11)}),
         ("POST", "/cancel", {"reason": "oops"}),
         ("PATCH", "", {"memo": "later"}),
     ):
@@ -164,7 +165,7 @@ async def test_check_in_then_complete_or_cancel(visits, org):
         assert resp.status_code == 409, (sub, resp.text)
 
     other = await visits.ok(
-        "POST", API, 201, json={**body, "check_in_at": at(0, 11)}, as_=org.rep_a
+        "POST", API, 201, json={**body, "check_in_at": visits.at(0, 11)}, as_=org.rep_a
     )
     no_reason = await visits.post(f"{API}/{other['id']}/cancel", json={}, as_=org.rep_a)
     assert no_reason.status_code == 422
@@ -185,12 +186,12 @@ async def test_a_visit_fulfils_its_approved_plan_item_once(visits, org):
         PLANS,
         201,
         json={
-            "plan_date": day(0),
+            "plan_date": visits.day(0),
             "items": [
                 {
                     "customer_id": customer["id"],
-                    "slot_start": at(0, 9),
-                    "slot_end": at(0, 10),
+                    "slot_start": visits.at(0, 9),
+                    "slot_end": visits.at(0, 10),
                     "purpose": "order_taking",
                 }
             ],
@@ -198,7 +199,7 @@ async def test_a_visit_fulfils_its_approved_plan_item_once(visits, org):
         as_=org.rep_a,
     )
     item_id = plan["items"][0]["id"]
-    body = visit(customer, plan_item_id=item_id)
+    body = visit(visits, customer, plan_item_id=item_id)
     # Not approved yet.
     resp = await visits.post(API, json=body, as_=org.rep_a)
     assert resp.status_code == 422 and "approved" in resp.json()["detail"]
@@ -207,13 +208,15 @@ async def test_a_visit_fulfils_its_approved_plan_item_once(visits, org):
 
     # Another rep cannot use it; another customer does not match it.
     rep_b_customer = await visits.add_customer(org.rep_b)
-    resp = await visits.post(API, json=visit(rep_b_customer, plan_item_id=item_id), as_=org.rep_b)
+    resp = await visits.post(
+        API, json=visit(visits, rep_b_customer, plan_item_id=item_id), as_=org.rep_b
+    )
     assert resp.status_code == 422 and resp.json()["errors"][0]["loc"] == ["plan_item_id"]
-    resp = await visits.post(API, json=visit(other, plan_item_id=item_id), as_=org.rep_a)
+    resp = await visits.post(API, json=visit(visits, other, plan_item_id=item_id), as_=org.rep_a)
     assert resp.status_code == 422
 
     first = await visits.ok("POST", API, 201, json=body, as_=org.rep_a)
-    later = {**body, "check_in_at": at(0, 11), "check_out_at": at(0, 12)}
+    later = {**body, "check_in_at": visits.at(0, 11), "check_out_at": visits.at(0, 12)}
     second = await visits.post(API, json=later, as_=org.rep_a)
     assert second.status_code == 409 and second.json()["type"] == "/problems/plan-item-fulfilled"
     got = await visits.ok("GET", f"{PLANS}/{plan['id']}", as_=org.rep_a)
@@ -229,12 +232,12 @@ async def test_a_cancelled_visit_frees_its_plan_item(visits, org):
         PLANS,
         201,
         json={
-            "plan_date": day(0),
+            "plan_date": visits.day(0),
             "items": [
                 {
                     "customer_id": customer["id"],
-                    "slot_start": at(0, 9),
-                    "slot_end": at(0, 10),
+                    "slot_start": visits.at(0, 9),
+                    "slot_end": visits.at(0, 10),
                     "purpose": "service",
                 }
             ],
@@ -244,13 +247,13 @@ async def test_a_cancelled_visit_frees_its_plan_item(visits, org):
     await visits.ok("POST", f"{PLANS}/{plan['id']}/submit", as_=org.rep_a)
     await visits.ok("POST", f"{PLANS}/{plan['id']}/approve", as_=org.admin)
     item_id = plan["items"][0]["id"]
-    body = visit(customer, plan_item_id=item_id, status="planned", check_out_at=None)
+    body = visit(visits, customer, plan_item_id=item_id, status="planned", check_out_at=None)
     started = await visits.ok("POST", API, 201, json=body, as_=org.rep_a)
     await visits.ok(
         "POST", f"{API}/{started['id']}/cancel", json={"reason": "no one in"}, as_=org.rep_a
     )
     again = await visits.ok(
-        "POST", API, 201, json=visit(customer, plan_item_id=item_id), as_=org.rep_a
+        "POST", API, 201, json=visit(visits, customer, plan_item_id=item_id), as_=org.rep_a
     )
     assert again["plan_item_id"] == item_id
 
@@ -260,30 +263,33 @@ async def test_bad_input_is_a_422_problem_and_writes_nothing(visits, org, clock)
     theirs = await visits.add_customer(org.rep_b)
     future = clock.now().replace(microsecond=0).isoformat().replace("+00:00", "Z")
     cases: list[tuple[dict[str, Any], str]] = [
-        (visit(customer, check_out_at=at(0, 8)), "check_out_at"),
-        (visit(customer, check_in_at=at(1, 9), check_out_at=at(1, 10)), "check_in_at"),
-        (visit(customer, check_out_at=at(0, 23)), "check_out_at"),
-        (visit(customer, order_taken=True, order_amount="-1"), "order_amount"),
-        (visit(customer, collected_amount="-0.01"), "collected_amount"),
-        (visit(customer, collected_amount="1e40"), "collected_amount"),
-        (visit(customer, collected_amount=10**30), "collected_amount"),
-        (visit(customer, collected_amount="NaN"), "collected_amount"),
-        (visit(customer, order_taken=True), "order_amount"),
-        (visit(customer, order_amount="10"), "order_amount"),
-        (visit(customer, memo="bad\x00memo"), "memo"),
-        (visit(customer, next_visit_on="2026-02-30"), "next_visit_on"),
-        (visit(customer, next_visit_on="9999-12-31"), "next_visit_on"),
-        (visit(customer, check_in_at="2026-03-11T09:00:00"), "check_in_at"),
-        (visit(customer, check_in_at="yesterday"), "check_in_at"),
-        (visit(customer, check_in_location={"lat": 91, "lon": 0}), "lat"),
-        (visit(customer, check_in_location={"lat": 0, "lon": 181}), "lon"),
-        (visit(customer, expenses=[{"category": "", "amount": "1"}]), "category"),
-        (visit(customer, channel="pigeon"), "channel"),
-        (visit(customer, status="cancelled"), "status"),
-        (visit(theirs), "customer_id"),
-        (visit({"id": str(uuid.uuid4())}), "customer_id"),
-        ({**visit(customer), "surprise": 1}, "surprise"),
-        (visit(customer, plan_item_id=str(uuid.uuid4())), "plan_item_id"),
+        (visit(visits, customer, check_out_at=visits.at(0, 8)), "check_out_at"),
+        (
+            visit(visits, customer, check_in_at=visits.at(1, 9), check_out_at=visits.at(1, 10)),
+            "check_in_at",
+        ),
+        (visit(visits, customer, check_out_at=visits.at(0, 23)), "check_out_at"),
+        (visit(visits, customer, order_taken=True, order_amount="-1"), "order_amount"),
+        (visit(visits, customer, collected_amount="-0.01"), "collected_amount"),
+        (visit(visits, customer, collected_amount="1e40"), "collected_amount"),
+        (visit(visits, customer, collected_amount=10**30), "collected_amount"),
+        (visit(visits, customer, collected_amount="NaN"), "collected_amount"),
+        (visit(visits, customer, order_taken=True), "order_amount"),
+        (visit(visits, customer, order_amount="10"), "order_amount"),
+        (visit(visits, customer, memo="bad\x00memo"), "memo"),
+        (visit(visits, customer, next_visit_on="2026-02-30"), "next_visit_on"),
+        (visit(visits, customer, next_visit_on="9999-12-31"), "next_visit_on"),
+        (visit(visits, customer, check_in_at="2026-03-11T09:00:00"), "check_in_at"),
+        (visit(visits, customer, check_in_at="yesterday"), "check_in_at"),
+        (visit(visits, customer, check_in_location={"lat": 91, "lon": 0}), "lat"),
+        (visit(visits, customer, check_in_location={"lat": 0, "lon": 181}), "lon"),
+        (visit(visits, customer, expenses=[{"category": "", "amount": "1"}]), "category"),
+        (visit(visits, customer, channel="pigeon"), "channel"),
+        (visit(visits, customer, status="cancelled"), "status"),
+        (visit(visits, theirs), "customer_id"),
+        (visit(visits, {"id": str(uuid.uuid4())}), "customer_id"),
+        ({**visit(visits, customer), "surprise": 1}, "surprise"),
+        (visit(visits, customer, plan_item_id=str(uuid.uuid4())), "plan_item_id"),
     ]
     assert future  # the clock's now is the edge of the allowed
     for body, field in cases:
@@ -315,12 +321,14 @@ async def test_bad_input_is_a_422_problem_and_writes_nothing(visits, org, clock)
 
 async def test_who_sees_and_writes_which_visits(visits, org):
     customer = await visits.add_customer(org.rep_a)
-    mine = await visits.ok("POST", API, 201, json=visit(customer), as_=org.rep_a)
+    mine = await visits.ok("POST", API, 201, json=visit(visits, customer), as_=org.rep_a)
     planned = await visits.ok(
         "POST",
         API,
         201,
-        json=visit(customer, status="planned", check_out_at=None, check_in_at=at(0, 11)),
+        json=visit(
+            visits, customer, status="planned", check_out_at=None, check_in_at=visits.at(0, 11)
+        ),
         as_=org.rep_a,
     )
     path = f"{API}/{mine['id']}"
@@ -330,7 +338,7 @@ async def test_who_sees_and_writes_which_visits(visits, org):
         assert (await visits.get(path, as_=insider)).status_code == 200
     assert (await visits.get(path, as_=key("customers:read"))).status_code == 403
     # The manager reads but does not write the rep's visits; a read-only key neither.
-    done = {"check_out_at": at(0, 11, 30)}
+    done = {"check_out_at": visits.at(0, 11, 30)}
     ppath = f"{API}/{planned['id']}"
     assert (
         await visits.post(f"{ppath}/complete", json=done, as_=org.manager_north)
@@ -355,15 +363,19 @@ async def test_who_sees_and_writes_which_visits(visits, org):
 
     # Who logs for whom: an integration key names the rep; a manager cannot log for a rep.
     writer = key("visits:write")
-    resp = await visits.post(API, json=visit(customer), as_=writer)
+    resp = await visits.post(API, json=visit(visits, customer), as_=writer)
     assert resp.status_code == 422 and resp.json()["errors"][0]["loc"] == ["rep_id"]
     logged = await visits.ok(
-        "POST", API, 201, json=visit(customer, rep_id=org.rep_a.sub), as_=writer
+        "POST", API, 201, json=visit(visits, customer, rep_id=org.rep_a.sub), as_=writer
     )
     assert logged["rep_id"] == org.rep_a.sub and logged["team_id"] == org.team_north
-    resp = await visits.post(API, json=visit(customer, rep_id=org.rep_a.sub), as_=org.manager_north)
+    resp = await visits.post(
+        API, json=visit(visits, customer, rep_id=org.rep_a.sub), as_=org.manager_north
+    )
     assert resp.status_code == 422
-    assert (await visits.post(API, json=visit(customer), as_=key("visits:read"))).status_code == 403
+    assert (
+        await visits.post(API, json=visit(visits, customer), as_=key("visits:read"))
+    ).status_code == 403
 
 
 async def test_a_reps_month_in_pages_newest_first(visits, org, clock):
@@ -374,13 +386,18 @@ async def test_a_reps_month_in_pages_newest_first(visits, org, clock):
             "POST",
             API,
             201,
-            json=visit(customer, check_in_at=at(offset, 9), check_out_at=at(offset, 10)),
+            json=visit(
+                visits,
+                customer,
+                check_in_at=visits.at(offset, 9),
+                check_out_at=visits.at(offset, 10),
+            ),
             as_=org.rep_a,
         )
-    params = {"rep_id": org.rep_a.sub, "from": day(1), "to": day(30), "limit": 4}
+    params = {"rep_id": org.rep_a.sub, "from": visits.day(1), "to": visits.day(30), "limit": 4}
     first = await visits.ok("GET", API, params=params, as_=org.manager_north)
     dates = [v["visit_date"] for v in first["items"]]
-    assert dates == [day(30), day(27), day(24), day(21)]
+    assert dates == [visits.day(30), visits.day(27), visits.day(24), visits.day(21)]
     walked = list(dates)
     cursor = first["next_cursor"]
     while cursor:
@@ -389,12 +406,12 @@ async def test_a_reps_month_in_pages_newest_first(visits, org, clock):
         )
         walked += [v["visit_date"] for v in page["items"]]
         cursor = page["next_cursor"]
-    assert walked == [day(d) for d in range(30, 0, -3)]
+    assert walked == [visits.day(d) for d in range(30, 0, -3)]
 
 
 async def test_the_customer_status_at_the_time_goes_with_the_visit(visits, org):
     customer = await visits.add_customer(org.rep_a)
-    await visits.ok("POST", API, 201, json=visit(customer), as_=org.rep_a)
+    await visits.ok("POST", API, 201, json=visit(visits, customer), as_=org.rep_a)
     # The customers service marks it dormant (issue 13's status, carried as the feed says).
     await visits.add_customer(
         org.rep_a,
@@ -408,7 +425,7 @@ async def test_the_customer_status_at_the_time_goes_with_the_visit(visits, org):
         "POST",
         API,
         201,
-        json=visit(customer, check_in_at=at(0, 11), check_out_at=at(0, 12)),
+        json=visit(visits, customer, check_in_at=visits.at(0, 11), check_out_at=visits.at(0, 12)),
         as_=org.rep_a,
     )
     statuses = [e.data["customer_status"] for e in await visits.events({"visit.completed"})]
@@ -418,12 +435,12 @@ async def test_the_customer_status_at_the_time_goes_with_the_visit(visits, org):
 async def test_a_retried_log_makes_one_visit(visits, org):
     customer = await visits.add_customer(org.rep_a)
     headers = {"Idempotency-Key": "visit-1"}
-    first = await visits.post(API, json=visit(customer), headers=headers, as_=org.rep_a)
-    again = await visits.post(API, json=visit(customer), headers=headers, as_=org.rep_a)
+    first = await visits.post(API, json=visit(visits, customer), headers=headers, as_=org.rep_a)
+    again = await visits.post(API, json=visit(visits, customer), headers=headers, as_=org.rep_a)
     assert first.status_code == again.status_code == 201
     assert first.json()["id"] == again.json()["id"]
     assert len(await visits.events({"visit.completed"})) == 1
     changed = await visits.post(
-        API, json=visit(customer, memo="other"), headers=headers, as_=org.rep_a
+        API, json=visit(visits, customer, memo="other"), headers=headers, as_=org.rep_a
     )
     assert changed.status_code == 422

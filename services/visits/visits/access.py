@@ -16,13 +16,16 @@ Written once in Python for one record (`sees_rep`, `decides_for`) and as SQL for
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal
-from servicekit.errors import Forbidden, ValidationFailed
+from servicekit.db import utcnow
+from servicekit.errors import DomainError, Forbidden, ValidationFailed
 from visits.models import directory
 
 READ_SCOPE = "visits:read"
@@ -70,6 +73,47 @@ async def sees_rep(session: AsyncSession, principal: Principal, rep_id: uuid.UUI
         return False
     rep = await directory.get_user(session, rep_id)
     return rep is not None and principal.sees_team(rep.team_id)
+
+
+async def visible(
+    session: AsyncSession,
+    principal: Principal,
+    row: Any,
+    not_found: Callable[[], DomainError],
+) -> Any:
+    """`row` (a record with a `rep_id`) if the principal may see it; else `not_found()`, the
+    same answer as for a record that does not exist."""
+    if row is None or not await sees_rep(session, principal, row.rep_id):
+        raise not_found()
+    return row
+
+
+async def decision(
+    session: AsyncSession,
+    principal: Principal,
+    row: Any,
+    *,
+    what: str,
+    status: str,
+    comment: str | None,
+    wrong_state: Callable[[str], DomainError],
+) -> dict[str, Any]:
+    """The columns of a manager's decision on a submitted record (a plan, a daily report):
+    only by a manager over the rep's team or an admin (403 for others who see it), only while
+    it is submitted (`wrong_state` otherwise)."""
+    require_user(principal, f"deciding on a {what}")
+    if not await decides_for(session, principal, row.rep_id):
+        raise Forbidden(f"only a manager over the rep's team (or an admin) decides on a {what}")
+    if row.status != "submitted":
+        raise wrong_state(f"only a submitted {what} is decided on; this one is {row.status}")
+    now = utcnow()
+    return {
+        "status": status,
+        "comment": comment,
+        "decided_at": now,
+        "decided_by": principal.sub,
+        "updated_at": now,
+    }
 
 
 async def decides_for(session: AsyncSession, principal: Principal, rep_id: uuid.UUID) -> bool:

@@ -19,7 +19,15 @@ from servicekit.ids import new_id
 from servicekit.outbox import record_event
 from servicekit.pagination import PageParams, make_page
 from visits import calendar
-from visits.access import Rep, acting_rep, rep_clause, require_read, require_write, sees_rep
+from visits.access import (
+    Rep,
+    acting_rep,
+    rep_clause,
+    require_read,
+    require_write,
+    sees_rep,
+    visible,
+)
 from visits.cases import events, repository
 from visits.cases.exceptions import CaseNotFound, WrongCaseState
 from visits.cases.models import CASES
@@ -87,9 +95,7 @@ async def visible_case(
 ) -> Any:
     require_read(principal)
     row = await repository.get(session, kind.name, case_id, for_update=for_update)
-    if row is None or not await sees_rep(session, principal, row.rep_id):
-        raise CaseNotFound(kind.noun, case_id)
-    return row
+    return await visible(session, principal, row, lambda: CaseNotFound(kind.noun, case_id))
 
 
 async def _whose(

@@ -28,13 +28,14 @@ from servicekit.pagination import PageParams, make_page
 from visits import calendar
 from visits.access import (
     acting_rep,
-    decides_for,
+    decision,
     rep_clause,
     require_read,
     require_user,
     sees_everything,
     sees_rep,
     team_ids,
+    visible,
 )
 from visits.config import Settings
 from visits.daily import events, repository
@@ -93,9 +94,7 @@ async def visible_report(
 ) -> Any:
     require_read(principal)
     row = await repository.get(session, report_id, for_update=for_update)
-    if row is None or not await sees_rep(session, principal, row.rep_id):
-        raise ReportNotFound(report_id)
-    return row
+    return await visible(session, principal, row, lambda: ReportNotFound(report_id))
 
 
 def _today(settings: Settings) -> date:
@@ -242,23 +241,16 @@ async def decide(
     sign_off: bool,
     comment: str | None,
 ) -> DailyReportRead:
-    require_user(principal, "deciding on a daily report")
-    if not await decides_for(session, principal, row.rep_id):
-        raise Forbidden("only a manager over the rep's team (or an admin) signs reports off")
-    if row.status != "submitted":
-        raise WrongReportState(f"only a submitted report is decided on; this one is {row.status}")
-    now = utcnow()
-    await repository.update(
+    values = await decision(
         session,
-        row.id,
-        {
-            "status": "signed_off" if sign_off else "returned",
-            "comment": comment,
-            "decided_at": now,
-            "decided_by": principal.sub,
-            "updated_at": now,
-        },
+        principal,
+        row,
+        what="daily report",
+        status="signed_off" if sign_off else "returned",
+        comment=comment,
+        wrong_state=WrongReportState,
     )
+    await repository.update(session, row.id, values)
     report = await read(session, settings, await repository.get(session, row.id))
     rep = await directory.get_user(session, row.rep_id)
     await record_event(

@@ -21,7 +21,14 @@ from servicekit.ids import new_id
 from servicekit.outbox import record_event
 from servicekit.pagination import PageParams, make_page
 from visits import calendar
-from visits.access import acting_rep, decides_for, rep_clause, require_read, require_user, sees_rep
+from visits.access import (
+    acting_rep,
+    decision,
+    rep_clause,
+    require_read,
+    require_user,
+    visible,
+)
 from visits.config import Settings
 from visits.customer_facts.service import visible_customers
 from visits.models import directory
@@ -110,9 +117,7 @@ async def visible_plan(
     """The plan, or 404 when it does not exist or is another rep's the caller may not see."""
     require_read(principal)
     plan = await repository.get_plan(session, plan_id, for_update=for_update)
-    if plan is None or not await sees_rep(session, principal, plan.rep_id):
-        raise PlanNotFound(plan_id)
-    return plan
+    return await visible(session, principal, plan, lambda: PlanNotFound(plan_id))
 
 
 async def create(
@@ -205,23 +210,16 @@ async def submit(session: AsyncSession, principal: Principal, plan: Any) -> Plan
 async def decide(
     session: AsyncSession, principal: Principal, plan: Any, *, approve: bool, comment: str | None
 ) -> PlanRead:
-    require_user(principal, "deciding on a plan")
-    if not await decides_for(session, principal, plan.rep_id):
-        raise Forbidden("only a manager over the rep's team (or an admin) decides on a plan")
-    if plan.status != "submitted":
-        raise WrongPlanState(f"only a submitted plan is decided on; this one is {plan.status}")
-    now = utcnow()
-    await repository.update_plan(
+    values = await decision(
         session,
-        plan.id,
-        {
-            "status": "approved" if approve else "returned",
-            "comment": comment,
-            "decided_at": now,
-            "decided_by": principal.sub,
-            "updated_at": now,
-        },
+        principal,
+        plan,
+        what="plan",
+        status="approved" if approve else "returned",
+        comment=comment,
+        wrong_state=WrongPlanState,
     )
+    await repository.update_plan(session, plan.id, values)
     result = await read(session, await repository.get_plan(session, plan.id))
     rep = await directory.get_user(session, plan.rep_id)
     await record_event(

@@ -32,6 +32,7 @@ from visits.access import (
     require_read,
     require_write,
     sees_rep,
+    visible,
 )
 from visits.config import Settings
 from visits.customer_facts import repository as customers
@@ -83,9 +84,7 @@ async def visible_visit(
 ) -> Any:
     require_read(principal)
     row = await repository.get(session, visit_id, for_update=for_update)
-    if row is None or not await sees_rep(session, principal, row.rep_id):
-        raise VisitNotFound(visit_id)
-    return row
+    return await visible(session, principal, row, lambda: VisitNotFound(visit_id))
 
 
 def _invalid(path: str, msg: str) -> ValidationFailed:
