@@ -123,9 +123,10 @@ def _outcome(body: VisitOutcome, *, only_sent: bool) -> dict[str, Any]:
     sent = body.model_fields_set if only_sent else set(VisitOutcome.model_fields)
     values: dict[str, Any] = {k: getattr(body, k) for k in _OUTCOME_COLUMNS if k in sent}
     # null is "not so": no flag, nothing collected (the order amount is judged with its flag).
-    for key, empty in (("effective", False), ("order_taken", False), ("collected_amount", 0)):
+    empty: dict[str, Any] = {"effective": False, "order_taken": False, "collected_amount": 0}
+    for key, value in empty.items():
         if key in values and values[key] is None:
-            values[key] = Decimal(empty) if key == "collected_amount" else empty
+            values[key] = value
     if "expenses" in sent:
         expenses = body.expenses or []
         values["expenses"] = [e.model_dump(mode="json") for e in expenses]
