@@ -175,6 +175,14 @@ def _uuid(value: str | None) -> uuid.UUID | None:
         return None
 
 
+async def rep_name(session: AsyncSession, principal: Principal, rep_id: uuid.UUID) -> str | None:
+    """The rep's name for an event: the caller's own from the token, else the directory's."""
+    if rep_id == principal.user_id and principal.name:
+        return principal.name
+    user = await directory.get_user(session, rep_id)
+    return user.name if user else None
+
+
 def may_write_for(principal: Principal, rep_id: uuid.UUID) -> bool:
     """May the principal change a record of `rep_id` (a visit, a case) it can see? The rep, an
     admin, a key with the write scope."""

@@ -23,6 +23,7 @@ from visits.access import (
     Rep,
     acting_rep,
     rep_clause,
+    rep_name,
     require_read,
     require_write,
     sees_rep,
@@ -35,7 +36,6 @@ from visits.cases.schemas import CaseCreate, CaseListQuery, CaseRead
 from visits.config import Settings
 from visits.customer_facts import repository as customers
 from visits.customer_facts.service import visible_customer
-from visits.models import directory
 from visits.schemas import row_fields
 from visits.visitlog import repository as visit_log
 
@@ -205,8 +205,7 @@ async def transition(
     event = {"resolve": kind.resolved, "close": kind.closed, "reopen": kind.reopened}.get(action)
     if event is not None:
         customer = await customers.get(session, row.customer_id) if row.customer_id else None
-        user = await directory.get_user(session, row.rep_id)
-        name = user.name if user else None
+        name = await rep_name(session, principal, row.rep_id)
         if action == "resolve":
             data = events.resolved(case, customer, name)
         elif action == "close":

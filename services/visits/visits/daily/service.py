@@ -30,6 +30,7 @@ from visits.access import (
     acting_rep,
     decision,
     rep_clause,
+    rep_name,
     require_read,
     require_user,
     sees_everything,
@@ -252,12 +253,11 @@ async def decide(
     )
     await repository.update(session, row.id, values)
     report = await read(session, settings, await repository.get(session, row.id))
-    rep = await directory.get_user(session, row.rep_id)
     await record_event(
         session,
         events.REPORT_SIGNED_OFF if sign_off else events.REPORT_RETURNED,
         report.id,
-        events.decided(report, rep.name if rep else None),
+        events.decided(report, await rep_name(session, principal, row.rep_id)),
     )
     return report
 

@@ -25,6 +25,7 @@ from visits.access import (
     acting_rep,
     decision,
     rep_clause,
+    rep_name,
     require_read,
     require_user,
     visible,
@@ -221,12 +222,11 @@ async def decide(
     )
     await repository.update_plan(session, plan.id, values)
     result = await read(session, await repository.get_plan(session, plan.id))
-    rep = await directory.get_user(session, plan.rep_id)
     await record_event(
         session,
         events.PLAN_APPROVED if approve else events.PLAN_RETURNED,
         plan.id,
-        events.decided(result, rep.name if rep else None),
+        events.decided(result, await rep_name(session, principal, plan.rep_id)),
     )
     return result
 

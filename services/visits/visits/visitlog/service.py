@@ -29,6 +29,7 @@ from visits.access import (
     acting_rep,
     may_write_for,
     rep_clause,
+    rep_name,
     require_read,
     require_write,
     sees_rep,
@@ -38,7 +39,6 @@ from visits.config import Settings
 from visits.customer_facts import repository as customers
 from visits.customer_facts.service import visible_customer
 from visits.geo import haversine_m
-from visits.models import directory
 from visits.plans import repository as plans
 from visits.schemas import row_fields
 from visits.visitlog import events, repository
@@ -228,13 +228,6 @@ async def _completed(
     )
 
 
-async def _rep_name(session: AsyncSession, principal: Principal, rep_id: uuid.UUID) -> Any:
-    if rep_id == principal.user_id and principal.name:
-        return principal.name
-    user = await directory.get_user(session, rep_id)
-    return user.name if user else None
-
-
 def _changeable(principal: Principal, row: Any, what: str) -> None:
     require_write(principal)
     if not may_write_for(principal, row.rep_id):
@@ -306,8 +299,8 @@ async def _apply(
     await repository.update(session, row.id, values)
     visit = read(await repository.get(session, row.id))
     if complete:
-        rep_name = await _rep_name(session, principal, row.rep_id)
-        await _completed(session, visit, customer, rep_name, item)
+        name = await rep_name(session, principal, row.rep_id)
+        await _completed(session, visit, customer, name, item)
     return visit
 
 
@@ -329,7 +322,7 @@ async def cancel(session: AsyncSession, principal: Principal, row: Any, reason: 
         events.cancelled(
             visit,
             customer,
-            await _rep_name(session, principal, row.rep_id),
+            await rep_name(session, principal, row.rep_id),
             item.plan_id if item else None,
         ),
     )
