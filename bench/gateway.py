@@ -117,7 +117,6 @@ def _gateway_env(
         "BOOTSTRAP_ADMIN_PASSWORD": password,
         # Counted and shared as in production, never refusing during the run.
         "GATEWAY_RATE_LIMIT_ADMIN": "1000000000/60",
-        "GATEWAY_RATE_LIMIT_REP": "1000000000/60",
         # The bench's one sign-in lasts the run (a run with BENCH_GATEWAY_BEFORE outlives the
         # default 15 minutes, and the calls then count as anonymous ones).
         "GATEWAY_ACCESS_TOKEN_TTL_SECONDS": "86400",
@@ -125,17 +124,26 @@ def _gateway_env(
 
 
 def start_behind_gateway(
-    ctx: Context, url: str, app: str, service_name: str = "service", password: str | None = None
+    ctx: Context,
+    url: str,
+    *,
+    app: str = "customers",
+    service_name: str = "service",
+    service_env: dict[str, str] | None = None,
+    gateway_env: dict[str, str] | None = None,
 ) -> tuple[Server, Server, dict[str, str]]:
-    """The service `app` and the gateway in front of it, as in production (identity, rate
-    limits, internal tokens); returns both and the bench admin's bearer header (`password`:
-    the admin's, else a fresh one)."""
-    password = password or secrets.token_urlsafe(16)
+    """A service (`app`) and the gateway in front of it, as in production (identity, rate
+    limits, internal tokens); returns both and the bench admin's bearer header."""
+    password = secrets.token_urlsafe(16)
     service = ctx.start_server(
         service_name,
         f"{app}.main:create_app",
         factory=True,
-        env={"DATABASE_URL": url, "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem},
+        env={
+            "DATABASE_URL": url,
+            "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem,
+            **(service_env or {}),
+        },
         ready_path="/readyz",
     )
     gateway = ctx.start_server(
@@ -144,7 +152,7 @@ def start_behind_gateway(
         factory=True,
         kind=gateway_server(),
         http=GATEWAY.http_protocol,
-        env=_gateway_env(ctx, url, service, password, app),
+        env={**_gateway_env(ctx, url, service, password, app), **(gateway_env or {})},
         ready_path="/readyz",
     )
     return service, gateway, login(gateway, ADMIN_EMAIL, password)
@@ -153,7 +161,7 @@ def start_behind_gateway(
 def start_customers_behind_gateway(
     ctx: Context, url: str, service_name: str = "service"
 ) -> tuple[Server, Server, dict[str, str]]:
-    return start_behind_gateway(ctx, url, "customers", service_name)
+    return start_behind_gateway(ctx, url, service_name=service_name)
 
 
 def _start_gateway_before(
