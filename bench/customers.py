@@ -6,6 +6,9 @@ Three measurements, each side by side with its baseline in the same run:
   data quality, level, custody ledger) through the gateway (real login, rate limits, internal
   token, both hops) vs the raw baseline of the foundation benchmark (Starlette + asyncpg +
   orjson, one `fetchrow` by primary key, no auth) on the same table. Goal: >= 0.40.
+  `get-by-id-service`: the same request straight to the service (its CPU per request, the
+  service alone); `get-by-id-unloaded`: through the gateway at one connection, the latency a
+  user feels.
 - `list-owner-region`: a filtered list page (owner + region, 50 rows) through the gateway at one
   connection (unloaded); goal p99 < 20 ms. The baseline is the same page's SQL raw.
 - `import-10k`: `POST /api/v1/customers/import` in 10,000-row calls through the gateway
@@ -38,11 +41,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench.gateway import start_customers_behind_gateway
-from bench.harness import Comparison, Context, RequestSet, Server, Side, WrkResult, call
+from bench.harness import Comparison, Context, RequestSet, Server, Side, batch_results, call
 from customers.archive import codes
-from customers.archive.normalize import normalize_email, normalize_name, normalize_phone
 from fieldforce.apps import BY_NAME, GATEWAY
 from fieldforce.stack import migrate_all
+from servicekit.normalize import normalize_email, normalize_name, normalize_phone
+from servicekit.testing.tokens import INTERNAL_TOKEN_HEADER, make_principal
 
 GET_GOAL = 0.40
 LIST_P99_GOAL_MS = 20.0
@@ -202,14 +206,20 @@ def raw_app() -> Starlette:
         )
         if row is None:
             return Response(b'{"detail":"not found"}', 404, media_type="application/json")
-        return Response(orjson.dumps(dict(row), default=str), media_type="application/json")
+        return Response(
+            orjson.dumps(dict(row), default=str, option=orjson.OPT_UTC_Z),
+            media_type="application/json",
+        )
 
     async def page(request: Request) -> Response:
         rows = await request.app.state.pool.fetch(
             LIST_PAGE, request.query_params["owner_id"], request.query_params["region"]
         )
         items = [dict(r) for r in rows[:50]]
-        return Response(orjson.dumps({"items": items}, default=str), media_type="application/json")
+        return Response(
+            orjson.dumps({"items": items}, default=str, option=orjson.OPT_UTC_Z),
+            media_type="application/json",
+        )
 
     return Starlette(
         routes=[
@@ -252,27 +262,6 @@ def import_rows(call: int, org: Org) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def _synthetic(rows: int, seconds: list[float]) -> list[WrkResult]:
-    """Import timings as the harness's results: one 'request' = one row."""
-    out = []
-    for s in seconds:
-        ms = s * 1000
-        out.append(
-            WrkResult(
-                requests=rows,
-                duration_s=round(s, 3),
-                rps=round(rows / s, 1),
-                p50_ms=ms,
-                p90_ms=ms,
-                p99_ms=ms,
-                max_ms=ms,
-                mean_ms=ms,
-                errors={},
-            )
-        )
-    return out
 
 
 async def raw_copy_seconds(url: str, org: Org, calls: int) -> list[float]:
@@ -325,7 +314,7 @@ def run(ctx: Context) -> None:
     org = make_org(random.Random(7))
     sample = asyncio.run(load_customers(url, count, org))
 
-    _, gateway, admin = start_customers_behind_gateway(ctx, url, service_name="customers")
+    service, gateway, admin = start_customers_behind_gateway(ctx, url, service_name="customers")
     raw = ctx.start_server(
         "raw",
         "bench.customers:raw_app",
@@ -341,6 +330,10 @@ def run(ctx: Context) -> None:
     if status != 200 or file["id"] != str(sample[0][0]):
         raise RuntimeError(f"gateway answered {status}: {str(file)[:300]}")
     ctx.compare("get-by-id", project=gateway, baseline=raw, requests=by_id, goal=GET_GOAL)
+    ttl = int(ctx.load.warmup + 4 * ctx.load.rounds * ctx.load.duration) + 600
+    token = ctx.minter.token(make_principal("admin"), "customers", ttl_seconds=ttl)
+    straight = RequestSet(paths_file=by_id.paths_file, headers={INTERNAL_TOKEN_HEADER: token})
+    ctx.compare("get-by-id-service", project=service, baseline=raw, requests=straight)
 
     # 2. The filtered list page, unloaded: one connection, one thread.
     # Rep k holds the customers n with n % REPS == k, all in region REGIONS[k % 4].
@@ -355,6 +348,7 @@ def run(ctx: Context) -> None:
     loaded = ctx.load
     ctx.load = dataclasses.replace(loaded, connections=1, threads=1)
     try:
+        ctx.compare("get-by-id-unloaded", project=gateway, baseline=raw, requests=by_id)
         listing = ctx.compare("list-owner-region", project=gateway, baseline=raw, requests=pages)
     finally:
         ctx.load = loaded
@@ -368,8 +362,8 @@ def run(ctx: Context) -> None:
     comparison = Comparison(
         "customers",
         "import-10k-rows",
-        Side("gateway", _synthetic(IMPORT_ROWS, imported)),
-        Side("copy", _synthetic(IMPORT_ROWS, copied)),
+        Side("gateway", batch_results(IMPORT_ROWS, imported)),
+        Side("copy", batch_results(IMPORT_ROWS, copied)),
         goal=IMPORT_GOAL,
     )
     ctx.comparisons.append(comparison)

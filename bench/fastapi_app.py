@@ -42,4 +42,6 @@ async def get_widget(request: Request, widget_id: Annotated[uuid.UUID, PathParam
     row = await request.app.state.pool.fetchrow(WIDGET_BY_ID, widget_id)
     if row is None:
         return Response(b'{"detail":"not found"}', 404, media_type="application/json")
-    return Response(orjson.dumps(dict(row), default=str), media_type="application/json")
+    return Response(
+        orjson.dumps(dict(row), default=str, option=orjson.OPT_UTC_Z), media_type="application/json"
+    )

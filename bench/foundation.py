@@ -2,7 +2,8 @@
 
 The project side is `servicekit.testing.sample.app` as any service would run it: the kit's
 middleware (request id, access log line, metrics), internal-token auth, FastAPI routing, the
-raw read pool, orjson and an ETag. The baseline is bench/raw_app.py on the same table. Every
+request's session (one SELECT, no transaction), orjson and an ETag. The baseline is
+bench/raw_app.py on the same table (writing UTC times with Z, as the API does). Every
 request carries a valid internal token of the row's owner, so the service answers 200 with
 the row, exactly what the baseline answers.
 """

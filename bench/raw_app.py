@@ -29,12 +29,14 @@ async def get_widget(request: Request) -> Response:
     row = await pool.fetchrow(WIDGET_BY_ID, request.path_params["widget_id"])
     if row is None:
         return Response(b'{"detail":"not found"}', 404, media_type="application/json")
-    return Response(orjson.dumps(dict(row), default=str), media_type="application/json")
+    return Response(
+        orjson.dumps(dict(row), default=str, option=orjson.OPT_UTC_Z), media_type="application/json"
+    )
 
 
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    # Same pool bounds as the kit's read pool (KitSettings.read_pool_size).
+    # Same pool bounds as the kit's reads pool (KitSettings.read_pool_size).
     app.state.pool = await asyncpg.create_pool(
         os.environ["DATABASE_URL"],
         min_size=1,

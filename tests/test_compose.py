@@ -473,21 +473,25 @@ async def _check_roles(port: int, passwords: dict[str, str], heads: dict[str, se
     for app in APPS:
         conn = await asyncpg.connect(dsn(role_of(app), passwords[role_of(app)]))
         try:
-            # What /readyz and a request do: read the revision, write a row and an event.
-            rows = await conn.fetch(f'SELECT version_num FROM "{app.schema}".alembic_version')
+            # What /readyz and a request do: read the revision, write a row and an event. Each
+            # statement names the app's schema on purpose (S608): that is what is probed.
+            schema = f'"{app.schema}"'
+            revision = f"SELECT version_num FROM {schema}.alembic_version"  # noqa: S608
+            rows = await conn.fetch(revision)
             assert {r["version_num"] for r in rows} == heads[app.name]
+            outbox_row = (
+                f"INSERT INTO {schema}.outbox (id, type, source, data) "  # noqa: S608
+                "VALUES (gen_random_uuid(), 'probe.created', $1, '{}')"
+            )
+            cursor_row = f"INSERT INTO {schema}.consumer_cursors (consumer) VALUES ($1)"  # noqa: S608
             async with conn.transaction():
-                await conn.execute(
-                    f'INSERT INTO "{app.schema}".outbox (id, type, source, data) '
-                    "VALUES (gen_random_uuid(), 'probe.created', $1, '{}')",
-                    app.name,
-                )
-                await conn.execute(
-                    f'INSERT INTO "{app.schema}".consumer_cursors (consumer) VALUES ($1)', "probe"
-                )
-                await conn.execute(f'DELETE FROM "{app.schema}".consumer_cursors')
+                await conn.execute(outbox_row, app.name)
+                await conn.execute(cursor_row, "probe")
+                await conn.execute(f"DELETE FROM {schema}.consumer_cursors")  # noqa: S608
             denied: list[str] = [
-                f'SELECT 1 FROM "{other.schema}".outbox' for other in APPS if other is not app
+                f'SELECT 1 FROM "{other.schema}".outbox'  # noqa: S608
+                for other in APPS
+                if other is not app
             ]
             denied += [
                 f'CREATE TABLE "{app.schema}".sneaky (id int)',

@@ -17,10 +17,10 @@ from gateway.models import SCHEMA
 from gateway.routes import EVENT_FEEDS, EVENTS_PREFIX, IDENTITY_FEED
 from servicekit.db import Database
 from servicekit.errors import NotFound
-from servicekit.outbox import feed_sql, parse_feed_cursor, render_feed
+from servicekit.outbox import feed_statement, parse_feed_cursor, render_feed
 
 events_router = APIRouter(tags=["events"])
-_IDENTITY_FEED_SQL = feed_sql(SCHEMA)
+_IDENTITY_FEED = feed_statement(SCHEMA)
 
 
 @events_router.get(
@@ -40,5 +40,6 @@ async def event_feed(
         raise NotFound(f"no event feed named {app!r}; feeds: {', '.join(EVENT_FEEDS)}")
     txid, position = parse_feed_cursor(after)
     db: Database = request.app.state.db
-    rows = await db.read_pool().fetch(_IDENTITY_FEED_SQL, txid, position, limit)
+    page = _IDENTITY_FEED.args(txid=txid, position=position, limit=limit)
+    rows = await db.reads().fetch(_IDENTITY_FEED.sql, *page)
     return Response(render_feed(rows, after, limit), media_type="application/json")

@@ -193,7 +193,7 @@ async def test_housekeeping_forgets_what_no_longer_matters(api: Api) -> None:
     assert (await api.refresh(live["refresh_token"])).status_code == 200
     await api.client.post("/api/v1/auth/logout", headers=api.bearer(ended))
     assert (await api.login("ghost@example.com", "whatever-pw")).status_code == 401
-    pool = api.app.state.db.read_pool()
+    pool = api.app.state.db.primary()
     ended_sid = jwt.decode(ended["access_token"], options={"verify_signature": False})["sid"]
     live_sid = jwt.decode(live["access_token"], options={"verify_signature": False})["sid"]
     await pool.execute(

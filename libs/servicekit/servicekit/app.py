@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
 from servicekit.auth import Principal, TokenVerifier, current_principal
+from servicekit.calls import STATE_KEY as CALLS_STATE_KEY
+from servicekit.calls import GatewayClient
 from servicekit.clock import SYSTEM_CLOCK, Clock, reset_clock, use_clock
-from servicekit.consumer import Follow, following
-from servicekit.db import Database
+from servicekit.db import Database, pool_statement
 from servicekit.directory import Directory, Reaction, follow_identity
 from servicekit.errors import (
     DATABASE_RETRY_AFTER_SECONDS,
@@ -37,10 +39,11 @@ from servicekit.metrics import (
 )
 from servicekit.middleware import RequestContextMiddleware
 from servicekit.migrations import head_revisions
-from servicekit.outbox import feed_sql, parse_feed_cursor, render_feed, stats_sql
+from servicekit.outbox import feed_statement, parse_feed_cursor, render_feed, stats_statement
 from servicekit.pagination import MAX_LIMIT
 from servicekit.routing import KitRoute, kit_router
 from servicekit.settings import KitSettings
+from servicekit.tables import kit_tables
 
 log = logging.getLogger("servicekit.app")
 
@@ -90,14 +93,14 @@ class AppSpec:
     # Routers that authenticate in their own way (the gateway's login) instead of by the
     # gateway's internal token.
     public_routers: Sequence[Any] = field(default_factory=tuple)
+    # Objects the app's features share, wired explicitly in its main.py (set on `app.state`
+    # under these names; read them through a dependency, never as module globals).
+    state: Mapping[str, Any] = field(default_factory=dict)
     # The organisation directory (`servicekit.directory`): when set, the app follows the
     # gateway's identity feed into these tables of its schema, and runs `identity_reactions`
     # (the app's own consequences of a change) in the same transaction.
     directory: Directory | None = None
     identity_reactions: Sequence[Reaction] = ()
-    # Read models of other apps' feeds (`servicekit.consumer.Follow`), followed through the
-    # gateway for the app's lifetime, each reported on /readyz.
-    follows: Sequence[Follow] = ()
     # Checks `/readyz` runs once the database and migrations are found ready.
     readiness: Sequence[ReadinessCheck] = ()
 
@@ -105,10 +108,10 @@ class AppSpec:
 async def _outbox_stats_loop(app: FastAPI, interval: float) -> None:
     db: Database = app.state.db
     clock: Clock = app.state.clock
-    sql = stats_sql(db.schema)
+    stats = stats_statement(db.schema)
     while True:
         try:
-            row = await db.read_pool().fetchrow(sql)
+            row = await db.reads().fetchrow(stats.sql, *stats.args())
             if row is not None:
                 OUTBOX_EVENTS.labels(db.app_name).set(row["total"])
                 OUTBOX_BACKLOG.labels(db.app_name).set(row["pending"])
@@ -126,10 +129,12 @@ async def _purge_idempotency_keys_loop(app: FastAPI, ttl_hours: int) -> None:
     """Lookups already ignore expired keys; this keeps the table from growing forever."""
     db: Database = app.state.db
     clock: Clock = app.state.clock
-    sql = f'DELETE FROM "{db.schema}".idempotency_keys WHERE created_at < $1'
+    keys = kit_tables(db.schema).idempotency_keys
+    purge = pool_statement(sa.delete(keys).where(keys.c.created_at < sa.bindparam("cutoff")))
+    ttl = timedelta(hours=ttl_hours)
     while True:
         try:
-            await db.read_pool().execute(sql, clock.now() - timedelta(hours=ttl_hours))
+            await db.primary().execute(purge.sql, *purge.args(cutoff=clock.now() - ttl))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -173,10 +178,17 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             read_pool_size=settings.read_pool_size,
+            primary_pool_size=settings.primary_pool_size,
             statement_timeout_ms=settings.statement_timeout_ms,
         )
         await db.connect()
         app.state.db = db
+        gateway = (
+            GatewayClient(settings.gateway_url, timeout=settings.gateway_call_timeout_seconds)
+            if settings.gateway_url
+            else None
+        )
+        setattr(app.state, CALLS_STATE_KEY, gateway)
         background = [
             asyncio.create_task(_outbox_stats_loop(app, settings.outbox_metrics_interval_seconds)),
             asyncio.create_task(_purge_idempotency_keys_loop(app, settings.idempotency_ttl_hours)),
@@ -187,11 +199,6 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
                     await stack.enter_async_context(
                         follow_identity(app, spec.directory, spec.identity_reactions)
                     )
-                for follow in spec.follows:
-                    name = f"{spec.name}.{follow.source}"
-                    await stack.enter_async_context(
-                        following(app, follow.source, name, follow.handler)
-                    )
                 for hook in spec.hooks:
                     await stack.enter_async_context(hook(app))
                 _freeze_startup_objects()
@@ -201,6 +208,8 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if gateway is not None:
+                await gateway.close()
             await db.close()
             reset_clock(clock_token)
 
@@ -215,6 +224,8 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
     )
     app.state.settings = settings
     app.state.spec = spec
+    for name, value in spec.state.items():
+        setattr(app.state, name, value)
     app.state.clock = clock
     # Feeds the app follows (source -> its consumer, or why it is not followed), for /readyz.
     app.state.feeds = {}
@@ -233,17 +244,14 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
         clock=None if clock is SYSTEM_CLOCK else clock,
     )
 
-    # The app's own routes first, ahead of FastAPI's documentation routes too: routes are
-    # matched one by one in order on every request, and these carry the traffic.
-    documentation = list(app.router.routes)
-    app.router.routes.clear()
     for router in spec.routers:
         _include_authenticated(app, router)
-    app.router.routes.extend(documentation)
     for router in spec.public_routers:
         app.include_router(router)
 
     ops = kit_router(tags=["operations"])
+    versions = sa.table("alembic_version", sa.column("version_num"), schema=spec.schema)
+    migrated = pool_statement(sa.select(versions.c.version_num))
 
     @ops.get("/healthz", summary="Liveness")
     async def healthz() -> dict[str, str]:
@@ -259,9 +267,7 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
     async def readyz(request: Request) -> dict[str, Any]:
         db: Database = request.app.state.db
         try:
-            rows = await db.read_pool().fetch(
-                f'SELECT version_num FROM "{spec.schema}".alembic_version'
-            )
+            rows = await db.reads().fetch(migrated.sql, *migrated.args())
         except Exception as exc:
             raise ServiceUnavailable(
                 f"database not ready: {type(exc).__name__}",
@@ -289,7 +295,7 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
 
     if spec.events_feed:
         feed = kit_router(tags=["events"])
-        sql = feed_sql(spec.schema)
+        page = feed_statement(spec.schema)
 
         @feed.get("/events", summary="This app's events, in feed order (CloudEvents)")
         async def events(
@@ -303,7 +309,9 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
             principal.require_scope(EVENTS_SCOPE)
             txid, position = parse_feed_cursor(after)
             db: Database = request.app.state.db
-            rows = await db.read_pool().fetch(sql, txid, position, limit)
+            rows = await db.reads().fetch(
+                page.sql, *page.args(txid=txid, position=position, limit=limit)
+            )
             return Response(render_feed(rows, after, limit), media_type="application/json")
 
         app.include_router(feed)
@@ -328,8 +336,11 @@ def _include_authenticated(app: FastAPI, router: APIRouter) -> None:
 def json_response(
     payload: Any, status_code: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
+    """`payload` as JSON, written the way the API's models dump (UUIDs as strings, UTC times
+    with "Z", Decimals as their exact string), so a row whose columns are a read schema's
+    fields can be answered as it is."""
     return Response(
-        orjson.dumps(payload, default=str),
+        orjson.dumps(payload, default=str, option=orjson.OPT_UTC_Z),
         status_code=status_code,
         media_type="application/json",
         headers=headers,

@@ -13,20 +13,21 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import asyncpg
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.clock import Clock, current_clock
 from servicekit.db import Database, to_asyncpg_dsn
 from servicekit.metrics import CONSUMER_APPLIED, CONSUMER_ERRORS, CONSUMER_LAG_SECONDS
 from servicekit.outbox import Event
-from servicekit.tables import notify_channel
+from servicekit.tables import kit_tables, notify_channel
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -87,57 +88,50 @@ class EventConsumer:
         self.last_error: str | None = None
 
     # -- bookkeeping in the consumer's schema ------------------------------------------------
-    def _t(self, table: str) -> str:
-        return f'"{self.db.schema}".{table}'
-
     async def load_cursor(self) -> str | None:
+        t = kit_tables(self.db.schema).consumer_cursors
         async with self.db.session() as s:
-            row = (
-                await s.execute(
-                    sa.text(
-                        f"SELECT cursor FROM {self._t('consumer_cursors')} WHERE consumer = :c"
-                    ),
-                    {"c": self.name},
-                )
-            ).first()
+            row = (await s.execute(sa.select(t.c.cursor).where(t.c.consumer == self.name))).first()
             return None if row is None or row[0] is None else str(row[0])
 
     async def reset(self) -> None:
         """Forget the cursor and the applied ids: the next poll replays from zero."""
+        tables = kit_tables(self.db.schema)
         async with self.db.session() as s:
-            for table in ("consumer_cursors", "consumer_processed"):
-                await s.execute(
-                    sa.text(f"DELETE FROM {self._t(table)} WHERE consumer = :c"), {"c": self.name}
-                )
+            for t in (tables.consumer_cursors, tables.consumer_processed):
+                await s.execute(sa.delete(t).where(t.c.consumer == self.name))
         self._wake.set()
 
     async def prune_processed(self) -> int:
         """Forget applied ids older than the retention; returns how many were dropped."""
+        t = kit_tables(self.db.schema).consumer_processed
         async with self.db.session() as s:
             result = await s.execute(
-                sa.text(
-                    f"DELETE FROM {self._t('consumer_processed')} WHERE consumer = :c "
-                    "AND applied_at < :cutoff"
-                ),
-                {
-                    "c": self.name,
-                    "cutoff": self.clock.now() - timedelta(seconds=self.processed_retention),
-                },
+                sa.delete(t).where(
+                    t.c.consumer == self.name,
+                    t.c.applied_at < self.clock.now() - timedelta(seconds=self.processed_retention),
+                )
             )
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def _apply_page(self, events: list[Event], next_cursor: str | None) -> int:
         applied = 0
+        tables = kit_tables(self.db.schema)
+        processed, cursors = tables.consumer_processed, tables.consumer_cursors
         now = self.clock.now()
         async with self.db.session() as s:
             # One statement marks the whole page; only the ids it inserted are new to us.
+            ids = sa.func.unnest(sa.cast([event.id for event in events], ARRAY(sa.Uuid)))
             fresh_rows = await s.execute(
-                sa.text(
-                    f"INSERT INTO {self._t('consumer_processed')} (consumer, event_id, applied_at) "
-                    "SELECT :c, e, :now FROM unnest(CAST(:ids AS uuid[])) AS e "
-                    "ON CONFLICT DO NOTHING RETURNING event_id"
-                ),
-                {"c": self.name, "ids": [event.id for event in events], "now": now},
+                pg_insert(processed)
+                .from_select(
+                    ["consumer", "event_id", "applied_at"],
+                    sa.select(
+                        sa.literal(self.name), ids, sa.literal(now, sa.DateTime(timezone=True))
+                    ),
+                )
+                .on_conflict_do_nothing()
+                .returning(processed.c.event_id)
             )
             fresh = {row[0] for row in fresh_rows}
             for event in events:
@@ -146,13 +140,17 @@ class EventConsumer:
                 fresh.discard(event.id)  # a page never applies one event twice
                 await self.handler(s, event)
                 applied += 1
+            upsert = pg_insert(cursors).values(
+                consumer=self.name, cursor=next_cursor, updated_at=now
+            )
             await s.execute(
-                sa.text(
-                    f"INSERT INTO {self._t('consumer_cursors')} (consumer, cursor, updated_at) "
-                    "VALUES (:c, :k, :now) ON CONFLICT (consumer) "
-                    "DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at"
-                ),
-                {"c": self.name, "k": next_cursor, "now": now},
+                upsert.on_conflict_do_update(
+                    index_elements=[cursors.c.consumer],
+                    set_={
+                        "cursor": upsert.excluded.cursor,
+                        "updated_at": upsert.excluded.updated_at,
+                    },
+                )
             )
         return applied
 
@@ -307,18 +305,6 @@ class NotFollowed:
 
     def health(self) -> tuple[str, str | None]:
         return "not_configured", self.detail
-
-
-@dataclass(frozen=True, slots=True)
-class Follow:
-    """A read model fed by another app's feed, declared in the app's `AppSpec.follows`: the app
-    factory follows `source` through the gateway for the app's lifetime (consumer
-    `<app>.<source>`, the same wiring as the identity directory) and applies every event with
-    `handler(session, event)` in the consumer's transaction. The handler ignores the types it
-    does not keep; replays must be harmless (payloads carry full facts)."""
-
-    source: str
-    handler: Handler
 
 
 def feed_url(gateway_url: str, source: str) -> str:

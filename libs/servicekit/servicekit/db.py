@@ -1,19 +1,30 @@
-"""Database access: an ORM engine for writes, a raw asyncpg pool for the hot read path.
+"""Database access: one engine for transactions, two raw asyncpg pools for the kit's own work.
 
-Writes go through an SQLAlchemy `AsyncSession` (unit of work, flush in services, one commit per
-request made by `KitRoute`). Reads that sit on the hottest paths use the asyncpg pool directly
-with statements compiled once at import: profiling showed the per-request ORM session
-(checkout, identity map, object construction) costing about 3x the whole raw request.
+- **The engine** (`new_session`, `session`): SQLAlchemy `AsyncSession`s. Every request's
+  transaction (opened lazily and committed once by `KitRoute`) and every unit of work outside
+  a request (consumers, jobs) go through it. This is the only way services reach the database.
+  A read request's session runs without a transaction (`new_session(autocommit=True)`): each
+  statement is one round trip, without BEGIN and COMMIT around it.
+- **`reads()`**: an asyncpg pool for reads outside a request's transaction that may lag by a
+  replica's delay: event feeds, readiness, outbox stats. Its connections are read-only
+  (`default_transaction_read_only`), so pointing it at a replica later changes nothing.
+- **`primary()`**: an asyncpg pool on the primary for statements outside a request's
+  transaction that write, or that must see the latest commit: rate-limit counters, audit
+  lines, login throttles, purges, credential checks.
+
+Statements are SQLAlchemy Core. Those the kit runs on its raw pools are rendered once into
+asyncpg's `$n` form with `pool_statement`.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import asyncpg
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import (
@@ -23,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import registry
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel import SQLModel
 
 # The clock's, importable from here too, where the apps have always read it.
@@ -66,85 +78,35 @@ def to_asyncpg_dsn(url: str) -> str:
     return "postgresql://" + to_sqlalchemy_url(url)[len("postgresql+asyncpg://") :]
 
 
-def compile_sql(stmt: sa.sql.ClauseElement) -> str:
-    """Render a Core statement once into asyncpg's `$n` form, for the raw read path."""
-    return str(stmt.compile(dialect=_ASYNCPG_DIALECT))
+def json_text(value: Any) -> str:
+    """JSON for the database's json/jsonb columns: UUIDs, times and exact decimals (as their
+    strings) the way the API writes them."""
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStatement:
+    """A Core statement rendered into asyncpg's `$n` form, for the raw pools."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: dict[str, Any]
+
+    def args(self, **values: Any) -> list[Any]:
+        """The positional arguments, from the bound parameters' names."""
+        return [values[n] if n in values else self.defaults[n] for n in self.names]
+
+
+def pool_statement(stmt: sa.sql.ClauseElement) -> PoolStatement:
+    compiled = cast(SQLCompiler, stmt.compile(dialect=_ASYNCPG_DIALECT))
+    return PoolStatement(str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
-    """Release hook of the read pool. asyncpg's default sends `RESET ALL; UNLISTEN *; ...` on
-    every release: a second round trip per read. Read-pool connections never take session
+    """Release hook of the raw pools. asyncpg's default sends `RESET ALL; UNLISTEN *; ...` on
+    every release: a second round trip per statement. Their connections never take session
     state (no SET, LISTEN, advisory locks), and asyncpg itself still ends any open transaction
     before calling this, so there is nothing to reset."""
-
-
-class DirectReads:
-    """One-statement reads on connections of their own, for the hottest paths.
-
-    asyncpg's pool costs more CPU per statement than the statement itself on a primary-key
-    read (measured: ~200 us vs ~80 us client CPU per `fetchrow`): a proxy object, a shielded
-    release task, timeouts and an inactivity timer per acquire. Here a read takes a slot
-    (a semaphore: no more connections than slots), an idle connection or a new one, runs the
-    statement and puts the connection back. A connection whose statement did not finish
-    cleanly (cancelled, broken) is terminated, never reused; a server-side error (bad input,
-    statement timeout) leaves it idle and reusable, as no transaction is ever opened here.
-    """
-
-    def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]], size: int) -> None:
-        self._connect = connect
-        self._slots = asyncio.Semaphore(size)
-        self._size = size
-        self._idle: list[asyncpg.Connection] = []
-        self._busy = 0
-        self._closed = False
-
-    async def _run(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
-        if self._closed:
-            raise asyncpg.InterfaceError("the database is closed")
-        async with self._slots:
-            conn = None
-            while self._idle and conn is None:
-                candidate = self._idle.pop()
-                conn = None if candidate.is_closed() else candidate
-            if conn is None:
-                conn = await self._connect()
-            self._busy += 1
-            try:
-                result = await getattr(conn, method)(sql, *args)
-            except asyncpg.PostgresError:
-                self._give_back(conn)
-                raise
-            except BaseException:
-                self._busy -= 1
-                conn.terminate()
-                raise
-            self._give_back(conn)
-            return result
-
-    def _give_back(self, conn: asyncpg.Connection) -> None:
-        self._busy -= 1
-        if self._closed:
-            conn.terminate()
-        else:
-            self._idle.append(conn)
-
-    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        return await self._run("fetchrow", sql, args)
-
-    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        return await self._run("fetch", sql, args)  # type: ignore[no-any-return]
-
-    async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await self._run("fetchval", sql, args)
-
-    def stats(self) -> tuple[int, int]:
-        return self._busy, len(self._idle)
-
-    async def close(self) -> None:
-        self._closed = True
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            await conn.close()
 
 
 class Database:
@@ -157,8 +119,9 @@ class Database:
         app_name: str,
         schema: str,
         pool_size: int = 10,
-        max_overflow: int = 10,
+        max_overflow: int = 0,
         read_pool_size: int = 10,
+        primary_pool_size: int = 5,
         statement_timeout_ms: int = 15000,
     ) -> None:
         self.url = url
@@ -167,11 +130,13 @@ class Database:
         self._pool_size = pool_size
         self._max_overflow = max_overflow
         self._read_pool_size = read_pool_size
+        self._primary_pool_size = primary_pool_size
         self._statement_timeout_ms = statement_timeout_ms
         self.engine: AsyncEngine | None = None
-        self.pool: asyncpg.Pool | None = None
-        self._direct: DirectReads | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self._autocommit_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self._reads: asyncpg.Pool | None = None
+        self._primary: asyncpg.Pool | None = None
         self.outbox_source = app_name
 
     async def connect(self) -> None:
@@ -179,55 +144,61 @@ class Database:
             "application_name": f"fieldforce-{self.app_name}",
             "statement_timeout": str(self._statement_timeout_ms),
         }
+        # No pre-ping: with asyncpg it is BEGIN, a ping and ROLLBACK on every checkout, three
+        # round trips per request. A connection a database restart broke fails its statement
+        # once; SQLAlchemy then discards every connection of the pool made before it.
         self.engine = create_async_engine(
             to_sqlalchemy_url(self.url),
             pool_size=self._pool_size,
             max_overflow=self._max_overflow,
-            pool_pre_ping=True,
             connect_args={"server_settings": server_settings},
+            json_serializer=json_text,
+            json_deserializer=orjson.loads,
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        self.pool = await asyncpg.create_pool(
-            to_asyncpg_dsn(self.url),
+        self._autocommit_sessionmaker = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
+        dsn = to_asyncpg_dsn(self.url)
+        self._reads = await asyncpg.create_pool(
+            dsn,
             min_size=1,
             max_size=self._read_pool_size,
+            server_settings={**server_settings, "default_transaction_read_only": "on"},
+            reset=_keep_session,
+        )
+        self._primary = await asyncpg.create_pool(
+            dsn,
+            min_size=1,
+            max_size=self._primary_pool_size,
             server_settings=server_settings,
             reset=_keep_session,
         )
-        dsn = to_asyncpg_dsn(self.url)
-
-        async def connect() -> asyncpg.Connection:
-            return await asyncpg.connect(dsn, server_settings=server_settings)
-
-        self._direct = direct = DirectReads(connect, self._read_pool_size)
-        engine, pool = self.engine, self.pool
+        engine = self.engine
 
         def engine_stats() -> tuple[int, int]:
             p: Any = engine.pool
             return p.checkedout(), p.checkedin()
 
-        def read_stats() -> tuple[int, int]:
-            idle = pool.get_idle_size()
-            return pool.get_size() - idle, idle
-
-        POOLS.sources[f"{self.app_name}/orm"] = engine_stats
-        POOLS.sources[f"{self.app_name}/read"] = read_stats
-        POOLS.sources[f"{self.app_name}/direct"] = direct.stats
+        POOLS.sources[f"{self.app_name}/session"] = engine_stats
+        POOLS.sources[f"{self.app_name}/reads"] = _pool_stats(self._reads)
+        POOLS.sources[f"{self.app_name}/primary"] = _pool_stats(self._primary)
 
     async def close(self) -> None:
-        POOLS.sources.pop(f"{self.app_name}/orm", None)
-        POOLS.sources.pop(f"{self.app_name}/read", None)
-        POOLS.sources.pop(f"{self.app_name}/direct", None)
-        if self._direct is not None:
-            await self._direct.close()
-        if self.pool is not None:
-            await self.pool.close()
+        for name in ("session", "reads", "primary"):
+            POOLS.sources.pop(f"{self.app_name}/{name}", None)
+        for pool in (self._reads, self._primary):
+            if pool is not None:
+                await pool.close()
         if self.engine is not None:
             await self.engine.dispose()
 
-    def new_session(self) -> AsyncSession:
-        assert self.sessionmaker is not None, "Database.connect() was not awaited"
-        session = self.sessionmaker()
+    def new_session(self, *, autocommit: bool = False) -> AsyncSession:
+        """A session in one transaction, or (`autocommit`) one whose statements each commit on
+        their own: for reads, which need no BEGIN and COMMIT around them."""
+        makers = self._autocommit_sessionmaker if autocommit else self.sessionmaker
+        assert makers is not None, "Database.connect() was not awaited"
+        session = makers()
         session.info["outbox_schema"] = self.schema
         session.info["outbox_source"] = self.outbox_source
         return session
@@ -245,25 +216,35 @@ class Database:
         finally:
             await session.close()
 
-    def read_pool(self) -> asyncpg.Pool:
-        assert self.pool is not None, "Database.connect() was not awaited"
-        return self.pool
+    def reads(self) -> asyncpg.Pool:
+        """Read-only statements that may lag by a replica's delay (see the module)."""
+        assert self._reads is not None, "Database.connect() was not awaited"
+        return self._reads
 
-    def direct_reads(self) -> DirectReads:
-        """One-statement reads for the hottest paths (see `DirectReads`); up to
-        `read_pool_size` connections of their own besides the read pool's."""
-        assert self._direct is not None, "Database.connect() was not awaited"
-        return self._direct
+    def primary(self) -> asyncpg.Pool:
+        """Statements outside a request's transaction that write or must see the latest
+        commit (see the module)."""
+        assert self._primary is not None, "Database.connect() was not awaited"
+        return self._primary
+
+
+def _pool_stats(pool: asyncpg.Pool) -> Any:
+    def stats() -> tuple[int, int]:
+        idle = pool.get_idle_size()
+        return pool.get_size() - idle, idle
+
+    return stats
 
 
 __all__ = [
     "NAMING_CONVENTION",
     "Database",
-    "DirectReads",
+    "PoolStatement",
     "SQLModel",
-    "compile_sql",
+    "json_text",
     "make_metadata",
     "make_registry",
     "money_type",
+    "pool_statement",
     "utcnow",
 ]

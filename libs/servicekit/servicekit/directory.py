@@ -38,6 +38,7 @@ from servicekit.auth import RoleChecks
 from servicekit.consumer import EventConsumer, following
 from servicekit.db import make_metadata, utcnow
 from servicekit.outbox import Event, parse_feed_cursor
+from servicekit.tables import kit_tables
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -143,21 +144,21 @@ def replay_directory_quietly(op: Operations, schema: str, consumer: str) -> None
     """For a migration that adds to the read model of a directory already in use: the feed is
     replayed from zero to fill what is new, and the app's reactions stay quiet for the events
     they already reacted to (up to the cursor the consumer had reached)."""
-    cursors = f'"{schema}".consumer_cursors'
-    params = {"c": consumer, "q": quiet_marker(consumer)}
-    op.execute(
-        sa.text(
-            f"INSERT INTO {cursors} (consumer, cursor) "
-            f"SELECT :q, cursor FROM {cursors} WHERE consumer = :c AND cursor IS NOT NULL "
-            "ON CONFLICT (consumer) DO UPDATE SET cursor = excluded.cursor"
-        ).bindparams(**params)
+    tables = kit_tables(schema)
+    cursors, processed = tables.consumer_cursors, tables.consumer_processed
+    mark = pg_insert(cursors).from_select(
+        ["consumer", "cursor"],
+        sa.select(sa.literal(quiet_marker(consumer)), cursors.c.cursor).where(
+            cursors.c.consumer == consumer, cursors.c.cursor.is_not(None)
+        ),
     )
-    op.execute(sa.text(f"DELETE FROM {cursors} WHERE consumer = :c").bindparams(c=consumer))
     op.execute(
-        sa.text(f'DELETE FROM "{schema}".consumer_processed WHERE consumer = :c').bindparams(
-            c=consumer
+        mark.on_conflict_do_update(
+            index_elements=[cursors.c.consumer], set_={"cursor": mark.excluded.cursor}
         )
     )
+    op.execute(sa.delete(cursors).where(cursors.c.consumer == consumer))
+    op.execute(sa.delete(processed).where(processed.c.consumer == consumer))
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
@@ -443,17 +444,16 @@ class IdentityFollower:
         self.reactions = tuple(reactions)
         self.consumer = consumer
         self._quiet_until: str | None = None
-        self._schema = ""
+        self._cursors: sa.Table | None = None  # the app's consumer_cursors, once loaded
 
     async def load(self, session: AsyncSession, schema: str) -> None:
+        self._cursors = cursors = kit_tables(schema).consumer_cursors
         row = (
             await session.execute(
-                sa.text(f'SELECT cursor FROM "{schema}".consumer_cursors WHERE consumer = :q'),
-                {"q": quiet_marker(self.consumer)},
+                sa.select(cursors.c.cursor).where(cursors.c.consumer == quiet_marker(self.consumer))
             )
         ).first()
         self._quiet_until = None if row is None else row[0]
-        self._schema = schema
 
     async def __call__(self, session: AsyncSession, event: Event) -> None:
         change = await self.directory.apply(session, event)
@@ -464,9 +464,10 @@ class IdentityFollower:
                 return
             # Past the mark: it goes with this page's commit. The mark stays in memory, so a
             # page that is rolled back and retried stays quiet where it must.
+            cursors = self._cursors
+            assert cursors is not None  # a mark is only ever read by `load`
             await session.execute(
-                sa.text(f'DELETE FROM "{self._schema}".consumer_cursors WHERE consumer = :q'),
-                {"q": quiet_marker(self.consumer)},
+                sa.delete(cursors).where(cursors.c.consumer == quiet_marker(self.consumer))
             )
         for react in self.reactions:
             await react(session, change)

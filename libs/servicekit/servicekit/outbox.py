@@ -10,6 +10,7 @@ holds the feed back until it ends; `outbox_backlog` shows it.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,15 +21,14 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.db import utcnow
+from servicekit.bulk import insert_rows
+from servicekit.db import PoolStatement, pool_statement, utcnow
 from servicekit.errors import ValidationFailed
 from servicekit.ids import ordered_uuids
 from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit.tables import kit_tables
 
 SPEC_VERSION = "1.0"
-# Below this many events one executemany INSERT is cheaper than setting up a COPY.
-COPY_THRESHOLD = 64
-_OUTBOX_COLUMNS = ("id", "type", "source", "subject", "time", "data", "dataversion")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +56,6 @@ class Event:
         )
 
 
-def _outbox_sql(schema: str) -> str:
-    return (
-        f'INSERT INTO "{schema}".outbox (id, type, source, subject, time, data, dataversion) '
-        "VALUES (:id, :type, :source, :subject, :time, CAST(:data AS jsonb), :dataversion)"
-    )
-
-
 async def record_event(
     session: AsyncSession,
     type: str,
@@ -72,20 +65,7 @@ async def record_event(
     dataversion: str = "1",
 ) -> uuid.UUID:
     """Write an event into this app's outbox, in the caller's transaction."""
-    schema = session.info["outbox_schema"]
-    (event_id,) = ordered_uuids(1)
-    await session.execute(
-        sa.text(_outbox_sql(schema)),
-        {
-            "id": event_id,
-            "type": type,
-            "source": session.info["outbox_source"],
-            "subject": None if subject is None else str(subject),
-            "time": utcnow(),
-            "data": orjson.dumps(data, default=str).decode(),
-            "dataversion": dataversion,
-        },
-    )
+    (event_id,) = await record_events(session, [(type, subject, data)], dataversion=dataversion)
     return event_id
 
 
@@ -95,63 +75,28 @@ async def record_events(
     *,
     dataversion: str = "1",
 ) -> list[uuid.UUID]:
-    """Write many `(type, subject, data)` events in the caller's transaction, in one round trip:
-    a binary COPY for a large batch, one executemany INSERT for a small one. The feed shows
-    them in the order given (positions are taken in row order)."""
+    """Write many `(type, subject, data)` events in the caller's transaction, in one round trip
+    (`bulk.insert_rows`: a binary COPY for a large batch, one executemany INSERT for a small
+    one). The feed shows them in the order given (positions are taken in row order)."""
     if not events:
         return []
-    schema = session.info["outbox_schema"]
     source = session.info["outbox_source"]
     now = utcnow()
     ids = ordered_uuids(len(events))
-    dumps = orjson.dumps
-    if len(events) < COPY_THRESHOLD:
-        await session.execute(
-            sa.text(_outbox_sql(schema)),
-            [
-                {
-                    "id": event_id,
-                    "type": type_,
-                    "source": source,
-                    "subject": None if subject is None else str(subject),
-                    "time": now,
-                    "data": dumps(data, default=str).decode(),
-                    "dataversion": dataversion,
-                }
-                for event_id, (type_, subject, data) in zip(ids, events, strict=True)
-            ],
-        )
-        return ids
-    records = [
-        (
-            event_id,
-            type_,
-            source,
-            None if subject is None else str(subject),
-            now,
-            dumps(data, default=str).decode(),
-            dataversion,
-        )
+    rows = [
+        {
+            "id": event_id,
+            "type": type_,
+            "source": source,
+            "subject": None if subject is None else str(subject),
+            "time": now,
+            "data": data,
+            "dataversion": dataversion,
+        }
         for event_id, (type_, subject, data) in zip(ids, events, strict=True)
     ]
-    driver = await _driver_connection(session)
-    await driver.copy_records_to_table(
-        "outbox", schema_name=schema, columns=_OUTBOX_COLUMNS, records=records
-    )
+    await insert_rows(session, kit_tables(session.info["outbox_schema"]).outbox, rows)
     return ids
-
-
-async def _driver_connection(session: AsyncSession) -> Any:
-    """The asyncpg connection under the session's transaction, with that transaction begun:
-    SQLAlchemy's asyncpg adapter sends BEGIN only with the first statement, and a COPY before
-    it would commit on its own."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    if driver is None or not driver.is_in_transaction():
-        await session.execute(sa.text("SELECT 1"))
-        driver = raw.driver_connection
-    return driver
 
 
 def feed_cursor(txid: int, position: int) -> str:
@@ -167,26 +112,56 @@ def parse_feed_cursor(cursor: str | None) -> tuple[int, int]:
     return txid, position
 
 
-def feed_sql(schema: str) -> str:
-    return f"""
-        SELECT txid, position, id, type, source, subject, time, data::text AS data, dataversion
-        FROM "{schema}".outbox
-        WHERE (txid, position) > ($1, $2)
-          AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-        ORDER BY txid, position
-        LIMIT $3
-    """
+def _horizon() -> sa.ColumnElement[int]:
+    """The oldest transaction still in flight: rows of older transactions are final."""
+    xmin = sa.func.pg_snapshot_xmin(sa.func.pg_current_snapshot())
+    return sa.cast(sa.cast(xmin, sa.Text), sa.BigInteger)
 
 
-def stats_sql(schema: str) -> str:
-    # Index-only work: max(position) and a range scan above the horizon, never a full count.
-    return f"""
-        WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin)
-        SELECT (SELECT coalesce(max(position), 0) FROM "{schema}".outbox) AS total,
-               count(o.position) AS pending,
-               min(o.time) AS oldest_pending
-        FROM horizon LEFT JOIN "{schema}".outbox o ON o.txid >= horizon.xmin
-    """
+@functools.cache
+def feed_statement(schema: str) -> PoolStatement:
+    """A page of the feed after (`txid`, `position`), at most `limit` rows."""
+    t = kit_tables(schema).outbox
+    c = t.c
+    stmt = (
+        sa.select(
+            c.txid,
+            c.position,
+            c.id,
+            c.type,
+            c.source,
+            c.subject,
+            c.time,
+            sa.cast(c.data, sa.Text).label("data"),
+            c.dataversion,
+        )
+        .where(
+            sa.tuple_(c.txid, c.position)
+            > sa.tuple_(
+                sa.bindparam("txid", type_=sa.BigInteger),
+                sa.bindparam("position", type_=sa.BigInteger),
+            ),
+            c.txid < _horizon(),
+        )
+        .order_by(c.txid, c.position)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+    )
+    return pool_statement(stmt)
+
+
+@functools.cache
+def stats_statement(schema: str) -> PoolStatement:
+    """Index-only work: max(position) and a range scan above the horizon, never a full count."""
+    t = kit_tables(schema).outbox
+    pending = t.alias("pending")
+    horizon = sa.select(_horizon().label("xmin")).cte("horizon")
+    total = sa.select(sa.func.coalesce(sa.func.max(t.c.position), 0)).scalar_subquery()
+    stmt = sa.select(
+        total.label("total"),
+        sa.func.count(pending.c.position).label("pending"),
+        sa.func.min(pending.c.time).label("oldest_pending"),
+    ).select_from(horizon.outerjoin(pending, pending.c.txid >= horizon.c.xmin))
+    return pool_statement(stmt)
 
 
 def render_feed(rows: list[Any], after: str | None, limit: int) -> bytes:

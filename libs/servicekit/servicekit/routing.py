@@ -1,54 +1,40 @@
 """`KitRoute`: the one commit point per request, and `Idempotency-Key` for POST.
 
-The session is opened lazily (hot reads that never ask for it pay nothing), committed when the
-endpoint answered 2xx/3xx and rolled back otherwise, before the response leaves. An
+The session is opened lazily (endpoints that never ask for it pay nothing), committed when the
+endpoint answered 2xx/3xx and rolled back otherwise, before the response leaves. GET and HEAD
+are reads and never write: their session runs without a transaction, so a read costs one
+round trip per statement instead of BEGIN, the statement and COMMIT. An
 idempotent POST claims its key with an INSERT in that same transaction: a concurrent duplicate
 blocks on the key's unique index until the first commits, then replays the stored response, so
 duplicates produce one effect and a crash can never keep the effect but lose the key.
-
-`direct` marks a hot endpoint `async def f(request: Request) -> Response` that FastAPI's
-per-request machinery (exit stacks, parameter solving, telemetry) is skipped for: the route
-calls it with the request, under the same token check and commit rule as every KitRoute.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import orjson
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends
-from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ValidationError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
 
 from servicekit.auth import authenticate
 from servicekit.db import Database, utcnow
 from servicekit.errors import Conflict, ValidationFailed
+from servicekit.tables import kit_tables
 
 IDEMPOTENCY_HEADER = "idempotency-key"
 _REPLAYED_HEADERS = ("content-type", "location", "etag")
 MAX_KEY_LENGTH = 255
-_DIRECT = "__kit_direct__"
-
-DirectEndpoint = TypeVar("DirectEndpoint", bound=Callable[[Request], Awaitable[Response]])
 
 
-def direct(endpoint: DirectEndpoint) -> DirectEndpoint:
-    """Mark `async def f(request: Request) -> Response` as a direct endpoint (see the module).
-
-    It reads its own path and query parameters (document them with `openapi_extra`) and
-    returns a `Response`; errors are raised as usual and rendered by the app's handlers.
-    """
-    setattr(endpoint, _DIRECT, True)
-    return endpoint
+_READS = frozenset({"GET", "HEAD"})
 
 
 def request_session(request: Request) -> AsyncSession:
@@ -56,7 +42,7 @@ def request_session(request: Request) -> AsyncSession:
     session = state.get("db_session")
     if session is None:
         db: Database = request.app.state.db
-        session = db.new_session()
+        session = db.new_session(autocommit=request.method in _READS)
         state["db_session"] = session
     return session  # type: ignore[no-any-return]
 
@@ -104,32 +90,23 @@ async def _claim_key(request: Request, key: str) -> Response | None:
     principal = authenticate(request)
     fingerprint = _fingerprint(request, await request.body())
     db: Database = request.app.state.db
-    table = f'"{db.schema}".idempotency_keys'
+    t = kit_tables(db.schema).idempotency_keys
     session = request_session(request)
     ttl = timedelta(hours=request.app.state.settings.idempotency_ttl_hours)
     now = utcnow()
-    params = {"p": principal.sub, "k": key, "f": fingerprint, "now": now, "cutoff": now - ttl}
-    await session.execute(
-        sa.text(f"DELETE FROM {table} WHERE principal = :p AND key = :k AND created_at < :cutoff"),
-        params,
-    )
+    this_key = (t.c.principal == principal.sub, t.c.key == key)
+    await session.execute(sa.delete(t).where(*this_key, t.c.created_at < now - ttl))
     claimed = await session.execute(
-        sa.text(
-            f"INSERT INTO {table} (principal, key, fingerprint, created_at) "
-            "VALUES (:p, :k, :f, :now) "
-            "ON CONFLICT DO NOTHING RETURNING key"
-        ),
-        params,
+        pg_insert(t)
+        .values(principal=principal.sub, key=key, fingerprint=fingerprint, created_at=now)
+        .on_conflict_do_nothing()
+        .returning(t.c.key)
     )
     if claimed.first() is not None:
         return None
     row = (
         await session.execute(
-            sa.text(
-                f"SELECT fingerprint, status, headers, body FROM {table} "
-                "WHERE principal = :p AND key = :k"
-            ),
-            params,
+            sa.select(t.c.fingerprint, t.c.status, t.c.headers, t.c.body).where(*this_key)
         )
     ).first()
     await _finish(request, commit=False)
@@ -147,71 +124,12 @@ async def _store_answer(request: Request, key: str, response: Response) -> None:
     if body is None:
         return
     db: Database = request.app.state.db
+    t = kit_tables(db.schema).idempotency_keys
     headers = {k: v for k, v in response.headers.items() if k in _REPLAYED_HEADERS}
     await request_session(request).execute(
-        sa.text(
-            f'UPDATE "{db.schema}".idempotency_keys SET status = :s, '
-            "headers = CAST(:h AS jsonb), body = :b WHERE principal = :p AND key = :k"
-        ),
-        {
-            "s": response.status_code,
-            "h": orjson.dumps(headers).decode(),
-            "b": bytes(body),
-            "p": authenticate(request).sub,
-            "k": key,
-        },
-    )
-
-
-QueryModel = TypeVar("QueryModel", bound=BaseModel)
-
-
-def query_params(request: Request, model: type[QueryModel]) -> QueryModel:
-    """A direct endpoint's query parameters, validated by one flat model in one call; errors
-    are the same 422 FastAPI's own parameter validation gives (locations under "query")."""
-    try:
-        return model.model_validate(request.query_params)
-    except ValidationError as exc:
-        errors = [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
-        raise RequestValidationError(errors) from None
-
-
-def openapi_query(model: type[BaseModel]) -> list[dict[str, Any]]:
-    """The OpenAPI `parameters` of a flat query model, for a direct endpoint's
-    `openapi_extra={"parameters": [...]}`."""
-    schema = model.model_json_schema()
-    if "$defs" in schema:
-        raise TypeError(f"{model.__name__}: a query model has flat fields only")
-    required = set(schema.get("required", ()))
-    out = []
-    for name, prop in schema["properties"].items():
-        param: dict[str, Any] = {
-            "name": name,
-            "in": "query",
-            "required": name in required,
-            "schema": {k: v for k, v in prop.items() if k not in ("title", "description")},
-        }
-        if "description" in prop:
-            param["description"] = prop["description"]
-        out.append(param)
-    return out
-
-
-def _takes_only_the_request(route: APIRoute) -> bool:
-    d = route.dependant
-    params = (d.path_params, d.query_params, d.header_params, d.cookie_params, d.body_params)
-    others = (
-        d.websocket_param_name,
-        d.http_connection_param_name,
-        d.response_param_name,
-        d.background_tasks_param_name,
-        d.security_scopes_param_name,
-    )
-    return (
-        d.request_param_name is not None
-        and not any(params)
-        and not d.dependencies
-        and all(o is None for o in others)
+        sa.update(t)
+        .where(t.c.principal == authenticate(request).sub, t.c.key == key)
+        .values(status=response.status_code, headers=headers, body=bytes(body))
     )
 
 
@@ -220,30 +138,9 @@ class KitRoute(APIRoute):
     # checked here, directly, instead of as one more dependency for FastAPI to solve.
     requires_principal: bool = False
 
-    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(path, endpoint, **kwargs)
-        if getattr(endpoint, _DIRECT, False):
-            if not _takes_only_the_request(self):
-                raise TypeError(
-                    f"direct endpoint {endpoint.__name__} must take only `request: Request` "
-                    "(no parameters, dependencies or body for FastAPI to solve)"
-                )
-            handler = self._kit_handler(endpoint)
-
-            async def app(scope: Scope, receive: Receive, send: Send) -> None:
-                response = await handler(Request(scope, receive, send))
-                await response(scope, receive, send)
-
-            # Exceptions reach the app's ExceptionMiddleware, which renders them with the same
-            # handlers FastAPI's per-route wrapper would have used.
-            self.app = app
-
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        return self._kit_handler(super().get_route_handler())
+        handler = super().get_route_handler()
 
-    def _kit_handler(
-        self, handler: Callable[[Request], Awaitable[Response]]
-    ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         async def route_handler(request: Request) -> Response:
             key = request.headers.get(IDEMPOTENCY_HEADER) if request.method == "POST" else None
             try:

@@ -20,9 +20,16 @@ class KitSettings(BaseSettings):
     # PEM of the gateway's Ed25519 public key; services verify internal tokens with it.
     internal_token_public_key: str = Field(default="", validation_alias="INTERNAL_TOKEN_PUBLIC_KEY")
     internal_token_issuer: str = "fieldforce-gateway"
+    # The engine's pool: request transactions and units of work (`Database.new_session`).
+    # No overflow by default: a connection made beyond the pool is closed again on return, so
+    # under sustained load every request paid for a new PostgreSQL backend; requests wait for
+    # a pooled connection instead (bench/README.md, customers).
     db_pool_size: int = 10
-    db_max_overflow: int = 10
+    db_max_overflow: int = 0
+    # `Database.reads()`: read-only, may lag (feeds, readiness, stats).
     read_pool_size: int = 10
+    # `Database.primary()`: writes and current reads outside a request's transaction.
+    primary_pool_size: int = 5
     log_level: str = "INFO"
     idempotency_ttl_hours: int = 24
     outbox_metrics_interval_seconds: float = 5.0
@@ -36,3 +43,6 @@ class KitSettings(BaseSettings):
     events_api_key: str = Field(
         default="", validation_alias=AliasChoices("EVENTS_API_KEY", "events_api_key")
     )
+    # Calls to other apps' public APIs on a caller's behalf (`servicekit.calls`), through
+    # GATEWAY_URL: how long one may take.
+    gateway_call_timeout_seconds: float = 10.0

@@ -1,12 +1,29 @@
-"""The kit's own tables, created in every app's schema by that app's first migration."""
+"""The kit's own tables, created in every app's schema by that app's first migration.
+
+They are Core `Table`s: the app's models add them to its metadata (`add_kit_tables`, for the
+migrations), and the kit's own statements (outbox, feed, idempotency keys, consumer
+bookkeeping) are built on `kit_tables(schema)`, never as SQL text.
+"""
 
 from __future__ import annotations
+
+import functools
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from servicekit.db import make_metadata
+
 # xid8 fits in a bigint; keeping it as bigint lets plain comparisons and indexes work.
 CURRENT_TXID = sa.text("(pg_current_xact_id()::text::bigint)")
+
+
+class KitTables(NamedTuple):
+    outbox: sa.Table
+    idempotency_keys: sa.Table
+    consumer_cursors: sa.Table
+    consumer_processed: sa.Table
 
 
 def add_kit_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
@@ -68,6 +85,13 @@ def add_kit_tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
     }
 
 
+@functools.cache
+def kit_tables(schema: str) -> KitTables:
+    """The kit's tables in `schema`, for the kit's statements at run time (one set per schema,
+    in a metadata of its own, so they never mix with an app's models)."""
+    return KitTables(**add_kit_tables(make_metadata(schema)))
+
+
 def notify_channel(schema: str) -> str:
     return f"{schema}_outbox"
 
@@ -75,6 +99,7 @@ def notify_channel(schema: str) -> str:
 def outbox_notify_ddl(schema: str) -> list[str]:
     """A statement-level trigger: one NOTIFY per inserting statement, delivered at commit."""
     channel = notify_channel(schema)
+    # DDL has no bound parameters: the schema and channel are identifiers of the app's own.
     return [
         f"""
         CREATE OR REPLACE FUNCTION "{schema}".outbox_notify() RETURNS trigger

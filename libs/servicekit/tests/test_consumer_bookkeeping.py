@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from servicekit.consumer import EventConsumer
 from servicekit.db import Database
+from servicekit.tables import kit_tables
 from servicekit.testing.sample.app import SCHEMA
+
+processed = kit_tables(SCHEMA).consumer_processed
 
 
 async def _noop(session, event) -> None:
@@ -31,24 +35,24 @@ async def test_applied_ids_older_than_the_retention_are_pruned_for_that_consumer
     await db.connect()
     try:
         old, recent, other_old = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        now = datetime.now(UTC)
         async with db.session() as s:
             await s.execute(
-                sa.text(
-                    f"INSERT INTO {SCHEMA}.consumer_processed (consumer, event_id, applied_at) "
-                    "VALUES ('mine', :old, now() - interval '8 days'), "
-                    "('mine', :recent, now() - interval '1 day'), "
-                    "('theirs', :other, now() - interval '30 days')"
-                ),
-                {"old": old, "recent": recent, "other": other_old},
+                sa.insert(processed),
+                [
+                    {"consumer": "mine", "event_id": old, "applied_at": now - timedelta(days=8)},
+                    {"consumer": "mine", "event_id": recent, "applied_at": now - timedelta(1)},
+                    {
+                        "consumer": "theirs",
+                        "event_id": other_old,
+                        "applied_at": now - timedelta(days=30),
+                    },
+                ],
             )
         mine = _consumer(db, "mine", retention=7 * 86400)
         assert await mine.prune_processed() == 1
         async with db.session() as s:
-            left = (
-                await s.execute(
-                    sa.text(f"SELECT consumer, event_id FROM {SCHEMA}.consumer_processed")
-                )
-            ).all()
+            left = (await s.execute(sa.select(processed.c.consumer, processed.c.event_id))).all()
         assert sorted((c, str(e)) for c, e in left) == sorted(
             [("mine", str(recent)), ("theirs", str(other_old))]
         )

@@ -48,7 +48,8 @@ async def test_an_app_answers_503_with_retry_after_while_the_database_is_away(
             assert (await client.get(widget, headers=me)).status_code == 200
 
             await asyncio.to_thread(server.stop)
-            # A write (the ORM's pool), a read (asyncpg's pool), and readiness.
+            # A write and a read (the engine's pool, whose connections are not pinged before
+            # use: the first statement on a dead one fails), and readiness (asyncpg's pool).
             for _ in range(2):
                 _unavailable(await client.post("/widgets", json={"name": "x"}, headers=me))
                 _unavailable(await client.get(widget, headers=me))

@@ -19,6 +19,7 @@ from servicekit.directory import (
     replay_directory_quietly,
 )
 from servicekit.outbox import Event, feed_cursor
+from servicekit.tables import kit_tables
 from servicekit.testing.sample.app import SCHEMA, directory
 
 _position = iter(range(1, 1_000_000))
@@ -199,17 +200,10 @@ async def test_a_quiet_replay_fills_the_read_model_without_reacting_twice(
     a, b = uuid.uuid4(), uuid.uuid4()
     old = [user(a, "rep", None), identity("user.deactivated", id=str(a))]
     new = [user(b, "rep", None), identity("user.deactivated", id=str(b))]
+    cursors, processed = kit_tables(SCHEMA).consumer_cursors, kit_tables(SCHEMA).consumer_processed
     async with db.session() as s:
-        await s.execute(
-            sa.text(f"INSERT INTO {SCHEMA}.consumer_cursors (consumer, cursor) VALUES (:c, :k)"),
-            {"c": consumer, "k": old[-1].cursor},
-        )
-        await s.execute(
-            sa.text(
-                f"INSERT INTO {SCHEMA}.consumer_processed (consumer, event_id) VALUES (:c, :e)"
-            ),
-            {"c": consumer, "e": old[0].id},
-        )
+        await s.execute(sa.insert(cursors).values(consumer=consumer, cursor=old[-1].cursor))
+        await s.execute(sa.insert(processed).values(consumer=consumer, event_id=old[0].id))
 
     def migrate(connection: sa.Connection) -> None:
         replay_directory_quietly(
@@ -221,11 +215,11 @@ async def test_a_quiet_replay_fills_the_read_model_without_reacting_twice(
     async with engine.begin() as connection:
         await connection.run_sync(migrate)
     async with db.session() as s:
-        result = await s.execute(sa.text(f"SELECT consumer, cursor FROM {SCHEMA}.consumer_cursors"))
+        result = await s.execute(sa.select(cursors.c.consumer, cursors.c.cursor))
         rows = {r.consumer: r.cursor for r in result}
         assert rows == {quiet_marker(consumer): old[-1].cursor}
-        processed = await s.execute(sa.text(f"SELECT count(*) FROM {SCHEMA}.consumer_processed"))
-        assert processed.scalar() == 0
+        applied = await s.execute(sa.select(sa.func.count()).select_from(processed))
+        assert applied.scalar() == 0
 
     follower = IdentityFollower(directory, [react], consumer)
     async with db.session() as s:
@@ -236,5 +230,5 @@ async def test_a_quiet_replay_fills_the_read_model_without_reacting_twice(
     assert seen == ["user.created", "user.deactivated"]  # b's only
     async with db.session() as s:
         assert (await directory.get_user(s, a)).active is False  # type: ignore[union-attr]
-        left = await s.execute(sa.text(f"SELECT count(*) FROM {SCHEMA}.consumer_cursors"))
+        left = await s.execute(sa.select(sa.func.count()).select_from(cursors))
         assert left.scalar() == 0  # the marker is gone once passed

@@ -11,12 +11,13 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from servicekit.bulk import COPY_THRESHOLD
 from servicekit.consumer import EventConsumer
 from servicekit.db import Database
 from servicekit.devdb import free_port
 from servicekit.ids import new_id, ordered_uuids, random_hex
-from servicekit.outbox import COPY_THRESHOLD, Event, record_event, record_events
-from servicekit.tables import notify_channel
+from servicekit.outbox import Event, record_event, record_events
+from servicekit.tables import kit_tables, notify_channel
 from servicekit.testing.harness import wait_until
 from servicekit.testing.sample.app import SCHEMA, build, received, settings_for
 from servicekit.testing.servers import serve
@@ -265,7 +266,7 @@ async def test_a_consumer_follows_a_feed_across_producer_and_consumer_restarts(
             assert await _count(sink) == (13, 13)
             # Losing the cursor re-delivers, but the applied ids keep the effect once.
             async with sink.session() as s:
-                await s.execute(sa.text(f"UPDATE {SCHEMA}.consumer_cursors SET cursor = NULL"))
+                await s.execute(sa.update(kit_tables(SCHEMA).consumer_cursors).values(cursor=None))
             assert await second.catch_up() == 0
             assert await _count(sink) == (13, 13)
             # A deliberate reset replays from zero to rebuild the read model.

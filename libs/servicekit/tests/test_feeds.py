@@ -9,12 +9,11 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from servicekit.consumer import Follow
 from servicekit.settings import KitSettings
 from servicekit.testing.clock import FakeClock
 from servicekit.testing.harness import serve_service, wait_until
 from servicekit.testing.org import standard_org
-from servicekit.testing.sample.app import received, record_received, sample_spec
+from servicekit.testing.sample.app import received, sample_spec
 
 
 class Capture(logging.Handler):
@@ -45,7 +44,7 @@ def kit_log() -> Iterator[Capture]:
 async def test_a_feed_that_is_not_configured_is_a_warning_and_degraded(sample_db, minter, kit_log):
     spec = sample_spec(follow_identity=True)
     async with serve_service(
-        spec, KitSettings, sample_db, minter, follow_identity=False, app_name="kitsample"
+        spec, KitSettings, sample_db, minter, follow_feeds=False, app_name="kitsample"
     ) as app:
         ready = await app.get("/readyz")
         assert ready.status_code == 200
@@ -79,11 +78,11 @@ async def test_an_unreachable_feed_is_degraded_until_the_consumer_gets_through(
         transport=transport,
         app_name="kitsample",
     ) as app:
-        assert app.identity is not None
+        assert app.feeds is not None
         consumer = app.app.state.identity_consumer
-        right_key, app.identity.api_key = app.identity.api_key, "not-the-key"
+        right_key, app.feeds.api_key = app.feeds.api_key, "not-the-key"
         for type_, subject, data in org.identity_events():
-            app.identity.publish(type_, subject, data)
+            app.feeds.publish(type_, subject, data)
 
         def refused() -> bool:
             clock.advance(consumer.poll_interval)  # its next poll is due
@@ -97,7 +96,7 @@ async def test_an_unreachable_feed_is_degraded_until_the_consumer_gets_through(
         async with app.session() as s:
             assert await app.directory.get_user(s, org.user_id("rep_a")) is None
 
-        app.identity.api_key = right_key
+        app.feeds.api_key = right_key
 
         def moved_on() -> bool:
             clock.advance(30)  # past any backoff
@@ -136,10 +135,10 @@ async def test_the_harness_mints_tokens_at_the_apps_time(sample_db, minter):
 async def test_a_read_model_of_another_feed_follows_it_and_catches_up_after_a_stop(
     sample_db, minter
 ):
-    """`AppSpec.follows`: the app follows another app's feed through the gateway into its own
-    table, reports it on /readyz, and after it was stopped while the source went on, applies
-    what it missed from its kept cursor, nothing twice."""
-    spec = sample_spec(follows=[Follow("partner", record_received)])
+    """A hook entering `following`: the app follows another app's feed through the gateway
+    into its own table, reports it on /readyz, and after it was stopped while the source went
+    on, applies what it missed from its kept cursor, nothing twice."""
+    spec = sample_spec(follow_partner_feed=True)
 
     async def received_types(app) -> list[str]:
         async with app.session() as s:
@@ -147,19 +146,21 @@ async def test_a_read_model_of_another_feed_follows_it_and_catches_up_after_a_st
             return [r[0] for r in rows]
 
     async with serve_service(spec, KitSettings, sample_db, minter, app_name="kitsample") as app:
-        ready = (await app.get("/readyz")).json()
-        assert ready["feeds"]["partner"]["state"] in ("starting", "following")
-        await app.publish("partner", "thing.made", "t-1", {"n": 1})
-        assert await received_types(app) == ["thing.made"]
         assert (await app.get("/readyz")).json()["feeds"]["partner"]["state"] == "following"
-        partner = app.feed("partner")
+        event = await app.feed_event("partner", "thing.made", id="t-1", n=1)
+        assert event.subject == "t-1"
+        assert await received_types(app) == ["thing.made"]
+        feeds = app.feeds
+        assert feeds is not None
 
     # Down: the partner goes on.
-    partner.publish("thing.changed", "t-1", {"n": 2})
-    partner.publish("thing.gone", "t-1", {"n": 3})
+    feeds.publish("thing.changed", "t-1", {"n": 2}, source="partner")
+    feeds.publish("thing.gone", "t-1", {"n": 3}, source="partner")
 
     async with serve_service(
-        spec, KitSettings, sample_db, minter, app_name="kitsample", feeds={"partner": partner}
+        spec, KitSettings, sample_db, minter, app_name="kitsample", feeds=feeds
     ) as again:
-        assert await again.sync_feed("partner") == 2
+        # The harness let the consumer catch up at start: the two it missed, once each.
+        assert again.app.state.feeds["partner"].applied == 2
         assert await received_types(again) == ["thing.changed", "thing.gone", "thing.made"]
+        assert await again.sync_feed("partner") == 0

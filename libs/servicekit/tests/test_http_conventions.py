@@ -33,8 +33,23 @@ async def test_health_ready_and_metrics(sample):
         'http_request_duration_seconds_count{app="kitsample",method="POST",route="/widgets"}'
         in text
     )
-    assert 'db_pool_connections{app="kitsample",pool="read",state="idle"}' in text
+    for pool in ("session", "reads", "primary"):
+        assert f'db_pool_connections{{app="kitsample",pool="{pool}",state="idle"}}' in text
     assert 'outbox_events{app="kitsample"}' in text
+
+
+async def test_the_reads_pool_refuses_writes_and_the_primary_pool_takes_them(sample):
+    """Reads may move to a replica: nothing may write through them, whatever the caller."""
+    import asyncpg
+    import pytest
+
+    db = sample.app.state.db
+    async with db.reads().acquire() as conn:
+        assert await conn.fetchval("SHOW transaction_read_only") == "on"
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            await conn.execute("CREATE TEMPORARY TABLE scratch (n int)")
+    async with db.primary().acquire() as conn:
+        assert await conn.fetchval("SHOW transaction_read_only") == "off"
 
 
 async def test_readyz_is_503_problem_when_schema_is_not_migrated(databases, minter):
@@ -167,3 +182,32 @@ async def test_request_id_is_echoed_or_created(sample):
     assert len(made.headers["x-request-id"]) == 32
     hostile = await sample.client.get("/healthz", headers={"X-Request-ID": "a b\tc"})
     assert hostile.headers["x-request-id"] != "a b\tc"
+
+
+async def test_reads_run_without_a_transaction_and_writes_in_one(sample):
+    """GET statements are sent alone (no BEGIN / COMMIT round trips); a POST's statements
+    share the request's one transaction."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, bool]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        driver = conn.connection.driver_connection
+        seen.append((statement.split()[0].upper(), driver.is_in_transaction()))
+
+    me = make_principal()
+    engine = sample.app.state.db.engine.sync_engine
+    event.listen(engine, "after_cursor_execute", record)
+    try:
+        created = await sample.client.post(
+            "/widgets", json={"name": "tx"}, headers=sample.headers(me)
+        )
+        writes, seen[:] = list(seen), []
+        got = await sample.client.get(
+            f"/widgets/{created.json()['id']}", headers=sample.headers(me)
+        )
+    finally:
+        event.remove(engine, "after_cursor_execute", record)
+    assert created.status_code == 201 and got.status_code == 200
+    assert writes and all(in_tx for _, in_tx in writes)
+    assert seen == [("SELECT", False)]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from customers.archive.extensions import STATE_KEY, ArchiveExtensions
 from customers.config import Settings
 from customers.main import spec
 from servicekit.auth import Principal
@@ -28,6 +29,12 @@ API = "/api/v1/customers"
 
 @dataclass
 class CustomersApp(ServiceClient):
+    @property
+    def extensions(self) -> ArchiveExtensions:
+        """What customers.main wired into the archive (sections, hooks) for this app."""
+        extensions: ArchiveExtensions = getattr(self.app.state, STATE_KEY)
+        return extensions
+
     async def create(self, principal: Principal, **fields: Any) -> dict[str, Any]:
         """Create a customer (duplicates confirmed) and return its JSON; fails loudly."""
         body = {"name": f"Customer {uuid.uuid4().hex[:8]}", "region": "EAST", **fields}

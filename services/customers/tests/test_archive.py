@@ -4,6 +4,7 @@ settings, bad input."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
@@ -493,15 +494,32 @@ async def test_integration_keys_need_a_customers_scope(customers, org):
     assert made.status_code == 201 and made.json()["owner_id"] is None
 
 
-async def test_sql_sections_join_the_full_file_in_one_statement(customers, org):
+@contextlib.contextmanager
+def statements(customers):
+    """The SQL statements the app sends through its engine while the block runs."""
+    from sqlalchemy import event
+
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    engine = customers.app.state.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_sections_wired_into_the_archive_join_the_full_file_in_one_statement(customers, org):
     import sqlalchemy as sa
 
-    from customers.archive.extensions import file_sql_sections
     from customers.archive.models import HISTORY
 
     def history_size(customer_id):
         return (
-            sa.select(sa.func.json_build_object(sa.literal_column("'entries'"), sa.func.count()))
+            sa.select(sa.func.json_build_object("entries", sa.func.count()))
             .where(HISTORY.c.customer_id == customer_id)
             .scalar_subquery()
         )
@@ -512,13 +530,21 @@ async def test_sql_sections_join_the_full_file_in_one_statement(customers, org):
         json={"address": "2 Road"},
         headers=customers.headers(org.rep_a, **{"If-Match": '"1"'}),
     )
-    file_sql_sections.register("history_size", history_size)
+    sections = customers.extensions.file_sections
+    sections["history_size"] = history_size
     try:
-        resp = await customers.client.get(f"{API}/{c['id']}", headers=customers.headers(org.rep_a))
+        with statements(customers) as sent:
+            resp = await customers.client.get(
+                f"{API}/{c['id']}", headers=customers.headers(org.rep_a)
+            )
     finally:
-        file_sql_sections.unregister("history_size")
+        del sections["history_size"]
     assert resp.status_code == 200, resp.text
-    assert resp.json()["sections"]["history_size"] == {"entries": 2}
+    body = resp.json()
+    assert body["sections"]["history_size"] == {"entries": 2}
+    # The record, settings, ledger, purchases and all five sections: one statement.
+    assert set(body["sections"]) == {"contacts", "orders", "data_quality", "visits", "history_size"}
+    assert len(sent) == 1, sent
     again = await customers.client.get(f"{API}/{c['id']}", headers=customers.headers(org.rep_a))
     assert "history_size" not in again.json()["sections"]
 
@@ -572,10 +598,9 @@ async def test_patching_an_external_ref_taken_by_another_customer_is_a_422(custo
     assert unchanged.json()["external_ref"] == "TWO" and unchanged.json()["version"] == 1
 
 
-async def test_full_file_json_is_exactly_the_schema_and_opens_no_orm_session(customers, org, clock):
-    """The full file is encoded straight from the row (no model round trip): its JSON must be
-    what CustomerFile's own dump gives (times as "Z", money as decimal strings, field order),
-    and the read must not open an ORM session."""
+async def test_full_file_json_is_exactly_the_schema_and_one_statement(customers, org, clock):
+    """The full file's JSON is CustomerFile's own dump (times as "Z", money as decimal
+    strings, field order), read with one statement however many sections it has."""
     from customers.archive.schemas import CustomerFile
 
     c = await customers.create(
@@ -598,21 +623,10 @@ async def test_full_file_json_is_exactly_the_schema_and_opens_no_orm_session(cus
     )
     assert order.status_code == 201, order.text
 
-    db = customers.app.state.db
-    opened = []
-    new_session = db.new_session
-
-    def counting():
-        opened.append(1)
-        return new_session()
-
-    db.new_session = counting
-    try:
+    with statements(customers) as sent:
         resp = await customers.client.get(url, headers=h)
-    finally:
-        db.new_session = new_session
     assert resp.status_code == 200, resp.text
-    assert opened == []
+    assert len(sent) == 1, sent
     assert resp.headers["etag"] == '"2"'
     assert resp.headers["content-type"] == "application/json"
     body = resp.json()
@@ -625,11 +639,10 @@ async def test_full_file_json_is_exactly_the_schema_and_opens_no_orm_session(cus
     }
     assert body["sections"]["contacts"][0]["name"] == "Li Wei"
     assert body["sections"]["orders"]["summary"]["total"] == "300.10"
-    # The record and level: byte for byte the schema's JSON (the ledger and sections are JSON
-    # built by PostgreSQL and only need to validate).
+    # Byte for byte the schema's JSON (the sections are JSON built by PostgreSQL).
     dumped = CustomerFile.model_validate(body).model_dump(mode="json")
-    assert {k: v for k, v in dumped.items() if k not in ("ownership", "sections")} == {
-        k: v for k, v in body.items() if k not in ("ownership", "sections")
+    assert {k: v for k, v in dumped.items() if k != "sections"} == {
+        k: v for k, v in body.items() if k != "sections"
     }
     assert list(body) == list(CustomerFile.model_fields)
     assert body["updated_at"].endswith("Z")
@@ -643,9 +656,7 @@ async def test_full_file_json_is_exactly_the_schema_and_opens_no_orm_session(cus
     )
 
 
-async def test_full_file_bad_as_of_token_and_python_sections(customers, org):
-    from customers.archive.extensions import file_sections
-
+async def test_full_file_refuses_a_bad_as_of_and_missing_or_forged_tokens(customers, org):
     c = await customers.create(org.rep_a)
     url = f"{API}/{c['id']}"
     h = customers.headers(org.rep_a)
@@ -656,23 +667,6 @@ async def test_full_file_bad_as_of_token_and_python_sections(customers, org):
     assert (await customers.client.get(url)).status_code == 401
     forged = await customers.client.get(url, headers={"X-Internal-Token": "forged"})
     assert forged.status_code == 401
-
-    # A section registered in Python still gets a session (opened only for it).
-    async def history_count(session, principal, customer):
-        from customers.archive.models import HISTORY
-
-        stmt = sa.select(sa.func.count()).where(HISTORY.c.customer_id == customer.id)
-        return {"entries": (await session.execute(stmt)).scalar_one(), "by": principal.sub}
-
-    import sqlalchemy as sa
-
-    file_sections.register("history_count", history_count)
-    try:
-        resp = await customers.client.get(url, headers=h)
-    finally:
-        file_sections._sections.pop("history_count")
-    assert resp.status_code == 200, resp.text
-    assert resp.json()["sections"]["history_count"] == {"entries": 1, "by": org.rep_a.sub}
 
 
 async def test_list_page_json_is_the_schema_and_pages_by_code_backwards(customers, org):
@@ -706,34 +700,3 @@ async def test_list_page_json_is_the_schema_and_pages_by_code_backwards(customer
         if cursor is None:
             break
     assert seen == sorted((c["code"] for c in made), reverse=True)
-
-
-async def test_direct_reads_reuse_healthy_connections_and_drop_interrupted_ones(customers):
-    """The hot reads' own connections (kit `DirectReads`): a server-side error leaves the
-    connection reusable, a read cancelled mid-statement never hands its connection on, and
-    no more connections than slots are ever open."""
-    import asyncpg
-    import pytest
-
-    reads = customers.app.state.db.direct_reads()
-    assert await reads.fetchval("SELECT 1") == 1
-    busy, idle = reads.stats()
-    assert busy == 0 and idle >= 1
-    pid = await reads.fetchval("SELECT pg_backend_pid()")
-    with pytest.raises(asyncpg.DivisionByZeroError):
-        await reads.fetchval("SELECT 1 / 0")
-    assert await reads.fetchval("SELECT pg_backend_pid()") == pid
-
-    # Cancelled mid-statement: that connection is terminated, the next read gets another.
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(reads.fetchval("SELECT pg_sleep(5)"), 0.2)
-    pids = {await reads.fetchval("SELECT pg_backend_pid()") for _ in range(3)}
-    assert pid not in pids and len(pids) == 1
-    assert reads.stats()[0] == 0
-
-    async def sleepy() -> int:
-        return int(await reads.fetchval("SELECT pg_backend_pid() FROM pg_sleep(0.05)"))
-
-    size = reads._size
-    seen = set(await asyncio.gather(*[sleepy() for _ in range(size * 3)]))
-    assert 1 < len(seen) <= size

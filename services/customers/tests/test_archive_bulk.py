@@ -8,11 +8,11 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from customers.archive import bulk
 from customers.archive.history import Actor
 from customers.archive.models import HISTORY
 from customers.archive.schemas import CustomerCreate
 from customers.archive.service import NewCustomer, create_customers_bulk
+from servicekit import bulk
 from servicekit.db import utcnow
 from servicekit.errors import Conflict
 
@@ -39,7 +39,9 @@ async def test_a_large_batch_goes_through_copy_with_codes_history_ledger_and_eve
         for i in range(count)
     ]
     async with customers.app.state.db.session() as session:
-        rows = await create_customers_bulk(session, Actor(org.admin.sub), items)
+        rows = await create_customers_bulk(
+            session, Actor(org.admin.sub), items, extensions=customers.extensions
+        )
     assert len(rows) == count
     codes = sorted(r["code"] for r in rows)
     half = count // 2
@@ -88,7 +90,9 @@ async def test_a_batch_losing_on_external_ref_rolls_back_whole_with_its_codes(cu
     ]
     with pytest.raises(Conflict):
         async with customers.app.state.db.session() as session:
-            await create_customers_bulk(session, Actor(org.admin.sub), items)
+            await create_customers_bulk(
+                session, Actor(org.admin.sub), items, extensions=customers.extensions
+            )
     after = await customers.create(org.rep_a)
     assert first["code"] == "EAST-000001" and after["code"] == "EAST-000002"
 

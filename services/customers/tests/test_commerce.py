@@ -386,10 +386,8 @@ async def test_unknown_ids_are_404(customers, org):
     assert (await customers.client.get(f"{ORDERS}/not-a-uuid", headers=h)).status_code == 404
 
 
-async def test_summary_functions_for_the_archive(customers, org):
+async def test_commerce_sections_of_the_file_and_card_and_the_trailing_purchases(customers, org):
     from datetime import date, timedelta
-
-    from customers.commerce import summary
 
     c = await customers.create(
         org.rep_a, contacts=[{"name": "First"}, {"name": "Boss", "is_decision_maker": True}]
@@ -399,23 +397,24 @@ async def test_summary_functions_for_the_archive(customers, org):
     for day, amount in ((today - timedelta(days=400), "10.00"), (today, "32.50")):
         r = await _order(customers, org.rep_a, c["id"], order_date=day.isoformat(), amount=amount)
         assert r.status_code == 201
-    cid, oid = uuid.UUID(c["id"]), uuid.UUID(other["id"])
-    async with customers.app.state.db.session() as session:
-        s = await summary.order_summary(session, cid)
-        assert (s.count, s.total, s.last_order_date, s.trailing_12m_amount) == (
-            2,
-            Decimal("42.50"),
-            today,
-            Decimal("32.50"),
-        )
-        assert [o.amount for o in await summary.recent_orders(session, cid, 1)] == [
-            Decimal("32.50")
-        ]
-        key = await summary.key_contact(session, cid)
-        assert key is not None and key.name == "Boss"
-        assert await summary.trailing_purchases(session, [cid, oid]) == {
-            cid: Decimal("32.50"),
-            oid: Decimal("0"),
-        }
-        empty = await summary.order_summary(session, oid)
-        assert (empty.count, empty.last_order_date) == (0, None)
+    h = customers.headers(org.rep_a)
+    file = (await customers.client.get(f"{API}/{c['id']}", headers=h)).json()
+    assert file["sections"]["orders"]["summary"] == {
+        "count": 2,
+        "total": "42.50",
+        "last_order_date": today.isoformat(),
+        "trailing_12m_amount": "32.50",
+    }
+    assert file["level_info"]["purchases_12m"] == "32.50"
+    card = (await customers.client.get(f"{API}/{c['id']}/card", headers=h)).json()
+    # No primary contact: the decision maker is the key contact.
+    assert card["sections"]["key_contact"]["name"] == "Boss"
+    assert [o["amount"] for o in card["sections"]["last_orders"]] == ["32.50", "10.00"]
+    empty = (await customers.client.get(f"{API}/{other['id']}", headers=h)).json()
+    assert empty["sections"]["orders"]["summary"]["count"] == 0
+    assert empty["sections"]["orders"]["summary"]["last_order_date"] is None
+    assert empty["level_info"]["purchases_12m"] == "0"
+    empty_card = (await customers.client.get(f"{API}/{other['id']}/card", headers=h)).json()
+    assert set(empty_card["sections"]) == {"key_contact", "last_orders", "visits"}
+    assert empty_card["sections"]["key_contact"] is None
+    assert empty_card["sections"]["last_orders"] == []

@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from customers.main import VISITS_FEED
+from customers.visitmemos.service import SOURCE as VISITS_FEED
 
 API = "/api/v1/customers"
 HERE = {"lat": 31.2304, "lon": 121.4737}
@@ -110,10 +110,10 @@ async def test_the_card_shows_the_latest_memos_and_the_next_follow_up(customers,
             memo=memo,
             effective=effective,
         )
-        await customers.publish(VISITS_FEED, "visit.completed", data["id"], data)
+        await customers.feed_event(VISITS_FEED, "visit.completed", **data)
     # A replayed event changes nothing; other events are not memos.
-    await customers.publish(VISITS_FEED, "visit.completed", data["id"], data)
-    await customers.publish(VISITS_FEED, "visit.cancelled", None, {"id": str(uuid.uuid4())})
+    await customers.feed_event(VISITS_FEED, "visit.completed", **data)
+    await customers.feed_event(VISITS_FEED, "visit.cancelled", id=str(uuid.uuid4()))
 
     card = (await customers.get(f"{path}/card", as_=org.rep_a)).json()["sections"]["visits"]
     assert [m["memo"] for m in card["latest_memos"]] == [

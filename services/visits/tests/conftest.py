@@ -20,11 +20,12 @@ import pytest
 
 from servicekit.auth import Principal
 from servicekit.testing.clock import FakeClock
-from servicekit.testing.harness import FeedStandIn, ServiceClient, serve_service
+from servicekit.testing.harness import ServiceClient, StandInFeeds, serve_service
 from servicekit.testing.org import Org
 from servicekit.testing.tokens import TokenMinter
 from visits.config import Settings
-from visits.main import CUSTOMERS_FEED, spec
+from visits.customer_facts.service import SOURCE as CUSTOMERS_FEED
+from visits.main import spec
 
 # A Wednesday, 18:00 in Shanghai: tests read days and hours in the company's zone.
 START = datetime(2026, 3, 11, 10, 0, tzinfo=UTC)
@@ -80,7 +81,7 @@ class VisitsApp(ServiceClient):
             "location": HERE,
             **facts,
         }
-        await self.publish(CUSTOMERS_FEED, event, cid, data)
+        await self.feed_event(CUSTOMERS_FEED, event, **data)
         return data
 
     async def ok(self, method: str, path: str, status: int = 200, **kw: Any) -> Any:
@@ -104,7 +105,7 @@ def serve_visits(fresh_db: str, minter: TokenMinter, clock: FakeClock) -> Serve:
 
     @asynccontextmanager
     async def serve(
-        org: Org | None = None, feeds: dict[str, FeedStandIn] | None = None
+        org: Org | None = None, feeds: StandInFeeds | None = None
     ) -> AsyncIterator[VisitsApp]:
         async with serve_service(
             spec(),
@@ -126,5 +127,4 @@ def serve_visits(fresh_db: str, minter: TokenMinter, clock: FakeClock) -> Serve:
 @pytest.fixture
 async def visits(serve_visits: Serve, org: Org) -> AsyncIterator[VisitsApp]:
     async with serve_visits(org=org) as svc:
-        await svc.sync_feed(CUSTOMERS_FEED)  # following it from the start
         yield svc

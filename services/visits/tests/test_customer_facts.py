@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from visits.main import CUSTOMERS_FEED
+from visits.customer_facts.service import SOURCE as CUSTOMERS_FEED
 
 VISITS = "/api/v1/visits"
 
@@ -30,7 +30,11 @@ async def test_the_model_catches_up_after_visits_was_down(serve_visits, org):
 
     # Visits is down; the customers service goes on: the customer moves to rep B at level A
     # with a new point, a new customer arrives for rep A, and the cadences change.
-    customers = feeds[CUSTOMERS_FEED]
+    assert feeds is not None
+
+    def customers(type_: str, subject: str | None, data: dict[str, Any]) -> None:
+        feeds.publish(type_, subject, data, source=CUSTOMERS_FEED)
+
     moved = {
         **moving,
         "owner_id": org.rep_b.sub,
@@ -38,19 +42,17 @@ async def test_the_model_catches_up_after_visits_was_down(serve_visits, org):
         "version": 3,
         "location": {"lat": 31.0, "lon": 121.0},
     }
-    customers.publish("customer.owner_changed", moving["id"], moved)
+    customers("customer.owner_changed", moving["id"], moved)
     fresh_id = str(uuid.uuid4())
     fresh = {**moving, "id": fresh_id, "code": "EAST-NEW1", "name": "New while down", "version": 1}
-    customers.publish("customer.created", fresh_id, fresh)
-    customers.publish(
-        "customer_settings.changed", None, {"cadence_days": {"A": 3, "B": 14, "C": 30}}
-    )
+    customers("customer.created", fresh_id, fresh)
+    customers("customer_settings.changed", None, {"cadence_days": {"A": 3, "B": 14, "C": 30}})
     # A replayed older event (version 2) changes nothing.
-    customers.publish("customer.updated", moving["id"], {**moving, "version": 2, "name": "old"})
+    customers("customer.updated", moving["id"], {**moving, "version": 2, "name": "old"})
 
     async with serve_visits(feeds=feeds) as again:
-        await again.sync_feed(CUSTOMERS_FEED)
-        # Applied by this run's consumer (in the background or by the sync), from its cursor.
+        # Applied by this run's consumer (at start), from its cursor; nothing is left.
+        assert await again.sync_feed(CUSTOMERS_FEED) == 0
         assert again.app.state.feeds[CUSTOMERS_FEED].applied == 4
         ready = (await again.get("/readyz")).json()
         assert ready["feeds"]["customers"]["state"] == "following"
@@ -96,7 +98,7 @@ async def test_a_customer_not_heard_of_yet_is_a_422_that_says_so(visits, org):
 
 
 async def test_events_without_customer_facts_are_skipped(visits, org):
-    await visits.publish(CUSTOMERS_FEED, "customer.noted", None, {"id": "not-a-uuid"})
-    await visits.publish(CUSTOMERS_FEED, "order.placed", None, {"id": str(uuid.uuid4())})
+    await visits.feed_event(CUSTOMERS_FEED, "customer.noted", id="not-a-uuid")
+    await visits.feed_event(CUSTOMERS_FEED, "order.placed", id=str(uuid.uuid4()))
     ready = (await visits.get("/readyz")).json()
     assert ready["status"] == "ready", ready

@@ -60,11 +60,11 @@ async def test_the_list_orders_by_level_then_lateness(visits, org):
     assert b_fresh["id"] in [i["customer_id"] for i in ahead["items"]]
 
     # The customers service changes the cadence: A every 12 days puts "A late" back in time.
-    await visits.publish(
+    await visits.feed_event(
         "customers",
         "customer_settings.changed",
-        None,
-        {"cadence_days": {"A": 12, "B": 14, "C": 30}, "version": 2},
+        cadence_days={"A": 12, "B": 14, "C": 30},
+        version=2,
     )
     page = await visits.ok("GET", FOLLOW_UPS, as_=org.rep_a)
     assert [i["customer_name"] for i in page["items"]] == ["A never", "B later", "C ineffective"]

@@ -1,6 +1,7 @@
 """App factory: `uvicorn --factory visits.main:create_app`.
 
-Every feature is wired here: its router, and the feeds the service keeps read models of.
+Every feature is wired here, explicitly: its routers, and the lifespan hook that keeps the
+read model of the customers feed. Importing a feature registers nothing.
 """
 
 from pathlib import Path
@@ -9,10 +10,9 @@ from fastapi import FastAPI
 
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
-from servicekit.consumer import Follow
 from visits.cases.router import complaints_router, market_reports_router
 from visits.config import Settings
-from visits.customer_facts.service import apply_event as apply_customer_event
+from visits.customer_facts.hooks import follow_customers
 from visits.daily.router import router as daily_router
 from visits.followups.router import router as followups_router
 from visits.models import SCHEMA, directory
@@ -20,7 +20,6 @@ from visits.plans.router import router as plans_router
 from visits.visitlog.router import router as visits_router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-CUSTOMERS_FEED = "customers"
 
 
 def spec() -> AppSpec:
@@ -41,7 +40,7 @@ def spec() -> AppSpec:
         # Users and teams (supervisors, a team tree's reps) from the gateway's identity feed.
         directory=directory,
         # The customers visits may be about: their owner, team, level, status and point.
-        follows=[Follow(CUSTOMERS_FEED, apply_customer_event)],
+        hooks=[follow_customers],
     )
 
 

@@ -101,7 +101,7 @@ async def login(
     db: Database, authn: Authenticator, email: str, password: str, address: str | None
 ) -> TokenResponse:
     account = _account(email, "username")
-    pool = db.read_pool()
+    pool = db.primary()
     guard = SignInGuard(pool, authn.settings, authn.clock)
     attempt = guard.attempt(account, address)
     seen = {"email": account}
@@ -295,7 +295,7 @@ async def change_own_password(
         uuid.UUID(authn.access_claims(access_token).session_id) if access_token else None
     )
     user_id = principal.user_id
-    pool = db.read_pool()
+    pool = db.primary()
     # The guard (and its slowdown) before the request's transaction takes the user's row.
     email = None if user_id is None else await repository.email_of(pool, user_id)
     if user_id is None or email is None:
@@ -351,4 +351,4 @@ async def change_own_password(
 async def purge(db: Database, authn: Authenticator) -> None:
     """Forget what can no longer matter; idempotent, so every replica may run it."""
     window = float(authn.settings.login_failure_window_seconds)
-    await repository.purge(db.read_pool(), window, authn.clock.now())
+    await repository.purge(db.primary(), window, authn.clock.now())

@@ -32,7 +32,7 @@ _CHAIN = sa.text(
         WHERE up.depth < 1000
     )
     SELECT id, manager_id FROM up ORDER BY depth
-    """
+    """  # noqa: S608 - the schema is our own identifier; values are bound parameters
 )
 
 _SUBTREE = sa.text(
@@ -43,7 +43,7 @@ _SUBTREE = sa.text(
         SELECT c.id FROM "{SCHEMA}".teams c JOIN sub ON c.parent_id = sub.id
     )
     SELECT id FROM sub
-    """
+    """  # noqa: S608 - the schema is our own identifier; values are bound parameters
 )
 
 

@@ -21,14 +21,12 @@ What `serve_service` gives (`ServiceClient`):
 - `get/post/put/patch/delete(path, as_=principal, ...)` and `headers(principal)`: the internal
   token minted by the test key pair (`TokenMinter`), as the gateway mints it;
 - `events(types)`: the app's own `/events` feed, read to the end, as typed events;
-- for an app with a `directory`: a stand-in of the gateway's identity feed
-  (`FeedStandIn`, over real HTTP) that the app's real consumer follows; `load_org(org)`
-  announces a whole organisation on it (`org=` does it at start), `identity_event(...)` one
-  change (`move_user`, `deactivate_user` for the common ones), and each waits until the
-  app's directory has applied it (no sleeping);
-- for an app that follows other apps' feeds (`AppSpec.follows`): a stand-in of each, served
-  by the same stand-in gateway; `publish(source, type, subject, data)` announces an event
-  there and waits until the app's consumer has applied it;
+- stand-ins of the feeds the app follows through the gateway (`StandInFeeds`, over real
+  HTTP, at the app's `GATEWAY_URL`), which its real consumers read: for an app with a
+  `directory`, `load_org(org)` announces a whole organisation on the identity feed (`org=`
+  does it at start), `identity_event(...)` one change (`move_user`, `deactivate_user` for
+  the common ones), `feed_event(source, ...)` one event of another app's feed; each waits
+  until the app's consumer has applied it (no sleeping);
 - `clock=`: a `servicekit.testing.clock.FakeClock` the app reads instead of the system's.
 """
 
@@ -95,62 +93,59 @@ async def wait_until(
         raise AssertionError(f"{what} did not hold within {within} s") from None
 
 
-class FeedStandIn:
-    """A stand-in for one app's feed as the gateway serves it (`/api/v1/events/<source>`):
-    items, cursors, paging and the `X-API-Key` check as the kit's feed serves them."""
+class StandInFeeds:
+    """Stand-ins for the event feeds an app follows through the gateway
+    (`/api/v1/events/<source>`: identity's, and other apps' such as customers'), served over
+    real HTTP: items, cursors, paging and the `X-API-Key` check as the kit's feed serves them.
+    A source nothing was published on is an empty feed."""
 
-    def __init__(self, source: str, api_key: str | None = None) -> None:
-        self.source = source
+    def __init__(self, api_key: str | None = None) -> None:
         self.api_key = api_key or "ffk_test_" + secrets.token_urlsafe(16)
-        self.items: list[dict[str, Any]] = []
+        self.items: dict[str, list[dict[str, Any]]] = {}
+        self.asgi = Starlette(routes=[Route(FEEDS_PATH + "/{source}", self._feed)])
 
-    def publish(self, type_: str, subject: str | None, data: dict[str, Any]) -> Event:
+    def publish(
+        self,
+        type_: str,
+        subject: str | None,
+        data: dict[str, Any],
+        *,
+        source: str = IDENTITY_SOURCE,
+    ) -> Event:
+        items = self.items.setdefault(source, [])
         item = {
             "specversion": "1.0",
             "id": str(uuid.uuid4()),
             "type": type_,
-            "source": self.source,
+            "source": source,
             "subject": subject,
             "time": SYSTEM_CLOCK.now().isoformat(),
             "datacontenttype": "application/json",
             "dataversion": "1",
+            # As the feed would carry them: UUIDs, dates and decimals as strings.
             "data": orjson.loads(orjson.dumps(data, default=str)),
-            "cursor": feed_cursor(1, len(self.items) + 1),
+            "cursor": feed_cursor(1, len(items) + 1),
         }
-        self.items.append(item)
+        items.append(item)
         return Event.from_json(item)
 
-    @property
-    def last_cursor(self) -> str | None:
-        return self.items[-1]["cursor"] if self.items else None
+    def last_cursor(self, source: str = IDENTITY_SOURCE) -> str | None:
+        items = self.items.get(source)
+        return items[-1]["cursor"] if items else None
 
-    def page(self, request: Request) -> Response:
+    async def _feed(self, request: Request) -> Response:
         if request.headers.get("x-api-key") != self.api_key:
             return problem_response(401, "unauthorized", "Unauthorized", "unknown API key")
+        items = self.items.get(request.path_params["source"], [])
         _, after = parse_feed_cursor(request.query_params.get("after"))
         limit = int(request.query_params.get("limit", "100"))
-        page = self.items[max(after, 0) : max(after, 0) + limit]
+        page = items[max(after, 0) : max(after, 0) + limit]
         body = {
             "items": page,
             "next_cursor": page[-1]["cursor"] if page else request.query_params.get("after"),
             "has_more": len(page) == limit,
         }
         return Response(orjson.dumps(body), media_type="application/json")
-
-
-class StandInGateway:
-    """The gateway's feed routes over real HTTP, one `FeedStandIn` per source; an app's
-    `GATEWAY_URL` points here in service tests."""
-
-    def __init__(self, feeds: Iterable[FeedStandIn] = ()) -> None:
-        self.feeds = {feed.source: feed for feed in feeds}
-        self.asgi = Starlette(routes=[Route(FEEDS_PATH + "/{source}", self._feed)])
-
-    async def _feed(self, request: Request) -> Response:
-        feed = self.feeds.get(request.path_params["source"])
-        if feed is None:
-            return problem_response(404, "not-found", "Not found", "no such feed")
-        return feed.page(request)
 
 
 def event_reader(app_name: str) -> Principal:
@@ -171,8 +166,7 @@ class ServiceClient:
     minter: TokenMinter
     database_url: str
     clock: Clock = SYSTEM_CLOCK
-    # The stand-ins of the feeds the app follows, by source ("identity", "customers", ...).
-    feeds: dict[str, FeedStandIn] = field(default_factory=dict)
+    feeds: StandInFeeds | None = None
     org: Org | None = None
     reader: Principal = field(init=False)
 
@@ -253,42 +247,51 @@ class ServiceClient:
         async with self.app.state.db.session() as session:
             yield session
 
-    @property
-    def identity(self) -> FeedStandIn | None:
-        """The stand-in of the gateway's identity feed, when the app follows it here."""
-        return self.feeds.get(IDENTITY_SOURCE)
-
-    def feed(self, source: str) -> FeedStandIn:
-        if source not in self.feeds:
-            raise AssertionError(f"{self.name} does not follow a {source} feed here")
-        return self.feeds[source]
+    def _feeds(self) -> StandInFeeds:
+        if self.feeds is None:
+            raise AssertionError(f"{self.name} follows no stand-in feeds here")
+        return self.feeds
 
     async def sync_feed(self, source: str) -> int:
-        """Let the app's consumer of `source` apply everything published there so far; how
-        many events it applied. The consumer's own reading: the feed over HTTP, its cursor, its
-        handler."""
-        feed = self.feed(source)
-        consumer = self.app.state.feeds[source]
+        """Let the app's consumer of `source` apply everything published on it so far; how
+        many events it applied. The consumer's own reading: the feed over HTTP, its cursor,
+        its handler."""
+        feeds = self._feeds()
+        consumer = self.app.state.feeds.get(source)
+        if consumer is None or not hasattr(consumer, "catch_up"):
+            raise AssertionError(f"{self.name} does not follow the {source} feed")
         applied = int(await consumer.catch_up())
         cursor = await consumer.load_cursor()
-        if cursor != feed.last_cursor:
-            raise AssertionError(f"the consumer stopped at {cursor}, not {feed.last_cursor}")
+        if cursor != feeds.last_cursor(source):
+            raise AssertionError(
+                f"the consumer stopped at {cursor}, not {feeds.last_cursor(source)}"
+            )
         return applied
 
-    async def publish(self, source: str, type_: str, subject: Any, data: dict[str, Any]) -> Event:
-        """Announce one event on the `source` feed and wait until the app has applied it."""
-        event = self.feed(source).publish(type_, None if subject is None else str(subject), data)
-        await self.sync_feed(source)
-        return event
+    async def sync_feeds(self) -> None:
+        """Let every consumer of the app read its feed once (so /readyz reads them as
+        followed, not as starting)."""
+        for source, follower in self.app.state.feeds.items():
+            if hasattr(follower, "catch_up") and self.feeds is not None:
+                await self.sync_feed(source)
 
     async def sync_directory(self) -> int:
         """`sync_feed` of the identity feed."""
         return await self.sync_feed(IDENTITY_SOURCE)
 
-    async def identity_event(self, type_: str, **data: Any) -> Event:
+    async def feed_event(self, source: str, type_: str, /, **data: Any) -> Event:
+        """Announce one event of `source` (data as that app's payload, which may have fields
+        named `source` or `type_`: a customer's source) and wait until the app has applied
+        it."""
+        subject = None if "id" not in data else str(data["id"])
+        event = self._feeds().publish(type_, subject, data, source=source)
+        await self.sync_feed(source)
+        return event
+
+    async def identity_event(self, type_: str, /, **data: Any) -> Event:
         """Announce one identity change (data as the gateway's payload) and wait until the
         app has applied it."""
-        return await self.publish(IDENTITY_SOURCE, type_, data.get("id"), data)
+        return await self.feed_event(IDENTITY_SOURCE, type_, **data)
 
     async def move_user(self, person: Principal, team_id: str) -> Event:
         """Identity moves `person` to another team (`user.team_changed`, as the gateway
@@ -311,9 +314,9 @@ class ServiceClient:
     async def load_org(self, org: Org) -> Org:
         """Announce a whole organisation on the identity feed, as the gateway would have, and
         wait until the app's directory holds it."""
-        feed = self.feed(IDENTITY_SOURCE)
+        feeds = self._feeds()
         for type_, subject, data in org.identity_events():
-            feed.publish(type_, subject, data)
+            feeds.publish(type_, subject, data)
         await self.sync_directory()
         self.org = org
         return org
@@ -329,28 +332,21 @@ async def serve_service(
     org: Org | None = None,
     clock: Clock | None = None,
     transport: Literal["http", "asgi"] = "http",
-    follow_identity: bool = True,
+    follow_feeds: bool = True,
+    feeds: StandInFeeds | None = None,
     client_class: type[ServiceClient] = ServiceClient,
-    feeds: dict[str, FeedStandIn] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[ServiceClient]:
     """Run the app described by `spec` on `database_url` (a fresh migrated database, e.g. the
     root conftest's `fresh_db`) and hand out a `ServiceClient` for it. `settings` is the
-    app's settings class; `overrides` set its fields. An app with a directory follows a
-    stand-in of the identity feed (unless `follow_identity` is off: then its /readyz says
-    degraded), loaded with `org` when given; an app with `follows` a stand-in of each of those
-    feeds (`feeds` hands in stand-ins that already hold events, e.g. to serve the app again on
-    the same database after it was down). `client_class`: a subclass of `ServiceClient` with
-    the app's own helpers (customers' `create`)."""
+    app's settings class; `overrides` set its fields. The app follows its feeds on
+    `StandInFeeds` (unless `follow_feeds` is off: then its /readyz says degraded), identity's
+    loaded with `org` when given; `feeds` hands in the stand-ins of a previous run, with what
+    was published on them while the app was down (`app.feeds.publish(...)`), to serve the app
+    again on the same database and see it catch up. `client_class`: a subclass of
+    `ServiceClient` with the app's own helpers (customers' `create`)."""
     async with contextlib.AsyncExitStack() as stack:
-        sources = [follow.source for follow in spec.follows]
-        if spec.directory is not None and follow_identity:
-            sources.insert(0, IDENTITY_SOURCE)
-        stand_ins = {s: f for s, f in (feeds or {}).items() if s in sources}
-        # The gateway reads every feed with one key, as the services' EVENTS_API_KEY.
-        api_key = next((f.api_key for f in stand_ins.values()), None)
-        for source in sources:
-            api_key = stand_ins.setdefault(source, FeedStandIn(source, api_key)).api_key
+        feeds = (feeds or StandInFeeds()) if follow_feeds else None
         values: dict[str, Any] = {
             "database_url": database_url,
             "internal_token_public_key": minter.public_pem,
@@ -358,10 +354,9 @@ async def serve_service(
             "events_api_key": "",
             "outbox_metrics_interval_seconds": 0.5,
         }
-        if stand_ins:
-            gateway = StandInGateway(stand_ins.values())
-            values["gateway_url"] = await stack.enter_async_context(serve(gateway.asgi))
-            values["events_api_key"] = api_key
+        if feeds is not None:
+            values["gateway_url"] = await stack.enter_async_context(serve(feeds.asgi))
+            values["events_api_key"] = feeds.api_key
         app = create_app(spec, settings(**{**values, **overrides}), clock=clock)
         if transport == "http":
             url = await stack.enter_async_context(serve(app))
@@ -376,10 +371,11 @@ async def serve_service(
             )
         )
         service = client_class(
-            app, client, minter, database_url, clock=clock or SYSTEM_CLOCK, feeds=stand_ins
+            app, client, minter, database_url, clock=clock or SYSTEM_CLOCK, feeds=feeds
         )
         if org is not None:
             await service.load_org(org)
+        await service.sync_feeds()
         yield service
 
 

@@ -12,10 +12,9 @@ import string
 from collections.abc import Mapping
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customers.archive.models import COUNTERS
+from customers.archive import repository
 
 FIELDS = frozenset({"region", "level", "year", "seq"})
 _FORMATTER = string.Formatter()
@@ -73,19 +72,8 @@ async def reserve(session: AsyncSession, counts: Mapping[str, int]) -> dict[str,
     """Reserve `n` numbers per prefix key; returns the first number of each range."""
     if not counts:
         return {}
-    keys = sorted(counts)  # one lock order for every transaction: no deadlocks between batches
-    stmt = sa.text(
-        f"""
-        INSERT INTO {COUNTERS.schema}.{COUNTERS.name} AS c (prefix, last_value)
-        SELECT prefix, n FROM unnest(CAST(:keys AS text[]), CAST(:ns AS bigint[]))
-             AS wanted(prefix, n)
-        ORDER BY prefix
-        ON CONFLICT (prefix) DO UPDATE SET last_value = c.last_value + excluded.last_value
-        RETURNING prefix, last_value
-        """
-    )
-    rows = (await session.execute(stmt, {"keys": keys, "ns": [counts[k] for k in keys]})).all()
-    return {r.prefix: int(r.last_value) - counts[r.prefix] + 1 for r in rows}
+    last = await repository.reserve_codes(session, counts)
+    return {prefix: value - counts[prefix] + 1 for prefix, value in last.items()}
 
 
 def current_year(now: datetime) -> int:

@@ -16,11 +16,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customers.archive import bulk
-from customers.archive.models import HISTORY
+from customers.archive import repository
 from servicekit.auth import Principal
 from servicekit.db import utcnow
 
@@ -63,7 +61,7 @@ def jsonable(value: Any) -> Any:
 
 
 def diff_json(changes: Changes) -> dict[str, dict[str, Any]]:
-    """{field: {old, new}}; values are JSON-encoded on insert (see `bulk.insert_rows`)."""
+    """{field: {old, new}}; values are JSON-encoded on insert (`servicekit.db.json_text`)."""
     return {f: {"old": old, "new": new} for f, (old, new) in changes.items()}
 
 
@@ -90,7 +88,7 @@ def history_row(
 
 
 async def write_history(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    await bulk.insert_rows(session, HISTORY, rows)
+    await repository.write_history(session, rows)
 
 
 async def record_change(
@@ -113,17 +111,6 @@ async def record_change(
         customer.id, customer.version, as_actor(actor), action, changes, comment=comment
     )
     await write_history(session, [row])
-
-
-async def changes_since(
-    session: AsyncSession, customer_id: uuid.UUID, since: datetime
-) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        sa.select(HISTORY.c.changes, HISTORY.c.action)
-        .where(HISTORY.c.customer_id == customer_id, HISTORY.c.at > since)
-        .order_by(HISTORY.c.id.desc())
-    )
-    return [{"changes": r.changes, "action": r.action} for r in rows]
 
 
 def replay_backwards(

@@ -11,25 +11,22 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from customers.archive import bulk, events, repository
+from customers.archive import events, repository
 from customers.archive import settings as archive_settings
-from customers.archive.access import visibility_filter
+from customers.archive.access import require_write
 from customers.archive.exceptions import AlreadyOwned, ClaimLimitReached, CustomerNotFound
 from customers.archive.history import SYSTEM, Actor, as_actor, history_row, write_history
-from customers.archive.models import CUSTOMERS, LEDGER, Customer
+from customers.archive.models import Customer
+from customers.archive.repository import ANY_OWNER
 from customers.models import directory
 from servicekit.auth import Principal
 from servicekit.db import utcnow
 from servicekit.directory import USER_DEACTIVATED, USER_TEAM_CHANGED, DirectoryChange
 from servicekit.errors import Conflict, Forbidden, ValidationFailed
-
-C = CUSTOMERS.c
-_ANY = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +59,7 @@ def ledger_row(
 
 
 async def open_periods(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    await bulk.insert_rows(session, LEDGER, rows)
+    await repository.open_periods(session, rows)
 
 
 async def move_customers(
@@ -73,58 +70,29 @@ async def move_customers(
     to_team_id: uuid.UUID | None,
     reason: str,
     kind: str,
-    from_owner_id: Any = _ANY,
+    from_owner_id: Any = ANY_OWNER,
     customer_ids: list[uuid.UUID] | None = None,
-    extra_where: list[sa.ColumnElement[bool]] | None = None,
+    only_active: bool = False,
+    visible_to: Principal | None = None,
 ) -> Moved:
     """Move every customer matching the conditions to the new owner, in the caller's
     transaction. `from_owner_id=None` means "from the pool"; the condition is re-checked after
-    the row lock, so of two concurrent claims of one pool customer exactly one moves it."""
+    the row lock, so of two concurrent claims of one pool customer exactly one moves it.
+    `visible_to`: only customers that principal may see. Never a no-op "move" to the owner and
+    team a customer already has."""
     who = as_actor(actor)
     now = utcnow()
-    where: list[sa.ColumnElement[bool]] = list(extra_where or [])
-    if from_owner_id is None:
-        where.append(C.owner_id.is_(None))
-    elif from_owner_id is not _ANY:
-        where.append(C.owner_id == from_owner_id)
-    if customer_ids is not None:
-        where.append(C.id.in_(customer_ids))
-    # Never a no-op "move" to the owner and team it already has.
-    where.append(
-        sa.or_(C.owner_id.is_distinct_from(to_owner_id), C.team_id.is_distinct_from(to_team_id))
+    rows = await repository.move_owner(
+        session,
+        repository.OwnerMove(from_owner_id, customer_ids, only_active, visible_to),
+        to_owner_id=to_owner_id,
+        to_team_id=to_team_id,
+        at=now,
+        by=who.id,
     )
-    locked = (
-        sa.select(C.id, C.owner_id, C.team_id)
-        .where(*where)
-        .order_by(C.id)
-        .with_for_update()
-        .cte("locked")
-    )
-    stmt = (
-        sa.update(CUSTOMERS)
-        .where(C.id == locked.c.id)
-        .values(
-            owner_id=to_owner_id,
-            team_id=to_team_id,
-            version=C.version + 1,
-            updated_at=now,
-            updated_by=who.id,
-        )
-        .returning(
-            *CUSTOMERS.c,
-            locked.c.owner_id.label("old_owner_id"),
-            locked.c.team_id.label("old_team_id"),
-        )
-    )
-    rows = list((await session.execute(stmt)).all())
     if not rows:
         return Moved([])
-    ids = [r.id for r in rows]
-    await session.execute(
-        sa.update(LEDGER)
-        .where(LEDGER.c.customer_id.in_(ids), LEDGER.c.ended_at.is_(None))
-        .values(ended_at=now, end_reason=reason, ended_by=who.id)
-    )
+    await repository.close_periods(session, [r.id for r in rows], at=now, reason=reason, by=who.id)
     await open_periods(
         session, [ledger_row(r.id, to_owner_id, to_team_id, now, reason, kind, who) for r in rows]
     )
@@ -174,7 +142,9 @@ def _refresh_loaded(session: AsyncSession, rows: list[Any]) -> None:
 async def release(
     session: AsyncSession, principal: Principal, customer: Customer, reason: str
 ) -> Moved:
-    """Owner or manager puts the customer back into the pool (access checked by the caller)."""
+    """Owner or manager puts the customer back into the pool (the record loaded as changeable
+    by the caller)."""
+    require_write(principal)
     if customer.owner_id is None:
         raise Conflict("the customer is already in the pool")
     moved = await move_customers(
@@ -200,7 +170,7 @@ async def claim(
         raise Forbidden("only reps claim customers from the pool")
     me = principal.user_id
     # One rep's claims take turns, so two parallel claims cannot both pass the limits.
-    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"claim:{me}"))))
+    await repository.take_claim_turn(session, me)
     doc, _ = await archive_settings.load(session)
     limits = doc.pool
     if limits.max_customers_per_rep is not None:
@@ -226,13 +196,11 @@ async def claim(
         kind="claimed",
         customer_ids=[customer_id],
         from_owner_id=None,
-        extra_where=[C.status == "active"],
+        only_active=True,
     )
     if moved.rows:
         return moved
-    row = (
-        await session.execute(sa.select(C.owner_id, C.status).where(C.id == customer_id))
-    ).first()
+    row = await repository.owner_and_status(session, customer_id)
     if row is None:
         raise CustomerNotFound(customer_id)
     if row.owner_id is not None:
@@ -274,13 +242,13 @@ async def transfer(
         raise Forbidden("only managers and admins transfer customers")
     if to_owner_id == from_owner_id:
         raise ValidationFailed.field("to_owner_id", "must differ from from_owner_id")
-    extra: list[sa.ColumnElement[bool]] = []
+    visible_to = None
     if principal.is_manager:
         source = await directory.get_user(session, from_owner_id)
         if source is not None and not principal.sees_team(source.team_id):
             raise Forbidden("the rep handing over is not in one of your teams")
         # Whatever the directory says, a manager moves only customers of their teams.
-        extra.append(visibility_filter(principal))
+        visible_to = principal
     to_owner, to_team = await resolve_target(session, principal, to_owner_id, "to_owner_id")
     wanted = None if customer_ids is None else list(dict.fromkeys(customer_ids))
     moved = await transfer_customers(
@@ -292,7 +260,7 @@ async def transfer(
         customer_ids=wanted,
         reason=reason,
         kind="transferred",
-        extra_where=extra,
+        visible_to=visible_to,
     )
     if wanted is not None and len(moved.rows) != len(wanted):
         missing = sorted(str(i) for i in set(wanted) - set(moved.ids))
@@ -314,7 +282,7 @@ async def transfer_customers(
     customer_ids: list[uuid.UUID] | None,
     reason: str,
     kind: str,
-    extra_where: list[sa.ColumnElement[bool]] | None = None,
+    visible_to: Principal | None = None,
 ) -> Moved:
     """The one path of bulk handovers: the transfers endpoint and the deactivation consumer."""
     return await move_customers(
@@ -326,7 +294,7 @@ async def transfer_customers(
         kind=kind,
         from_owner_id=from_owner_id,
         customer_ids=customer_ids,
-        extra_where=extra_where,
+        visible_to=visible_to,
     )
 
 

@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
-from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-import orjson
-import sqlalchemy as sa
 from fastapi import Body, Query
-from pydantic import TypeAdapter, ValidationError
+from pydantic import AwareDatetime
 from starlette.requests import Request
 from starlette.responses import Response
 
-from customers.archive import events, files, levels, ownership, repository, service
-from customers.archive import history as hist
+from customers.archive import ownership, repository, service
 from customers.archive import settings as archive_settings
-from customers.archive.access import (
-    can_see,
-    require_read,
-    require_write,
-    visibility_filter,
-)
-from customers.archive.dependencies import ChangeableCustomer, VisibleCustomer
-from customers.archive.exceptions import ChangeRequestNotFound, CustomerNotFound
-from customers.archive.extensions import card_sections, file_sections
-from customers.archive.models import CHANGE_REQUESTS, CUSTOMERS, ChangeRequest
-from customers.archive.normalize import normalize_phone, normalize_region
+from customers.archive.dependencies import ChangeableCustomer, Extensions, VisibleCustomer
 from customers.archive.schemas import (
     ChangeRequestRead,
     ClaimBody,
@@ -49,56 +33,19 @@ from customers.archive.schemas import (
 )
 from customers.archive.settings import ArchiveSettingsDoc
 from servicekit.app import CurrentPrincipal, json_response
-from servicekit.auth import Principal, authenticate
-from servicekit.errors import Forbidden, ValidationFailed
+from servicekit.auth import Principal
 from servicekit.etag import check_if_match, etag_for
-from servicekit.pagination import Page, PageDep, PageParams, keyset, make_page
-from servicekit.routing import (
-    SessionDep,
-    direct,
-    kit_router,
-    openapi_query,
-    query_params,
-    request_session,
-)
+from servicekit.pagination import Page, PageDep
+from servicekit.routing import SessionDep, kit_router
 
 router = kit_router(prefix="/api/v1/customers", tags=["customers"])
-C = CUSTOMERS.c
 # `{customer_id:uuid}`: fixed paths of other features (/import, /data-quality, ...) never
 # fall into the by-id routes, whatever order the routers are included in.
 BY_ID = "/{customer_id:uuid}"
 
-_settings_cache: dict[str | None, ArchiveSettingsDoc] = {}
-# Records' JSON straight from their rows: orjson writes UUIDs and UTC times (as "Z") the way
-# CustomerRead's JSON dump does, and Decimals go out as their strings (`default=str`).
-_RECORD_JSON = orjson.OPT_UTC_Z
-
-
-def _settings_from(text: str | None) -> ArchiveSettingsDoc:
-    doc = _settings_cache.get(text)
-    if doc is None:
-        doc = (
-            archive_settings.DEFAULTS
-            if text is None
-            else ArchiveSettingsDoc.model_validate_json(text)
-        )
-        if len(_settings_cache) > 16:
-            _settings_cache.clear()
-        _settings_cache[text] = doc
-    return doc
-
 
 def _read(customer: Any) -> dict[str, Any]:
     return CustomerRead.model_validate(customer, from_attributes=True).model_dump(mode="json")
-
-
-def _json_cells(record: dict[str, Any]) -> dict[str, Any]:
-    """A record read on the direct reads, whose JSON columns arrive as their text: written out
-    as the JSON they hold."""
-    location = record.get("location")
-    if isinstance(location, str):
-        record["location"] = orjson.Fragment(location)
-    return record
 
 
 def _etag(version: int) -> dict[str, str]:
@@ -108,8 +55,7 @@ def _etag(version: int) -> dict[str, str]:
 # --- settings -------------------------------------------------------------------------------
 @router.get("/settings", response_model=ArchiveSettingsDoc, summary="The archive's settings")
 async def get_settings(session: SessionDep, principal: CurrentPrincipal) -> Response:
-    require_read(principal)
-    doc, version = await archive_settings.load(session)
+    doc, version = await archive_settings.read(session, principal)
     return json_response(doc.model_dump(mode="json"), headers=_etag(version))
 
 
@@ -119,20 +65,11 @@ async def _save_settings(
     principal: CurrentPrincipal,
     change: Callable[[ArchiveSettingsDoc], ArchiveSettingsDoc],
 ) -> Response:
-    if principal.kind != "user" or not principal.is_admin:
-        raise Forbidden("only admins change the customer settings")
-    current, version = await archive_settings.load(session)
+    current, version = await archive_settings.for_change(session, principal)
     check_if_match(request, version, required=False)
     doc = change(current)
     new_version = await archive_settings.save(session, doc, principal.sub)
-    saved = doc.model_dump(mode="json")
-    await events.emit(
-        session,
-        events.SETTINGS_CHANGED,
-        None,
-        events.settings_changed(saved, new_version, principal.sub),
-    )
-    return json_response(saved, headers=_etag(new_version))
+    return json_response(doc.model_dump(mode="json"), headers=_etag(new_version))
 
 
 @router.put("/settings", response_model=ArchiveSettingsDoc, summary="Replace the settings (admin)")
@@ -190,14 +127,9 @@ async def list_change_requests(
     status: Literal["pending", "approved", "rejected"] | None = "pending",
     customer_id: uuid.UUID | None = None,
 ) -> Page[ChangeRequestRead]:
-    t = CHANGE_REQUESTS.c
-    stmt = sa.select(CHANGE_REQUESTS).where(service.pending_for(principal))
-    if status is not None:
-        stmt = stmt.where(t.status == status)
-    if customer_id is not None:
-        stmt = stmt.where(t.customer_id == customer_id)
-    rows = (await session.execute(keyset(stmt, [t.created_at, t.id], page))).all()
-    items, cursor = make_page(rows, page, lambda r: [r.created_at, r.id])
+    items, cursor = await repository.change_requests_page(
+        session, principal, page, status=status, customer_id=customer_id
+    )
     return Page(
         items=[ChangeRequestRead.model_validate(r, from_attributes=True) for r in items],
         next_cursor=cursor,
@@ -208,9 +140,7 @@ async def list_change_requests(
 async def get_change_request(
     request_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> ChangeRequestRead:
-    request = await service.get_change_request(session, request_id)
-    if not service.may_read_request(principal, request):
-        raise ChangeRequestNotFound(request_id)
+    request = await service.read_change_request(session, principal, request_id)
     return ChangeRequestRead.model_validate(request, from_attributes=True)
 
 
@@ -247,22 +177,12 @@ async def level_proposals(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
+    extensions: Extensions,
     region: str | None = None,
     owner_id: uuid.UUID | None = None,
 ) -> Page[LevelProposal]:
-    require_read(principal)
-    doc, _ = await archive_settings.load(session)
-    where = [visibility_filter(principal)]
-    if region:
-        where.append(C.region == normalize_region(region))
-    if owner_id:
-        where.append(C.owner_id == owner_id)
-    stmt = keyset(levels.proposals_query(doc.level_thresholds, where), [C.created_at, C.id], page)
-    rows = (await session.execute(stmt)).all()
-    items, cursor = make_page(rows, page, lambda r: [r.created_at, r.id])
-    return Page(
-        items=[LevelProposal.model_validate(r, from_attributes=True) for r in items],
-        next_cursor=cursor,
+    return await service.level_proposals(
+        session, principal, page, extensions, region=region, owner_id=owner_id
     )
 
 
@@ -272,194 +192,53 @@ async def create_customer(
     body: CustomerCreate,
     session: SessionDep,
     principal: CurrentPrincipal,
+    extensions: Extensions,
     confirm_duplicates: Annotated[
         bool, Query(description="create even when likely duplicates exist")
     ] = False,
 ) -> Response:
     customer = await service.create_customer(
-        session, principal, body, confirm_duplicates=confirm_duplicates
+        session, principal, body, extensions, confirm_duplicates=confirm_duplicates
     )
     headers = {**_etag(customer.version), "Location": f"{router.prefix}/{customer.id}"}
     return json_response(_read(customer), 201, headers)
 
 
-def _like(text: str) -> str:
-    return re.sub(r"([\\%_])", r"\\\1", text)
-
-
-@router.get(
-    "",
-    response_model=Page[CustomerRead],
-    summary="List and search customers",
-    openapi_extra={"parameters": openapi_query(CustomerListQuery)},
-)
-@direct
-async def list_customers(request: Request) -> Response:
-    """A hot read: the query validated by one model, one statement on the direct reads."""
-    principal = authenticate(request)
-    require_read(principal)
-    query = query_params(request, CustomerListQuery)
-    page = PageParams(query.limit, query.cursor)
-    filters: dict[str, Any] = {}
-    if query.region:
-        filters["region"] = normalize_region(query.region)
-    for name, value in (
-        ("level", query.level),
-        ("owner_id", query.owner_id),
-        ("team_id", query.team_id),
-        ("status", query.status),
-        ("tag", [query.tag] if query.tag else None),
-    ):
-        if value:
-            filters[name] = value
-    if query.pool is True:
-        filters["pool"] = True
-    elif query.pool is False:
-        filters["not_pool"] = True
-    if query.q:
-        text = query.q.strip()
-        filters["q_name"] = f"%{_like(text)}%"
-        filters["q_code"] = f"{_like(text.upper())}%"
-        digits = normalize_phone(text)
-        if digits and len(digits) >= 3:
-            filters["q_phone"] = f"{digits}%"
-    rows, cursor = await repository.list_page(
-        request.app.state.db.direct_reads(),
-        principal,
-        filters,
-        page,
-        query.sort,
-        query.order == "desc",
-    )
-    # The rows are CustomerRead's columns in its order: each goes out as it came, encoded once
-    # for the page (times as "Z", money as decimal strings, as the schema's JSON).
-    return Response(
-        orjson.dumps(
-            {"items": [_json_cells(dict(r)) for r in rows], "next_cursor": cursor},
-            default=str,
-            option=_RECORD_JSON,
-        ),
-        media_type="application/json",
-    )
-
-
-_AS_OF = TypeAdapter(datetime)
-_FILE_PARAMETERS = {
-    "parameters": [
-        {
-            "name": "customer_id",
-            "in": "path",
-            "required": True,
-            "schema": {"type": "string", "format": "uuid"},
-        },
-        {
-            "name": "as_of",
-            "in": "query",
-            "required": False,
-            "description": "the record as it was at this time (ISO 8601, with a time zone)",
-            "schema": {"type": "string", "format": "date-time"},
-        },
-    ]
-}
-
-
-def _as_of(request: Request) -> datetime | None:
-    if not request.scope["query_string"]:
-        return None  # the hot case: no query to parse
-    text = request.query_params.get("as_of")
-    if text is None:
-        return None
-    try:
-        value = _AS_OF.validate_python(text)
-    except ValidationError:
-        msg = "not a date-time (ISO 8601, e.g. 2026-01-01T00:00:00Z)"
-        raise ValidationFailed(
-            f"as_of: {msg}", errors=[{"loc": ["query", "as_of"], "msg": msg}]
-        ) from None
-    if value.tzinfo is None:
-        raise ValidationFailed.field("as_of", "needs a time zone (e.g. 2026-01-01T00:00:00Z)")
-    return value
-
-
-def _level_info_json(
-    record: dict[str, Any], doc: ArchiveSettingsDoc, purchases: Decimal
-) -> dict[str, Any]:
-    level = record["level"]
-    return {
-        "level": level,
-        "cadence_days": doc.cadence(level),
-        "proposed_level": levels.proposed_level(
-            purchases, record["estimated_potential"], doc.level_thresholds
-        ),
-        "purchases_12m": purchases,
-    }
-
-
-async def _file_as_of(
-    request: Request, record: dict[str, Any], customer_id: uuid.UUID, as_of: datetime
+@router.get("", response_model=Page[CustomerRead], summary="List and search customers")
+async def list_customers(
+    query: Annotated[CustomerListQuery, Query()], session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
-    session = request_session(request)
-    newer = await hist.changes_since(session, customer_id, as_of)
-    current = CustomerRead.model_validate(record).model_dump(mode="json")
-    state = hist.replay_backwards(current, newer)
-    if state is None:
-        raise CustomerNotFound(customer_id)
-    past = CustomerRead.model_validate(state).model_dump(mode="json")
-    return json_response({**past, "as_of": as_of.isoformat()})
+    # The rows are CustomerRead's columns in its order: they go out as they came.
+    items, cursor = await service.list_customers(session, principal, query)
+    return json_response({"items": items, "next_cursor": cursor})
 
 
-@router.get(
-    BY_ID,
-    response_model=CustomerFile,
-    summary="The full file (or the record as of)",
-    openapi_extra=_FILE_PARAMETERS,
-)
-@direct
-async def get_customer(request: Request) -> Response:
-    """The hottest read of the service: one statement on the direct reads, access checked on the
-    row, one JSON encoding; no ORM session or transaction unless `as_of` or a Python section
-    asks for one."""
-    principal = authenticate(request)
-    require_read(principal)
-    customer_id: uuid.UUID = request.path_params["customer_id"]
-    as_of = _as_of(request)
-    row, query = await files.fetch_file(request.app.state.db.direct_reads(), customer_id)
-    if row is None or not can_see(principal, row["owner_id"], row["team_id"]):
-        raise CustomerNotFound(customer_id)
-    record = {f: row[f] for f in files.RECORD_FIELDS}
+@router.get(BY_ID, response_model=CustomerFile, summary="The full file (or the record as of)")
+async def get_customer(
+    customer_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    extensions: Extensions,
+    as_of: Annotated[
+        AwareDatetime | None,
+        Query(description="the record as it was at this time (ISO 8601, with a time zone)"),
+    ] = None,
+) -> Response:
     if as_of is not None:
-        return await _file_as_of(request, record, customer_id, as_of)
-    # The ledger and SQL sections are JSON already (built by PostgreSQL) and go out as they
-    # came.
-    sections: dict[str, Any] = {
-        name: orjson.Fragment(row[label] or "null") for name, label in query.sections
-    }
-    if file_sections.items():
-        current = CustomerRead.model_validate(record)
-        sections.update(await file_sections.render(request_session(request), principal, current))
-    doc = _settings_from(row["settings_data"])
-    record["level_info"] = _level_info_json(record, doc, Decimal(row["purchases_12m"] or 0))
-    record["ownership"] = orjson.Fragment(row["ledger"])
-    record["sections"] = sections
-    return Response(
-        orjson.dumps(_json_cells(record), default=str, option=_RECORD_JSON),
-        media_type="application/json",
-        headers=_etag(record["version"]),
-    )
+        return json_response(await service.customer_as_of(session, principal, customer_id, as_of))
+    file = await service.customer_file(session, principal, customer_id, extensions)
+    return json_response(file.model_dump(mode="json"), headers=_etag(file.version))
 
 
 @router.get(BY_ID + "/card", response_model=CustomerCard, summary="The rep's short card")
 async def get_card(
-    customer: VisibleCustomer, session: SessionDep, principal: CurrentPrincipal
+    customer_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    extensions: Extensions,
 ) -> Response:
-    current = CustomerRead.model_validate(customer, from_attributes=True)
-    doc, _ = await archive_settings.load(session)
-    card = CustomerCard(
-        **current.model_dump(include=set(CustomerCard.model_fields) - {"cadence_days", "sections"}),
-        cadence_days=doc.cadence(current.level),
-        sections=await card_sections.render(session, principal, current),
-    )
-    return json_response(card.model_dump(mode="json"), headers=_etag(current.version))
+    card, version = await service.customer_card(session, principal, customer_id, extensions)
+    return json_response(card.model_dump(mode="json"), headers=_etag(version))
 
 
 @router.patch(BY_ID, response_model=CustomerRead, summary="Change a customer (If-Match)")
@@ -470,7 +249,6 @@ async def patch_customer(
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> Response:
-    require_write(principal)
     check_if_match(request, customer.version)
     customer, change_request = await service.update_customer(session, principal, customer, body)
     if change_request is not None:
@@ -513,7 +291,6 @@ async def release(
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> Response:
-    require_write(principal)
     await ownership.release(session, principal, customer, body.reason)
     return json_response(_read(customer), headers=_etag(customer.version))
 
@@ -533,9 +310,4 @@ async def claim(
     )
 
 
-__all__ = ["ChangeRequest", "router"]
-
-
-# The two hot reads first: a request is matched against the routes one by one, in order.
-_HOT = (get_customer, list_customers)
-router.routes.sort(key=lambda r: getattr(r, "endpoint", None) not in _HOT)
+__all__ = ["router"]

@@ -7,7 +7,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -169,12 +168,6 @@ class CustomerRead(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
-
-    @field_validator("location", mode="before")
-    @classmethod
-    def _json_text(cls, value: Any) -> Any:
-        # The direct reads hand JSON columns over as their text.
-        return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 class CustomerListQuery(BaseModel):

@@ -1,50 +1,53 @@
-"""The archive's rules: create (codes, owner, history, events), update with approval of key
-fields, and the change-request decisions. Services flush, never commit: the request's
-`KitRoute` (or the consumer's unit of work) commits once.
+"""The archive's rules: reads under the access rule (list, full file, card, as of), create
+(codes, owner, history, events), update with approval of key fields, and the change-request
+decisions. Services flush, never commit: the request's `KitRoute` (or the consumer's unit of
+work) commits once. Ownership moves are `ownership.py`, history `history.py`.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customers.archive import codes, events, ownership, repository
+from customers.archive import codes, events, levels, ownership, repository
 from customers.archive import settings as archive_settings
-from customers.archive.access import require_write, team_ids
+from customers.archive.access import can_change, can_see, require_read, require_write
 from customers.archive.exceptions import (
     ChangeRequestNotFound,
     CustomerNotFound,
     DuplicatesFound,
     StaleChangeRequest,
 )
-from customers.archive.extensions import hooks
+from customers.archive.extensions import ArchiveExtensions
 from customers.archive.history import (
     Actor,
     as_actor,
     jsonable,
     record_change,
+    replay_backwards,
     write_history,
 )
-from customers.archive.models import CHANGE_REQUESTS, ChangeRequest, Customer
-from customers.archive.normalize import (
-    normalize_email,
-    normalize_name,
-    normalize_phone,
-    normalize_region,
-)
+from customers.archive.models import ChangeRequest, Customer
 from customers.archive.schemas import (
     NOT_NULL_FIELDS,
     PUBLIC_FIELDS,
+    CustomerCard,
     CustomerCreate,
+    CustomerFile,
+    CustomerListQuery,
+    CustomerRead,
     CustomerUpdate,
+    LevelProposal,
 )
 from customers.archive.settings import ArchiveSettingsDoc
 from customers.models import directory
@@ -52,6 +55,13 @@ from servicekit.auth import Principal
 from servicekit.db import utcnow
 from servicekit.errors import Conflict, DomainError, Forbidden, ValidationFailed
 from servicekit.ids import new_id
+from servicekit.normalize import (
+    normalize_email,
+    normalize_name,
+    normalize_phone,
+    normalize_region,
+)
+from servicekit.pagination import Page, PageParams
 
 __all__ = [
     "NewCustomer",
@@ -60,6 +70,8 @@ __all__ = [
     "create_customers_bulk",
     "decide_change_request",
     "find_duplicates",
+    "get_changeable_customer",
+    "get_visible_customer",
     "plan_owners",
     "record_change",
     "update_customer",
@@ -70,6 +82,176 @@ _CREATED_FIELDS = (
     *(f for f in PUBLIC_FIELDS if f not in {"id", "version", "created_at", "updated_at"}),
     "location",
 )
+
+
+# --- reads under the access rule --------------------------------------------------------------
+
+
+async def get_visible_customer(
+    session: AsyncSession,
+    principal: Principal,
+    customer_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+) -> Customer:
+    """The customer, or 404 when it does not exist or the principal may not see it."""
+    customer = await repository.customer_by_id(session, customer_id, for_update=for_update)
+    if customer is None or not can_see(principal, customer.owner_id, customer.team_id):
+        raise CustomerNotFound(customer_id)
+    return customer
+
+
+async def get_changeable_customer(
+    session: AsyncSession, principal: Principal, customer_id: uuid.UUID
+) -> Customer:
+    """Locked for the change: 404 when invisible, 403 when visible but not theirs to change."""
+    customer = await get_visible_customer(session, principal, customer_id, for_update=True)
+    if not can_change(principal, customer):
+        raise Forbidden("you may read this customer but not change it")
+    return customer
+
+
+def _like(text: str) -> str:
+    return re.sub(r"([\\%_])", r"\\\1", text)
+
+
+async def list_customers(
+    session: AsyncSession, principal: Principal, query: CustomerListQuery
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the customers the principal may see, each `CustomerRead`'s fields (the rows'
+    columns are the schema's), and the next cursor. `q` matches the name anywhere, the code's
+    start and, from three digits on, the normalised phone's start."""
+    require_read(principal)
+    name_like = code_like = phone_like = None
+    if query.q:
+        text = query.q.strip()
+        name_like, code_like = f"%{_like(text)}%", f"{_like(text.upper())}%"
+        digits = normalize_phone(text)
+        if digits and len(digits) >= 3:
+            phone_like = f"{digits}%"
+    filters = repository.ListFilters(
+        region=normalize_region(query.region) if query.region else None,
+        level=query.level or None,
+        owner_id=query.owner_id,
+        team_id=query.team_id,
+        status=query.status or None,
+        tag=query.tag or None,
+        pool=query.pool,
+        name_like=name_like,
+        code_like=code_like,
+        phone_like=phone_like,
+    )
+    return await repository.list_page(
+        session,
+        principal,
+        filters,
+        PageParams(query.limit, query.cursor),
+        sort=query.sort,
+        descending=query.order == "desc",
+    )
+
+
+async def customer_file(
+    session: AsyncSession,
+    principal: Principal,
+    customer_id: uuid.UUID,
+    extensions: ArchiveExtensions,
+) -> CustomerFile:
+    """The full file: the record, its level (cadence, proposal), the custody ledger and the
+    sections the other features add, read in one statement."""
+    require_read(principal)
+    sections = extensions.file_sections
+    row = await repository.customer_file(
+        session, customer_id, sections=sections, purchases=extensions.purchases, now=utcnow()
+    )
+    if row is None or not can_see(principal, row.owner_id, row.team_id):
+        raise CustomerNotFound(customer_id)
+    doc = archive_settings.from_json(row.settings_data)
+    purchases = Decimal(row.purchases_12m or 0)
+    level_info = {
+        "level": row.level,
+        "cadence_days": doc.cadence(row.level),
+        "proposed_level": levels.proposed_level(
+            purchases, row.estimated_potential, doc.level_thresholds
+        ),
+        "purchases_12m": purchases,
+    }
+    return CustomerFile.model_validate(
+        {
+            **row._mapping,
+            "level_info": level_info,
+            "ownership": row.ledger,
+            "sections": repository.section_values(row, sections),
+        }
+    )
+
+
+async def customer_as_of(
+    session: AsyncSession, principal: Principal, customer_id: uuid.UUID, as_of: datetime
+) -> dict[str, Any]:
+    """The record as it was at `as_of`: its changes since then undone, newest first."""
+    require_read(principal)
+    customer = await get_visible_customer(session, principal, customer_id)
+    current = CustomerRead.model_validate(customer, from_attributes=True).model_dump(mode="json")
+    newer = await repository.changes_since(session, customer_id, as_of)
+    state = replay_backwards(current, newer)
+    if state is None:
+        raise CustomerNotFound(customer_id)
+    past = CustomerRead.model_validate(state).model_dump(mode="json")
+    return {**past, "as_of": as_of.isoformat()}
+
+
+async def customer_card(
+    session: AsyncSession,
+    principal: Principal,
+    customer_id: uuid.UUID,
+    extensions: ArchiveExtensions,
+) -> tuple[CustomerCard, int]:
+    """The rep's short card and the record's version, read in one statement."""
+    require_read(principal)
+    sections = extensions.card_sections
+    row = await repository.customer_card(session, customer_id, sections=sections)
+    if row is None or not can_see(principal, row.owner_id, row.team_id):
+        raise CustomerNotFound(customer_id)
+    doc = archive_settings.from_json(row.settings_data)
+    card = CustomerCard.model_validate(
+        {
+            **row._mapping,
+            "cadence_days": doc.cadence(row.level),
+            "sections": repository.section_values(row, sections),
+        }
+    )
+    return card, int(row.version)
+
+
+async def level_proposals(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    extensions: ArchiveExtensions,
+    *,
+    region: str | None,
+    owner_id: uuid.UUID | None,
+) -> Page[LevelProposal]:
+    require_read(principal)
+    doc, _ = await archive_settings.load(session)
+    rows, cursor = await repository.level_proposals_page(
+        session,
+        doc.level_thresholds,
+        purchases=extensions.purchases,
+        now=utcnow(),
+        region=normalize_region(region) if region else None,
+        owner_id=owner_id,
+        principal=principal,
+        page=page,
+    )
+    return Page(
+        items=[LevelProposal.model_validate(r, from_attributes=True) for r in rows],
+        next_cursor=cursor,
+    )
+
+
+# --- creating customers -----------------------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -129,19 +311,14 @@ async def plan_owners(
 
 
 async def find_duplicates(
-    session: AsyncSession, data: CustomerCreate, exclude_id: uuid.UUID | None = None
+    session: AsyncSession,
+    data: CustomerCreate,
+    extensions: ArchiveExtensions,
+    exclude_id: uuid.UUID | None = None,
 ) -> list[dict[str, Any]]:
-    if hooks.duplicate_finder is not None:
-        return await hooks.duplicate_finder(session, data, exclude_id)
-    norm = normalized(data.name, data.phone, data.email)
-    return await repository.duplicate_candidates(
-        session,
-        normalized_phone=norm["normalized_phone"],
-        normalized_email=norm["normalized_email"],
-        normalized_name=norm["normalized_name"],
-        region=normalize_region(data.region),
-        exclude_id=exclude_id,
-    )
+    if extensions.duplicate_finder is None:
+        return []
+    return await extensions.duplicate_finder(session, data, exclude_id)
 
 
 async def create_customers_bulk(
@@ -149,6 +326,7 @@ async def create_customers_bulk(
     actor: Actor | Principal | None,
     items: Sequence[NewCustomer],
     *,
+    extensions: ArchiveExtensions,
     principal: Principal | None = None,
     settings: ArchiveSettingsDoc | None = None,
     reason: str = "created",
@@ -259,7 +437,7 @@ async def create_customers_bulk(
     await events.emit_many(
         session, [(events.CUSTOMER_CREATED, r["id"], events.created(r, who.id)) for r in rows]
     )
-    for hook in hooks.after_create:
+    for hook in extensions.after_create:
         await hook(session, principal, [(item.id, item.data) for item in items])
     return rows
 
@@ -268,6 +446,7 @@ async def create_customer(
     session: AsyncSession,
     principal: Principal,
     data: CustomerCreate,
+    extensions: ArchiveExtensions,
     *,
     confirm_duplicates: bool,
 ) -> Customer:
@@ -282,13 +461,15 @@ async def create_customer(
                 "a customer with this source and external_ref exists", existing_id=str(existing)
             )
     if not confirm_duplicates:
-        candidates = await find_duplicates(session, data)
+        candidates = await find_duplicates(session, data, extensions)
         if candidates:
             raise DuplicatesFound(candidates)
     owner_id, team_id = planned
     item = NewCustomer(data, owner_id, team_id)
-    await create_customers_bulk(session, principal, [item], principal=principal)
-    customer = await session.get(Customer, item.id)
+    await create_customers_bulk(
+        session, principal, [item], extensions=extensions, principal=principal
+    )
+    customer = await repository.customer_by_id(session, item.id)
     assert customer is not None
     return customer
 
@@ -326,8 +507,10 @@ async def update_customer(
     customer: Customer,
     data: CustomerUpdate,
 ) -> tuple[Customer, ChangeRequest | None]:
-    """Apply a PATCH (access and If-Match checked by the caller). A rep's change of a key
-    field becomes a change request for a manager: nothing of that PATCH is applied then."""
+    """Apply a PATCH (the record loaded as changeable and If-Match checked by the caller). A
+    rep's change of a key field becomes a change request for a manager: nothing of that PATCH
+    is applied then."""
+    require_write(principal)
     changes = _diff(customer, data)
     _check_status(customer, changes)
     if not changes:
@@ -351,7 +534,7 @@ async def update_customer(
                 base_version=customer.version,
                 reason=data.reason,
             )
-            session.add(request)
+            await repository.add(session, request)
             await session.flush()
             return customer, request
     await apply_changes(session, principal, customer, changes, comment=data.reason)
@@ -429,7 +612,7 @@ async def apply_changes(
 async def get_change_request(
     session: AsyncSession, request_id: uuid.UUID, *, for_update: bool = False
 ) -> ChangeRequest:
-    request = await session.get(ChangeRequest, request_id, with_for_update=for_update)
+    request = await repository.change_request_by_id(session, request_id, for_update=for_update)
     if request is None:
         raise ChangeRequestNotFound(request_id)
     return request
@@ -445,6 +628,16 @@ def may_decide(principal: Principal, request: ChangeRequest) -> bool:
 
 def may_read_request(principal: Principal, request: ChangeRequest) -> bool:
     return may_decide(principal, request) or request.requested_by == principal.sub
+
+
+async def read_change_request(
+    session: AsyncSession, principal: Principal, request_id: uuid.UUID
+) -> ChangeRequest:
+    """The request, or 404 when it does not exist or is not the principal's to see."""
+    request = await get_change_request(session, request_id)
+    if not may_read_request(principal, request):
+        raise ChangeRequestNotFound(request_id)
+    return request
 
 
 def _from_json(field_name: str, value: Any) -> Any:
@@ -471,7 +664,7 @@ async def decide_change_request(
     request.decided_at = utcnow()
     request.comment = comment
     if approve:
-        customer = await session.get(Customer, request.customer_id, with_for_update=True)
+        customer = await repository.customer_by_id(session, request.customer_id, for_update=True)
         if customer is None:
             raise CustomerNotFound(request.customer_id)
         if customer.status == "merged":
@@ -490,17 +683,3 @@ async def decide_change_request(
         await apply_changes(session, principal, customer, changes, comment=note)
     await session.flush()
     return request
-
-
-def pending_for(principal: Principal) -> sa.ColumnElement[bool]:
-    """Which requests a principal lists: managers their teams', reps their own, admins all."""
-    t = CHANGE_REQUESTS.c
-    if principal.kind != "user":
-        return sa.false()
-    if principal.is_admin:
-        return sa.true()
-    own = t.requested_by == principal.sub
-    if principal.is_manager:
-        teams = team_ids(principal)
-        return sa.or_(own, t.team_id.in_(teams)) if teams else own
-    return own

@@ -5,15 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-import orjson
-import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customers.archive import codes
-from customers.archive.models import SETTINGS
+from customers.archive import codes, events, repository
+from customers.archive.access import require_read
 from customers.archive.schemas import UPDATABLE_FIELDS
-from servicekit.errors import ValidationFailed
+from servicekit.auth import Principal
+from servicekit.errors import Forbidden, ValidationFailed
 
 Days = Annotated[int, Field(ge=1, le=366)]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
@@ -120,32 +119,38 @@ def changed(doc: ArchiveSettingsDoc, change: dict[str, Any]) -> ArchiveSettingsD
         raise ValidationFailed("the settings would not be valid", errors=errors) from None
 
 
+async def read(session: AsyncSession, principal: Principal) -> tuple[ArchiveSettingsDoc, int]:
+    """The settings and their version, for anyone who reads customers."""
+    require_read(principal)
+    return await load(session)
+
+
+async def for_change(session: AsyncSession, principal: Principal) -> tuple[ArchiveSettingsDoc, int]:
+    """The settings and their version, about to be changed: admins only."""
+    if principal.kind != "user" or not principal.is_admin:
+        raise Forbidden("only admins change the customer settings")
+    return await load(session)
+
+
 async def load(session: AsyncSession) -> tuple[ArchiveSettingsDoc, int]:
     """The settings and their version (0 while the admins never saved any)."""
-    row = (
-        await session.execute(
-            sa.select(SETTINGS.c.data, SETTINGS.c.version).where(SETTINGS.c.id == 1)
-        )
-    ).first()
+    row = await repository.settings_row(session)
     if row is None:
         return DEFAULTS, 0
-    return ArchiveSettingsDoc.model_validate(row.data), int(row.version)
+    return from_json(row.data), int(row.version)
+
+
+def from_json(data: Any) -> ArchiveSettingsDoc:
+    """The document as stored (None: never saved)."""
+    return DEFAULTS if data is None else ArchiveSettingsDoc.model_validate(data)
 
 
 async def save(session: AsyncSession, doc: ArchiveSettingsDoc, actor_id: str | None) -> int:
-    data: dict[str, Any] = doc.model_dump(mode="json")
-    stmt = sa.text(
-        f"""
-        INSERT INTO {SETTINGS.schema}.{SETTINGS.name} AS s
-            (id, data, version, updated_at, updated_by)
-        VALUES (1, CAST(:data AS jsonb), 1, now(), :actor)
-        ON CONFLICT (id) DO UPDATE
-            SET data = excluded.data, version = s.version + 1, updated_at = now(),
-                updated_by = excluded.updated_by
-        RETURNING version
-        """
+    """Store the settings and announce them (`customer_settings.changed`, with the cadence per
+    level other apps plan follow-ups by); the new version."""
+    saved = doc.model_dump(mode="json")
+    version = await repository.save_settings(session, saved, actor_id)
+    await events.emit(
+        session, events.SETTINGS_CHANGED, None, events.settings_changed(saved, version, actor_id)
     )
-    version = (
-        await session.execute(stmt, {"data": orjson.dumps(data).decode(), "actor": actor_id})
-    ).scalar_one()
-    return int(version)
+    return version

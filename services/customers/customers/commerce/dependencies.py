@@ -11,13 +11,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import Depends
 from fastapi import Path as PathParam
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customers.archive.access import can_change, get_visible_customer
+from customers.archive import repository as archive_repository
+from customers.archive.access import can_change
 from customers.archive.models import Customer
+from customers.archive.service import get_visible_customer
 from customers.commerce.exceptions import CustomerMerged
 from servicekit.app import CurrentPrincipal
 from servicekit.auth import Principal
@@ -38,10 +39,7 @@ def require_any_scope(principal: Principal, *scopes: str) -> None:
 async def _customer_by_id(
     session: AsyncSession, customer_id: uuid.UUID, *, for_update: bool
 ) -> Customer:
-    stmt = sa.select(Customer).where(Customer.id == customer_id)  # type: ignore[arg-type]
-    if for_update:
-        stmt = stmt.with_for_update()
-    customer = (await session.execute(stmt)).scalar_one_or_none()
+    customer = await archive_repository.customer_by_id(session, customer_id, for_update=for_update)
     if customer is None:
         raise NotFound(f"no customer {customer_id}")
     return customer

@@ -13,7 +13,7 @@ from fastapi import Path as PathParam
 from starlette.responses import Response
 
 from customers.archive.models import Customer
-from customers.commerce import repository, sections, service
+from customers.commerce import repository, service
 from customers.commerce.dependencies import (
     ORDERS_READ,
     ORDERS_WRITE,
@@ -39,8 +39,6 @@ from servicekit.errors import NotFound
 from servicekit.pagination import Page, PageDep
 from servicekit.routing import SessionDep, kit_router
 
-# Imported for its registrations in the archive (file and card sections, contacts on create).
-_REGISTERED = (sections,)
 customers_router = kit_router(prefix="/api/v1/customers", tags=["contacts", "orders"])
 orders_router = kit_router(prefix="/api/v1/orders", tags=["orders"])
 

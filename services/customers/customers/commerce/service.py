@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from customers.archive import repository as archive_repository
 from customers.archive.models import Customer
+from customers.archive.schemas import CustomerCreate
 from customers.commerce import events, repository
 from customers.commerce.exceptions import (
     ContactNotFound,
@@ -43,7 +46,7 @@ async def create_contact(session: AsyncSession, customer: Customer, body: Contac
     contact = Contact(customer_id=customer.id, **body.model_dump())
     if contact.is_primary:
         await repository.clear_primary(session, customer.id)
-    session.add(contact)
+    await repository.add(session, contact)
     await session.flush()
     await record_event(
         session, events.CONTACT_CREATED, customer.id, events.contact_payload(customer, contact)
@@ -82,9 +85,52 @@ async def delete_contact(session: AsyncSession, customer: Customer, contact_id: 
     if contact is None:
         raise ContactNotFound(contact_id)
     payload = events.contact_payload(customer, contact)
-    await session.delete(contact)
+    await repository.delete(session, contact)
     await session.flush()
     await record_event(session, events.CONTACT_DELETED, customer.id, payload)
+
+
+async def create_initial_contacts(
+    session: AsyncSession,
+    principal: Principal | None,
+    created: Sequence[tuple[uuid.UUID, CustomerCreate]],
+) -> None:
+    """The contacts given with new customers (the archive's `after_create`): one multi-row
+    INSERT, one event per contact."""
+    wanted = [(cid, body) for cid, body in created if body.contacts]
+    if not wanted:
+        return
+    rows: list[dict[str, Any]] = []
+    now = utcnow()
+    for cid, body in wanted:
+        # One primary at most: the first one flagged wins.
+        primary_taken = False
+        for given in body.contacts:
+            is_primary = given.is_primary and not primary_taken
+            primary_taken = primary_taken or is_primary
+            rows.append(
+                {
+                    "id": new_id(),
+                    "customer_id": cid,
+                    **given.model_dump(exclude={"is_primary"}),
+                    "is_primary": is_primary,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+    await repository.insert_contacts(session, rows)
+    customers = {
+        c.id: c
+        for c in await archive_repository.customers_by_ids(session, [cid for cid, _ in wanted])
+    }
+    for row in rows:
+        customer = customers[row["customer_id"]]
+        await record_event(
+            session,
+            events.CONTACT_CREATED,
+            customer.id,
+            events.contact_payload(customer, Contact(**row)),
+        )
 
 
 def contact_read(contact: Contact) -> ContactRead:
@@ -196,7 +242,7 @@ async def receive_payment(
         external_ref=body.external_ref,
         created_by=principal.sub,
     )
-    session.add(payment)
+    await repository.add(session, payment)
     order.paid_amount = order.paid_amount + body.amount
     await session.flush()
     await record_event(

@@ -1,7 +1,7 @@
 """HTTP of data quality, merge, import and export, at the public customers paths.
 
-Included before the archive's router; the by-id paths use the `uuid` convertor, so the fixed
-paths (/data-quality, /import, /export) can never be taken for an id.
+The by-id paths use the `uuid` convertor, so the fixed paths (/data-quality, /import,
+/export) can never be taken for an id, whatever order the routers are included in.
 """
 
 from __future__ import annotations
@@ -9,22 +9,19 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-import sqlalchemy as sa
 from fastapi import Query
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from customers.archive.models import CUSTOMERS
+from customers.archive.dependencies import Extensions
 from customers.archive.schemas import Level
-from customers.quality import export, hooks, importing, merge, service
+from customers.quality import formats, service
 from customers.quality.schemas import DataQualityPage, ImportResult, MergeBody, MergeResult
 from servicekit.app import CurrentPrincipal, json_response
 from servicekit.errors import ValidationFailed
 from servicekit.pagination import PageDep
 from servicekit.routing import SessionDep, kit_router
 
-# Imported for their registrations in the archive (sections of the full file, duplicates).
-_REGISTERED = (hooks,)
 router = kit_router(prefix="/api/v1/customers", tags=["data quality", "bulk"])
 BY_ID = "/{customer_id:uuid}"
 
@@ -49,7 +46,7 @@ async def data_quality(
         page,
         level=level,
         below=below,
-        region=region.strip().upper() if region else None,
+        region=region,
         owner_id=owner_id,
     )
     return json_response(result.model_dump(mode="json"))
@@ -59,7 +56,7 @@ async def data_quality(
 async def merge_customer(
     customer_id: uuid.UUID, body: MergeBody, session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
-    result = await merge.merge_customers(session, principal, customer_id, body.duplicate_id)
+    result = await service.merge_customers(session, principal, customer_id, body.duplicate_id)
     return json_response(result.model_dump(mode="json"))
 
 
@@ -80,18 +77,19 @@ async def import_customers(
     request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
+    extensions: Extensions,
     confirm_duplicates: bool = False,
 ) -> Response:
     body = await request.body()
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if content_type in ("text/csv", "application/csv"):
-        raw = importing.parse_csv(body)
+        raw = formats.parse_csv(body)
     elif content_type in ("application/json", ""):
-        raw = importing.parse_json(body)
+        raw = formats.parse_json(body)
     else:
         raise ValidationFailed.field("Content-Type", "send application/json or text/csv")
-    result = await importing.import_customers(
-        session, principal, raw, confirm_duplicates=confirm_duplicates
+    result = await service.import_customers(
+        session, principal, raw, extensions, confirm_duplicates=confirm_duplicates
     )
     return json_response(result)
 
@@ -105,17 +103,12 @@ async def export_customers(
     level: Level | None = None,
     status: Literal["active", "invalid", "merged"] | None = None,
 ) -> Response:
-    c = CUSTOMERS.c
-    filters: list[sa.ColumnElement[bool]] = []
-    if region:
-        filters.append(c.region == region.strip().upper())
-    if level:
-        filters.append(c.level == level)
-    if status:
-        filters.append(c.status == status)
-    stmt = export.export_statement(principal, filters)
+    # Streamed from a connection of its own: the request's session has ended by then.
+    body = await service.export_csv(
+        request.app.state.db, principal, region=region, level=level, status=status
+    )
     return StreamingResponse(
-        export.stream_csv(request.app.state.db, stmt),
+        body,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="customers.csv"'},
     )

@@ -8,7 +8,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from customers.quality.scoring import DataQuality
+
+class DataQuality(BaseModel):
+    score: int
+    missing_required: list[str]
+    missing_recommended: list[str]
+    # True when the record was not updated within `scoring.FRESH_DAYS` (it then loses
+    # freshness points).
+    stale: bool
 
 
 class DataQualityItem(BaseModel):

@@ -17,8 +17,9 @@ Weights (they add up to 100):
 | freshness   | updated within 90 days         | 10     |
 |             | updated within 365 days        | 5      |
 
-The same table drives the Python score of one record (the full file) and the SQL expression the
-data-quality list filters and sorts on, so the two can never disagree.
+The same table drives the Python score (`assess`) and the SQL expressions the data-quality list
+filters and sorts on and the full file's section shows (`repository.score_sql`,
+`repository.data_quality_section`), so they can never disagree.
 """
 
 from __future__ import annotations
@@ -27,13 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from pydantic import BaseModel
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from customers.archive.models import CUSTOMERS
-from customers.commerce.models import CONTACTS
+from customers.quality.schemas import DataQuality
 from servicekit.db import utcnow
 
 
@@ -59,14 +54,6 @@ PARTS: tuple[Part, ...] = (
 FRESH_DAYS, FRESH_POINTS = 90, 10
 RECENT_DAYS, RECENT_POINTS = 365, 5
 assert sum(p.points for p in PARTS) + FRESH_POINTS == 100
-
-
-class DataQuality(BaseModel):
-    score: int
-    missing_required: list[str]
-    missing_recommended: list[str]
-    # True when the record was not updated within FRESH_DAYS (it then loses freshness points).
-    stale: bool
 
 
 def _present(value: Any) -> bool:
@@ -115,79 +102,7 @@ def score_is_stale(updated_at: datetime, now: datetime) -> bool:
     return now - updated_at > timedelta(days=FRESH_DAYS)
 
 
-async def data_quality(
-    session: AsyncSession, customer: Any, *, now: datetime | None = None
-) -> DataQuality:
-    """The score of one customer (`customer` is an archive `Customer`)."""
-    has_contact = await session.scalar(
-        sa.select(sa.exists().where(CONTACTS.c.customer_id == customer.id))
-    )
-    values = {p.field: getattr(customer, p.field, None) for p in PARTS if p.field != "contacts"}
-    values["contacts"] = 1 if has_contact else 0
-    return assess(values, customer.updated_at, now)
-
-
-# --- the same score, in SQL -------------------------------------------------------------------
-
-
-def _present_sql(field: str) -> sa.ColumnElement[bool]:
-    if field == "contacts":
-        return sa.exists().where(CONTACTS.c.customer_id == CUSTOMERS.c.id)
-    col = CUSTOMERS.c[field]
-    if field == "tags":
-        return sa.func.cardinality(col) > 0
-    if isinstance(col.type, sa.String | sa.Text):
-        return sa.func.coalesce(sa.func.btrim(col), "") != ""
-    return col.is_not(None)
-
-
-def score_sql(now: datetime | sa.ColumnElement[datetime]) -> sa.ColumnElement[int]:
-    terms: list[sa.ColumnElement[int]] = [
-        sa.case((_present_sql(p.field), p.points), else_=0) for p in PARTS
-    ]
-    terms.append(
-        sa.case(
-            (CUSTOMERS.c.updated_at >= now - timedelta(days=FRESH_DAYS), FRESH_POINTS),
-            (CUSTOMERS.c.updated_at >= now - timedelta(days=RECENT_DAYS), RECENT_POINTS),
-            else_=0,
-        )
-    )
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    return sa.cast(total, sa.Integer)
-
-
-def section_sql(customer_id: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    """The full file's data_quality section, computed in the file's own statement (the row's
-    columns are in scope there; `now()` keeps the cached statement right every day)."""
-    now = sa.func.now()
-
-    def missing(required: bool) -> sa.ColumnElement[Any]:
-        names = [
-            sa.case((_present_sql(p.field), sa.null()), else_=sa.literal(p.field))
-            for p in PARTS
-            if p.required is required
-        ]
-        return sa.func.to_json(sa.func.array_remove(postgresql.array(names), sa.null()))
-
-    return sa.func.json_build_object(
-        "score",
-        score_sql(now),
-        "missing_required",
-        missing(True),
-        "missing_recommended",
-        missing(False),
-        "stale",
-        CUSTOMERS.c.updated_at < now - timedelta(days=FRESH_DAYS),
-    )
-
-
-def present_sql_columns() -> list[sa.ColumnElement[bool]]:
-    """One boolean per part, labelled by field name, to name the missing fields of a row."""
-    return [_present_sql(p.field).label(f"has_{p.field}") for p in PARTS]
-
-
 def from_row(row: Any, now: datetime) -> DataQuality:
+    """The score of a row of `repository.incomplete_page` (its `has_<field>` flags)."""
     values = {p.field: (1 if getattr(row, f"has_{p.field}") else None) for p in PARTS}
     return assess(values, row.updated_at, now)

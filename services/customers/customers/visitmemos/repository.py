@@ -84,9 +84,3 @@ def visits_section(customer_id: sa.ColumnElement[uuid.UUID]) -> sa.ColumnElement
         "cadence_days", cadence,
         type_=sa.JSON,
     )  # fmt: skip
-
-
-async def section_of(session: AsyncSession, customer_id: uuid.UUID) -> Any:
-    """The section for one customer (the card's Python sections call for it)."""
-    stmt = sa.select(visits_section(C.id)).where(C.id == customer_id)
-    return (await session.execute(stmt)).scalar_one_or_none()

@@ -13,6 +13,8 @@ from customers.visitmemos import repository
 from servicekit.outbox import Event
 
 log = logging.getLogger("customers.visitmemos")
+# The visits service's feed, and the one event type kept from it.
+SOURCE = "visits"
 VISIT_COMPLETED = "visit.completed"
 
 
@@ -33,7 +35,7 @@ def _row(data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def apply_event(session: AsyncSession, event: Event) -> None:
-    """The consumer's handler (`AppSpec.follows`), in the consumer's transaction."""
+    """The consumer's handler (`hooks.follow_visits`), in the consumer's transaction."""
     if event.type != VISIT_COMPLETED:
         return
     try:

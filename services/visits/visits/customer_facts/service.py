@@ -23,6 +23,8 @@ from visits.customer_facts.exceptions import UnknownCustomer
 
 log = logging.getLogger("visits.customer_facts")
 
+# The customers service's feed; its settings event carries the follow-up cadence per level.
+SOURCE = "customers"
 SETTINGS_CHANGED = "customer_settings.changed"
 LEVELS = ("A", "B", "C")
 _REQUIRED = ("id", "code", "name", "region", "level", "status")
@@ -69,7 +71,7 @@ def facts_of(data: dict[str, Any]) -> dict[str, Any] | None:
 
 
 async def apply_event(session: AsyncSession, event: Event) -> None:
-    """The consumer's handler (`AppSpec.follows`), in the consumer's transaction."""
+    """The consumer's handler (`hooks.follow_customers`), in the consumer's transaction."""
     data = event.data or {}
     if event.type == SETTINGS_CHANGED:
         cadence = data.get("cadence_days") or {}

@@ -1,9 +1,10 @@
-"""`widgets`: every kit feature on one small resource (writes, raw reads, ETag, pages, events)."""
+"""`widgets`: every kit feature on one small resource (writes, reads, ETag, pages, events)."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -19,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from servicekit.app import AppSpec, CurrentPrincipal, create_app, json_response
-from servicekit.consumer import Follow
-from servicekit.db import compile_sql, make_registry, utcnow
+from servicekit.consumer import following
+from servicekit.db import make_registry, utcnow
 from servicekit.directory import Directory
 from servicekit.errors import NotFound, ValidationFailed
 from servicekit.etag import check_if_match, etag_for
@@ -82,7 +83,6 @@ class WidgetRead(BaseModel):
 
 
 WIDGETS: sa.Table = Widget.__table__  # type: ignore[attr-defined]
-WIDGET_BY_ID = compile_sql(sa.select(WIDGETS).where(WIDGETS.c.id == sa.bindparam("id")))
 
 router = kit_router(prefix="/widgets", tags=["widgets"])
 
@@ -115,12 +115,12 @@ async def create_widget(
 
 @router.get("/{widget_id}", response_model=WidgetRead)
 async def get_widget(
-    request: Request, widget_id: Annotated[uuid.UUID, PathParam()], principal: CurrentPrincipal
+    widget_id: Annotated[uuid.UUID, PathParam()], session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
-    row = await request.app.state.db.read_pool().fetchrow(WIDGET_BY_ID, widget_id)
-    if row is None or row["owner"] != principal.sub:
+    row = (await session.execute(sa.select(WIDGETS).where(WIDGETS.c.id == widget_id))).first()
+    if row is None or row.owner != principal.sub:
         raise NotFound(f"no widget {widget_id}")
-    return json_response(dict(row), headers={"ETag": etag_for(row["version"])})
+    return json_response(dict(row._mapping), headers={"ETag": etag_for(row.version)})
 
 
 @router.patch("/{widget_id}", response_model=WidgetRead)
@@ -177,18 +177,25 @@ def settings_for(database_url: str, public_key_pem: str) -> KitSettings:
     )
 
 
-def sample_spec(*, follow_identity: bool = False, follows: Sequence[Follow] = ()) -> AppSpec:
+@contextlib.asynccontextmanager
+async def follow_partner(app: FastAPI) -> AsyncIterator[None]:
+    """A read model of another app's feed, kept as services keep theirs: a lifespan hook."""
+    async with following(app, "partner", "kitsample.partner", record_received):
+        yield
+
+
+def sample_spec(*, follow_identity: bool = False, follow_partner_feed: bool = False) -> AppSpec:
     """The sample app; with `follow_identity`, it follows the identity feed into its
-    directory (as services do by naming their directory in the spec); `follows`: other feeds
-    it keeps read models of (e.g. `Follow("partner", record_received)`)."""
+    directory (as services do by naming their directory in the spec); with
+    `follow_partner_feed`, another app's feed into its `received` table (a hook)."""
     return AppSpec(
         name="kitsample",
         schema=SCHEMA,
         title="Kit sample",
         migrations_dir=MIGRATIONS,
         routers=[router],
+        hooks=[follow_partner] if follow_partner_feed else [],
         directory=directory if follow_identity else None,
-        follows=follows,
     )
 
 

@@ -40,11 +40,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(
-        sa.text(f"DELETE FROM {S}.consumer_cursors WHERE consumer = :q").bindparams(
-            q=quiet_marker(CONSUMER)
-        )
-    )
+    cursors = sa.table("consumer_cursors", sa.column("consumer"), schema=S)
+    op.execute(sa.delete(cursors).where(cursors.c.consumer == quiet_marker(CONSUMER)))
     for column in ("role", "name"):
         op.alter_column(USERS_TABLE, column, type_=sa.String(), schema=S)
     op.add_column(USERS_TABLE, sa.Column("manager_id", sa.Uuid(), nullable=True), schema=S)
