@@ -55,16 +55,6 @@ def sees_everything(principal: Principal) -> bool:
     return principal.kind == "key" or principal.is_admin
 
 
-def team_ids(principal: Principal) -> list[uuid.UUID]:
-    out = []
-    for team in principal.visible_team_ids:
-        try:
-            out.append(uuid.UUID(team))
-        except ValueError:
-            continue
-    return out
-
-
 async def sees_rep(session: AsyncSession, principal: Principal, rep_id: uuid.UUID) -> bool:
     """May the principal see the records of `rep_id`?"""
     if sees_everything(principal) or rep_id == principal.user_id:
@@ -132,7 +122,7 @@ def rep_clause(principal: Principal, column: sa.ColumnElement[uuid.UUID]) -> sa.
         return sa.true()
     me = principal.user_id
     own = column == me if me is not None else sa.false()
-    teams = team_ids(principal)
+    teams = principal.team_uuids()
     if not principal.is_manager or not teams:
         return own
     users = directory.users.c

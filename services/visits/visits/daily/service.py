@@ -35,7 +35,6 @@ from visits.access import (
     require_user,
     sees_everything,
     sees_rep,
-    team_ids,
     visible,
 )
 from visits.config import Settings
@@ -301,7 +300,7 @@ async def missing(
     items: list[MissingReport] = []
     cursor = None
     if working and passed:
-        teams = None if sees_everything(principal) else team_ids(principal)
+        teams = None if sees_everything(principal) else principal.team_uuids()
         rows = await repository.missing_page(session, teams, day, page)
         kept, cursor = make_page(rows, page, lambda r: [r.id])
         items = [

@@ -13,7 +13,7 @@ from servicekit.auth import Principal
 from servicekit.db import utcnow
 from servicekit.pagination import PageParams, make_page
 from visits import calendar
-from visits.access import require_read, sees_everything, sees_rep, team_ids
+from visits.access import require_read, sees_everything, sees_rep
 from visits.config import Settings
 from visits.customer_facts.models import CUSTOMERS
 from visits.followups import repository
@@ -33,7 +33,7 @@ async def follow_ups(
     elif not sees_everything(principal):
         me = principal.user_id
         own = C.owner_id == me
-        teams = team_ids(principal)
+        teams = principal.team_uuids()
         where.append(sa.or_(own, C.team_id.in_(teams)) if principal.is_manager and teams else own)
     today = calendar.local_date(utcnow(), settings.zone)
     due_before = query.due_before or today + timedelta(days=1)
