@@ -28,8 +28,7 @@ import random
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -43,6 +42,7 @@ from starlette.routing import Route
 
 from bench.gateway import start_behind_gateway
 from bench.harness import Context, RequestSet, Server, call, login
+from bench.raw_app import pool_lifespan
 from fieldforce.apps import BY_NAME, GATEWAY
 from fieldforce.stack import migrate_all
 from servicekit.ids import new_id, ordered_uuids
@@ -190,16 +190,6 @@ def raw_app() -> Starlette:
     rep = uuid.UUID(os.environ["BENCH_REP_ID"])
     team = uuid.UUID(os.environ["BENCH_TEAM_ID"])
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.pool = await asyncpg.create_pool(
-            os.environ["DATABASE_URL"], min_size=1, max_size=10
-        )
-        try:
-            yield
-        finally:
-            await app.state.pool.close()
-
     async def post_visit(request: Request) -> Response:
         body = orjson.loads(await request.body())
         check_in = datetime.fromisoformat(body["check_in_at"])
@@ -233,7 +223,7 @@ def raw_app() -> Starlette:
 
     return Starlette(
         routes=[Route("/api/v1/visits", post_visit, methods=["POST"]), Route("/month", month)],
-        lifespan=lifespan,
+        lifespan=pool_lifespan,
     )
 
 
