@@ -22,6 +22,9 @@ from customers.models import SCHEMA, directory
 from customers.quality import repository as quality_repository
 from customers.quality import service as quality_service
 from customers.quality.router import router as quality_router
+from customers.visitmemos import repository as visit_memos
+from customers.visitmemos.hooks import follow_visits
+from customers.visitmemos.repository import VISITS_READ
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
 
@@ -36,10 +39,12 @@ def archive_extensions() -> ArchiveExtensions:
             "contacts": Section(commerce_repository.contacts_section, CUSTOMERS_READ),
             "orders": Section(commerce_repository.orders_section, ORDERS_READ),
             "data_quality": Section(quality_repository.data_quality_section, CUSTOMERS_READ),
+            "visits": Section(visit_memos.visits_section, VISITS_READ),
         },
         card_sections={
             "key_contact": Section(commerce_repository.key_contact_section, CUSTOMERS_READ),
             "last_orders": Section(commerce_repository.last_orders_section, ORDERS_READ),
+            "visits": Section(visit_memos.visits_section, VISITS_READ),
         },
         purchases=commerce_repository.purchases_since,
         purchases_scope=ORDERS_READ,
@@ -57,6 +62,8 @@ def spec() -> AppSpec:
         migrations_dir=MIGRATIONS,
         routers=[archive_router, quality_router, commerce_router, orders_router],
         state={STATE_KEY: archive_extensions()},
+        # The visits service's completed visits, for the memos on the card and the file.
+        hooks=[follow_visits],
         # Follows the gateway's identity feed into the kit's directory tables; the archive
         # reacts to moves and deactivations.
         directory=directory,

@@ -146,7 +146,7 @@ async def test_composite_answers_show_each_part_by_its_own_scope(customers, org)
     assert card["sections"]["last_orders"][0]["amount"] == "32.50"
     # People see every part of a customer they may see.
     mine = (await customers.get(base, as_=org.rep_a)).json()
-    assert set(mine["sections"]) == {"contacts", "orders", "data_quality"}
+    assert set(mine["sections"]) == {"contacts", "orders", "data_quality", "visits"}
     assert mine["level_info"]["purchases_12m"] == "32.50"
 
 

@@ -46,6 +46,8 @@ _REQUEST_FACTS = (
     "comment",
     "created_at",
 )
+# The archive's settings as saved; consumers take the follow-up cadence per level from it.
+SETTINGS_CHANGED = "customer_settings.changed"
 
 _FACTS = (
     "code",
@@ -60,6 +62,7 @@ _FACTS = (
     "email",
     "source",
     "estimated_potential",
+    "location",
     "version",
 )
 
@@ -152,11 +155,17 @@ def change_request_event(request: Any, customer: Any) -> tuple[str, uuid.UUID, d
     return CHANGE_REQUEST_EVENTS[data["status"]], data["id"], data
 
 
+def settings_changed(doc: dict[str, Any], version: int, actor_id: str | None) -> dict[str, Any]:
+    return {**doc, "version": version, "changed_by": actor_id}
+
+
 def _get(obj: Any, key: str) -> Any:
     return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key)
 
 
-async def emit(session: AsyncSession, type_: str, subject: uuid.UUID, data: dict[str, Any]) -> None:
+async def emit(
+    session: AsyncSession, type_: str, subject: uuid.UUID | None, data: dict[str, Any]
+) -> None:
     await record_event(session, type_, subject, data)
 
 
