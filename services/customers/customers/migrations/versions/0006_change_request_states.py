@@ -1,8 +1,8 @@
 """Change requests can be withdrawn by their author and are cancelled when the customer
 changes owner or team while they wait.
 
-Revision ID: customers_0005_requests
-Revises: customers_0004_directory
+Revision ID: customers_0006_requests
+Revises: customers_0005
 """
 
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "customers_0005_requests"
-down_revision: str | None = "customers_0004_directory"
+revision: str = "customers_0006_requests"
+down_revision: str | None = "customers_0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
