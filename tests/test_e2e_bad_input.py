@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import login, organisation
+from conftest import login
 from conftest import ok as _ok
 
 pytestmark = pytest.mark.e2e
@@ -154,7 +154,8 @@ async def test_nul_in_any_text_of_any_operation_is_a_422_naming_the_field(gw, ad
         queries = {
             p["name"]: NUL
             for p in op.get("parameters", [])
-            if p["in"] == "query" and d.branch(p.get("schema", {})).get("type") == "string"
+            if p["in"] == "query"
+            and d.branch(p.get("schema", {})).get("type") == "string"
             and "enum" not in d.branch(p.get("schema", {}))
             and "format" not in d.branch(p.get("schema", {}))
         }

@@ -75,6 +75,15 @@ def refusals(value: Any, loc: Loc = ()) -> Iterator[tuple[Loc, str]]:
             yield from refusals(item, (*loc, index))
 
 
+def row_refusal(row: Any) -> str | None:
+    """The error of one row of a bulk body (read by its endpoint, so `check_request` has not
+    seen it) that holds a value no field can store, as one line; None when it holds none."""
+    found = list(refusals(row))
+    if not found:
+        return None
+    return "; ".join(".".join(str(p) for p in loc) + f": {msg}" for loc, msg in found[:5])
+
+
 def _shown(text: str) -> str:
     """`text` as a problem document can show it (escapes instead of what cannot be sent)."""
     return text.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\u0000")
