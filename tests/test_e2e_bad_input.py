@@ -4,6 +4,10 @@ API document, so an operation added later is covered without a line here."""
 
 from __future__ import annotations
 
+import base64
+import csv
+import io
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -12,10 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import login
+from conftest import login, organisation
 from conftest import ok as _ok
 
 pytestmark = pytest.mark.e2e
+API = "/api/v1/customers"
 PASSWORD = "correct-horse-" + uuid.uuid4().hex[:8]
 NUL = "a\x00b"
 # Path parameters that are not ids, with a value each that names something real.
@@ -193,3 +198,165 @@ async def test_nul_in_any_text_of_any_operation_is_a_422_naming_the_field(gw, ad
     assert "POST /api/v1/customers body" in checked
     assert "GET /api/v1/customers query" in checked
     assert len(checked) > 30, checked
+
+
+# --- cursors, dates, CSV bodies, imports, the export, 405 ------------------------------------
+
+
+def _cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def _problem(resp: httpx.Response, status: int, field: str) -> dict[str, Any]:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"] == "application/problem+json"
+    problem: dict[str, Any] = resp.json()
+    assert field in problem.get("detail", "") or any(
+        field in map(str, e["loc"]) for e in problem.get("errors", [])
+    ), problem
+    return problem
+
+
+async def test_cursors_beyond_their_columns_are_422(gw, admin_login):
+    """Cursors are opaque, but a client can forge one: integers beyond the column's 64 bits
+    (feeds, history) or 32 bits (the data-quality score) reached the driver and answered 500."""
+    org = await organisation(gw, admin_login, PASSWORD)
+    admin, rep = org["admin"], org["h"]["rep_a"]
+    customer = await _ok(
+        await gw.post(API, json={"name": "Cursor", "region": "east"}, headers=rep), 201
+    )
+    history = f"{API}/{customer['id']}/history"
+    # A real cursor still pages.
+    first = await _ok(await gw.get(history, params={"limit": 1}, headers=rep))
+    assert first["items"]
+    for url, param, values, who in (
+        ("/api/v1/events/customers", "after", [2**64, 0], admin),
+        ("/api/v1/events/customers", "after", [0, -(2**63) - 1], admin),
+        ("/api/v1/events/identity", "after", [2**70, 1], admin),
+        (history, "cursor", [2**63], rep),
+        (f"{API}/data-quality", "cursor", [2**31, str(uuid.uuid4())], rep),
+        (API, "cursor", ["2024-05-01T00:00:00+00:00", 2**80], rep),
+    ):
+        _problem(await gw.get(url, params={param: _cursor(values)}, headers=who), 422, param)
+
+
+async def test_numbers_are_not_dates(gw, admin_login):
+    """Pydantic reads a number as seconds since 1970: `{"order_date": 0}` was stored as
+    1970-01-01. Dates and times are ISO 8601 text only, in bodies and queries."""
+    org = await organisation(gw, admin_login, PASSWORD)
+    rep = org["h"]["rep_a"]
+    customer = await _ok(
+        await gw.post(API, json={"name": "Dates", "region": "east"}, headers=rep), 201
+    )
+    orders = f"{API}/{customer['id']}/orders"
+    line = {"product": "P", "quantity": "1", "unit_price": "10.00"}
+    for value in (0, 1714521600, "1714521600"):
+        body = {"order_date": value, "amount": "10.00", "lines": [line]}
+        _problem(await gw.post(orders, json=body, headers=rep), 422, "order_date")
+    made = await gw.post(
+        orders, json={"order_date": "2024-05-01", "amount": "10.00", "lines": [line]}, headers=rep
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["order_date"] == "2024-05-01"
+    _problem(
+        await gw.get(f"{API}/{customer['id']}", params={"as_of": "0"}, headers=rep), 422, "as_of"
+    )
+    _problem(
+        await gw.get("/api/v1/audit", params={"since": "1714521600"}, headers=org["admin"]),
+        422,
+        "since",
+    )
+
+
+async def test_a_csv_with_a_bare_carriage_return_is_422_after_the_403(gw, admin_login):
+    org = await organisation(gw, admin_login, PASSWORD)
+    body = b"name,region\nGood,east\nBad\rname,east\n"
+    csv_headers = {"Content-Type": "text/csv"}
+    # A rep may not import: refused before the body is read, whatever it holds.
+    rep = await gw.post(f"{API}/import", content=body, headers={**org["h"]["rep_a"], **csv_headers})
+    assert rep.status_code == 403, rep.text
+    for url in (f"{API}/import", "/api/v1/leads/bulk"):
+        resp = await gw.post(url, content=body, headers={**org["admin"], **csv_headers})
+        problem = _problem(resp, 422, "body")
+        assert "line 3" in problem["detail"]
+
+
+async def test_one_bad_row_never_blocks_the_good_ones(gw, admin_login):
+    org = await organisation(gw, admin_login, PASSWORD)
+    admin = org["admin"]
+    tag = uuid.uuid4().hex[:6]
+    rows: list[Any] = [
+        {"name": f"Good one {tag}", "region": "east"},
+        {"name": f"NUL {tag}\x00", "region": "east"},
+        {"name": f"Huge {tag}", "region": "east", "estimated_potential": 2**70},
+        {"name": f"Surrogate {tag}", "region": "east", "industry": "\ud800"},
+        "not an object",
+        {"name": f"Bad key {tag}", "region": "east", "attributes": {"k\x00": 1}},
+        {"name": f"Good two {tag}", "region": "east", "tags": ["=evil", "ok"]},
+    ]
+    # A lone surrogate cannot be encoded as UTF-8 by a client library: the JSON escapes it.
+    content = json.dumps({"rows": rows}).encode()
+    resp = await gw.post(
+        f"{API}/import", content=content, headers={**admin, "Content-Type": "application/json"}
+    )
+    result = await _ok(resp)
+    outcomes = [r["outcome"] for r in result["results"]]
+    assert outcomes == ["created", "error", "error", "error", "error", "error", "created"], result
+    assert result["errors"] == 5
+    found = await _ok(await gw.get(API, params={"q": tag}, headers=admin))
+    assert sorted(c["name"] for c in found["items"]) == [f"Good one {tag}", f"Good two {tag}"]
+
+    leads = [
+        {"source": "web_form", "company": f"Lead ok {tag}", "region": "east"},
+        {"source": "web_form", "company": f"Lead NUL {tag}\x00", "region": "east"},
+        {"source": "web_form", "company": f"Lead huge {tag}", "attributes": {"n": 2**70}},
+    ]
+    pushed = await gw.post(
+        "/api/v1/leads/bulk",
+        content=json.dumps({"rows": leads}).encode(),
+        headers={**admin, "Content-Type": "application/json"},
+    )
+    outcomes = [r["outcome"] for r in (await _ok(pushed))["results"]]
+    assert outcomes[1:] == ["error", "error"] and outcomes[0] != "error", outcomes
+
+
+async def test_the_export_escapes_every_formula_cell(gw, admin_login):
+    """OWASP's CSV injection rule: every cell starting with =, +, -, @, tab or carriage
+    return, tags included; `-2+3+cmd|...` (a digit after the sign) and tags went out raw."""
+    org = await organisation(gw, admin_login, PASSWORD)
+    rep = org["h"]["rep_a"]
+    values = {
+        "name": "-2+3+cmd|' /C calc'!A0",
+        "industry": "@SUM(1+1)*cmd|' /C calc'!A0",
+        "address": "\t=1+1",
+        "phone": "+86 138 0000",
+        "tags": ['=HYPERLINK("http://x")', "plain"],
+    }
+    made = await _ok(await gw.post(API, json={**values, "region": "east"}, headers=rep), 201)
+    resp = await gw.get(f"{API}/export", headers=rep)
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(resp.text, newline=""))}
+    row = rows[made["id"]]
+    for field in ("name", "industry", "address", "phone"):
+        assert row[field] == "'" + made[field], (field, row[field])
+    assert row["tags"] == "'" + ";".join(made["tags"])
+    for cells in rows.values():
+        for cell in cells.values():
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cells
+
+
+async def test_405_names_every_allowed_method(gw, admin_login):
+    admin = await login(gw, *admin_login)
+    for method, path, allowed in (
+        ("DELETE", API, {"GET", "POST"}),
+        ("PUT", f"{API}/{uuid.uuid4()}", {"GET", "PATCH"}),
+        ("DELETE", "/api/v1/users", {"GET", "POST"}),
+        ("PUT", f"/api/v1/users/{uuid.uuid4()}", {"GET", "PATCH"}),
+    ):
+        resp = await gw.request(method, path, headers=admin)
+        assert resp.status_code == 405, (method, path, resp.text)
+        assert resp.headers["content-type"] == "application/problem+json"
+        assert allowed <= {m.strip() for m in resp.headers["allow"].split(",")}, (
+            path,
+            resp.headers["allow"],
+        )

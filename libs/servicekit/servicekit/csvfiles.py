@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -48,7 +49,12 @@ def read_json_rows(body: bytes, *, max_rows: int) -> list[Any]:
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ValidationFailed.field("body", f"not JSON: {exc}") from None
+        try:
+            # The standard parser takes what orjson refuses and JSON allows (an escaped lone
+            # surrogate): then only the row holding it is refused, as its error.
+            doc = json.loads(body)
+        except ValueError:
+            raise ValidationFailed.field("body", f"not JSON: {exc}") from None
     rows = doc.get("rows") if isinstance(doc, dict) else None
     if not isinstance(rows, list):
         raise ValidationFailed.field(
@@ -86,7 +92,9 @@ def read_csv(body: bytes, *, max_rows: int) -> list[dict[str, Any]]:
             rows.append(row)
     except csv.Error as exc:
         raise ValidationFailed.field(
-            "body", f"line {reader.line_num}: not readable as CSV ({exc})"
+            # line_num counts the lines read before the one that failed.
+            "body",
+            f"line {reader.line_num + 1}: not readable as CSV ({exc})",
         ) from None
     return rows
 

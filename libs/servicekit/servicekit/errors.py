@@ -291,15 +291,21 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+# The methods a 405's `Allow` is worked out over (each is tried against the app's routes).
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route of the app answers at the request's path (Starlette's 405
-    names only the methods of the first route whose path matched)."""
-    allowed: set[str] = set()
-    for route in request.app.router.routes:
-        methods = getattr(route, "methods", None)
-        if methods and route.matches(request.scope)[0] is not Match.NONE:
-            allowed |= methods
-    return sorted(allowed)
+    names only the methods of the first route whose path matched). Asked of the routes
+    through `matches`, so routers FastAPI nests on inclusion are asked too."""
+    routes = request.app.router.routes
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in routes):
+            allowed.append(method)
+    return allowed
 
 
 def install_error_handlers(app: FastAPI) -> None:
