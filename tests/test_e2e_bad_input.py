@@ -4,6 +4,7 @@ API document, so an operation added later is covered without a line here."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import io
@@ -13,11 +14,13 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
-from conftest import login, organisation
+from conftest import login, organisation, wait_for
 from conftest import ok as _ok
+from servicekit.db import to_asyncpg_dsn
 
 pytestmark = pytest.mark.e2e
 API = "/api/v1/customers"
@@ -360,3 +363,93 @@ async def test_405_names_every_allowed_method(gw, admin_login):
             path,
             resp.headers["allow"],
         )
+
+
+async def test_nul_in_a_header_is_refused_before_any_app_reads_it(stack):
+    """Headers feed stored values (the Idempotency-Key, the audit line's client): a NUL in
+    one is refused by the HTTP parser as a 400, never reaching the database as a 500."""
+    url = httpx.URL(stack.running["gateway"].url)
+    body = b"username=x%40example.com&password=y"
+    for name in (b"Idempotency-Key", b"User-Agent", b"X-Request-Id"):
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+        try:
+            writer.write(
+                b"POST /api/v1/auth/token HTTP/1.1\r\nHost: gw\r\n"
+                + name
+                + b": a\x00b\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+                + body
+            )
+            await writer.drain()
+            status_line = await asyncio.wait_for(reader.readline(), 30)
+        finally:
+            writer.close()
+        assert status_line.split()[1] in (b"400", b"422"), (name, status_line)
+
+
+_EXPORT_SQL = "%FROM customers.customers%ORDER BY customers.customers.created_at%"
+
+
+async def _export_backend(conn: asyncpg.Connection) -> tuple[int, str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT pid, state, state_change FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE $1 "
+        "AND query NOT LIKE '%LIMIT%'",
+        _EXPORT_SQL,
+    )
+    return None if row is None else (row["pid"], row["state"], row["state_change"])
+
+
+async def test_an_export_that_fails_mid_stream_is_cut_never_ended(gw, admin_login, stack):
+    """The export's database connection dies after the first bytes went out: the client must
+    see a broken answer, not a clean end of a 200 that looks like the whole file. Enough wide
+    rows that the answer cannot sit whole in the sockets' buffers while the client waits."""
+    org = await organisation(gw, admin_login, PASSWORD)
+    rep = org["users"]["rep_a"]["id"]
+    tag = uuid.uuid4().hex[:6]
+    wide = {
+        "address": "a" * 1000,
+        "industry": "i" * 200,
+        "tags": [f"{i:02d}" + "t" * 48 for i in range(50)],
+        "region": "east",
+        "owner_id": rep,
+    }
+    for call in range(5):
+        rows = [{"name": f"Wide {tag} {call} {i}", **wide} for i in range(2000)]
+        result = await _ok(
+            await gw.post(
+                f"{API}/import",
+                params={"confirm_duplicates": "true"},
+                json={"rows": rows},
+                headers=org["admin"],
+            )
+        )
+        assert result["errors"] == 0, result["results"][:3]
+
+    conn = await asyncpg.connect(to_asyncpg_dsn(stack.database_url))
+    try:
+        async with gw.stream("GET", f"{API}/export", headers=org["h"]["rep_a"]) as resp:
+            assert resp.status_code == 200
+            # The client reads nothing: the service fills the buffers and waits, holding
+            # its cursor, idle in its transaction. Then its connection is killed.
+            seen: list[Any] = []
+
+            async def waiting() -> bool:
+                backend = await _export_backend(conn)
+                seen.append(backend)
+                return (
+                    backend is not None
+                    and backend[1] == "idle in transaction"
+                    and seen[-2:-1] == [backend]
+                )
+
+            await wait_for(waiting, within=60)
+            assert await conn.fetchval("SELECT pg_terminate_backend($1)", seen[-1][0])
+            received = 0
+            with pytest.raises(httpx.HTTPError):
+                async for chunk in resp.aiter_raw():
+                    received += len(chunk)
+        # Cut short: far from the ~40 MB the 10,000 rows make.
+        assert received < 30_000_000
+    finally:
+        await conn.close()
