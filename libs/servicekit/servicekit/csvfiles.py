@@ -1,8 +1,9 @@
 """Bulk bodies in (JSON `{"rows": [...]}` or CSV) and CSV out, the same way in every app.
 
 Reading refuses, as one 422 naming the line, what cannot be read row by row: a body that is
-not UTF-8, that holds NUL, or that the csv module cannot split (a bare carriage return outside
-quotes). What is wrong inside a row is that row's error, for the app's row validation to say.
+not UTF-8, or that the csv module cannot split (a bare carriage return outside quotes). What
+is wrong inside a row (a NUL in a cell too) is that row's error, for the app's row validation
+to say (`servicekit.inputs.row_refusal`).
 
 Writing escapes every text cell a spreadsheet would run as a formula (OWASP's CSV injection
 rule: a first character of `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`),
@@ -72,8 +73,6 @@ def read_csv(body: bytes, *, max_rows: int) -> list[dict[str, Any]]:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValidationFailed.field("body", "the CSV must be UTF-8") from None
-    if "\x00" in text:
-        raise ValidationFailed.field("body", "the CSV holds a NUL character (U+0000)")
     # Lines end at LF (CRLF too): a carriage return inside quotes is data, a bare one outside
     # them the csv module refuses, and so do we (as a 422, never a 500).
     reader = csv.DictReader(io.StringIO(text), strict=True)

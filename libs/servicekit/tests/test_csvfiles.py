@@ -37,7 +37,7 @@ def test_a_bare_carriage_return_is_a_422_naming_the_line():
 
 
 def test_bodies_that_cannot_be_read_are_422():
-    for body, media in ((b"\xff\xfe", "text/csv"), (b"a\x00,b\n", "text/csv"), (b"{", None)):
+    for body, media in ((b"\xff\xfe", "text/csv"), (b"{", None), (b"[1]", None)):
         with pytest.raises(ValidationFailed):
             read_rows(body, media, max_rows=10)
     with pytest.raises(ValidationFailed):
