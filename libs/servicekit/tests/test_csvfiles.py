@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,8 @@ FORMULAS = ["=1+1", "+SUM(A1)", "-2+3+cmd|' /C calc'!A0", "@SUM(1)", "\tx", "\rx
 
 
 def test_every_formula_start_is_escaped_and_reads_back_exactly():
-    rows = [["name", "tags", "n"], *[[v, [v, "ok"], Decimal("-5")] for v in FORMULAS]]
+    rows: list[list[Any]] = [["name", "tags", "n"]]
+    rows += [[v, [v, "ok"], Decimal("-5")] for v in FORMULAS]
     text = csv_lines(rows).decode()
     cells = list(csv.reader(io.StringIO(text, newline="")))
     for value, (name, tags, n) in zip(FORMULAS, cells[1:], strict=True):
