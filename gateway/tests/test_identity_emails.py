@@ -82,7 +82,8 @@ async def test_lookalike_addresses_cannot_be_two_accounts(api: Api) -> None:
     for twin in TWINS:
         problem = assert_problem(await create(api, admin, twin), 422)
         assert [e["loc"][-1] for e in problem["errors"]] == ["email"], (twin, problem)
-        assert "invisible" in str(problem) or "scripts" in str(problem)
+        # NUL is refused at the request's edge by the kit, before the address rules.
+        assert any(why in str(problem) for why in ("invisible", "scripts", "U+0000"))
 
     # Changing an address follows the same rules.
     other = await create(api, admin, "r2@example.com", "R2")
@@ -110,5 +111,5 @@ async def test_sign_in_looks_up_the_normalised_address(api: Api) -> None:
     # A twin is no account anyone can have: refused as input, before any password is checked.
     for twin in (ZERO_WIDTH, CYRILLIC_DOMAIN, NUL):
         problem = assert_problem(await api.login(twin, PASSWORD), 422)
-        assert problem["errors"][0]["loc"] == ["username"], problem
+        assert problem["errors"][0]["loc"][-1] == "username", problem
     assert (await api.login("r1@example.com", "wrong-password")).status_code == 401

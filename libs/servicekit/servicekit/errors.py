@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -13,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 log = logging.getLogger("servicekit.errors")
@@ -38,12 +40,27 @@ def problem_response(
     if detail:
         body["detail"] = detail
     body.update({k: v for k, v in extra.items() if v is not None})
+    try:
+        content = orjson.dumps(body, default=str)
+    except TypeError:
+        # A refused value echoed back (a field name holding a lone surrogate): escaped.
+        content = orjson.dumps(_escaped(body), default=str)
     return Response(
-        orjson.dumps(body, default=str),
+        content,
         status_code=status,
         media_type=PROBLEM_CONTENT_TYPE,
         headers=headers,
     )
+
+
+def _escaped(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode()
+    if isinstance(value, dict):
+        return {_escaped(k): _escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escaped(v) for v in value]
+    return value
 
 
 class DomainError(Exception):
@@ -180,9 +197,14 @@ _STATUS_SLUGS = {
 _UNAVAILABLE_SQLSTATES = ("08", "57P", "53300")
 
 
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether `exc` (or what it wraps: SQLAlchemy's `orig`, a cause, a context) says the
-    database cannot be reached, whichever driver or pool it came through."""
+# SQLSTATE classes of a value the database refused: data exceptions (text it cannot hold,
+# numeric overflow, a date out of range, a string too long, ...) and program limits (a value
+# too large for an index row).
+_REFUSED_VALUE_SQLSTATES = ("22", "54")
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and everything it wraps: SQLAlchemy's `orig`, causes and contexts."""
     seen: set[int] = set()
     pending: list[BaseException | None] = [exc]
     while pending:
@@ -190,6 +212,17 @@ def database_unavailable(exc: BaseException) -> bool:
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
+        yield current
+        orig = getattr(current, "orig", None)
+        pending += [current.__cause__, current.__context__]
+        if isinstance(orig, BaseException):
+            pending.append(orig)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` (or what it wraps) says the database cannot be reached, whichever driver
+    or pool it came through."""
+    for current in _causes(exc):
         if isinstance(current, ConnectionError | sqlalchemy.exc.TimeoutError):
             return True
         if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
@@ -203,19 +236,35 @@ def database_unavailable(exc: BaseException) -> bool:
             # A pooled connection the server is dropping (it got the server's farewell and not
             # yet the end of the stream): refused by the driver before anything was sent.
             return True
-        orig = getattr(current, "orig", None)
-        pending += [current.__cause__, current.__context__]
-        if isinstance(orig, BaseException):
-            pending.append(orig)
     return False
+
+
+def refused_value(exc: BaseException) -> str | None:
+    """What the database or its driver said when it refused a value of the request (a data
+    exception, or an argument the driver cannot encode), else None."""
+    for current in _causes(exc):
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_REFUSED_VALUE_SQLSTATES):
+            return str(getattr(current, "message", None) or current).splitlines()[0]
+        # asyncpg's own DataError ("invalid input for query argument $1 ..."): raised before
+        # anything was sent, for a value its codec cannot encode.
+        if isinstance(current, asyncpg.InterfaceError) and isinstance(current, ValueError):
+            return str(current).splitlines()[0]
+    return None
 
 
 def problem_for_unexpected(exc: BaseException, path: str | None = None) -> DomainError:
     """The answer to an exception no handler expected: 503 with Retry-After when the database
-    cannot be reached (a warning, no traceback), else a 500 (the traceback is logged)."""
+    cannot be reached (a warning, no traceback), 422 when it refused a value of the request
+    (a warning: some check before the database let it through), else a 500 (the traceback is
+    logged)."""
     if database_unavailable(exc):
         log.warning("database unavailable (%s: %s)", type(exc).__name__, exc, extra={"path": path})
         return DatabaseUnavailable()
+    refusal = refused_value(exc)
+    if refusal is not None:
+        log.warning("the database refused a value: %s", refusal, extra={"path": path})
+        return ValidationFailed(f"a value of the request cannot be stored: {refusal}")
     log.error("unhandled error", exc_info=exc, extra={"path": path})
     return InternalError()
 
@@ -242,6 +291,23 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+# The methods a 405's `Allow` is worked out over (each is tried against the app's routes).
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers at the request's path (Starlette's 405
+    names only the methods of the first route whose path matched). Asked of the routes
+    through `matches`, so routers FastAPI nests on inclusion are asked too."""
+    routes = request.app.router.routes
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in routes):
+            allowed.append(method)
+    return allowed
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_domain(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)
@@ -264,12 +330,15 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         slug, title = _STATUS_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
         return problem_response(
             exc.status_code,
             slug,
             title,
             detail,
-            headers=dict(exc.headers or {}),
+            headers=headers,
             instance=request.url.path,
         )
 

@@ -18,13 +18,17 @@ from typing import Any
 import orjson
 from pydantic import AfterValidator
 
+from servicekit.inputs import unstorable
+
 # Integers JSON consumers read exactly (JavaScript's safe range).
 MAX_JSON_INT = 2**53 - 1
 
 
 def no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+    # The request's edge refuses these already (`servicekit.inputs`); a value built from
+    # another source (a CSV row, an event) meets the same rule here.
+    if (reason := unstorable(value)) is not None:
+        raise ValueError(reason)
     return value
 
 

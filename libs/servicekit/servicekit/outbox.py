@@ -26,6 +26,7 @@ from servicekit.bulk import insert_rows
 from servicekit.db import PoolStatement, pool_statement, utcnow
 from servicekit.errors import Forbidden, ValidationFailed
 from servicekit.ids import ordered_uuids
+from servicekit.inputs import INT64_MAX, INT64_MIN
 from servicekit.pagination import decode_cursor, encode_cursor
 from servicekit.tables import kit_tables
 
@@ -130,8 +131,10 @@ def parse_feed_cursor(cursor: str | None) -> tuple[int, int]:
     if not cursor:
         return (-1, -1)
     txid, position = decode_cursor(cursor, 2, param="after")
-    if not isinstance(txid, int) or not isinstance(position, int):
-        raise ValidationFailed.field("after", "not a cursor this feed gave out")
+    # Both are bigints: anything else (a float, a bool, an integer beyond 64 bits) is foreign.
+    for value in (txid, position):
+        if type(value) is not int or not INT64_MIN <= value <= INT64_MAX:
+            raise ValidationFailed.field("after", "not a cursor this feed gave out")
     return txid, position
 
 

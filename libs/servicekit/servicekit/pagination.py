@@ -17,6 +17,7 @@ from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from servicekit.errors import ValidationFailed
+from servicekit.inputs import unstorable
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -61,28 +62,68 @@ def decode_cursor(cursor: str, size: int, param: str = "cursor") -> list[Any]:
     return values
 
 
-_PARSERS: dict[type, Callable[[Any], Any]] = {
-    datetime: lambda v: datetime.fromisoformat(v),
-    date: lambda v: date.fromisoformat(v),
-    uuid.UUID: lambda v: uuid.UUID(str(v)),
-    Decimal: lambda v: Decimal(str(v)),
-    int: int,
-    str: str,
+def _aware(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("a cursor's times carry their zone")
+    return value
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _finite(text: str) -> Decimal:
+    value = Decimal(text)
+    if not value.is_finite():
+        raise ValueError("not a number a list gives out")
+    return value
+
+
+# How each column type's values travel in a cursor (`encode_cursor`) and are read back:
+# ints as JSON integers, everything else as JSON strings.
+_PARSERS: dict[type, tuple[type | tuple[type, ...], Callable[[Any], Any]]] = {
+    datetime: (str, _aware),
+    date: (str, date.fromisoformat),
+    uuid.UUID: (str, uuid.UUID),
+    Decimal: (str, _finite),
+    int: (int, int),
+    str: (str, str),
 }
+# The range of each integer column type: a cursor holding a larger value is foreign (and the
+# driver could not send it).
+_INT_BITS = ((sa.SmallInteger, 16), (sa.BigInteger, 64), (sa.Integer, 32))
 
 
-def _parse(column: sa.ColumnElement[Any], value: Any) -> Any:
+def _int_bits(column_type: Any) -> int:
+    for kind, bits in _INT_BITS:
+        if isinstance(column_type, kind):
+            return bits
+    return 64
+
+
+def _parse(column: sa.ColumnElement[Any], value: Any, param: str = "cursor") -> Any:
     if value is None:
         return None
     try:
-        py = column.type.python_type
+        py: Any = column.type.python_type
     except NotImplementedError:
-        return value
-    parser = _PARSERS.get(py)
+        py = None
+    # A type without a parser gets the value as JSON gave it, when it is a plain one.
+    expected, parser = _PARSERS.get(py) or ((str, int), _same)
+    foreign = ValidationFailed.field(param, "not a cursor this list gave out")
+    if not isinstance(value, expected) or isinstance(value, bool):
+        raise foreign
+    if isinstance(value, str) and unstorable(value) is not None:
+        raise foreign
+    if isinstance(value, int):
+        half = 2 ** (_int_bits(column.type) - 1)
+        if not -half <= value < half:
+            raise foreign
     try:
-        return parser(value) if parser else value
-    except (TypeError, ValueError):
-        raise ValidationFailed.field("cursor", "not a cursor this list gave out") from None
+        return parser(value)
+    except (TypeError, ValueError, ArithmeticError):
+        raise foreign from None
 
 
 def cursor_values(params: PageParams, columns: Sequence[sa.ColumnElement[Any]]) -> list[Any] | None:

@@ -27,6 +27,7 @@ from starlette.responses import Response
 from servicekit.auth import authenticate
 from servicekit.db import Database, utcnow
 from servicekit.errors import Conflict, ValidationFailed
+from servicekit.inputs import check_request
 from servicekit.tables import kit_tables
 
 IDEMPOTENCY_HEADER = "idempotency-key"
@@ -140,12 +141,16 @@ class KitRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        # A body FastAPI parses for the endpoint is checked with the path and the query; an
+        # endpoint that reads its body itself checks what it parsed (`servicekit.inputs`).
+        parsed_body = self.body_field is not None
 
         async def route_handler(request: Request) -> Response:
             key = request.headers.get(IDEMPOTENCY_HEADER) if request.method == "POST" else None
             try:
                 if self.requires_principal:
                     authenticate(request)
+                await check_request(request, body=parsed_body)
                 if key is not None:
                     replay = await _claim_key(request, key)
                     if replay is not None:

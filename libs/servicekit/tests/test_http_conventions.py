@@ -117,10 +117,18 @@ async def test_invalid_input_gets_problem_documents_never_500(sample):
     assert unknown.headers["content-type"] == "application/problem+json"
     wrong_method = await sample.client.delete("/widgets", headers=h)
     assert wrong_method.status_code == 405 and wrong_method.json()["status"] == 405
+    # Every method of every route at the path, not only the first route's.
+    assert wrong_method.headers["allow"] == "GET, POST"
+    wrong_method = await sample.client.put(f"/widgets/{uuid.uuid4()}", headers=h)
+    assert wrong_method.headers["allow"] == "GET, PATCH"
     crash = await sample.client.post("/widgets/crash", headers=h)
     assert crash.status_code == 500
     assert crash.json()["type"] == "/problems/internal-error"
     assert "hunter2" not in crash.text and "Traceback" not in crash.text
+    refused = await sample.client.post("/widgets/refused", headers=h)
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "cannot be stored" in refused.json()["detail"] and "Traceback" not in refused.text
 
 
 async def test_a_refused_request_leaves_no_half_written_change(sample):

@@ -183,13 +183,22 @@ async def test_csv_rows_carry_inputs_and_attributes_and_bad_csv_is_refused(oppor
     assert first["score"]["points"] == 45 and first["status"] == "nurturing"
     assert (await svc.lead(results[1]["id"], as_=READER))["evaluation"] == {}
 
-    for bad in (b"source,company\nweb_form,A\x00B\n", b"\xff\xfe", b""):
+    # A NUL in a cell is that row's error: the other rows go in.
+    nul = await svc.post(
+        LEADS + "/bulk",
+        content=b"source,company\nweb_form,A\x00B\nweb_form,Fine CSV\n",
+        headers={"Content-Type": "text/csv"},
+        as_=WRITER,
+    )
+    assert [r["outcome"] for r in nul.json()["results"]] == ["error", "created"], nul.text
+    assert "U+0000" in nul.json()["results"][0]["error"]
+    for bad in (b"source,company\nweb_form,A\rB\n", b"\xff\xfe", b""):
         refused = await svc.post(
             LEADS + "/bulk", content=bad, headers={"Content-Type": "text/csv"}, as_=WRITER
         )
         assert refused.status_code == 422, refused.text
         assert refused.json()["errors"][0]["loc"] == ["body"]
-    assert await count_leads(svc) == 2
+    assert await count_leads(svc) == 3
 
 
 async def test_a_call_of_more_than_10000_rows_is_refused_whole(opportunities):

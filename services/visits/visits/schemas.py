@@ -8,17 +8,13 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from servicekit.fields import NO_NUL
+from servicekit.inputs import Date, Timestamp
 
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2099, 12, 31)
-
-
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold U+0000; refuse it here instead of failing in the database.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
 
 
 def _in_range(value: date) -> date:
@@ -33,22 +29,20 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-_NO_NUL = AfterValidator(_no_nul)
-
-
 def _text(max_length: int, min_length: int = 0) -> StringConstraints:
     return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
 
 
-ShortText = Annotated[str, _text(200), _NO_NUL]
-LongText = Annotated[str, _text(4000), _NO_NUL]
-Category = Annotated[str, _text(100, 1), _NO_NUL]
-Comment = Annotated[str, _text(2000), _NO_NUL]
-Required = Annotated[str, _text(4000, 1), _NO_NUL]
+ShortText = Annotated[str, _text(200), NO_NUL]
+LongText = Annotated[str, _text(4000), NO_NUL]
+Category = Annotated[str, _text(100, 1), NO_NUL]
+Comment = Annotated[str, _text(2000), NO_NUL]
+Required = Annotated[str, _text(4000, 1), NO_NUL]
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
-Day = Annotated[date, AfterValidator(_in_range)]
+# ISO text only (the kit's Date: never a number of seconds), within the company's years.
+Day = Annotated[Date, AfterValidator(_in_range)]
 # A moment with a time zone, stored and answered in UTC ("...Z").
-Moment = Annotated[AwareDatetime, AfterValidator(_utc)]
+Moment = Annotated[Timestamp, AfterValidator(_utc)]
 
 
 class Input(BaseModel):

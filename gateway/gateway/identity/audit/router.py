@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query
@@ -11,6 +10,7 @@ from gateway.identity.audit import service
 from gateway.identity.audit.schemas import AuditFilter, AuditRead
 from gateway.identity.dependencies import AdminUser
 from gateway.identity.routing import SECURITY, identity_router
+from servicekit.inputs import Timestamp
 from servicekit.pagination import Page, PageDep, make_page
 from servicekit.routing import SessionDep
 
@@ -33,7 +33,7 @@ async def list_audit(
     ] = None,
     actor_id: Annotated[str | None, Query(max_length=100)] = None,
     subject_id: Annotated[str | None, Query(max_length=100)] = None,
-    since: datetime | None = None,
+    since: Timestamp | None = None,
 ) -> Page[AuditRead]:
     where = AuditFilter(action=action, actor_id=actor_id, subject_id=subject_id, since=since)
     rows = await service.list_events(session, page, where)

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Body, Query
-from pydantic import AwareDatetime
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -38,6 +37,7 @@ from customers.archive.settings import ArchiveSettingsDoc
 from servicekit.app import CurrentPrincipal, json_response
 from servicekit.auth import Principal
 from servicekit.etag import check_if_match, etag_for
+from servicekit.inputs import Timestamp
 from servicekit.pagination import Page, PageDep
 from servicekit.routing import SessionDep, kit_router
 
@@ -251,7 +251,7 @@ async def get_customer(
     principal: CurrentPrincipal,
     extensions: Extensions,
     as_of: Annotated[
-        AwareDatetime | None,
+        Timestamp | None,
         Query(description="the record as it was at this time (ISO 8601, with a time zone)"),
     ] = None,
 ) -> Response:

@@ -9,6 +9,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from servicekit.inputs import Date
+
 Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
 PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
 NonNegativeMoney = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
@@ -74,10 +76,10 @@ class OrderLine(_Input):
 
 
 class OrderCreate(_Input):
-    order_date: date
+    order_date: Date
     amount: NonNegativeMoney
     gross_profit: Money | None = None
-    due_date: date | None = None
+    due_date: Date | None = None
     lines: list[OrderLine] = Field(default_factory=list, max_length=1000)
     # `external_ref` is unique per `source`: an ERP pushing the same order again gets the
     # order it already created instead of a second one.
@@ -104,7 +106,7 @@ class OrderRead(BaseModel):
 
 class PaymentCreate(_Input):
     amount: PositiveMoney
-    received_on: date
+    received_on: Date
     method: Annotated[str, Field(min_length=1, max_length=40)] | None = None
     source: Annotated[str, Field(min_length=1, max_length=60)] = "api"
     external_ref: Ref | None = None

@@ -4,7 +4,7 @@ duplicates, the import's lookups and updates, the merge's moves and the export's
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -302,7 +302,7 @@ async def stream_customers(
     region: str | None,
     level: str | None,
     status: str | None,
-) -> AsyncIterator[Sequence[Any]]:
+) -> AsyncGenerator[Sequence[Any]]:
     """The customers the principal may see, in creation order, a few thousand rows at a time,
     from a server-side cursor on a connection of its own (the request's session is committed
     and closed before a streamed body starts to flow)."""

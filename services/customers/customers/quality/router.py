@@ -15,10 +15,9 @@ from starlette.responses import Response, StreamingResponse
 
 from customers.archive.dependencies import Extensions
 from customers.archive.schemas import Level
-from customers.quality import formats, service
+from customers.quality import service
 from customers.quality.schemas import DataQualityPage, ImportResult, MergeBody, MergeResult
 from servicekit.app import CurrentPrincipal, json_response
-from servicekit.errors import ValidationFailed
 from servicekit.pagination import PageDep
 from servicekit.routing import SessionDep, kit_router
 
@@ -80,16 +79,13 @@ async def import_customers(
     extensions: Extensions,
     confirm_duplicates: bool = False,
 ) -> Response:
-    body = await request.body()
-    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
-    if content_type in ("text/csv", "application/csv"):
-        raw = formats.parse_csv(body)
-    elif content_type in ("application/json", ""):
-        raw = formats.parse_json(body)
-    else:
-        raise ValidationFailed.field("Content-Type", "send application/json or text/csv")
     result = await service.import_customers(
-        session, principal, raw, extensions, confirm_duplicates=confirm_duplicates
+        session,
+        principal,
+        await request.body(),
+        request.headers.get("content-type"),
+        extensions,
+        confirm_duplicates=confirm_duplicates,
     )
     return json_response(result)
 

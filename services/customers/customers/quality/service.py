@@ -32,6 +32,7 @@ from servicekit.auth import Principal
 from servicekit.db import Database, utcnow
 from servicekit.errors import Conflict, DomainError, Forbidden, ValidationFailed, validation_text
 from servicekit.ids import ordered_uuids
+from servicekit.inputs import row_refusal
 from servicekit.normalize import (
     MatchKeys,
     lookups,
@@ -376,6 +377,9 @@ def validate_rows(raw: Sequence[Any]) -> list[_Row]:
             outcome = _outcome(i, "error", error="row: must be an object")
             out.append(_Row(i, None, outcome))  # type: ignore[arg-type]
             continue
+        if refusal := row_refusal(item):
+            out.append(_Row(i, None, _outcome(i, "error", error=refusal)))  # type: ignore[arg-type]
+            continue
         # Copy only the rows that carry an export's read-only columns (a re-imported export).
         values = item if READ_ONLY.isdisjoint(item) else _writable(item)
         try:
@@ -428,17 +432,19 @@ def _changes(existing: Any, row: _Row) -> dict[str, tuple[Any, Any]]:
 async def import_customers(
     session: AsyncSession,
     principal: Principal,
-    raw: Sequence[Any],
+    body: bytes,
+    content_type: str | None,
     extensions: ArchiveExtensions,
     *,
     confirm_duplicates: bool,
 ) -> dict[str, Any]:
-    """The import's answer, shaped as `ImportResult`."""
+    """The import's answer, shaped as `ImportResult`. Who may import is decided before the
+    body is read: a rep is refused whatever they sent."""
     if principal.kind == "key":
         principal.require_scope("customers:write")
     elif not (principal.is_admin or principal.is_manager):
         raise Forbidden("imports are for managers, admins and integrations")
-    rows = validate_rows(raw)
+    rows = validate_rows(formats.parse_rows(body, content_type))
     good = [r for r in rows if r.outcome is None]
 
     # Within one call an external_ref names one customer: later repeats are errors.
@@ -627,10 +633,13 @@ async def export_csv(
     status: str | None,
 ) -> AsyncIterator[bytes]:
     """The customers the principal may see as CSV, streamed (memory stays flat whatever the
-    size of the scope)."""
+    size of the scope). Everything that can fail before the first row (the access rule, the
+    statement, the connection) fails before this returns, while the answer can still be a
+    problem document; a failure later ends the stream with an error, never cleanly, so the
+    client cannot take a cut file for the whole."""
     require_read(principal)
     assert db.engine is not None
-    rows = repository.stream_customers(
+    batches = repository.stream_customers(
         db.engine,
         principal,
         PUBLIC_FIELDS,
@@ -638,10 +647,16 @@ async def export_csv(
         level=level,
         status=status,
     )
+    first = await anext(batches, None)
 
     async def body() -> AsyncIterator[bytes]:
-        yield formats.csv_lines(PUBLIC_FIELDS)
-        async for batch in rows:
-            yield formats.csv_lines(None, batch)
+        try:
+            yield formats.export_lines([PUBLIC_FIELDS])
+            if first is not None:
+                yield formats.export_lines(first)
+            async for batch in batches:
+                yield formats.export_lines(batch)
+        finally:
+            await batches.aclose()
 
     return body()

@@ -17,13 +17,10 @@ and free attributes as `attributes.<name>` (text); an empty cell sets nothing.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,9 +46,11 @@ from opportunities.matching.service import match_customers
 from opportunities.scoring import service as scoring
 from opportunities.scoring.rules import InputCheck
 from servicekit.auth import Principal
+from servicekit.csvfiles import CSV_MEDIA_TYPES, media_type, read_rows
 from servicekit.db import utcnow
-from servicekit.errors import PayloadTooLarge, ValidationFailed, validation_text
+from servicekit.errors import ValidationFailed, validation_text
 from servicekit.ids import ordered_uuids
+from servicekit.inputs import row_refusal
 from servicekit.normalize import MatchKeys
 
 MAX_ROWS = 10_000
@@ -83,55 +82,18 @@ class _Row:
         }
 
 
-def _too_many(n: int) -> None:
-    if n > MAX_ROWS:
-        raise PayloadTooLarge(f"at most {MAX_ROWS} rows per call; split it", max_rows=MAX_ROWS)
+def parse_rows(body: bytes, content_type: str | None) -> list[Any]:
+    """The rows of a bulk body (JSON or CSV); a CSV row's `evaluation.<criterion>` and
+    `attributes.<name>` cells gathered into their objects."""
+    rows = read_rows(body, content_type, max_rows=MAX_ROWS)
+    if media_type(content_type) not in CSV_MEDIA_TYPES:
+        return rows
+    return [_csv_row(row) for row in rows]
 
 
-def parse_json(body: bytes) -> list[Any]:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationFailed.field("body", f"not JSON: {exc}") from None
-    rows = doc.get("rows") if isinstance(doc, dict) else None
-    if not isinstance(rows, list):
-        raise ValidationFailed.field(
-            "body", 'send {"rows": [...]} (or a CSV body with Content-Type text/csv)'
-        )
-    _too_many(len(rows))
-    return rows
-
-
-def parse_csv(body: bytes) -> list[Any]:
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationFailed.field("body", "the CSV must be UTF-8") from None
-    if "\x00" in text:
-        raise ValidationFailed.field("body", "the CSV holds NUL characters")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    rows: list[Any] = []
-    try:
-        if not reader.fieldnames:
-            raise ValidationFailed.field("body", "the CSV has no header row")
-        for record in reader:
-            _too_many(len(rows) + 1)
-            rows.append(_csv_row(record))
-    except csv.Error as exc:
-        raise ValidationFailed.field("body", f"not readable as CSV: {exc}") from None
-    return rows
-
-
-def _csv_row(record: dict[str | None, Any]) -> dict[str, Any]:
+def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for key, value in record.items():
-        if key is None:
-            # More cells than headers: kept visible, so the row fails validation.
-            row["_extra_cells"] = value
-            continue
-        if value is None or not value.strip():
-            continue
-        key = key.strip()
         if key.startswith(_EVALUATION):
             row.setdefault("evaluation", {})[key[len(_EVALUATION) :]] = value.strip()
         elif key.startswith(_ATTRIBUTES):
@@ -149,6 +111,11 @@ def _rows(raw: Sequence[Any], settings: Settings, scorers: scoring.Scorers) -> l
         if not isinstance(item, dict):
             row = _Row(i, None)
             row.fail("row: must be an object")
+            out.append(row)
+            continue
+        if refusal := row_refusal(item):
+            row = _Row(i, None)
+            row.fail(refusal)
             out.append(row)
             continue
         try:
@@ -209,6 +176,18 @@ def _new_lead(work: Work, data: LeadIn, lead_id: Any) -> dict[str, Any]:
         "updated_at": work.now,
         "created_by": work.actor,
     }
+
+
+async def receive_bulk(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    body: bytes,
+    content_type: str | None,
+) -> tuple[dict[str, Any], list[_Row]]:
+    """`receive` for a bulk body; who may push is decided before the body is read."""
+    require_write(principal)
+    return await receive(session, principal, settings, parse_rows(body, content_type))
 
 
 async def receive(

@@ -34,7 +34,6 @@ from servicekit.app import CurrentPrincipal, json_response
 from servicekit.bulk import collector_paused
 from servicekit.calls import GatewayCalls
 from servicekit.db import utcnow
-from servicekit.errors import ValidationFailed
 from servicekit.etag import check_if_match, etag_for
 from servicekit.pagination import PageDep
 from servicekit.routing import SessionDep, kit_router
@@ -88,16 +87,10 @@ async def push_lead(
 async def push_leads(
     request: Request, session: SessionDep, principal: CurrentPrincipal, settings: SettingsDep
 ) -> Response:
-    body = await request.body()
-    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
     with collector_paused():
-        if content_type in ("text/csv", "application/csv"):
-            raw = intake.parse_csv(body)
-        elif content_type in ("application/json", ""):
-            raw = intake.parse_json(body)
-        else:
-            raise ValidationFailed.field("Content-Type", "send application/json or text/csv")
-        counts, rows = await intake.receive(session, principal, settings, raw)
+        counts, rows = await intake.receive_bulk(
+            session, principal, settings, await request.body(), request.headers.get("content-type")
+        )
         return json_response(intake.answer(counts, rows))
 
 

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -21,6 +20,7 @@ from opportunities.pipeline.schemas import OpportunityRead
 from opportunities.scoring.schemas import ScoreExplanation
 from servicekit.db import utcnow
 from servicekit.fields import NO_NUL, json_checker
+from servicekit.inputs import Date, Timestamp
 from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 Status = Literal["new", "qualified", "nurturing", "assigned", "contacted", "converted", "invalid"]
@@ -73,7 +73,7 @@ class LeadIn(_Input):
     need: LongText | None = None
     evaluation: Evaluation = Field(default_factory=dict)
     attributes: Attributes = Field(default_factory=dict)
-    received_at: AwareDatetime | None = None
+    received_at: Timestamp | None = None
 
     @field_validator("received_at")
     @classmethod
@@ -96,7 +96,7 @@ class LeadUpdate(_Input):
     need: LongText | None = None
     evaluation: Evaluation | None = None
     attributes: Attributes | None = None
-    next_touch_on: date | None = None
+    next_touch_on: Date | None = None
 
 
 class LeadRead(BaseModel):
@@ -152,9 +152,9 @@ class LeadListQuery(_Input):
         None, description="true: the qualified leads waiting for a rep (the unassigned queue)"
     )
     customer_id: uuid.UUID | None = None
-    touch_due_by: date | None = Field(None, description="nurtured leads to touch by this day")
-    received_from: AwareDatetime | None = None
-    received_to: AwareDatetime | None = None
+    touch_due_by: Date | None = Field(None, description="nurtured leads to touch by this day")
+    received_from: Timestamp | None = None
+    received_to: Timestamp | None = None
 
 
 class Outcome(BaseModel):
@@ -174,7 +174,7 @@ class IntakeResult(BaseModel):
 
 
 class ContactedBody(_Input):
-    at: AwareDatetime | None = Field(None, description="when (default: now)")
+    at: Timestamp | None = Field(None, description="when (default: now)")
     note: Note | None = None
 
 
@@ -221,7 +221,7 @@ class CustomerFields(_Input):
 class ConvertBody(_Input):
     name: Name | None = Field(None, description="the opportunity's name (default: the lead's)")
     amount: Money | None = None
-    expected_close_on: date | None = None
+    expected_close_on: Date | None = None
     customer_id: uuid.UUID | None = Field(
         None, description="an existing customer (one of the candidates of a 409)"
     )
@@ -229,7 +229,7 @@ class ConvertBody(_Input):
         False, description="create the customer even though it looks like existing ones"
     )
     customer: CustomerFields | None = None
-    at: AwareDatetime | None = Field(
+    at: Timestamp | None = Field(
         None, description="when it happened, if earlier (recorded after the fact); default now"
     )
 

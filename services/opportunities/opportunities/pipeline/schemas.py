@@ -7,9 +7,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from servicekit.fields import NO_NUL
+from servicekit.inputs import Date, Timestamp
 from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 Name = Annotated[
@@ -36,11 +37,11 @@ class OpportunityCreate(_Input):
     name: Name
     owner_id: uuid.UUID | None = Field(None, description="default: the caller (a rep's own)")
     amount: Money | None = None
-    expected_close_on: date | None = None
+    expected_close_on: Date | None = None
     stage: StageName | None = Field(None, description="an open stage (default: the first)")
     probability: int | None = Field(None, ge=0, le=100)
     next_action: Text | None = None
-    next_action_on: date | None = None
+    next_action_on: Date | None = None
     risks: Lines = Field(default_factory=list)
     competitors: Lines = Field(default_factory=list)
 
@@ -51,10 +52,10 @@ class OpportunityUpdate(_Input):
 
     name: Name | None = None
     amount: Money | None = None
-    expected_close_on: date | None = None
+    expected_close_on: Date | None = None
     probability: int | None = Field(None, ge=0, le=100)
     next_action: Text | None = None
-    next_action_on: date | None = None
+    next_action_on: Date | None = None
     risks: Lines | None = None
     competitors: Lines | None = None
 
@@ -110,7 +111,7 @@ class StageMove(_Input):
     lost_reason: Reason | None = Field(None, description="why it was lost (lost needs one)")
     lost_to: Line | None = Field(None, description="the competitor it was lost to")
     note: Text | None = None
-    at: AwareDatetime | None = Field(
+    at: Timestamp | None = Field(
         None, description="when it happened, if earlier (recorded after the fact); default now"
     )
 

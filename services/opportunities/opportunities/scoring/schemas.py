@@ -17,6 +17,7 @@ from pydantic import (
 
 from opportunities.scoring.rules import max_points
 from servicekit.fields import NO_NUL
+from servicekit.inputs import Date
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), NO_NUL]
@@ -138,8 +139,8 @@ class ScoreExplanation(BaseModel):
 
 
 class CalibrationQuery(_Input):
-    from_: date | None = Field(default=None, alias="from", description="closed on or after")
-    to: date | None = Field(default=None, description="closed before")
+    from_: Date | None = Field(default=None, alias="from", description="closed on or after")
+    to: Date | None = Field(default=None, description="closed before")
 
 
 class Band(BaseModel):

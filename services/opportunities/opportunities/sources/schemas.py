@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from servicekit.fields import NO_NUL
+from servicekit.inputs import Date
 
 Month = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
@@ -39,8 +40,8 @@ class CostPage(BaseModel):
 class Period(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: date = Field(alias="from", description="leads received on or after this day")
-    to: date = Field(description="... and before this day")
+    from_: Date = Field(alias="from", description="leads received on or after this day")
+    to: Date = Field(description="... and before this day")
 
     @model_validator(mode="after")
     def _ordered(self) -> Period:

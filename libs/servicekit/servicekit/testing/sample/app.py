@@ -162,6 +162,12 @@ async def crash() -> None:
     raise RuntimeError("secret internals: password=hunter2")
 
 
+@router.post("/refused")
+async def refused(session: SessionDep) -> None:
+    # A value the database refuses that no check before it caught (SQLSTATE 22P02).
+    await session.execute(sa.select(sa.cast(sa.literal("12x"), sa.Integer)))
+
+
 async def record_received(session: AsyncSession, event: Event) -> None:
     await session.execute(
         received.insert().values(event_id=event.id, type=event.type, subject=event.subject)
