@@ -1,0 +1,171 @@
+"""The KPI functions: (scope, period) → the measures, → every figure with its numerator and
+denominator. Reusable by any feature (the weekly report, the period summary, alerts).
+
+    figures = await kpi_figures(session, ctx, scope, period)
+    figures["effective_visit_rate"].value, .numerator, .denominator
+
+Attribution (how a fact lands in a scope) — part of the API:
+
+- A fact counts for the rep and team it carried when it happened (the owner and team in its
+  event): a visit for its rep and the rep's team at the visit; an order, a payment, a
+  customer's creation, a lead, an opportunity and a stage move for the owner and team the
+  event named. A rep who moved team keeps their earlier facts in the old team.
+- Counts of customers at a period's end (a_level_customers, customer_share's active
+  customers, development_rate's customers still without an order) count each customer for the
+  owner, team and region it had at the end of the period's last day. developed_customers
+  counts a customer for its first order's owner, team and region (that order is the fact).
+  Invalid and merged customers count in none of the customer counts; their orders still count
+  as sales.
+- A team's scope is that team and every team below it, as the tree stands when asked.
+- A region is the customer's region when the fact happened (a plan item: the customer's
+  region on the plan's day).
+- The company is everything.
+- A period is [from, to) in company days (the company's time zone, a setting, default UTC);
+  a visit counts on the day of its check-in, once completed; an order on its order date; a
+  payment on the day it was received; a lead on the day it was received.
+- Working days are Monday to Friday unless the settings list others (and its holidays).
+- The reps of a team or of the company during a period are those who were members as reps at
+  any moment of it (a user's first known membership holds from the beginning); of a region,
+  the reps who visited a customer there in the period. avg_daily_visits is the scope's
+  completed visits over (its reps x working days), which is the mean of its reps' daily
+  averages; avg_sales_per_rep_per_week is sales_amount over (reps x the period's days / 7).
+- customer_share compares the scope with the scope above it: a rep with the team they were in
+  at the period's end, a team with its parent team, a top team or a region with the company.
+- The funnel follows the leads received in the period to where they stand now: contacted (the
+  assigned rep's first contact), qualified (converted into an opportunity after contact),
+  won (that opportunity won); a lead counts for the rep and team it is assigned to and its
+  region.
+- redevelopment_success: a customer re-engaged in the period (a completed visit while it was
+  dormant or lost) succeeded if it has an order dated on or after the day of that (first)
+  visit and within the period.
+- stage_conversion: per stage, the opportunities that left it forward (to a later stage or
+  won) over those that left it (also backward or lost), moves made in the period; reopening a
+  closed opportunity leaves no stage.
+- sales_cycle_days: the median of (won - created) in days, of the opportunities won in the
+  period; revenue_concentration: the top 20 % (a setting; at least one customer) of the
+  customers with orders in the period, by amount, their share of sales_amount.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from analytics import scopes
+from analytics.config import Settings
+from analytics.kpis import repository
+from analytics.kpis.definitions import Figure, Measures, figures, target_figure
+from analytics.periods import Calendar, Period, top_count
+from analytics.scopes import Scope
+from analytics.targets import repository as targets
+from servicekit.directory import Directory
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the KPI functions need besides a session: the company's calendar, the settings
+    that shape the definitions, and the organisation directory."""
+
+    calendar: Calendar
+    active_window_days: int
+    top_customer_share: Decimal
+    directory: Directory
+
+    @classmethod
+    def of(cls, settings: Settings, directory: Directory) -> Context:
+        return cls(
+            settings.calendar,
+            settings.active_window_days,
+            settings.top_customer_share,
+            directory,
+        )
+
+
+def _set(m: Measures, values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        setattr(m, name, value)
+
+
+async def measures(
+    session: AsyncSession, ctx: Context, scope: Scope, period: Period, *, plain: bool = False
+) -> Measures:
+    """Everything the KPIs of `scope` in `period` are made of. From the rollups; `plain`:
+    from the fact tables alone (the definition; slower, the same figures)."""
+    m = Measures()
+    window = ctx.active_window_days
+    if plain:
+        _set(m, await repository.flows_from_facts(session, scope, period))
+        _set(m, await repository.at_end_from_facts(session, scope, period, window))
+    else:
+        _set(m, await repository.rolled_up(session, scope, period))
+    if plain or scope.kind == "region":
+        _set(m, await repository.plan_items_from_facts(session, scope, period))
+
+    if not plain and scope.kind in ("company", "region") and period.kind is not None:
+        counted = await repository.period_counted(session, scope, period)
+        m.visited_customers = counted["visited"]
+        m.ordering_customers = counted["ordering"]
+        m.repeat_customers = counted["repeat"]
+        m.top_customers = top_count(m.ordering_customers, ctx.top_customer_share)
+        m.top_amount = await repository.period_top(session, scope, period, m.top_customers)
+    else:
+        found = await repository.distinct_from_facts(session, scope, period, ctx.top_customer_share)
+        m.visited_customers = found["visited"]
+        m.ordering_customers = found["ordering"]
+        m.repeat_customers = found["repeat"]
+        m.top_customers = top_count(m.ordering_customers, ctx.top_customer_share)
+        m.top_amount = Decimal(found["top_amount"])
+
+    start, end = ctx.calendar.start(period.start), ctx.calendar.start(period.end)
+    m.reps = await repository.reps(session, scope, start, end, period)
+    m.working_days = ctx.calendar.working_days(period)
+    m.weeks = period.weeks
+
+    above = await scopes.parent(session, ctx.directory, scope, end)
+    m.share_of = above.kind if above.key is None else f"{above.kind}:{above.key}"
+    if plain:
+        m.share_active = (await repository.at_end_from_facts(session, above, period, window))[
+            "active"
+        ]
+    else:
+        m.share_active = await repository.active_at_end(session, above, period)
+
+    _set(m, await repository.funnel(session, scope, period))
+    won = await repository.won(session, scope, period)
+    m.won, m.won_amount = won["won"], Decimal(won["won_amount"])
+    cycle = won["cycle_days"]
+    m.cycle_days = (
+        None if cycle is None else Decimal(str(cycle)).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+    )
+    m.stages = {
+        r.from_stage: (r.forward, r.left) for r in await repository.stages(session, scope, period)
+    }
+    _set(m, await repository.redevelopment(session, scope, period))
+    for money in ("sales_amount", "gross_profit", "paid_on_orders", "collected"):
+        setattr(m, money, Decimal(getattr(m, money)))
+    return m
+
+
+async def target_completion(
+    session: AsyncSession, scope: Scope, period: Period, m: Measures
+) -> Figure:
+    """The targets set for exactly this scope and period, each with its actual."""
+    found = await targets.for_scope(session, scope.kind, scope.key or "", period)
+    rows = []
+    for target in found:
+        row = target_figure(target.metric, m.actual(target.metric), target.value)
+        rows.append({"target_id": target.id, **row})
+    return Figure("target_completion", None, details={"targets": rows})
+
+
+async def kpi_figures(
+    session: AsyncSession, ctx: Context, scope: Scope, period: Period, *, plain: bool = False
+) -> dict[str, Figure]:
+    """Every KPI of `scope` in `period` (see `measures` for `plain`)."""
+    m = await measures(session, ctx, scope, period, plain=plain)
+    out = figures(m)
+    out["target_completion"] = await target_completion(session, scope, period, m)
+    return out

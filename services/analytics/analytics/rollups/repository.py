@@ -1,0 +1,251 @@
+"""Every statement that writes the rollups: deltas added row by row, and the rebuild's
+aggregates over the fact tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from analytics.facts.models import PLAN_ITEMS, VISITS
+from analytics.periods import KINDS, Kind
+from analytics.rollups.contributions import Contribution
+from analytics.rollups.models import (
+    COMPANY,
+    DAILY_COMPANY,
+    DAILY_REGIONS,
+    DAILY_REPS,
+    DAILY_TEAMS,
+    MEASURES,
+    PERIOD_COUNTS,
+    PERIOD_COUNTS_MEASURES,
+    PERIOD_SALES,
+    REGION,
+)
+
+DAILY = {"rep": DAILY_REPS, "team": DAILY_TEAMS, "region": DAILY_REGIONS, "company": DAILY_COMPANY}
+DAILY_KEY = {"rep": "rep_id", "team": "team_id", "region": "region", "company": None}
+# Rows per statement: far below PostgreSQL's 32,767 parameters for the widest row.
+_BATCH = 1000
+
+
+async def _add(
+    session: AsyncSession,
+    table: sa.Table,
+    keys: Sequence[str],
+    measures: Sequence[str],
+    rows: list[dict[str, Any]],
+) -> None:
+    """Add each row's measures to the row of its key (inserted at zero when missing). Rows go
+    in key order, so two writers lock shared rows in the same order."""
+    if not rows:
+        return
+    rows.sort(key=lambda r: tuple(str(r[k]) for k in keys))
+    for at in range(0, len(rows), _BATCH):
+        stmt = pg_insert(table).values(rows[at : at + _BATCH])
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[table.c[k] for k in keys],
+                set_={m: table.c[m] + stmt.excluded[m] for m in measures},
+            )
+        )
+
+
+async def apply(session: AsyncSession, delta: Contribution) -> None:
+    """Add a contribution (usually a difference) to the rollups."""
+    by_grain: dict[str, list[dict[str, Any]]] = {g: [] for g in DAILY}
+    for (grain, key, day), measures in delta.daily.items():
+        row: dict[str, Any] = dict.fromkeys(MEASURES, 0)
+        row.update(measures)
+        row["day"] = day
+        column = DAILY_KEY[grain]
+        if column is not None:
+            row[column] = key
+        by_grain[grain].append(row)
+    for grain, rows in by_grain.items():
+        column = DAILY_KEY[grain]
+        keys = ["day"] if column is None else [column, "day"]
+        await _add(session, DAILY[grain], keys, MEASURES, rows)
+
+    counts: list[dict[str, Any]] = []
+    for (kind, period, level, region), measures in delta.period.items():
+        counts.append(
+            {
+                "kind": kind,
+                "period": period,
+                "grain": level,
+                "region": region,
+                **dict.fromkeys(PERIOD_COUNTS_MEASURES, 0),
+                **measures,
+            }
+        )
+    await _add(
+        session,
+        PERIOD_COUNTS,
+        ["kind", "period", "grain", "region"],
+        PERIOD_COUNTS_MEASURES,
+        counts,
+    )
+
+    sales: list[dict[str, Any]] = []
+    for (kind, period, level, region, customer_id), measures in delta.sales.items():
+        sales.append(
+            {
+                "kind": kind,
+                "period": period,
+                "grain": level,
+                "region": region,
+                "customer_id": customer_id,
+                "orders": measures.get("orders", 0),
+                "amount": measures.get("amount", 0),
+            }
+        )
+    keys = ["kind", "period", "grain", "region", "customer_id"]
+    await _add(session, PERIOD_SALES, keys, ("orders", "amount"), sales)
+    emptied = [tuple(r[k] for k in keys) for r in sales if r["orders"] < 0]
+    s = PERIOD_SALES.c
+    for at in range(0, len(emptied), _BATCH):
+        await session.execute(
+            sa.delete(PERIOD_SALES).where(
+                sa.tuple_(s.kind, s.period, s.grain, s.region, s.customer_id).in_(
+                    emptied[at : at + _BATCH]
+                ),
+                s.orders <= 0,
+            )
+        )
+
+
+def _visit_key(kind: Kind, start: date, end: date, customer_id: uuid.UUID) -> dict[str, Any]:
+    return {"kind": kind, "start": start, "end": end, "customer_id": customer_id}
+
+
+async def first_visits(
+    session: AsyncSession,
+    candidates: Sequence[tuple[Kind, date, date, uuid.UUID, str | None]],
+    new_ids: Iterable[uuid.UUID],
+) -> list[int]:
+    """Of the candidates (kind, period start, end, customer, region or None for the
+    company), the positions of those with no completed visit in the period other than
+    `new_ids`: the customers these visits make "visited" in that period."""
+    if not candidates:
+        return []
+    keys = sa.values(
+        sa.column("n", sa.Integer),
+        sa.column("customer_id", sa.Uuid),
+        sa.column("start", sa.Date),
+        sa.column("end", sa.Date),
+        sa.column("region", sa.Text),
+        name="k",
+    ).data(
+        [
+            (n, customer, start, end, region)
+            for n, (_, start, end, customer, region) in enumerate(candidates)
+        ]
+    )
+    v = VISITS.c
+    other = (
+        sa.select(sa.literal(1))
+        .where(
+            v.customer_id == keys.c.customer_id,
+            v.day >= keys.c.start,
+            v.day < keys.c.end,
+            sa.or_(keys.c.region.is_(None), v.region == keys.c.region),
+            v.id.not_in(list(new_ids)),
+        )
+        .exists()
+    )
+    rows = await session.execute(sa.select(keys.c.n).where(~other).order_by(keys.c.n))
+    return [r[0] for r in rows]
+
+
+# --- the rebuild from the fact tables ------------------------------------------------------
+
+
+async def clear(session: AsyncSession) -> None:
+    for table in (*DAILY.values(), PERIOD_COUNTS, PERIOD_SALES):
+        await session.execute(sa.delete(table))
+
+
+async def rebuild_visit_flows(session: AsyncSession) -> None:
+    """The visits' and plan items' daily measures, aggregated over their fact tables."""
+    v, p = VISITS.c, PLAN_ITEMS.c
+    for grain, table in DAILY.items():
+        column = DAILY_KEY[grain]
+        for facts, key_of, measures, where in (
+            (
+                VISITS,
+                {"rep": v.rep_id, "team": v.team_id, "region": v.region, "company": None},
+                {
+                    "visits": sa.func.count(),
+                    "effective_visits": sa.func.count().filter(v.effective),
+                    "order_visits": sa.func.count().filter(v.order_taken),
+                },
+                [],
+            ),
+            (
+                PLAN_ITEMS,
+                {"rep": p.rep_id, "team": p.team_id, "region": None, "company": None},
+                {
+                    "plan_items": sa.func.count(),
+                    "plan_fulfilled": sa.func.count().filter(p.fulfilled_by.is_not(None)),
+                },
+                [p.approved],
+            ),
+        ):
+            key = key_of[grain]
+            if grain == "region" and key is None:
+                continue
+            group = [facts.c.day] if key is None else [key, facts.c.day]
+            conditions: list[sa.ColumnElement[bool]] = list(where)
+            if key is not None:
+                conditions.append(key.is_not(None))
+                if grain == "region":
+                    conditions.append(key != "")
+            select = sa.select(*group, *measures.values()).where(*conditions).group_by(*group)
+            names = ["day"] if column is None else [column, "day"]
+            stmt = pg_insert(table).from_select([*names, *measures], select)
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[table.c[n] for n in names],
+                    set_={m: table.c[m] + stmt.excluded[m] for m in measures},
+                )
+            )
+
+
+async def rebuild_visited(session: AsyncSession) -> None:
+    """Customers visited per named period, company-wide and per region."""
+    v = VISITS.c
+    for kind in KINDS:
+        period = sa.cast(sa.func.date_trunc(kind, v.day), sa.Date)
+        for grain, region, where in (
+            (COMPANY, sa.literal(""), []),
+            (REGION, v.region, [v.region.is_not(None), v.region != ""]),
+        ):
+            group = [period] if grain == COMPANY else [period, v.region]
+            select = (
+                sa.select(
+                    sa.literal(kind),
+                    period,
+                    sa.literal(grain, sa.SmallInteger),
+                    region,
+                    sa.func.count(sa.distinct(v.customer_id)),
+                )
+                .where(*where)
+                .group_by(*group)
+            )
+            stmt = pg_insert(PERIOD_COUNTS).from_select(
+                ["kind", "period", "grain", "region", "visited"], select
+            )
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[
+                        PERIOD_COUNTS.c[k] for k in ("kind", "period", "grain", "region")
+                    ],
+                    set_={"visited": PERIOD_COUNTS.c.visited + stmt.excluded.visited},
+                )
+            )
