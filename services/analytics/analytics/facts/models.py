@@ -75,11 +75,24 @@ ORDERS = sa.Table(
     money("gross_profit", nullable=True),
     money("paid_amount"),
     sa.Column("cancelled", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The customer's first-ever order (not cancelled): every other order repeats a purchase.
+    sa.Column("first", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_orders_customer_day", "customer_id", "day", "seq"),
-    sa.Index("ix_orders_day", "day"),
-    sa.Index("ix_orders_owner_day", "owner_id", "day"),
-    sa.Index("ix_orders_team_day", "team_id", "day"),
-    sa.Index("ix_orders_region_day", "region", "day"),
+    # A scope's orders of a period, answered from the index alone.
+    *[
+        sa.Index(
+            f"ix_orders_{name}_day",
+            *key,
+            "day",
+            postgresql_include=["customer_id", "amount", "cancelled", "first"],
+        )
+        for name, key in (
+            ("day", ()),
+            ("owner", ("owner_id",)),
+            ("team", ("team_id",)),
+            ("region", ("region",)),
+        )
+    ],
 )
 
 ORDER_LINES = sa.Table(
@@ -128,14 +141,21 @@ VISITS = sa.Table(
     money("order_amount"),
     money("collected_amount"),
     sa.Column("plan_item_id", sa.Uuid, nullable=True),
-    sa.Index("ix_visits_rep_day", "rep_id", "day"),
-    sa.Index("ix_visits_team_day", "team_id", "day"),
-    sa.Index("ix_visits_region_day", "region", "day"),
-    sa.Index("ix_visits_day", "day"),
+    # A scope's visits of a period and the customers they saw, from the index alone.
+    *[
+        sa.Index(f"ix_visits_{name}_day", *key, "day", postgresql_include=["customer_id"])
+        for name, key in (
+            ("day", ()),
+            ("rep", ("rep_id",)),
+            ("team", ("team_id",)),
+            ("region", ("region",)),
+        )
+    ],
     sa.Index("ix_visits_customer_day", "customer_id", "day"),
     sa.Index(
         "ix_visits_reengaged_day",
         "day",
+        postgresql_include=["rep_id", "team_id", "region", "customer_id"],
         postgresql_where=sa.text("customer_status IN ('dormant', 'lost')"),
     ),
 )

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,22 +69,25 @@ async def set_first_orders(session: AsyncSession, rows: Sequence[dict[str, Any]]
     """Each customer's first-ever order (id, day and attribution; None when it has none)."""
     if not rows:
         return
-    names = [
-        "id",
-        "first_order_id",
-        "first_order_day",
-        "first_owner_id",
-        "first_team_id",
-        "first_region",
-    ]
-    types: list[Any] = [sa.Uuid, sa.Uuid, sa.Date, sa.Uuid, sa.Uuid, sa.Text]
-    given = sa.values(
-        *[sa.column(n, t) for n, t in zip(names, types, strict=True)], name="given"
-    ).data([tuple(r[n] for n in names) for r in rows])
-    await session.execute(
+    c, o = CUSTOMERS.c, ORDERS.c
+    names = ("first_order_id", "first_order_day", "first_owner_id", "first_team_id", "first_region")
+    stmt = (
         sa.update(CUSTOMERS)
-        .where(CUSTOMERS.c.id == given.c.id)
-        .values({n: given.c[n] for n in names[1:]})
+        .where(c.id == sa.bindparam("customer_id"))
+        .values({n: sa.bindparam(f"new_{n}") for n in names})
+    )
+    await session.execute(
+        stmt, [{"customer_id": r["id"], **{f"new_{n}": r[n] for n in names}} for r in rows]
+    )
+    ids = [r["id"] for r in rows]
+    firsts = [r["first_order_id"] for r in rows if r["first_order_id"] is not None]
+    await session.execute(
+        sa.update(ORDERS)
+        .where(
+            o.customer_id == sa.any_(sa.literal(ids, ARRAY(sa.Uuid))),
+            o.first != (o.id == sa.any_(sa.literal(firsts, ARRAY(sa.Uuid)))),
+        )
+        .values(first=o.id == sa.any_(sa.literal(firsts, ARRAY(sa.Uuid))))
     )
 
 
@@ -289,9 +293,9 @@ async def add_visits(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> s
         return set()
     inserted = await session.execute(
         pg_insert(VISITS)
-        .values(list(rows))
         .on_conflict_do_nothing(index_elements=[VISITS.c.id])
-        .returning(VISITS.c.id)
+        .returning(VISITS.c.id),
+        list(rows),
     )
     return {r[0] for r in inserted}
 

@@ -100,6 +100,8 @@ class Measures:
     stages: dict[str, tuple[int, int]] = field(default_factory=dict)
     reengaged: int = 0
     redeveloped: int = 0
+    # the targets set for exactly this scope and period: id, metric, value (decimal text)
+    targets: list[dict[str, Any]] = field(default_factory=list)
 
     def actual(self, target_metric: str) -> Number:
         value: Number = getattr(self, TARGET_METRICS[target_metric])

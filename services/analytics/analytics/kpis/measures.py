@@ -50,7 +50,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,80 +83,69 @@ class Context:
         )
 
 
-def _set(m: Measures, values: dict[str, Any]) -> None:
-    for name, value in values.items():
-        setattr(m, name, value)
-
-
 async def measures(
     session: AsyncSession, ctx: Context, scope: Scope, period: Period, *, plain: bool = False
 ) -> Measures:
-    """Everything the KPIs of `scope` in `period` are made of. From the rollups; `plain`:
-    from the fact tables alone (the definition; slower, the same figures)."""
-    m = Measures()
-    window = ctx.active_window_days
-    if plain:
-        _set(m, await repository.flows_from_facts(session, scope, period))
-        _set(m, await repository.at_end_from_facts(session, scope, period, window))
-    else:
-        _set(m, await repository.rolled_up(session, scope, period))
-    if plain or scope.kind == "region":
-        _set(m, await repository.plan_items_from_facts(session, scope, period))
-
-    if not plain and scope.kind in ("company", "region") and period.kind is not None:
-        counted = await repository.period_counted(session, scope, period)
-        m.visited_customers = counted["visited"]
-        m.ordering_customers = counted["ordering"]
-        m.repeat_customers = counted["repeat"]
-        m.top_customers = top_count(m.ordering_customers, ctx.top_customer_share)
-        m.top_amount = await repository.period_top(session, scope, period, m.top_customers)
-    else:
-        found = await repository.distinct_from_facts(session, scope, period, ctx.top_customer_share)
-        m.visited_customers = found["visited"]
-        m.ordering_customers = found["ordering"]
-        m.repeat_customers = found["repeat"]
-        m.top_customers = top_count(m.ordering_customers, ctx.top_customer_share)
-        m.top_amount = Decimal(found["top_amount"])
-
+    """Everything the KPIs of `scope` in `period` are made of, in one round trip. From the
+    rollups; `plain`: from the fact tables alone (the definition; slower, the same figures)."""
+    r = repository
+    window, share = ctx.active_window_days, ctx.top_customer_share
     start, end = ctx.calendar.start(period.start), ctx.calendar.start(period.end)
-    m.reps = await repository.reps(session, scope, start, end, period)
-    m.working_days = ctx.calendar.working_days(period)
-    m.weeks = period.weeks
-
     above = await scopes.parent(session, ctx.directory, scope, end)
-    m.share_of = above.kind if above.key is None else f"{above.kind}:{above.key}"
+    rows: list[r.Row] = [
+        r.reps(scope, start, end, period),
+        r.funnel(scope, period),
+        r.won(scope, period),
+        r.stages(scope, period),
+        r.redevelopment(scope, period),
+        targets.for_scope(scope.kind, scope.key or "", period),
+    ]
     if plain:
-        m.share_active = (await repository.at_end_from_facts(session, above, period, window))[
-            "active"
+        rows += [
+            r.flows_from_facts(scope, period),
+            r.at_end_from_facts(scope, period, window),
+            r.at_end_from_facts(above, period, window, {"active": "share_active"}),
+            r.plan_items_from_facts(scope, period),
         ]
     else:
-        m.share_active = await repository.active_at_end(session, above, period)
+        rows += [r.rolled_up(scope, period), r.active_at_end(above, period, "share_active")]
+        if scope.kind == "region":
+            rows.append(r.plan_items_from_facts(scope, period))
+    if not plain and scope.kind == "company" and period.kind is not None:
+        rows.append(r.period_counted(period, share))
+    else:
+        rows.append(r.distinct_from_facts(scope, period, share))
+    found = await r.one_row(session, *rows)
 
-    _set(m, await repository.funnel(session, scope, period))
-    won = await repository.won(session, scope, period)
-    m.won, m.won_amount = won["won"], Decimal(won["won_amount"])
-    cycle = won["cycle_days"]
+    m = Measures()
+    stages = found.pop("stages") or {}
+    m.targets = found.pop("targets") or []
+    cycle = found.pop("cycle_days")
+    for name, value in found.items():
+        setattr(m, name, value)
+    for money in ("sales_amount", "gross_profit", "paid_on_orders", "collected", "won_amount"):
+        setattr(m, money, Decimal(getattr(m, money)))
+    m.top_amount = Decimal(m.top_amount)
+    m.top_customers = top_count(m.ordering_customers, share)
     m.cycle_days = (
         None if cycle is None else Decimal(str(cycle)).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
     )
-    m.stages = {
-        r.from_stage: (r.forward, r.left) for r in await repository.stages(session, scope, period)
-    }
-    _set(m, await repository.redevelopment(session, scope, period))
-    for money in ("sales_amount", "gross_profit", "paid_on_orders", "collected"):
-        setattr(m, money, Decimal(getattr(m, money)))
+    m.stages = {stage: (int(v[0]), int(v[1])) for stage, v in sorted(stages.items())}
+    m.working_days = ctx.calendar.working_days(period)
+    m.weeks = period.weeks
+    m.share_of = above.kind if above.key is None else f"{above.kind}:{above.key}"
     return m
 
 
-async def target_completion(
-    session: AsyncSession, scope: Scope, period: Period, m: Measures
-) -> Figure:
+def target_completion(m: Measures) -> Figure:
     """The targets set for exactly this scope and period, each with its actual."""
-    found = await targets.for_scope(session, scope.kind, scope.key or "", period)
-    rows = []
-    for target in found:
-        row = target_figure(target.metric, m.actual(target.metric), target.value)
-        rows.append({"target_id": target.id, **row})
+    rows = [
+        {
+            "target_id": target["id"],
+            **target_figure(target["metric"], m.actual(target["metric"]), Decimal(target["value"])),
+        }
+        for target in m.targets
+    ]
     return Figure("target_completion", None, details={"targets": rows})
 
 
@@ -167,5 +155,5 @@ async def kpi_figures(
     """Every KPI of `scope` in `period` (see `measures` for `plain`)."""
     m = await measures(session, ctx, scope, period, plain=plain)
     out = figures(m)
-    out["target_completion"] = await target_completion(session, scope, period, m)
+    out["target_completion"] = target_completion(m)
     return out

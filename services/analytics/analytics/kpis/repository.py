@@ -28,7 +28,6 @@ from analytics.facts.models import (
 from analytics.periods import Period
 from analytics.rollups.contributions import NOT_COUNTED
 from analytics.rollups.models import (
-    COMPANY,
     DAILY_COMPANY,
     DAILY_REGIONS,
     DAILY_REPS,
@@ -37,7 +36,6 @@ from analytics.rollups.models import (
     PERIOD_COUNTS,
     PERIOD_SALES,
     POINT_IN_TIME,
-    REGION,
 )
 from analytics.scopes import Scope
 from servicekit.pagination import PageParams, keyset
@@ -69,9 +67,19 @@ def _counted() -> sa.ColumnElement[bool]:
     return CUSTOMERS.c.status.not_in(sorted(NOT_COUNTED))
 
 
-async def _row(session: AsyncSession, stmt: Any) -> dict[str, Any]:
-    row = (await session.execute(stmt)).one()
-    return dict(row._mapping)
+Row = Any  # a statement that answers one row of labelled measures
+
+
+async def one_row(session: AsyncSession, *rows: Row) -> dict[str, Any]:
+    """Several one-row statements answered in one round trip (their labels kept)."""
+    if len(rows) == 1:
+        return dict((await session.execute(rows[0])).one()._mapping)
+    subs = [r.subquery(f"m{n}") for n, r in enumerate(rows)]
+    joined: Any = subs[0]
+    for sub in subs[1:]:
+        joined = joined.join(sub, sa.true())
+    stmt = sa.select(*[c for sub in subs for c in sub.c]).select_from(joined)
+    return dict((await session.execute(stmt)).one()._mapping)
 
 
 # --- the rollups ----------------------------------------------------------------------------
@@ -90,7 +98,7 @@ def _daily_scope(scope: Scope) -> tuple[sa.Table, sa.ColumnElement[bool]]:
     return table, sa.true()
 
 
-async def rolled_up(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Any]:
+def rolled_up(scope: Scope, period: Period) -> Row:
     """The period's flows (its days summed) and the counts at its end (every change before
     its end summed), from the daily rollups."""
     table, where = _daily_scope(scope)
@@ -99,51 +107,42 @@ async def rolled_up(session: AsyncSession, scope: Scope, period: Period) -> dict
         sa.func.coalesce(sa.func.sum(t[m]).filter(t.day >= period.start), 0).label(m) for m in FLOWS
     ]
     at_end = [sa.func.coalesce(sa.func.sum(t[m]), 0).label(m) for m in POINT_IN_TIME]
-    return await _row(session, sa.select(*flows, *at_end).where(where, t.day < period.end))
+    return sa.select(*flows, *at_end).where(where, t.day < period.end)
 
 
-async def active_at_end(session: AsyncSession, scope: Scope, period: Period) -> int:
+def active_at_end(scope: Scope, period: Period, label: str) -> Row:
     table, where = _daily_scope(scope)
     t = table.c
-    stmt = sa.select(sa.func.coalesce(sa.func.sum(t.active), 0)).where(where, t.day < period.end)
-    return int((await session.execute(stmt)).scalar_one())
+    total = sa.func.coalesce(sa.func.sum(t.active), 0).label(label)
+    return sa.select(total).where(where, t.day < period.end)
 
 
-async def period_counted(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Any]:
-    """Customers counted once in a named period (company or region): visited, ordering,
-    repeat-purchasing."""
-    p = PERIOD_COUNTS.c
-    grain, region = (COMPANY, "") if scope.kind == "company" else (REGION, scope.region)
-    row = (
-        await session.execute(
-            sa.select(p.visited, p.ordering, p.repeat).where(
-                p.kind == period.kind,
-                p.period == period.start,
-                p.grain == grain,
-                p.region == region,
-            )
-        )
-    ).first()
-    return {"visited": 0, "ordering": 0, "repeat": 0} if row is None else dict(row._mapping)
+def period_counted(period: Period, share: Decimal) -> Row:
+    """The company's customers counted once in a named period (visited, ordering,
+    repeat-purchasing), and the amount of the top share of the ordering ones."""
+    p, s = PERIOD_COUNTS.c, PERIOD_SALES.c
+    key = sa.and_(p.kind == period.kind, p.period == period.start)
 
+    def counted(column: Col, label: str) -> Any:
+        found = sa.select(column).where(key).scalar_subquery()
+        return sa.func.coalesce(found, 0).label(label)
 
-async def period_top(session: AsyncSession, scope: Scope, period: Period, n: int) -> Decimal:
-    """The amount of the `n` customers who bought most in a named period (company or region)."""
-    if n <= 0:
-        return ZERO
-    s = PERIOD_SALES.c
-    grain, region = (COMPANY, "") if scope.kind == "company" else (REGION, scope.region)
+    ordering = sa.select(p.ordering).where(key).scalar_subquery()
     top = (
         sa.select(s.amount)
-        .where(
-            s.kind == period.kind, s.period == period.start, s.grain == grain, s.region == region
-        )
+        .where(s.kind == period.kind, s.period == period.start)
         .order_by(s.amount.desc(), s.customer_id)
-        .limit(n)
-        .subquery()
+        .limit(sa.cast(sa.func.coalesce(sa.func.ceil(ordering * share), 0), sa.BigInteger))
+        .subquery("top")
     )
-    stmt = sa.select(sa.func.coalesce(sa.func.sum(top.c.amount), 0))
-    return Decimal((await session.execute(stmt)).scalar_one())
+    return sa.select(
+        counted(p.visited, "visited_customers"),
+        counted(p.ordering, "ordering_customers"),
+        counted(p.repeat, "repeat_customers"),
+        sa.select(sa.func.coalesce(sa.func.sum(top.c.amount), 0))
+        .scalar_subquery()
+        .label("top_amount"),
+    )
 
 
 # --- the fact tables -------------------------------------------------------------------------
@@ -211,16 +210,22 @@ def _at_end_conditions(
     }
 
 
-async def at_end_from_facts(
-    session: AsyncSession, scope: Scope, period: Period, window_days: int
-) -> dict[str, Any]:
+def at_end_from_facts(
+    scope: Scope, period: Period, window_days: int, labels: dict[str, str] | None = None
+) -> Row:
+    """The customers counted at the period's end (`labels` renames them)."""
     state, conditions = _at_end_conditions(scope, period, window_days)
-    stmt = (
-        sa.select(*[sa.func.count().filter(cond).label(name) for name, cond in conditions.items()])
+    names = labels or {name: name for name in conditions}
+    return (
+        sa.select(
+            *[
+                sa.func.count().filter(conditions[name]).label(label)
+                for name, label in names.items()
+            ]
+        )
         .select_from(CUSTOMERS.join(state, sa.true()))
         .where(_counted(), _ever_in_scope(scope))
     )
-    return await _row(session, stmt)
 
 
 def _live_orders(scope: Scope, period: Period) -> sa.ColumnElement[bool]:
@@ -237,7 +242,7 @@ def _visits(scope: Scope, period: Period) -> sa.ColumnElement[bool]:
     return sa.and_(within(v.day, period), in_scope(scope, v.rep_id, v.team_id, v.region))
 
 
-async def flows_from_facts(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Any]:
+def flows_from_facts(scope: Scope, period: Period) -> Row:
     """The period's flows straight from the facts (plan items: `plan_items_from_facts`)."""
     c, v, o, p = CUSTOMERS.c, VISITS.c, ORDERS.c, PAYMENTS.c
 
@@ -288,7 +293,7 @@ async def flows_from_facts(session: AsyncSession, scope: Scope, period: Period) 
             "collected",
         ),
     )
-    return await _row(session, stmt)
+    return stmt
 
 
 def _plan_items(scope: Scope, period: Period) -> tuple[Any, sa.ColumnElement[bool]]:
@@ -310,22 +315,24 @@ def _plan_items(scope: Scope, period: Period) -> tuple[Any, sa.ColumnElement[boo
     return PLAN_ITEMS, sa.and_(within(i.day, period), i.approved, region == scope.region)
 
 
-async def plan_items_from_facts(
-    session: AsyncSession, scope: Scope, period: Period
-) -> dict[str, Any]:
+def plan_items_from_facts(scope: Scope, period: Period) -> Row:
     table, where = _plan_items(scope, period)
-    stmt = sa.select(
+    return sa.select(
         sa.func.count().label("plan_items"),
         sa.func.count().filter(table.c.fulfilled_by.is_not(None)).label("plan_fulfilled"),
     ).where(where)
-    return await _row(session, stmt)
 
 
 def _customer_sales(scope: Scope, period: Period) -> Any:
+    """Each customer with orders in the period: its amount, its orders, and whether one of them
+    repeats a purchase (is not its first-ever order)."""
     o = ORDERS.c
     return (
         sa.select(
-            o.customer_id, sa.func.sum(o.amount).label("amount"), sa.func.count().label("orders")
+            o.customer_id,
+            sa.func.sum(o.amount).label("amount"),
+            sa.func.count().label("orders"),
+            sa.func.bool_or(sa.not_(o.first)).label("repeat"),
         )
         .where(_live_orders(scope, period))
         .group_by(o.customer_id)
@@ -333,64 +340,41 @@ def _customer_sales(scope: Scope, period: Period) -> Any:
     )
 
 
-def _repeat_customers(scope: Scope, period: Period) -> Any:
-    o, c = ORDERS.c, CUSTOMERS.c
-    return (
-        sa.select(o.customer_id)
-        .select_from(ORDERS.join(CUSTOMERS, c.id == o.customer_id))
-        .where(_live_orders(scope, period), o.id != c.first_order_id)
-        .group_by(o.customer_id)
-        .subquery("repeat")
-    )
-
-
-async def distinct_from_facts(
-    session: AsyncSession, scope: Scope, period: Period, share: Decimal
-) -> dict[str, Any]:
+def distinct_from_facts(scope: Scope, period: Period, share: Decimal) -> Row:
     """Customers counted once in the period, and the top customers' amount."""
     v = VISITS.c
     sales = _customer_sales(scope, period)
     ranked = sa.select(
         sales.c.amount,
+        sales.c.repeat,
         sa.func.row_number().over(order_by=(sales.c.amount.desc(), sales.c.customer_id)).label("n"),
         sa.func.count().over().label("customers"),
     ).subquery("ranked")
-    repeat = _repeat_customers(scope, period)
-    stmt = sa.select(
+    top = ranked.c.n <= sa.func.ceil(ranked.c.customers * share)
+    return sa.select(
         sa.select(sa.func.count(sa.distinct(v.customer_id)))
         .where(_visits(scope, period))
         .scalar_subquery()
-        .label("visited"),
-        sa.select(sa.func.count()).select_from(sales).scalar_subquery().label("ordering"),
-        sa.select(sa.func.count()).select_from(repeat).scalar_subquery().label("repeat"),
-        sa.select(
-            sa.func.coalesce(
-                sa.func.sum(ranked.c.amount).filter(
-                    ranked.c.n <= sa.func.ceil(ranked.c.customers * share)
-                ),
-                0,
-            )
-        )
-        .scalar_subquery()
-        .label("top_amount"),
-    )
-    return await _row(session, stmt)
+        .label("visited_customers"),
+        sa.func.count().label("ordering_customers"),
+        sa.func.count().filter(ranked.c.repeat).label("repeat_customers"),
+        sa.func.coalesce(sa.func.sum(ranked.c.amount).filter(top), 0).label("top_amount"),
+    ).select_from(ranked)
 
 
 # --- shared by both paths: small tables ------------------------------------------------------
 
 
-async def reps(
-    session: AsyncSession, scope: Scope, start: datetime, end: datetime, period: Period
-) -> int:
+def reps(scope: Scope, start: datetime, end: datetime, period: Period) -> Row:
     """The reps of the scope during the period: members (as reps) of the scope's teams at any
     moment of it; of a region, the reps who visited a customer there."""
     if scope.kind == "rep":
-        return 1
+        return sa.select(sa.literal(1).label("reps"))
     if scope.kind == "region":
         v = VISITS.c
-        stmt = sa.select(sa.func.count(sa.distinct(v.rep_id))).where(_visits(scope, period))
-        return int((await session.execute(stmt)).scalar_one())
+        return sa.select(sa.func.count(sa.distinct(v.rep_id)).label("reps")).where(
+            _visits(scope, period)
+        )
     m = MEMBERSHIPS.c
     where = [
         m.role == "rep",
@@ -399,8 +383,7 @@ async def reps(
     ]
     if scope.kind == "team":
         where.append(m.team_id.in_(scope.teams))
-    stmt = sa.select(sa.func.count(sa.distinct(m.user_id))).where(*where)
-    return int((await session.execute(stmt)).scalar_one())
+    return sa.select(sa.func.count(sa.distinct(m.user_id)).label("reps")).where(*where)
 
 
 def _leads(scope: Scope, period: Period) -> sa.ColumnElement[bool]:
@@ -414,9 +397,9 @@ def _won_lead() -> sa.ColumnElement[bool]:
     return OPPORTUNITIES.c.stage == "won"
 
 
-async def funnel(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Any]:
+def funnel(scope: Scope, period: Period) -> Row:
     lead, opp = LEADS.c, OPPORTUNITIES.c
-    stmt = (
+    return (
         sa.select(
             sa.func.count().label("leads"),
             sa.func.count().filter(lead.contacted_at.is_not(None)).label("contacted"),
@@ -427,7 +410,6 @@ async def funnel(session: AsyncSession, scope: Scope, period: Period) -> dict[st
         .select_from(LEADS.outerjoin(OPPORTUNITIES, opp.id == lead.opportunity_id))
         .where(_leads(scope, period))
     )
-    return await _row(session, stmt)
 
 
 def _won(scope: Scope, period: Period) -> sa.ColumnElement[bool]:
@@ -439,20 +421,20 @@ def _won(scope: Scope, period: Period) -> sa.ColumnElement[bool]:
     )
 
 
-async def won(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Any]:
+def won(scope: Scope, period: Period) -> Row:
     o = OPPORTUNITIES.c
     days = sa.extract("epoch", o.won_at - o.created_at) / 86400
-    stmt = sa.select(
+    return sa.select(
         sa.func.count().label("won"),
         sa.func.coalesce(sa.func.sum(o.amount), 0).label("won_amount"),
         sa.func.percentile_cont(0.5).within_group(days).label("cycle_days"),
     ).where(_won(scope, period))
-    return await _row(session, stmt)
 
 
-async def stages(session: AsyncSession, scope: Scope, period: Period) -> list[Any]:
+def stages(scope: Scope, period: Period) -> Row:
+    """Per stage left in the period: [left forward, left], as one JSON object."""
     s = STAGE_MOVES.c
-    stmt = (
+    per_stage = (
         sa.select(
             s.from_stage,
             sa.func.count(sa.distinct(s.opportunity_id)).filter(s.forward).label("forward"),
@@ -460,9 +442,12 @@ async def stages(session: AsyncSession, scope: Scope, period: Period) -> list[An
         )
         .where(within(s.day, period), in_scope(scope, s.owner_id, s.team_id, s.region))
         .group_by(s.from_stage)
-        .order_by(s.from_stage)
+        .subquery("per_stage")
     )
-    return list(await session.execute(stmt))
+    moves = sa.func.jsonb_object_agg(
+        per_stage.c.from_stage, sa.func.jsonb_build_array(per_stage.c.forward, per_stage.c.left)
+    )
+    return sa.select(sa.func.coalesce(moves, sa.text("'{}'::jsonb")).label("stages"))
 
 
 def _reengaged(scope: Scope, period: Period) -> Any:
@@ -491,13 +476,12 @@ def _ordered_after(reengaged: Any, period: Period) -> sa.ColumnElement[bool]:
     )
 
 
-async def redevelopment(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Any]:
+def redevelopment(scope: Scope, period: Period) -> Row:
     r = _reengaged(scope, period)
-    stmt = sa.select(
+    return sa.select(
         sa.func.count().label("reengaged"),
         sa.func.count().filter(_ordered_after(r, period)).label("redeveloped"),
     ).select_from(r)
-    return await _row(session, stmt)
 
 
 # --- the records behind a figure (explain) ---------------------------------------------------
@@ -624,9 +608,11 @@ def customer_sales(scope: Scope, period: Period, *, top: Decimal | None = None) 
 
 
 def repeat_customers(scope: Scope, period: Period) -> Records:
-    repeat = _repeat_customers(scope, period)
-    stmt = sa.select(repeat.c.customer_id.label("id"))
-    return Records("customer", stmt, repeat.c.customer_id.label("id"))
+    sales = _customer_sales(scope, period)
+    stmt = sa.select(sales.c.customer_id.label("id"), sales.c.amount, sales.c.orders).where(
+        sales.c.repeat
+    )
+    return Records("customer", stmt, sales.c.customer_id.label("id"))
 
 
 def plan_items(scope: Scope, period: Period, *, fulfilled: bool = False) -> Records:

@@ -42,6 +42,13 @@ class DashboardQuery(_Input):
     scope: ScopeKind
     scope_id: str | None = None
     period: Annotated[str, Field(description="2026, 2026-Q4, 2026-11 or 2026-W47")]
+    plain: Annotated[
+        bool,
+        Field(
+            description="answer from the fact tables alone, without the rollups (the same "
+            "figures, slower: for checking)"
+        ),
+    ] = False
 
 
 class FigureRead(BaseModel):

@@ -218,8 +218,8 @@ async def dashboard(
     except ValueError as exc:
         raise ValidationFailed.field("period", str(exc)) from None
     before = period.previous()
-    now = await kpi_figures(session, ctx, scope, period)
-    then = await kpi_figures(session, ctx, scope, before)
+    now = await kpi_figures(session, ctx, scope, period, plain=query.plain)
+    then = await kpi_figures(session, ctx, scope, before, plain=query.plain)
     return {
         **scope.as_json(),
         "period": period_json(period),

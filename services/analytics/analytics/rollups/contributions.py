@@ -20,7 +20,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from analytics.periods import Kind, starts
-from analytics.rollups.models import COMPANY, REGION
 
 NOT_COUNTED = frozenset({"invalid", "merged"})
 ZERO = Decimal(0)
@@ -28,8 +27,8 @@ ZERO = Decimal(0)
 Grain = str  # "rep" | "team" | "region" | "company"
 Number = int | Decimal
 DailyKey = tuple[Grain, uuid.UUID | str | None, date]
-PeriodKey = tuple[Kind, date, int, str]
-SalesKey = tuple[Kind, date, int, str, uuid.UUID]
+PeriodKey = tuple[Kind, date]
+SalesKey = tuple[Kind, date, uuid.UUID]
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,15 +214,13 @@ def derive(facts: CustomerFacts, *, active_window_days: int) -> Contribution:
         out.add_daily(order.who, order.day, "paid_on_orders", paid.get(order.id, ZERO))
         repeat = order is not first
         for kind, start in starts(order.day):
-            grains = [(COMPANY, "")] + ([(REGION, order.who.region)] if order.who.region else [])
-            for grain, region in grains:
-                row = out.sales[(kind, start, grain, region, facts.id)]
-                row["orders"] = row.get("orders", 0) + 1
-                row["amount"] = row.get("amount", ZERO) + order.amount
-                counts = out.period[(kind, start, grain, region)]
-                counts["ordering"] = 1
-                if repeat:
-                    counts["repeat"] = 1
+            row = out.sales[(kind, start, facts.id)]
+            row["orders"] = row.get("orders", 0) + 1
+            row["amount"] = row.get("amount", ZERO) + order.amount
+            counts = out.period[(kind, start)]
+            counts["ordering"] = 1
+            if repeat:
+                counts["repeat"] = 1
 
     if not facts.counted:
         return out

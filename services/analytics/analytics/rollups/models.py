@@ -5,13 +5,13 @@
   point-in-time measures (`undeveloped`, `a_level`, `active`) are changes, +1 on the day a
   customer starts to count and -1 on the day it stops, so the count at the end of a period is
   the sum of every day before its end.
-- `period_counts`: customers counted once per named period (week, month, quarter, year), for
-  the company (`grain` 0) and each region (`grain` 1): visited, ordering, repeat-purchasing.
-- `period_sales`: each customer's orders and amount per named period, company and region
-  grains, in amount order: revenue_concentration's top customers.
+- `period_counts`: the company's customers counted once per named period (week, month,
+  quarter, year): visited, ordering, repeat-purchasing.
+- `period_sales`: each customer's orders and amount per named period, in amount order:
+  revenue_concentration's top customers.
 
-Reps' and teams' distinct counts are asked of the facts directly (a rep's or a team's month
-is a few thousand rows).
+A rep's, a team's and a region's customers counted once are asked of the facts directly (a
+month of theirs is thousands of rows, the company's hundreds of thousands).
 """
 
 from __future__ import annotations
@@ -73,7 +73,6 @@ DAILY_COMPANY = sa.Table(
     *_measures(),
 )
 
-COMPANY, REGION = 0, 1
 PERIOD_COUNTS_MEASURES = ("visited", "ordering", "repeat")
 
 PERIOD_COUNTS = sa.Table(
@@ -81,8 +80,6 @@ PERIOD_COUNTS = sa.Table(
     metadata,
     sa.Column("kind", sa.Text, primary_key=True),
     sa.Column("period", sa.Date, primary_key=True),
-    sa.Column("grain", sa.SmallInteger, primary_key=True),
-    sa.Column("region", sa.Text, primary_key=True),
     *[count(m) for m in PERIOD_COUNTS_MEASURES],
 )
 
@@ -91,8 +88,6 @@ PERIOD_SALES = sa.Table(
     metadata,
     sa.Column("kind", sa.Text, primary_key=True),
     sa.Column("period", sa.Date, primary_key=True),
-    sa.Column("grain", sa.SmallInteger, primary_key=True),
-    sa.Column("region", sa.Text, primary_key=True),
     sa.Column("customer_id", sa.Uuid, primary_key=True),
     count("orders"),
     money("amount"),
@@ -100,8 +95,6 @@ PERIOD_SALES = sa.Table(
         "ix_period_sales_top",
         "kind",
         "period",
-        "grain",
-        "region",
         sa.text("amount DESC"),
         "customer_id",
     ),

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +17,6 @@ from analytics.facts.models import PLAN_ITEMS, VISITS
 from analytics.periods import KINDS, Kind
 from analytics.rollups.contributions import Contribution, Number, SalesKey
 from analytics.rollups.models import (
-    COMPANY,
     DAILY_COMPANY,
     DAILY_REGIONS,
     DAILY_REPS,
@@ -25,13 +25,12 @@ from analytics.rollups.models import (
     PERIOD_COUNTS,
     PERIOD_COUNTS_MEASURES,
     PERIOD_SALES,
-    REGION,
 )
 from servicekit.bulk import insert_rows
 
 DAILY = {"rep": DAILY_REPS, "team": DAILY_TEAMS, "region": DAILY_REGIONS, "company": DAILY_COMPANY}
 DAILY_KEY = {"rep": "rep_id", "team": "team_id", "region": "region", "company": None}
-# Rows per statement: far below PostgreSQL's 32,767 parameters for the widest row.
+# Keys per statement of a delete by key.
 _BATCH = 1000
 
 
@@ -47,14 +46,14 @@ async def _add(
     if not rows:
         return
     rows.sort(key=lambda r: tuple(str(r[k]) for k in keys))
-    for at in range(0, len(rows), _BATCH):
-        stmt = pg_insert(table).values(rows[at : at + _BATCH])
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[table.c[k] for k in keys],
-                set_={m: table.c[m] + stmt.excluded[m] for m in measures},
-            )
-        )
+    stmt = pg_insert(table)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[table.c[k] for k in keys],
+            set_={m: table.c[m] + stmt.excluded[m] for m in measures},
+        ),
+        rows,
+    )
 
 
 async def apply(session: AsyncSession, delta: Contribution) -> None:
@@ -74,13 +73,11 @@ async def apply(session: AsyncSession, delta: Contribution) -> None:
         await _add(session, DAILY[grain], keys, MEASURES, rows)
 
     counts: list[dict[str, Any]] = []
-    for (kind, period, level, region), measures in delta.period.items():
+    for (kind, period), measures in delta.period.items():
         counts.append(
             {
                 "kind": kind,
                 "period": period,
-                "grain": level,
-                "region": region,
                 **dict.fromkeys(PERIOD_COUNTS_MEASURES, 0),
                 **measures,
             }
@@ -88,34 +85,30 @@ async def apply(session: AsyncSession, delta: Contribution) -> None:
     await _add(
         session,
         PERIOD_COUNTS,
-        ["kind", "period", "grain", "region"],
+        ["kind", "period"],
         PERIOD_COUNTS_MEASURES,
         counts,
     )
 
     sales: list[dict[str, Any]] = []
-    for (kind, period, level, region, customer_id), measures in delta.sales.items():
+    for (kind, period, customer_id), measures in delta.sales.items():
         sales.append(
             {
                 "kind": kind,
                 "period": period,
-                "grain": level,
-                "region": region,
                 "customer_id": customer_id,
                 "orders": measures.get("orders", 0),
                 "amount": measures.get("amount", 0),
             }
         )
-    keys = ["kind", "period", "grain", "region", "customer_id"]
+    keys = ["kind", "period", "customer_id"]
     await _add(session, PERIOD_SALES, keys, ("orders", "amount"), sales)
     emptied = [tuple(r[k] for k in keys) for r in sales if r["orders"] < 0]
     s = PERIOD_SALES.c
     for at in range(0, len(emptied), _BATCH):
         await session.execute(
             sa.delete(PERIOD_SALES).where(
-                sa.tuple_(s.kind, s.period, s.grain, s.region, s.customer_id).in_(
-                    emptied[at : at + _BATCH]
-                ),
+                sa.tuple_(s.kind, s.period, s.customer_id).in_(emptied[at : at + _BATCH]),
                 s.orders <= 0,
             )
         )
@@ -123,26 +116,28 @@ async def apply(session: AsyncSession, delta: Contribution) -> None:
 
 async def first_visits(
     session: AsyncSession,
-    candidates: Sequence[tuple[Kind, date, date, uuid.UUID, str | None]],
+    candidates: Sequence[tuple[Kind, date, date, uuid.UUID]],
     new_ids: Iterable[uuid.UUID],
 ) -> list[int]:
-    """Of the candidates (kind, period start, end, customer, region or None for the
-    company), the positions of those with no completed visit in the period other than
-    `new_ids`: the customers these visits make "visited" in that period."""
+    """Of the candidates (kind, period start, end, customer), the positions of those with no
+    completed visit in the period other than `new_ids`: the customers these visits make
+    "visited" in that period."""
     if not candidates:
         return []
-    keys = sa.values(
-        sa.column("n", sa.Integer),
-        sa.column("customer_id", sa.Uuid),
-        sa.column("start", sa.Date),
-        sa.column("end", sa.Date),
-        sa.column("region", sa.Text),
-        name="k",
-    ).data(
-        [
-            (n, customer, start, end, region)
-            for n, (_, start, end, customer, region) in enumerate(candidates)
-        ]
+    keys = (
+        sa.func.unnest(
+            sa.bindparam("n", type_=ARRAY(sa.Integer)),
+            sa.bindparam("customer_ids", type_=ARRAY(sa.Uuid)),
+            sa.bindparam("starts", type_=ARRAY(sa.Date)),
+            sa.bindparam("ends", type_=ARRAY(sa.Date)),
+        )
+        .table_valued(
+            sa.column("n", sa.Integer),
+            sa.column("customer_id", sa.Uuid),
+            sa.column("start", sa.Date),
+            sa.column("end", sa.Date),
+        )
+        .alias("k")
     )
     v = VISITS.c
     other = (
@@ -151,12 +146,20 @@ async def first_visits(
             v.customer_id == keys.c.customer_id,
             v.day >= keys.c.start,
             v.day < keys.c.end,
-            sa.or_(keys.c.region.is_(None), v.region == keys.c.region),
-            v.id.not_in(list(new_ids)),
+            sa.not_(v.id == sa.any_(sa.bindparam("new_ids", type_=ARRAY(sa.Uuid)))),
         )
         .exists()
     )
-    rows = await session.execute(sa.select(keys.c.n).where(~other).order_by(keys.c.n))
+    rows = await session.execute(
+        sa.select(keys.c.n).where(~other).order_by(keys.c.n),
+        {
+            "n": list(range(len(candidates))),
+            "customer_ids": [c[3] for c in candidates],
+            "starts": [c[1] for c in candidates],
+            "ends": [c[2] for c in candidates],
+            "new_ids": list(new_ids),
+        },
+    )
     return [r[0] for r in rows]
 
 
@@ -169,13 +172,11 @@ async def insert_sales(session: AsyncSession, sales: dict[SalesKey, dict[str, Nu
         {
             "kind": kind,
             "period": period,
-            "grain": level,
-            "region": region,
             "customer_id": customer_id,
             "orders": measures.get("orders", 0),
             "amount": measures.get("amount", 0),
         }
-        for (kind, period, level, region, customer_id), measures in sales.items()
+        for (kind, period, customer_id), measures in sales.items()
         if measures.get("orders")
     ]
     await insert_rows(session, PERIOD_SALES, rows)
@@ -233,34 +234,17 @@ async def rebuild_visit_flows(session: AsyncSession) -> None:
 
 
 async def rebuild_visited(session: AsyncSession) -> None:
-    """Customers visited per named period, company-wide and per region."""
+    """The company's customers visited per named period."""
     v = VISITS.c
     for kind in KINDS:
         period = sa.cast(sa.func.date_trunc(kind, v.day), sa.Date)
-        for grain, region, where in (
-            (COMPANY, sa.literal(""), []),
-            (REGION, v.region, [v.region.is_not(None), v.region != ""]),
-        ):
-            group = [period] if grain == COMPANY else [period, v.region]
-            select = (
-                sa.select(
-                    sa.literal(kind),
-                    period,
-                    sa.literal(grain, sa.SmallInteger),
-                    region,
-                    sa.func.count(sa.distinct(v.customer_id)),
-                )
-                .where(*where)
-                .group_by(*group)
+        select = sa.select(
+            sa.literal(kind), period, sa.func.count(sa.distinct(v.customer_id))
+        ).group_by(period)
+        stmt = pg_insert(PERIOD_COUNTS).from_select(["kind", "period", "visited"], select)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[PERIOD_COUNTS.c.kind, PERIOD_COUNTS.c.period],
+                set_={"visited": PERIOD_COUNTS.c.visited + stmt.excluded.visited},
             )
-            stmt = pg_insert(PERIOD_COUNTS).from_select(
-                ["kind", "period", "grain", "region", "visited"], select
-            )
-            await session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[
-                        PERIOD_COUNTS.c[k] for k in ("kind", "period", "grain", "region")
-                    ],
-                    set_={"visited": PERIOD_COUNTS.c.visited + stmt.excluded.visited},
-                )
-            )
+        )

@@ -19,7 +19,6 @@ from analytics.rollups.contributions import (
     derive,
     difference,
 )
-from analytics.rollups.models import COMPANY, REGION
 
 
 def _derive_all(found: dict[uuid.UUID, CustomerFacts], window: int) -> Contribution:
@@ -60,23 +59,21 @@ def _first(customer: CustomerFacts) -> dict[str, Any]:
 async def count_visited(
     session: AsyncSession, fresh: Sequence[dict[str, Any]], delta: Contribution
 ) -> None:
-    """The customers these newly applied visits make "visited" in a named period (company-wide
-    and in the visit's region): those with no other completed visit there."""
-    seen: set[tuple[Kind, date, uuid.UUID, str | None]] = set()
-    candidates: list[tuple[Kind, date, date, uuid.UUID, str | None]] = []
+    """The customers these newly applied visits make "visited" in a named period (those with
+    no other completed visit there), for the company's per-period counts."""
+    seen: set[tuple[Kind, date, uuid.UUID]] = set()
+    candidates: list[tuple[Kind, date, date, uuid.UUID]] = []
     for row in fresh:
         for kind, start in starts(row["day"]):
-            end = containing(kind, row["day"]).end
-            for region in (None, row["region"]) if row["region"] else (None,):
-                key = (kind, start, row["customer_id"], region)
-                if key not in seen:
-                    seen.add(key)
-                    candidates.append((kind, start, end, row["customer_id"], region))
+            if (kind, start, row["customer_id"]) not in seen:
+                seen.add((kind, start, row["customer_id"]))
+                candidates.append(
+                    (kind, start, containing(kind, row["day"]).end, row["customer_id"])
+                )
     for n in await repository.first_visits(session, candidates, [r["id"] for r in fresh]):
-        kind, start, _, _, region = candidates[n]
-        grain = COMPANY if region is None else REGION
-        row_ = delta.period[(kind, start, grain, region or "")]
-        row_["visited"] = row_.get("visited", 0) + 1
+        kind, start, _, _ = candidates[n]
+        counts = delta.period[(kind, start)]
+        counts["visited"] = counts.get("visited", 0) + 1
 
 
 async def apply(session: AsyncSession, delta: Contribution) -> None:

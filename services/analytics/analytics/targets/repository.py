@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.facts.models import ORDER_LINES, ORDERS
@@ -56,21 +57,21 @@ async def children(session: AsyncSession, target_id: uuid.UUID) -> list[Any]:
     return list(await session.execute(stmt))
 
 
-async def for_scope(session: AsyncSession, scope: str, scope_key: str, period: Period) -> list[Any]:
-    """The targets of exactly this scope and named period."""
-    if period.kind is None:
-        return []
-    stmt = (
-        sa.select(TARGETS)
-        .where(
-            T.scope == scope,
-            T.scope_key == scope_key,
-            T.period_kind == period.kind,
-            T.period_start == period.start,
-        )
-        .order_by(T.metric)
+def for_scope(scope: str, scope_key: str, period: Period) -> Any:
+    """One row: the targets of exactly this scope and named period, as JSON (values as exact
+    decimal text)."""
+    target = sa.func.jsonb_build_object(
+        "id", T.id, "metric", T.metric, "value", sa.cast(T.value, sa.Text)
     )
-    return list(await session.execute(stmt))
+    found = sa.func.coalesce(
+        sa.func.jsonb_agg(aggregate_order_by(target, T.metric)), sa.text("'[]'::jsonb")
+    )
+    return sa.select(found.label("targets")).where(
+        T.scope == scope,
+        T.scope_key == scope_key,
+        T.period_kind == (period.kind or ""),
+        T.period_start == period.start,
+    )
 
 
 async def page(

@@ -123,7 +123,7 @@ async def actual(session: AsyncSession, metric: str, where: Where, period: Perio
     """The metric's actual in the scope and period."""
     if where.scope is None:
         return await repository.product_sales(session, where.key, period)
-    rolled = await kpis.rolled_up(session, where.scope, period)
+    rolled = await kpis.one_row(session, kpis.rolled_up(where.scope, period))
     return Decimal(rolled[TARGET_METRICS[metric]])
 
 

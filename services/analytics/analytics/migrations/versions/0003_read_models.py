@@ -324,6 +324,7 @@ def upgrade() -> None:
             "paid_amount", sa.Numeric(precision=16, scale=2), server_default="0", nullable=False
         ),
         sa.Column("cancelled", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+        sa.Column("first", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_orders")),
         sa.UniqueConstraint("seq", name=op.f("uq_orders_seq")),
         schema="analytics",
@@ -335,15 +336,37 @@ def upgrade() -> None:
         unique=False,
         schema="analytics",
     )
-    op.create_index("ix_orders_day", "orders", ["day"], unique=False, schema="analytics")
     op.create_index(
-        "ix_orders_owner_day", "orders", ["owner_id", "day"], unique=False, schema="analytics"
+        "ix_orders_day_day",
+        "orders",
+        ["day"],
+        unique=False,
+        schema="analytics",
+        postgresql_include=["customer_id", "amount", "cancelled", "first"],
     )
     op.create_index(
-        "ix_orders_region_day", "orders", ["region", "day"], unique=False, schema="analytics"
+        "ix_orders_owner_day",
+        "orders",
+        ["owner_id", "day"],
+        unique=False,
+        schema="analytics",
+        postgresql_include=["customer_id", "amount", "cancelled", "first"],
     )
     op.create_index(
-        "ix_orders_team_day", "orders", ["team_id", "day"], unique=False, schema="analytics"
+        "ix_orders_region_day",
+        "orders",
+        ["region", "day"],
+        unique=False,
+        schema="analytics",
+        postgresql_include=["customer_id", "amount", "cancelled", "first"],
+    )
+    op.create_index(
+        "ix_orders_team_day",
+        "orders",
+        ["team_id", "day"],
+        unique=False,
+        schema="analytics",
+        postgresql_include=["customer_id", "amount", "cancelled", "first"],
     )
     op.create_table(
         "payments",
@@ -370,32 +393,26 @@ def upgrade() -> None:
         "period_counts",
         sa.Column("kind", sa.Text(), nullable=False),
         sa.Column("period", sa.Date(), nullable=False),
-        sa.Column("grain", sa.SmallInteger(), nullable=False),
-        sa.Column("region", sa.Text(), nullable=False),
         sa.Column("visited", sa.Integer(), server_default="0", nullable=False),
         sa.Column("ordering", sa.Integer(), server_default="0", nullable=False),
         sa.Column("repeat", sa.Integer(), server_default="0", nullable=False),
-        sa.PrimaryKeyConstraint("kind", "period", "grain", "region", name=op.f("pk_period_counts")),
+        sa.PrimaryKeyConstraint("kind", "period", name=op.f("pk_period_counts")),
         schema="analytics",
     )
     op.create_table(
         "period_sales",
         sa.Column("kind", sa.Text(), nullable=False),
         sa.Column("period", sa.Date(), nullable=False),
-        sa.Column("grain", sa.SmallInteger(), nullable=False),
-        sa.Column("region", sa.Text(), nullable=False),
         sa.Column("customer_id", sa.Uuid(), nullable=False),
         sa.Column("orders", sa.Integer(), server_default="0", nullable=False),
         sa.Column("amount", sa.Numeric(precision=16, scale=2), server_default="0", nullable=False),
-        sa.PrimaryKeyConstraint(
-            "kind", "period", "grain", "region", "customer_id", name=op.f("pk_period_sales")
-        ),
+        sa.PrimaryKeyConstraint("kind", "period", "customer_id", name=op.f("pk_period_sales")),
         schema="analytics",
     )
     op.create_index(
         "ix_period_sales_top",
         "period_sales",
-        ["kind", "period", "grain", "region", sa.literal_column("amount DESC"), "customer_id"],
+        ["kind", "period", sa.literal_column("amount DESC"), "customer_id"],
         unique=False,
         schema="analytics",
     )
@@ -514,37 +531,81 @@ def upgrade() -> None:
     op.create_index(
         "ix_visits_customer_day", "visits", ["customer_id", "day"], unique=False, schema="analytics"
     )
-    op.create_index("ix_visits_day", "visits", ["day"], unique=False, schema="analytics")
+    op.create_index(
+        "ix_visits_day_day",
+        "visits",
+        ["day"],
+        unique=False,
+        schema="analytics",
+        postgresql_include=["customer_id"],
+    )
     op.create_index(
         "ix_visits_reengaged_day",
         "visits",
         ["day"],
         unique=False,
         schema="analytics",
+        postgresql_include=["rep_id", "team_id", "region", "customer_id"],
         postgresql_where=sa.text("customer_status IN ('dormant', 'lost')"),
     )
     op.create_index(
-        "ix_visits_region_day", "visits", ["region", "day"], unique=False, schema="analytics"
+        "ix_visits_region_day",
+        "visits",
+        ["region", "day"],
+        unique=False,
+        schema="analytics",
+        postgresql_include=["customer_id"],
     )
     op.create_index(
-        "ix_visits_rep_day", "visits", ["rep_id", "day"], unique=False, schema="analytics"
+        "ix_visits_rep_day",
+        "visits",
+        ["rep_id", "day"],
+        unique=False,
+        schema="analytics",
+        postgresql_include=["customer_id"],
     )
     op.create_index(
-        "ix_visits_team_day", "visits", ["team_id", "day"], unique=False, schema="analytics"
+        "ix_visits_team_day",
+        "visits",
+        ["team_id", "day"],
+        unique=False,
+        schema="analytics",
+        postgresql_include=["customer_id"],
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_visits_team_day", table_name="visits", schema="analytics")
-    op.drop_index("ix_visits_rep_day", table_name="visits", schema="analytics")
-    op.drop_index("ix_visits_region_day", table_name="visits", schema="analytics")
+    op.drop_index(
+        "ix_visits_team_day",
+        table_name="visits",
+        schema="analytics",
+        postgresql_include=["customer_id"],
+    )
+    op.drop_index(
+        "ix_visits_rep_day",
+        table_name="visits",
+        schema="analytics",
+        postgresql_include=["customer_id"],
+    )
+    op.drop_index(
+        "ix_visits_region_day",
+        table_name="visits",
+        schema="analytics",
+        postgresql_include=["customer_id"],
+    )
     op.drop_index(
         "ix_visits_reengaged_day",
         table_name="visits",
         schema="analytics",
+        postgresql_include=["rep_id", "team_id", "region", "customer_id"],
         postgresql_where=sa.text("customer_status IN ('dormant', 'lost')"),
     )
-    op.drop_index("ix_visits_day", table_name="visits", schema="analytics")
+    op.drop_index(
+        "ix_visits_day_day",
+        table_name="visits",
+        schema="analytics",
+        postgresql_include=["customer_id"],
+    )
     op.drop_index("ix_visits_customer_day", table_name="visits", schema="analytics")
     op.drop_table("visits", schema="analytics")
     op.drop_index("ix_targets_scope_period", table_name="targets", schema="analytics")
@@ -564,10 +625,30 @@ def downgrade() -> None:
     op.drop_index("ix_payments_day", table_name="payments", schema="analytics")
     op.drop_index("ix_payments_customer_id", table_name="payments", schema="analytics")
     op.drop_table("payments", schema="analytics")
-    op.drop_index("ix_orders_team_day", table_name="orders", schema="analytics")
-    op.drop_index("ix_orders_region_day", table_name="orders", schema="analytics")
-    op.drop_index("ix_orders_owner_day", table_name="orders", schema="analytics")
-    op.drop_index("ix_orders_day", table_name="orders", schema="analytics")
+    op.drop_index(
+        "ix_orders_team_day",
+        table_name="orders",
+        schema="analytics",
+        postgresql_include=["customer_id", "amount", "cancelled", "first"],
+    )
+    op.drop_index(
+        "ix_orders_region_day",
+        table_name="orders",
+        schema="analytics",
+        postgresql_include=["customer_id", "amount", "cancelled", "first"],
+    )
+    op.drop_index(
+        "ix_orders_owner_day",
+        table_name="orders",
+        schema="analytics",
+        postgresql_include=["customer_id", "amount", "cancelled", "first"],
+    )
+    op.drop_index(
+        "ix_orders_day_day",
+        table_name="orders",
+        schema="analytics",
+        postgresql_include=["customer_id", "amount", "cancelled", "first"],
+    )
     op.drop_index("ix_orders_customer_day", table_name="orders", schema="analytics")
     op.drop_table("orders", schema="analytics")
     op.drop_index("ix_order_lines_product", table_name="order_lines", schema="analytics")
