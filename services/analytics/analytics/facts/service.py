@@ -59,6 +59,7 @@ class CustomersFeed:
         self.window = active_window_days
 
     async def __call__(self, session: AsyncSession, page: Sequence[Event]) -> None:
+        await rollups.lock(session)
         touched = await self._customers(session, page)
         await rollups.refresh_customers(
             session, touched, self.window, lambda: self._apply(session, page)
@@ -272,6 +273,7 @@ class VisitsFeed:
         self.calendar = calendar
 
     async def __call__(self, session: AsyncSession, page: Sequence[Event]) -> None:
+        await rollups.lock(session)
         visits: list[dict[str, Any]] = []
         plans: dict[uuid.UUID, Event] = {}
         for event in page:
@@ -330,7 +332,8 @@ class VisitsFeed:
             "customer_status": data.get("customer_status"),
             "purpose": data.get("purpose"),
             "channel": data.get("channel"),
-            "day": self.calendar.day(check_in),
+            # The visits app's own date of the visit; its check-in's day in older payloads.
+            "day": ev.as_date(data.get("visit_date")) or self.calendar.day(check_in),
             "check_in_at": check_in,
             "effective": bool(data.get("effective")),
             "order_taken": bool(data.get("order_taken")),

@@ -103,8 +103,10 @@ def rolled_up(scope: Scope, period: Period) -> Row:
     its end summed), from the daily rollups."""
     table, where = _daily_scope(scope)
     t = table.c
+    # A region's plan items are asked of the facts (a plan belongs to a rep, not a region).
+    names = [m for m in FLOWS if scope.kind != "region" or not m.startswith("plan_")]
     flows = [
-        sa.func.coalesce(sa.func.sum(t[m]).filter(t.day >= period.start), 0).label(m) for m in FLOWS
+        sa.func.coalesce(sa.func.sum(t[m]).filter(t.day >= period.start), 0).label(m) for m in names
     ]
     at_end = [sa.func.coalesce(sa.func.sum(t[m]), 0).label(m) for m in POINT_IN_TIME]
     return sa.select(*flows, *at_end).where(where, t.day < period.end)

@@ -166,7 +166,8 @@ async def _page(
     items, next_cursor = make_page(rows, params, lambda r: [r._mapping[key]])
     return {
         "records": records.kind,
-        "items": [dict(r._mapping) for r in items],
+        # Column names are SQLAlchemy's `quoted_name` (a str subclass JSON keys may not be).
+        "items": [{str(k): v for k, v in r._mapping.items()} for r in items],
         "next_cursor": next_cursor,
     }
 

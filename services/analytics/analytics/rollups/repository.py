@@ -56,6 +56,16 @@ async def _add(
     )
 
 
+# The key of the transaction lock that orders the feeds' changes to the rollups.
+_ROLLUPS_LOCK = 0x616E616C79746963
+
+
+async def lock(session: AsyncSession) -> None:
+    """Hold the rollups until the transaction ends: the customers and visits consumers change
+    the same rows (a rep's day) in their own orders, and would deadlock each other."""
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(_ROLLUPS_LOCK)))
+
+
 async def apply(session: AsyncSession, delta: Contribution) -> None:
     """Add a contribution (usually a difference) to the rollups."""
     by_grain: dict[str, list[dict[str, Any]]] = {g: [] for g in DAILY}
@@ -137,7 +147,7 @@ async def first_visits(
             sa.column("start", sa.Date),
             sa.column("end", sa.Date),
         )
-        .alias("k")
+        .render_derived(name="k")
     )
     v = VISITS.c
     other = (

@@ -21,6 +21,11 @@ from analytics.rollups.contributions import (
 )
 
 
+async def lock(session: AsyncSession) -> None:
+    """Taken first by every feed handler that changes the rollups (see the repository)."""
+    await repository.lock(session)
+
+
 def _derive_all(found: dict[uuid.UUID, CustomerFacts], window: int) -> Contribution:
     out = Contribution()
     for customer in found.values():
