@@ -142,7 +142,7 @@ async def test_decomposition_sums_to_the_parent(analytics, world, org):
     assert (row["target_metric"], row["target"], Decimal(row["completion"])) == (
         "sales_amount",
         "2240.00",
-        0,
+        Decimal(0),
     )
 
 
