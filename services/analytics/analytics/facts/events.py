@@ -7,12 +7,11 @@ reader never calls back. Unknown types are ignored: a feed may grow.
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from servicekit.outbox import Event
+from servicekit.outbox import Event, payload_uuid
 
 CUSTOMERS, VISITS, OPPORTUNITIES = "customers", "visits", "opportunities"
 
@@ -67,13 +66,7 @@ CLOSED_STAGES = ("won", "lost")
 REENGAGED_STATUSES = ("dormant", "lost")
 
 
-def as_uuid(value: Any) -> uuid.UUID | None:
-    if value in (None, ""):
-        return None
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
+as_uuid = payload_uuid
 
 
 def as_decimal(value: Any) -> Decimal | None:

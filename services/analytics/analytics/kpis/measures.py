@@ -21,7 +21,8 @@ Attribution (how a fact lands in a scope) — part of the API:
   region on the plan's day).
 - The company is everything.
 - A period is [from, to) in company days (the company's time zone, a setting, default UTC);
-  a visit counts on the day of its check-in, once completed; an order on its order date; a
+  a visit counts on its visit date (the day of its check-in), once completed; an order on
+  its order date; a
   payment on the day it was received; a lead on the day it was received.
 - Working days are Monday to Friday unless the settings list others (and its holidays).
 - The reps of a team or of the company during a period are those who were members as reps at
