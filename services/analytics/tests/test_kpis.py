@@ -246,3 +246,34 @@ async def test_replaying_every_feed_from_zero_gives_the_same_figures(
                 assert await dashboard(again, world, *s, plain=True) == before[s], s
     finally:
         await databases.adrop(url)
+
+
+async def test_groups_add_up_to_the_whole(analytics, world, org):
+    async def groups(by: str, **params: Any) -> dict[str, Decimal]:
+        query = {"metric": "sales_amount", "group_by": by, **NOV, **params}
+        resp = await analytics.get("/api/v1/kpis", params=query, as_=org.manager_north)
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        found = {g["key"]: Decimal(g["figure"]["value"]) for g in body["groups"]}
+        assert sum(found.values()) == Decimal(body["figure"]["value"])
+        return found
+
+    north = {"scope": "team", "scope_id": str(org.team_north)}
+    assert await groups("rep", **north) == {
+        org.rep_a.sub: Decimal("620.00"),
+        org.rep_b.sub: Decimal("500.00"),
+        org.rep_sub.sub: Decimal("0.00"),
+    }
+    weeks = await groups("week", **north)
+    # Sunday the 1st and Monday the 30th are weeks cut by the month.
+    assert list(weeks) == [
+        "2026-11-01",
+        "2026-11-02",
+        "2026-11-09",
+        "2026-11-16",
+        "2026-11-23",
+        "2026-11-30",
+    ]
+    assert weeks["2026-11-09"] == Decimal("320.00")
+    days = await groups("day", **north)
+    assert len(days) == 30 and days["2026-11-20"] == Decimal("500.00")
