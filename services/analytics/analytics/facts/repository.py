@@ -364,7 +364,7 @@ async def plans_of_items(session: AsyncSession, item_ids: Iterable[uuid.UUID]) -
     if not ids:
         return []
     rows = await session.execute(
-        sa.select(sa.distinct(PLAN_ITEMS.c.plan_id)).where(PLAN_ITEMS.c.id.in_(ids))
+        sa.select(PLAN_ITEMS.c.plan_id).distinct().where(PLAN_ITEMS.c.id.in_(ids))
     )
     return [r[0] for r in rows]
 

@@ -708,5 +708,5 @@ async def ids_of(session: AsyncSession, records: Records) -> list[Any]:
 async def regions_in(session: AsyncSession, period: Period) -> list[str]:
     """The regions with any fact in the period."""
     d = DAILY_REGIONS.c
-    stmt = sa.select(sa.distinct(d.region)).where(within(d.day, period)).order_by(d.region)
+    stmt = sa.select(d.region).distinct().where(within(d.day, period)).order_by(d.region)
     return [r[0] for r in await session.execute(stmt)]
