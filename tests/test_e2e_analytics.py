@@ -1,13 +1,14 @@
 """Analytics through the real gateway, fed by the real services: a rep's customer, order and
 payment go through the customers API and an opportunity is won through the opportunities
-API; the analytics service reads their feeds through the gateway and the rep's dashboard,
-asked through the gateway, shows them. Who may ask is decided on the way."""
+API, a visit is logged through the visits API; the analytics service reads their feeds
+through the gateway and the rep's dashboard, asked through the gateway, shows them. Who may
+ask is decided on the way."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -57,6 +58,27 @@ async def test_a_reps_sales_reach_their_dashboard_through_the_feeds(gw, stack):
         201,
     )
 
+    async def visited() -> Any:
+        # The visits service learns the customer from the customers feed.
+        now = datetime.now(UTC)
+        resp = await gw.post(
+            "/api/v1/visits",
+            json={
+                "customer_id": customer["id"],
+                "channel": "phone",
+                "purpose": "order_taking",
+                "check_in_at": (now - timedelta(minutes=5)).isoformat(),
+                "check_out_at": now.isoformat(),
+                "effective": True,
+                "order_taken": True,
+                "order_amount": "250.00",
+            },
+            headers=h["rep_a"],
+        )
+        return resp.json() if resp.status_code == 201 else None
+
+    await wait_for(visited)
+
     async def opened() -> Any:
         # The opportunities service learns the rep and the customer from their feeds.
         resp = await gw.post(
@@ -83,6 +105,7 @@ async def test_a_reps_sales_reach_their_dashboard_through_the_feeds(gw, stack):
             return None
         figures = resp.json()["figures"]
         done = figures["avg_deal_size"]["value"] is not None
+        done = done and figures["effective_visit_rate"]["denominator"] == 1
         return figures if done and figures["sales_amount"]["value"] == "250.00" else None
 
     figures = await wait_for(reflected, within=40)
@@ -94,6 +117,10 @@ async def test_a_reps_sales_reach_their_dashboard_through_the_feeds(gw, stack):
         "0.4000",
     )
     assert figures["avg_deal_size"]["value"] == "900.00"
+    # The visit, from the visits feed: effective and took an order.
+    assert figures["effective_visit_rate"]["value"] == figures["transaction_rate"]["value"]
+    assert figures["transaction_rate"]["value"] == "1.0000"
+    assert figures["visits_per_customer"]["value"] == "1.00"
     assert figures["funnel"]["numerator"] == 0  # no lead: the opportunity was opened directly
 
     # The rep's manager sees the same; another rep does not see it at all.
