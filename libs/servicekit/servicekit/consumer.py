@@ -13,7 +13,7 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -25,7 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.clock import Clock, current_clock
 from servicekit.db import Database, to_asyncpg_dsn
-from servicekit.metrics import CONSUMER_APPLIED, CONSUMER_ERRORS, CONSUMER_LAG_SECONDS
+from servicekit.metrics import (
+    CONSUMER_APPLIED,
+    CONSUMER_ERRORS,
+    CONSUMER_LAG_SECONDS,
+    CONSUMER_NEWEST_APPLIED_AGE,
+)
 from servicekit.outbox import Event
 from servicekit.tables import kit_tables, notify_channel
 
@@ -86,6 +91,14 @@ class EventConsumer:
         # not be applied), with the last error.
         self.state = "starting"
         self.last_error: str | None = None
+        # When the newest event applied was written; its age is read at each scrape.
+        self.newest_applied: datetime | None = None
+        CONSUMER_NEWEST_APPLIED_AGE.labels(*self._labels).set_function(self._newest_applied_age)
+
+    def _newest_applied_age(self) -> float:
+        if self.newest_applied is None:
+            return 0.0
+        return max(0.0, (self.clock.now() - self.newest_applied).total_seconds())
 
     # -- bookkeeping in the consumer's schema ------------------------------------------------
     async def load_cursor(self) -> str | None:
@@ -205,6 +218,9 @@ class EventConsumer:
                 self.state, self.last_error = "failing", f"{type(exc).__name__}: {exc}"
                 raise
             self.applied += applied
+            newest = max(event.time for event in events)
+            if self.newest_applied is None or newest > self.newest_applied:
+                self.newest_applied = newest
             CONSUMER_APPLIED.labels(*self._labels).inc(applied)
         else:
             applied = 0

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from servicekit.auth import RoleChecks
 from servicekit.consumer import EventConsumer, following
 from servicekit.db import make_metadata, utcnow
-from servicekit.outbox import Event, parse_feed_cursor
+from servicekit.outbox import Event, parse_feed_cursor, payload_uuid
 from servicekit.tables import kit_tables
 
 if TYPE_CHECKING:
@@ -159,15 +159,6 @@ def replay_directory_quietly(op: Operations, schema: str, consumer: str) -> None
     )
     op.execute(sa.delete(cursors).where(cursors.c.consumer == consumer))
     op.execute(sa.delete(processed).where(processed.c.consumer == consumer))
-
-
-def _uuid(value: Any) -> uuid.UUID | None:
-    if value in (None, ""):
-        return None
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 def _user(row: Any) -> DirectoryUser:
@@ -375,12 +366,12 @@ class Directory:
             return await self._apply_team(session, event, data)
         if event.type not in _USER_EVENTS:
             return None
-        user_id = _uuid(data.get("id") or data.get("user_id") or event.subject)
+        user_id = payload_uuid(data.get("id") or data.get("user_id") or event.subject)
         if user_id is None:
             return None
         fields: dict[str, Any] = {}
         if "team_id" in data:
-            fields["team_id"] = _uuid(data["team_id"])
+            fields["team_id"] = payload_uuid(data["team_id"])
         for key in ("role", "name"):
             if key in data:
                 fields[key] = data[key]
@@ -398,14 +389,14 @@ class Directory:
     async def _apply_team(
         self, session: AsyncSession, event: Event, data: dict[str, Any]
     ) -> DirectoryChange | None:
-        team_id = _uuid(data.get("id") or event.subject)
+        team_id = payload_uuid(data.get("id") or event.subject)
         if team_id is None:
             return None
         if data.get("change") == "deleted":
             await session.execute(sa.delete(self.teams).where(self.teams.c.id == team_id))
             return DirectoryChange(event)
         fields: dict[str, Any] = {
-            key: _uuid(data[key]) for key in ("parent_id", "manager_id") if key in data
+            key: payload_uuid(data[key]) for key in ("parent_id", "manager_id") if key in data
         }
         if "name" in data:
             fields["name"] = data["name"]

@@ -37,6 +37,12 @@ CONSUMER_LAG_SECONDS = Gauge(
     "Age of the oldest event a consumer has seen on its source but not applied (0 when caught up)",
     ["app", "consumer", "source"],
 )
+CONSUMER_NEWEST_APPLIED_AGE = Gauge(
+    "consumer_newest_applied_age_seconds",
+    "Age of the newest event a consumer has applied (0 before its first): how old the freshest "
+    "fact it holds is",
+    ["app", "consumer", "source"],
+)
 CONSUMER_LAG_EVENTS = Gauge(
     "consumer_lag_events",
     "Events known to be waiting for a consumer",

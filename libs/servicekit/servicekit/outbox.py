@@ -123,6 +123,17 @@ async def record_events(
     return ids
 
 
+def payload_uuid(value: Any) -> uuid.UUID | None:
+    """An id read from another app's payload: None when absent, empty or not a UUID (a
+    consumer skips what it cannot read rather than fail the page)."""
+    if value in (None, ""):
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
 def feed_cursor(txid: int, position: int) -> str:
     return encode_cursor([txid, position])
 

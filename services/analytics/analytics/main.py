@@ -1,15 +1,57 @@
 """App factory: `uvicorn --factory analytics.main:create_app`."""
 
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.config import Settings
+from analytics.facts import events as feeds
+from analytics.facts.service import (
+    CustomersFeed,
+    OpportunitiesFeed,
+    VisitsFeed,
+    on_identity_change,
+)
+from analytics.kpis.router import router as kpis_router
 from analytics.models import SCHEMA, directory
+from analytics.targets.router import router as targets_router
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
+from servicekit.consumer import Handler, following
+from servicekit.outbox import Event
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+PageHandler = Callable[[AsyncSession, Sequence[Event]], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def follow_feeds(app: FastAPI) -> AsyncIterator[None]:
+    """The customers, visits and opportunities feeds, each into its read models."""
+    settings: Settings = app.state.settings
+    calendar = settings.calendar
+    handlers: dict[str, PageHandler] = {
+        feeds.CUSTOMERS: CustomersFeed(calendar, settings.active_window_days),
+        feeds.VISITS: VisitsFeed(calendar),
+        feeds.OPPORTUNITIES: OpportunitiesFeed(calendar),
+    }
+    async with contextlib.AsyncExitStack() as stack:
+        for source, page_handler in handlers.items():
+            await stack.enter_async_context(
+                following(app, source, f"analytics.{source}", _one_by_one(page_handler))
+            )
+        yield
+
+
+def _one_by_one(apply: PageHandler) -> Handler:
+    async def handle(session: AsyncSession, event: Event) -> None:
+        await apply(session, [event])
+
+    return handle
 
 
 def spec() -> AppSpec:
@@ -19,9 +61,15 @@ def spec() -> AppSpec:
         title="Fieldforce analytics",
         description="Targets, KPIs, reports and alerts built from the other apps' events.",
         migrations_dir=MIGRATIONS,
+        routers=[kpis_router, targets_router],
+        hooks=[follow_feeds],
         directory=directory,
+        identity_reactions=[on_identity_change],
     )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     return build_app(spec(), settings or Settings())
+
+
+__all__: Sequence[str] = ["create_app", "spec"]

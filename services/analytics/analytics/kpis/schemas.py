@@ -1,0 +1,103 @@
+"""The KPIs' API contract."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from analytics.kpis.definitions import METRICS
+from analytics.scopes import ScopeKind
+
+Metric = Literal[METRICS]  # type: ignore[valid-type]
+GroupBy = Literal["day", "week", "month", "rep", "team", "region"]
+Number = Decimal | int
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+
+class KpiQuery(_Input):
+    metric: Metric
+    scope: ScopeKind
+    scope_id: Annotated[
+        str | None,
+        Field(description="the rep's or team's id, the region's name; none for the company"),
+    ] = None
+    from_: Annotated[date, Field(alias="from", description="the first day (company time)")]
+    to: Annotated[date, Field(description="the day after the last")]
+    group_by: GroupBy | None = None
+    explain: Annotated[
+        bool, Field(description="list the records in the numerator and the denominator")
+    ] = False
+    limit: Annotated[int, Field(ge=1, le=200, description="explanation page size")] = 50
+    numerator_cursor: str | None = None
+    denominator_cursor: str | None = None
+
+
+class DashboardQuery(_Input):
+    scope: ScopeKind
+    scope_id: str | None = None
+    period: Annotated[str, Field(description="2026, 2026-Q4, 2026-11 or 2026-W47")]
+    plain: Annotated[
+        bool,
+        Field(
+            description="answer from the fact tables alone, without the rollups (the same "
+            "figures, slower: for checking)"
+        ),
+    ] = False
+
+
+class FigureRead(BaseModel):
+    metric: str
+    value: Number | None
+    numerator: Number | None
+    denominator: Number | None
+    details: dict[str, Any] | None = None
+
+
+class PeriodRead(BaseModel):
+    label: str
+    from_: date = Field(alias="from")
+    to: date
+
+
+class RecordsPage(BaseModel):
+    records: str
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class Explanation(BaseModel):
+    numerator: RecordsPage | None
+    denominator: RecordsPage | None
+
+
+class Group(BaseModel):
+    key: str
+    label: str | None = None
+    from_: date = Field(alias="from")
+    to: date
+    figure: FigureRead
+
+
+class KpiAnswer(BaseModel):
+    metric: str
+    scope: str
+    scope_id: str | None
+    period: PeriodRead
+    figure: FigureRead
+    groups: list[Group] | None = None
+    explain: Explanation | None = None
+
+
+class Dashboard(BaseModel):
+    scope: str
+    scope_id: str | None
+    period: PeriodRead
+    previous_period: PeriodRead
+    figures: dict[str, FigureRead]
+    previous: dict[str, FigureRead]

@@ -1,0 +1,101 @@
+"""The precomputed figures the dashboard reads, kept exact as each fact arrives.
+
+- `daily_*`: per company day and rep, team (the team the fact carried), region, or for the
+  whole company. Flow measures are what happened that day (a period sums its days); the
+  point-in-time measures (`undeveloped`, `a_level`, `active`) are changes, +1 on the day a
+  customer starts to count and -1 on the day it stops, so the count at the end of a period is
+  the sum of every day before its end.
+- `period_counts`: the company's customers counted once per named period (week, month,
+  quarter, year): visited, ordering, repeat-purchasing.
+- `period_sales`: each customer's orders and amount per named period, in amount order:
+  revenue_concentration's top customers.
+
+A rep's, a team's and a region's customers counted once are asked of the facts directly (a
+month of theirs is thousands of rows, the company's hundreds of thousands).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from analytics.models import count, metadata, money
+
+COUNTS = (
+    "new_customers",
+    "developed",
+    "visits",
+    "effective_visits",
+    "order_visits",
+    "orders",
+    "plan_items",
+    "plan_fulfilled",
+)
+AMOUNTS = ("sales_amount", "gross_profit", "paid_on_orders", "collected")
+FLOWS = COUNTS + AMOUNTS
+# Changes of a count that holds at a moment (see the module).
+POINT_IN_TIME = ("undeveloped", "a_level", "active")
+MEASURES = FLOWS + POINT_IN_TIME
+
+
+def _measures() -> list[sa.Column[Any]]:
+    return (
+        [count(m) for m in COUNTS] + [money(m) for m in AMOUNTS] + [count(m) for m in POINT_IN_TIME]
+    )
+
+
+DAILY_REPS = sa.Table(
+    "daily_reps",
+    metadata,
+    sa.Column("rep_id", sa.Uuid, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    *_measures(),
+)
+DAILY_TEAMS = sa.Table(
+    "daily_teams",
+    metadata,
+    sa.Column("team_id", sa.Uuid, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    *_measures(),
+)
+DAILY_REGIONS = sa.Table(
+    "daily_regions",
+    metadata,
+    sa.Column("region", sa.Text, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    *_measures(),
+)
+DAILY_COMPANY = sa.Table(
+    "daily_company",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    *_measures(),
+)
+
+PERIOD_COUNTS_MEASURES = ("visited", "ordering", "repeat")
+
+PERIOD_COUNTS = sa.Table(
+    "period_counts",
+    metadata,
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("period", sa.Date, primary_key=True),
+    *[count(m) for m in PERIOD_COUNTS_MEASURES],
+)
+
+PERIOD_SALES = sa.Table(
+    "period_sales",
+    metadata,
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("period", sa.Date, primary_key=True),
+    sa.Column("customer_id", sa.Uuid, primary_key=True),
+    count("orders"),
+    money("amount"),
+    sa.Index(
+        "ix_period_sales_top",
+        "kind",
+        "period",
+        sa.text("amount DESC"),
+        "customer_id",
+    ),
+)

@@ -1,0 +1,116 @@
+"""Keeping the rollups exact: a record's contribution before and after a change, and the
+difference added (see `contributions`); the rebuild from the fact tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from analytics.facts import repository as facts
+from analytics.periods import Kind, containing, starts
+from analytics.rollups import repository
+from analytics.rollups.contributions import (
+    Contribution,
+    CustomerFacts,
+    derive,
+    difference,
+)
+
+
+async def lock(session: AsyncSession) -> None:
+    """Taken first by every feed handler that changes the rollups (see the repository)."""
+    await repository.lock(session)
+
+
+def _derive_all(found: dict[uuid.UUID, CustomerFacts], window: int) -> Contribution:
+    out = Contribution()
+    for customer in found.values():
+        out.add(derive(customer, active_window_days=window))
+    return out
+
+
+async def refresh_customers(
+    session: AsyncSession,
+    customer_ids: Iterable[uuid.UUID],
+    window: int,
+    change: Callable[[], Awaitable[None]],
+) -> None:
+    """Run `change` (which changes these customers' facts) and bring the rollups along."""
+    ids = set(customer_ids)
+    before = _derive_all(await facts.customer_facts(session, ids), window)
+    await change()
+    await facts.refresh_paid(session, ids)
+    found = await facts.customer_facts(session, ids)
+    await facts.set_first_orders(session, [_first(c) for c in found.values()])
+    await repository.apply(session, difference(before, _derive_all(found, window)))
+
+
+def _first(customer: CustomerFacts) -> dict[str, Any]:
+    first = customer.first_order()
+    return {
+        "id": customer.id,
+        "first_order_id": None if first is None else first.id,
+        "first_order_day": None if first is None else first.day,
+        "first_owner_id": None if first is None else first.who.rep_id,
+        "first_team_id": None if first is None else first.who.team_id,
+        "first_region": None if first is None else first.who.region,
+    }
+
+
+async def count_visited(
+    session: AsyncSession, fresh: Sequence[dict[str, Any]], delta: Contribution
+) -> None:
+    """The customers these newly applied visits make "visited" in a named period (those with
+    no other completed visit there), for the company's per-period counts."""
+    seen: set[tuple[Kind, date, uuid.UUID]] = set()
+    candidates: list[tuple[Kind, date, date, uuid.UUID]] = []
+    for row in fresh:
+        for kind, start in starts(row["day"]):
+            if (kind, start, row["customer_id"]) not in seen:
+                seen.add((kind, start, row["customer_id"]))
+                candidates.append(
+                    (kind, start, containing(kind, row["day"]).end, row["customer_id"])
+                )
+    for n in await repository.first_visits(session, candidates, [r["id"] for r in fresh]):
+        kind, start, _, _ = candidates[n]
+        counts = delta.period[(kind, start)]
+        counts["visited"] = counts.get("visited", 0) + 1
+
+
+async def apply(session: AsyncSession, delta: Contribution) -> None:
+    await repository.apply(session, delta)
+
+
+async def rebuild(session: AsyncSession, window: int, *, batch: int = 5000) -> None:
+    """Every rollup again from the fact tables: each customer's contribution derived by the
+    same function as event by event, the visits' and plan items' aggregated over their
+    tables. A replay from zero and a rebuild give the same rows."""
+    await repository.clear(session)
+    pending = Contribution()
+    after: uuid.UUID | None = None
+    while True:
+        ids = await facts.customer_ids_page(session, after, batch)
+        if not ids:
+            break
+        found = await facts.customer_facts(session, ids)
+        await facts.set_first_orders(session, [_first(c) for c in found.values()])
+        chunk = _derive_all(found, window)
+        # A customer's sales rows are its own: written once, no other chunk adds to them.
+        await repository.insert_sales(session, chunk.sales)
+        chunk.sales = {}
+        pending.add(chunk)
+        if len(pending.daily) + len(pending.period) > _PENDING_ROWS:
+            await repository.apply(session, pending.pruned())
+            pending = Contribution()
+        after = ids[-1]
+    await repository.apply(session, pending.pruned())
+    await repository.rebuild_visit_flows(session)
+    await repository.rebuild_visited(session)
+
+
+# Rows of daily and period measures held in memory by a rebuild before they are written.
+_PENDING_ROWS = 200_000
