@@ -26,9 +26,10 @@ class DuplicatesFound(Conflict):
     slug = "duplicates-found"
     title = "Likely duplicate customers"
 
-    def __init__(self, candidates: list[dict[str, Any]]) -> None:
+    def __init__(self, candidates: list[dict[str, Any]], detail: str | None = None) -> None:
         super().__init__(
-            f"{len(candidates)} existing customer(s) look like this one; "
+            detail
+            or f"{len(candidates)} existing customer(s) look like this one; "
             "resend with confirm_duplicates=true to create it anyway",
             candidates=candidates,
         )
@@ -51,3 +52,8 @@ class StaleChangeRequest(Conflict):
 
 def invalid(path: str, msg: str) -> ValidationFailed:
     return ValidationFailed.field(path, msg)
+
+
+class CodeTaken(Conflict):
+    slug = "code-taken"
+    title = "The new customer's code is taken"

@@ -12,8 +12,6 @@ from datetime import datetime, time
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from customers.archive import events, repository
 from customers.archive import settings as archive_settings
@@ -72,7 +70,7 @@ async def move_customers(
     kind: str,
     from_owner_id: Any = ANY_OWNER,
     customer_ids: list[uuid.UUID] | None = None,
-    only_active: bool = False,
+    only_live: bool = False,
     visible_to: Principal | None = None,
 ) -> Moved:
     """Move every customer matching the conditions to the new owner, in the caller's
@@ -84,7 +82,7 @@ async def move_customers(
     now = utcnow()
     rows = await repository.move_owner(
         session,
-        repository.OwnerMove(from_owner_id, customer_ids, only_active, visible_to),
+        repository.OwnerMove(from_owner_id, customer_ids, only_live, visible_to),
         to_owner_id=to_owner_id,
         to_team_id=to_team_id,
         at=now,
@@ -124,19 +122,10 @@ async def move_customers(
         )
     await write_history(session, history)
     await events.emit_many(session, changed)
-    _refresh_loaded(session, rows)
+    repository.refresh_loaded(
+        session, rows, ("owner_id", "team_id", "version", "updated_at", "updated_by")
+    )
     return Moved(rows)
-
-
-def _refresh_loaded(session: AsyncSession, rows: list[Any]) -> None:
-    """Bring ORM copies already loaded in this session up to date with the Core update
-    (expiring them would need IO on the next attribute access, which async sessions forbid)."""
-    for r in rows:
-        obj = session.identity_map.get(identity_key(Customer, r.id))
-        if obj is None:
-            continue
-        for name in ("owner_id", "team_id", "version", "updated_at", "updated_by"):
-            set_committed_value(obj, name, getattr(r, name))
 
 
 async def release(
@@ -196,7 +185,7 @@ async def claim(
         kind="claimed",
         customer_ids=[customer_id],
         from_owner_id=None,
-        only_active=True,
+        only_live=True,
     )
     if moved.rows:
         return moved

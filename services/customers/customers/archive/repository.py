@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from customers.archive.access import key_reads, team_ids
 from customers.archive.extensions import PurchasesQuery, Section
@@ -23,6 +25,7 @@ from customers.archive.models import (
     CUSTOMERS,
     HISTORY,
     LEDGER,
+    LIVE_STATUSES,
     SETTINGS,
     ChangeRequest,
     Customer,
@@ -154,6 +157,8 @@ class ListFilters:
     owner_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
     status: str | None = None
+    industry: str | None = None
+    incomplete: bool | None = None
     tag: str | None = None
     pool: bool | None = None  # True: only the pool, False: only owned customers
     name_like: str | None = None
@@ -180,6 +185,8 @@ async def list_page(
         (C.owner_id, f.owner_id),
         (C.team_id, f.team_id),
         (C.status, f.status),
+        (C.industry, f.industry),
+        (C.incomplete, f.incomplete),
     ):
         if value is not None:
             where.append(column == value)
@@ -227,11 +234,13 @@ def purchases_select(
     customer_id: sa.ColumnElement[uuid.UUID],
     purchases: PurchasesQuery | None,
     since: sa.ColumnElement[date],
+    until: sa.ColumnElement[date],
 ) -> sa.Select[Any]:
-    """One row: the customer's purchases since `since` (0 without a purchases source)."""
+    """One row: the customer's purchases from `since` to `until` (0 without a purchases
+    source)."""
     if purchases is None:
         return sa.select(sa.literal(0, sa.Numeric(16, 2)).label("amount"))
-    sub = purchases(since).subquery("purchases")
+    sub = purchases(since, until).subquery("purchases")
     key, amount = list(sub.c)[:2]
     return sa.select(sa.func.coalesce(sa.func.sum(amount), 0).label("amount")).where(
         key == customer_id
@@ -271,7 +280,9 @@ def _file_statement(sections: Sections, purchases: PurchasesQuery | None) -> sa.
         .where(L.customer_id == C.id)
         .scalar_subquery()
     )
-    bought = purchases_select(C.id, purchases, sa.bindparam("since", type_=sa.Date))
+    bought = purchases_select(
+        C.id, purchases, sa.bindparam("since", type_=sa.Date), sa.bindparam("today", type_=sa.Date)
+    )
     return sa.select(
         CUSTOMERS,
         _settings_data().label("settings_data"),
@@ -297,18 +308,26 @@ async def customer_file(
     now: datetime,
 ) -> Any:
     """The record, the settings document, the custody ledger (JSON), the trailing purchases
-    and every section, as correlated subqueries of one statement; None when no such id."""
+    and every section, as correlated subqueries of one statement; None when no such id. `now`
+    is what the sections' `as_of` and `today` are bound to (a past time for the file as of)."""
     stmt = _file_statement(tuple(sections.items()), purchases)
-    params = {"customer_id": customer_id, "since": trailing_since(now)}
-    return (await session.execute(stmt, params)).first()
+    return (await session.execute(stmt, {"customer_id": customer_id, **_times(now)})).first()
+
+
+def _times(now: datetime) -> dict[str, Any]:
+    return {"as_of": now, "today": now.astimezone(UTC).date(), "since": trailing_since(now)}
 
 
 async def customer_card(
-    session: AsyncSession, customer_id: uuid.UUID, *, sections: Mapping[str, Section]
+    session: AsyncSession,
+    customer_id: uuid.UUID,
+    *,
+    sections: Mapping[str, Section],
+    now: datetime,
 ) -> Any:
     """The record, the settings document and the card's sections in one statement."""
     stmt = _card_statement(tuple(sections.items()))
-    return (await session.execute(stmt, {"customer_id": customer_id})).first()
+    return (await session.execute(stmt, {"customer_id": customer_id, **_times(now)})).first()
 
 
 # --- levels -----------------------------------------------------------------------------------
@@ -350,7 +369,8 @@ async def level_proposals_page(
         where.append(C.owner_id == owner_id)
     # LATERAL: the sum is computed once per customer, though the CASE names it four times.
     since = sa.literal(trailing_since(now), sa.Date)
-    per_customer = purchases_select(C.id, purchases, since).lateral("p12")
+    today = sa.literal(now.astimezone(UTC).date(), sa.Date)
+    per_customer = purchases_select(C.id, purchases, since, today).lateral("p12")
     bought = per_customer.c.amount
     level = _proposed_level(bought, thresholds)
     stmt = (
@@ -443,7 +463,7 @@ class OwnerMove:
 
     from_owner_id: Any = ANY_OWNER
     customer_ids: Sequence[uuid.UUID] | None = None
-    only_active: bool = False
+    only_live: bool = False
     visible_to: Principal | None = None
 
 
@@ -465,8 +485,8 @@ async def move_owner(
         where.append(C.owner_id == move.from_owner_id)
     if move.customer_ids is not None:
         where.append(C.id.in_(move.customer_ids))
-    if move.only_active:
-        where.append(C.status == "active")
+    if move.only_live:
+        where.append(C.status.in_(LIVE_STATUSES))
     if move.visible_to is not None:
         where.append(visibility_filter(move.visible_to))
     locked = (
@@ -514,8 +534,47 @@ async def claims_since(session: AsyncSession, owner_id: uuid.UUID, since: dateti
 
 
 async def held_by(session: AsyncSession, owner_id: uuid.UUID) -> int:
-    stmt = sa.select(sa.func.count()).where(C.owner_id == owner_id, C.status == "active")
+    stmt = sa.select(sa.func.count()).where(C.owner_id == owner_id, C.status.in_(LIVE_STATUSES))
     return int((await session.execute(stmt)).scalar_one())
+
+
+# --- lifecycle --------------------------------------------------------------------------------
+
+
+async def mark_dormant(
+    session: AsyncSession, *, latest_order: date, days: int, at: datetime, limit: int
+) -> list[Any]:
+    """Turn up to `limit` active customers whose last order is dated on or before
+    `latest_order` dormant, since the day their last order plus `days` began (UTC); rows other
+    transactions hold are skipped. Returns the changed rows."""
+    due = (
+        sa.select(C.id)
+        .where(C.status == "active", C.last_order_date <= latest_order)
+        .order_by(C.last_order_date, C.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("due")
+    )
+    since = sa.func.timezone("UTC", sa.cast(C.last_order_date + days, sa.DateTime))
+    stmt = (
+        sa.update(CUSTOMERS)
+        .where(C.id == due.c.id)
+        .values(status="dormant", status_since=since, version=C.version + 1, updated_at=at)
+        .returning(*CUSTOMERS.c)
+    )
+    return list((await session.execute(stmt)).all())
+
+
+def refresh_loaded(session: AsyncSession, rows: Sequence[Any], names: Sequence[str]) -> None:
+    """Bring ORM copies already loaded in this session up to date with a Core update of
+    `names` (expiring them would need IO on the next attribute access, which async sessions
+    forbid)."""
+    for r in rows:
+        obj = session.identity_map.get(identity_key(Customer, r.id))
+        if obj is None:
+            continue
+        for name in names:
+            set_committed_value(obj, name, getattr(r, name))
 
 
 # --- codes ------------------------------------------------------------------------------------

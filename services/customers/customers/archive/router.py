@@ -11,9 +11,10 @@ from pydantic import AwareDatetime
 from starlette.requests import Request
 from starlette.responses import Response
 
-from customers.archive import ownership, repository, service
+from customers.archive import lifecycle, ownership, repository, service
 from customers.archive import settings as archive_settings
 from customers.archive.dependencies import ChangeableCustomer, Extensions, VisibleCustomer
+from customers.archive.extensions import ArchiveExtensions
 from customers.archive.schemas import (
     ChangeRequestRead,
     ClaimBody,
@@ -26,6 +27,7 @@ from customers.archive.schemas import (
     Decision,
     HistoryEntry,
     LevelProposal,
+    LostBody,
     OwnershipPeriodRead,
     ReleaseBody,
     TransferBody,
@@ -63,20 +65,25 @@ async def _save_settings(
     request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
+    extensions: ArchiveExtensions,
     change: Callable[[ArchiveSettingsDoc], ArchiveSettingsDoc],
 ) -> Response:
     current, version = await archive_settings.for_change(session, principal)
     check_if_match(request, version, required=False)
     doc = change(current)
-    new_version = await archive_settings.save(session, doc, principal.sub)
+    new_version = await service.save_settings(session, principal, current, doc, extensions)
     return json_response(doc.model_dump(mode="json"), headers=_etag(new_version))
 
 
 @router.put("/settings", response_model=ArchiveSettingsDoc, summary="Replace the settings (admin)")
 async def put_settings(
-    request: Request, body: ArchiveSettingsDoc, session: SessionDep, principal: CurrentPrincipal
+    request: Request,
+    body: ArchiveSettingsDoc,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    extensions: Extensions,
 ) -> Response:
-    return await _save_settings(request, session, principal, lambda _current: body)
+    return await _save_settings(request, session, principal, extensions, lambda _current: body)
 
 
 @router.patch(
@@ -92,9 +99,14 @@ async def patch_settings(
     body: Annotated[dict[str, Any], Body()],
     session: SessionDep,
     principal: CurrentPrincipal,
+    extensions: Extensions,
 ) -> Response:
     return await _save_settings(
-        request, session, principal, lambda current: archive_settings.changed(current, body)
+        request,
+        session,
+        principal,
+        extensions,
+        lambda current: archive_settings.changed(current, body),
     )
 
 
@@ -145,26 +157,39 @@ async def get_change_request(
 
 
 async def _decide(
-    request_id: uuid.UUID, body: Decision, session: Any, principal: Principal, approve: bool
+    request_id: uuid.UUID,
+    body: Decision,
+    session: Any,
+    principal: Principal,
+    extensions: ArchiveExtensions,
+    approve: bool,
 ) -> ChangeRequestRead:
     request = await service.decide_change_request(
-        session, principal, request_id, approve=approve, comment=body.comment
+        session, principal, request_id, extensions, approve=approve, comment=body.comment
     )
     return ChangeRequestRead.model_validate(request, from_attributes=True)
 
 
 @router.post("/change-requests/{request_id}/approve", response_model=ChangeRequestRead)
 async def approve_change_request(
-    request_id: uuid.UUID, body: Decision, session: SessionDep, principal: CurrentPrincipal
+    request_id: uuid.UUID,
+    body: Decision,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    extensions: Extensions,
 ) -> ChangeRequestRead:
-    return await _decide(request_id, body, session, principal, True)
+    return await _decide(request_id, body, session, principal, extensions, True)
 
 
 @router.post("/change-requests/{request_id}/reject", response_model=ChangeRequestRead)
 async def reject_change_request(
-    request_id: uuid.UUID, body: Decision, session: SessionDep, principal: CurrentPrincipal
+    request_id: uuid.UUID,
+    body: Decision,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    extensions: Extensions,
 ) -> ChangeRequestRead:
-    return await _decide(request_id, body, session, principal, False)
+    return await _decide(request_id, body, session, principal, extensions, False)
 
 
 # --- levels ---------------------------------------------------------------------------------
@@ -248,9 +273,15 @@ async def patch_customer(
     customer: ChangeableCustomer,
     session: SessionDep,
     principal: CurrentPrincipal,
+    extensions: Extensions,
+    confirm_duplicates: Annotated[
+        bool, Query(description="change it even when it then looks like another customer")
+    ] = False,
 ) -> Response:
     check_if_match(request, customer.version)
-    customer, change_request = await service.update_customer(session, principal, customer, body)
+    customer, change_request = await service.update_customer(
+        session, principal, customer, body, extensions, confirm_duplicates=confirm_duplicates
+    )
     if change_request is not None:
         payload = ChangeRequestRead.model_validate(change_request, from_attributes=True)
         return json_response(
@@ -292,6 +323,21 @@ async def release(
     principal: CurrentPrincipal,
 ) -> Response:
     await ownership.release(session, principal, customer, body.reason)
+    return json_response(_read(customer), headers=_etag(customer.version))
+
+
+@router.post(
+    BY_ID + "/lost",
+    response_model=CustomerRead,
+    summary="Declare the customer lost (its team's manager), with the reason and the competitor",
+)
+async def declare_lost(
+    body: LostBody,
+    customer: ChangeableCustomer,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> Response:
+    await lifecycle.mark_lost(session, principal, customer, body.reason, body.competitor)
     return json_response(_read(customer), headers=_etag(customer.version))
 
 

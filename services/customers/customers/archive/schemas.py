@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 Level = Literal["A", "B", "C"]
-Status = Literal["active", "invalid", "merged"]
+Status = Literal["active", "dormant", "lost", "invalid", "merged"]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Region = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -58,11 +65,21 @@ class CustomerCreate(_Input):
     owner_id: uuid.UUID | None = None
     external_ref: ShortText | None = None
     contacts: list[ContactInput] = Field(default_factory=list, max_length=50)
+    # History brought in from another system (admins and keys with customers:write only):
+    # when the customer was created, since when its owner holds it and since when it has its
+    # level; each defaults to the creation and lies between it and now.
+    created_at: AwareDatetime | None = None
+    owner_since: AwareDatetime | None = None
+    level_since: AwareDatetime | None = None
 
     @field_validator("tags")
     @classmethod
     def _unique_tags(cls, tags: list[str]) -> list[str]:
         return list(dict.fromkeys(tags))
+
+
+# The fields that bring in history: `CustomerCreate` carries them only from admins and keys.
+HISTORICAL_FIELDS = ("created_at", "owner_since", "level_since")
 
 
 class CustomerUpdate(_Input):
@@ -111,6 +128,8 @@ PUBLIC_FIELDS = (
     "created_at",
     "updated_at",
 )
+# Fields that are not the record's content: changing them is no "update" for data quality.
+NOT_CONTENT_FIELDS = frozenset({"owner_id", "status", "invalid_reason"})
 
 # Fields a PATCH may set, in the order the history shows them; name / region / level must never
 # be cleared.
@@ -151,9 +170,17 @@ class CustomerRead(BaseModel):
     owner_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
     status: Status
+    status_since: datetime
     invalid_reason: str | None = None
+    lost_reason: str | None = None
+    lost_competitor: str | None = None
     merged_into_id: uuid.UUID | None = None
     external_ref: str | None = None
+    level_since: datetime
+    last_order_date: date | None = None
+    # Data quality (0-100) and whether the record counts as incomplete, by the settings.
+    quality_score: int
+    incomplete: bool
     version: int
     created_at: datetime
     updated_at: datetime
@@ -171,6 +198,8 @@ class CustomerListQuery(BaseModel):
     owner_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
     status: Status | None = None
+    industry: str | None = Field(None, min_length=1, max_length=200)
+    incomplete: bool | None = Field(None, description="true: only incomplete records")
     tag: str | None = Field(None, max_length=50)
     pool: bool | None = Field(None, description="true: only the pool")
     q: str | None = Field(None, min_length=1, max_length=100, description="name, code or phone")
@@ -180,6 +209,7 @@ class CustomerListQuery(BaseModel):
 
 class LevelInfo(BaseModel):
     level: Level
+    since: datetime
     cadence_days: int
     proposed_level: Level
     purchases_12m: Decimal
@@ -220,6 +250,9 @@ class CustomerCard(BaseModel):
     phone: str | None
     owner_id: uuid.UUID | None
     status: Status
+    status_since: datetime
+    quality_score: int
+    incomplete: bool
     cadence_days: int
     sections: dict[str, Any] = Field(default_factory=dict)
 
@@ -260,6 +293,12 @@ class Decision(_Input):
 
 class ReleaseBody(_Input):
     reason: Reason
+
+
+class LostBody(_Input):
+    reason: Reason
+    # The competitor that won the customer, when known.
+    competitor: ShortText | None = None
 
 
 class ClaimBody(_Input):

@@ -19,11 +19,12 @@ import asyncpg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customers.archive import codes, events, levels, ownership, repository
+from customers.archive import codes, events, levels, lifecycle, ownership, repository
 from customers.archive import settings as archive_settings
 from customers.archive.access import can_change, can_see, require_read, require_write
 from customers.archive.exceptions import (
     ChangeRequestNotFound,
+    CodeTaken,
     CustomerNotFound,
     DuplicatesFound,
     StaleChangeRequest,
@@ -45,6 +46,8 @@ from customers.archive.normalize import (
     normalize_region,
 )
 from customers.archive.schemas import (
+    HISTORICAL_FIELDS,
+    NOT_CONTENT_FIELDS,
     NOT_NULL_FIELDS,
     PUBLIC_FIELDS,
     CustomerCard,
@@ -134,6 +137,8 @@ async def list_customers(
         owner_id=query.owner_id,
         team_id=query.team_id,
         status=query.status or None,
+        industry=query.industry.strip() if query.industry else None,
+        incomplete=query.incomplete,
         tag=query.tag or None,
         pool=query.pool,
         name_like=name_like,
@@ -169,6 +174,7 @@ async def customer_file(
     purchases = Decimal(row.purchases_12m or 0)
     level_info = {
         "level": row.level,
+        "since": row.level_since,
         "cadence_days": doc.cadence(row.level),
         "proposed_level": levels.proposed_level(
             purchases, row.estimated_potential, doc.level_thresholds
@@ -209,7 +215,7 @@ async def customer_card(
     """The rep's short card and the record's version, read in one statement."""
     require_read(principal)
     sections = extensions.card_sections
-    row = await repository.customer_card(session, customer_id, sections=sections)
+    row = await repository.customer_card(session, customer_id, sections=sections, now=utcnow())
     if row is None or not can_see(principal, row.owner_id, row.team_id):
         raise CustomerNotFound(customer_id)
     doc = archive_settings.from_json(row.settings_data)
@@ -248,6 +254,21 @@ async def level_proposals(
         items=[LevelProposal.model_validate(r, from_attributes=True) for r in rows],
         next_cursor=cursor,
     )
+
+
+async def save_settings(
+    session: AsyncSession,
+    principal: Principal,
+    current: ArchiveSettingsDoc,
+    doc: ArchiveSettingsDoc,
+    extensions: ArchiveExtensions,
+) -> int:
+    """Store the settings (the caller checked the admin and If-Match); returns the version.
+    New data-quality rules apply to every customer at once (the `after_change` hooks)."""
+    version = await archive_settings.save(session, doc, principal.sub)
+    if doc.data_quality != current.data_quality:
+        await _after_change(session, extensions, None)
+    return version
 
 
 # --- creating customers -----------------------------------------------------------------------
@@ -311,10 +332,12 @@ async def plan_owners(
 
 async def find_duplicates(
     session: AsyncSession,
-    data: CustomerCreate,
+    data: Any,
     extensions: ArchiveExtensions,
     exclude_id: uuid.UUID | None = None,
 ) -> list[dict[str, Any]]:
+    """Customers that look like `data` (a `CustomerCreate`, or a mapping of name, region,
+    phone and email), by the wired duplicate finder."""
     if extensions.duplicate_finder is None:
         return []
     return await extensions.duplicate_finder(session, data, exclude_id)
@@ -341,6 +364,9 @@ async def create_customers_bulk(
     who = as_actor(actor)
     doc = settings or (await archive_settings.load(session))[0]
     now = utcnow()
+    if any(item.data.created_at for item in items):
+        # Customers with a past get their numbers in the order they came to be.
+        items = sorted(items, key=lambda item: item.data.created_at or now)
     keys = []
     known: dict[tuple[str, str], str] = {}
     for item in items:
@@ -366,6 +392,7 @@ async def create_customers_bulk(
             )
         else:
             n_phone, n_email, n_name = item.normal
+        created_at = d.created_at or now
         rows.append(
             {
                 "id": item.id,
@@ -383,14 +410,26 @@ async def create_customers_bulk(
                 "owner_id": item.owner_id,
                 "team_id": item.team_id,
                 "status": "active",
+                "status_since": created_at,
                 "invalid_reason": None,
+                "lost_reason": None,
+                "lost_competitor": None,
                 "merged_into_id": None,
                 "external_ref": d.external_ref,
                 "normalized_name": n_name,
                 "normalized_phone": n_phone,
                 "normalized_email": n_email,
+                "level_since": d.level_since or created_at,
+                "last_order_date": None,
+                "content_updated_at": now,
+                # Computed by the `after_change` hooks below (data quality).
+                "quality_score": 0,
+                "incomplete": False,
+                "quality_alert": False,
+                "quality_due_at": now,
+                "quality": None,
                 "version": 1,
-                "created_at": now,
+                "created_at": created_at,
                 "updated_at": now,
                 "created_by": who.id,
                 "updated_by": who.id,
@@ -401,43 +440,114 @@ async def create_customers_bulk(
     except (IntegrityError, asyncpg.UniqueViolationError) as exc:
         # A concurrent create took the same (source, external_ref) after our check; the
         # request rolls back, the reserved code numbers with it. (COPY raises asyncpg's own.)
-        if "uq_customers_source_external_ref" in str(getattr(exc, "orig", exc)):
+        text = str(getattr(exc, "orig", exc))
+        if "uq_customers_source_external_ref" in text:
             raise Conflict("a customer with this source and external_ref exists") from None
+        if "uq_customers_code" in text:
+            # Only when the pattern changed and a new code meets one of the old pattern's
+            # (`codes.validate_pattern` refuses patterns that collide by themselves).
+            raise CodeTaken(
+                "a new customer's code is already taken by a customer numbered under an "
+                "earlier code pattern; nothing was created. Change the code pattern (for "
+                "example its prefix) so the shapes differ"
+            ) from None
         raise
     await ownership.open_periods(
         session,
         [
-            ownership.ledger_row(r["id"], r["owner_id"], r["team_id"], now, reason, "created", who)
-            for r in rows
+            ownership.ledger_row(
+                r["id"],
+                r["owner_id"],
+                r["team_id"],
+                item.data.owner_since or r["created_at"],
+                reason,
+                "created",
+                who,
+            )
+            for r, item in zip(rows, items, strict=True)
         ],
     )
-    await write_history(
+    history: list[dict[str, Any]] = []
+    for r, item in zip(rows, items, strict=True):
+        history.extend(_creation_history(r, item.data, who))
+    await write_history(session, history)
+    await events.emit_many(
         session,
         [
-            {
-                "customer_id": r["id"],
-                "version": 1,
-                "at": now,
-                "actor_id": who.id,
-                "actor_kind": who.kind,
-                "action": "created",
-                # What `history_row` would store for (None, value) pairs, without the detour.
-                "changes": {
-                    f: {"old": None, "new": r[f]}
-                    for f in _CREATED_FIELDS
-                    if r[f] is not None and r[f] != []
-                },
-                "comment": None,
-            }
-            for r in rows
+            (
+                events.CUSTOMER_CREATED,
+                r["id"],
+                events.created(r, who.id, item.data.owner_since, item.data.level_since),
+            )
+            for r, item in zip(rows, items, strict=True)
         ],
-    )
-    await events.emit_many(
-        session, [(events.CUSTOMER_CREATED, r["id"], events.created(r, who.id)) for r in rows]
     )
     for hook in extensions.after_create:
         await hook(session, principal, [(item.id, item.data) for item in items])
+    await _after_change(session, extensions, [r["id"] for r in rows])
     return rows
+
+
+def _creation_history(
+    row: dict[str, Any], data: CustomerCreate, who: Actor
+) -> list[dict[str, Any]]:
+    """The `created` entry (what the caller gave or got, contacts included) at the creation;
+    with a later `level_since` / `owner_since` (an import), the level and the owner enter
+    the history at those times instead (before them: not known)."""
+    created_at = row["created_at"]
+    later = set()
+    if data.level_since and data.level_since > created_at:
+        later.add("level")
+    if data.owner_since and data.owner_since > created_at:
+        later |= {"owner_id", "team_id"}
+
+    def entry(action: str, at: Any, fields: Any) -> dict[str, Any]:
+        # What `history_row` would store for (None, value) pairs, without the detour.
+        changes = {
+            f: {"old": None, "new": row[f]} for f in fields if row[f] is not None and row[f] != []
+        }
+        return {
+            "customer_id": row["id"],
+            "version": 1,
+            "at": at,
+            "actor_id": who.id,
+            "actor_kind": who.kind,
+            "action": action,
+            "changes": changes,
+            "comment": None,
+        }
+
+    first = entry("created", created_at, [f for f in _CREATED_FIELDS if f not in later])
+    if data.contacts:
+        first["changes"]["contacts"] = {
+            "old": None,
+            "new": [c.model_dump(mode="json") for c in data.contacts],
+        }
+    out = [first]
+    for action, fields, at in (
+        ("level_changed", ("level",), data.level_since),
+        ("owner_changed", ("owner_id", "team_id"), data.owner_since),
+    ):
+        if at is not None and fields[0] in later:
+            out.append(entry(action, at, fields))
+    return out
+
+
+async def _after_change(
+    session: AsyncSession, extensions: ArchiveExtensions, ids: Sequence[uuid.UUID] | None
+) -> None:
+    for hook in extensions.after_change:
+        await hook(session, ids)
+
+
+async def content_changed(
+    session: AsyncSession, extensions: ArchiveExtensions, customer: Customer
+) -> None:
+    """A part of the customer's content kept elsewhere changed (a contact): it counts as an
+    update of the record for data quality. The caller holds the customer's lock."""
+    customer.content_updated_at = utcnow()
+    await session.flush()
+    await _after_change(session, extensions, [customer.id])
 
 
 async def create_customer(
@@ -449,9 +559,16 @@ async def create_customer(
     confirm_duplicates: bool,
 ) -> Customer:
     require_write(principal)
+    if historical(data):
+        require_history_writer(principal)
+    doc, _ = await archive_settings.load(session)
+    check_region(doc, data.region)
     (planned,) = await plan_owners(session, principal, [data])
     if isinstance(planned, DomainError):
         raise planned
+    problem = check_history(data, planned[0], utcnow())
+    if problem is not None:
+        raise problem
     if data.external_ref is not None:
         existing = await repository.external_ref_owner(session, data.source, data.external_ref)
         if existing is not None:
@@ -465,14 +582,64 @@ async def create_customer(
     owner_id, team_id = planned
     item = NewCustomer(data, owner_id, team_id)
     await create_customers_bulk(
-        session, principal, [item], extensions=extensions, principal=principal
+        session, principal, [item], extensions=extensions, principal=principal, settings=doc
     )
     customer = await repository.customer_by_id(session, item.id)
     assert customer is not None
     return customer
 
 
-def _diff(customer: Customer, data: CustomerUpdate) -> dict[str, tuple[Any, Any]]:
+def historical(data: CustomerCreate) -> bool:
+    """Does the new customer bring history (a past creation, owner or level since)?"""
+    return any(getattr(data, f) is not None for f in HISTORICAL_FIELDS)
+
+
+def may_write_history(principal: Principal) -> bool:
+    """Admins and integration keys with customers:write bring in customers with a past."""
+    if principal.kind == "key":
+        return principal.has_scope("customers:write")
+    return principal.kind == "user" and principal.is_admin
+
+
+def require_history_writer(principal: Principal) -> None:
+    if not may_write_history(principal):
+        raise Forbidden(
+            "only admins and integration keys with customers:write bring in customers with "
+            f"a past ({', '.join(HISTORICAL_FIELDS)})"
+        )
+
+
+def check_history(
+    data: CustomerCreate, owner_id: uuid.UUID | None, now: datetime
+) -> ValidationFailed | None:
+    """What is wrong with the times a new customer brings, or None: its creation is not in
+    the future, and its owner and level hold from its creation at the earliest, until now."""
+    created = data.created_at or now
+    if created > now:
+        return ValidationFailed.field("created_at", "is in the future")
+    for name in ("owner_since", "level_since"):
+        since = getattr(data, name)
+        if since is None:
+            continue
+        if since > now:
+            return ValidationFailed.field(name, "is in the future")
+        if since < created:
+            return ValidationFailed.field(name, "is before created_at")
+    if data.owner_since is not None and owner_id is None:
+        return ValidationFailed.field("owner_since", "a customer in the pool has no owner")
+    return None
+
+
+def check_region(doc: ArchiveSettingsDoc, region: str) -> None:
+    """422 when the settings list the regions and `region` is not one of them."""
+    problem = doc.unknown_region(normalize_region(region))
+    if problem:
+        raise ValidationFailed.field("region", problem)
+
+
+def _diff(
+    customer: Customer, data: CustomerUpdate, doc: ArchiveSettingsDoc
+) -> dict[str, tuple[Any, Any]]:
     given = data.model_dump(exclude_unset=True, exclude={"reason"})
     changes: dict[str, tuple[Any, Any]] = {}
     for name, new in given.items():
@@ -480,6 +647,8 @@ def _diff(customer: Customer, data: CustomerUpdate) -> dict[str, tuple[Any, Any]
             raise ValidationFailed.field(name, "may not be null")
         if name == "region":
             new = normalize_region(new)
+            if new != customer.region:
+                check_region(doc, new)
         old = getattr(customer, name)
         if old != new:
             changes[name] = (old, new)
@@ -499,21 +668,40 @@ def _check_status(customer: Customer, changes: dict[str, tuple[Any, Any]]) -> No
         changes["invalid_reason"] = (customer.invalid_reason, None)
 
 
+# The fields a likely duplicate is recognised by.
+_MATCHED_FIELDS = frozenset({"name", "region", "phone", "email"})
+
+
 async def update_customer(
     session: AsyncSession,
     principal: Principal,
     customer: Customer,
     data: CustomerUpdate,
+    extensions: ArchiveExtensions,
+    *,
+    confirm_duplicates: bool = False,
 ) -> tuple[Customer, ChangeRequest | None]:
     """Apply a PATCH (the record loaded as changeable and If-Match checked by the caller). A
     rep's change of a key field becomes a change request for a manager: nothing of that PATCH
-    is applied then."""
+    is applied then. A change that makes the record look like another customer (the same
+    phone, email, or name in the region) answers 409 with the candidates unless confirmed."""
     require_write(principal)
-    changes = _diff(customer, data)
-    _check_status(customer, changes)
-    if not changes:
-        return customer, None
     doc, _ = await archive_settings.load(session)
+    changes = _diff(customer, data, doc)
+    take_back = _taking_back(customer, changes)
+    _check_status(customer, changes)
+    if not changes and not take_back:
+        return customer, None
+    if not confirm_duplicates and _MATCHED_FIELDS & set(changes):
+        after = {f: getattr(customer, f) for f in _MATCHED_FIELDS}
+        after.update({f: new for f, (_, new) in changes.items() if f in _MATCHED_FIELDS})
+        candidates = await find_duplicates(session, after, extensions, exclude_id=customer.id)
+        if candidates:
+            raise DuplicatesFound(
+                candidates,
+                detail=f"{len(candidates)} other customer(s) look like this one after the "
+                "change; resend with confirm_duplicates=true to change it anyway",
+            )
     if principal.kind == "user" and principal.is_rep:
         if (
             "owner_id" in changes
@@ -535,8 +723,23 @@ async def update_customer(
             await repository.add(session, request)
             await session.flush()
             return customer, request
-    await apply_changes(session, principal, customer, changes, comment=data.reason)
+    await apply_changes(session, principal, customer, changes, extensions, comment=data.reason)
+    if take_back:
+        await lifecycle.take_back_lost(session, principal, customer)
     return customer, None
+
+
+def _taking_back(customer: Customer, changes: dict[str, tuple[Any, Any]]) -> bool:
+    """Is the PATCH setting a lost customer active again (a manager's take-back)? The status
+    change then goes through the lifecycle, not as a field change."""
+    if changes.get("status", (None, None))[1] != "active" or customer.status == "invalid":
+        return False
+    if customer.status == "dormant":
+        raise Conflict("a dormant customer becomes active with its next order")
+    if customer.status == "lost":
+        del changes["status"]
+        return True
+    return False
 
 
 async def apply_changes(
@@ -544,6 +747,7 @@ async def apply_changes(
     actor: Actor | Principal,
     customer: Customer,
     changes: dict[str, tuple[Any, Any]],
+    extensions: ArchiveExtensions,
     *,
     comment: str | None = None,
 ) -> None:
@@ -552,13 +756,20 @@ async def apply_changes(
     who = as_actor(actor)
     owner_change = changes.pop("owner_id", None)
     if changes:
+        now = utcnow()
         for name, (_, new) in changes.items():
             setattr(customer, name, new)
         if {"name", "phone", "email"} & set(changes):
             for k, v in normalized(customer.name, customer.phone, customer.email).items():
                 setattr(customer, k, v)
+        if "level" in changes:
+            customer.level_since = now
+        if "status" in changes:
+            customer.status_since = now
+        if set(changes) - NOT_CONTENT_FIELDS:
+            customer.content_updated_at = now
         customer.version += 1
-        customer.updated_at = utcnow()
+        customer.updated_at = now
         customer.updated_by = who.id
         try:
             await session.flush()
@@ -587,6 +798,7 @@ async def apply_changes(
                 customer.id,
                 events.invalidated(customer, customer.invalid_reason, who.id),
             )
+        await _after_change(session, extensions, [customer.id])
     if owner_change is not None:
         new_owner = owner_change[1]
         if isinstance(actor, Principal):
@@ -646,6 +858,7 @@ async def decide_change_request(
     session: AsyncSession,
     principal: Principal,
     request_id: uuid.UUID,
+    extensions: ArchiveExtensions,
     *,
     approve: bool,
     comment: str | None,
@@ -672,12 +885,14 @@ async def decide_change_request(
             new = _from_json(name, value)
             if name == "region" and new is not None:
                 new = normalize_region(new)
+                if new != customer.region:
+                    check_region((await archive_settings.load(session))[0], new)
             if getattr(customer, name) != new:
                 changes[name] = (getattr(customer, name), new)
         _check_status(customer, changes)
         note = f"change request {request.id} by {request.requested_by} approved"
         if comment:
             note += f": {comment}"
-        await apply_changes(session, principal, customer, changes, comment=note)
+        await apply_changes(session, principal, customer, changes, extensions, comment=note)
     await session.flush()
     return request

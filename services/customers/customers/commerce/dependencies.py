@@ -19,7 +19,9 @@ from customers.archive import repository as archive_repository
 from customers.archive.access import can_change
 from customers.archive.models import Customer
 from customers.archive.service import get_visible_customer
-from customers.commerce.exceptions import CustomerMerged
+from customers.commerce import repository
+from customers.commerce.exceptions import CustomerMerged, OrderNotFound, PaymentNotFound
+from customers.commerce.models import Order, Payment
 from servicekit.app import CurrentPrincipal
 from servicekit.auth import Principal
 from servicekit.errors import Forbidden, NotFound
@@ -104,6 +106,47 @@ async def _writable_for_orders(
     return await load_customer(
         session, principal, customer_id, write=True, key_scopes=(ORDERS_WRITE,)
     )
+
+
+async def order_and_customer(
+    session: AsyncSession, principal: Principal, order_id: uuid.UUID, *, write: bool
+) -> tuple[Order, Customer]:
+    """The order and its customer, after checking the caller may see (or change, locking it)
+    that customer; an order of a customer they cannot see is simply not found."""
+    order = await repository.order_by_id(session, order_id)
+    if order is None:
+        raise OrderNotFound(order_id)
+    try:
+        customer = await load_customer(
+            session,
+            principal,
+            order.customer_id,
+            write=write,
+            key_scopes=(ORDERS_WRITE,) if write else (ORDERS_READ, ORDERS_WRITE),
+        )
+    except NotFound:
+        raise OrderNotFound(order_id) from None
+    return order, customer
+
+
+async def payment_and_customer(
+    session: AsyncSession, principal: Principal, payment_id: uuid.UUID, *, write: bool
+) -> tuple[Payment, Customer]:
+    """The payment and its customer, under the same rule as its order."""
+    payment = await repository.payment_by_id(session, payment_id)
+    if payment is None:
+        raise PaymentNotFound(payment_id)
+    try:
+        customer = await load_customer(
+            session,
+            principal,
+            payment.customer_id,
+            write=write,
+            key_scopes=(ORDERS_WRITE,) if write else (ORDERS_READ, ORDERS_WRITE),
+        )
+    except NotFound:
+        raise PaymentNotFound(payment_id) from None
+    return payment, customer
 
 
 ContactsCustomer = Annotated[Customer, Depends(_readable_for_contacts)]

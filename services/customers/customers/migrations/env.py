@@ -1,5 +1,6 @@
 import customers.archive.models  # the archive: customers, history, ledger, settings, ...
-import customers.commerce.models  # noqa: F401  (contacts, orders, payments)
+import customers.commerce.models  # contacts, orders, payments
+import customers.products.models  # noqa: F401  (the product catalogue)
 from customers.models import SCHEMA, metadata
 from servicekit.migrations import run_env
 

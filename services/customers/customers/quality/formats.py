@@ -9,11 +9,21 @@ from typing import Any
 
 import orjson
 
-from servicekit.errors import BadRequest, PayloadTooLarge
+from servicekit.errors import BadRequest, PayloadTooLarge, ValidationFailed
 
 MAX_ROWS = 10_000
 # Tags travel in one CSV cell; the import splits them on the same separator.
 TAG_SEPARATOR = ";"
+
+
+def parse_body(body: bytes, content_type: str | None) -> list[Any]:
+    """The rows of an import body: JSON `{"rows": [...]}` or CSV with a header row."""
+    kind = (content_type or "application/json").split(";")[0].strip()
+    if kind in ("text/csv", "application/csv"):
+        return parse_csv(body)
+    if kind in ("application/json", ""):
+        return parse_json(body)
+    raise ValidationFailed.field("Content-Type", "send application/json or text/csv")
 
 
 def parse_json(body: bytes) -> list[Any]:

@@ -14,10 +14,10 @@ from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from customers.archive.models import CUSTOMERS
+from customers.archive.models import CUSTOMERS, LIVE_STATUSES
 from customers.archive.repository import visibility_filter
+from customers.archive.settings import DataQualitySettings
 from customers.commerce.models import CONTACTS, ORDERS, PAYMENTS
-from customers.quality.scoring import FRESH_DAYS, FRESH_POINTS, PARTS, RECENT_DAYS, RECENT_POINTS
 from servicekit.auth import Principal
 from servicekit.pagination import PageParams, keyset, make_page
 
@@ -45,7 +45,11 @@ def _texts(values: Sequence[str | None]) -> sa.ColumnElement[list[str]]:
     return sa.cast(sa.bindparam(None, list(values)), TEXT_ARRAY)
 
 
-# --- the score (`scoring.PARTS`) as SQL ---------------------------------------------------------
+# --- the score, kept on the record -------------------------------------------------------------
+#
+# `DataQualitySettings` defines it. It is computed here, in SQL, for the customers a change
+# touched (or all of them, after the settings changed, or those whose freshness points run out:
+# `quality_due_at`), and stored with the record: the list, the card and the file read columns.
 
 
 def _present(field: str) -> sa.ColumnElement[bool]:
@@ -59,46 +63,97 @@ def _present(field: str) -> sa.ColumnElement[bool]:
     return col.is_not(None)
 
 
-def score_sql(now: datetime | sa.ColumnElement[datetime]) -> sa.ColumnElement[int]:
-    terms: list[sa.ColumnElement[int]] = [
-        sa.case((_present(p.field), p.points), else_=0) for p in PARTS
-    ]
-    terms.append(
+def _missing(fields: Sequence[str]) -> sa.ColumnElement[Any]:
+    if not fields:
+        return sa.cast(sa.literal("{}"), TEXT_ARRAY)
+    names = [sa.case((_present(f), sa.null()), else_=sa.literal(f)) for f in fields]
+    return sa.func.array_remove(pg_array(names), sa.null())
+
+
+async def refresh_scores(
+    session: AsyncSession,
+    dq: DataQualitySettings,
+    *,
+    now: datetime,
+    ids: Sequence[uuid.UUID] | None = None,
+    due: bool = False,
+    limit: int | None = None,
+) -> list[Any]:
+    """Compute and store the score of the customers `ids` (all of them when None), or with
+    `due` of up to `limit` whose freshness ran out (rows others hold are skipped). Rows are
+    locked in id order, like every batch. Returns per changed customer its record, the new
+    score's facts and `was_alert` (before)."""
+    fresh, recent = timedelta(days=dq.fresh_days), timedelta(days=dq.recent_days)
+    age_fresh = C.content_updated_at >= now - fresh
+    age_recent = C.content_updated_at >= now - recent
+    score: sa.ColumnElement[int] = sa.literal(0)
+    for field, points in dq.weights.items():
+        score = score + sa.case((_present(field), points), else_=0)
+    score = score + sa.case((age_fresh, dq.fresh_points), (age_recent, dq.recent_points), else_=0)
+    picked = sa.select(
+        C.id,
+        C.quality_alert.label("was_alert"),
+        sa.cast(score, sa.SmallInteger).label("score"),
+        _missing(dq.required).label("missing_required"),
+        _missing(dq.recommended).label("missing_recommended"),
+        sa.not_(age_fresh).label("stale"),
         sa.case(
-            (C.updated_at >= now - timedelta(days=FRESH_DAYS), FRESH_POINTS),
-            (C.updated_at >= now - timedelta(days=RECENT_DAYS), RECENT_POINTS),
-            else_=0,
+            (age_fresh, C.content_updated_at + fresh),
+            (age_recent, C.content_updated_at + recent),
+        ).label("due_at"),
+    )
+    if due:
+        picked = (
+            picked.where(C.quality_due_at <= now)
+            .order_by(C.quality_due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    else:
+        if ids is not None:
+            picked = picked.where(C.id == sa.any_(sa.cast(list(ids), ARRAY(sa.Uuid))))
+        picked = picked.order_by(C.id).with_for_update()
+    q = picked.cte("scored").c
+    incomplete = sa.or_(sa.func.cardinality(q.missing_required) > 0, q.score < dq.threshold)
+    section = sa.func.json_build_object(
+        "score",
+        q.score,
+        "incomplete",
+        incomplete,
+        "threshold",
+        dq.threshold,
+        "missing_required",
+        sa.func.to_json(q.missing_required),
+        "missing_recommended",
+        sa.func.to_json(q.missing_recommended),
+        "stale",
+        q.stale,
+        "content_updated_at",
+        C.content_updated_at,
+    )
+    stmt = (
+        sa.update(CUSTOMERS)
+        .where(C.id == q.id)
+        .values(
+            quality_score=q.score,
+            incomplete=incomplete,
+            quality_alert=sa.and_(C.level == "A", incomplete),
+            quality_due_at=q.due_at,
+            quality=section,
+        )
+        .returning(
+            *CUSTOMERS.c,
+            q.was_alert,
+            q.missing_required,
+            q.missing_recommended,
         )
     )
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    return sa.cast(total, sa.Integer)
+    return list((await session.execute(stmt)).all())
 
 
 def data_quality_section(customer_id: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    """The full file's data_quality section (`DataQuality`'s JSON), computed in the file's own
-    statement: the customer's columns are in scope there."""
-    now = sa.func.now()
-
-    def missing(required: bool) -> sa.ColumnElement[Any]:
-        names = [
-            sa.case((_present(p.field), sa.null()), else_=sa.literal(p.field))
-            for p in PARTS
-            if p.required is required
-        ]
-        return sa.func.to_json(sa.func.array_remove(pg_array(names), sa.null()))
-
-    return sa.func.json_build_object(
-        "score",
-        score_sql(now),
-        "missing_required",
-        missing(True),
-        "missing_recommended",
-        missing(False),
-        "stale",
-        C.updated_at < now - timedelta(days=FRESH_DAYS),
-    )
+    """The full file's data_quality section (`DataQuality`'s JSON), as kept on the record."""
+    return C.quality
 
 
 async def incomplete_page(
@@ -106,15 +161,12 @@ async def incomplete_page(
     principal: Principal,
     page: PageParams,
     *,
-    now: datetime,
     below: int,
     level: str | None,
     region: str | None,
     owner_id: uuid.UUID | None,
 ) -> tuple[list[Any], str | None]:
-    """Active customers the principal may see scoring under `below`, worst first; each row
-    carries `score` and one `has_<field>` flag per part."""
-    score = score_sql(now)
+    """Live customers the principal may see scoring under `below`, worst first."""
     stmt = sa.select(
         C.id,
         C.code,
@@ -124,14 +176,14 @@ async def incomplete_page(
         C.owner_id,
         C.team_id,
         C.updated_at,
-        score.label("score"),
-        *[_present(p.field).label(f"has_{p.field}") for p in PARTS],
-    ).where(C.status == "active", visibility_filter(principal), score < below)
+        C.quality_score,
+        C.quality,
+    ).where(C.status.in_(LIVE_STATUSES), visibility_filter(principal), C.quality_score < below)
     for column, value in ((C.level, level), (C.region, region), (C.owner_id, owner_id)):
         if value is not None:
             stmt = stmt.where(column == value)
-    rows = (await session.execute(keyset(stmt, [score, C.id], page))).all()
-    return make_page(rows, page, lambda r: (r.score, r.id))
+    rows = (await session.execute(keyset(stmt, [C.quality_score, C.id], page))).all()
+    return make_page(rows, page, lambda r: (r.quality_score, r.id))
 
 
 # --- likely duplicates --------------------------------------------------------------------------
@@ -140,10 +192,10 @@ async def incomplete_page(
 def _matching(
     phones: Sequence[str], emails: Sequence[str], pairs: Sequence[tuple[str, str]]
 ) -> sa.Subquery | None:
-    """Active customers with one of the phones or emails, or one of the (region, name) pairs:
+    """Live customers with one of the phones or emails, or one of the (region, name) pairs:
     a UNION of one index-driven branch per rule (phone index, email index, (region,
     normalized_name) index probed once per pair)."""
-    active = C.status == "active"
+    active = C.status.in_(LIVE_STATUSES)
     branches: list[sa.Select[Any]] = []
     if phones:
         branches.append(
@@ -261,19 +313,28 @@ def _rowcount(result: Any) -> int:
 
 async def move_contacts(
     session: AsyncSession, survivor_id: uuid.UUID, duplicate_id: uuid.UUID, *, at: datetime
-) -> int:
+) -> list[tuple[Any, Any]]:
     """The duplicate's contacts to the survivor; a survivor's primary contact stays the only
-    primary one."""
+    primary one. Returns each moved contact before and after."""
     survivor_has_primary = await session.scalar(
         sa.select(sa.exists().where(CONTACTS.c.customer_id == survivor_id, CONTACTS.c.is_primary))
     )
+    before = {
+        r.id: r
+        for r in await session.execute(
+            sa.select(CONTACTS).where(CONTACTS.c.customer_id == duplicate_id).with_for_update()
+        )
+    }
     values: dict[str, Any] = {"customer_id": survivor_id, "updated_at": at}
     if survivor_has_primary:
         values["is_primary"] = False
     result = await session.execute(
-        sa.update(CONTACTS).where(CONTACTS.c.customer_id == duplicate_id).values(**values)
+        sa.update(CONTACTS)
+        .where(CONTACTS.c.customer_id == duplicate_id)
+        .values(**values)
+        .returning(*CONTACTS.c)
     )
-    return _rowcount(result)
+    return [(before[r.id], r) for r in result]
 
 
 async def move_orders_and_payments(

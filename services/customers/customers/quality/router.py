@@ -18,7 +18,6 @@ from customers.archive.schemas import Level
 from customers.quality import formats, service
 from customers.quality.schemas import DataQualityPage, ImportResult, MergeBody, MergeResult
 from servicekit.app import CurrentPrincipal, json_response
-from servicekit.errors import ValidationFailed
 from servicekit.pagination import PageDep
 from servicekit.routing import SessionDep, kit_router
 
@@ -80,14 +79,7 @@ async def import_customers(
     extensions: Extensions,
     confirm_duplicates: bool = False,
 ) -> Response:
-    body = await request.body()
-    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
-    if content_type in ("text/csv", "application/csv"):
-        raw = formats.parse_csv(body)
-    elif content_type in ("application/json", ""):
-        raw = formats.parse_json(body)
-    else:
-        raise ValidationFailed.field("Content-Type", "send application/json or text/csv")
+    raw = formats.parse_body(await request.body(), request.headers.get("content-type"))
     result = await service.import_customers(
         session, principal, raw, extensions, confirm_duplicates=confirm_duplicates
     )
