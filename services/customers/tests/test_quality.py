@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-
-from servicekit.db import to_asyncpg_dsn
 from servicekit.testing.harness import wait_until
 from servicekit.testing.tokens import make_principal
 
