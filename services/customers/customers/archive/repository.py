@@ -66,7 +66,9 @@ _LEDGER_FIELDS = (
 # --- who sees which customer, as SQL (the rule itself: access.py) ------------------------------
 
 
-def visibility_filter(principal: Principal, table: sa.Table = CUSTOMERS) -> sa.ColumnElement[bool]:
+def visibility_filter(
+    principal: Principal, table: sa.FromClause = CUSTOMERS
+) -> sa.ColumnElement[bool]:
     """The WHERE clause of "customers this principal may see" (`access.can_see` as SQL)."""
     c = table.c
     if principal.kind == "key":
@@ -414,16 +416,15 @@ async def history_page(
     return make_page(rows, page, lambda r: [r.id])
 
 
-async def changes_since(
-    session: AsyncSession, customer_id: uuid.UUID, since: datetime
-) -> list[dict[str, Any]]:
-    """The customer's history entries after `since`, newest first."""
+async def history_entries(session: AsyncSession, customer_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every history entry of the customer (at, version, action, changes), newest first."""
+    h = HISTORY.c
     rows = await session.execute(
-        sa.select(HISTORY.c.changes, HISTORY.c.action)
-        .where(HISTORY.c.customer_id == customer_id, HISTORY.c.at > since)
-        .order_by(HISTORY.c.id.desc())
+        sa.select(h.at, h.version, h.action, h.changes)
+        .where(h.customer_id == customer_id)
+        .order_by(h.id.desc())
     )
-    return [{"changes": r.changes, "action": r.action} for r in rows]
+    return [dict(r._mapping) for r in rows]
 
 
 # --- ownership and the custody ledger ---------------------------------------------------------
@@ -575,6 +576,110 @@ def refresh_loaded(session: AsyncSession, rows: Sequence[Any], names: Sequence[s
             continue
         for name in names:
             set_committed_value(obj, name, getattr(r, name))
+
+
+# --- handover reports ---------------------------------------------------------------------------
+
+
+def _held(
+    owner_id: uuid.UUID,
+    since: datetime | None,
+    until: datetime | None,
+    teams: list[uuid.UUID] | None,
+) -> list[sa.ColumnElement[bool]]:
+    """The owner's custody periods that overlap [since, until) (of these teams, when given)."""
+    where = [L.owner_id == owner_id]
+    if until is not None:
+        where.append(L.started_at < until)
+    if since is not None:
+        where.append(sa.or_(L.ended_at.is_(None), L.ended_at >= since))
+    if teams is not None:
+        where.append(L.team_id.in_(teams))
+    return where
+
+
+async def handover_page(
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    teams: list[uuid.UUID] | None,
+    page: PageParams,
+) -> tuple[list[Any], str | None]:
+    """The owner's custody periods overlapping the window, in the order they began, each with
+    the customer and, when it ended, the period that followed (who took it, how)."""
+    following = LEDGER.alias("following")
+    f = following.c
+    after = (
+        sa.select(f.owner_id, f.team_id, f.kind, f.reason)
+        .where(f.customer_id == L.customer_id, f.started_at == L.ended_at, f.id != L.id)
+        .order_by(f.id)
+        .limit(1)
+        .lateral("after")
+    )
+    stmt = (
+        sa.select(
+            L.id,
+            L.customer_id,
+            C.code,
+            C.name,
+            C.region,
+            C.level,
+            C.status,
+            L.team_id,
+            L.started_at,
+            L.ended_at,
+            L.kind.label("came_by"),
+            L.end_reason,
+            L.ended_by,
+            after.c.owner_id.label("to_owner_id"),
+            after.c.team_id.label("to_team_id"),
+            after.c.kind.label("left_by"),
+        )
+        .select_from(LEDGER.join(CUSTOMERS, C.id == L.customer_id).outerjoin(after, sa.true()))
+        .where(*_held(owner_id, since, until, teams))
+    )
+    rows = (await session.execute(keyset(stmt, [L.started_at, L.id], page))).all()
+    return make_page(rows, page, lambda r: [r.started_at, r.id])
+
+
+async def handover_summary(
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    teams: list[uuid.UUID] | None,
+) -> Any:
+    """Counts over the whole report: customers held, those that left in the window, those
+    still held at its end, and where the leavers went (the pool or a rep)."""
+    following = LEDGER.alias("following")
+    f = following.c
+
+    def went(*to: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+        # The period that followed went to someone else (or the pool): not a team change.
+        return (
+            sa.select(f.id)
+            .where(
+                f.customer_id == L.customer_id,
+                f.started_at == L.ended_at,
+                f.owner_id.is_distinct_from(L.owner_id),
+                *to,
+            )
+            .exists()
+        )
+
+    ended: sa.ColumnElement[bool] = L.ended_at.is_not(None)
+    if until is not None:
+        ended = sa.and_(ended, L.ended_at < until)
+    stmt = sa.select(
+        sa.func.count(sa.distinct(L.customer_id)).label("held"),
+        sa.func.count().filter(ended, went()).label("left"),
+        sa.func.count(sa.distinct(L.customer_id)).filter(sa.not_(ended)).label("kept"),
+        sa.func.count().filter(ended, went(f.owner_id.is_(None))).label("to_pool"),
+    ).where(*_held(owner_id, since, until, teams))
+    return (await session.execute(stmt)).one()
 
 
 # --- codes ------------------------------------------------------------------------------------

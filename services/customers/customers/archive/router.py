@@ -25,6 +25,8 @@ from customers.archive.schemas import (
     CustomerRead,
     CustomerUpdate,
     Decision,
+    HandoverQuery,
+    HandoverReport,
     HistoryEntry,
     LevelProposal,
     LostBody,
@@ -128,6 +130,17 @@ async def transfer(body: TransferBody, session: SessionDep, principal: CurrentPr
         to_owner_id=body.to_owner_id,
         to_team_id=team,
     )
+
+
+@router.get(
+    "/handovers",
+    response_model=HandoverReport,
+    summary="What a rep held in a period, and where each customer that left them went",
+)
+async def handovers(
+    query: Annotated[HandoverQuery, Query()], session: SessionDep, principal: CurrentPrincipal
+) -> Response:
+    return json_response(await ownership.handover_report(session, principal, query))
 
 
 # --- change requests ------------------------------------------------------------------------
@@ -250,7 +263,9 @@ async def get_customer(
     ] = None,
 ) -> Response:
     if as_of is not None:
-        return json_response(await service.customer_as_of(session, principal, customer_id, as_of))
+        return json_response(
+            await service.customer_as_of(session, principal, customer_id, as_of, extensions)
+        )
     file = await service.customer_file(session, principal, customer_id, extensions)
     return json_response(file.model_dump(mode="json"), headers=_etag(file.version))
 

@@ -237,6 +237,17 @@ class CustomerFile(CustomerRead):
     sections: dict[str, Any] = Field(default_factory=dict)
 
 
+class CustomerFileAsOf(CustomerFile):
+    """The full file as it was at `as_of`. The level is null (and `level_info` too) before
+    the time an imported customer's level is known from (`level_since`); `level_since` and
+    `status_since` are the times of the history entries that set them."""
+
+    level: Level | None  # type: ignore[assignment]
+    level_since: datetime | None  # type: ignore[assignment]
+    level_info: LevelInfo | None  # type: ignore[assignment]
+    as_of: datetime
+
+
 class CustomerCard(BaseModel):
     """The rep's short card: basic facts plus the registered card sections."""
 
@@ -333,3 +344,56 @@ class LevelProposal(BaseModel):
     estimated_potential: Decimal | None
     owner_id: uuid.UUID | None
     team_id: uuid.UUID | None
+
+
+class HandoverItem(BaseModel):
+    """One custody period of the owner's in the window: the customer, when they held it, how
+    it came to them, and, when it left them, when, why, by whose action and to whom (a rep,
+    or the pool: `to_pool`) and how (`left_by`: transferred, handover, released, ...)."""
+
+    customer_id: uuid.UUID
+    code: str
+    name: str
+    region: str
+    level: Level
+    status: Status
+    team_id: uuid.UUID | None
+    held_from: datetime
+    held_until: datetime | None
+    came_by: str
+    left: bool
+    left_by: str | None
+    reason: str | None
+    by: str | None
+    to_owner_id: uuid.UUID | None
+    to_team_id: uuid.UUID | None
+    to_pool: bool
+
+
+class HandoverSummary(BaseModel):
+    # Customers held at some time in the window; of them, those that left the owner in it
+    # (to someone else or the pool) and those still held at its end.
+    held: int
+    left: int
+    still_held: int
+    to_pool: int
+    to_reps: int
+
+
+class HandoverReport(BaseModel):
+    owner_id: uuid.UUID
+    from_: datetime | None = Field(None, serialization_alias="from")
+    to: datetime | None
+    summary: HandoverSummary
+    items: list[HandoverItem]
+    next_cursor: str | None = None
+
+
+class HandoverQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    owner_id: uuid.UUID
+    from_: AwareDatetime | None = Field(None, alias="from")
+    to: AwareDatetime | None = None
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: str | None = None

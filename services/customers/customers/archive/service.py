@@ -31,9 +31,11 @@ from customers.archive.exceptions import (
 )
 from customers.archive.extensions import ArchiveExtensions
 from customers.archive.history import (
+    CONTENT_ACTIONS,
     Actor,
     as_actor,
     jsonable,
+    last_time,
     record_change,
     replay_backwards,
     write_history,
@@ -53,12 +55,13 @@ from customers.archive.schemas import (
     CustomerCard,
     CustomerCreate,
     CustomerFile,
+    CustomerFileAsOf,
     CustomerListQuery,
     CustomerRead,
     CustomerUpdate,
     LevelProposal,
 )
-from customers.archive.settings import ArchiveSettingsDoc
+from customers.archive.settings import SCORABLE_FIELDS, ArchiveSettingsDoc
 from customers.models import directory
 from servicekit.auth import Principal
 from servicekit.db import utcnow
@@ -192,18 +195,91 @@ async def customer_file(
 
 
 async def customer_as_of(
-    session: AsyncSession, principal: Principal, customer_id: uuid.UUID, as_of: datetime
+    session: AsyncSession,
+    principal: Principal,
+    customer_id: uuid.UUID,
+    as_of: datetime,
+    extensions: ArchiveExtensions,
 ) -> dict[str, Any]:
-    """The record as it was at `as_of`: its changes since then undone, newest first."""
+    """The full file as it was at `as_of`, in the shape of the current one: the record with
+    its changes since then undone (history keeps diffs), its level as it was (and since
+    when), the custody ledger up to then, the contacts as they were, and the sections read as
+    of then (orders recorded and not cancelled by then, payments received and not reversed).
+    Who may see it is decided by the record as it is now."""
     require_read(principal)
-    customer = await get_visible_customer(session, principal, customer_id)
-    current = CustomerRead.model_validate(customer, from_attributes=True).model_dump(mode="json")
-    newer = await repository.changes_since(session, customer_id, as_of)
-    state = replay_backwards(current, newer)
-    if state is None:
+    sections = extensions.file_sections
+    row = await repository.customer_file(
+        session, customer_id, sections=sections, purchases=extensions.purchases, now=as_of
+    )
+    if row is None or not can_see(principal, row.owner_id, row.team_id):
         raise CustomerNotFound(customer_id)
-    past = CustomerRead.model_validate(state).model_dump(mode="json")
-    return {**past, "as_of": as_of.isoformat()}
+    entries = await repository.history_entries(session, customer_id)
+    older = [e for e in entries if e["at"] <= as_of]
+    if not older:
+        raise CustomerNotFound(customer_id)  # it did not exist yet
+    values = repository.section_values(row, sections)
+    current = CustomerRead.model_validate(row, from_attributes=True).model_dump(mode="json")
+    contacts = values.get("contacts")
+    if contacts is not None:
+        current["contacts"] = contacts
+    past = replay_backwards(current, [e for e in entries if e["at"] > as_of])
+    if past is None:
+        raise CustomerNotFound(customer_id)
+    if contacts is not None:
+        values["contacts"] = past.pop("contacts")
+    doc = archive_settings.from_json(row.settings_data)
+    changed_at = last_time(older)
+    content_at = last_time([e for e in older if e["action"] in CONTENT_ACTIONS]) or changed_at
+    past.update(
+        version=max(e["version"] for e in older),
+        updated_at=changed_at,
+        level_since=last_time(older, touching="level"),
+        status_since=last_time(older, touching="status") or last_time(older),
+    )
+    summary = (values.get("orders") or {}).get("summary") or {}
+    past["last_order_date"] = summary.get("last_order_date")
+    if "data_quality" in values:
+        present = {
+            f for f in SCORABLE_FIELDS if f != "contacts" and past.get(f) not in (None, "", [])
+        }
+        if values.get("contacts"):
+            present.add("contacts")
+        quality = doc.data_quality.assess(present, content_at, as_of)
+        values["data_quality"] = quality
+        past.update(quality_score=quality["score"], incomplete=quality["incomplete"])
+    level = past.get("level")
+    purchases = Decimal(row.purchases_12m or 0)
+    level_info = None
+    if level is not None:
+        potential = past.get("estimated_potential")
+        level_info = {
+            "level": level,
+            "since": past["level_since"],
+            "cadence_days": doc.cadence(level),
+            "proposed_level": levels.proposed_level(
+                purchases,
+                None if potential is None else Decimal(potential),
+                doc.level_thresholds,
+            ),
+            "purchases_12m": purchases,
+        }
+    ownership = []
+    for period in row.ledger:
+        if datetime.fromisoformat(period["started_at"]) > as_of:
+            continue
+        ended = period["ended_at"]
+        if ended is not None and datetime.fromisoformat(ended) > as_of:
+            period = {**period, "ended_at": None, "end_reason": None, "ended_by": None}
+        ownership.append(period)
+    return CustomerFileAsOf.model_validate(
+        {
+            **past,
+            "level_info": level_info,
+            "ownership": ownership,
+            "sections": values,
+            "as_of": as_of,
+        }
+    ).model_dump(mode="json")
 
 
 async def customer_card(

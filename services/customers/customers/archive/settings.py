@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -132,6 +134,30 @@ class DataQualitySettings(_Strict):
         self.required = list(dict.fromkeys(self.required))
         self.recommended = list(dict.fromkeys(self.recommended))
         return self
+
+    def assess(
+        self, present: Collection[str], content_updated_at: datetime, now: datetime
+    ) -> dict[str, Any]:
+        """The data-quality section of a record with the fields `present` (and "contacts"
+        when it has some), as the quality feature computes and keeps it in SQL (for a record
+        as it was at a past time, which nothing keeps)."""
+        age = now - content_updated_at
+        fresh = age <= timedelta(days=self.fresh_days)
+        score = sum(points for field, points in self.weights.items() if field in present)
+        if fresh:
+            score += self.fresh_points
+        elif age <= timedelta(days=self.recent_days):
+            score += self.recent_points
+        missing_required = [f for f in self.required if f not in present]
+        return {
+            "score": score,
+            "incomplete": bool(missing_required) or score < self.threshold,
+            "threshold": self.threshold,
+            "missing_required": missing_required,
+            "missing_recommended": [f for f in self.recommended if f not in present],
+            "stale": not fresh,
+            "content_updated_at": content_updated_at,
+        }
 
 
 class ArchiveSettingsDoc(_Strict):

@@ -220,6 +220,7 @@ def _contact_json(t: Any) -> sa.ColumnElement[Any]:
         email=t.email,
         is_decision_maker=t.is_decision_maker,
         is_primary=t.is_primary,
+        created_at=t.created_at,
     )
 
 

@@ -64,6 +64,7 @@ class ContactRead(BaseModel):
     email: str | None
     is_decision_maker: bool
     is_primary: bool
+    created_at: datetime
 
 
 # --- orders ---------------------------------------------------------------------------------

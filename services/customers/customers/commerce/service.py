@@ -22,7 +22,7 @@ from customers.archive import lifecycle
 from customers.archive import repository as archive_repository
 from customers.archive import settings as archive_settings
 from customers.archive.extensions import ArchiveExtensions
-from customers.archive.history import as_actor, history_row, jsonable, write_history
+from customers.archive.history import as_actor, history_row, write_history
 from customers.archive.models import Customer
 from customers.archive.schemas import CustomerCreate
 from customers.archive.service import content_changed
@@ -64,10 +64,8 @@ ORDERS_WRITE = "orders:write"
 
 
 def contact_state(contact: Any) -> dict[str, Any]:
-    """A contact as the history keeps it: `ContactRead`'s fields and when it was added."""
-    state = ContactRead.model_validate(contact, from_attributes=True).model_dump(mode="json")
-    state["created_at"] = jsonable(getattr(contact, "created_at", None))
-    return state
+    """A contact as the history keeps it (and the file shows it): `ContactRead`'s JSON."""
+    return ContactRead.model_validate(contact, from_attributes=True).model_dump(mode="json")
 
 
 async def _contacts_changed(

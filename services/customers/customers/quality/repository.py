@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -245,6 +245,58 @@ async def matching_customers(
     if limit is not None:
         stmt = stmt.order_by(matches.c.code).limit(limit)
     return list((await session.execute(stmt)).all())
+
+
+async def duplicate_pairs(
+    session: AsyncSession, principal: Principal, page: PageParams
+) -> tuple[list[Any], str | None]:
+    """Pairs of live customers the principal may both see that share a normalised phone or
+    email, or a normalised name in one region; each pair once (the smaller id first), with
+    what they share, in id order. One self-join per rule, each on its index."""
+    a, b = CUSTOMERS.alias("a"), CUSTOMERS.alias("b")
+    both = [
+        a.c.status.in_(LIVE_STATUSES),
+        b.c.status.in_(LIVE_STATUSES),
+        visibility_filter(principal, a),
+        visibility_filter(principal, b),
+    ]
+    rules = (
+        ("phone", [a.c.normalized_phone == b.c.normalized_phone]),
+        ("email", [a.c.normalized_email == b.c.normalized_email]),
+        ("name", [a.c.region == b.c.region, a.c.normalized_name == b.c.normalized_name]),
+    )
+    pairs = sa.union_all(
+        *[
+            sa.select(a.c.id.label("a_id"), b.c.id.label("b_id"), sa.literal(key).label("key"))
+            .select_from(a.join(b, sa.and_(a.c.id < b.c.id, *same)))
+            .where(*both)
+            for key, same in rules
+        ]
+    ).subquery("pairs")
+    grouped = (
+        sa.select(
+            pairs.c.a_id,
+            pairs.c.b_id,
+            sa.func.array_agg(aggregate_order_by(pairs.c.key, pairs.c.key)).label("matched_on"),
+        )
+        .group_by(pairs.c.a_id, pairs.c.b_id)
+        .subquery("grouped")
+    )
+    g = grouped.c
+    stmt = keyset(sa.select(grouped), [g.a_id, g.b_id], page)
+    found = (await session.execute(stmt)).all()
+    ids = {i for r in found for i in (r.a_id, r.b_id)}
+    details = {}
+    if ids:
+        rows = await session.execute(
+            sa.select(*_MATCH_COLUMNS).where(C.id == sa.any_(sa.cast(list(ids), ARRAY(sa.Uuid))))
+        )
+        details = {r.id: r for r in rows}
+    return make_page(
+        [(details[r.a_id], details[r.b_id], list(r.matched_on)) for r in found],
+        page,
+        lambda r: [r[0].id, r[1].id],
+    )
 
 
 # --- import -------------------------------------------------------------------------------------

@@ -71,3 +71,23 @@ class ImportResult(BaseModel):
     updated: int
     unchanged: int
     errors: int
+
+
+class DuplicateCandidate(BaseModel):
+    id: uuid.UUID
+    code: str
+    name: str
+    region: str
+    owner_id: uuid.UUID | None
+    status: str
+    matched_on: list[str]
+
+
+class DuplicatePair(BaseModel):
+    customers: list[DuplicateCandidate]
+    matched_on: list[Literal["email", "name", "phone"]]
+
+
+class DuplicatePairsPage(BaseModel):
+    items: list[DuplicatePair]
+    next_cursor: str | None = None

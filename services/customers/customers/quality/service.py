@@ -219,6 +219,22 @@ async def find_duplicates(
     return [candidate(r, keys.matches(r)) for r in rows if keys.matches(r)]
 
 
+async def duplicate_pairs(
+    session: AsyncSession, principal: Principal, page: PageParams
+) -> dict[str, Any]:
+    """Likely duplicate pairs among the customers the caller may see, for cleaning up (merge
+    one into the other: `POST /{id}/merge`)."""
+    require_read(principal)
+    rows, cursor = await repository.duplicate_pairs(session, principal, page)
+    return {
+        "items": [
+            {"customers": [candidate(a, on), candidate(b, on)], "matched_on": on}
+            for a, b, on in rows
+        ],
+        "next_cursor": cursor,
+    }
+
+
 async def find_duplicates_bulk(
     session: AsyncSession, keys: Sequence[Keys]
 ) -> list[list[tuple[Any, list[str]]]]:
