@@ -127,7 +127,9 @@ async def test_a_manager_declares_a_customer_lost_and_its_next_order_wins_it_bac
     assert [x["id"] for x in listed.json()["items"]] == [c["id"]]
     (event,) = await customers.events({"customer.lost"})
     assert event.data["reason"] == body["reason"] and event.data["competitor"] == "Rival Co"
-    assert event.data["from_state"] == "active" and event.data["changed_by"] == org.manager_north.sub
+    assert (
+        event.data["from_state"] == "active" and event.data["changed_by"] == org.manager_north.sub
+    )
 
     clock.advance(days=1)
     await _order(customers, org.rep_a, c["id"], clock.now().date(), "80.00")
