@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,8 +34,9 @@ def validate_pattern(pattern: str) -> str | None:
     A code must name one customer whatever the values of its fields, so that the counter of
     each prefix alone keeps codes unique: the pattern has exactly one `{seq}`, rendered as
     digits, and wherever another field sits beside it a separator that is not a digit stands
-    between them. Then the run of digits that is the sequence number can always be told apart
-    from the rest (a region may end in digits; a padded number still grows past its width).
+    between them (the bare `{level}`, one letter, is such a separator). Then the run of digits
+    that is the sequence number can always be told apart from the rest (a region may end in
+    digits; a padded number still grows past its width).
     """
     try:
         parts = list(_FORMATTER.parse(pattern))
@@ -59,13 +60,11 @@ def validate_pattern(pattern: str) -> str | None:
     spec = parts[at][2] or ""
     if not _SEQ_SPEC.fullmatch(spec):
         return f"{{seq:{spec}}} must render plain digits, e.g. {{seq:06}}"
-    before = parts[at][0]
-    field_before = any(f is not None for _, f, _, _ in parts[:at])
-    after = parts[at + 1][0] if at + 1 < len(parts) else ""
-    field_after = any(f is not None for _, f, _, _ in parts[at + 1 :])
-    for side, literal, edge in (("before", before, -1), ("after", after, 0)):
-        has_field = field_before if side == "before" else field_after
-        if has_field and (not literal or literal[edge].isdigit()):
+    before = (parts[at][0], parts[at - 1] if at > 0 else None, parts[:at])
+    after_part = parts[at + 1] if at + 1 < len(parts) else None
+    after = (after_part[0] if after_part else "", after_part, parts[at + 1 :])
+    for side, edge, (literal, neighbour, rest) in (("before", -1, before), ("after", 0, after)):
+        if not _separated(literal, edge, neighbour, rest):
             return (
                 f"is ambiguous: nothing but digits may separate {{seq}} from the field {side} "
                 "it, so two customers could get the same code (with {region}{seq}, region "
@@ -77,6 +76,21 @@ def validate_pattern(pattern: str) -> str | None:
     except (ValueError, TypeError) as exc:
         return f"cannot render: {exc}"
     return None
+
+
+Part = tuple[str, str | None, str | None, str | None]
+
+
+def _separated(literal: str, edge: int, neighbour: Part | None, rest: Sequence[Part]) -> bool:
+    """Is {seq} told apart from the fields on this side of it? Yes when there are none, when
+    the literal between ends (at this edge) in something other than a digit, or when the
+    field right beside it never renders a digit: a level is one letter (A, B, C), and only
+    the bare `{level}` counts, since a format spec could pad it with digits."""
+    if not any(f is not None for _, f, _, _ in rest):
+        return True
+    if literal:
+        return not literal[edge].isdigit()
+    return neighbour is not None and neighbour[1] == "level" and not neighbour[2]
 
 
 def _values(region: str, level: str, year: int) -> dict[str, object]:

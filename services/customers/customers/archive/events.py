@@ -1,5 +1,6 @@
 """Event types and payloads: each payload carries what a consumer needs without calling back
-(owner, team, region, level, status, code and name besides the change itself).
+(owner, team, region, level, status, code, name, phone and email besides the change itself;
+the opportunities service matches leads to customers on the last three).
 
 Every event says when what it tells happened, as `occurred_at`: the time of the change for a
 change made now, the past time an import or a computed state brings (a customer created years
@@ -37,6 +38,8 @@ _FACTS = (
     "owner_id",
     "team_id",
     "industry",
+    "phone",
+    "email",
     "source",
     "estimated_potential",
     "version",

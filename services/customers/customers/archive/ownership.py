@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive import events, repository
 from customers.archive import settings as archive_settings
-from customers.archive.access import require_read, require_write, team_ids
+from customers.archive.access import require_read, require_write
 from customers.archive.exceptions import AlreadyOwned, ClaimLimitReached, CustomerNotFound
 from customers.archive.history import SYSTEM, Actor, as_actor, history_row, write_history
 from customers.archive.models import Customer
@@ -358,7 +358,7 @@ async def handover_report(
     teams: list[uuid.UUID] | None = None
     if principal.kind == "user" and not principal.is_admin:
         if principal.is_manager:
-            teams = team_ids(principal)
+            teams = principal.team_uuids()
         elif query.owner_id != principal.user_id:
             raise Forbidden("a rep sees their own handover report only")
     since, until = query.from_, query.to

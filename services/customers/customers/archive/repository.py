@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from customers.archive.access import key_reads, team_ids
+from customers.archive.access import key_reads
 from customers.archive.extensions import PurchasesQuery, Section
 from customers.archive.models import (
     CHANGE_REQUESTS,
@@ -79,7 +79,7 @@ def visibility_filter(
     if principal.is_rep:
         return sa.or_(own, c.owner_id.is_(None))
     if principal.is_manager:
-        teams = team_ids(principal)
+        teams = principal.team_uuids()
         clauses = [own, c.owner_id.is_(None)]
         if teams:
             clauses.append(c.team_id.in_(teams))
@@ -109,7 +109,7 @@ def _list_visibility(
                     return [sa.true()]
                 if principal.is_rep:
                     return [sa.false()]  # someone else's customers: never a rep's
-                return [C.team_id.in_(team_ids(principal))]
+                return [C.team_id.in_(principal.team_uuids())]
             if principal.is_rep:
                 own = C.owner_id == me if me else sa.false()
                 return [own, C.owner_id.is_(None)]
@@ -740,7 +740,7 @@ def _requests_visible_to(principal: Principal) -> sa.ColumnElement[bool]:
         return sa.true()
     own = t.requested_by == principal.sub
     if principal.is_manager:
-        teams = team_ids(principal)
+        teams = principal.team_uuids()
         return sa.or_(own, t.team_id.in_(teams)) if teams else own
     return own
 

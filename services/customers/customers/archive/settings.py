@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive import codes, repository
 from customers.archive.access import require_read
-from customers.archive.normalize import normalize_region
 from customers.archive.schemas import UPDATABLE_FIELDS, Region
 from servicekit.auth import Principal
 from servicekit.errors import Forbidden, ValidationFailed
+from servicekit.normalize import normalize_region
 
 Days = Annotated[int, Field(ge=1, le=366)]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
