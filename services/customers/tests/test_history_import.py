@@ -39,13 +39,14 @@ async def test_a_customer_with_a_past_keeps_its_times_in_history_ledger_and_even
     assert _at(c["status_since"]) == created
 
     history = (await customers.get(f"{API}/{c['id']}/history", as_=org.admin)).json()["items"]
+    # Newest first, in the order they happened.
     assert [(e["action"], _at(e["at"])) for e in history] == [
-        ("owner_changed", owner_since),
         ("level_changed", level_since),
+        ("owner_changed", owner_since),
         ("created", created),
     ]
-    assert history[0]["changes"]["owner_id"] == {"old": None, "new": org.rep_a.sub}
-    assert history[1]["changes"] == {"level": {"old": None, "new": "A"}}
+    assert history[1]["changes"]["owner_id"] == {"old": None, "new": org.rep_a.sub}
+    assert history[0]["changes"] == {"level": {"old": None, "new": "A"}}
     assert "level" not in history[2]["changes"] and "owner_id" not in history[2]["changes"]
     ledger = (await customers.get(f"{API}/{c['id']}/ownership", as_=org.admin)).json()
     assert [(p["owner_id"], _at(p["started_at"]), p["ended_at"]) for p in ledger] == [
@@ -173,3 +174,40 @@ async def test_an_import_brings_past_customers_in_the_order_they_came(customers,
             IMPORT, content=exported.encode(), headers={"Content-Type": "text/csv"}, as_=org.admin
         )
     ).json()["unchanged"] == 2
+
+
+async def test_a_csv_import_brings_the_past_too_and_a_rep_may_not(customers, org, clock):
+    now = clock.now()
+    created = (now - timedelta(days=700)).replace(microsecond=0)
+    owner_since = created + timedelta(days=100)
+    level_since = created + timedelta(days=200)
+    csv = (
+        "name,region,level,owner_id,created_at,owner_since,level_since\n"
+        f"Csv Old,WEST,B,{org.rep_b.sub},{created.isoformat()},{owner_since.isoformat()},"
+        f"{level_since.isoformat()}\n"
+    ).encode()
+    h = {"Content-Type": "text/csv"}
+    assert (await customers.post(IMPORT, content=csv, headers=h, as_=org.rep_a)).status_code == 403
+    # A manager imports customers, but not their past.
+    denied = await customers.post(IMPORT, content=csv, headers=h, as_=org.manager_north)
+    assert denied.status_code == 403, denied.text
+    assert "customers:write" in denied.json()["detail"]
+
+    resp = await customers.post(IMPORT, content=csv, headers=h, as_=org.admin)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["created"] == 1, resp.text
+    cid = resp.json()["results"][0]["id"]
+    c = (await customers.get(f"{API}/{cid}", as_=org.admin)).json()
+    assert _at(c["created_at"]) == created and _at(c["level_since"]) == level_since
+    assert [(p["owner_id"], _at(p["started_at"])) for p in c["ownership"]] == [
+        (org.rep_b.sub, owner_since)
+    ]
+    history = (await customers.get(f"{API}/{cid}/history", as_=org.admin)).json()["items"]
+    assert [(e["action"], _at(e["at"])) for e in history] == [
+        ("level_changed", level_since),
+        ("owner_changed", owner_since),
+        ("created", created),
+    ]
+    (event,) = await customers.events({"customer.created"})
+    assert _at(event.data["occurred_at"]) == created
+    assert _at(event.data["owner_since"]) == owner_since

@@ -600,9 +600,13 @@ def _creation_history(
             "new": [c.model_dump(mode="json") for c in data.contacts],
         }
     out = [first]
-    for action, fields, at in (
-        ("level_changed", ("level",), data.level_since),
-        ("owner_changed", ("owner_id", "team_id"), data.owner_since),
+    # In the order they happened: the history lists entries in the order they were written.
+    for action, fields, at in sorted(
+        (
+            ("level_changed", ("level",), data.level_since),
+            ("owner_changed", ("owner_id", "team_id"), data.owner_since),
+        ),
+        key=lambda step: step[2] or created_at,
     ):
         if at is not None and fields[0] in later:
             out.append(entry(action, at, fields))
