@@ -78,15 +78,18 @@ def created(
     return data
 
 
+def what_changed(changes: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:
+    """`changed_fields` and `changes` (`{field: {old, new}}`) of every "changed" payload."""
+    return {
+        "changed_fields": sorted(changes),
+        "changes": {f: {"old": o, "new": n} for f, (o, n) in changes.items()},
+    }
+
+
 def updated(
     customer: Any, changes: Mapping[str, tuple[Any, Any]], actor_id: str | None
 ) -> dict[str, Any]:
-    return {
-        **customer_facts(customer),
-        "changed_fields": sorted(changes),
-        "changes": {f: {"old": o, "new": n} for f, (o, n) in changes.items()},
-        "updated_by": actor_id,
-    }
+    return {**customer_facts(customer), **what_changed(changes), "updated_by": actor_id}
 
 
 def level_changed(customer: Any, old: str, new: str, actor_id: str | None) -> dict[str, Any]:

@@ -108,24 +108,35 @@ async def _writable_for_orders(
     )
 
 
-async def order_and_customer(
-    session: AsyncSession, principal: Principal, order_id: uuid.UUID, *, write: bool
-) -> tuple[Order, Customer]:
-    """The order and its customer, after checking the caller may see (or change, locking it)
-    that customer; an order of a customer they cannot see is simply not found."""
-    order = await repository.order_by_id(session, order_id)
-    if order is None:
-        raise OrderNotFound(order_id)
+async def _customer_of(
+    session: AsyncSession, principal: Principal, customer_id: uuid.UUID, *, write: bool
+) -> Customer | None:
+    """The customer an order or payment belongs to, when the caller may see (or change,
+    locking it) that customer: a record of a customer they cannot see is simply not found."""
     try:
-        customer = await load_customer(
+        return await load_customer(
             session,
             principal,
-            order.customer_id,
+            customer_id,
             write=write,
             key_scopes=(ORDERS_WRITE,) if write else (ORDERS_READ, ORDERS_WRITE),
         )
     except NotFound:
-        raise OrderNotFound(order_id) from None
+        return None
+
+
+async def order_and_customer(
+    session: AsyncSession, principal: Principal, order_id: uuid.UUID, *, write: bool
+) -> tuple[Order, Customer]:
+    """The order and its customer, under its customer's rule."""
+    order = await repository.order_by_id(session, order_id)
+    customer = (
+        None
+        if order is None
+        else await _customer_of(session, principal, order.customer_id, write=write)
+    )
+    if order is None or customer is None:
+        raise OrderNotFound(order_id)
     return order, customer
 
 
@@ -134,18 +145,13 @@ async def payment_and_customer(
 ) -> tuple[Payment, Customer]:
     """The payment and its customer, under the same rule as its order."""
     payment = await repository.payment_by_id(session, payment_id)
-    if payment is None:
+    customer = (
+        None
+        if payment is None
+        else await _customer_of(session, principal, payment.customer_id, write=write)
+    )
+    if payment is None or customer is None:
         raise PaymentNotFound(payment_id)
-    try:
-        customer = await load_customer(
-            session,
-            principal,
-            payment.customer_id,
-            write=write,
-            key_scopes=(ORDERS_WRITE,) if write else (ORDERS_READ, ORDERS_WRITE),
-        )
-    except NotFound:
-        raise PaymentNotFound(payment_id) from None
     return payment, customer
 
 

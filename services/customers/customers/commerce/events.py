@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from customers.archive.events import what_changed
 from customers.archive.lifecycle import occurred_on
 from customers.archive.models import Customer
 from customers.commerce.models import Contact, Order, Payment
@@ -103,8 +104,7 @@ def order_amended(
     # Values as they are: the outbox writes dates as ISO text and decimals as exact strings.
     return {
         **order_payload(customer, order),
-        "changed_fields": sorted(changes),
-        "changes": {f: {"old": o, "new": n} for f, (o, n) in changes.items()},
+        **what_changed(changes),
         "reason": reason,
         "amended_by": actor,
         "occurred_at": utcnow(),

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from customers.archive.events import what_changed
+
 PRODUCT_CREATED = "product.created"
 PRODUCT_UPDATED = "product.updated"
 
@@ -20,9 +22,4 @@ def product_facts(product: Any) -> dict[str, Any]:
 def updated(
     product: Any, changes: Mapping[str, tuple[Any, Any]], actor: str | None
 ) -> dict[str, Any]:
-    return {
-        **product_facts(product),
-        "changed_fields": sorted(changes),
-        "changes": {f: {"old": o, "new": n} for f, (o, n) in changes.items()},
-        "updated_by": actor,
-    }
+    return {**product_facts(product), **what_changed(changes), "updated_by": actor}

@@ -20,6 +20,7 @@ from servicekit.auth import Principal
 from servicekit.db import utcnow
 from servicekit.errors import Forbidden, ValidationFailed
 from servicekit.ids import new_id, ordered_uuids
+from servicekit.imports import import_report
 from servicekit.pagination import PageParams
 
 READ_SCOPES = ("products:read", "products:write", "orders:read", "orders:write")
@@ -179,16 +180,7 @@ async def import_products(
         await repository.update_many(session, updates, at=now, by=principal.sub)
     await archive_events.emit_many(session, announced)
     results.sort(key=lambda r: r["row"])
-    counts = {"created": 0, "updated": 0, "unchanged": 0, "error": 0}
-    for r in results:
-        counts[r["outcome"]] += 1
-    return {
-        "results": results,
-        "created": counts["created"],
-        "updated": counts["updated"],
-        "unchanged": counts["unchanged"],
-        "errors": counts["error"],
-    }
+    return import_report(results)
 
 
 # --- order lines ----------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from servicekit.auth import Principal
 from servicekit.db import Database, utcnow
 from servicekit.errors import Conflict, DomainError, Forbidden, ValidationFailed, validation_text
 from servicekit.ids import ordered_uuids
+from servicekit.imports import import_report
 from servicekit.normalize import (
     MatchKeys,
     lookups,
@@ -595,17 +596,7 @@ async def import_customers(
     )
     await _apply_updates(session, principal, updates)
 
-    results = [r.outcome for r in rows if r.outcome is not None]
-    counts = {"created": 0, "updated": 0, "unchanged": 0, "error": 0}
-    for o in results:
-        counts[o["outcome"]] += 1
-    return {
-        "results": results,
-        "created": counts["created"],
-        "updated": counts["updated"],
-        "unchanged": counts["unchanged"],
-        "errors": counts["error"],
-    }
+    return import_report([r.outcome for r in rows if r.outcome is not None])
 
 
 def _flag_duplicates(rows: list[_Row], matches: list[list[tuple[Any, list[str]]]]) -> None:
