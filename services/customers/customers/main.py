@@ -25,6 +25,8 @@ from customers.products.router import router as products_router
 from customers.quality import repository as quality_repository
 from customers.quality import service as quality_service
 from customers.quality.router import router as quality_router
+from customers.visitmemos import repository as visit_memos
+from customers.visitmemos.hooks import follow_visits
 from servicekit.app import AppSpec, Hook
 from servicekit.app import create_app as build_app
 from servicekit.jobs import Work, periodic
@@ -39,11 +41,13 @@ def archive_extensions() -> ArchiveExtensions:
             "contacts": commerce_repository.contacts_section,
             "orders": commerce_repository.orders_section,
             "data_quality": quality_repository.data_quality_section,
+            "visits": visit_memos.visits_section,
         },
         card_sections={
             "key_contact": commerce_repository.key_contact_section,
             "purchases": commerce_repository.purchases_card_section,
             "last_orders": commerce_repository.last_orders_section,
+            "visits": visit_memos.visits_section,
         },
         purchases=commerce_repository.purchases_between,
         after_create=[commerce_service.create_initial_contacts],
@@ -83,6 +87,8 @@ def spec() -> AppSpec:
         hooks=[
             _every("customers.lifecycle", lifecycle.pass_once),
             _every("customers.data_quality", quality_service.refresh_due),
+            # The visits service's completed visits, for the memos on the card and the file.
+            follow_visits,
         ],
         # Follows the gateway's identity feed into the kit's directory tables; the archive
         # reacts to moves and deactivations.

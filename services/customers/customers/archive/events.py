@@ -28,6 +28,8 @@ CUSTOMER_INVALIDATED = "customer.invalidated"
 CUSTOMER_DORMANT = "customer.dormant"
 CUSTOMER_LOST = "customer.lost"
 CUSTOMER_REACTIVATED = "customer.reactivated"
+# The archive's settings as saved; consumers take the follow-up cadence per level from it.
+SETTINGS_CHANGED = "customer_settings.changed"
 
 _FACTS = (
     "code",
@@ -42,6 +44,7 @@ _FACTS = (
     "email",
     "source",
     "estimated_potential",
+    "location",
     "version",
 )
 
@@ -148,6 +151,10 @@ def status_changed(
     }
 
 
+def settings_changed(doc: dict[str, Any], version: int, actor_id: str | None) -> dict[str, Any]:
+    return {**doc, "version": version, "changed_by": actor_id}
+
+
 def _get(obj: Any, key: str) -> Any:
     return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key)
 
@@ -158,7 +165,9 @@ def _stamped(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-async def emit(session: AsyncSession, type_: str, subject: uuid.UUID, data: dict[str, Any]) -> None:
+async def emit(
+    session: AsyncSession, type_: str, subject: uuid.UUID | None, data: dict[str, Any]
+) -> None:
     """One event; `occurred_at` is now unless the payload says otherwise."""
     await record_event(session, type_, subject, _stamped(data))
 

@@ -6,8 +6,8 @@ Existing rows: a customer's status and level hold since its creation, its conten
 it was last updated, its last order date comes from its orders, and its data-quality score is
 due at once (the service's quality pass computes it).
 
-Revision ID: customers_0005_archive_rest
-Revises: customers_0004_directory
+Revision ID: customers_0006_archive_rest
+Revises: customers_0005
 """
 
 from collections.abc import Sequence
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "customers_0005_archive_rest"
-down_revision: str | None = "customers_0004_directory"
+revision: str = "customers_0006_archive_rest"
+down_revision: str | None = "customers_0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
