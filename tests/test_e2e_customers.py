@@ -164,3 +164,131 @@ async def test_deactivating_a_rep_hands_their_customers_over_via_identitys_feed(
     assert all(e["data"]["in_pool"] and e["data"]["kind"] == "handover" for e in events)
     # Without a customers scope the key gets 403 from the service.
     assert (await gw.get(API, headers=kh)).status_code == 403
+
+
+async def test_the_rest_of_the_archive_through_the_gateway(gw, admin_login):
+    """Products, sku order lines, cancel after reverse, the orders list, a lost customer won
+    back, the handover report, duplicate pairs and a historical create: each through the
+    gateway, each refusing the caller it must refuse, and the corrections in the feed."""
+    org = await organisation(gw, admin_login, PASSWORD)
+    h, users, admin = org["h"], org["users"], org["admin"]
+    tag = uuid.uuid4().hex[:6].upper()
+    sku = f"E2E-{tag}"
+    product = {"sku": sku, "name": "Paper A4", "category": "stock", "unit": "box"}
+    assert (await gw.post("/api/v1/products", json=product, headers=h["rep_a"])).status_code == 403
+    await _ok(await gw.post("/api/v1/products", json=product, headers=admin), 201)
+    listed = await _ok(await gw.get("/api/v1/products", params={"limit": 200}, headers=h["rep_a"]))
+    assert sku in [p["sku"] for p in listed["items"]]
+
+    c = await _ok(
+        await gw.post(API, json={"name": f"Rest {tag}", "region": "EAST"}, headers=h["rep_a"]),
+        201,
+    )
+    orders = f"{API}/{c['id']}/orders"
+    line = {"sku": sku, "quantity": "2", "unit_price": "50.00"}
+    unknown = await gw.post(
+        orders,
+        json={"order_date": "2026-01-05", "amount": "100.00", "lines": [{**line, "sku": "NOPE"}]},
+        headers=h["rep_a"],
+    )
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["loc"][-1] == "sku"
+    order = await _ok(
+        await gw.post(
+            orders,
+            json={"order_date": "2026-01-05", "amount": "100.00", "lines": [line]},
+            headers=h["rep_a"],
+        ),
+        201,
+    )
+    assert order["lines"][0]["product"] == "Paper A4"
+    payment = await _ok(
+        await gw.post(
+            f"/api/v1/orders/{order['id']}/payments",
+            json={"amount": "40.00", "received_on": "2026-01-06"},
+            headers=h["rep_a"],
+        ),
+        201,
+    )
+    o, p = f"/api/v1/orders/{order['id']}", f"/api/v1/payments/{payment['id']}"
+    for path in (o, p):
+        assert (await gw.get(path, headers=h["rep_b"])).status_code == 404
+    assert (await gw.get(o, headers=h["manager"])).status_code == 200
+    mine = await _ok(
+        await gw.get("/api/v1/orders", params={"customer_id": c["id"]}, headers=h["rep_a"])
+    )
+    assert [(x["id"], x["outstanding_amount"]) for x in mine["items"]] == [(order["id"], "60.00")]
+    theirs = await _ok(await gw.get("/api/v1/orders", headers=h["rep_b"]))
+    assert order["id"] not in [x["id"] for x in theirs["items"]]
+
+    refused = await gw.post(f"{o}/cancel", json={"reason": "typo"}, headers=h["rep_a"])
+    assert refused.status_code == 409
+    await _ok(await gw.post(f"{p}/reverse", json={"reason": "bounced"}, headers=h["rep_a"]))
+    await _ok(await gw.post(f"{o}/cancel", json={"reason": "typo"}, headers=h["rep_a"]))
+
+    # The manager declares it lost; a new order wins it back.
+    url = f"{API}/{c['id']}"
+    lost = {"reason": "price", "competitor": "Rival Co"}
+    assert (await gw.post(f"{url}/lost", json=lost, headers=h["rep_a"])).status_code == 403
+    assert (await _ok(await gw.post(f"{url}/lost", json=lost, headers=h["manager"])))[
+        "status"
+    ] == "lost"
+    by_status = await _ok(await gw.get(API, params={"status": "lost"}, headers=h["manager"]))
+    assert c["id"] in [x["id"] for x in by_status["items"]]
+    today = (await _ok(await gw.get(url, headers=h["rep_a"])))["status_since"][:10]
+    await _ok(
+        await gw.post(orders, json={"order_date": today, "amount": "30.00"}, headers=h["rep_a"]),
+        201,
+    )
+    assert (await _ok(await gw.get(url, headers=h["rep_a"])))["status"] == "active"
+
+    # The handover report: a rep reads their own, the manager their team's.
+    params = {"owner_id": users["rep_a"]["id"]}
+    report = f"{API}/handovers"
+    assert (await gw.get(report, params=params, headers=h["rep_b"])).status_code == 403
+    held = await _ok(await gw.get(report, params=params, headers=h["manager"]))
+    assert c["id"] in [x["customer_id"] for x in held["items"]]
+    assert (await gw.get(f"{API}/duplicates", headers=h["rep_a"])).status_code == 200
+
+    # A historical create: admins only.
+    past = {"name": f"Old {tag}", "region": "EAST", "created_at": "2019-05-01T08:00:00Z"}
+    assert (await gw.post(API, json=past, headers=h["rep_a"])).status_code == 403
+    old = await _ok(await gw.post(API, json=past, headers=admin), 201)
+    assert old["created_at"].startswith("2019-05-01")
+
+    # The feed has the corrections and the lifecycle, money as decimal strings.
+    key = await _ok(
+        await gw.post(
+            "/api/v1/api-keys",
+            json={"name": f"feed {tag}", "scopes": ["events:read"]},
+            headers=admin,
+        ),
+        201,
+    )
+    kh = {"X-API-Key": key["key"]}
+    wanted = {"order.cancelled", "payment.reversed", "customer.lost", "customer.reactivated"}
+
+    async def corrections() -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        after = None
+        while True:
+            q = {"limit": "1000", **({"after": after} if after else {})}
+            page = await _ok(await gw.get("/api/v1/events/customers", params=q, headers=kh))
+            for e in page["items"]:
+                if e["type"] in wanted and e["data"].get("customer_id", e["subject"]) == c["id"]:
+                    out[e["type"]] = e["data"]
+            after = page["next_cursor"]
+            if not page["has_more"]:
+                break
+        return out if set(out) == wanted else {}
+
+    got = await wait_for(corrections)
+    assert (got["payment.reversed"]["amount"], got["payment.reversed"]["reason"]) == (
+        "40.00",
+        "bounced",
+    )
+    assert (got["order.cancelled"]["amount"], got["order.cancelled"]["order_date"]) == (
+        "100.00",
+        "2026-01-05",
+    )
+    assert got["customer.lost"]["competitor"] == "Rival Co"
+    assert got["customer.reactivated"]["from_state"] == "lost"

@@ -29,6 +29,8 @@ class Route:
 ROUTE_TABLE: tuple[Route, ...] = (
     Route(f"{API_PREFIX}/customers", "customers"),
     Route(f"{API_PREFIX}/orders", "customers"),
+    Route(f"{API_PREFIX}/payments", "customers"),
+    Route(f"{API_PREFIX}/products", "customers"),
     Route(f"{API_PREFIX}/visits", "visits"),
     Route(f"{API_PREFIX}/visit-plans", "visits"),
     Route(f"{API_PREFIX}/daily-reports", "visits"),

@@ -42,6 +42,13 @@ class CustomersApp(ServiceClient):
         assert resp.status_code == 201, resp.text
         return resp.json()  # type: ignore[no-any-return]
 
+    async def product(self, admin: Principal, sku: str, **fields: Any) -> dict[str, Any]:
+        """Add a product to the catalogue (as an admin) and return its JSON."""
+        body = {"sku": sku, "name": f"Product {sku}", **fields}
+        resp = await self.post("/api/v1/products", json=body, as_=admin)
+        assert resp.status_code == 201, resp.text
+        return resp.json()  # type: ignore[no-any-return]
+
 
 @pytest.fixture
 def clock() -> FakeClock:

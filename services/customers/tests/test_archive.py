@@ -30,7 +30,7 @@ async def test_create_assigns_code_owner_team_and_etag(customers, org):
     )
     assert resp.status_code == 201, resp.text
     body = resp.json()
-    assert body["code"] == "EAST-000001"
+    assert body["code"] == "EAST-A-000001"
     assert body["region"] == "EAST"
     assert body["owner_id"] == org.rep_a.sub
     assert body["team_id"] == org.team_north
@@ -42,8 +42,8 @@ async def test_create_assigns_code_owner_team_and_etag(customers, org):
 
     second = await customers.create(org.rep_b, region="EAST")
     other_region = await customers.create(org.rep_b, region="WEST")
-    assert second["code"] == "EAST-000002"
-    assert other_region["code"] == "WEST-000001"
+    assert second["code"] == "EAST-C-000001"
+    assert other_region["code"] == "WEST-C-000001"
     # Time-ordered ids (UUIDv7): new rows append to the primary-key index.
     ids = [uuid.UUID(c["id"]) for c in (body, second, other_region)]
     assert all(i.version == 7 for i in ids) and ids == sorted(ids)
@@ -92,15 +92,15 @@ async def test_concurrent_creates_get_distinct_gap_free_codes(customers, org):
 
     codes = await asyncio.gather(*[make(i) for i in range(30)])
     assert len(set(codes)) == 30
-    north = sorted(c for c in codes if c.startswith("NORTH-"))
-    south = sorted(c for c in codes if c.startswith("SOUTH-"))
-    assert north == [f"NORTH-{n:06}" for n in range(1, len(north) + 1)]
-    assert south == [f"SOUTH-{n:06}" for n in range(1, len(south) + 1)]
+    north = sorted(c for c in codes if c.startswith("NORTH-C-"))
+    south = sorted(c for c in codes if c.startswith("SOUTH-C-"))
+    assert north == [f"NORTH-C-{n:06}" for n in range(1, len(north) + 1)]
+    assert south == [f"SOUTH-C-{n:06}" for n in range(1, len(south) + 1)]
 
 
 async def test_a_rolled_back_create_leaves_no_gap_and_codes_are_never_reused(customers, org):
     first = await customers.create(org.rep_a, name="Gap Test One")
-    assert first["code"] == "EAST-000001"
+    assert first["code"] == "EAST-C-000001"
 
     # Two creates of the same ERP record at once: both pass the external_ref check, both
     # reserve a number, one insert loses on the unique index and its transaction (with its
@@ -118,12 +118,12 @@ async def test_a_rolled_back_create_leaves_no_gap_and_codes_are_never_reused(cus
     statuses = sorted(await asyncio.gather(push(), push()))
     assert statuses == [201, 409]
     second = await customers.create(org.rep_a, name="Gap Test Three")
-    assert second["code"] == "EAST-000003"
+    assert second["code"] == "EAST-C-000003"
     listed = await customers.client.get(API, headers=customers.headers(org.rep_a))
     assert sorted(c["code"] for c in listed.json()["items"]) == [
-        "EAST-000001",
-        "EAST-000002",
-        "EAST-000003",
+        "EAST-C-000001",
+        "EAST-C-000002",
+        "EAST-C-000003",
     ]
 
     # Renaming or moving region never changes the code; the next one is never a reused one.
@@ -133,9 +133,9 @@ async def test_a_rolled_back_create_leaves_no_gap_and_codes_are_never_reused(cus
         headers=customers.headers(org.rep_a, **{"If-Match": '"1"'}),
     )
     assert resp.status_code == 200, resp.text
-    assert resp.json()["code"] == "EAST-000003"
+    assert resp.json()["code"] == "EAST-C-000003"
     third = await customers.create(org.rep_a)
-    assert third["code"] == "EAST-000004"
+    assert third["code"] == "EAST-C-000004"
 
 
 async def test_code_pattern_from_settings_with_level_and_year(customers, org, clock):
@@ -242,6 +242,7 @@ async def test_full_file_and_card(customers, org):
     assert file["code"] == c["code"]
     assert file["level_info"] == {
         "level": "B",
+        "since": c["created_at"],
         "cadence_days": 14,
         "proposed_level": "B",
         "purchases_12m": "0",
@@ -348,7 +349,7 @@ async def test_settings_are_admin_managed_and_validated(customers, org):
     resp = await customers.client.get(f"{API}/settings", headers=customers.headers(org.rep_a))
     assert resp.status_code == 200
     doc = resp.json()
-    assert doc["code_pattern"] == "{region}-{seq:06}"
+    assert doc["code_pattern"] == "{region}-{level}-{seq:06}"
     assert doc["cadence_days"] == {"A": 7, "B": 14, "C": 30}
     assert doc["approval_fields"] == ["level", "owner_id"]
     assert resp.headers["etag"] == '"0"'
@@ -397,7 +398,7 @@ async def test_settings_patch_changes_only_what_it_names(customers, org):
     doc = patched.json()
     assert doc["cadence_days"] == {"A": 3, "B": 14, "C": 30}
     assert doc["pool"] == {"max_customers_per_rep": 300, "claims_per_day": None}
-    assert doc["code_pattern"] == "{region}-{seq:06}"
+    assert doc["code_pattern"] == "{region}-{level}-{seq:06}"
     assert (await customers.client.get(url, headers=admin)).json() == doc
 
     # The merged document is validated as a whole, and nothing is saved when it fails.
@@ -634,6 +635,7 @@ async def test_full_file_json_is_exactly_the_schema_and_one_statement(customers,
     assert body["address"] == "9 Quay" and body["estimated_potential"] == "1234.50"
     assert body["level_info"] == {
         "level": "A",
+        "since": c["created_at"],
         "cadence_days": 7,
         "proposed_level": "C",
         "purchases_12m": "300.10",

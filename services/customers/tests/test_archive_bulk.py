@@ -46,12 +46,12 @@ async def test_a_large_batch_goes_through_copy_with_codes_history_ledger_and_eve
     codes = sorted(r["code"] for r in rows)
     half = count // 2
     assert codes == sorted(
-        [f"NORTH-{n:06}" for n in range(1, half + 1)]
-        + [f"SOUTH-{n:06}" for n in range(1, half + 1)]
+        [f"NORTH-C-{n:06}" for n in range(1, half + 1)]
+        + [f"SOUTH-C-{n:06}" for n in range(1, half + 1)]
     )
     # Single creates continue the same sequences.
     after = await customers.create(org.rep_a, region="NORTH")
-    assert after["code"] == f"NORTH-{half + 1:06}"
+    assert after["code"] == f"NORTH-C-{half + 1:06}"
 
     h = customers.headers(org.rep_a)
     one = rows[7]
@@ -94,7 +94,7 @@ async def test_a_batch_losing_on_external_ref_rolls_back_whole_with_its_codes(cu
                 session, Actor(org.admin.sub), items, extensions=customers.extensions
             )
     after = await customers.create(org.rep_a)
-    assert first["code"] == "EAST-000001" and after["code"] == "EAST-000002"
+    assert first["code"] == "EAST-C-000001" and after["code"] == "EAST-C-000002"
 
 
 async def test_a_copy_as_the_first_statement_stays_in_the_transaction(customers, org):

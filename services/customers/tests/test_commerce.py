@@ -134,6 +134,8 @@ async def test_other_reps_customer_sub_resources_are_404(customers, org):
 
 async def test_order_with_lines_and_outstanding(customers, org):
     c = await customers.create(org.rep_a)
+    await customers.product(org.admin, "PA4", name="Paper A4", category="paper", unit="box")
+    await customers.product(org.admin, "TON", name="Toner")
     resp = await _order(
         customers,
         org.rep_a,
@@ -142,8 +144,8 @@ async def test_order_with_lines_and_outstanding(customers, org):
         gross_profit="80.00",
         due_date="2026-04-01",
         lines=[
-            {"product": "Paper A4", "quantity": "10", "unit_price": "20.05"},
-            {"product": "Toner", "quantity": "1", "unit_price": "50.00"},
+            {"sku": "PA4", "quantity": "10", "unit_price": "20.05"},
+            {"sku": "TON", "quantity": "1", "unit_price": "50.00"},
         ],
     )
     assert resp.status_code == 201, resp.text
@@ -151,7 +153,14 @@ async def test_order_with_lines_and_outstanding(customers, org):
     assert order["amount"] == "250.50"
     assert order["paid_amount"] == "0.00" or Decimal(order["paid_amount"]) == 0
     assert order["outstanding_amount"] == "250.50"
-    assert order["lines"][0]["product"] == "Paper A4"
+    assert order["lines"][0] == {
+        "sku": "PA4",
+        "product": "Paper A4",
+        "category": "paper",
+        "unit": "box",
+        "quantity": "10",
+        "unit_price": "20.05",
+    }
     assert resp.headers["location"] == f"{ORDERS}/{order['id']}"
     got = await customers.client.get(
         f"{ORDERS}/{order['id']}", headers=customers.headers(org.rep_a)
@@ -402,8 +411,17 @@ async def test_commerce_sections_of_the_file_and_card_and_the_trailing_purchases
     assert file["sections"]["orders"]["summary"] == {
         "count": 2,
         "total": "42.50",
+        "lifetime_value": "42.50",
+        "lifetime_gross_profit": "0.00",
+        "paid_total": "0.00",
+        "outstanding_total": "42.50",
+        "first_order_date": (today - timedelta(days=400)).isoformat(),
         "last_order_date": today.isoformat(),
+        "days_since_last_order": 0,
         "trailing_12m_amount": "32.50",
+        "repeat_orders": 1,
+        "repeat_share_12m": "1.0000",
+        "usual_reorder_interval_days": None,
     }
     assert file["level_info"]["purchases_12m"] == "32.50"
     card = (await customers.client.get(f"{API}/{c['id']}/card", headers=h)).json()
@@ -415,6 +433,11 @@ async def test_commerce_sections_of_the_file_and_card_and_the_trailing_purchases
     assert empty["sections"]["orders"]["summary"]["last_order_date"] is None
     assert empty["level_info"]["purchases_12m"] == "0"
     empty_card = (await customers.client.get(f"{API}/{other['id']}/card", headers=h)).json()
-    assert set(empty_card["sections"]) == {"key_contact", "last_orders", "visits"}
+    assert set(empty_card["sections"]) == {"key_contact", "purchases", "last_orders", "visits"}
     assert empty_card["sections"]["key_contact"] is None
+    assert empty_card["sections"]["purchases"] == {
+        "last_order_date": None,
+        "days_since_last_order": None,
+        "outstanding_total": "0.00",
+    }
     assert empty_card["sections"]["last_orders"] == []

@@ -86,7 +86,7 @@ async def test_import_mixed_rows_then_reimport(customers, org):
     created = {r["row"]: r["id"] for r in body["results"] if r["outcome"] == "created"}
     alpha = (await customers.client.get(f"{API}/{created[0]}", headers=h)).json()
     assert (alpha["code"], alpha["region"], alpha["level"], alpha["owner_id"]) == (
-        "EAST-000001",
+        "EAST-A-000001",
         "EAST",
         "A",
         None,
@@ -344,8 +344,8 @@ async def test_a_large_import_gets_ordered_ids_gap_free_codes_history_and_events
         )
     finally:
         await conn.close()
-    assert first["code"] == "SOUTH-000001"
-    assert [r["code"] for r in codes] == [f"SOUTH-{n:06}" for n in range(2, 152)]
+    assert first["code"] == "SOUTH-C-000001"
+    assert [r["code"] for r in codes] == [f"SOUTH-C-{n:06}" for n in range(2, 152)]
     assert [r["id"] for r in codes] == ids, "codes are handed out in row order"
     assert history == 150
     created = [e for e in await customers.events({"customer.created"}) if e.data["source"] == "erp"]

@@ -1,15 +1,22 @@
 """Event types and payloads: each payload carries what a consumer needs without calling back
 (owner, team, region, level, status, code, name, phone and email besides the change itself;
-the opportunities service matches leads to customers on the last three)."""
+the opportunities service matches leads to customers on the last three).
+
+Every event says when what it tells happened, as `occurred_at`: the time of the change for a
+change made now, the past time an import or a computed state brings (a customer created years
+ago, dormant since the day its last order got too old). The feed's order stays the order of
+the writes; `occurred_at` is what a period's figures are computed on."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.db import utcnow
 from servicekit.outbox import record_event, record_events
 
 CUSTOMER_CREATED = "customer.created"
@@ -46,6 +53,10 @@ _REQUEST_FACTS = (
     "comment",
     "created_at",
 )
+
+CUSTOMER_DORMANT = "customer.dormant"
+CUSTOMER_LOST = "customer.lost"
+CUSTOMER_REACTIVATED = "customer.reactivated"
 # The archive's settings as saved; consumers take the follow-up cadence per level from it.
 SETTINGS_CHANGED = "customer_settings.changed"
 
@@ -84,22 +95,33 @@ def customer_facts(customer: Any) -> dict[str, Any]:
     return data
 
 
-def created(customer: Any, actor_id: str | None) -> dict[str, Any]:
+def created(
+    customer: Any, actor_id: str | None, owner_since: Any = None, level_since: Any = None
+) -> dict[str, Any]:
+    """A new customer; `owner_since` / `level_since` when an import says its owner or level
+    hold from later than its creation (before then: unknown)."""
     data = customer_facts(customer)
+    created_at = _get(customer, "created_at")
     data["created_by"] = actor_id
-    data["created_at"] = _get(customer, "created_at")
+    data["created_at"] = created_at
+    data["owner_since"] = owner_since or created_at
+    data["level_since"] = level_since or created_at
+    data["occurred_at"] = created_at
     return data
+
+
+def what_changed(changes: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:
+    """`changed_fields` and `changes` (`{field: {old, new}}`) of every "changed" payload."""
+    return {
+        "changed_fields": sorted(changes),
+        "changes": {f: {"old": o, "new": n} for f, (o, n) in changes.items()},
+    }
 
 
 def updated(
     customer: Any, changes: Mapping[str, tuple[Any, Any]], actor_id: str | None
 ) -> dict[str, Any]:
-    return {
-        **customer_facts(customer),
-        "changed_fields": sorted(changes),
-        "changes": {f: {"old": o, "new": n} for f, (o, n) in changes.items()},
-        "updated_by": actor_id,
-    }
+    return {**customer_facts(customer), **what_changed(changes), "updated_by": actor_id}
 
 
 def level_changed(customer: Any, old: str, new: str, actor_id: str | None) -> dict[str, Any]:
@@ -155,6 +177,25 @@ def change_request_event(request: Any, customer: Any) -> tuple[str, uuid.UUID, d
     return CHANGE_REQUEST_EVENTS[data["status"]], data["id"], data
 
 
+def status_changed(
+    customer: Any,
+    from_state: str,
+    since: datetime,
+    actor_id: str | None,
+    **facts: Any,
+) -> dict[str, Any]:
+    """`customer.dormant`, `customer.lost`, `customer.reactivated`: the new state holds since
+    `since` (also `occurred_at`); `from_state` is the state left."""
+    return {
+        **customer_facts(customer),
+        "from_state": from_state,
+        "since": since,
+        "changed_by": actor_id,
+        **facts,
+        "occurred_at": since,
+    }
+
+
 def settings_changed(doc: dict[str, Any], version: int, actor_id: str | None) -> dict[str, Any]:
     return {**doc, "version": version, "changed_by": actor_id}
 
@@ -163,14 +204,21 @@ def _get(obj: Any, key: str) -> Any:
     return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key)
 
 
+def _stamped(data: dict[str, Any]) -> dict[str, Any]:
+    if "occurred_at" not in data:
+        data["occurred_at"] = utcnow()
+    return data
+
+
 async def emit(
     session: AsyncSession, type_: str, subject: uuid.UUID | None, data: dict[str, Any]
 ) -> None:
-    await record_event(session, type_, subject, data)
+    """One event; `occurred_at` is now unless the payload says otherwise."""
+    await record_event(session, type_, subject, _stamped(data))
 
 
 async def emit_many(
     session: AsyncSession, events: Sequence[tuple[str, uuid.UUID, dict[str, Any]]]
 ) -> None:
     """Many events in one round trip (bulk transfers, import), in the order given."""
-    await record_events(session, events)
+    await record_events(session, [(t, s, _stamped(d)) for t, s, d in events])

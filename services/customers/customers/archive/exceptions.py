@@ -26,11 +26,12 @@ class DuplicatesFound(Conflict):
     slug = "duplicates-found"
     title = "Likely duplicate customers"
 
-    def __init__(self, candidates: list[dict[str, Any]]) -> None:
+    def __init__(self, candidates: list[dict[str, Any]], detail: str | None = None) -> None:
         # A candidate the caller may not see is one entry with `visible: false` and no
         # identifying field, however many records it stands for.
         super().__init__(
-            "existing customers look like this one; "
+            detail
+            or "existing customers look like this one; "
             "resend with confirm_duplicates=true to create it anyway",
             candidates=candidates,
         )
@@ -69,3 +70,8 @@ class CustomerChangedSinceRequest(Conflict):
 
 def invalid(path: str, msg: str) -> ValidationFailed:
     return ValidationFailed.field(path, msg)
+
+
+class CodeTaken(Conflict):
+    slug = "code-taken"
+    title = "The new customer's code is taken"

@@ -14,14 +14,22 @@ pass it to the services that need it. Nothing registers itself on import.
   out of the statement and the answer. The file and the card are each one statement,
   whatever the number of sections.
 - `purchases`: the trailing purchase amount per customer for the proposed level, as a select
-  of (customer_id, amount) of orders since a given day (a SQL expression, bound per request),
+  of (customer_id, amount) of orders between two days (SQL expressions, bound per request),
   so that the "level differs" list stays one query. Without it the proposed level uses the
   estimated potential only. `purchases_scope`: what a key needs to see the figure itself
   (`purchases_12m`); without it the figure is null (the proposed level still shows).
 - `after_create`: called with the customers just created (e.g. to store the contacts given
   in `CustomerCreate.contacts`), in the same transaction.
-- `duplicate_finder`: the likely-duplicate check run on create; without it there is none.
-  It is given the caller: a candidate the caller may not see is never described to them.
+- `duplicate_finder`: the likely-duplicate check run on create and on a PATCH of the fields
+  duplicates are matched on; without it there is none. It is given the caller: a candidate
+  the caller may not see is never described to them.
+- `after_change`: called with the ids of customers whose content or level changed (created,
+  patched, a contact added...), or with None after the settings changed (every customer), in
+  the same transaction: data quality keeps its score with it.
+
+Sections may use two bound parameters besides the customer: `as_of` (a timestamp) and `today`
+(its date, UTC): the full file binds them to now, the file "as of" a past time to that time,
+so a section that honours them shows what it held then.
 """
 
 from __future__ import annotations
@@ -41,15 +49,18 @@ if TYPE_CHECKING:
     from customers.archive.schemas import CustomerCreate
 
 SectionSql = Callable[["sa.ColumnElement[uuid.UUID]"], "sa.ColumnElement[Any]"]
-PurchasesQuery = Callable[["sa.ColumnElement[date]"], "sa.Select[Any]"]
+# (customer_id, amount) of the orders dated from `since` up to `until` (both included).
+PurchasesQuery = Callable[["sa.ColumnElement[date]", "sa.ColumnElement[date]"], "sa.Select[Any]"]
 AfterCreate = Callable[
     [AsyncSession, Principal | None, Sequence[tuple[uuid.UUID, "CustomerCreate"]]],
     Awaitable[None],
 ]
+# `data` is a `CustomerCreate` or a mapping with its fields (a patched record).
 DuplicateFinder = Callable[
-    [AsyncSession, Principal, "CustomerCreate", uuid.UUID | None],
+    [AsyncSession, Principal, Any, uuid.UUID | None],
     Awaitable[list[dict[str, Any]]],
 ]
+AfterChange = Callable[[AsyncSession, Sequence[uuid.UUID] | None], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +81,7 @@ class ArchiveExtensions:
     purchases_scope: str | None = None
     after_create: list[AfterCreate] = field(default_factory=list)
     duplicate_finder: DuplicateFinder | None = None
+    after_change: list[AfterChange] = field(default_factory=list)
 
 
 # The key of `AppSpec.state` (and `app.state`) the extensions are handed over under.

@@ -113,16 +113,41 @@ async def record_change(
     await write_history(session, [row])
 
 
+# Actions of the history that concern a contact (`changes = {"contact": {old, new}}`): they
+# do not change the record's own fields or version.
+CONTACT_ACTIONS = frozenset({"contact_added", "contact_updated", "contact_removed"})
+# Actions that change what the record says (data quality's "recently updated").
+CONTENT_ACTIONS = frozenset({"created", "updated", "merged", *CONTACT_ACTIONS})
+
+
 def replay_backwards(
     current: Mapping[str, Any], newer: Sequence[Mapping[str, Any]]
 ) -> dict[str, Any] | None:
-    """Undo `newer` (newest first) on `current`; None when the record did not exist yet."""
+    """Undo `newer` (newest first) on `current`; None when the record did not exist yet.
+    `current["contacts"]`, when given, is replayed too (a list of contact states)."""
     state = dict(current)
+    contacts = list(state.get("contacts") or ())
     for entry in newer:
         if entry["action"] == "created":
             return None
+        if entry["action"] in CONTACT_ACTIONS:
+            change = entry["changes"]["contact"]
+            gone = (change["new"] or change["old"])["id"]
+            contacts = [c for c in contacts if c["id"] != gone]
+            if change["old"] is not None:
+                contacts.append(change["old"])
+            continue
         for field, change in entry["changes"].items():
             if field in state:
                 state[field] = change["old"]
-        state["version"] = int(state["version"]) - 1
+    if "contacts" in state:
+        state["contacts"] = sorted(
+            contacts, key=lambda c: (not c["is_primary"], c.get("created_at") or "", c["id"])
+        )
     return state
+
+
+def last_time(entries: Sequence[Mapping[str, Any]], *, touching: str | None = None) -> Any:
+    """The latest `at` of the entries (those changing the field `touching`), or None."""
+    times = [e["at"] for e in entries if touching is None or touching in e["changes"]]
+    return max(times) if times else None

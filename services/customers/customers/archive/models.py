@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,18 +16,29 @@ from servicekit.db import utcnow
 from servicekit.ids import new_id
 
 LEVELS = ("A", "B", "C")
-STATUSES = ("active", "invalid", "merged")
+# dormant: no order for the settings' days after at least one (set by the lifecycle pass or
+# when an order shows it); lost: marked by a manager; both become active with the next order.
+STATUSES = ("active", "dormant", "lost", "invalid", "merged")
+# The statuses of a customer the company still works with (claimable, counted, matched).
+LIVE_STATUSES = ("active", "dormant", "lost")
 
 
 def _ts(**kw: Any) -> Any:
     return Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True), **kw)
 
 
+def _server(default: Any) -> dict[str, Any]:
+    """A server default as well, for rows written outside the service (a bulk load)."""
+    return {"server_default": default}
+
+
 class Customer(Base, table=True):
     __tablename__ = "customers"
     __table_args__ = (
         sa.CheckConstraint("level IN ('A', 'B', 'C')", name="level"),
-        sa.CheckConstraint("status IN ('active', 'invalid', 'merged')", name="status"),
+        sa.CheckConstraint(
+            "status IN ('active', 'dormant', 'lost', 'invalid', 'merged')", name="status"
+        ),
         # The list's hot shapes: a rep's page (owner [+ region]) and a manager's team page,
         # each in the default (created_at, id) keyset order.
         sa.Index("ix_customers_owner_region_created", "owner_id", "region", "created_at", "id"),
@@ -49,11 +60,40 @@ class Customer(Base, table=True):
             postgresql_where=sa.text("external_ref IS NOT NULL"),
             postgresql_nulls_not_distinct=True,
         ),
-        # Only a minority are ever invalid or merged; a partial index keeps them cheap to find.
+        sa.Index("ix_customers_industry_created", "industry", "created_at", "id"),
+        # A minority are dormant, lost, invalid or merged: their lists walk a partial index in
+        # page order.
         sa.Index(
-            "ix_customers_status_not_active",
+            "ix_customers_status_created",
             "status",
+            "created_at",
+            "id",
             postgresql_where=sa.text("status <> 'active'"),
+        ),
+        # The lifecycle pass: active customers whose last order is old enough.
+        sa.Index(
+            "ix_customers_active_last_order",
+            "last_order_date",
+            postgresql_where=sa.text("status = 'active' AND last_order_date IS NOT NULL"),
+        ),
+        sa.Index(
+            "ix_customers_incomplete_created",
+            "created_at",
+            "id",
+            postgresql_where=sa.text("incomplete"),
+        ),
+        # The data-quality list, worst first.
+        sa.Index(
+            "ix_customers_live_quality",
+            "quality_score",
+            "id",
+            postgresql_where=sa.text("status IN ('active', 'dormant', 'lost')"),
+        ),
+        # Scores whose freshness part runs out (the quality pass).
+        sa.Index(
+            "ix_customers_quality_due",
+            "quality_due_at",
+            postgresql_where=sa.text("quality_due_at IS NOT NULL"),
         ),
     )
 
@@ -78,12 +118,39 @@ class Customer(Base, table=True):
     owner_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
     status: str = "active"
+    # Since when the customer has its status (dormant: the day its last order got too old).
+    status_since: datetime = _ts(sa_column_kwargs=_server(sa.func.now()))
     invalid_reason: str | None = None
+    lost_reason: str | None = None
+    lost_competitor: str | None = None
     merged_into_id: uuid.UUID | None = None
     external_ref: str | None = None
     normalized_phone: str | None = None
     normalized_email: str | None = None
     normalized_name: str | None = None
+    # Since when the customer holds its level.
+    level_since: datetime = _ts(sa_column_kwargs=_server(sa.func.now()))
+    # The date of its latest order that is not cancelled (kept by the orders).
+    last_order_date: date | None = None
+    # The last change of the record's content (fields, contacts): what "recently updated"
+    # means for data quality; a new owner or status is no content change.
+    content_updated_at: datetime = _ts(sa_column_kwargs=_server(sa.func.now()))
+    # Data quality, kept with every change of content, level or settings (quality feature):
+    # the score, whether it counts as incomplete, whether it is an A-level customer that is
+    # (the edge `customer.data_incomplete` is announced on), when the score's freshness part
+    # runs out, and the section the full file shows.
+    quality_score: int = Field(
+        default=0, sa_type=sa.SmallInteger, sa_column_kwargs=_server(sa.text("0"))
+    )
+    incomplete: bool = Field(default=False, sa_column_kwargs=_server(sa.false()))
+    quality_alert: bool = Field(default=False, sa_column_kwargs=_server(sa.false()))
+    # Null: the score never changes by itself any more (no freshness points left to lose).
+    quality_due_at: datetime | None = Field(
+        default=None,
+        sa_type=sa.DateTime(timezone=True),
+        sa_column_kwargs=_server(sa.func.now()),
+    )
+    quality: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONB))
     version: int = 1
     created_at: datetime = _ts()
     updated_at: datetime = _ts()

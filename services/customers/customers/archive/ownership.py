@@ -12,21 +12,26 @@ from datetime import datetime, time
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from customers.archive import events, repository
 from customers.archive import settings as archive_settings
-from customers.archive.access import can_see, require_write
+from customers.archive.access import can_see, require_read, require_write
 from customers.archive.exceptions import AlreadyOwned, ClaimLimitReached, CustomerNotFound
 from customers.archive.history import SYSTEM, Actor, as_actor, history_row, write_history
 from customers.archive.models import Customer
 from customers.archive.repository import ANY_OWNER
+from customers.archive.schemas import (
+    HandoverItem,
+    HandoverQuery,
+    HandoverReport,
+    HandoverSummary,
+)
 from customers.models import directory
 from servicekit.auth import Principal
 from servicekit.db import utcnow
 from servicekit.directory import USER_DEACTIVATED, USER_TEAM_CHANGED, DirectoryChange
 from servicekit.errors import Conflict, Forbidden, ValidationFailed
+from servicekit.pagination import PageParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +77,7 @@ async def move_customers(
     kind: str,
     from_owner_id: Any = ANY_OWNER,
     customer_ids: list[uuid.UUID] | None = None,
-    only_active: bool = False,
+    only_live: bool = False,
     visible_to: Principal | None = None,
 ) -> Moved:
     """Move every customer matching the conditions to the new owner, in the caller's
@@ -84,7 +89,7 @@ async def move_customers(
     now = utcnow()
     rows = await repository.move_owner(
         session,
-        repository.OwnerMove(from_owner_id, customer_ids, only_active, visible_to),
+        repository.OwnerMove(from_owner_id, customer_ids, only_live, visible_to),
         to_owner_id=to_owner_id,
         to_team_id=to_team_id,
         at=now,
@@ -135,19 +140,10 @@ async def move_customers(
     )
     changed += [events.change_request_event(c, by_id[c.customer_id]) for c in cancelled]
     await events.emit_many(session, changed)
-    _refresh_loaded(session, rows)
+    repository.refresh_loaded(
+        session, rows, ("owner_id", "team_id", "version", "updated_at", "updated_by")
+    )
     return Moved(rows)
-
-
-def _refresh_loaded(session: AsyncSession, rows: list[Any]) -> None:
-    """Bring ORM copies already loaded in this session up to date with the Core update
-    (expiring them would need IO on the next attribute access, which async sessions forbid)."""
-    for r in rows:
-        obj = session.identity_map.get(identity_key(Customer, r.id))
-        if obj is None:
-            continue
-        for name in ("owner_id", "team_id", "version", "updated_at", "updated_by"):
-            set_committed_value(obj, name, getattr(r, name))
 
 
 async def release(
@@ -207,7 +203,7 @@ async def claim(
         kind="claimed",
         customer_ids=[customer_id],
         from_owner_id=None,
-        only_active=True,
+        only_live=True,
     )
     if moved.rows:
         return moved
@@ -357,3 +353,74 @@ async def on_identity_change(session: AsyncSession, change: DirectoryChange) -> 
         await follow_owner_to_new_team(session, user.id, user.team_id)
     elif change.type == USER_DEACTIVATED:
         await hand_over_deactivated(session, user.id)
+
+
+# --- handover reports ---------------------------------------------------------------------
+
+
+async def handover_report(
+    session: AsyncSession, principal: Principal, query: HandoverQuery
+) -> dict[str, Any]:
+    """What the owner held in the window and where each customer that left them went (the
+    custody ledger, seen by rep): managers see the periods their teams held, admins and keys
+    with a customers scope all of them, a rep their own."""
+    require_read(principal)
+    if query.from_ is not None and query.to is not None and query.to <= query.from_:
+        raise ValidationFailed.field("to", "must be after from")
+    teams: list[uuid.UUID] | None = None
+    if principal.kind == "user" and not principal.is_admin:
+        if principal.is_manager:
+            teams = principal.team_uuids()
+        elif query.owner_id != principal.user_id:
+            raise Forbidden("a rep sees their own handover report only")
+    since, until = query.from_, query.to
+    rows, cursor = await repository.handover_page(
+        session,
+        query.owner_id,
+        since=since,
+        until=until,
+        teams=teams,
+        page=PageParams(query.limit, query.cursor),
+    )
+    counts = await repository.handover_summary(
+        session, query.owner_id, since=since, until=until, teams=teams
+    )
+    items = []
+    for r in rows:
+        left = r.ended_at is not None and (query.to is None or r.ended_at < query.to)
+        items.append(
+            {
+                "customer_id": r.customer_id,
+                "code": r.code,
+                "name": r.name,
+                "region": r.region,
+                "level": r.level,
+                "status": r.status,
+                "team_id": r.team_id,
+                "held_from": r.started_at,
+                "held_until": r.ended_at,
+                "came_by": r.came_by,
+                "left": left,
+                "left_by": r.left_by,
+                "reason": r.end_reason,
+                "by": r.ended_by,
+                "to_owner_id": r.to_owner_id,
+                "to_team_id": r.to_team_id,
+                "to_pool": r.ended_at is not None and r.to_owner_id is None,
+            }
+        )
+    report = HandoverReport(
+        owner_id=query.owner_id,
+        from_=query.from_,
+        to=query.to,
+        summary=HandoverSummary(
+            held=counts.held,
+            left=counts.left,
+            still_held=counts.kept,
+            to_pool=counts.to_pool,
+            to_reps=counts.left - counts.to_pool,
+        ),
+        items=[HandoverItem.model_validate(i) for i in items],
+        next_cursor=cursor,
+    )
+    return report.model_dump(mode="json", by_alias=True)

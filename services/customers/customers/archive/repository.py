@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from customers.archive.access import key_reads
 from customers.archive.extensions import PurchasesQuery, SectionSql
@@ -23,6 +25,7 @@ from customers.archive.models import (
     CUSTOMERS,
     HISTORY,
     LEDGER,
+    LIVE_STATUSES,
     SETTINGS,
     ChangeRequest,
     Customer,
@@ -63,7 +66,9 @@ _LEDGER_FIELDS = (
 # --- who sees which customer, as SQL (the rule itself: access.py) ------------------------------
 
 
-def visibility_filter(principal: Principal, table: sa.Table = CUSTOMERS) -> sa.ColumnElement[bool]:
+def visibility_filter(
+    principal: Principal, table: sa.FromClause = CUSTOMERS
+) -> sa.ColumnElement[bool]:
     """The WHERE clause of "customers this principal may see" (`access.can_see` as SQL)."""
     c = table.c
     if principal.kind == "key":
@@ -178,6 +183,8 @@ class ListFilters:
     owner_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
     status: str | None = None
+    industry: str | None = None
+    incomplete: bool | None = None
     tag: str | None = None
     pool: bool | None = None  # True: only the pool, False: only owned customers
     name_like: str | None = None
@@ -204,6 +211,8 @@ async def list_page(
         (C.owner_id, f.owner_id),
         (C.team_id, f.team_id),
         (C.status, f.status),
+        (C.industry, f.industry),
+        (C.incomplete, f.incomplete),
     ):
         if value is not None:
             where.append(column == value)
@@ -251,11 +260,13 @@ def purchases_select(
     customer_id: sa.ColumnElement[uuid.UUID],
     purchases: PurchasesQuery | None,
     since: sa.ColumnElement[date],
+    until: sa.ColumnElement[date],
 ) -> sa.Select[Any]:
-    """One row: the customer's purchases since `since` (0 without a purchases source)."""
+    """One row: the customer's purchases from `since` to `until` (0 without a purchases
+    source)."""
     if purchases is None:
         return sa.select(sa.literal(0, sa.Numeric(16, 2)).label("amount"))
-    sub = purchases(since).subquery("purchases")
+    sub = purchases(since, until).subquery("purchases")
     key, amount = list(sub.c)[:2]
     return sa.select(sa.func.coalesce(sa.func.sum(amount), 0).label("amount")).where(
         key == customer_id
@@ -295,7 +306,9 @@ def _file_statement(sections: Sections, purchases: PurchasesQuery | None) -> sa.
         .where(L.customer_id == C.id)
         .scalar_subquery()
     )
-    bought = purchases_select(C.id, purchases, sa.bindparam("since", type_=sa.Date))
+    bought = purchases_select(
+        C.id, purchases, sa.bindparam("since", type_=sa.Date), sa.bindparam("today", type_=sa.Date)
+    )
     return sa.select(
         CUSTOMERS,
         _settings_data().label("settings_data"),
@@ -321,18 +334,26 @@ async def customer_file(
     now: datetime,
 ) -> Any:
     """The record, the settings document, the custody ledger (JSON), the trailing purchases
-    and every section, as correlated subqueries of one statement; None when no such id."""
+    and every section, as correlated subqueries of one statement; None when no such id. `now`
+    is what the sections' `as_of` and `today` are bound to (a past time for the file as of)."""
     stmt = _file_statement(tuple(sections.items()), purchases)
-    params = {"customer_id": customer_id, "since": trailing_since(now)}
-    return (await session.execute(stmt, params)).first()
+    return (await session.execute(stmt, {"customer_id": customer_id, **_times(now)})).first()
+
+
+def _times(now: datetime) -> dict[str, Any]:
+    return {"as_of": now, "today": now.astimezone(UTC).date(), "since": trailing_since(now)}
 
 
 async def customer_card(
-    session: AsyncSession, customer_id: uuid.UUID, *, sections: Mapping[str, SectionSql]
+    session: AsyncSession,
+    customer_id: uuid.UUID,
+    *,
+    sections: Mapping[str, SectionSql],
+    now: datetime,
 ) -> Any:
     """The record, the settings document and the card's sections in one statement."""
     stmt = _card_statement(tuple(sections.items()))
-    return (await session.execute(stmt, {"customer_id": customer_id})).first()
+    return (await session.execute(stmt, {"customer_id": customer_id, **_times(now)})).first()
 
 
 # --- levels -----------------------------------------------------------------------------------
@@ -374,7 +395,8 @@ async def level_proposals_page(
         where.append(C.owner_id == owner_id)
     # LATERAL: the sum is computed once per customer, though the CASE names it four times.
     since = sa.literal(trailing_since(now), sa.Date)
-    per_customer = purchases_select(C.id, purchases, since).lateral("p12")
+    today = sa.literal(now.astimezone(UTC).date(), sa.Date)
+    per_customer = purchases_select(C.id, purchases, since, today).lateral("p12")
     bought = per_customer.c.amount
     level = _proposed_level(bought, thresholds)
     stmt = (
@@ -418,16 +440,15 @@ async def history_page(
     return make_page(rows, page, lambda r: [r.id])
 
 
-async def changes_since(
-    session: AsyncSession, customer_id: uuid.UUID, since: datetime
-) -> list[dict[str, Any]]:
-    """The customer's history entries after `since`, newest first."""
+async def history_entries(session: AsyncSession, customer_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every history entry of the customer (at, version, action, changes), newest first."""
+    h = HISTORY.c
     rows = await session.execute(
-        sa.select(HISTORY.c.changes, HISTORY.c.action)
-        .where(HISTORY.c.customer_id == customer_id, HISTORY.c.at > since)
-        .order_by(HISTORY.c.id.desc())
+        sa.select(h.at, h.version, h.action, h.changes)
+        .where(h.customer_id == customer_id)
+        .order_by(h.id.desc())
     )
-    return [{"changes": r.changes, "action": r.action} for r in rows]
+    return [dict(r._mapping) for r in rows]
 
 
 # --- ownership and the custody ledger ---------------------------------------------------------
@@ -467,7 +488,7 @@ class OwnerMove:
 
     from_owner_id: Any = ANY_OWNER
     customer_ids: Sequence[uuid.UUID] | None = None
-    only_active: bool = False
+    only_live: bool = False
     visible_to: Principal | None = None
 
 
@@ -489,8 +510,8 @@ async def move_owner(
         where.append(C.owner_id == move.from_owner_id)
     if move.customer_ids is not None:
         where.append(C.id.in_(move.customer_ids))
-    if move.only_active:
-        where.append(C.status == "active")
+    if move.only_live:
+        where.append(C.status.in_(LIVE_STATUSES))
     if move.visible_to is not None:
         where.append(visibility_filter(move.visible_to))
     locked = (
@@ -538,8 +559,151 @@ async def claims_since(session: AsyncSession, owner_id: uuid.UUID, since: dateti
 
 
 async def held_by(session: AsyncSession, owner_id: uuid.UUID) -> int:
-    stmt = sa.select(sa.func.count()).where(C.owner_id == owner_id, C.status == "active")
+    stmt = sa.select(sa.func.count()).where(C.owner_id == owner_id, C.status.in_(LIVE_STATUSES))
     return int((await session.execute(stmt)).scalar_one())
+
+
+# --- lifecycle --------------------------------------------------------------------------------
+
+
+async def mark_dormant(
+    session: AsyncSession, *, latest_order: date, days: int, at: datetime, limit: int
+) -> list[Any]:
+    """Turn up to `limit` active customers whose last order is dated on or before
+    `latest_order` dormant, since the day their last order plus `days` began (UTC); rows other
+    transactions hold are skipped. Returns the changed rows."""
+    due = (
+        sa.select(C.id)
+        .where(C.status == "active", C.last_order_date <= latest_order)
+        .order_by(C.last_order_date, C.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("due")
+    )
+    since = sa.func.timezone("UTC", sa.cast(C.last_order_date + days, sa.DateTime))
+    stmt = (
+        sa.update(CUSTOMERS)
+        .where(C.id == due.c.id)
+        .values(status="dormant", status_since=since, version=C.version + 1, updated_at=at)
+        .returning(*CUSTOMERS.c)
+    )
+    return list((await session.execute(stmt)).all())
+
+
+def refresh_loaded(session: AsyncSession, rows: Sequence[Any], names: Sequence[str]) -> None:
+    """Bring ORM copies already loaded in this session up to date with a Core update of
+    `names` (expiring them would need IO on the next attribute access, which async sessions
+    forbid)."""
+    for r in rows:
+        obj = session.identity_map.get(identity_key(Customer, r.id))
+        if obj is None:
+            continue
+        for name in names:
+            set_committed_value(obj, name, getattr(r, name))
+
+
+# --- handover reports ---------------------------------------------------------------------------
+
+
+def _held(
+    owner_id: uuid.UUID,
+    since: datetime | None,
+    until: datetime | None,
+    teams: list[uuid.UUID] | None,
+) -> list[sa.ColumnElement[bool]]:
+    """The owner's custody periods that overlap [since, until) (of these teams, when given)."""
+    where = [L.owner_id == owner_id]
+    if until is not None:
+        where.append(L.started_at < until)
+    if since is not None:
+        where.append(sa.or_(L.ended_at.is_(None), L.ended_at >= since))
+    if teams is not None:
+        where.append(L.team_id.in_(teams))
+    return where
+
+
+async def handover_page(
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    teams: list[uuid.UUID] | None,
+    page: PageParams,
+) -> tuple[list[Any], str | None]:
+    """The owner's custody periods overlapping the window, in the order they began, each with
+    the customer and, when it ended, the period that followed (who took it, how)."""
+    following = LEDGER.alias("following")
+    f = following.c
+    after = (
+        sa.select(f.owner_id, f.team_id, f.kind, f.reason)
+        .where(f.customer_id == L.customer_id, f.started_at == L.ended_at, f.id != L.id)
+        .order_by(f.id)
+        .limit(1)
+        .lateral("after")
+    )
+    stmt = (
+        sa.select(
+            L.id,
+            L.customer_id,
+            C.code,
+            C.name,
+            C.region,
+            C.level,
+            C.status,
+            L.team_id,
+            L.started_at,
+            L.ended_at,
+            L.kind.label("came_by"),
+            L.end_reason,
+            L.ended_by,
+            after.c.owner_id.label("to_owner_id"),
+            after.c.team_id.label("to_team_id"),
+            after.c.kind.label("left_by"),
+        )
+        .select_from(LEDGER.join(CUSTOMERS, C.id == L.customer_id).outerjoin(after, sa.true()))
+        .where(*_held(owner_id, since, until, teams))
+    )
+    rows = (await session.execute(keyset(stmt, [L.started_at, L.id], page))).all()
+    return make_page(rows, page, lambda r: [r.started_at, r.id])
+
+
+async def handover_summary(
+    session: AsyncSession,
+    owner_id: uuid.UUID,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    teams: list[uuid.UUID] | None,
+) -> Any:
+    """Counts over the whole report: customers held, those that left in the window, those
+    still held at its end, and where the leavers went (the pool or a rep)."""
+    following = LEDGER.alias("following")
+    f = following.c
+
+    def went(*to: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+        # The period that followed went to someone else (or the pool): not a team change.
+        return (
+            sa.select(f.id)
+            .where(
+                f.customer_id == L.customer_id,
+                f.started_at == L.ended_at,
+                f.owner_id.is_distinct_from(L.owner_id),
+                *to,
+            )
+            .exists()
+        )
+
+    ended: sa.ColumnElement[bool] = L.ended_at.is_not(None)
+    if until is not None:
+        ended = sa.and_(ended, L.ended_at < until)
+    stmt = sa.select(
+        sa.func.count(sa.distinct(L.customer_id)).label("held"),
+        sa.func.count().filter(ended, went()).label("left"),
+        sa.func.count(sa.distinct(L.customer_id)).filter(sa.not_(ended)).label("kept"),
+        sa.func.count().filter(ended, went(f.owner_id.is_(None))).label("to_pool"),
+    ).where(*_held(owner_id, since, until, teams))
+    return (await session.execute(stmt)).one()
 
 
 # --- codes ------------------------------------------------------------------------------------

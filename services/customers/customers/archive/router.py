@@ -10,9 +10,10 @@ from fastapi import Body, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
-from customers.archive import ownership, repository, service
+from customers.archive import lifecycle, ownership, repository, service
 from customers.archive import settings as archive_settings
 from customers.archive.dependencies import ChangeableCustomer, Extensions, VisibleCustomer
+from customers.archive.extensions import ArchiveExtensions
 from customers.archive.schemas import (
     ChangeRequestRead,
     ClaimBody,
@@ -25,8 +26,11 @@ from customers.archive.schemas import (
     CustomerRef,
     CustomerUpdate,
     Decision,
+    HandoverQuery,
+    HandoverReport,
     HistoryEntry,
     LevelProposal,
+    LostBody,
     OwnershipPeriodRead,
     ReleaseBody,
     RequestStatus,
@@ -66,20 +70,25 @@ async def _save_settings(
     request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
+    extensions: ArchiveExtensions,
     change: Callable[[ArchiveSettingsDoc], ArchiveSettingsDoc],
 ) -> Response:
     current, version = await archive_settings.for_change(session, principal)
     check_if_match(request, version, required=False)
     doc = change(current)
-    new_version = await archive_settings.save(session, doc, principal.sub)
+    new_version = await service.save_settings(session, principal, current, doc, extensions)
     return json_response(doc.model_dump(mode="json"), headers=_etag(new_version))
 
 
 @router.put("/settings", response_model=ArchiveSettingsDoc, summary="Replace the settings (admin)")
 async def put_settings(
-    request: Request, body: ArchiveSettingsDoc, session: SessionDep, principal: CurrentPrincipal
+    request: Request,
+    body: ArchiveSettingsDoc,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    extensions: Extensions,
 ) -> Response:
-    return await _save_settings(request, session, principal, lambda _current: body)
+    return await _save_settings(request, session, principal, extensions, lambda _current: body)
 
 
 @router.patch(
@@ -95,9 +104,14 @@ async def patch_settings(
     body: Annotated[dict[str, Any], Body()],
     session: SessionDep,
     principal: CurrentPrincipal,
+    extensions: Extensions,
 ) -> Response:
     return await _save_settings(
-        request, session, principal, lambda current: archive_settings.changed(current, body)
+        request,
+        session,
+        principal,
+        extensions,
+        lambda current: archive_settings.changed(current, body),
     )
 
 
@@ -119,6 +133,17 @@ async def transfer(body: TransferBody, session: SessionDep, principal: CurrentPr
         to_owner_id=body.to_owner_id,
         to_team_id=team,
     )
+
+
+@router.get(
+    "/handovers",
+    response_model=HandoverReport,
+    summary="What a rep held in a period, and where each customer that left them went",
+)
+async def handovers(
+    query: Annotated[HandoverQuery, Query()], session: SessionDep, principal: CurrentPrincipal
+) -> Response:
+    return json_response(await ownership.handover_report(session, principal, query))
 
 
 # --- change requests ------------------------------------------------------------------------
@@ -148,26 +173,39 @@ async def get_change_request(
 
 
 async def _decide(
-    request_id: uuid.UUID, body: Decision, session: Any, principal: Principal, approve: bool
+    request_id: uuid.UUID,
+    body: Decision,
+    session: Any,
+    principal: Principal,
+    extensions: ArchiveExtensions,
+    approve: bool,
 ) -> ChangeRequestRead:
     request = await service.decide_change_request(
-        session, principal, request_id, approve=approve, comment=body.comment
+        session, principal, request_id, extensions, approve=approve, comment=body.comment
     )
     return ChangeRequestRead.model_validate(request, from_attributes=True)
 
 
 @router.post("/change-requests/{request_id}/approve", response_model=ChangeRequestRead)
 async def approve_change_request(
-    request_id: uuid.UUID, body: Decision, session: SessionDep, principal: CurrentPrincipal
+    request_id: uuid.UUID,
+    body: Decision,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    extensions: Extensions,
 ) -> ChangeRequestRead:
-    return await _decide(request_id, body, session, principal, True)
+    return await _decide(request_id, body, session, principal, extensions, True)
 
 
 @router.post("/change-requests/{request_id}/reject", response_model=ChangeRequestRead)
 async def reject_change_request(
-    request_id: uuid.UUID, body: Decision, session: SessionDep, principal: CurrentPrincipal
+    request_id: uuid.UUID,
+    body: Decision,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    extensions: Extensions,
 ) -> ChangeRequestRead:
-    return await _decide(request_id, body, session, principal, False)
+    return await _decide(request_id, body, session, principal, extensions, False)
 
 
 @router.post(
@@ -256,7 +294,9 @@ async def get_customer(
     ] = None,
 ) -> Response:
     if as_of is not None:
-        return json_response(await service.customer_as_of(session, principal, customer_id, as_of))
+        return json_response(
+            await service.customer_as_of(session, principal, customer_id, as_of, extensions)
+        )
     file = await service.customer_file(session, principal, customer_id, extensions)
     return json_response(file.model_dump(mode="json"), headers=_etag(file.version))
 
@@ -279,9 +319,15 @@ async def patch_customer(
     customer: ChangeableCustomer,
     session: SessionDep,
     principal: CurrentPrincipal,
+    extensions: Extensions,
+    confirm_duplicates: Annotated[
+        bool, Query(description="change it even when it then looks like another customer")
+    ] = False,
 ) -> Response:
     check_if_match(request, customer.version)
-    customer, change_request = await service.update_customer(session, principal, customer, body)
+    customer, change_request = await service.update_customer(
+        session, principal, customer, body, extensions, confirm_duplicates=confirm_duplicates
+    )
     if change_request is not None:
         payload = ChangeRequestRead.model_validate(change_request, from_attributes=True)
         return json_response(
@@ -323,6 +369,21 @@ async def release(
     principal: CurrentPrincipal,
 ) -> Response:
     await ownership.release(session, principal, customer, body.reason)
+    return json_response(_read(customer), headers=_etag(customer.version))
+
+
+@router.post(
+    BY_ID + "/lost",
+    response_model=CustomerRead,
+    summary="Declare the customer lost (its team's manager), with the reason and the competitor",
+)
+async def declare_lost(
+    body: LostBody,
+    customer: ChangeableCustomer,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> Response:
+    await lifecycle.mark_lost(session, principal, customer, body.reason, body.competitor)
     return json_response(_read(customer), headers=_etag(customer.version))
 
 

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 Level = Literal["A", "B", "C"]
-Status = Literal["active", "invalid", "merged"]
+Status = Literal["active", "dormant", "lost", "invalid", "merged"]
 RequestStatus = Literal["pending", "approved", "rejected", "withdrawn", "cancelled"]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Region = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
@@ -67,11 +74,21 @@ class CustomerCreate(_Input):
     owner_id: uuid.UUID | None = None
     external_ref: ShortText | None = None
     contacts: list[ContactInput] = Field(default_factory=list, max_length=50)
+    # History brought in from another system (admins and keys with customers:write only):
+    # when the customer was created, since when its owner holds it and since when it has its
+    # level; each defaults to the creation and lies between it and now.
+    created_at: AwareDatetime | None = None
+    owner_since: AwareDatetime | None = None
+    level_since: AwareDatetime | None = None
 
     @field_validator("tags")
     @classmethod
     def _unique_tags(cls, tags: list[str]) -> list[str]:
         return list(dict.fromkeys(tags))
+
+
+# The fields that bring in history: `CustomerCreate` carries them only from admins and keys.
+HISTORICAL_FIELDS = ("created_at", "owner_since", "level_since")
 
 
 class CustomerUpdate(_Input):
@@ -121,6 +138,8 @@ PUBLIC_FIELDS = (
     "created_at",
     "updated_at",
 )
+# Fields that are not the record's content: changing them is no "update" for data quality.
+NOT_CONTENT_FIELDS = frozenset({"owner_id", "status", "invalid_reason"})
 
 # Fields a PATCH may set, in the order the history shows them; name / region / level must never
 # be cleared.
@@ -163,9 +182,17 @@ class CustomerRead(BaseModel):
     owner_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
     status: Status
+    status_since: datetime
     invalid_reason: str | None = None
+    lost_reason: str | None = None
+    lost_competitor: str | None = None
     merged_into_id: uuid.UUID | None = None
     external_ref: str | None = None
+    level_since: datetime
+    last_order_date: date | None = None
+    # Data quality (0-100) and whether the record counts as incomplete, by the settings.
+    quality_score: int
+    incomplete: bool
     version: int
     created_at: datetime
     updated_at: datetime
@@ -183,6 +210,8 @@ class CustomerListQuery(BaseModel):
     owner_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
     status: Status | None = None
+    industry: str | None = Field(None, min_length=1, max_length=200)
+    incomplete: bool | None = Field(None, description="true: only incomplete records")
     tag: str | None = Field(None, max_length=50)
     pool: bool | None = Field(None, description="true: only the pool")
     q: str | None = Field(None, min_length=1, max_length=100, description="name, code or phone")
@@ -217,6 +246,7 @@ class CustomerRef(BaseModel):
 
 class LevelInfo(BaseModel):
     level: Level
+    since: datetime
     cadence_days: int
     proposed_level: Level
     # Null for an integration key without `orders:read`: it is the orders' figure.
@@ -245,6 +275,17 @@ class CustomerFile(CustomerRead):
     sections: dict[str, Any] = Field(default_factory=dict)
 
 
+class CustomerFileAsOf(CustomerFile):
+    """The full file as it was at `as_of`. The level is null (and `level_info` too) before
+    the time an imported customer's level is known from (`level_since`); `level_since` and
+    `status_since` are the times of the history entries that set them."""
+
+    level: Level | None  # type: ignore[assignment]
+    level_since: datetime | None  # type: ignore[assignment]
+    level_info: LevelInfo | None  # type: ignore[assignment]
+    as_of: datetime
+
+
 class CustomerCard(BaseModel):
     """The rep's short card: basic facts plus the registered card sections."""
 
@@ -259,6 +300,9 @@ class CustomerCard(BaseModel):
     location: Location | None = None
     owner_id: uuid.UUID | None
     status: Status
+    status_since: datetime
+    quality_score: int
+    incomplete: bool
     cadence_days: int
     sections: dict[str, Any] = Field(default_factory=dict)
 
@@ -302,6 +346,12 @@ class ReleaseBody(_Input):
     reason: Reason
 
 
+class LostBody(_Input):
+    reason: Reason
+    # The competitor that won the customer, when known.
+    competitor: ShortText | None = None
+
+
 class ClaimBody(_Input):
     reason: Reason | None = None
 
@@ -335,3 +385,56 @@ class LevelProposal(BaseModel):
     estimated_potential: Decimal | None
     owner_id: uuid.UUID | None
     team_id: uuid.UUID | None
+
+
+class HandoverItem(BaseModel):
+    """One custody period of the owner's in the window: the customer, when they held it, how
+    it came to them, and, when it left them, when, why, by whose action and to whom (a rep,
+    or the pool: `to_pool`) and how (`left_by`: transferred, handover, released, ...)."""
+
+    customer_id: uuid.UUID
+    code: str
+    name: str
+    region: str
+    level: Level
+    status: Status
+    team_id: uuid.UUID | None
+    held_from: datetime
+    held_until: datetime | None
+    came_by: str
+    left: bool
+    left_by: str | None
+    reason: str | None
+    by: str | None
+    to_owner_id: uuid.UUID | None
+    to_team_id: uuid.UUID | None
+    to_pool: bool
+
+
+class HandoverSummary(BaseModel):
+    # Customers held at some time in the window; of them, those that left the owner in it
+    # (to someone else or the pool) and those still held at its end.
+    held: int
+    left: int
+    still_held: int
+    to_pool: int
+    to_reps: int
+
+
+class HandoverReport(BaseModel):
+    owner_id: uuid.UUID
+    from_: datetime | None = Field(None, serialization_alias="from")
+    to: datetime | None
+    summary: HandoverSummary
+    items: list[HandoverItem]
+    next_cursor: str | None = None
+
+
+class HandoverQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    owner_id: uuid.UUID
+    from_: AwareDatetime | None = Field(None, alias="from")
+    to: AwareDatetime | None = None
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: str | None = None

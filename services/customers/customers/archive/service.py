@@ -19,7 +19,7 @@ import asyncpg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customers.archive import codes, events, levels, ownership, repository
+from customers.archive import codes, events, levels, lifecycle, ownership, repository
 from customers.archive import settings as archive_settings
 from customers.archive.access import (
     can_change,
@@ -32,6 +32,7 @@ from customers.archive.access import (
 )
 from customers.archive.exceptions import (
     ChangeRequestNotFound,
+    CodeTaken,
     CustomerChangedSinceRequest,
     CustomerNotFound,
     DuplicatesFound,
@@ -39,20 +40,25 @@ from customers.archive.exceptions import (
 )
 from customers.archive.extensions import ArchiveExtensions, Section, SectionSql
 from customers.archive.history import (
+    CONTENT_ACTIONS,
     Actor,
     as_actor,
     jsonable,
+    last_time,
     record_change,
     replay_backwards,
     write_history,
 )
 from customers.archive.models import ChangeRequest, Customer
 from customers.archive.schemas import (
+    HISTORICAL_FIELDS,
+    NOT_CONTENT_FIELDS,
     NOT_NULL_FIELDS,
     PUBLIC_FIELDS,
     CustomerCard,
     CustomerCreate,
     CustomerFile,
+    CustomerFileAsOf,
     CustomerListQuery,
     CustomerLookupQuery,
     CustomerRead,
@@ -60,7 +66,7 @@ from customers.archive.schemas import (
     CustomerUpdate,
     LevelProposal,
 )
-from customers.archive.settings import ArchiveSettingsDoc
+from customers.archive.settings import SCORABLE_FIELDS, ArchiveSettingsDoc
 from customers.models import directory
 from servicekit.auth import Principal
 from servicekit.db import utcnow
@@ -180,6 +186,8 @@ async def list_customers(
         owner_id=query.owner_id,
         team_id=query.team_id,
         status=query.status or None,
+        industry=query.industry.strip() if query.industry else None,
+        incomplete=query.incomplete,
         tag=query.tag or None,
         pool=query.pool,
         name_like=name_like,
@@ -230,6 +238,7 @@ async def customer_file(
     purchases = Decimal(row.purchases_12m or 0)
     level_info = {
         "level": row.level,
+        "since": row.level_since,
         "cadence_days": doc.cadence(row.level),
         "proposed_level": levels.proposed_level(
             purchases, row.estimated_potential, doc.level_thresholds
@@ -247,18 +256,91 @@ async def customer_file(
 
 
 async def customer_as_of(
-    session: AsyncSession, principal: Principal, customer_id: uuid.UUID, as_of: datetime
+    session: AsyncSession,
+    principal: Principal,
+    customer_id: uuid.UUID,
+    as_of: datetime,
+    extensions: ArchiveExtensions,
 ) -> dict[str, Any]:
-    """The record as it was at `as_of`: its changes since then undone, newest first."""
+    """The full file as it was at `as_of`, in the shape of the current one: the record with
+    its changes since then undone (history keeps diffs), its level as it was (and since
+    when), the custody ledger up to then, the contacts as they were, and the sections read as
+    of then (orders recorded and not cancelled by then, payments received and not reversed).
+    Who may see it is decided by the record as it is now."""
     require_read(principal)
-    customer = await get_visible_customer(session, principal, customer_id)
-    current = CustomerRead.model_validate(customer, from_attributes=True).model_dump(mode="json")
-    newer = await repository.changes_since(session, customer_id, as_of)
-    state = replay_backwards(current, newer)
-    if state is None:
+    sections = readable_sections(principal, extensions.file_sections)
+    row = await repository.customer_file(
+        session, customer_id, sections=sections, purchases=extensions.purchases, now=as_of
+    )
+    if row is None or not can_see(principal, row.owner_id, row.team_id):
         raise CustomerNotFound(customer_id)
-    past = CustomerRead.model_validate(state).model_dump(mode="json")
-    return {**past, "as_of": as_of.isoformat()}
+    entries = await repository.history_entries(session, customer_id)
+    older = [e for e in entries if e["at"] <= as_of]
+    if not older:
+        raise CustomerNotFound(customer_id)  # it did not exist yet
+    values = repository.section_values(row, sections)
+    current = CustomerRead.model_validate(row, from_attributes=True).model_dump(mode="json")
+    contacts = values.get("contacts")
+    if contacts is not None:
+        current["contacts"] = contacts
+    past = replay_backwards(current, [e for e in entries if e["at"] > as_of])
+    if past is None:
+        raise CustomerNotFound(customer_id)
+    if contacts is not None:
+        values["contacts"] = past.pop("contacts")
+    doc = archive_settings.from_json(row.settings_data)
+    changed_at = last_time(older)
+    content_at = last_time([e for e in older if e["action"] in CONTENT_ACTIONS]) or changed_at
+    past.update(
+        version=max(e["version"] for e in older),
+        updated_at=changed_at,
+        level_since=last_time(older, touching="level"),
+        status_since=last_time(older, touching="status") or last_time(older),
+    )
+    summary = (values.get("orders") or {}).get("summary") or {}
+    past["last_order_date"] = summary.get("last_order_date")
+    if "data_quality" in values:
+        present = {
+            f for f in SCORABLE_FIELDS if f != "contacts" and past.get(f) not in (None, "", [])
+        }
+        if values.get("contacts"):
+            present.add("contacts")
+        quality = doc.data_quality.assess(present, content_at, as_of)
+        values["data_quality"] = quality
+        past.update(quality_score=quality["score"], incomplete=quality["incomplete"])
+    level = past.get("level")
+    purchases = Decimal(row.purchases_12m or 0)
+    level_info = None
+    if level is not None:
+        potential = past.get("estimated_potential")
+        level_info = {
+            "level": level,
+            "since": past["level_since"],
+            "cadence_days": doc.cadence(level),
+            "proposed_level": levels.proposed_level(
+                purchases,
+                None if potential is None else Decimal(potential),
+                doc.level_thresholds,
+            ),
+            "purchases_12m": purchases if shows_purchases(principal, extensions) else None,
+        }
+    ownership = []
+    for period in row.ledger:
+        if datetime.fromisoformat(period["started_at"]) > as_of:
+            continue
+        ended = period["ended_at"]
+        if ended is not None and datetime.fromisoformat(ended) > as_of:
+            period = {**period, "ended_at": None, "end_reason": None, "ended_by": None}
+        ownership.append(period)
+    return CustomerFileAsOf.model_validate(
+        {
+            **past,
+            "level_info": level_info,
+            "ownership": ownership,
+            "sections": values,
+            "as_of": as_of,
+        }
+    ).model_dump(mode="json")
 
 
 async def customer_card(
@@ -270,7 +352,7 @@ async def customer_card(
     """The rep's short card and the record's version, read in one statement."""
     require_read(principal)
     sections = readable_sections(principal, extensions.card_sections)
-    row = await repository.customer_card(session, customer_id, sections=sections)
+    row = await repository.customer_card(session, customer_id, sections=sections, now=utcnow())
     if row is None or not can_see(principal, row.owner_id, row.team_id):
         raise CustomerNotFound(customer_id)
     doc = archive_settings.from_json(row.settings_data)
@@ -310,6 +392,21 @@ async def level_proposals(
         for item in items:
             item.purchases_12m = None
     return Page(items=items, next_cursor=cursor)
+
+
+async def save_settings(
+    session: AsyncSession,
+    principal: Principal,
+    current: ArchiveSettingsDoc,
+    doc: ArchiveSettingsDoc,
+    extensions: ArchiveExtensions,
+) -> int:
+    """Store the settings (the caller checked the admin and If-Match); returns the version.
+    New data-quality rules apply to every customer at once (the `after_change` hooks)."""
+    version = await archive_settings.save(session, doc, principal.sub)
+    if doc.data_quality != current.data_quality:
+        await _after_change(session, extensions, None)
+    return version
 
 
 # --- creating customers -----------------------------------------------------------------------
@@ -374,11 +471,12 @@ async def plan_owners(
 async def find_duplicates(
     session: AsyncSession,
     principal: Principal,
-    data: CustomerCreate,
+    data: Any,
     extensions: ArchiveExtensions,
     exclude_id: uuid.UUID | None = None,
 ) -> list[dict[str, Any]]:
-    """The likely duplicates of `data`, as `principal` may be told of them."""
+    """The likely duplicates of `data` (a `CustomerCreate`, or a mapping of name, region, phone
+    and email), as `principal` may be told of them."""
     if extensions.duplicate_finder is None:
         return []
     return await extensions.duplicate_finder(session, principal, data, exclude_id)
@@ -405,6 +503,9 @@ async def create_customers_bulk(
     who = as_actor(actor)
     doc = settings or (await archive_settings.load(session))[0]
     now = utcnow()
+    if any(item.data.created_at for item in items):
+        # Customers with a past get their numbers in the order they came to be.
+        items = sorted(items, key=lambda item: item.data.created_at or now)
     keys = []
     known: dict[tuple[str, str], str] = {}
     for item in items:
@@ -430,6 +531,7 @@ async def create_customers_bulk(
             )
         else:
             n_phone, n_email, n_name = item.normal
+        created_at = d.created_at or now
         rows.append(
             {
                 "id": item.id,
@@ -448,14 +550,26 @@ async def create_customers_bulk(
                 "owner_id": item.owner_id,
                 "team_id": item.team_id,
                 "status": "active",
+                "status_since": created_at,
                 "invalid_reason": None,
+                "lost_reason": None,
+                "lost_competitor": None,
                 "merged_into_id": None,
                 "external_ref": d.external_ref,
                 "normalized_name": n_name,
                 "normalized_phone": n_phone,
                 "normalized_email": n_email,
+                "level_since": d.level_since or created_at,
+                "last_order_date": None,
+                "content_updated_at": now,
+                # Computed by the `after_change` hooks below (data quality).
+                "quality_score": 0,
+                "incomplete": False,
+                "quality_alert": False,
+                "quality_due_at": now,
+                "quality": None,
                 "version": 1,
-                "created_at": now,
+                "created_at": created_at,
                 "updated_at": now,
                 "created_by": who.id,
                 "updated_by": who.id,
@@ -466,43 +580,118 @@ async def create_customers_bulk(
     except (IntegrityError, asyncpg.UniqueViolationError) as exc:
         # A concurrent create took the same (source, external_ref) after our check; the
         # request rolls back, the reserved code numbers with it. (COPY raises asyncpg's own.)
-        if "uq_customers_source_external_ref" in str(getattr(exc, "orig", exc)):
+        text = str(getattr(exc, "orig", exc))
+        if "uq_customers_source_external_ref" in text:
             raise Conflict("a customer with this source and external_ref exists") from None
+        if "uq_customers_code" in text:
+            # Only when the pattern changed and a new code meets one of the old pattern's
+            # (`codes.validate_pattern` refuses patterns that collide by themselves).
+            raise CodeTaken(
+                "a new customer's code is already taken by a customer numbered under an "
+                "earlier code pattern; nothing was created. Change the code pattern (for "
+                "example its prefix) so the shapes differ"
+            ) from None
         raise
     await ownership.open_periods(
         session,
         [
-            ownership.ledger_row(r["id"], r["owner_id"], r["team_id"], now, reason, "created", who)
-            for r in rows
+            ownership.ledger_row(
+                r["id"],
+                r["owner_id"],
+                r["team_id"],
+                item.data.owner_since or r["created_at"],
+                reason,
+                "created",
+                who,
+            )
+            for r, item in zip(rows, items, strict=True)
         ],
     )
-    await write_history(
+    history: list[dict[str, Any]] = []
+    for r, item in zip(rows, items, strict=True):
+        history.extend(_creation_history(r, item.data, who))
+    await write_history(session, history)
+    await events.emit_many(
         session,
         [
-            {
-                "customer_id": r["id"],
-                "version": 1,
-                "at": now,
-                "actor_id": who.id,
-                "actor_kind": who.kind,
-                "action": "created",
-                # What `history_row` would store for (None, value) pairs, without the detour.
-                "changes": {
-                    f: {"old": None, "new": r[f]}
-                    for f in _CREATED_FIELDS
-                    if r[f] is not None and r[f] != []
-                },
-                "comment": None,
-            }
-            for r in rows
+            (
+                events.CUSTOMER_CREATED,
+                r["id"],
+                events.created(r, who.id, item.data.owner_since, item.data.level_since),
+            )
+            for r, item in zip(rows, items, strict=True)
         ],
-    )
-    await events.emit_many(
-        session, [(events.CUSTOMER_CREATED, r["id"], events.created(r, who.id)) for r in rows]
     )
     for hook in extensions.after_create:
         await hook(session, principal, [(item.id, item.data) for item in items])
+    await _after_change(session, extensions, [r["id"] for r in rows])
     return rows
+
+
+def _creation_history(
+    row: dict[str, Any], data: CustomerCreate, who: Actor
+) -> list[dict[str, Any]]:
+    """The `created` entry (what the caller gave or got, contacts included) at the creation;
+    with a later `level_since` / `owner_since` (an import), the level and the owner enter
+    the history at those times instead (before them: not known)."""
+    created_at = row["created_at"]
+    later = set()
+    if data.level_since and data.level_since > created_at:
+        later.add("level")
+    if data.owner_since and data.owner_since > created_at:
+        later |= {"owner_id", "team_id"}
+
+    def entry(action: str, at: Any, fields: Any) -> dict[str, Any]:
+        # What `history_row` would store for (None, value) pairs, without the detour.
+        changes = {
+            f: {"old": None, "new": row[f]} for f in fields if row[f] is not None and row[f] != []
+        }
+        return {
+            "customer_id": row["id"],
+            "version": 1,
+            "at": at,
+            "actor_id": who.id,
+            "actor_kind": who.kind,
+            "action": action,
+            "changes": changes,
+            "comment": None,
+        }
+
+    first = entry("created", created_at, [f for f in _CREATED_FIELDS if f not in later])
+    if data.contacts:
+        first["changes"]["contacts"] = {
+            "old": None,
+            "new": [c.model_dump(mode="json") for c in data.contacts],
+        }
+    out = [first]
+    # In the order they happened: the history lists entries in the order they were written.
+    for action, fields, at in sorted(
+        (
+            ("level_changed", ("level",), data.level_since),
+            ("owner_changed", ("owner_id", "team_id"), data.owner_since),
+        ),
+        key=lambda step: step[2] or created_at,
+    ):
+        if at is not None and fields[0] in later:
+            out.append(entry(action, at, fields))
+    return out
+
+
+async def _after_change(
+    session: AsyncSession, extensions: ArchiveExtensions, ids: Sequence[uuid.UUID] | None
+) -> None:
+    for hook in extensions.after_change:
+        await hook(session, ids)
+
+
+async def content_changed(
+    session: AsyncSession, extensions: ArchiveExtensions, customer: Customer
+) -> None:
+    """A part of the customer's content kept elsewhere changed (a contact): it counts as an
+    update of the record for data quality. The caller holds the customer's lock."""
+    customer.content_updated_at = utcnow()
+    await session.flush()
+    await _after_change(session, extensions, [customer.id])
 
 
 async def create_customer(
@@ -514,9 +703,16 @@ async def create_customer(
     confirm_duplicates: bool,
 ) -> Customer:
     require_write(principal)
+    if historical(data):
+        require_history_writer(principal)
+    doc, _ = await archive_settings.load(session)
+    check_region(doc, data.region)
     (planned,) = await plan_owners(session, principal, [data])
     if isinstance(planned, DomainError):
         raise planned
+    problem = check_history(data, planned[0], utcnow())
+    if problem is not None:
+        raise problem
     if data.external_ref is not None:
         existing = await repository.external_ref_holder(session, data.source, data.external_ref)
         if existing is not None:
@@ -534,14 +730,64 @@ async def create_customer(
     owner_id, team_id = planned
     item = NewCustomer(data, owner_id, team_id)
     await create_customers_bulk(
-        session, principal, [item], extensions=extensions, principal=principal
+        session, principal, [item], extensions=extensions, principal=principal, settings=doc
     )
     customer = await repository.customer_by_id(session, item.id)
     assert customer is not None
     return customer
 
 
-def _diff(customer: Customer, data: CustomerUpdate) -> dict[str, tuple[Any, Any]]:
+def historical(data: CustomerCreate) -> bool:
+    """Does the new customer bring history (a past creation, owner or level since)?"""
+    return any(getattr(data, f) is not None for f in HISTORICAL_FIELDS)
+
+
+def may_write_history(principal: Principal) -> bool:
+    """Admins and integration keys with customers:write bring in customers with a past."""
+    if principal.kind == "key":
+        return principal.has_scope("customers:write")
+    return principal.kind == "user" and principal.is_admin
+
+
+def require_history_writer(principal: Principal) -> None:
+    if not may_write_history(principal):
+        raise Forbidden(
+            "only admins and integration keys with customers:write bring in customers with "
+            f"a past ({', '.join(HISTORICAL_FIELDS)})"
+        )
+
+
+def check_history(
+    data: CustomerCreate, owner_id: uuid.UUID | None, now: datetime
+) -> ValidationFailed | None:
+    """What is wrong with the times a new customer brings, or None: its creation is not in
+    the future, and its owner and level hold from its creation at the earliest, until now."""
+    created = data.created_at or now
+    if created > now:
+        return ValidationFailed.field("created_at", "is in the future")
+    for name in ("owner_since", "level_since"):
+        since = getattr(data, name)
+        if since is None:
+            continue
+        if since > now:
+            return ValidationFailed.field(name, "is in the future")
+        if since < created:
+            return ValidationFailed.field(name, "is before created_at")
+    if data.owner_since is not None and owner_id is None:
+        return ValidationFailed.field("owner_since", "a customer in the pool has no owner")
+    return None
+
+
+def check_region(doc: ArchiveSettingsDoc, region: str) -> None:
+    """422 when the settings list the regions and `region` is not one of them."""
+    problem = doc.unknown_region(normalize_region(region))
+    if problem:
+        raise ValidationFailed.field("region", problem)
+
+
+def _diff(
+    customer: Customer, data: CustomerUpdate, doc: ArchiveSettingsDoc
+) -> dict[str, tuple[Any, Any]]:
     given = data.model_dump(exclude_unset=True, exclude={"reason"})
     changes: dict[str, tuple[Any, Any]] = {}
     for name, new in given.items():
@@ -549,6 +795,8 @@ def _diff(customer: Customer, data: CustomerUpdate) -> dict[str, tuple[Any, Any]
             raise ValidationFailed.field(name, "may not be null")
         if name == "region":
             new = normalize_region(new)
+            if new != customer.region:
+                check_region(doc, new)
         old = getattr(customer, name)
         if old != new:
             changes[name] = (old, new)
@@ -568,21 +816,42 @@ def _check_status(customer: Customer, changes: dict[str, tuple[Any, Any]]) -> No
         changes["invalid_reason"] = (customer.invalid_reason, None)
 
 
+# The fields a likely duplicate is recognised by.
+_MATCHED_FIELDS = frozenset({"name", "region", "phone", "email"})
+
+
 async def update_customer(
     session: AsyncSession,
     principal: Principal,
     customer: Customer,
     data: CustomerUpdate,
+    extensions: ArchiveExtensions,
+    *,
+    confirm_duplicates: bool = False,
 ) -> tuple[Customer, ChangeRequest | None]:
     """Apply a PATCH (the record loaded as changeable and If-Match checked by the caller). A
     rep's change of a key field becomes a change request for a manager: nothing of that PATCH
-    is applied then."""
+    is applied then. A change that makes the record look like another customer (the same
+    phone, email, or name in the region) answers 409 with the candidates unless confirmed."""
     require_write(principal)
-    changes = _diff(customer, data)
-    _check_status(customer, changes)
-    if not changes:
-        return customer, None
     doc, _ = await archive_settings.load(session)
+    changes = _diff(customer, data, doc)
+    take_back = _taking_back(customer, changes)
+    _check_status(customer, changes)
+    if not changes and not take_back:
+        return customer, None
+    if not confirm_duplicates and _MATCHED_FIELDS & set(changes):
+        after = {f: getattr(customer, f) for f in _MATCHED_FIELDS}
+        after.update({f: new for f, (_, new) in changes.items() if f in _MATCHED_FIELDS})
+        candidates = await find_duplicates(
+            session, principal, after, extensions, exclude_id=customer.id
+        )
+        if candidates:
+            raise DuplicatesFound(
+                candidates,
+                detail=f"{len(candidates)} other customer(s) look like this one after the "
+                "change; resend with confirm_duplicates=true to change it anyway",
+            )
     if principal.kind == "user" and principal.is_rep:
         if (
             "owner_id" in changes
@@ -609,8 +878,23 @@ async def update_customer(
             await session.flush()
             await events.emit(session, *events.change_request_event(request, customer))
             return customer, request
-    await apply_changes(session, principal, customer, changes, comment=data.reason)
+    await apply_changes(session, principal, customer, changes, extensions, comment=data.reason)
+    if take_back:
+        await lifecycle.take_back_lost(session, principal, customer)
     return customer, None
+
+
+def _taking_back(customer: Customer, changes: dict[str, tuple[Any, Any]]) -> bool:
+    """Is the PATCH setting a lost customer active again (a manager's take-back)? The status
+    change then goes through the lifecycle, not as a field change."""
+    if changes.get("status", (None, None))[1] != "active" or customer.status == "invalid":
+        return False
+    if customer.status == "dormant":
+        raise Conflict("a dormant customer becomes active with its next order")
+    if customer.status == "lost":
+        del changes["status"]
+        return True
+    return False
 
 
 async def apply_changes(
@@ -618,6 +902,7 @@ async def apply_changes(
     actor: Actor | Principal,
     customer: Customer,
     changes: dict[str, tuple[Any, Any]],
+    extensions: ArchiveExtensions,
     *,
     comment: str | None = None,
 ) -> None:
@@ -626,13 +911,20 @@ async def apply_changes(
     who = as_actor(actor)
     owner_change = changes.pop("owner_id", None)
     if changes:
+        now = utcnow()
         for name, (_, new) in changes.items():
             setattr(customer, name, new)
         if {"name", "phone", "email"} & set(changes):
             for k, v in normalized(customer.name, customer.phone, customer.email).items():
                 setattr(customer, k, v)
+        if "level" in changes:
+            customer.level_since = now
+        if "status" in changes:
+            customer.status_since = now
+        if set(changes) - NOT_CONTENT_FIELDS:
+            customer.content_updated_at = now
         customer.version += 1
-        customer.updated_at = utcnow()
+        customer.updated_at = now
         customer.updated_by = who.id
         try:
             await session.flush()
@@ -661,6 +953,7 @@ async def apply_changes(
                 customer.id,
                 events.invalidated(customer, customer.invalid_reason, who.id),
             )
+        await _after_change(session, extensions, [customer.id])
     if owner_change is not None:
         new_owner = owner_change[1]
         if isinstance(actor, Principal):
@@ -739,6 +1032,7 @@ async def decide_change_request(
     session: AsyncSession,
     principal: Principal,
     request_id: uuid.UUID,
+    extensions: ArchiveExtensions,
     *,
     approve: bool,
     comment: str | None,
@@ -783,13 +1077,15 @@ async def decide_change_request(
             new = _from_json(name, value)
             if name == "region" and new is not None:
                 new = normalize_region(new)
+                if new != customer.region:
+                    check_region((await archive_settings.load(session))[0], new)
             if getattr(customer, name) != new:
                 changes[name] = (getattr(customer, name), new)
         _check_status(customer, changes)
         note = f"change request {request.id} by {request.requested_by} approved"
         if comment:
             note += f": {comment}"
-        await apply_changes(session, principal, customer, changes, comment=note)
+        await apply_changes(session, principal, customer, changes, extensions, comment=note)
     await events.emit(session, *events.change_request_event(request, customer))
     return request
 

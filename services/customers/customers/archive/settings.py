@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -10,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive import codes, events, repository
 from customers.archive.access import require_read
-from customers.archive.schemas import UPDATABLE_FIELDS
+from customers.archive.schemas import UPDATABLE_FIELDS, Region
 from servicekit.auth import Principal
 from servicekit.errors import Forbidden, ValidationFailed
+from servicekit.normalize import normalize_region
 
 Days = Annotated[int, Field(ge=1, le=366)]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
@@ -61,14 +64,133 @@ class PoolLimits(_Strict):
     claims_per_day: Annotated[int, Field(ge=1)] | None = 10
 
 
+# What a completeness score can count: the record's fields, and whether it has contacts.
+SCORABLE_FIELDS = (
+    "name",
+    "region",
+    "industry",
+    "address",
+    "phone",
+    "email",
+    "source",
+    "tags",
+    "estimated_potential",
+    "contacts",
+)
+Points = Annotated[int, Field(ge=0, le=100)]
+
+
+class DataQualitySettings(_Strict):
+    """How complete a record is (0-100) and when it counts as incomplete.
+
+    A present field earns its weight; a record changed within `fresh_days` earns
+    `fresh_points`, within `recent_days` `recent_points` (only changes of its content count:
+    fields and contacts, not a new owner or status). The weights and `fresh_points` add up to
+    100. A record is incomplete when it misses a required field or scores under `threshold`.
+    """
+
+    weights: dict[str, Points] = Field(
+        default_factory=lambda: {
+            "name": 15,
+            "region": 10,
+            "phone": 15,
+            "address": 10,
+            "industry": 10,
+            "email": 8,
+            "estimated_potential": 8,
+            "contacts": 6,
+            "source": 4,
+            "tags": 4,
+        }
+    )
+    required: list[str] = Field(
+        default_factory=lambda: ["name", "region", "phone", "address", "industry"]
+    )
+    recommended: list[str] = Field(
+        default_factory=lambda: ["email", "estimated_potential", "contacts", "source", "tags"]
+    )
+    fresh_days: Days = 90
+    fresh_points: Points = 10
+    recent_days: Annotated[int, Field(ge=1, le=3660)] = 365
+    recent_points: Points = 5
+    threshold: Annotated[int, Field(ge=0, le=100)] = 70
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DataQualitySettings:
+        listed = [*self.required, *self.recommended]
+        unknown = sorted({f for f in [*listed, *self.weights] if f not in SCORABLE_FIELDS})
+        if unknown:
+            raise ValueError(f"unknown field(s) {unknown}; use {list(SCORABLE_FIELDS)}")
+        both = sorted(set(self.required) & set(self.recommended))
+        if both:
+            raise ValueError(f"{both} cannot be both required and recommended")
+        if set(listed) != set(self.weights):
+            raise ValueError("every weighted field is required or recommended, and vice versa")
+        total = sum(self.weights.values()) + self.fresh_points
+        if total != 100:
+            raise ValueError(f"the weights and fresh_points add up to {total}, not 100")
+        if self.recent_days < self.fresh_days or self.recent_points > self.fresh_points:
+            raise ValueError("recent_days/points must not be fresher than fresh_days/points")
+        self.required = list(dict.fromkeys(self.required))
+        self.recommended = list(dict.fromkeys(self.recommended))
+        return self
+
+    def assess(
+        self, present: Collection[str], content_updated_at: datetime, now: datetime
+    ) -> dict[str, Any]:
+        """The data-quality section of a record with the fields `present` (and "contacts"
+        when it has some), as the quality feature computes and keeps it in SQL (for a record
+        as it was at a past time, which nothing keeps)."""
+        age = now - content_updated_at
+        fresh = age <= timedelta(days=self.fresh_days)
+        score = sum(points for field, points in self.weights.items() if field in present)
+        if fresh:
+            score += self.fresh_points
+        elif age <= timedelta(days=self.recent_days):
+            score += self.recent_points
+        missing_required = [f for f in self.required if f not in present]
+        return {
+            "score": score,
+            "incomplete": bool(missing_required) or score < self.threshold,
+            "threshold": self.threshold,
+            "missing_required": missing_required,
+            "missing_recommended": [f for f in self.recommended if f not in present],
+            "stale": not fresh,
+            "content_updated_at": content_updated_at,
+        }
+
+
 class ArchiveSettingsDoc(_Strict):
-    code_pattern: str = "{region}-{seq:06}"
+    code_pattern: str = Field(
+        "{region}-{level}-{seq:06}",
+        description="How new customers' codes are made, from {region}, {level}, {year} and "
+        "{seq} (the number, gap-free per prefix), e.g. EAST-A-000123. A code is given once "
+        "and never changes: the level in it is the level at creation. A pattern whose codes "
+        "could collide ({region}{seq}: region A1 number 1 and region A number 11 both give "
+        "A11) or that has no {seq} is refused.",
+    )
     cadence_days: CadenceDays = CadenceDays()
     approval_fields: list[str] = Field(default_factory=lambda: ["level", "owner_id"])
     level_thresholds: LevelThresholds = LevelThresholds()
     pool: PoolLimits = PoolLimits()
     # Where a deactivated user's customers go.
     deactivated_handover: Literal["pool", "manager"] = "pool"
+    dormant_after_days: Annotated[int, Field(ge=1, le=3660)] = Field(
+        180,
+        description="A customer with at least one order and none for this many days becomes "
+        "dormant; its next order makes it active again.",
+    )
+    regions: list[Region] | None = Field(
+        None,
+        description="The regions customers may be in (null: any). When set, an unknown "
+        "region is refused.",
+    )
+    free_text_order_lines: bool = Field(
+        False,
+        description="Order lines may name products outside the catalogue (companies without "
+        "one); otherwise every line names the sku of an active product.",
+    )
+    data_quality: DataQualitySettings = DataQualitySettings()
 
     @field_validator("code_pattern")
     @classmethod
@@ -77,6 +199,11 @@ class ArchiveSettingsDoc(_Strict):
         if problem:
             raise ValueError(problem)
         return value
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else list(dict.fromkeys(map(normalize_region, value)))
 
     @field_validator("approval_fields")
     @classmethod
@@ -91,6 +218,12 @@ class ArchiveSettingsDoc(_Strict):
 
     def cadence(self, level: str) -> int:
         return int(getattr(self.cadence_days, level))
+
+    def unknown_region(self, region: str) -> str | None:
+        """Why `region` (normalised) is refused, or None."""
+        if self.regions is None or region in self.regions:
+            return None
+        return f"not one of the regions of the settings: {', '.join(self.regions)}"
 
 
 DEFAULTS = ArchiveSettingsDoc()

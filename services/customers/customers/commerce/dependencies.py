@@ -26,7 +26,9 @@ from customers.archive.access import (
 )
 from customers.archive.models import Customer
 from customers.archive.service import get_visible_customer
-from customers.commerce.exceptions import CustomerMerged
+from customers.commerce import repository
+from customers.commerce.exceptions import CustomerMerged, OrderNotFound, PaymentNotFound
+from customers.commerce.models import Order, Payment
 from servicekit.app import CurrentPrincipal
 from servicekit.auth import Principal
 from servicekit.errors import Forbidden, NotFound
@@ -100,6 +102,53 @@ async def _writable_for_orders(
     principal: CurrentPrincipal,
 ) -> Customer:
     return await load_customer(session, principal, customer_id, write=True, scope=ORDERS_WRITE)
+
+
+async def _customer_of(
+    session: AsyncSession, principal: Principal, customer_id: uuid.UUID, *, write: bool
+) -> Customer | None:
+    """The customer an order or payment belongs to, when the caller may see (or change,
+    locking it) that customer: a record of a customer they cannot see is simply not found."""
+    try:
+        return await load_customer(
+            session,
+            principal,
+            customer_id,
+            write=write,
+            scope=ORDERS_WRITE if write else ORDERS_READ,
+        )
+    except NotFound:
+        return None
+
+
+async def order_and_customer(
+    session: AsyncSession, principal: Principal, order_id: uuid.UUID, *, write: bool
+) -> tuple[Order, Customer]:
+    """The order and its customer, under its customer's rule."""
+    order = await repository.order_by_id(session, order_id)
+    customer = (
+        None
+        if order is None
+        else await _customer_of(session, principal, order.customer_id, write=write)
+    )
+    if order is None or customer is None:
+        raise OrderNotFound(order_id)
+    return order, customer
+
+
+async def payment_and_customer(
+    session: AsyncSession, principal: Principal, payment_id: uuid.UUID, *, write: bool
+) -> tuple[Payment, Customer]:
+    """The payment and its customer, under the same rule as its order."""
+    payment = await repository.payment_by_id(session, payment_id)
+    customer = (
+        None
+        if payment is None
+        else await _customer_of(session, principal, payment.customer_id, write=write)
+    )
+    if payment is None or customer is None:
+        raise PaymentNotFound(payment_id)
+    return payment, customer
 
 
 ContactsCustomer = Annotated[Customer, Depends(_readable_for_contacts)]

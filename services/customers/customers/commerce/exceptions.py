@@ -18,6 +18,11 @@ class OrderNotFound(NotFound):
         super().__init__(f"no order {order_id}")
 
 
+class PaymentNotFound(NotFound):
+    def __init__(self, payment_id: uuid.UUID) -> None:
+        super().__init__(f"no payment {payment_id}")
+
+
 class CustomerMerged(Conflict):
     """Writes to a merged customer go to its survivor; the caller is told which one."""
 

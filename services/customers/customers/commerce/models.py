@@ -52,8 +52,11 @@ class Order(Base, table=True):
     __table_args__ = (
         sa.UniqueConstraint("source", "external_ref", name="uq_orders_source_external_ref"),
         sa.Index("ix_orders_customer_date", "customer_id", "order_date", "id"),
+        # The orders list across customers (a collections screen), newest first.
+        sa.Index("ix_orders_date", "order_date", "id"),
         sa.CheckConstraint("paid_amount <= amount", name="not_overpaid"),
         sa.CheckConstraint("amount >= 0 AND paid_amount >= 0", name="non_negative"),
+        sa.CheckConstraint("status IN ('placed', 'cancelled')", name="status"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -70,8 +73,15 @@ class Order(Base, table=True):
     # Kept on the order and changed only under the order's row lock, so the overpayment check
     # reads a total that no concurrent payment can change under it.
     paid_amount: Decimal = Field(default=Decimal("0"), sa_type=money_type())
+    # placed | cancelled; a cancelled order counts nowhere (figures, levels, dormancy).
+    status: str = "placed"
+    cancelled_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    cancelled_by: str | None = None
+    cancel_reason: str | None = None
+    version: int = 1
     created_by: str
     created_at: datetime = _ts()
+    updated_at: datetime = _ts()
 
 
 class Payment(Base, table=True):
@@ -92,6 +102,10 @@ class Payment(Base, table=True):
     external_ref: str | None = None
     created_by: str
     created_at: datetime = _ts()
+    # A reversed payment (a bounced transfer, a refund) no longer counts as paid.
+    reversed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    reversed_by: str | None = None
+    reverse_reason: str | None = None
 
 
 CONTACTS: sa.Table = Contact.__table__  # type: ignore[attr-defined]

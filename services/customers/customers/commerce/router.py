@@ -10,43 +10,50 @@ import uuid
 from typing import Annotated
 
 from fastapi import Path as PathParam
+from fastapi import Query
+from starlette.requests import Request
 from starlette.responses import Response
 
-from customers.archive.models import Customer
+from customers.archive.dependencies import Extensions
 from customers.commerce import repository, service
 from customers.commerce.dependencies import (
-    ORDERS_READ,
-    ORDERS_WRITE,
     ContactsCustomer,
     ContactsCustomerForWrite,
     OrdersCustomer,
     OrdersCustomerForWrite,
-    load_customer,
+    order_and_customer,
+    payment_and_customer,
 )
-from customers.commerce.exceptions import OrderNotFound
-from customers.commerce.models import Order
 from customers.commerce.schemas import (
     ContactCreate,
     ContactRead,
     ContactUpdate,
     OrderCreate,
+    OrderListQuery,
     OrderRead,
+    OrderUpdate,
     PaymentCreate,
     PaymentRead,
+    ReasonBody,
 )
 from servicekit.app import CurrentPrincipal, json_response
-from servicekit.errors import NotFound
+from servicekit.etag import check_if_match, etag_for
 from servicekit.pagination import Page, PageDep
 from servicekit.routing import SessionDep, kit_router
 
 customers_router = kit_router(prefix="/api/v1/customers", tags=["contacts", "orders"])
 orders_router = kit_router(prefix="/api/v1/orders", tags=["orders"])
+payments_router = kit_router(prefix="/api/v1/payments", tags=["orders"])
 
 BY_ID = "/{customer_id:uuid}"
 
 
 def _dump(model: ContactRead | OrderRead | PaymentRead) -> dict[str, object]:
     return model.model_dump(mode="json")
+
+
+def _etag(version: int) -> dict[str, str]:
+    return {"ETag": etag_for(version)}
 
 
 # --- contacts -------------------------------------------------------------------------------
@@ -60,9 +67,13 @@ async def list_contacts(customer: ContactsCustomer, session: SessionDep) -> Resp
 
 @customers_router.post(BY_ID + "/contacts", status_code=201, response_model=ContactRead)
 async def create_contact(
-    body: ContactCreate, customer: ContactsCustomerForWrite, session: SessionDep
+    body: ContactCreate,
+    customer: ContactsCustomerForWrite,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    extensions: Extensions,
 ) -> Response:
-    contact = await service.create_contact(session, customer, body)
+    contact = await service.create_contact(session, principal, customer, body, extensions)
     return json_response(
         _dump(service.contact_read(contact)),
         201,
@@ -76,16 +87,24 @@ async def update_contact(
     body: ContactUpdate,
     customer: ContactsCustomerForWrite,
     session: SessionDep,
+    principal: CurrentPrincipal,
+    extensions: Extensions,
 ) -> Response:
-    contact = await service.update_contact(session, customer, contact_id, body)
+    contact = await service.update_contact(
+        session, principal, customer, contact_id, body, extensions
+    )
     return json_response(_dump(service.contact_read(contact)))
 
 
 @customers_router.delete(BY_ID + "/contacts/{contact_id}", status_code=204)
 async def delete_contact(
-    contact_id: uuid.UUID, customer: ContactsCustomerForWrite, session: SessionDep
+    contact_id: uuid.UUID,
+    customer: ContactsCustomerForWrite,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    extensions: Extensions,
 ) -> Response:
-    await service.delete_contact(session, customer, contact_id)
+    await service.delete_contact(session, principal, customer, contact_id, extensions)
     return Response(status_code=204)
 
 
@@ -93,8 +112,10 @@ async def delete_contact(
 
 
 @customers_router.get(BY_ID + "/orders", response_model=Page[OrderRead])
-async def list_orders(customer: OrdersCustomer, session: SessionDep, page: PageDep) -> Response:
-    orders, cursor = await repository.orders_page(session, customer.id, page)
+async def list_customer_orders(
+    customer: OrdersCustomer, session: SessionDep, page: PageDep
+) -> Response:
+    orders, cursor = await repository.orders_of_customer_page(session, customer.id, page)
     return json_response(
         {"items": [_dump(service.order_read(o)) for o in orders], "next_cursor": cursor}
     )
@@ -120,42 +141,68 @@ async def place_order(
     )
 
 
-async def _order_customer(
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    order_id: uuid.UUID,
-    *,
-    write: bool,
-) -> tuple[Order, Customer]:
-    """The order and its customer, after checking the caller may see (or change, locking it)
-    that customer; an order of a customer they cannot see is simply not found."""
-    order = await service.get_order(session, order_id)
-    try:
-        customer = await load_customer(
-            session,
-            principal,
-            order.customer_id,
-            write=write,
-            scope=ORDERS_WRITE if write else ORDERS_READ,
-        )
-    except NotFound:
-        raise OrderNotFound(order_id) from None
-    return order, customer
+@orders_router.get(
+    "",
+    response_model=Page[OrderRead],
+    summary="Orders across the customers you may see, newest first, with paid and outstanding",
+)
+async def list_orders(
+    query: Annotated[OrderListQuery, Query()], session: SessionDep, principal: CurrentPrincipal
+) -> Response:
+    orders, cursor = await service.list_orders(session, principal, query)
+    return json_response(
+        {"items": [_dump(service.order_read(o)) for o in orders], "next_cursor": cursor}
+    )
 
 
 @orders_router.get("/{order_id:uuid}", response_model=OrderRead)
 async def get_order(
     order_id: Annotated[uuid.UUID, PathParam()], session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
-    order, _ = await _order_customer(session, principal, order_id, write=False)
-    return json_response(_dump(service.order_read(order)))
+    order, _ = await order_and_customer(session, principal, order_id, write=False)
+    return json_response(_dump(service.order_read(order)), headers=_etag(order.version))
+
+
+@orders_router.patch(
+    "/{order_id:uuid}",
+    response_model=OrderRead,
+    summary="Amend an unpaid order: its lines, dates or amounts (If-Match)",
+)
+async def amend_order(
+    request: Request,
+    order_id: Annotated[uuid.UUID, PathParam()],
+    body: OrderUpdate,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> Response:
+    _, customer = await order_and_customer(session, principal, order_id, write=True)
+    order = await service.get_order(session, order_id, for_update=True)
+    check_if_match(request, order.version)
+    order = await service.amend_order(session, principal, customer, order, body)
+    return json_response(_dump(service.order_read(order)), headers=_etag(order.version))
+
+
+@orders_router.post(
+    "/{order_id:uuid}/cancel",
+    response_model=OrderRead,
+    summary="Cancel an order (never one with payments: reverse them first)",
+)
+async def cancel_order(
+    order_id: Annotated[uuid.UUID, PathParam()],
+    body: ReasonBody,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> Response:
+    _, customer = await order_and_customer(session, principal, order_id, write=True)
+    order = await service.cancel_order(session, principal, customer, order_id, body.reason)
+    return json_response(_dump(service.order_read(order)), headers=_etag(order.version))
 
 
 @orders_router.get("/{order_id:uuid}/payments", response_model=list[PaymentRead])
 async def list_payments(
     order_id: Annotated[uuid.UUID, PathParam()], session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
-    await _order_customer(session, principal, order_id, write=False)
+    await order_and_customer(session, principal, order_id, write=False)
     payments = await repository.payments_of(session, order_id)
     return json_response([_dump(PaymentRead.model_validate(p)) for p in payments])
 
@@ -172,10 +219,41 @@ async def receive_payment(
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> Response:
-    _, customer = await _order_customer(session, principal, order_id, write=True)
+    _, customer = await order_and_customer(session, principal, order_id, write=True)
     payment, order, created = await service.receive_payment(
         session, customer, order_id, body, principal
     )
     payload = _dump(PaymentRead.model_validate(payment))
     payload["order"] = _dump(service.order_read(order))
     return json_response(payload, 201 if created else 200)
+
+
+# --- payments -------------------------------------------------------------------------------
+
+
+@payments_router.get("/{payment_id:uuid}", response_model=PaymentRead)
+async def get_payment(
+    payment_id: Annotated[uuid.UUID, PathParam()], session: SessionDep, principal: CurrentPrincipal
+) -> Response:
+    payment, _ = await payment_and_customer(session, principal, payment_id, write=False)
+    return json_response(_dump(PaymentRead.model_validate(payment)))
+
+
+@payments_router.post(
+    "/{payment_id:uuid}/reverse",
+    response_model=PaymentRead,
+    summary="Reverse a payment that did not stand (it no longer counts as paid)",
+)
+async def reverse_payment(
+    payment_id: Annotated[uuid.UUID, PathParam()],
+    body: ReasonBody,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> Response:
+    _, customer = await payment_and_customer(session, principal, payment_id, write=True)
+    payment, order = await service.reverse_payment(
+        session, principal, customer, payment_id, body.reason
+    )
+    payload = _dump(PaymentRead.model_validate(payment))
+    payload["order"] = _dump(service.order_read(order))
+    return json_response(payload)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from servicekit.inputs import Date
+from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
 PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
@@ -64,15 +65,41 @@ class ContactRead(BaseModel):
     email: str | None
     is_decision_maker: bool
     is_primary: bool
+    created_at: datetime
 
 
 # --- orders ---------------------------------------------------------------------------------
 
 
+Quantity = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=3)]
+Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S+$")]
+Reason = Annotated[str, Field(min_length=1, max_length=500)]
+
+
 class OrderLine(_Input):
-    product: Text
-    quantity: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=3)]
+    """A line names a catalogue product by `sku`; the order keeps the product's name (and
+    category and unit) as they were. `product` (a name) is for free-text lines, when the
+    settings allow them."""
+
+    sku: Sku | None = None
+    product: Text | None = None
+    quantity: Quantity
     unit_price: NonNegativeMoney
+
+    @model_validator(mode="after")
+    def _names_something(self) -> OrderLine:
+        if self.sku is None and self.product is None:
+            raise ValueError("a line names its product by sku (or by product name)")
+        return self
+
+
+class OrderLineRead(BaseModel):
+    sku: str | None = None
+    product: str | None = None
+    category: str | None = None
+    unit: str | None = None
+    quantity: Decimal
+    unit_price: Decimal
 
 
 class OrderCreate(_Input):
@@ -87,6 +114,24 @@ class OrderCreate(_Input):
     external_ref: Ref | None = None
 
 
+class OrderUpdate(_Input):
+    """An amendment of an unpaid order (If-Match): its lines, dates or amounts."""
+
+    order_date: date | None = None
+    amount: NonNegativeMoney | None = None
+    gross_profit: Money | None = None
+    due_date: date | None = None
+    lines: list[OrderLine] | None = Field(default=None, max_length=1000)
+    reason: Reason | None = None
+
+    @field_validator("order_date", "amount", "lines")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be left out but not set to null")
+        return value
+
+
 class OrderRead(BaseModel):
     id: uuid.UUID
     customer_id: uuid.UUID
@@ -94,11 +139,35 @@ class OrderRead(BaseModel):
     amount: Decimal
     gross_profit: Decimal | None
     due_date: date | None
-    lines: list[OrderLine]
+    lines: list[OrderLineRead]
     source: str
     external_ref: str | None
+    status: Literal["placed", "cancelled"]
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
     paid_amount: Decimal
     outstanding_amount: Decimal
+    version: int
+    created_at: datetime
+
+
+class OrderListQuery(BaseModel):
+    """`GET /orders`: orders of the customers the caller may see."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: str | None = None
+    customer_id: uuid.UUID | None = None
+    from_: date | None = Field(None, alias="from", description="orders dated on or after")
+    to: date | None = Field(None, description="orders dated before")
+    status: Literal["placed", "cancelled", "outstanding", "paid"] | None = Field(
+        None, description="outstanding: placed and not fully paid; paid: placed and paid"
+    )
+
+
+class ReasonBody(_Input):
+    reason: Reason
 
 
 # --- payments -------------------------------------------------------------------------------
@@ -123,3 +192,6 @@ class PaymentRead(BaseModel):
     method: str | None
     source: str
     external_ref: str | None
+    # A reversed payment no longer counts as paid.
+    reversed_at: datetime | None = None
+    reverse_reason: str | None = None

@@ -1,5 +1,6 @@
 import customers.archive.models  # the archive: customers, history, ledger, settings, ...
 import customers.commerce.models  # contacts, orders, payments
+import customers.products.models  # the product catalogue
 import customers.visitmemos.models  # noqa: F401  (the visits feed's memos)
 from customers.models import SCHEMA, metadata
 from servicekit.migrations import run_env

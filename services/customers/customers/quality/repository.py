@@ -9,15 +9,15 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from customers.archive.models import CUSTOMERS
+from customers.archive.models import CUSTOMERS, LIVE_STATUSES
 from customers.archive.repository import visibility_filter
+from customers.archive.settings import DataQualitySettings
 from customers.commerce.models import CONTACTS, ORDERS, PAYMENTS
-from customers.quality.scoring import FRESH_DAYS, FRESH_POINTS, PARTS, RECENT_DAYS, RECENT_POINTS
 from servicekit.auth import Principal
 from servicekit.pagination import PageParams, keyset, make_page
 
@@ -46,7 +46,11 @@ def _texts(values: Sequence[str | None]) -> sa.ColumnElement[list[str]]:
     return sa.cast(sa.bindparam(None, list(values)), TEXT_ARRAY)
 
 
-# --- the score (`scoring.PARTS`) as SQL ---------------------------------------------------------
+# --- the score, kept on the record -------------------------------------------------------------
+#
+# `DataQualitySettings` defines it. It is computed here, in SQL, for the customers a change
+# touched (or all of them, after the settings changed, or those whose freshness points run out:
+# `quality_due_at`), and stored with the record: the list, the card and the file read columns.
 
 
 def _present(field: str) -> sa.ColumnElement[bool]:
@@ -60,46 +64,97 @@ def _present(field: str) -> sa.ColumnElement[bool]:
     return col.is_not(None)
 
 
-def score_sql(now: datetime | sa.ColumnElement[datetime]) -> sa.ColumnElement[int]:
-    terms: list[sa.ColumnElement[int]] = [
-        sa.case((_present(p.field), p.points), else_=0) for p in PARTS
-    ]
-    terms.append(
+def _missing(fields: Sequence[str]) -> sa.ColumnElement[Any]:
+    if not fields:
+        return sa.cast(sa.literal("{}"), TEXT_ARRAY)
+    names = [sa.case((_present(f), sa.null()), else_=sa.literal(f)) for f in fields]
+    return sa.func.array_remove(pg_array(names), sa.null())
+
+
+async def refresh_scores(
+    session: AsyncSession,
+    dq: DataQualitySettings,
+    *,
+    now: datetime,
+    ids: Sequence[uuid.UUID] | None = None,
+    due: bool = False,
+    limit: int | None = None,
+) -> list[Any]:
+    """Compute and store the score of the customers `ids` (all of them when None), or with
+    `due` of up to `limit` whose freshness ran out (rows others hold are skipped). Rows are
+    locked in id order, like every batch. Returns per changed customer its record, the new
+    score's facts and `was_alert` (before)."""
+    fresh, recent = timedelta(days=dq.fresh_days), timedelta(days=dq.recent_days)
+    age_fresh = C.content_updated_at >= now - fresh
+    age_recent = C.content_updated_at >= now - recent
+    score: sa.ColumnElement[int] = sa.literal(0)
+    for field, points in dq.weights.items():
+        score = score + sa.case((_present(field), points), else_=0)
+    score = score + sa.case((age_fresh, dq.fresh_points), (age_recent, dq.recent_points), else_=0)
+    picked = sa.select(
+        C.id,
+        C.quality_alert.label("was_alert"),
+        sa.cast(score, sa.SmallInteger).label("score"),
+        _missing(dq.required).label("missing_required"),
+        _missing(dq.recommended).label("missing_recommended"),
+        sa.not_(age_fresh).label("stale"),
         sa.case(
-            (C.updated_at >= now - timedelta(days=FRESH_DAYS), FRESH_POINTS),
-            (C.updated_at >= now - timedelta(days=RECENT_DAYS), RECENT_POINTS),
-            else_=0,
+            (age_fresh, C.content_updated_at + fresh),
+            (age_recent, C.content_updated_at + recent),
+        ).label("due_at"),
+    )
+    if due:
+        picked = (
+            picked.where(C.quality_due_at <= now)
+            .order_by(C.quality_due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    else:
+        if ids is not None:
+            picked = picked.where(C.id == sa.any_(sa.cast(list(ids), ARRAY(sa.Uuid))))
+        picked = picked.order_by(C.id).with_for_update()
+    q = picked.cte("scored").c
+    incomplete = sa.or_(sa.func.cardinality(q.missing_required) > 0, q.score < dq.threshold)
+    section = sa.func.json_build_object(
+        "score",
+        q.score,
+        "incomplete",
+        incomplete,
+        "threshold",
+        dq.threshold,
+        "missing_required",
+        sa.func.to_json(q.missing_required),
+        "missing_recommended",
+        sa.func.to_json(q.missing_recommended),
+        "stale",
+        q.stale,
+        "content_updated_at",
+        C.content_updated_at,
+    )
+    stmt = (
+        sa.update(CUSTOMERS)
+        .where(C.id == q.id)
+        .values(
+            quality_score=q.score,
+            incomplete=incomplete,
+            quality_alert=sa.and_(C.level == "A", incomplete),
+            quality_due_at=q.due_at,
+            quality=section,
+        )
+        .returning(
+            *CUSTOMERS.c,
+            q.was_alert,
+            q.missing_required,
+            q.missing_recommended,
         )
     )
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    return sa.cast(total, sa.Integer)
+    return list((await session.execute(stmt)).all())
 
 
 def data_quality_section(customer_id: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    """The full file's data_quality section (`DataQuality`'s JSON), computed in the file's own
-    statement: the customer's columns are in scope there."""
-    now = sa.func.now()
-
-    def missing(required: bool) -> sa.ColumnElement[Any]:
-        names = [
-            sa.case((_present(p.field), sa.null()), else_=sa.literal(p.field))
-            for p in PARTS
-            if p.required is required
-        ]
-        return sa.func.to_json(sa.func.array_remove(pg_array(names), sa.null()))
-
-    return sa.func.json_build_object(
-        "score",
-        score_sql(now),
-        "missing_required",
-        missing(True),
-        "missing_recommended",
-        missing(False),
-        "stale",
-        C.updated_at < now - timedelta(days=FRESH_DAYS),
-    )
+    """The full file's data_quality section (`DataQuality`'s JSON), as kept on the record."""
+    return C.quality
 
 
 async def incomplete_page(
@@ -107,15 +162,12 @@ async def incomplete_page(
     principal: Principal,
     page: PageParams,
     *,
-    now: datetime,
     below: int,
     level: str | None,
     region: str | None,
     owner_id: uuid.UUID | None,
 ) -> tuple[list[Any], str | None]:
-    """Active customers the principal may see scoring under `below`, worst first; each row
-    carries `score` and one `has_<field>` flag per part."""
-    score = score_sql(now)
+    """Live customers the principal may see scoring under `below`, worst first."""
     stmt = sa.select(
         C.id,
         C.code,
@@ -125,14 +177,14 @@ async def incomplete_page(
         C.owner_id,
         C.team_id,
         C.updated_at,
-        score.label("score"),
-        *[_present(p.field).label(f"has_{p.field}") for p in PARTS],
-    ).where(C.status == "active", visibility_filter(principal), score < below)
+        C.quality_score,
+        C.quality,
+    ).where(C.status.in_(LIVE_STATUSES), visibility_filter(principal), C.quality_score < below)
     for column, value in ((C.level, level), (C.region, region), (C.owner_id, owner_id)):
         if value is not None:
             stmt = stmt.where(column == value)
-    rows = (await session.execute(keyset(stmt, [score, C.id], page))).all()
-    return make_page(rows, page, lambda r: (r.score, r.id))
+    rows = (await session.execute(keyset(stmt, [C.quality_score, C.id], page))).all()
+    return make_page(rows, page, lambda r: (r.quality_score, r.id))
 
 
 # --- likely duplicates --------------------------------------------------------------------------
@@ -141,10 +193,10 @@ async def incomplete_page(
 def _matching(
     phones: Sequence[str], emails: Sequence[str], pairs: Sequence[tuple[str, str]]
 ) -> sa.Subquery | None:
-    """Active customers with one of the phones or emails, or one of the (region, name) pairs:
+    """Live customers with one of the phones or emails, or one of the (region, name) pairs:
     a UNION of one index-driven branch per rule (phone index, email index, (region,
     normalized_name) index probed once per pair)."""
-    active = C.status == "active"
+    active = C.status.in_(LIVE_STATUSES)
     branches: list[sa.Select[Any]] = []
     if phones:
         branches.append(
@@ -194,6 +246,58 @@ async def matching_customers(
     if limit is not None:
         stmt = stmt.order_by(matches.c.code).limit(limit)
     return list((await session.execute(stmt)).all())
+
+
+async def duplicate_pairs(
+    session: AsyncSession, principal: Principal, page: PageParams
+) -> tuple[list[Any], str | None]:
+    """Pairs of live customers the principal may both see that share a normalised phone or
+    email, or a normalised name in one region; each pair once (the smaller id first), with
+    what they share, in id order. One self-join per rule, each on its index."""
+    a, b = CUSTOMERS.alias("a"), CUSTOMERS.alias("b")
+    both = [
+        a.c.status.in_(LIVE_STATUSES),
+        b.c.status.in_(LIVE_STATUSES),
+        visibility_filter(principal, a),
+        visibility_filter(principal, b),
+    ]
+    rules = (
+        ("phone", [a.c.normalized_phone == b.c.normalized_phone]),
+        ("email", [a.c.normalized_email == b.c.normalized_email]),
+        ("name", [a.c.region == b.c.region, a.c.normalized_name == b.c.normalized_name]),
+    )
+    pairs = sa.union_all(
+        *[
+            sa.select(a.c.id.label("a_id"), b.c.id.label("b_id"), sa.literal(key).label("key"))
+            .select_from(a.join(b, sa.and_(a.c.id < b.c.id, *same)))
+            .where(*both)
+            for key, same in rules
+        ]
+    ).subquery("pairs")
+    grouped = (
+        sa.select(
+            pairs.c.a_id,
+            pairs.c.b_id,
+            sa.func.array_agg(aggregate_order_by(pairs.c.key, pairs.c.key)).label("matched_on"),
+        )
+        .group_by(pairs.c.a_id, pairs.c.b_id)
+        .subquery("grouped")
+    )
+    g = grouped.c
+    stmt = keyset(sa.select(grouped), [g.a_id, g.b_id], page)
+    found = (await session.execute(stmt)).all()
+    ids = {i for r in found for i in (r.a_id, r.b_id)}
+    details = {}
+    if ids:
+        rows = await session.execute(
+            sa.select(*_MATCH_COLUMNS).where(C.id == sa.any_(sa.cast(list(ids), ARRAY(sa.Uuid))))
+        )
+        details = {r.id: r for r in rows}
+    return make_page(
+        [(details[r.a_id], details[r.b_id], list(r.matched_on)) for r in found],
+        page,
+        lambda r: [r[0].id, r[1].id],
+    )
 
 
 # --- import -------------------------------------------------------------------------------------
@@ -262,19 +366,28 @@ def _rowcount(result: Any) -> int:
 
 async def move_contacts(
     session: AsyncSession, survivor_id: uuid.UUID, duplicate_id: uuid.UUID, *, at: datetime
-) -> int:
+) -> list[tuple[Any, Any]]:
     """The duplicate's contacts to the survivor; a survivor's primary contact stays the only
-    primary one."""
+    primary one. Returns each moved contact before and after."""
     survivor_has_primary = await session.scalar(
         sa.select(sa.exists().where(CONTACTS.c.customer_id == survivor_id, CONTACTS.c.is_primary))
     )
+    before = {
+        r.id: r
+        for r in await session.execute(
+            sa.select(CONTACTS).where(CONTACTS.c.customer_id == duplicate_id).with_for_update()
+        )
+    }
     values: dict[str, Any] = {"customer_id": survivor_id, "updated_at": at}
     if survivor_has_primary:
         values["is_primary"] = False
     result = await session.execute(
-        sa.update(CONTACTS).where(CONTACTS.c.customer_id == duplicate_id).values(**values)
+        sa.update(CONTACTS)
+        .where(CONTACTS.c.customer_id == duplicate_id)
+        .values(**values)
+        .returning(*CONTACTS.c)
     )
-    return _rowcount(result)
+    return [(before[r.id], r) for r in result]
 
 
 async def move_orders_and_payments(

@@ -16,7 +16,13 @@ from starlette.responses import Response, StreamingResponse
 from customers.archive.dependencies import Extensions
 from customers.archive.schemas import Level
 from customers.quality import service
-from customers.quality.schemas import DataQualityPage, ImportResult, MergeBody, MergeResult
+from customers.quality.schemas import (
+    DataQualityPage,
+    DuplicatePairsPage,
+    ImportResult,
+    MergeBody,
+    MergeResult,
+)
 from servicekit.app import CurrentPrincipal, json_response
 from servicekit.pagination import PageDep
 from servicekit.routing import SessionDep, kit_router
@@ -49,6 +55,16 @@ async def data_quality(
         owner_id=owner_id,
     )
     return json_response(result.model_dump(mode="json"))
+
+
+@router.get(
+    "/duplicates",
+    response_model=DuplicatePairsPage,
+    summary="Likely duplicate pairs among the customers you may see (same phone, email, or "
+    "name in a region)",
+)
+async def duplicates(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Response:
+    return json_response(await service.duplicate_pairs(session, principal, page))
 
 
 @router.post(BY_ID + "/merge", response_model=MergeResult, summary="Fold a duplicate into this")

@@ -10,12 +10,17 @@ from pydantic import BaseModel, ConfigDict
 
 
 class DataQuality(BaseModel):
+    """A record's completeness by the settings (`data_quality`): its score, whether it counts
+    as incomplete (a required field missing, or under the threshold), what it misses, and
+    whether its content was changed within `fresh_days` (`stale` when not)."""
+
     score: int
+    incomplete: bool
+    threshold: int
     missing_required: list[str]
     missing_recommended: list[str]
-    # True when the record was not updated within `scoring.FRESH_DAYS` (it then loses
-    # freshness points).
     stale: bool
+    content_updated_at: datetime
 
 
 class DataQualityItem(BaseModel):
@@ -27,7 +32,8 @@ class DataQualityItem(BaseModel):
     owner_id: uuid.UUID | None
     team_id: uuid.UUID | None
     updated_at: datetime
-    data_quality: DataQuality
+    # None until the service computed it (a record written outside the service).
+    data_quality: DataQuality | None
 
 
 class DataQualityPage(BaseModel):
@@ -65,3 +71,23 @@ class ImportResult(BaseModel):
     updated: int
     unchanged: int
     errors: int
+
+
+class DuplicateCandidate(BaseModel):
+    id: uuid.UUID
+    code: str
+    name: str
+    region: str
+    owner_id: uuid.UUID | None
+    status: str
+    matched_on: list[str]
+
+
+class DuplicatePair(BaseModel):
+    customers: list[DuplicateCandidate]
+    matched_on: list[Literal["email", "name", "phone"]]
+
+
+class DuplicatePairsPage(BaseModel):
+    items: list[DuplicatePair]
+    next_cursor: str | None = None

@@ -15,23 +15,36 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive import events as archive_events
+from customers.archive import lifecycle
+from customers.archive import repository as archive_repository
+from customers.archive import settings as archive_settings
 from customers.archive.access import can_change, can_see, require_read
 from customers.archive.extensions import ArchiveExtensions
 from customers.archive.history import Actor, history_row, record_change, write_history
 from customers.archive.models import Customer
-from customers.archive.schemas import PUBLIC_FIELDS, UPDATABLE_FIELDS, CustomerCreate
+from customers.archive.schemas import (
+    HISTORICAL_FIELDS,
+    PUBLIC_FIELDS,
+    UPDATABLE_FIELDS,
+    CustomerCreate,
+)
 from customers.archive.service import (
     NewCustomer,
+    check_history,
     create_customers_bulk,
     get_visible_customer,
+    may_write_history,
     plan_owners,
+    require_history_writer,
 )
-from customers.quality import formats, repository, scoring
+from customers.commerce.service import contact_state
+from customers.quality import events, formats, repository
 from customers.quality.schemas import DataQualityItem, DataQualityPage, MergeResult
 from servicekit.auth import Principal
 from servicekit.db import Database, utcnow
 from servicekit.errors import Conflict, DomainError, Forbidden, ValidationFailed, validation_text
 from servicekit.ids import ordered_uuids
+from servicekit.imports import import_report
 from servicekit.inputs import row_refusal
 from servicekit.normalize import (
     MatchKeys,
@@ -41,8 +54,57 @@ from servicekit.normalize import (
     normalize_phone,
     normalize_region,
 )
-from servicekit.outbox import record_event
 from servicekit.pagination import PageParams
+
+# --- the score, kept on the record ---------------------------------------------------------
+
+
+async def refresh_quality(session: AsyncSession, ids: Sequence[uuid.UUID] | None) -> None:
+    """Compute and keep the score of these customers (all of them when None): the archive's
+    `after_change` hook, run in the changing transaction."""
+    doc, _ = await archive_settings.load(session)
+    rows = await repository.refresh_scores(session, doc.data_quality, now=utcnow(), ids=ids)
+    await _announce(session, rows, doc.data_quality.threshold)
+    archive_repository.refresh_loaded(
+        session, rows, ("quality_score", "incomplete", "quality_alert", "quality_due_at", "quality")
+    )
+
+
+# How many scores one statement of the pass computes.
+PASS_BATCH = 5000
+
+
+async def refresh_due(session: AsyncSession) -> int:
+    """The periodic pass: the scores whose freshness points ran out (and rows written outside
+    the service, due at once), computed again; returns how many."""
+    doc, _ = await archive_settings.load(session)
+    total = 0
+    while True:
+        rows = await repository.refresh_scores(
+            session, doc.data_quality, now=utcnow(), due=True, limit=PASS_BATCH
+        )
+        await _announce(session, rows, doc.data_quality.threshold)
+        total += len(rows)
+        if len(rows) < PASS_BATCH:
+            return total
+
+
+async def _announce(session: AsyncSession, rows: Sequence[Any], threshold: int) -> None:
+    """`customer.data_incomplete` for each A-level customer that just became incomplete (its
+    content, its level or the settings changed, or its data grew old)."""
+    await archive_events.emit_many(
+        session,
+        [
+            (
+                events.CUSTOMER_DATA_INCOMPLETE,
+                r.id,
+                events.data_incomplete(r, threshold),
+            )
+            for r in rows
+            if r.quality_alert and not r.was_alert
+        ],
+    )
+
 
 # --- the incomplete-records list -------------------------------------------------------------
 
@@ -57,14 +119,12 @@ async def incomplete_customers(
     region: str | None = None,
     owner_id: uuid.UUID | None = None,
 ) -> DataQualityPage:
-    """Active customers the caller may see whose score is under `below`, worst first."""
+    """Live customers the caller may see whose score is under `below`, worst first."""
     require_read(principal)
-    now = utcnow()
     rows, cursor = await repository.incomplete_page(
         session,
         principal,
         page,
-        now=now,
         below=below,
         level=level,
         region=region.strip().upper() if region else None,
@@ -81,7 +141,7 @@ async def incomplete_customers(
                 owner_id=r.owner_id,
                 team_id=r.team_id,
                 updated_at=r.updated_at,
-                data_quality=scoring.from_row(r, now),
+                data_quality=r.quality,
             )
             for r in rows
         ],
@@ -171,6 +231,22 @@ async def find_duplicates(
     return candidates_for(principal, [(r, on) for r in rows if (on := matched_on(keys, r))])
 
 
+async def duplicate_pairs(
+    session: AsyncSession, principal: Principal, page: PageParams
+) -> dict[str, Any]:
+    """Likely duplicate pairs among the customers the caller may see, for cleaning up (merge
+    one into the other: `POST /{id}/merge`)."""
+    require_read(principal)
+    rows, cursor = await repository.duplicate_pairs(session, principal, page)
+    return {
+        "items": [
+            {"customers": [candidate(a, on), candidate(b, on)], "matched_on": on}
+            for a, b, on in rows
+        ],
+        "next_cursor": cursor,
+    }
+
+
 async def find_duplicates_bulk(
     session: AsyncSession, keys: Sequence[MatchKeys]
 ) -> list[list[tuple[Any, list[str]]]]:
@@ -246,10 +322,28 @@ async def merge_customers(
             )
 
     now = utcnow()
-    moved_contacts = await repository.move_contacts(session, survivor_id, duplicate_id, at=now)
+    moved = await repository.move_contacts(session, survivor_id, duplicate_id, at=now)
+    moved_contacts = len(moved)
     moved_orders, moved_payments = await repository.move_orders_and_payments(
         session, survivor_id, duplicate_id
     )
+    # The contacts changed hands: each side's history says so (the file as of replays it).
+    who = Actor.of(principal)
+    await write_history(
+        session,
+        [
+            history_row(c.id, c.version, who, action, {"contact": change}, at=now)
+            for old, new in moved
+            for c, action, change in (
+                (duplicate, "contact_removed", (contact_state(old), None)),
+                (survivor, "contact_added", (None, contact_state(new))),
+            )
+        ],
+    )
+    # The survivor's orders now include the duplicate's: its lifecycle follows them.
+    latest = [d for d in (survivor.last_order_date, duplicate.last_order_date) if d]
+    if latest and max(latest) != survivor.last_order_date:
+        await lifecycle.orders_changed(session, principal, survivor, max(latest))
 
     filled: dict[str, tuple[Any, Any]] = {}
     for field in FILLABLE:
@@ -267,6 +361,8 @@ async def merge_customers(
     survivor.version += 1
     survivor.updated_at = now
     survivor.updated_by = principal.sub
+    if filled or moved:
+        survivor.content_updated_at = now
     # `merged_from` is not a field of the record, so an as-of replay skips it; the entry still
     # shows in the history, at the version it took.
     await record_change(
@@ -293,6 +389,7 @@ async def merge_customers(
         comment=f"merged into {survivor.code}",
     )
     await session.flush()
+    await refresh_quality(session, [survivor.id])
 
     result = MergeResult(
         survivor_id=survivor.id,
@@ -311,7 +408,7 @@ async def merge_customers(
         payments_moved=moved_payments,
         filled_fields=result.filled_fields,
     )
-    await record_event(session, archive_events.CUSTOMER_MERGED, duplicate.id, data)
+    await archive_events.emit(session, archive_events.CUSTOMER_MERGED, duplicate.id, data)
     return result
 
 
@@ -331,7 +428,6 @@ READ_ONLY = frozenset(
         "team_id",
         "status",
         "version",
-        "created_at",
         "updated_at",
         "invalid_reason",
         "merged_into_id",
@@ -459,13 +555,18 @@ async def import_customers(
             seen_refs[key] = r.index
     good = [r for r in good if r.outcome is None]
 
+    doc, _ = await archive_settings.load(session)
     existing = await _existing(session, good)
     new_rows: list[_Row] = []
     updates: list[tuple[_Row, Any, dict[str, tuple[Any, Any]]]] = []
     for r in good:
         ref = r.data.external_ref
         match = existing.get((r.data.source or "", ref)) if ref is not None else None
-        if match is None:
+        region = normalize_region(r.data.region)
+        unknown_region = doc.unknown_region(region)
+        if unknown_region and (match is None or match.region != region):
+            _fail(r, f"region: {unknown_region}")
+        elif match is None:
             new_rows.append(r)
         elif not can_change(principal, match):
             # Before anything that names the record: it may be one the caller cannot see.
@@ -489,7 +590,15 @@ async def import_customers(
         _flag_duplicates(principal, new_rows, await find_duplicates_bulk(session, keys))
         new_rows = [r for r in new_rows if r.outcome is None]
 
+    # A customer's past (created_at, owner_since, level_since) is brought in by admins and
+    # keys only; on a customer that exists already it is ignored (an export file carries
+    # created_at and may be imported again by anyone who may import).
+    if not may_write_history(principal) and any(
+        getattr(r.data, f) is not None for r in new_rows for f in HISTORICAL_FIELDS
+    ):
+        require_history_writer(principal)
     owners = await plan_owners(session, principal, [r.data for r in new_rows])
+    now = utcnow()
     # Time-ordered ids: the batch appends to the primary-key index instead of dirtying a page
     # per row all over it (the largest single cost of a 10,000-row COPY into 1M customers).
     ids = iter(ordered_uuids(len(new_rows)))
@@ -498,27 +607,27 @@ async def import_customers(
         if isinstance(planned, DomainError):
             _fail(r, planned.detail or planned.title)
             continue
+        problem = check_history(r.data, planned[0], now)
+        if problem is not None:
+            _fail(r, problem.detail or problem.title)
+            continue
         k = r.keys
         normal = (k.phone, k.email, k.name) if k is not None else None
         item = NewCustomer(r.data, planned[0], planned[1], id=next(ids), normal=normal)
         items.append(item)
         r.outcome = _outcome(r.index, "created", item.id)
     await create_customers_bulk(
-        session, principal, items, extensions=extensions, principal=principal, reason="imported"
+        session,
+        principal,
+        items,
+        extensions=extensions,
+        principal=principal,
+        settings=doc,
+        reason="imported",
     )
     await _apply_updates(session, principal, updates)
 
-    results = [r.outcome for r in rows if r.outcome is not None]
-    counts = {"created": 0, "updated": 0, "unchanged": 0, "error": 0}
-    for o in results:
-        counts[o["outcome"]] += 1
-    return {
-        "results": results,
-        "created": counts["created"],
-        "updated": counts["updated"],
-        "unchanged": counts["unchanged"],
-        "errors": counts["error"],
-    }
+    return import_report([r.outcome for r in rows if r.outcome is not None])
 
 
 def _describe(candidate: dict[str, Any]) -> str:
@@ -586,6 +695,8 @@ async def _apply_updates(
             normalized_name=normalize_name(after["name"]),
             normalized_phone=normalize_phone(after["phone"]),
             normalized_email=normalize_email(after["email"]),
+            content_updated_at=now,
+            level_since=now if "level" in changes else match.level_since,
         )
         params.append({"_id": match.id, **values})
         history.append(
@@ -612,13 +723,21 @@ async def _apply_updates(
         r.outcome = _outcome(r.index, "updated", match.id)
     await repository.update_customers(
         session,
-        (*UPDATABLE, "normalized_name", "normalized_phone", "normalized_email"),
+        (
+            *UPDATABLE,
+            "normalized_name",
+            "normalized_phone",
+            "normalized_email",
+            "content_updated_at",
+            "level_since",
+        ),
         params,
         at=now,
         by=who.id,
     )
     await write_history(session, history)
     await archive_events.emit_many(session, emitted)
+    await refresh_quality(session, [match.id for _, match, _ in updates])
 
 
 # --- export -----------------------------------------------------------------------------------

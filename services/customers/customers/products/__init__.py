@@ -1,0 +1,1 @@
+"""The product catalogue: what order lines name by sku (admins write, everyone reads)."""
