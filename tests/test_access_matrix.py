@@ -18,6 +18,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ KEY_SCOPES = (
     "opportunities:read",
     "opportunities:write",
     "scoring:read",
+    "visits:read",
+    "visits:write",
     "events:customers",
     "events:identity",
     "events:read",
@@ -76,6 +79,8 @@ CUSTOMERS_READ = ("customers:read", "customers:write")
 ORDERS_READ = ("orders:read", "orders:write")
 OPPORTUNITIES_READ = ("opportunities:read", "opportunities:write")
 LEADS_READ = ("leads:read", "leads:write")
+VISITS_READ = ("visits:read", "visits:write")
+VISITS = "/api/v1/visits"
 LEADS = "/api/v1/leads"
 OPPORTUNITIES = "/api/v1/opportunities"
 
@@ -99,9 +104,10 @@ class Records:
     lead: dict[str, Any] = field(default_factory=dict)
     opportunity: dict[str, Any] = field(default_factory=dict)
     lost: str = ""
+    visit: str = ""
 
 
-PARTS = ("contact", "order", "request", "pool", "other", "lead", "opportunity", "lost")
+PARTS = ("contact", "order", "request", "pool", "other", "lead", "opportunity", "lost", "visit")
 
 
 @dataclass
@@ -179,7 +185,30 @@ class World:
             lost = await self.post(OPPORTUNITIES, body)
             move = {"stage": "lost", "lost_reason": "price"}
             r.lost = (await self.post(f"{OPPORTUNITIES}/{lost['id']}/stage", move, 200))["id"]
+        if "visit" in parts:
+            r.visit = await self.visit(c["id"])
         return r
+
+    async def visit(self, customer_id: str) -> str:
+        """A completed visit the owner logged at their customer (once the visits service has
+        heard of the customer from the customers feed)."""
+        now = datetime.now(UTC)
+        body = {
+            "customer_id": customer_id,
+            "channel": "phone",
+            "purpose": "collection",
+            "check_in_at": (now - timedelta(hours=2)).isoformat(),
+            "check_out_at": (now - timedelta(hours=1)).isoformat(),
+        }
+        logged: dict[str, Any] = {}
+
+        async def known() -> bool:
+            resp = await self.gw.post(VISITS, json=body, headers=self.headers["owner"])
+            logged.update(resp.json() if resp.status_code == 201 else {})
+            return resp.status_code == 201
+
+        await wait_for(known)
+        return str(logged["id"])
 
 
 @dataclass
@@ -213,6 +242,7 @@ class Op:
             request_id=r.request,
             lead_id=r.lead.get("id"),
             opportunity_id=r.opportunity.get("id"),
+            visit_id=r.visit,
         )
 
 
@@ -553,6 +583,16 @@ OPPORTUNITY_OPS: list[Op] = [
 ]
 OPPORTUNITY_OPS.sort(key=lambda op: op.finds is None)
 
+VISIT_OPS: list[Op] = [
+    Op(
+        "GET /api/v1/visits",
+        {**LISTED, **keys(*VISITS_READ, outcome=SEEN)},
+        params=lambda r: {"customer_id": str(r.customer["id"]), "limit": "200"},
+        finds=lambda r: r.visit,
+    ),
+    Op("GET /api/v1/visits/{visit_id}", {**RECORD, **keys(*VISITS_READ)}),
+]
+
 FEED_OPS: list[Op] = [
     Op(
         f"GET /api/v1/events/{app}",
@@ -561,7 +601,7 @@ FEED_OPS: list[Op] = [
     )
     for app in ("identity", "customers", "visits", "opportunities", "analytics")
 ]
-OPS = CUSTOMER_OPS + OPPORTUNITY_OPS + FEED_OPS
+OPS = CUSTOMER_OPS + OPPORTUNITY_OPS + VISIT_OPS + FEED_OPS
 
 
 # --- running the matrix ---------------------------------------------------------------------
@@ -653,7 +693,12 @@ async def _run(w: World, op: Op) -> dict[str, Any]:
     return dict(await asyncio.gather(*cells))
 
 
-GROUPS = {"customers": CUSTOMER_OPS, "opportunities": OPPORTUNITY_OPS, "feeds": FEED_OPS}
+GROUPS = {
+    "customers": CUSTOMER_OPS,
+    "opportunities": OPPORTUNITY_OPS,
+    "visits": VISIT_OPS,
+    "feeds": FEED_OPS,
+}
 
 
 @pytest.mark.parametrize("group", list(GROUPS))
