@@ -149,9 +149,12 @@ class World:
                 "id"
             ]
         if "order" in parts:
-            order = {"order_date": "2026-03-01", "amount": "1000.00"}
+            # Dated today: an order older than the dormancy threshold makes the customer
+            # dormant (a new version), and the change request below is filed at version 1.
+            today = datetime.now(UTC).date().isoformat()
+            order = {"order_date": today, "amount": "1000.00"}
             r.order = (await self.post(f"{CUSTOMERS}/{c['id']}/orders", order))["id"]
-            payment = {"amount": "1.00", "received_on": "2026-03-02"}
+            payment = {"amount": "1.00", "received_on": today}
             await self.post(f"/api/v1/orders/{r.order}/payments", payment)
         if "request" in parts:
             filed = await self.gw.patch(
