@@ -9,7 +9,7 @@ Shared by every feature's tests: keep additions additive.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from customers.config import Settings
 from customers.main import spec
 from servicekit.auth import Principal
 from servicekit.testing.clock import FakeClock
-from servicekit.testing.harness import ServiceClient, serve_service
+from servicekit.testing.harness import ServiceClient, serve_service, wait_until
 from servicekit.testing.org import Org
 from servicekit.testing.tokens import TokenMinter
 
@@ -65,3 +65,26 @@ async def customers(
     ) as svc:
         assert isinstance(svc, CustomersApp)
         yield svc
+
+
+# The service's periodic passes (dormancy, data-quality freshness) run this often.
+PASS_INTERVAL: float = Settings.model_fields["maintenance_interval_seconds"].default
+
+
+@pytest.fixture
+def after_passes(clock: FakeClock) -> Callable[..., Awaitable[Any]]:
+    """Wait for what the periodic passes do after the clock moved, moving it on one pass
+    interval at a time while the condition does not hold: a pass that was already running
+    when the clock moved saw the earlier time, and the next one sees the new. Nothing depends
+    on how fast the machine is."""
+
+    async def wait(condition: Callable[[], Awaitable[Any]], *, what: str) -> Any:
+        async def passed() -> Any:
+            result = await condition()
+            if not result:
+                clock.advance(PASS_INTERVAL)
+            return result
+
+        return await wait_until(passed, within=60, every=0.2, what=what)
+
+    return wait

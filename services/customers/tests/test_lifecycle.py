@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from servicekit.testing.harness import wait_until
-
 API = "/api/v1/customers"
 SETTINGS = f"{API}/settings"
 
@@ -31,7 +29,7 @@ def _at(text: str) -> datetime:
 
 
 async def test_a_customer_turns_dormant_after_the_configured_days_and_an_order_revives_it(
-    customers, org, clock
+    customers, org, clock, after_passes
 ):
     saved = await customers.patch(SETTINGS, json={"dormant_after_days": 30}, as_=org.admin)
     assert saved.status_code == 200, saved.text
@@ -51,7 +49,7 @@ async def test_a_customer_turns_dormant_after_the_configured_days_and_an_order_r
         resp = await customers.get(API, params={"status": "dormant"}, as_=org.rep_a)
         return [x["id"] for x in resp.json()["items"]] == [c["id"]]
 
-    await wait_until(dormant, what="the customer to turn dormant")
+    await after_passes(dormant, what="the customer to turn dormant")
     since = _midnight(first_day + timedelta(days=30))
     record = (await customers.get(f"{API}/{c['id']}", as_=org.rep_a)).json()
     assert record["status"] == "dormant" and record["status_since"] == since

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from servicekit.testing.harness import wait_until
-
 API = "/api/v1/customers"
 SETTINGS = f"{API}/settings"
 COMPLETE = {
@@ -76,7 +74,7 @@ async def test_score_and_flag_show_on_list_card_and_file_by_the_settings(custome
     assert bad.status_code == 422 and "shoe_size" in bad.text
 
 
-async def test_only_content_changes_count_as_recent(customers, org, clock):
+async def test_only_content_changes_count_as_recent(customers, org, clock, after_passes):
     c = await customers.create(org.rep_a, name="Fresh", level="B", **COMPLETE)
     assert c["quality_score"] == 94  # no contacts
     clock.advance(days=100)
@@ -84,7 +82,7 @@ async def test_only_content_changes_count_as_recent(customers, org, clock):
     async def aged() -> bool:
         return bool((await _record(customers, org.rep_a, c["id"]))["quality_score"] == 89)
 
-    await wait_until(aged, what="the pass to take the freshness points")
+    await after_passes(aged, what="the pass to take the freshness points")
     # A new owner is no content change: the record has not been updated for 100 days.
     moved = await customers.patch(
         f"{API}/{c['id']}",
