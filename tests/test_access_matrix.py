@@ -67,6 +67,8 @@ LISTED = {
 # The same, where the answer is checked for a part of the record.
 RECORD_SHOWS = {**LISTED, "other_manager": 404, "other_rep": 404}
 NOBODY = dict.fromkeys(PEOPLE, 403)
+# A paid order, to who may change it: refused as paid (409); to the others, not there.
+PAID = {**RECORD, "admin": 409, "manager": 409, "owner": 409}
 ADMIN_ONLY = {**NOBODY, "admin": OK}
 
 
@@ -82,6 +84,8 @@ LEADS_READ = ("leads:read", "leads:write")
 VISITS_READ = ("visits:read", "visits:write")
 VISITS = "/api/v1/visits"
 LEADS = "/api/v1/leads"
+PRODUCTS = "/api/v1/products"
+TODAY = datetime.now(UTC).date().isoformat()
 OPPORTUNITIES = "/api/v1/opportunities"
 
 
@@ -105,9 +109,22 @@ class Records:
     opportunity: dict[str, Any] = field(default_factory=dict)
     lost: str = ""
     visit: str = ""
+    payment: str = ""
+    product: str = ""
 
 
-PARTS = ("contact", "order", "request", "pool", "other", "lead", "opportunity", "lost", "visit")
+PARTS = (
+    "contact",
+    "order",
+    "request",
+    "pool",
+    "other",
+    "lead",
+    "opportunity",
+    "lost",
+    "visit",
+    "product",
+)
 
 
 @dataclass
@@ -149,13 +166,12 @@ class World:
                 "id"
             ]
         if "order" in parts:
-            # Dated today: an order older than the dormancy threshold makes the customer
-            # dormant (a new version), and the change request below is filed at version 1.
-            today = datetime.now(UTC).date().isoformat()
-            order = {"order_date": today, "amount": "1000.00"}
+            # Dated today: an order older than the dormancy days leaves its customer dormant
+            # (a new version), and the change request below is filed against version 1.
+            order = {"order_date": TODAY, "amount": "1000.00"}
             r.order = (await self.post(f"{CUSTOMERS}/{c['id']}/orders", order))["id"]
-            payment = {"amount": "1.00", "received_on": today}
-            await self.post(f"/api/v1/orders/{r.order}/payments", payment)
+            payment = {"amount": "1.00", "received_on": TODAY}
+            r.payment = (await self.post(f"/api/v1/orders/{r.order}/payments", payment))["id"]
         if "request" in parts:
             filed = await self.gw.patch(
                 f"{CUSTOMERS}/{c['id']}",
@@ -190,6 +206,9 @@ class World:
             r.lost = (await self.post(f"{OPPORTUNITIES}/{lost['id']}/stage", move, 200))["id"]
         if "visit" in parts:
             r.visit = await self.visit(c["id"])
+        if "product" in parts:
+            product = {"sku": f"MX-{uuid.uuid4().hex[:10]}", "name": "Matrix paper"}
+            r.product = (await self.post(PRODUCTS, product))["id"]
         return r
 
     async def visit(self, customer_id: str) -> str:
@@ -246,6 +265,8 @@ class Op:
             lead_id=r.lead.get("id"),
             opportunity_id=r.opportunity.get("id"),
             visit_id=r.visit,
+            payment_id=r.payment,
+            product_id=r.product,
         )
 
 
@@ -440,8 +461,70 @@ CUSTOMER_OPS: list[Op] = [
     Op(
         "POST /api/v1/orders/{order_id}/payments",
         {**RECORD, **keys("orders:write")},
-        body=lambda r: {"amount": "1.00", "received_on": "2026-03-04"},
+        body=lambda r: {"amount": "1.00", "received_on": TODAY},
         fresh=("order",),
+    ),
+    Op(
+        "GET /api/v1/orders",
+        {**LISTED, **keys(*ORDERS_READ, outcome=SEEN)},
+        params=lambda r: {"customer_id": str(r.customer["id"]), "limit": "200"},
+        finds=lambda r: r.order,
+    ),
+    # The shared order has a payment: who may change it is told to reverse it first (409).
+    Op(
+        "PATCH /api/v1/orders/{order_id}",
+        {**PAID, **keys("orders:write", outcome=409)},
+        body=lambda r: {"due_date": TODAY},
+        headers=lambda r: {"If-Match": '"1"'},
+    ),
+    Op(
+        "POST /api/v1/orders/{order_id}/cancel",
+        {**PAID, **keys("orders:write", outcome=409)},
+        body=lambda r: {"reason": "matrix"},
+    ),
+    Op("GET /api/v1/payments/{payment_id}", {**RECORD, **keys(*ORDERS_READ)}),
+    Op(
+        "POST /api/v1/payments/{payment_id}/reverse",
+        {**RECORD, **keys("orders:write")},
+        body=lambda r: {"reason": "matrix"},
+        fresh=("order",),
+    ),
+    # Declared lost by its team's manager (or an admin); never by a rep or a key.
+    Op(
+        "POST /api/v1/customers/{id}/lost",
+        {**RECORD, "owner": 403, **keys()},
+        body=lambda r: {"reason": "matrix"},
+        fresh=(),
+    ),
+    # The owner's handover report: a rep reads their own only.
+    Op(
+        "GET /api/v1/customers/handovers",
+        {**LISTED, "other_rep": 403, **keys(*CUSTOMERS_READ, outcome=SEEN)},
+        params=lambda r: {"owner_id": str(r.customer["owner_id"]), "limit": "200"},
+        finds=_by_id,
+    ),
+    Op(
+        "GET /api/v1/customers/duplicates",
+        {**dict.fromkeys(PEOPLE, OK), **keys(*CUSTOMERS_READ)},
+    ),
+    Op("GET /api/v1/products", {**dict.fromkeys(PEOPLE, OK), **keys(*ORDERS_READ)}),
+    Op(
+        "POST /api/v1/products",
+        {**ADMIN_ONLY, **keys()},
+        body=lambda r: {"sku": f"MX-{uuid.uuid4().hex[:10]}", "name": "Matrix ink"},
+    ),
+    Op(
+        "POST /api/v1/products/import",
+        {**ADMIN_ONLY, **keys()},
+        body=lambda r: {"rows": [{"sku": f"MX-{uuid.uuid4().hex[:10]}", "name": "Imported"}]},
+    ),
+    Op("GET /api/v1/products/{product_id}", {**dict.fromkeys(PEOPLE, OK), **keys(*ORDERS_READ)}),
+    Op(
+        "PATCH /api/v1/products/{product_id}",
+        {**ADMIN_ONLY, **keys()},
+        body=lambda r: {"unit": "box"},
+        headers=lambda r: {"If-Match": '"1"'},
+        fresh=("product",),
     ),
 ]
 
