@@ -24,7 +24,7 @@ from servicekit.db import Database
 @asynccontextmanager
 async def edge_lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    clock: Clock = app.state.clock
+    clock: Clock = app.state.edge_clock
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=16, keepalive_timeout=4),
         # A shared jar would hand one user's cookies to the next.

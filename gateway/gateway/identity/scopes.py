@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 EVENTS_READ = "events:read"
+# Webhook subscriptions (gateway/gateway/webhooks): they push every feed's events, so grant it
+# only where events:read would be granted.
+WEBHOOKS_MANAGE = "webhooks:manage"
 
 # What the services check. Keys may carry any of these; users get theirs from the role.
 BUSINESS_SCOPES: frozenset[str] = frozenset(
@@ -27,7 +30,7 @@ BUSINESS_SCOPES: frozenset[str] = frozenset(
         "scoring:write",
     }
 )
-KNOWN_SCOPES: frozenset[str] = BUSINESS_SCOPES | {EVENTS_READ}
+KNOWN_SCOPES: frozenset[str] = BUSINESS_SCOPES | {EVENTS_READ, WEBHOOKS_MANAGE}
 
 _FIELD_SCOPES: frozenset[str] = frozenset(
     {
