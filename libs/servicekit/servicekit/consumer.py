@@ -249,6 +249,9 @@ class EventConsumer:
     async def _run(self) -> None:
         backoff = 0.5
         while not self._stopping:
+            # Cleared before the poll, not after: a NOTIFY that arrives while a page is being
+            # applied must lead to another poll, not wait for the next interval.
+            self._wake.clear()
             try:
                 _, more = await self.poll_once()
                 backoff = 0.5
@@ -268,7 +271,6 @@ class EventConsumer:
                 await self.clock.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
-            self._wake.clear()
             await self.clock.wait(self._wake, self.poll_interval)
 
     async def _listen(self) -> None:
