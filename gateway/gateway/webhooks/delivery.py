@@ -56,7 +56,7 @@ class Dispatcher:
         self.concurrency = max(1, settings.webhook_concurrency)
         self.poll = settings.webhook_poll_seconds
         self.wake = asyncio.Event()
-        # Endpoint -> (lease token, the task sending its queue).
+        # Lease token -> (endpoint, the task sending its queue under that lease).
         self._serving: dict[uuid.UUID, tuple[uuid.UUID, asyncio.Task[None]]] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -66,7 +66,7 @@ class Dispatcher:
     async def stop(self) -> None:
         """Stop sending and hand the leases back, so another replica goes on at once."""
         tasks = [t for t in (self._task, *(t for _, t in self._serving.values())) if t]
-        leases = [(endpoint_id, token) for endpoint_id, (token, _) in self._serving.items()]
+        leases = [(endpoint_id, token) for token, (endpoint_id, _) in self._serving.items()]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -82,15 +82,18 @@ class Dispatcher:
         while True:
             self.wake.clear()
             try:
-                wait = await self._claim_and_plan()
+                until = await self._claim_and_plan()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("webhook delivery: %s: %s", type(exc).__name__, exc)
-                wait = _ERROR_BACKOFF_SECONDS
-            await self.clock.wait(self.wake, wait)
+                until = self.clock.now() + timedelta(seconds=_ERROR_BACKOFF_SECONDS)
+            # From the time now, not the time the plan began: the clock may have moved since.
+            wait = (until - self.clock.now()).total_seconds()
+            await self.clock.wait(self.wake, max(0.0, wait))
 
-    async def _claim_and_plan(self) -> float:
+    async def _claim_and_plan(self) -> datetime:
+        """Claim what is due; when to look again (the next due time, at most a poll away)."""
         now = self.clock.now()
         free = self.concurrency - len(self._serving)
         if free > 0:
@@ -100,12 +103,11 @@ class Dispatcher:
                 task = asyncio.create_task(
                     self._serve(endpoint_id, token), name=f"webhooks:{endpoint_id}"
                 )
-                self._serving[endpoint_id] = (token, task)
+                self._serving[token] = (endpoint_id, task)
         async with self.db.session() as session:
             due = await repository.next_due(session, now)
-        if due is None:
-            return self.poll
-        return min(self.poll, max(0.0, (due - now).total_seconds()))
+        polled = now + timedelta(seconds=self.poll)
+        return polled if due is None else min(due, polled)
 
     # -- one endpoint's queue ----------------------------------------------------------------
     async def _serve(self, endpoint_id: uuid.UUID, token: uuid.UUID) -> None:
@@ -127,7 +129,7 @@ class Dispatcher:
         except Exception as exc:
             log.warning("webhook %s: %s: %s", endpoint_id, type(exc).__name__, exc)
         finally:
-            self._serving.pop(endpoint_id, None)
+            self._serving.pop(token, None)
             self.wake.set()
         if held:
             with contextlib.suppress(Exception):

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field
 
-from gateway.identity.models import _ts
 from gateway.models import SCHEMA, Base, metadata
 from servicekit.ids import new_id
 
@@ -22,6 +22,10 @@ DELIVERY_STATES = (PENDING, DELIVERED, FAILED)
 FEED, REPLAY, TEST = "feed", "replay", "test"
 # Every insert of a delivery or a replay wakes the workers of every replica (at commit).
 NOTIFY_CHANNEL = "identity_webhooks"
+
+
+def _when(*, nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=nullable))
 
 
 class WebhookEndpoint(Base, table=True):
@@ -37,7 +41,7 @@ class WebhookEndpoint(Base, table=True):
     # shown after creation or rotation, and never logged.
     secret: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     previous_secret: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
-    previous_secret_expires_at: datetime | None = _ts(nullable=True)
+    previous_secret_expires_at: datetime | None = _when()
     # The API key that created it (a key sees and changes only its own); None: an admin's.
     owner_key_id: uuid.UUID | None = Field(
         default=None,
@@ -47,15 +51,15 @@ class WebhookEndpoint(Base, table=True):
     )
     created_by: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     version: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False))
-    created_at: datetime = _ts()
-    updated_at: datetime = _ts()
+    created_at: datetime = _when(nullable=False)
+    updated_at: datetime = _when(nullable=False)
     # The first failed attempt since the last success; disabled when it is old enough.
-    failing_since: datetime | None = _ts(nullable=True)
-    last_success_at: datetime | None = _ts(nullable=True)
-    disabled_at: datetime | None = _ts(nullable=True)
+    failing_since: datetime | None = _when()
+    last_success_at: datetime | None = _when()
+    disabled_at: datetime | None = _when()
     disabled_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     # The worker that sends this endpoint's queue, until when (see delivery.py).
-    lease_until: datetime | None = _ts(nullable=True)
+    lease_until: datetime | None = _when()
     lease_token: uuid.UUID | None = Field(default=None, sa_column=sa.Column(sa.Uuid, nullable=True))
 
 

@@ -75,69 +75,85 @@ class ReplayRunner:
         progress: dict[str, Any] = dict(replay.progress or {})
         cursors: dict[str, str | None] = dict(progress.get("cursors") or {})
         done: list[str] = list(progress.get("done") or [])
+        errors: list[str] = []
         for feed in FEEDS:
             if feed in done:
                 continue
-            if feed in cursors:
-                cursor = cursors[feed]
-            else:
-                async with self.db.session() as session:
-                    cursor = await repository.mark_before(
-                        session, feed, replay.from_time - MARK_SLACK
-                    )
-            while True:
-                try:
-                    doc = await self.pages.page(feed, cursor, PAGE)
-                except Exception as exc:
-                    # Left to the lease: the replay is taken up again where it stopped.
-                    error = f"the {feed} feed could not be read: {type(exc).__name__}: {exc}"
-                    async with self.db.session() as session:
-                        await repository.save_replay(
-                            session,
-                            replay.id,
-                            token,
-                            until=self.clock.now() + self.lease,
-                            error=error[:500],
-                        )
-                    log.info("webhook replay %s: %s", replay.id, error)
-                    return
-                events = [Event.from_json(item) for item in doc.get("items", [])]
-                picked = [
-                    e
-                    for e in events
-                    if replay.from_time <= e.time <= replay.until and matches(patterns, e.type)
-                ]
-                cursor = doc.get("next_cursor")
-                more = bool(doc.get("has_more"))
-                cursors[feed] = cursor
-                if not more:
-                    done.append(feed)
-                now = self.clock.now()
-                async with self.db.session() as session:
-                    for event in picked:
-                        await repository.add_message(session, event, cloud_event(event), now)
-                        await repository.enqueue(
-                            session,
-                            [replay.endpoint_id],
-                            event.id,
-                            now,
-                            origin=REPLAY,
-                            replay_id=replay.id,
-                        )
-                    held = await repository.save_replay(
-                        session,
-                        replay.id,
-                        token,
-                        until=now + self.lease,
-                        progress={"cursors": cursors, "done": done},
-                        enqueued=len(picked),
-                    )
-                    if not held:
-                        await session.rollback()
-                        return
-                if not more:
-                    break
+            try:
+                held = await self._scan(replay, token, patterns, feed, cursors, done)
+            except Exception as exc:
+                # The other feeds go on; this one is taken up again where it stopped.
+                errors.append(f"the {feed} feed could not be read: {type(exc).__name__}: {exc}")
+                continue
+            if not held:
+                return
+        if errors:
+            error = "; ".join(errors)[:1000]
+            log.info("webhook replay %s: %s; retried later", replay.id, error)
+            async with self.db.session() as session:
+                await repository.save_replay(
+                    session, replay.id, token, until=self.clock.now() + self.lease, error=error
+                )
+            return
         async with self.db.session() as session:
             await repository.save_replay(
                 session, replay.id, token, until=None, finished_at=self.clock.now()
             )
+
+    async def _scan(
+        self,
+        replay: Any,
+        token: uuid.UUID,
+        patterns: list[str],
+        feed: str,
+        cursors: dict[str, str | None],
+        done: list[str],
+    ) -> bool:
+        """Queue the matching events of one feed, page by page; False when the lease was lost."""
+        if feed in cursors:
+            cursor = cursors[feed]
+        else:
+            async with self.db.session() as session:
+                cursor = await repository.mark_before(session, feed, replay.from_time - MARK_SLACK)
+        while True:
+            doc = await self.pages.page(feed, cursor, PAGE)
+            events = [Event.from_json(item) for item in doc.get("items", [])]
+            picked = [
+                e
+                for e in events
+                if replay.from_time <= e.time <= replay.until and matches(patterns, e.type)
+            ]
+            cursor = doc.get("next_cursor")
+            more = bool(doc.get("has_more"))
+            # Kept only once saved: a page that fails to be saved is read again.
+            progress = {
+                "cursors": {**cursors, feed: cursor},
+                "done": done if more else [*done, feed],
+            }
+            now = self.clock.now()
+            async with self.db.session() as session:
+                for event in picked:
+                    await repository.add_message(session, event, cloud_event(event), now)
+                    await repository.enqueue(
+                        session,
+                        [replay.endpoint_id],
+                        event.id,
+                        now,
+                        origin=REPLAY,
+                        replay_id=replay.id,
+                    )
+                held = await repository.save_replay(
+                    session,
+                    replay.id,
+                    token,
+                    until=now + self.lease,
+                    progress=progress,
+                    enqueued=len(picked),
+                )
+                if not held:
+                    await session.rollback()
+                    return False
+            cursors[feed] = cursor
+            if not more:
+                done.append(feed)
+                return True

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -203,7 +203,7 @@ _CLAIMABLE = (
 _CLAIM = (
     sa.update(ENDPOINTS)
     .where(E.id.in_(_CLAIMABLE.scalar_subquery()))
-    .values(lease_until=sa.bindparam("until"), lease_token=sa.func.gen_random_uuid())
+    .values(lease_until=sa.bindparam("leased_until"), lease_token=sa.func.gen_random_uuid())
     .returning(E.id, E.lease_token)
 )
 _NEXT_DUE = sa.select(
@@ -217,7 +217,7 @@ async def claim(
     """Up to `limit` endpoints whose queue head is due and that no worker holds, each leased
     until `until` with a fresh token: (endpoint id, lease token). Rows another worker is
     claiming are skipped, not waited for."""
-    rows = await session.execute(_CLAIM, {"now": now, "until": until, "limit": limit})
+    rows = await session.execute(_CLAIM, {"now": now, "leased_until": until, "limit": limit})
     return [(row[0], row[1]) for row in rows]
 
 
@@ -350,6 +350,37 @@ async def disable(session: AsyncSession, endpoint_id: uuid.UUID, at: datetime, r
 # --- the delivery log ---------------------------------------------------------------------------
 
 
+_ATTEMPTS_JSON = (
+    sa.select(
+        sa.func.coalesce(
+            sa.func.json_agg(
+                aggregate_order_by(
+                    sa.func.json_build_object(
+                        "at",
+                        A.at,
+                        "outcome",
+                        A.outcome,
+                        "status_code",
+                        A.status_code,
+                        "duration_ms",
+                        A.duration_ms,
+                        "response",
+                        A.response,
+                        "error",
+                        A.error,
+                    ),
+                    A.id,
+                )
+            ),
+            sa.text("'[]'::json"),
+        )
+    )
+    .where(A.delivery_id == D.id)
+    .correlate(DELIVERIES)
+    .scalar_subquery()
+)
+
+
 async def list_deliveries(
     session: AsyncSession,
     endpoint_id: uuid.UUID,
@@ -358,7 +389,8 @@ async def list_deliveries(
     state: str | None,
     event_id: uuid.UUID | None,
 ) -> Sequence[Any]:
-    """Newest first."""
+    """Newest first, each with its attempts in order (one statement: one snapshot, so a
+    delivery and its attempts always agree)."""
     stmt = (
         sa.select(
             D.id,
@@ -373,6 +405,7 @@ async def list_deliveries(
             D.next_attempt_at,
             D.created_at,
             D.finished_at,
+            _ATTEMPTS_JSON.label("attempts"),
         )
         .select_from(DELIVERIES.join(MESSAGES))
         .where(D.endpoint_id == endpoint_id)
@@ -382,17 +415,6 @@ async def list_deliveries(
     if event_id is not None:
         stmt = stmt.where(D.event_id == event_id)
     stmt = keyset(stmt, [D.id], page, descending=True)
-    return (await session.execute(stmt)).all()
-
-
-async def attempts_of(session: AsyncSession, delivery_ids: Sequence[int]) -> Sequence[Any]:
-    if not delivery_ids:
-        return []
-    stmt = (
-        sa.select(A.delivery_id, A.at, A.outcome, A.status_code, A.duration_ms, A.response, A.error)
-        .where(A.delivery_id.in_(delivery_ids))
-        .order_by(A.delivery_id, A.id)
-    )
     return (await session.execute(stmt)).all()
 
 
@@ -428,14 +450,14 @@ _CLAIM_REPLAY = (
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
-    .values(lease_until=sa.bindparam("until"), lease_token=sa.func.gen_random_uuid())
+    .values(lease_until=sa.bindparam("leased_until"), lease_token=sa.func.gen_random_uuid())
     .returning(REPLAYS)
 )
 
 
 async def claim_replay(session: AsyncSession, now: datetime, until: datetime) -> Any | None:
     """The oldest unfinished replay no worker holds, leased until `until`."""
-    return (await session.execute(_CLAIM_REPLAY, {"now": now, "until": until})).first()
+    return (await session.execute(_CLAIM_REPLAY, {"now": now, "leased_until": until})).first()
 
 
 async def endpoint_patterns(session: AsyncSession, endpoint_id: uuid.UUID) -> list[str] | None:

@@ -23,7 +23,6 @@ from gateway.webhooks.models import PENDING, TEST, WebhookEndpoint
 from gateway.webhooks.patterns import check_patterns
 from gateway.webhooks.runtime import Webhooks
 from gateway.webhooks.schemas import (
-    AttemptRead,
     DeliveryQuery,
     DeliveryRead,
     SecretRotation,
@@ -233,16 +232,9 @@ async def list_deliveries(
     rows = await repository.list_deliveries(
         session, endpoint.id, page, state=query.state, event_id=query.event_id
     )
-    attempts: dict[int, list[AttemptRead]] = {}
-    for a in await repository.attempts_of(session, [r.id for r in rows[: page.limit]]):
-        attempts.setdefault(a.delivery_id, []).append(AttemptRead.model_validate(a._mapping))
     return [
         DeliveryRead.model_validate(
-            {
-                **r._mapping,
-                "next_attempt_at": r.next_attempt_at if r.state == PENDING else None,
-                "attempts": attempts.get(r.id, []),
-            }
+            {**r._mapping, "next_attempt_at": r.next_attempt_at if r.state == PENDING else None}
         )
         for r in rows
     ]
