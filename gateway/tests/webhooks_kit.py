@@ -95,7 +95,8 @@ class Receiver:
 
     async def until(self, count: int, *types: str, within: float = 15.0) -> list[Received]:
         def seen() -> list[Received] | None:
-            found = self.of_type(*types) if types else self.received
+            # A copy: what the caller holds does not grow with later requests.
+            found = self.of_type(*types) if types else list(self.received)
             return found if len(found) >= count else None
 
         found: list[Received] = await wait_until(seen, within=within, what=f"{count} requests")

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from gateway.webhooks import repository
 from gateway.webhooks.events import cloud_event
 from gateway.webhooks.models import REPLAY
 from gateway.webhooks.patterns import matches
-from gateway.webhooks.sources import FEEDS, FeedPages
+from gateway.webhooks.sources import FEEDS, FeedPages, feed_of
 from servicekit.clock import Clock
 from servicekit.db import Database
 from servicekit.outbox import Event
@@ -29,6 +30,16 @@ PAGE = 500
 # Feed order is commit order and an event's time is taken before its commit: a scan starts at
 # a mark this far before `from`, so that no event of `[from, until]` sorts before it.
 MARK_SLACK = timedelta(hours=2)
+
+
+@dataclass
+class _Start:
+    """Where a replay from an event begins: that event's feed, and whether its scan has
+    reached the event yet."""
+
+    event_id: uuid.UUID | None
+    feed: str | None
+    reached: bool
 
 
 class ReplayRunner:
@@ -75,12 +86,17 @@ class ReplayRunner:
         progress: dict[str, Any] = dict(replay.progress or {})
         cursors: dict[str, str | None] = dict(progress.get("cursors") or {})
         done: list[str] = list(progress.get("done") or [])
+        start = _Start(replay.from_event_id, None, bool(progress.get("reached")))
+        if replay.from_event_id is not None:
+            async with self.db.session() as session:
+                source = await repository.message_source(session, replay.from_event_id)
+            start.feed = feed_of(self.db, source) if source is not None else None
         errors: list[str] = []
         for feed in FEEDS:
             if feed in done:
                 continue
             try:
-                held = await self._scan(replay, token, patterns, feed, cursors, done)
+                held = await self._scan(replay, token, patterns, feed, cursors, done, start)
             except Exception as exc:
                 # The other feeds go on; this one is taken up again where it stopped.
                 errors.append(f"the {feed} feed could not be read: {type(exc).__name__}: {exc}")
@@ -108,6 +124,7 @@ class ReplayRunner:
         feed: str,
         cursors: dict[str, str | None],
         done: list[str],
+        start: _Start,
     ) -> bool:
         """Queue the matching events of one feed, page by page; False when the lease was lost."""
         if feed in cursors:
@@ -118,17 +135,25 @@ class ReplayRunner:
         while True:
             doc = await self.pages.page(feed, cursor, PAGE)
             events = [Event.from_json(item) for item in doc.get("items", [])]
-            picked = [
-                e
-                for e in events
-                if replay.from_time <= e.time <= replay.until and matches(patterns, e.type)
-            ]
+            reached = start.reached
+            picked: list[Event] = []
+            for e in events:
+                if feed == start.feed:
+                    # The event's own feed: that event and every one after it in feed order
+                    # (events of one instant have no order by time).
+                    reached = reached or e.id == start.event_id
+                    begun = reached
+                else:
+                    begun = replay.from_time <= e.time
+                if begun and e.time <= replay.until and matches(patterns, e.type):
+                    picked.append(e)
             cursor = doc.get("next_cursor")
             more = bool(doc.get("has_more"))
             # Kept only once saved: a page that fails to be saved is read again.
             progress = {
                 "cursors": {**cursors, feed: cursor},
                 "done": done if more else [*done, feed],
+                "reached": reached,
             }
             now = self.clock.now()
             async with self.db.session() as session:
@@ -154,6 +179,7 @@ class ReplayRunner:
                     await session.rollback()
                     return False
             cursors[feed] = cursor
+            start.reached = reached
             if not more:
                 done.append(feed)
                 return True

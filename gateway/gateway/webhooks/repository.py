@@ -24,6 +24,7 @@ from gateway.webhooks.models import (
     FAILED,
     FEED_MARKS,
     MESSAGES,
+    NOTIFY_CHANNEL,
     PENDING,
     REPLAYS,
     WebhookEndpoint,
@@ -103,6 +104,8 @@ async def resume(session: AsyncSession, endpoint_id: uuid.UUID, now: datetime) -
         .where(D.endpoint_id == endpoint_id, D.state == PENDING, D.next_attempt_at > now)
         .values(next_attempt_at=now)
     )
+    # An update fires no trigger: wake every replica's worker at commit, as a new delivery does.
+    await session.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, "")))
 
 
 # --- messages and the queue ---------------------------------------------------------------------
@@ -421,6 +424,13 @@ async def list_deliveries(
 async def message_time(session: AsyncSession, event_id: uuid.UUID) -> datetime | None:
     found: datetime | None = (
         await session.execute(sa.select(M.time).where(M.event_id == event_id))
+    ).scalar()
+    return found
+
+
+async def message_source(session: AsyncSession, event_id: uuid.UUID) -> str | None:
+    found: str | None = (
+        await session.execute(sa.select(M.source).where(M.event_id == event_id))
     ).scalar()
     return found
 

@@ -19,6 +19,13 @@ from servicekit.consumer import PageSource
 from servicekit.db import Database
 
 FEEDS: tuple[str, ...] = EVENT_FEEDS
+
+
+def feed_of(db: Database, source: str) -> str:
+    """The feed that serves events of `source` (the gateway's own events are identity's)."""
+    return IDENTITY_FEED if source == db.outbox_source else source
+
+
 # Who the services see reading their feeds for delivery (a fixed id: services may keep a key's
 # id as a UUID).
 READER = Principal(

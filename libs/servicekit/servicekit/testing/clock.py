@@ -11,6 +11,7 @@ import asyncio
 import heapq
 import itertools
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from servicekit.clock import Clock
 
@@ -91,9 +92,10 @@ class FakeClock(Clock):
         if event.is_set():
             return True
         timer = self._timer(seconds)
-        waiter = asyncio.ensure_future(event.wait())
+        waiter: asyncio.Future[Any] = asyncio.ensure_future(event.wait())
+        pending: set[asyncio.Future[Any]] = {waiter, timer}
         try:
-            await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for future in (waiter, timer):
                 future.cancel()
