@@ -263,6 +263,7 @@ async def _fails_for_three_days(hooks: Hooks, receiver: Receiver, clock: FakeClo
     assert on["active"] and on["disabled_at"] is None and on["failing_since"] is None
     await receiver.until(sent + 1)
     assert receiver.received[sent].id == pending["event_id"]
+
     # Every attempt was logged, each event sent by one worker at a time: 8 + 8, then the
     # third's failures before the endpoint was disabled and its success.
     async def recorded() -> list[dict[str, Any]] | None:

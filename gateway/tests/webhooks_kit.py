@@ -7,8 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
+import os
 import re
 import secrets
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import AliasChoices
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,6 +30,7 @@ from fieldforce.apps import SERVICES
 from gateway.config import Settings as GatewaySettings
 from gateway.main import create_app as create_gateway_app
 from servicekit.clock import Clock
+from servicekit.devdb import free_port
 from servicekit.testing.clock import FakeClock
 from servicekit.testing.harness import wait_until
 from servicekit.testing.servers import serve
@@ -243,3 +249,74 @@ async def step_until(
             raise AssertionError(f"not reached within {within} s of real time")
         clock.advance(step)
         await asyncio.sleep(0.02)
+
+
+def settings_env(settings: GatewaySettings) -> dict[str, str]:
+    """The environment that gives a gateway process the settings `settings` was given."""
+    env: dict[str, str] = {}
+    dumped = settings.model_dump(mode="json")
+    for name in settings.model_fields_set:
+        info = type(settings).model_fields[name]
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            key = str(alias.choices[0])
+        elif isinstance(alias, str):
+            key = alias
+        else:
+            key = "GATEWAY_" + name.upper()
+        value = dumped[name]
+        env[key] = value if isinstance(value, str) else json.dumps(value)
+    return env
+
+
+@dataclass
+class GatewayProcess:
+    process: asyncio.subprocess.Process
+    url: str
+
+    async def kill(self) -> None:
+        """As a crash: no shutdown, no lease handed back, no attempt recorded."""
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+
+
+@contextlib.asynccontextmanager
+async def gateway_process(settings: GatewaySettings, logs: Path) -> AsyncIterator[GatewayProcess]:
+    """The gateway in a process of its own (system clock), so that a test can kill it."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(settings_env(settings))
+    log_path = logs / f"gateway-{port}.log"
+    with log_path.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "gateway.main:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            env=env,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    running = GatewayProcess(process, f"http://127.0.0.1:{port}")
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=5) as client:
+
+            async def up() -> bool:
+                if process.returncode is not None:
+                    raise AssertionError(f"the gateway exited: see {log_path}")
+                try:
+                    return (await client.get("/readyz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await wait_until(up, within=60, what="the gateway process")
+        yield running
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            await process.wait()
