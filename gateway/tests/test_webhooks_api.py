@@ -206,3 +206,31 @@ async def test_the_address_is_checked_again_after_resolution_at_every_delivery(
         r = await hooks.client.post(f"{API}/{hook['id']}/test", headers=hooks.headers)
         assert r.status_code == 200 and r.json()["outcome"] == "refused"
         assert receiver.received == []
+
+
+async def test_a_retried_creation_with_the_same_idempotency_key_subscribes_once(
+    fresh_db: str, minter: TokenMinter, receiver: Receiver
+) -> None:
+    async with webhook_gateway(webhook_settings(fresh_db, minter)) as api:
+        hooks = await as_admin(api)
+        headers = {**hooks.headers, "Idempotency-Key": "subscribe-crm-1"}
+        body = {"url": receiver.url, "events": ["customer.*"]}
+        first = await api.client.post(API, json=body, headers=headers)
+        second = await api.client.post(API, json=body, headers=headers)
+        assert first.status_code == second.status_code == 201, second.text
+        assert second.headers["idempotent-replayed"] == "true"
+        assert second.json()["id"] == first.json()["id"]
+        listed = (await api.client.get(API, headers=hooks.headers)).json()["items"]
+        assert [w["id"] for w in listed] == [first.json()["id"]]
+        other = {**body, "events": ["visit.*"]}
+        assert_problem(await api.client.post(API, json=other, headers=headers), 422)
+        # Invalid input names the field.
+        for bad, field in (
+            ({"url": receiver.url, "events": []}, "events"),
+            ({"url": receiver.url, "events": ["Customer created"]}, "events"),
+            ({"events": ["customer.*"]}, "url"),
+        ):
+            problem = assert_problem(
+                await api.client.post(API, json=bad, headers=hooks.headers), 422
+            )
+            assert field in str(problem["errors"]), problem
