@@ -33,6 +33,13 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Location(_Input):
+    """A point in WGS 84 degrees."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
 class ContactInput(_Input):
     """A contact given with a new customer (stored by the contacts feature)."""
 
@@ -55,6 +62,7 @@ class CustomerCreate(_Input):
     source: ShortText | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     estimated_potential: Money | None = None
+    location: Location | None = None
     owner_id: uuid.UUID | None = None
     external_ref: ShortText | None = None
     contacts: list[ContactInput] = Field(default_factory=list, max_length=50)
@@ -76,6 +84,7 @@ class CustomerUpdate(_Input):
     source: ShortText | None = None
     tags: list[Tag] | None = Field(default=None, max_length=50)
     estimated_potential: Money | None = None
+    location: Location | None = None
     owner_id: uuid.UUID | None = None
     status: Literal["active", "invalid"] | None = None
     invalid_reason: Reason | None = None
@@ -125,6 +134,7 @@ UPDATABLE_FIELDS = (
     "source",
     "tags",
     "estimated_potential",
+    "location",
     "owner_id",
     "status",
     "invalid_reason",
@@ -148,6 +158,7 @@ class CustomerRead(BaseModel):
     source: str | None = None
     tags: list[str] = Field(default_factory=list)
     estimated_potential: Decimal | None = None
+    location: Location | None = None
     owner_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
     status: Status
@@ -218,6 +229,7 @@ class CustomerCard(BaseModel):
     industry: str | None
     address: str | None
     phone: str | None
+    location: Location | None = None
     owner_id: uuid.UUID | None
     status: Status
     cadence_days: int
