@@ -420,8 +420,12 @@ def test_dashboard_has_the_operations_panels() -> None:
     assert some(r"histogram_quantile\(0\.95,.*http_request_duration_seconds_bucket"), "p95"
     assert some(r"\boutbox_backlog\b"), "outbox backlog"
     assert some(r"by \(app[^)]*\) \(consumer_lag_seconds"), "consumer lag per app"
+    assert some(r"\bwebhook_delivery_attempts_total\b"), "webhook attempts"
+    assert some(r"\bwebhook_oldest_undelivered_age_seconds\b"), "oldest undelivered webhook"
     uid = grafana_datasource()["uid"]
     for panel in panels():
+        # Grafana lays panels out on a grid of whole cells.
+        assert all(type(v) is int for v in panel["gridPos"].values()), panel["title"]
         if panel["type"] == "row":
             continue
         assert panel["datasource"]["uid"] == uid, f"panel {panel['title']!r}: datasource"

@@ -106,7 +106,48 @@ class Settings(KitSettings):
     openapi_cache_seconds: float = 10.0
     openapi_fetch_timeout_seconds: float = 5.0
 
-    @field_validator("trusted_proxies", "delegation_networks", mode="before")
+    # --- webhooks: signed delivery of the feeds' events (see gateway/gateway/webhooks/) ---
+    # Whether this process runs the delivery worker (the API is served either way).
+    webhook_delivery_enabled: bool = True
+    # Subscription URLs must be https unless this allows plain http.
+    webhook_allow_http: bool = False
+    # Addresses (or CIDR networks) a subscription may reach although they are loopback,
+    # private, link-local or otherwise not public: a JSON list or comma-separated.
+    webhook_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = []
+    # A delivery succeeds when a 2xx answer arrives within this time.
+    webhook_timeout_seconds: float = 10.0
+    # Waits before the retries of a failed delivery (each with up to 10 % jitter); after the
+    # last one the delivery is marked failed.
+    webhook_retry_schedule_seconds: Annotated[list[float], NoDecode] = [
+        5.0,
+        300.0,
+        1800.0,
+        7200.0,
+        18000.0,
+        36000.0,
+        36000.0,
+    ]
+    # An endpoint whose every attempt has failed for this long is disabled.
+    webhook_disable_after_seconds: float = 3 * 86400.0
+    # After a rotation the previous secret still signs for this long.
+    webhook_secret_overlap_seconds: int = 86400
+    # How long a worker owns an endpoint's queue without renewing it (a crashed worker's
+    # endpoints are taken over after this); longer than the timeout.
+    webhook_lease_seconds: float = 60.0
+    # Endpoints one process delivers to at once (each endpoint's queue is sent in order).
+    webhook_concurrency: int = 16
+    # How often the worker looks for due deliveries when nothing woke it.
+    webhook_poll_seconds: float = 5.0
+    # Finished deliveries and their attempts are kept this long.
+    webhook_log_retention_days: int = 30
+
+    @field_validator(
+        "trusted_proxies",
+        "delegation_networks",
+        "webhook_allowed_networks",
+        "webhook_retry_schedule_seconds",
+        mode="before",
+    )
     @classmethod
     def _address_list(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -43,8 +43,14 @@ async def event_feed(
         # The services' feeds never come here: the edge forwards them.
         raise NotFound(f"no event feed named {app!r}; feeds: {', '.join(EVENT_FEEDS)}")
     feed_reader(principal, IDENTITY_FEED)
+    page = await identity_page(request.app.state.db, after, limit)
+    return Response(page, media_type="application/json")
+
+
+async def identity_page(db: Database, after: str | None, limit: int) -> bytes:
+    """A page of the gateway's own feed, as the route serves it (webhook delivery reads it in
+    process too)."""
     txid, position = parse_feed_cursor(after)
-    db: Database = request.app.state.db
     page = _IDENTITY_FEED.args(txid=txid, position=position, limit=limit)
     rows = await db.reads().fetch(_IDENTITY_FEED.sql, *page)
-    return Response(render_feed(rows, after, limit), media_type="application/json")
+    return render_feed(rows, after, limit)

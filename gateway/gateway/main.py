@@ -33,8 +33,11 @@ from gateway.openapi import install_merged_openapi
 from gateway.ratelimit import Clock
 from gateway.readiness import services_readiness
 from gateway.startup import edge_lifespan
+from gateway.webhooks.hooks import webhooks_lifespan, webhooks_readiness
+from gateway.webhooks.router import router as webhooks_router
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
+from servicekit.clock import Clock as KitClock
 from servicekit.middleware import RequestContextMiddleware
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -68,17 +71,25 @@ def spec() -> AppSpec:
         title="Fieldforce API",
         description="The one public entry: identity, authentication, routing, rate limits.",
         migrations_dir=MIGRATIONS,
-        # Identity first: the edge uses the authenticator it makes.
-        hooks=[identity_lifespan, edge_lifespan],
-        public_routers=[*IDENTITY_ROUTERS, events_router],
-        readiness=[services_readiness],
+        # Identity first: the edge uses the authenticator it makes; webhook delivery reads the
+        # services' feeds with the edge's token signer.
+        hooks=[identity_lifespan, edge_lifespan, webhooks_lifespan],
+        public_routers=[*IDENTITY_ROUTERS, webhooks_router, events_router],
+        readiness=[services_readiness, webhooks_readiness],
     )
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock = time.time) -> FastAPI:
-    """`clock`: the wall clock the edge's rate limits and internal tokens read."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = time.time,
+    app_clock: KitClock | None = None,
+) -> FastAPI:
+    """`clock`: the wall clock the edge's rate limits and internal tokens read. `app_clock`:
+    the kit's clock (`servicekit.clock`) that requests and background work read, webhook
+    delivery's retry times among them; the system's unless a test injects one."""
     settings = settings or Settings()
-    app = build_app(spec(), settings)
+    app = build_app(spec(), settings, clock=app_clock)
     # Beside the kit's `app.state.clock` (a `Clock`, which the kit's loops sleep on).
     app.state.edge_clock = clock
     install_merged_openapi(app, settings)

@@ -11,6 +11,9 @@ EVENTS_READ = EVENTS_SCOPE
 # One app's feed each (`events:identity`, `events:customers`, ...): what an integration is
 # given, so it reads only the feeds it follows (identity's carries people's emails).
 FEED_SCOPES: frozenset[str] = frozenset(feed_scope(app) for app in EVENT_FEEDS)
+# Webhook subscriptions (gateway/gateway/webhooks): they push every feed's events, so grant it
+# only where events:read would be granted.
+WEBHOOKS_MANAGE = "webhooks:manage"
 
 # What the services check. Keys may carry any of these; users get theirs from the role.
 BUSINESS_SCOPES: frozenset[str] = frozenset(
@@ -37,7 +40,7 @@ BUSINESS_SCOPES: frozenset[str] = frozenset(
         "scoring:write",
     }
 )
-KNOWN_SCOPES: frozenset[str] = BUSINESS_SCOPES | {EVENTS_READ} | FEED_SCOPES
+KNOWN_SCOPES: frozenset[str] = BUSINESS_SCOPES | {EVENTS_READ, WEBHOOKS_MANAGE} | FEED_SCOPES
 
 _FIELD_SCOPES: frozenset[str] = frozenset(
     {

@@ -41,6 +41,9 @@ log = logging.getLogger("servicekit.consumer")
 
 Handler = Callable[[AsyncSession, Event], Awaitable[None]]
 HeaderSource = Callable[[], Awaitable[Mapping[str, str]]]
+# Reads one page of a feed (after the cursor, at most `limit` events) as the feed's JSON
+# document, for a consumer that reaches its feed some other way than `GET feed_url`.
+PageSource = Callable[[str | None, int], Awaitable[dict[str, Any]]]
 
 
 class EventConsumer:
@@ -61,12 +64,16 @@ class EventConsumer:
         processed_retention: float = 7 * 86400.0,
         prune_interval: float = 3600.0,
         clock: Clock | None = None,
+        pages: PageSource | None = None,
     ) -> None:
+        """`pages`: how a page is read instead of `GET feed_url` (which then only names the
+        feed in logs), e.g. the app's own feed read in process."""
         self.db = db
         self.name = name
         self.source = source
         self.feed_url = feed_url
         self.handler = handler
+        self._pages = pages
         self._headers = headers
         self.notify_channel = notify_channel
         self.poll_interval = poll_interval
@@ -176,6 +183,8 @@ class EventConsumer:
         return self._headers
 
     async def _fetch(self, cursor: str | None) -> dict[str, Any]:
+        if self._pages is not None:
+            return await self._pages(cursor, self.batch_size)
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
             self._own_http = True
@@ -193,6 +202,10 @@ class EventConsumer:
 
     def health(self) -> tuple[str, str | None]:
         return self.state, self.last_error
+
+    def wake(self) -> None:
+        """Poll now: for an owner that learns of new events itself (its own LISTEN)."""
+        self._wake.set()
 
     async def poll_once(self) -> tuple[int, bool]:
         """Fetch and apply one page. Returns (events applied, whether more are waiting)."""
@@ -252,6 +265,9 @@ class EventConsumer:
     async def _run(self) -> None:
         backoff = 0.5
         while not self._stopping:
+            # Cleared before the poll, not after: a NOTIFY that arrives while a page is being
+            # applied must lead to another poll, not wait for the next interval.
+            self._wake.clear()
             try:
                 _, more = await self.poll_once()
                 backoff = 0.5
@@ -271,7 +287,6 @@ class EventConsumer:
                 await self.clock.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
-            self._wake.clear()
             await self.clock.wait(self._wake, self.poll_interval)
 
     async def _listen(self) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import heapq
 import itertools
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from servicekit.clock import Clock
 
@@ -44,7 +45,9 @@ class FakeClock(Clock):
         if step < 0:
             raise ValueError("time only moves forwards")
         self._now += timedelta(seconds=step)
-        self._monotonic += step
+        # In whole microseconds, as the time of day moves: a sleep until a time read from
+        # `now()` then ends exactly when `set()` reaches that time, never an ulp short of it.
+        self._monotonic = round(self._monotonic + step, 6)
         while self._sleepers and self._sleepers[0][0] <= self._monotonic:
             _, _, future = heapq.heappop(self._sleepers)
             if not future.done():
@@ -63,13 +66,23 @@ class FakeClock(Clock):
                 self._slept.clear()
                 await self._slept.wait()
 
+    def _timer(self, seconds: float) -> asyncio.Future[None]:
+        """A future that completes when the clock reaches `seconds` from now; the deadline is
+        taken at once, so a move of the clock right after the call still counts."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if seconds <= 0:
+            future.set_result(None)
+            return future
+        deadline = round(self._monotonic + seconds, 6)
+        heapq.heappush(self._sleepers, (deadline, next(self._order), future))
+        self._slept.set()
+        return future
+
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:
             await asyncio.sleep(0)
             return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._monotonic + seconds, next(self._order), future))
-        self._slept.set()
+        future = self._timer(seconds)
         try:
             await future
         finally:
@@ -78,11 +91,12 @@ class FakeClock(Clock):
     async def wait(self, event: asyncio.Event, seconds: float) -> bool:
         if event.is_set():
             return True
-        waiter = asyncio.ensure_future(event.wait())
-        timer = asyncio.ensure_future(self.sleep(seconds))
+        timer = self._timer(seconds)
+        waiter: asyncio.Future[Any] = asyncio.ensure_future(event.wait())
+        pending: set[asyncio.Future[Any]] = {waiter, timer}
         try:
-            await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (waiter, timer):
-                task.cancel()
+            for future in (waiter, timer):
+                future.cancel()
         return event.is_set()
