@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.identity.dependencies import AdminUser, AuthenticatorDep, ClientAddress, CurrentUser
@@ -13,7 +12,7 @@ from gateway.identity.routing import SECURITY, identity_router, versioned_respon
 from gateway.identity.teams import service
 from gateway.identity.teams.dependencies import ValidTeam
 from gateway.identity.teams.schemas import TeamCreate, TeamRead, TeamUpdate
-from servicekit.etag import check_if_match
+from servicekit.etag import OptionalIfMatch
 from servicekit.pagination import Page, PageDep, make_page
 from servicekit.routing import SessionDep
 
@@ -66,15 +65,15 @@ async def get_team(team: ValidTeam) -> Response:
 
 @router.patch("/teams/{team_id}", response_model=TeamRead, tags=["teams"], dependencies=SECURITY)
 async def update_team(
-    request: Request,
     body: TeamUpdate,
+    if_match: OptionalIfMatch,
     team: ValidTeam,
     session: SessionDep,
     actor: AdminUser,
     authn: AuthenticatorDep,
     address: ClientAddress,
 ) -> Response:
-    check_if_match(request, team.version, required=False)
+    if_match.check(team.version)
     team = await service.update_team(session, authn, actor, team, body, address)
     return _team_response(team)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.identity.dependencies import AdminUser, AuthenticatorDep, ClientAddress, CurrentUser
@@ -14,7 +13,7 @@ from gateway.identity.schemas import Role
 from gateway.identity.users import service
 from gateway.identity.users.dependencies import ValidUser
 from gateway.identity.users.schemas import UserCreate, UserRead, UserUpdate
-from servicekit.etag import check_if_match
+from servicekit.etag import OptionalIfMatch
 from servicekit.pagination import Page, PageDep, make_page
 from servicekit.routing import SessionDep
 
@@ -77,15 +76,15 @@ async def get_user(user: ValidUser) -> Response:
     dependencies=SECURITY,
 )
 async def update_user(
-    request: Request,
     body: UserUpdate,
+    if_match: OptionalIfMatch,
     user: ValidUser,
     session: SessionDep,
     actor: AdminUser,
     authn: AuthenticatorDep,
     address: ClientAddress,
 ) -> Response:
-    check_if_match(request, user.version, required=False)
+    if_match.check(user.version)
     user = await service.update_user(session, authn, actor, user, body, address)
     return _user_response(user)
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Body, Query
 from pydantic import AwareDatetime
-from starlette.requests import Request
 from starlette.responses import Response
 
 from customers.archive import ownership, repository, service
@@ -16,6 +15,7 @@ from customers.archive import settings as archive_settings
 from customers.archive.dependencies import ChangeableCustomer, Extensions, VisibleCustomer
 from customers.archive.schemas import (
     ChangeRequestRead,
+    ChangeRequestStatus,
     ClaimBody,
     CustomerCard,
     CustomerCreate,
@@ -34,7 +34,7 @@ from customers.archive.schemas import (
 from customers.archive.settings import ArchiveSettingsDoc
 from servicekit.app import CurrentPrincipal, json_response
 from servicekit.auth import Principal
-from servicekit.etag import check_if_match, etag_for
+from servicekit.etag import IfMatch, OptionalIfMatch, Precondition, etag_for
 from servicekit.pagination import Page, PageDep
 from servicekit.routing import SessionDep, kit_router
 
@@ -60,13 +60,13 @@ async def get_settings(session: SessionDep, principal: CurrentPrincipal) -> Resp
 
 
 async def _save_settings(
-    request: Request,
+    if_match: Precondition,
     session: SessionDep,
     principal: CurrentPrincipal,
     change: Callable[[ArchiveSettingsDoc], ArchiveSettingsDoc],
 ) -> Response:
     current, version = await archive_settings.for_change(session, principal)
-    check_if_match(request, version, required=False)
+    if_match.check(version)
     doc = change(current)
     new_version = await archive_settings.save(session, doc, principal.sub)
     return json_response(doc.model_dump(mode="json"), headers=_etag(new_version))
@@ -74,9 +74,12 @@ async def _save_settings(
 
 @router.put("/settings", response_model=ArchiveSettingsDoc, summary="Replace the settings (admin)")
 async def put_settings(
-    request: Request, body: ArchiveSettingsDoc, session: SessionDep, principal: CurrentPrincipal
+    body: ArchiveSettingsDoc,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    if_match: OptionalIfMatch,
 ) -> Response:
-    return await _save_settings(request, session, principal, lambda _current: body)
+    return await _save_settings(if_match, session, principal, lambda _current: body)
 
 
 @router.patch(
@@ -88,13 +91,13 @@ async def put_settings(
     "`If-Match` with the ETag of GET guards against a concurrent change.",
 )
 async def patch_settings(
-    request: Request,
     body: Annotated[dict[str, Any], Body()],
     session: SessionDep,
     principal: CurrentPrincipal,
+    if_match: OptionalIfMatch,
 ) -> Response:
     return await _save_settings(
-        request, session, principal, lambda current: archive_settings.changed(current, body)
+        if_match, session, principal, lambda current: archive_settings.changed(current, body)
     )
 
 
@@ -124,7 +127,7 @@ async def list_change_requests(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
-    status: Literal["pending", "approved", "rejected"] | None = "pending",
+    status: ChangeRequestStatus = ChangeRequestStatus.pending,
     customer_id: uuid.UUID | None = None,
 ) -> Page[ChangeRequestRead]:
     items, cursor = await repository.change_requests_page(
@@ -243,13 +246,13 @@ async def get_card(
 
 @router.patch(BY_ID, response_model=CustomerRead, summary="Change a customer (If-Match)")
 async def patch_customer(
-    request: Request,
     body: CustomerUpdate,
     customer: ChangeableCustomer,
     session: SessionDep,
     principal: CurrentPrincipal,
+    if_match: IfMatch,
 ) -> Response:
-    check_if_match(request, customer.version)
+    if_match.check(customer.version)
     customer, change_request = await service.update_customer(session, principal, customer, body)
     if change_request is not None:
         payload = ChangeRequestRead.model_validate(change_request, from_attributes=True)

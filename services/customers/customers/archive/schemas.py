@@ -4,15 +4,51 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from servicekit.fields import DecimalOut, Money, Omittable
+from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT, SortOrder
 
-Level = Literal["A", "B", "C"]
-Status = Literal["active", "invalid", "merged"]
+
+class Level(StrEnum):
+    """A customer's level: A the most valuable, visited most often."""
+
+    A = "A"
+    B = "B"
+    C = "C"
+
+
+class Status(StrEnum):
+    """active; invalid (kept, no longer worked); merged (folded into another record)."""
+
+    active = "active"
+    invalid = "invalid"
+    merged = "merged"
+
+
+class StatusChange(StrEnum):
+    """The statuses a change may set (a merge sets `merged`)."""
+
+    active = "active"
+    invalid = "invalid"
+
+
+class ChangeRequestStatus(StrEnum):
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+
+
+class CustomerSort(StrEnum):
+    created_at = "created_at"
+    updated_at = "updated_at"
+    name = "name"
+    code = "code"
+
+
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Region = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -25,7 +61,6 @@ Email = Annotated[
     StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
 ]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
@@ -47,7 +82,7 @@ class ContactInput(_Input):
 class CustomerCreate(_Input):
     name: Name
     region: Region
-    level: Level = "C"
+    level: Level = Level.C
     industry: ShortText | None = None
     address: LongText | None = None
     phone: Phone | None = None
@@ -66,18 +101,22 @@ class CustomerCreate(_Input):
 
 
 class CustomerUpdate(_Input):
-    name: Name | None = None
-    region: Region | None = None
-    level: Level | None = None
+    """Only the fields sent change; null clears a field that may be empty (name, region,
+    level, tags and status never are)."""
+
+    name: Omittable[Name] = None
+    region: Omittable[Region] = None
+    level: Omittable[Level] = None
     industry: ShortText | None = None
     address: LongText | None = None
     phone: Phone | None = None
     email: Email | None = None
     source: ShortText | None = None
-    tags: list[Tag] | None = Field(default=None, max_length=50)
+    tags: Omittable[Annotated[list[Tag], Field(max_length=50)]] = None
     estimated_potential: Money | None = None
+    # null: into the pool.
     owner_id: uuid.UUID | None = None
-    status: Literal["active", "invalid"] | None = None
+    status: Omittable[StatusChange] = None
     invalid_reason: Reason | None = None
     external_ref: ShortText | None = None
     # Why the change is made; kept in the history and on a change request.
@@ -147,7 +186,7 @@ class CustomerRead(BaseModel):
     email: str | None = None
     source: str | None = None
     tags: list[str] = Field(default_factory=list)
-    estimated_potential: Decimal | None = None
+    estimated_potential: DecimalOut | None = None
     owner_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
     status: Status
@@ -174,15 +213,15 @@ class CustomerListQuery(BaseModel):
     tag: str | None = Field(None, max_length=50)
     pool: bool | None = Field(None, description="true: only the pool")
     q: str | None = Field(None, min_length=1, max_length=100, description="name, code or phone")
-    sort: Literal["created_at", "updated_at", "name", "code"] = "created_at"
-    order: Literal["asc", "desc"] = "asc"
+    sort: CustomerSort = CustomerSort.created_at
+    order: SortOrder = SortOrder.asc
 
 
 class LevelInfo(BaseModel):
     level: Level
     cadence_days: int
     proposed_level: Level
-    purchases_12m: Decimal
+    purchases_12m: DecimalOut
 
 
 class OwnershipPeriodRead(BaseModel):
@@ -247,7 +286,7 @@ class ChangeRequestRead(BaseModel):
     changes: dict[str, Any]
     base_version: int
     reason: str | None
-    status: Literal["pending", "approved", "rejected"]
+    status: ChangeRequestStatus
     decided_by: str | None
     decided_at: datetime | None
     comment: str | None
@@ -290,7 +329,7 @@ class LevelProposal(BaseModel):
     region: str
     level: Level
     proposed_level: Level
-    purchases_12m: Decimal
-    estimated_potential: Decimal | None
+    purchases_12m: DecimalOut
+    estimated_potential: DecimalOut | None
     owner_id: uuid.UUID | None
     team_id: uuid.UUID | None

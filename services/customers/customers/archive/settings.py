@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,11 +14,18 @@ from customers.archive.access import require_read
 from customers.archive.schemas import UPDATABLE_FIELDS
 from servicekit.auth import Principal
 from servicekit.errors import Forbidden, ValidationFailed
+from servicekit.fields import Money
 
 Days = Annotated[int, Field(ge=1, le=366)]
-Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
 # "owner" is what people say; the field is owner_id.
 _FIELD_ALIASES = {"owner": "owner_id"}
+
+
+class Handover(StrEnum):
+    """Where a deactivated rep's customers go: the pool, or their team's manager."""
+
+    pool = "pool"
+    manager = "manager"
 
 
 class _Strict(BaseModel):
@@ -33,8 +41,8 @@ class CadenceDays(_Strict):
 class LevelThreshold(_Strict):
     """A customer reaches the level when either figure reaches its threshold."""
 
-    purchases_12m: Amount
-    estimated_potential: Amount
+    purchases_12m: Money
+    estimated_potential: Money
 
 
 class LevelThresholds(_Strict):
@@ -68,7 +76,7 @@ class ArchiveSettingsDoc(_Strict):
     level_thresholds: LevelThresholds = LevelThresholds()
     pool: PoolLimits = PoolLimits()
     # Where a deactivated user's customers go.
-    deactivated_handover: Literal["pool", "manager"] = "pool"
+    deactivated_handover: Handover = Handover.pool
 
     @field_validator("code_pattern")
     @classmethod

@@ -7,11 +7,18 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
-PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
-NonNegativeMoney = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+from servicekit.fields import (
+    DecimalOut,
+    DecimalString,
+    Money,
+    Omittable,
+    PositiveMoney,
+    SignedMoney,
+)
+
+Quantity = Annotated[Decimal, DecimalString(digits=12, places=3, minimum="positive", example="2.5")]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Ref = Annotated[str, Field(min_length=1, max_length=200)]
 # A plausibility check only: deliverability is the mail server's business.
@@ -36,19 +43,12 @@ class ContactCreate(_Input):
 
 
 class ContactUpdate(_Input):
-    name: Text | None = None
+    name: Omittable[Text] = None
     title: Text | None = None
     phone: Phone | None = None
     email: Email | None = None
-    is_decision_maker: bool | None = None
-    is_primary: bool | None = None
-
-    @field_validator("name", "is_decision_maker", "is_primary")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may be left out but not set to null")
-        return value
+    is_decision_maker: Omittable[bool] = None
+    is_primary: Omittable[bool] = None
 
 
 class ContactRead(BaseModel):
@@ -69,14 +69,14 @@ class ContactRead(BaseModel):
 
 class OrderLine(_Input):
     product: Text
-    quantity: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=3)]
-    unit_price: NonNegativeMoney
+    quantity: Quantity
+    unit_price: Money
 
 
 class OrderCreate(_Input):
     order_date: date
-    amount: NonNegativeMoney
-    gross_profit: Money | None = None
+    amount: Money
+    gross_profit: SignedMoney | None = None
     due_date: date | None = None
     lines: list[OrderLine] = Field(default_factory=list, max_length=1000)
     # `external_ref` is unique per `source`: an ERP pushing the same order again gets the
@@ -89,14 +89,14 @@ class OrderRead(BaseModel):
     id: uuid.UUID
     customer_id: uuid.UUID
     order_date: date
-    amount: Decimal
-    gross_profit: Decimal | None
+    amount: DecimalOut
+    gross_profit: DecimalOut | None
     due_date: date | None
     lines: list[OrderLine]
     source: str
     external_ref: str | None
-    paid_amount: Decimal
-    outstanding_amount: Decimal
+    paid_amount: DecimalOut
+    outstanding_amount: DecimalOut
 
 
 # --- payments -------------------------------------------------------------------------------
@@ -116,7 +116,7 @@ class PaymentRead(BaseModel):
     id: uuid.UUID
     order_id: uuid.UUID
     customer_id: uuid.UUID
-    amount: Decimal
+    amount: DecimalOut
     received_on: date
     method: str | None
     source: str

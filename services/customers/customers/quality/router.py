@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from customers.archive.dependencies import Extensions
-from customers.archive.schemas import Level
+from customers.archive.schemas import Level, Status
 from customers.quality import formats, service
 from customers.quality.schemas import DataQualityPage, ImportResult, MergeBody, MergeResult
 from servicekit.app import CurrentPrincipal, json_response
@@ -101,7 +101,7 @@ async def export_customers(
     format: Literal["csv"] = "csv",
     region: str | None = None,
     level: Level | None = None,
-    status: Literal["active", "invalid", "merged"] | None = None,
+    status: Status | None = None,
 ) -> Response:
     # Streamed from a connection of its own: the request's session has ended by then.
     body = await service.export_csv(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
+
+from customers.archive.schemas import Level
 
 
 class DataQuality(BaseModel):
@@ -23,7 +25,7 @@ class DataQualityItem(BaseModel):
     code: str
     name: str
     region: str
-    level: str
+    level: Level
     owner_id: uuid.UUID | None
     team_id: uuid.UUID | None
     updated_at: datetime
@@ -52,9 +54,16 @@ class MergeResult(BaseModel):
     version: int
 
 
+class ImportOutcomeKind(StrEnum):
+    created = "created"
+    updated = "updated"
+    unchanged = "unchanged"
+    error = "error"
+
+
 class ImportOutcome(BaseModel):
     row: int
-    outcome: Literal["created", "updated", "unchanged", "error"]
+    outcome: ImportOutcomeKind
     id: uuid.UUID | None = None
     error: str | None = None
 
