@@ -400,17 +400,17 @@ async def test_settings_patch_changes_only_what_it_names(customers, org):
     assert doc["code_pattern"] == "{region}-{seq:06}"
     assert (await customers.client.get(url, headers=admin)).json() == doc
 
-    # The merged document is validated as a whole, and nothing is saved when it fails.
-    bad = await customers.client.patch(
-        url,
-        json={"cadence_days": {"B": 0}, "level_thresholds": {"A": {"purchases_12m": "1"}}},
-        headers=admin,
-    )
+    # Each value is checked as the change names it, then the merged document as a whole
+    # (A's thresholds not below B's); nothing is saved when either fails.
+    bad = await customers.client.patch(url, json={"cadence_days": {"B": 0}}, headers=admin)
     assert bad.status_code == 422
     assert bad.headers["content-type"] == "application/problem+json"
-    locs = {tuple(e["loc"]) for e in bad.json()["errors"]}
-    assert ("body", "cadence_days", "B") in locs
-    assert ("body", "level_thresholds") in locs
+    assert [e["loc"] for e in bad.json()["errors"]] == [["body", "cadence_days", "B"]]
+    below_b = await customers.client.patch(
+        url, json={"level_thresholds": {"A": {"purchases_12m": "1"}}}, headers=admin
+    )
+    assert below_b.status_code == 422
+    assert [e["loc"] for e in below_b.json()["errors"]] == [["body", "level_thresholds"]]
     unknown = await customers.client.patch(url, json={"colour": "red"}, headers=admin)
     assert unknown.status_code == 422
     assert unknown.json()["errors"][0]["loc"] == ["body", "colour"]
@@ -441,7 +441,11 @@ async def test_level_proposals_list_customers_whose_proposed_level_differs(custo
 
     # Purchases of the trailing twelve months count, older orders do not.
     today = clock.now().date()
-    for day, amount in ((today, "60000"), (today, "50000"), (date(today.year - 2, 1, 1), "1000000")):
+    for day, amount in (
+        (today, "60000"),
+        (today, "50000"),
+        (date(today.year - 2, 1, 1), "1000000"),
+    ):
         order = await customers.client.post(
             f"{API}/{low_a['id']}/orders",
             json={"order_date": day.isoformat(), "amount": amount},

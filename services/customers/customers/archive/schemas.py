@@ -151,24 +151,28 @@ PUBLIC_FIELDS = (
     "updated_at",
 )
 
-# Fields a PATCH may set, in the order the history shows them; name / region / level must never
-# be cleared.
-UPDATABLE_FIELDS = (
-    "name",
-    "region",
-    "level",
-    "industry",
-    "address",
-    "phone",
-    "email",
-    "source",
-    "tags",
-    "estimated_potential",
-    "owner_id",
-    "status",
-    "invalid_reason",
-    "external_ref",
-)
+
+class CustomerField(StrEnum):
+    """The fields a change may set, in the order the history shows them."""
+
+    name = "name"
+    region = "region"
+    level = "level"
+    industry = "industry"
+    address = "address"
+    phone = "phone"
+    email = "email"
+    source = "source"
+    tags = "tags"
+    estimated_potential = "estimated_potential"
+    owner_id = "owner_id"
+    status = "status"
+    invalid_reason = "invalid_reason"
+    external_ref = "external_ref"
+
+
+# name / region / level must never be cleared.
+UPDATABLE_FIELDS = tuple(f.value for f in CustomerField)
 NOT_NULL_FIELDS = frozenset({"name", "region", "level", "tags", "status"})
 
 
@@ -244,6 +248,12 @@ class CustomerFile(CustomerRead):
     level_info: LevelInfo
     ownership: list[OwnershipPeriodRead]
     sections: dict[str, Any] = Field(default_factory=dict)
+
+
+class CustomerAsOf(CustomerRead):
+    """The record's fields as they were at `as_of` (`GET /customers/{id}?as_of=`)."""
+
+    as_of: datetime
 
 
 class CustomerCard(BaseModel):

@@ -6,17 +6,34 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive import codes, repository
 from customers.archive.access import require_read
-from customers.archive.schemas import UPDATABLE_FIELDS
+from customers.archive.schemas import CustomerField
 from servicekit.auth import Principal
 from servicekit.errors import Forbidden, ValidationFailed
-from servicekit.fields import Money
+from servicekit.fields import Money, Omittable
 
 Days = Annotated[int, Field(ge=1, le=366)]
+# Literal text and {region}, {level}, {year} around exactly one {seq} (zero-padded with :0N).
+_LITERAL = r"[A-Za-z0-9 _./#-]*"
+_PART = r"\{(region|level|year)\}" + _LITERAL
+CODE_PATTERN = rf"^{_LITERAL}({_PART})*\{{seq(:0?[1-9])?\}}{_LITERAL}({_PART})*$"
+CodePattern = Annotated[
+    str,
+    StringConstraints(max_length=60, pattern=CODE_PATTERN),
+    Field(description="How codes are written, e.g. {region}-{level}-{seq:06}"),
+]
 # "owner" is what people say; the field is owner_id.
 _FIELD_ALIASES = {"owner": "owner_id"}
 
@@ -26,6 +43,12 @@ class Handover(StrEnum):
 
     pool = "pool"
     manager = "manager"
+
+
+def _field_aliases(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_FIELD_ALIASES.get(n, n) if isinstance(n, str) else n for n in value]
+    return value
 
 
 class _Strict(BaseModel):
@@ -70,9 +93,12 @@ class PoolLimits(_Strict):
 
 
 class ArchiveSettingsDoc(_Strict):
-    code_pattern: str = "{region}-{seq:06}"
+    code_pattern: CodePattern = "{region}-{seq:06}"
     cadence_days: CadenceDays = CadenceDays()
-    approval_fields: list[str] = Field(default_factory=lambda: ["level", "owner_id"])
+    # Changes of these fields by a rep wait for a manager's approval.
+    approval_fields: list[CustomerField] = Field(
+        default_factory=lambda: [CustomerField.level, CustomerField.owner_id]
+    )
     level_thresholds: LevelThresholds = LevelThresholds()
     pool: PoolLimits = PoolLimits()
     # Where a deactivated user's customers go.
@@ -86,22 +112,59 @@ class ArchiveSettingsDoc(_Strict):
             raise ValueError(problem)
         return value
 
+    @field_validator("approval_fields", mode="before")
+    @classmethod
+    def _aliases(cls, value: Any) -> Any:
+        return _field_aliases(value)
+
     @field_validator("approval_fields")
     @classmethod
-    def _fields(cls, value: list[str]) -> list[str]:
-        out = []
-        for name in value:
-            field = _FIELD_ALIASES.get(name, name)
-            if field not in UPDATABLE_FIELDS:
-                raise ValueError(f"'{name}' is not a customer field that can be changed")
-            out.append(field)
-        return list(dict.fromkeys(out))
+    def _unique(cls, value: list[CustomerField]) -> list[CustomerField]:
+        return list(dict.fromkeys(value))
 
     def cadence(self, level: str) -> int:
         return int(getattr(self.cadence_days, level))
 
 
 DEFAULTS = ArchiveSettingsDoc()
+
+
+class CadenceDaysChange(_Strict):
+    A: Omittable[Days] = None
+    B: Omittable[Days] = None
+    C: Omittable[Days] = None
+
+
+class LevelThresholdChange(_Strict):
+    purchases_12m: Omittable[Money] = None
+    estimated_potential: Omittable[Money] = None
+
+
+class LevelThresholdsChange(_Strict):
+    A: Omittable[LevelThresholdChange] = None
+    B: Omittable[LevelThresholdChange] = None
+
+
+class PoolLimitsChange(_Strict):
+    # null = no limit
+    max_customers_per_rep: Annotated[int, Field(ge=1)] | None = None
+    claims_per_day: Annotated[int, Field(ge=1)] | None = None
+
+
+class ArchiveSettingsChange(_Strict):
+    """A PATCH of the settings: only what is sent changes, objects key by key."""
+
+    code_pattern: Omittable[CodePattern] = None
+    cadence_days: Omittable[CadenceDaysChange] = None
+    approval_fields: Omittable[list[CustomerField]] = None
+    level_thresholds: Omittable[LevelThresholdsChange] = None
+    pool: Omittable[PoolLimitsChange] = None
+    deactivated_handover: Omittable[Handover] = None
+
+    @field_validator("approval_fields", mode="before")
+    @classmethod
+    def _aliases(cls, value: Any) -> Any:
+        return _field_aliases(value)
 
 
 def _merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:

@@ -33,14 +33,17 @@ from customers.commerce.schemas import (
     OrderRead,
     PaymentCreate,
     PaymentRead,
+    PaymentReceipt,
 )
 from servicekit.app import CurrentPrincipal, json_response
 from servicekit.errors import NotFound
+from servicekit.openapi import with_headers
 from servicekit.pagination import Page, PageDep
 from servicekit.routing import SessionDep, kit_router
 
-customers_router = kit_router(prefix="/api/v1/customers", tags=["contacts", "orders"])
-orders_router = kit_router(prefix="/api/v1/orders", tags=["orders"])
+customers_router = kit_router(prefix="/api/v1/customers")
+orders_router = kit_router(prefix="/api/v1/orders")
+CONTACTS, ORDERS, PAYMENTS = "contacts", "orders", "payments"
 
 BY_ID = "/{customer_id:uuid}"
 
@@ -52,13 +55,27 @@ def _dump(model: ContactRead | OrderRead | PaymentRead) -> dict[str, object]:
 # --- contacts -------------------------------------------------------------------------------
 
 
-@customers_router.get(BY_ID + "/contacts", response_model=list[ContactRead])
+@customers_router.get(
+    BY_ID + "/contacts",
+    response_model=list[ContactRead],
+    operation_id="contacts_list",
+    tags=[CONTACTS],
+    summary="A customer's contacts, the primary one first",
+)
 async def list_contacts(customer: ContactsCustomer, session: SessionDep) -> Response:
     contacts = await repository.contacts_of(session, customer.id)
     return json_response([_dump(service.contact_read(c)) for c in contacts])
 
 
-@customers_router.post(BY_ID + "/contacts", status_code=201, response_model=ContactRead)
+@customers_router.post(
+    BY_ID + "/contacts",
+    status_code=201,
+    response_model=ContactRead,
+    operation_id="contacts_create",
+    tags=[CONTACTS],
+    responses={201: with_headers("Location")},
+    summary="Add a contact",
+)
 async def create_contact(
     body: ContactCreate, customer: ContactsCustomerForWrite, session: SessionDep
 ) -> Response:
@@ -70,7 +87,13 @@ async def create_contact(
     )
 
 
-@customers_router.patch(BY_ID + "/contacts/{contact_id}", response_model=ContactRead)
+@customers_router.patch(
+    BY_ID + "/contacts/{contact_id}",
+    response_model=ContactRead,
+    operation_id="contacts_update",
+    tags=[CONTACTS],
+    summary="Change a contact",
+)
 async def update_contact(
     contact_id: uuid.UUID,
     body: ContactUpdate,
@@ -81,7 +104,13 @@ async def update_contact(
     return json_response(_dump(service.contact_read(contact)))
 
 
-@customers_router.delete(BY_ID + "/contacts/{contact_id}", status_code=204)
+@customers_router.delete(
+    BY_ID + "/contacts/{contact_id}",
+    status_code=204,
+    operation_id="contacts_delete",
+    tags=[CONTACTS],
+    summary="Remove a contact",
+)
 async def delete_contact(
     contact_id: uuid.UUID, customer: ContactsCustomerForWrite, session: SessionDep
 ) -> Response:
@@ -92,7 +121,13 @@ async def delete_contact(
 # --- orders ---------------------------------------------------------------------------------
 
 
-@customers_router.get(BY_ID + "/orders", response_model=Page[OrderRead])
+@customers_router.get(
+    BY_ID + "/orders",
+    response_model=Page[OrderRead],
+    operation_id="orders_list",
+    tags=[ORDERS],
+    summary="A customer's orders, newest first",
+)
 async def list_orders(customer: OrdersCustomer, session: SessionDep, page: PageDep) -> Response:
     orders, cursor = await repository.orders_page(session, customer.id, page)
     return json_response(
@@ -104,7 +139,17 @@ async def list_orders(customer: OrdersCustomer, session: SessionDep, page: PageD
     BY_ID + "/orders",
     status_code=201,
     response_model=OrderRead,
-    responses={200: {"description": "This source + external_ref was already pushed"}},
+    operation_id="orders_place",
+    tags=[ORDERS],
+    responses={
+        201: with_headers("Location"),
+        200: {
+            "model": OrderRead,
+            "description": "This source + external_ref was already pushed: the order it made",
+            **with_headers("Location"),
+        },
+    },
+    summary="Place an order (idempotent by source + external_ref)",
 )
 async def place_order(
     body: OrderCreate,
@@ -143,7 +188,13 @@ async def _order_customer(
     return order, customer
 
 
-@orders_router.get("/{order_id:uuid}", response_model=OrderRead)
+@orders_router.get(
+    "/{order_id:uuid}",
+    response_model=OrderRead,
+    operation_id="orders_get",
+    tags=[ORDERS],
+    summary="An order, with what is paid and outstanding",
+)
 async def get_order(
     order_id: Annotated[uuid.UUID, PathParam()], session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
@@ -151,7 +202,13 @@ async def get_order(
     return json_response(_dump(service.order_read(order)))
 
 
-@orders_router.get("/{order_id:uuid}/payments", response_model=list[PaymentRead])
+@orders_router.get(
+    "/{order_id:uuid}/payments",
+    response_model=list[PaymentRead],
+    operation_id="payments_list",
+    tags=[PAYMENTS],
+    summary="An order's payments",
+)
 async def list_payments(
     order_id: Annotated[uuid.UUID, PathParam()], session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
@@ -163,8 +220,16 @@ async def list_payments(
 @orders_router.post(
     "/{order_id:uuid}/payments",
     status_code=201,
-    response_model=PaymentRead,
-    responses={200: {"description": "This source + external_ref was already received"}},
+    response_model=PaymentReceipt,
+    operation_id="payments_receive",
+    tags=[PAYMENTS],
+    responses={
+        200: {
+            "model": PaymentReceipt,
+            "description": "This source + external_ref was already received: that payment",
+        }
+    },
+    summary="Receive a payment (idempotent by source + external_ref)",
 )
 async def receive_payment(
     order_id: Annotated[uuid.UUID, PathParam()],

@@ -121,3 +121,9 @@ class PaymentRead(BaseModel):
     method: str | None
     source: str
     external_ref: str | None
+
+
+class PaymentReceipt(PaymentRead):
+    """A payment received, with its order as it stands now."""
+
+    order: OrderRead
