@@ -13,10 +13,12 @@ from gateway.identity.teams import service
 from gateway.identity.teams.dependencies import ValidTeam
 from gateway.identity.teams.schemas import TeamCreate, TeamRead, TeamUpdate
 from servicekit.etag import OptionalIfMatch
+from servicekit.openapi import with_headers
 from servicekit.pagination import Page, PageDep, make_page
 from servicekit.routing import SessionDep
 
 router = identity_router()
+TEAMS = "teams"
 
 
 def _team_response(team: Team, status: int = 200) -> Response:
@@ -24,7 +26,14 @@ def _team_response(team: Team, status: int = 200) -> Response:
 
 
 @router.post(
-    "/teams", status_code=201, response_model=TeamRead, tags=["teams"], dependencies=SECURITY
+    "/teams",
+    status_code=201,
+    response_model=TeamRead,
+    operation_id="teams_create",
+    tags=[TEAMS],
+    responses={201: with_headers("ETag", "Location")},
+    summary="Create a team (admin)",
+    dependencies=SECURITY,
 )
 async def create_team(
     body: TeamCreate,
@@ -40,7 +49,8 @@ async def create_team(
 @router.get(
     "/teams",
     response_model=Page[TeamRead],
-    tags=["teams"],
+    operation_id="teams_list",
+    tags=[TEAMS],
     summary="Teams: all for admins, the subtree for managers, their own for reps",
     dependencies=SECURITY,
 )
@@ -58,12 +68,27 @@ async def list_teams(
     )
 
 
-@router.get("/teams/{team_id}", response_model=TeamRead, tags=["teams"], dependencies=SECURITY)
+@router.get(
+    "/teams/{team_id}",
+    response_model=TeamRead,
+    operation_id="teams_get",
+    tags=[TEAMS],
+    responses={200: with_headers("ETag")},
+    summary="A team",
+    dependencies=SECURITY,
+)
 async def get_team(team: ValidTeam) -> Response:
     return _team_response(team)
 
 
-@router.patch("/teams/{team_id}", response_model=TeamRead, tags=["teams"], dependencies=SECURITY)
+@router.patch(
+    "/teams/{team_id}",
+    response_model=TeamRead,
+    operation_id="teams_update",
+    tags=[TEAMS],
+    summary="Change a team (admin)",
+    dependencies=SECURITY,
+)
 async def update_team(
     body: TeamUpdate,
     if_match: OptionalIfMatch,
@@ -78,7 +103,15 @@ async def update_team(
     return _team_response(team)
 
 
-@router.delete("/teams/{team_id}", status_code=204, tags=["teams"], dependencies=SECURITY)
+@router.delete(
+    "/teams/{team_id}",
+    status_code=204,
+    operation_id="teams_delete",
+    tags=[TEAMS],
+    responses={409: {"description": "The team still has members or sub-teams"}},
+    summary="Delete an empty team (admin)",
+    dependencies=SECURITY,
+)
 async def delete_team(
     team: ValidTeam,
     session: SessionDep,

@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from gateway.identity.schemas import Email, Input, Name, Password, Role
+from servicekit.fields import Omittable
 
 
 class UserCreate(Input):
@@ -22,19 +23,19 @@ class UserCreate(Input):
 class UserUpdate(Input):
     """Only the fields sent are changed; `team_id: null` takes the user out of their team."""
 
-    email: Email | None = None
-    name: Name | None = None
-    role: Role | None = None
+    email: Omittable[Email] = None
+    name: Omittable[Name] = None
+    role: Omittable[Role] = None
     team_id: uuid.UUID | None = None
-    active: bool | None = None
-    password: Password | None = None
+    active: Omittable[bool] = None
+    password: Omittable[Password] = None
 
 
 class UserRead(BaseModel):
     id: uuid.UUID
     email: str
     name: str
-    role: str
+    role: Role
     team_id: uuid.UUID | None
     active: bool
     created_at: datetime
