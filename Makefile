@@ -51,3 +51,4 @@ bench: bootstrap
 
 demo: bootstrap
 	$(PYTHON) -m fieldforce.demo
+	$(PYTHON) -m fieldforce.demo_leads

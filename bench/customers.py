@@ -41,11 +41,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench.gateway import start_customers_behind_gateway
-from bench.harness import Comparison, Context, RequestSet, Server, Side, WrkResult, call
+from bench.harness import Comparison, Context, RequestSet, Server, Side, batch_results, call
 from customers.archive import codes
-from customers.archive.normalize import normalize_email, normalize_name, normalize_phone
 from fieldforce.apps import BY_NAME, GATEWAY
 from fieldforce.stack import migrate_all
+from servicekit.normalize import normalize_email, normalize_name, normalize_phone
 from servicekit.testing.tokens import INTERNAL_TOKEN_HEADER, make_principal
 
 GET_GOAL = 0.40
@@ -264,27 +264,6 @@ def import_rows(call: int, org: Org) -> list[dict[str, Any]]:
     return rows
 
 
-def _synthetic(rows: int, seconds: list[float]) -> list[WrkResult]:
-    """Import timings as the harness's results: one 'request' = one row."""
-    out = []
-    for s in seconds:
-        ms = s * 1000
-        out.append(
-            WrkResult(
-                requests=rows,
-                duration_s=round(s, 3),
-                rps=round(rows / s, 1),
-                p50_ms=ms,
-                p90_ms=ms,
-                p99_ms=ms,
-                max_ms=ms,
-                mean_ms=ms,
-                errors={},
-            )
-        )
-    return out
-
-
 async def raw_copy_seconds(url: str, org: Org, calls: int) -> list[float]:
     """COPY as many rows, built the way the loader builds them, into the customers table itself
     (same size, same indexes, same moment of the run), each batch in a transaction that is
@@ -383,8 +362,8 @@ def run(ctx: Context) -> None:
     comparison = Comparison(
         "customers",
         "import-10k-rows",
-        Side("gateway", _synthetic(IMPORT_ROWS, imported)),
-        Side("copy", _synthetic(IMPORT_ROWS, copied)),
+        Side("gateway", batch_results(IMPORT_ROWS, imported)),
+        Side("copy", batch_results(IMPORT_ROWS, copied)),
         goal=IMPORT_GOAL,
     )
     ctx.comparisons.append(comparison)

@@ -104,13 +104,15 @@ def _same_body(a: bytes, b: bytes) -> bool:
     return bool(json.loads(a) == json.loads(b))
 
 
-def _gateway_env(ctx: Context, url: str, service: Server, password: str) -> dict[str, str]:
+def _gateway_env(
+    ctx: Context, url: str, service: Server, password: str, app: str = "customers"
+) -> dict[str, str]:
     return {
         "DATABASE_URL": url,
         "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem,
         "GATEWAY_INTERNAL_TOKEN_PRIVATE_KEY": ctx.minter.private_pem,
         "GATEWAY_JWT_SECRET": secrets.token_urlsafe(48),
-        "GATEWAY_UPSTREAM_CUSTOMERS": service.url,
+        f"GATEWAY_UPSTREAM_{app.upper()}": service.url,
         "BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL,
         "BOOTSTRAP_ADMIN_PASSWORD": password,
         # Counted and shared as in production, never refusing during the run.
@@ -121,17 +123,27 @@ def _gateway_env(ctx: Context, url: str, service: Server, password: str) -> dict
     }
 
 
-def start_customers_behind_gateway(
-    ctx: Context, url: str, service_name: str = "service"
+def start_behind_gateway(
+    ctx: Context,
+    url: str,
+    *,
+    app: str = "customers",
+    service_name: str = "service",
+    service_env: dict[str, str] | None = None,
+    gateway_env: dict[str, str] | None = None,
 ) -> tuple[Server, Server, dict[str, str]]:
-    """The customers service and the gateway in front of it, as in production (identity, rate
+    """A service (`app`) and the gateway in front of it, as in production (identity, rate
     limits, internal tokens); returns both and the bench admin's bearer header."""
     password = secrets.token_urlsafe(16)
     service = ctx.start_server(
         service_name,
-        "customers.main:create_app",
+        f"{app}.main:create_app",
         factory=True,
-        env={"DATABASE_URL": url, "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem},
+        env={
+            "DATABASE_URL": url,
+            "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem,
+            **(service_env or {}),
+        },
         ready_path="/readyz",
     )
     gateway = ctx.start_server(
@@ -140,10 +152,16 @@ def start_customers_behind_gateway(
         factory=True,
         kind=gateway_server(),
         http=GATEWAY.http_protocol,
-        env=_gateway_env(ctx, url, service, password),
+        env={**_gateway_env(ctx, url, service, password, app), **(gateway_env or {})},
         ready_path="/readyz",
     )
     return service, gateway, login(gateway, ADMIN_EMAIL, password)
+
+
+def start_customers_behind_gateway(
+    ctx: Context, url: str, service_name: str = "service"
+) -> tuple[Server, Server, dict[str, str]]:
+    return start_behind_gateway(ctx, url, service_name=service_name)
 
 
 def _start_gateway_before(

@@ -372,6 +372,28 @@ class Side:
         }
 
 
+def batch_results(rows: int, seconds: Sequence[float]) -> list[WrkResult]:
+    """Timed batches (an import, a COPY) as the harness's results: one 'request' = one row,
+    every latency the batch's time."""
+    out = []
+    for s in seconds:
+        ms = s * 1000
+        out.append(
+            WrkResult(
+                requests=rows,
+                duration_s=round(s, 3),
+                rps=round(rows / s, 1),
+                p50_ms=ms,
+                p90_ms=ms,
+                p99_ms=ms,
+                max_ms=ms,
+                mean_ms=ms,
+                errors={},
+            )
+        )
+    return out
+
+
 @dataclass
 class Comparison:
     benchmark: str

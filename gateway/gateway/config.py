@@ -1,6 +1,7 @@
 """Fieldforce gateway settings (env prefix `GATEWAY_`; `DATABASE_URL` is shared)."""
 
 import json
+from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, IPvAnyNetwork, field_validator
@@ -74,6 +75,18 @@ class Settings(KitSettings):
     # list or comma-separated. Empty: the TCP peer is the client, whatever it sends (see
     # gateway/gateway/clientaddr.py).
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = []
+    # Calls a service makes on a caller's behalf (`servicekit.calls`) present the internal
+    # token the service was given (X-Internal-Token); they are taken only from these networks,
+    # where the services run (the client address as `trusted_proxies` resolves it). Default:
+    # loopback and the private ranges. Empty: no delegated calls at all.
+    delegation_networks: Annotated[list[IPvAnyNetwork], NoDecode] = [
+        IPv4Network("127.0.0.0/8"),
+        IPv6Network("::1/128"),
+        IPv4Network("10.0.0.0/8"),
+        IPv4Network("172.16.0.0/12"),
+        IPv4Network("192.168.0.0/16"),
+        IPv6Network("fc00::/7"),
+    ]
     # Rate limits as "<requests>/<window seconds>", per role; anonymous calls count per address.
     rate_limit_enabled: bool = True
     rate_limit_admin: str = "6000/60"
@@ -93,7 +106,7 @@ class Settings(KitSettings):
     openapi_cache_seconds: float = 10.0
     openapi_fetch_timeout_seconds: float = 5.0
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "delegation_networks", mode="before")
     @classmethod
     def _address_list(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -33,7 +33,7 @@ from gateway.identity.authn import SIGN_IN_PATHS, Authenticator
 from gateway.ratelimit import Policies, RateLimiter
 from gateway.routes import EVENTS_PREFIX, SERVICE_EVENTS_PATH, SERVICES, route_for
 from servicekit.app import EVENTS_SCOPE
-from servicekit.auth import Principal
+from servicekit.auth import ACT_STATE_KEY, Principal
 from servicekit.errors import (
     DomainError,
     Forbidden,
@@ -112,6 +112,8 @@ class GatewayMiddleware:
         self.rate_limits = settings.rate_limit_enabled
         self.policies = Policies(settings)
         self.trusted_proxies = TrustedProxies(settings.trusted_proxies)
+        # Not proxies: the networks delegated calls come from (a set of networks all the same).
+        self.delegation_networks = TrustedProxies(settings.delegation_networks)
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -164,6 +166,13 @@ class GatewayMiddleware:
             )
         return None
 
+    def check_delegation_source(self, scope: Scope) -> None:
+        """Delegated calls come from the services, inside `delegation_networks`: an internal
+        token presented from anywhere else is refused even when it is valid."""
+        address = client_address(scope, self.trusted_proxies)
+        if address is None or not self.delegation_networks.judge(address)[1]:
+            raise Forbidden("delegated calls are taken only from the services' networks")
+
     def too_large(self, incoming: Incoming) -> PayloadTooLarge | None:
         if incoming.length is None or int(incoming.length) <= self.max_body:
             return None
@@ -176,13 +185,19 @@ class GatewayMiddleware:
         authenticator = self.state.authenticator
         if authenticator is not None and scope["path"] not in SIGN_IN_PATHS:
             authorization, api_key = incoming.authorization, incoming.api_key
+            delegated = None if authorization or api_key else incoming.delegated
             try:
+                if delegated is not None:
+                    self.check_delegation_source(scope)
                 principal = await authenticator.authenticate_credentials(
                     None if authorization is None else authorization.decode("latin-1"),
                     None if api_key is None else api_key.decode("latin-1"),
+                    None if delegated is None else delegated.decode("latin-1"),
                 )
             except DomainError as exc:
                 refused = exc
+            if principal is not None and principal.act:
+                scope.setdefault("state", {})[ACT_STATE_KEY] = principal.act
         admission = Admission(principal, refused, [])
         limiter = self.state.limiter
         if not self.rate_limits or limiter is None:

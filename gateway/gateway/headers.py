@@ -73,6 +73,8 @@ class Incoming:
     transfer_encoding: bytes | None = None  # every Transfer-Encoding value, comma-joined
     authorization: bytes | None = None
     api_key: bytes | None = None
+    # A service's call on a caller's behalf: the internal token it was given (`delegation`).
+    delegated: bytes | None = None
     host: bytes | None = None
     connection: bytes | None = None
     # Why the body's length is ambiguous, if it is (RFC 9112 §6.3): the call is refused.
@@ -98,6 +100,9 @@ def read_headers(headers: list[tuple[bytes, bytes]]) -> Incoming:
             elif name == b"x-api-key":
                 if incoming.api_key is None:
                     incoming.api_key = value
+            elif name == b"x-internal-token":
+                if incoming.delegated is None:
+                    incoming.delegated = value
             elif name == b"host":
                 incoming.host = value
             elif name == b"connection":

@@ -90,7 +90,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = time.time) ->
     """`clock`: the wall clock the edge's rate limits and internal tokens read."""
     settings = settings or Settings()
     app = build_app(spec(), settings)
-    app.state.clock = clock
+    # Beside the kit's `app.state.clock` (a `Clock`, which the kit's loops sleep on).
+    app.state.edge_clock = clock
     install_merged_openapi(app, settings)
     # The kit's request context moves out of FastAPI's stack, in front of the edge, so that
     # forwarded calls are logged and counted without entering FastAPI at all.

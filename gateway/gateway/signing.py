@@ -11,11 +11,32 @@ import logging
 import time
 from collections.abc import Callable
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from servicekit.auth import Principal, generate_keypair, load_private_key, mint_internal_token
+from servicekit.clock import Clock
 
 log = logging.getLogger("gateway.signing")
+
+
+def public_pem(key: Ed25519PrivateKey) -> str:
+    """The public half, as services are given it (what delegated calls are verified with)."""
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+class WallClock(Clock):
+    """The gateway's wall clock (a `() -> float`, which tests hold) as the kit's `Clock`."""
+
+    def __init__(self, read: Callable[[], float]) -> None:
+        self.read = read
+
+    def timestamp(self) -> float:
+        return self.read()
 
 
 def load_or_generate_key(pem: str) -> Ed25519PrivateKey:

@@ -16,15 +16,16 @@ from gateway.edge import EdgeState
 from gateway.forwarding import Forwarder
 from gateway.ratelimit import Clock, PostgresCounterStore, RateLimiter
 from gateway.redis_store import RedisCounterStore
-from gateway.routes import upstreams
-from gateway.signing import TokenSigner, load_or_generate_key
+from gateway.routes import SERVICES, upstreams
+from gateway.signing import TokenSigner, WallClock, load_or_generate_key, public_pem
+from servicekit.auth import TokenVerifier
 from servicekit.db import Database
 
 
 @asynccontextmanager
 async def edge_lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    clock: Clock = app.state.clock
+    clock: Clock = app.state.edge_clock
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=16, keepalive_timeout=4),
         # A shared jar would hand one user's cookies to the next.
@@ -32,8 +33,9 @@ async def edge_lifespan(app: FastAPI) -> AsyncIterator[None]:
         auto_decompress=False,
     )
     app.state.http_session = session
+    key = load_or_generate_key(settings.internal_token_private_key)
     signer = TokenSigner(
-        load_or_generate_key(settings.internal_token_private_key),
+        key,
         issuer=settings.internal_token_issuer,
         ttl_seconds=settings.internal_token_ttl_seconds,
         refresh_margin_seconds=settings.internal_token_refresh_margin_seconds,
@@ -60,10 +62,18 @@ async def edge_lifespan(app: FastAPI) -> AsyncIterator[None]:
     edge.forwarder = forwarder
     edge.limiter = limiter
     # Made by identity's lifespan, which runs first.
-    edge.authenticator = app.state.authenticator
+    edge.authenticator = authenticator = app.state.authenticator
+    # Delegated calls: a service presents a token this gateway minted for it.
+    authenticator.delegations = TokenVerifier(
+        public_pem(key),
+        audience=SERVICES,
+        issuer=settings.internal_token_issuer,
+        clock=WallClock(clock),
+    )
     try:
         yield
     finally:
+        authenticator.delegations = None
         edge.forwarder = edge.limiter = edge.authenticator = None
         await limiter.stop()
         if redis_store is not None:

@@ -1,4 +1,5 @@
-"""Authentication of public requests: bearer access tokens and API keys, kept off the database.
+"""Authentication of public requests: bearer access tokens, API keys, and the calls a service
+makes on a caller's behalf (delegation), kept off the database.
 
 Per request the work is two dictionary lookups: a verified token (or a key's digest) and the
 user's facts (active flag, role, team, visible teams, sessions ended lately). Facts are loaded
@@ -6,12 +7,21 @@ with one statement and cached; every change that matters (deactivation, logout, 
 team moves) is announced with NOTIFY in the changing transaction, so the cache entry is dropped
 in this process as soon as it commits and on every other replica as soon as Postgres delivers
 the notification. While the listener is down the cache lives one second at most.
+
+Delegation (`servicekit.calls`): a service calling another app's public API on behalf of the
+caller it serves presents the internal token it was given (X-Internal-Token) as the call's only
+credential (beside a bearer token or an API key it is ignored, as it always was). It is taken
+when it verifies with the gateway's own key, has not expired, and was minted for one of the
+services; the call is then the caller's own: their current facts (a deactivated user or a
+revoked key is refused, a changed role applies), their rate limit, their scopes. The principal
+carries the acting service in `act` (RFC 8693), on to the target and into the access lines.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
 import time
@@ -34,7 +44,7 @@ from gateway.identity.passwords import Passwords
 from gateway.identity.scopes import KEY_ROLE, ROLE_SCOPES
 from gateway.identity.tokens import AccessClaims, AccessTokens, digest
 from gateway.models import SCHEMA
-from servicekit.auth import Principal
+from servicekit.auth import MAX_ACT_DEPTH, Principal, TokenVerifier
 from servicekit.db import Database, to_asyncpg_dsn
 from servicekit.errors import DATABASE_RETRY_AFTER_SECONDS, ServiceUnavailable, Unauthorized
 
@@ -75,6 +85,9 @@ _USER_FACTS_SQL = f"""
 """  # noqa: S608 - the schema is our own identifier; values are bound parameters
 _KEY_SQL = f"""
     SELECT id, name, scopes, revoked_at FROM "{SCHEMA}".api_keys WHERE key_hash = $1
+"""  # noqa: S608 - the schema is our own identifier; values are bound parameters
+_KEY_BY_ID_SQL = f"""
+    SELECT id, name, scopes, revoked_at FROM "{SCHEMA}".api_keys WHERE id = $1
 """  # noqa: S608 - the schema is our own identifier; values are bound parameters
 _KEY_USAGE_SQL = f"""
     UPDATE "{SCHEMA}".api_keys k
@@ -168,6 +181,10 @@ class Authenticator:
         self._tokens: dict[str, AccessClaims] = {}
         self._users: dict[str, _UserFacts] = {}
         self._keys: dict[bytes, _KeyFacts] = {}
+        self._keys_by_id: dict[str, _KeyFacts] = {}
+        # Verifies the internal tokens services present for delegated calls; set by the edge's
+        # start-up, which holds the signing key (None: no delegated calls).
+        self.delegations: TokenVerifier | None = None
         self._loading: dict[Any, asyncio.Future[Any]] = {}
         # Bumped by every invalidation: a load that overlapped one is used but not cached.
         self._generation = 0
@@ -196,9 +213,14 @@ class Authenticator:
         return await self.authenticate_credentials(authorization, api_key)
 
     async def authenticate_credentials(
-        self, authorization: str | None, api_key: str | None
+        self, authorization: str | None, api_key: str | None, delegated: str | None = None
     ) -> Principal | None:
+        # A bearer token or an API key is the call's credential, whatever else it carries:
+        # an internal token counts only as the one credential of a delegated call.
+        delegated = None if authorization or api_key else delegated
         try:
+            if delegated:
+                return await self.principal_for_delegation(delegated.strip())
             if authorization:
                 scheme, _, token = authorization.partition(" ")
                 token = token.strip()
@@ -208,7 +230,8 @@ class Authenticator:
             if api_key:
                 return await self.principal_for_key(api_key.strip())
         except Unauthorized:
-            AUTH_REFUSED.labels("bearer" if authorization else "api_key").inc()
+            kind = "delegated" if delegated else "bearer" if authorization else "api_key"
+            AUTH_REFUSED.labels(kind).inc()
             raise
         return None
 
@@ -241,6 +264,32 @@ class Authenticator:
         if facts.principal is None or facts.key_id is None:
             raise Unauthorized("the API key is not valid or has been revoked")
         self._key_usage[facts.key_id] = time.time()
+        return facts.principal
+
+    async def principal_for_delegation(self, token: str) -> Principal:
+        """The caller a service acts for, as they are now, with the service in `act`."""
+        if self.delegations is None:
+            raise Unauthorized("this gateway takes no delegated calls")
+        claimed, acting = self.delegations.verify_with_audience(token)
+        chain = (acting, *claimed.act)
+        if len(chain) > MAX_ACT_DEPTH:
+            raise Unauthorized("too many services acting on one another's behalf")
+        if claimed.kind == "user":
+            facts = await self._user_facts(claimed.sub)
+            if facts.principal is None:
+                raise Unauthorized("this account is deactivated")
+            current = facts.principal
+        else:
+            current = await self.principal_for_key_id(claimed.sub)
+        return dataclasses.replace(current, act=chain)
+
+    async def principal_for_key_id(self, key_id: str) -> Principal:
+        now = time.monotonic()
+        facts = self._keys_by_id.get(key_id)
+        if facts is None or now - facts.loaded_at >= self._current_ttl():
+            facts = await self._load_once(("key-id", key_id), self._key_id_cache, key_id)
+        if facts.principal is None:
+            raise Unauthorized("the API key is not valid or has been revoked")
         return facts.principal
 
     # --- caches -----------------------------------------------------------------------------
@@ -307,6 +356,24 @@ class Authenticator:
             _bounded_put(self._keys, key_hash, facts)
         return facts
 
+    async def _key_id_cache(self, key_id: str) -> _KeyFacts:
+        generation = self._generation
+        try:
+            kid = uuid.UUID(key_id)
+        except ValueError:
+            raise Unauthorized("the API key is not valid or has been revoked") from None
+        IDENTITY_LOADS.labels("api_key").inc()
+        row = await self._fetchrow(_KEY_BY_ID_SQL, kid)
+        if row is None or row["revoked_at"] is not None:
+            facts = _KeyFacts(None, None, time.monotonic())
+        else:
+            facts = _KeyFacts(
+                key_principal(key_id, row["name"], row["scopes"]), key_id, time.monotonic()
+            )
+        if generation == self._generation:
+            _bounded_put(self._keys_by_id, key_id, facts)
+        return facts
+
     async def _fetchrow(self, sql: str, *args: Any) -> Any:
         try:
             # The primary: a revoked key or a deactivated user must be seen at once.
@@ -332,13 +399,16 @@ class Authenticator:
             for key_hash, facts in list(self._keys.items()):
                 if facts.key_id == ident:
                     del self._keys[key_hash]
+            self._keys_by_id.pop(ident, None)
         elif kind == "keys":
             self._keys.clear()
+            self._keys_by_id.clear()
         elif kind == "teams":
             self._users.clear()
         else:
             self._users.clear()
             self._keys.clear()
+            self._keys_by_id.clear()
 
     def clear(self) -> None:
         self.invalidate("all")

@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from servicekit.auth import Principal, TokenVerifier, current_principal
+from servicekit.calls import STATE_KEY as CALLS_STATE_KEY
+from servicekit.calls import GatewayClient
 from servicekit.clock import SYSTEM_CLOCK, Clock, reset_clock, use_clock
 from servicekit.db import Database, pool_statement
 from servicekit.directory import Directory, Reaction, follow_identity
@@ -191,6 +193,12 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
         )
         await db.connect()
         app.state.db = db
+        gateway = (
+            GatewayClient(settings.gateway_url, timeout=settings.gateway_call_timeout_seconds)
+            if settings.gateway_url
+            else None
+        )
+        setattr(app.state, CALLS_STATE_KEY, gateway)
         background = [
             asyncio.create_task(_outbox_stats_loop(app, settings.outbox_metrics_interval_seconds)),
             asyncio.create_task(_purge_idempotency_keys_loop(app, settings.idempotency_ttl_hours)),
@@ -210,6 +218,8 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if gateway is not None:
+                await gateway.close()
             await db.close()
             reset_clock(clock_token)
 

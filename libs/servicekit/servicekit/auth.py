@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,6 +22,10 @@ from servicekit.clock import SYSTEM_CLOCK, Clock
 from servicekit.errors import Forbidden, Unauthorized
 
 INTERNAL_TOKEN_HEADER = "x-internal-token"
+# Request state: the verified token, and the apps acting for the caller (the access line's
+# `act`), set by `authenticate` (and by the gateway's edge for delegated calls).
+TOKEN_STATE_KEY = "internal_token"
+ACT_STATE_KEY = "act"
 _TOKEN_HEADER_RAW = INTERNAL_TOKEN_HEADER.encode("latin-1")
 ALGORITHM = "EdDSA"
 
@@ -57,6 +62,10 @@ class Principal(RoleChecks):
     visible_team_ids: frozenset[str] = field(default_factory=frozenset)
     scopes: frozenset[str] = field(default_factory=frozenset)
     name: str | None = None
+    # The apps acting on this principal's behalf, nearest first: empty for a call the
+    # principal made itself, ("opportunities",) for a call the opportunities app made while
+    # serving them (`servicekit.calls`). RFC 8693's nested `act` claim in the token.
+    act: tuple[str, ...] = ()
 
     @property
     def user_id(self) -> uuid.UUID | None:
@@ -69,13 +78,23 @@ class Principal(RoleChecks):
         if scope not in self.scopes:
             raise Forbidden(f"this action needs the '{scope}' scope")
 
+    def team_uuids(self) -> list[uuid.UUID]:
+        """The visible teams as UUIDs, for queries (anything else in the token is ignored)."""
+        out = []
+        for team in self.visible_team_ids:
+            try:
+                out.append(uuid.UUID(team))
+            except ValueError:
+                continue
+        return out
+
     def sees_team(self, team_id: uuid.UUID | str | None) -> bool:
         if self.is_admin:
             return True
         return team_id is not None and str(team_id) in self.visible_team_ids
 
     def to_claims(self) -> dict[str, Any]:
-        return {
+        claims: dict[str, Any] = {
             "sub": self.sub,
             "kind": self.kind,
             "role": self.role,
@@ -84,6 +103,9 @@ class Principal(RoleChecks):
             "scopes": sorted(self.scopes),
             "name": self.name,
         }
+        if self.act:
+            claims["act"] = act_claim(self.act)
+        return claims
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any]) -> Principal:
@@ -95,7 +117,34 @@ class Principal(RoleChecks):
             visible_team_ids=frozenset(claims.get("teams") or ()),
             scopes=frozenset(claims.get("scopes") or ()),
             name=claims.get("name"),
+            act=actors(claims.get("act")),
         )
+
+
+# Longer chains of apps calling apps on someone's behalf are refused (a loop, not a design).
+MAX_ACT_DEPTH = 4
+
+
+def act_claim(chain: tuple[str, ...]) -> dict[str, Any]:
+    """RFC 8693 §4.1: the current actor outermost, earlier ones nested inside it."""
+    claim: dict[str, Any] | None = None
+    for actor in reversed(chain):
+        claim = {"sub": actor} if claim is None else {"sub": actor, "act": claim}
+    assert claim is not None
+    return claim
+
+
+def actors(claim: Any) -> tuple[str, ...]:
+    """The chain of an `act` claim, nearest first; ValueError when it is malformed."""
+    chain: list[str] = []
+    while claim is not None:
+        if not isinstance(claim, dict) or not isinstance(claim.get("sub"), str):
+            raise ValueError("malformed act claim")
+        chain.append(claim["sub"])
+        if len(chain) > MAX_ACT_DEPTH:
+            raise ValueError("act chain too long")
+        claim = claim.get("act")
+    return tuple(chain)
 
 
 def generate_keypair() -> tuple[str, str]:
@@ -152,31 +201,37 @@ def mint_internal_token(
 
 
 class TokenVerifier:
-    """Verifies internal tokens for one audience, caching good ones until they expire."""
+    """Verifies internal tokens for one audience (a service: its own name) or several (the
+    gateway, taking back a service's token as a delegation), caching good ones until they
+    expire."""
 
     def __init__(
         self,
         public_key_pem: str,
         *,
-        audience: str,
+        audience: str | Sequence[str],
         issuer: str,
         cache_size: int = 10_000,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._key = load_public_key(public_key_pem) if public_key_pem else None
         self._clock = clock
-        self.audience = audience
+        self.audience = audience if isinstance(audience, str) else list(audience)
         self.issuer = issuer
-        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._cache: dict[str, tuple[Principal, float, str]] = {}
         self._cache_size = cache_size
 
     def verify(self, token: str) -> Principal:
+        return self.verify_with_audience(token)[0]
+
+    def verify_with_audience(self, token: str) -> tuple[Principal, str]:
+        """The principal and the audience the token was minted for."""
         now = self._clock.timestamp()
         hit = self._cache.get(token)
         if hit is not None:
-            principal, exp = hit
+            principal, exp, audience = hit
             if exp > now:
-                return principal
+                return principal, audience
             del self._cache[token]
         if self._key is None:
             raise Unauthorized("this service has no key to verify internal tokens")
@@ -195,9 +250,11 @@ class TokenVerifier:
                     "verify_iat": False,
                 },
             )
-            expires, issued = claims["exp"], claims["iat"]
+            expires, issued, audience = claims["exp"], claims["iat"], claims["aud"]
             if not all(type(v) in (int, float) for v in (expires, issued)) or issued > now:
                 raise ValueError("bad lifetime")
+            if not isinstance(audience, str):
+                raise ValueError("one audience per internal token")
             if expires <= now:
                 raise Unauthorized("the internal token has expired")
             principal = Principal.from_claims(claims)
@@ -205,8 +262,8 @@ class TokenVerifier:
             raise Unauthorized("the internal token is not valid") from None
         if len(self._cache) >= self._cache_size:
             self._cache.clear()
-        self._cache[token] = (principal, float(claims["exp"]))
-        return principal
+        self._cache[token] = (principal, float(claims["exp"]), audience)
+        return principal, audience
 
 
 def authenticate(request: Request) -> Principal:
@@ -228,6 +285,10 @@ def authenticate(request: Request) -> Principal:
     verifier: TokenVerifier = request.app.state.verifier
     principal = verifier.verify(token)
     state["principal"] = principal
+    # Kept for calls this app makes on the caller's behalf (`servicekit.calls`).
+    state[TOKEN_STATE_KEY] = token
+    if principal.act:
+        state[ACT_STATE_KEY] = principal.act
     return principal
 
 

@@ -7,8 +7,10 @@ small batches keep plain executemany INSERTs (COPY has a fixed set-up cost per t
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -20,6 +22,30 @@ from servicekit.db import json_text
 
 # Below this many rows one executemany INSERT is cheaper than setting up a COPY.
 COPY_THRESHOLD = 64
+_pausers = 0
+_was_enabled = False
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a batch's work.
+
+    A 10,000-row batch allocates about a million objects, and the collector walked them a few
+    hundred times per call: measured on a 10,000-lead intake, 0.6 s of its 1.5 s of CPU. What
+    a batch makes is acyclic (rows, dicts, records), so reference counting frees it as usual;
+    the collector resumes when the last batch running in the process ends (batches on
+    concurrent requests share the pause)."""
+    global _pausers, _was_enabled
+    if _pausers == 0:
+        _was_enabled = gc.isenabled()
+        gc.disable()
+    _pausers += 1
+    try:
+        yield
+    finally:
+        _pausers -= 1
+        if _pausers == 0 and _was_enabled:
+            gc.enable()
 
 
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:

@@ -10,6 +10,7 @@ import orjson
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -217,6 +218,15 @@ def problem_for_unexpected(exc: BaseException, path: str | None = None) -> Domai
         return DatabaseUnavailable()
     log.error("unhandled error", exc_info=exc, extra={"path": path})
     return InternalError()
+
+
+def validation_text(exc: ValidationError, limit: int = 5) -> str:
+    """A model's validation errors as one line, `loc: message; ...` (a bulk row's outcome)."""
+    parts = []
+    for err in exc.errors()[:limit]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "row"
+        parts.append(f"{loc}: {err.get('msg')}")
+    return "; ".join(parts)
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from servicekit.auth import ACT_STATE_KEY
 from servicekit.clock import Clock, reset_clock, use_clock
 from servicekit.context import request_id_var
 from servicekit.errors import problem_for_unexpected
@@ -111,13 +112,23 @@ class RequestContextMiddleware:
                 _route_template(scope),
                 status,
                 time.perf_counter() - start,
+                scope["state"].get(ACT_STATE_KEY),
             )
             request_id_var.reset(token)
             if clock_token is not None:
                 reset_clock(clock_token)
 
-    def finish(self, method: str, path: str, route: str, status: int, elapsed: float) -> None:
-        """Count a request and write its access line (the request id is the context's)."""
+    def finish(
+        self,
+        method: str,
+        path: str,
+        route: str,
+        status: int,
+        elapsed: float,
+        act: tuple[str, ...] | None = None,
+    ) -> None:
+        """Count a request and write its access line (the request id is the context's).
+        `act`: the apps that made the call on the principal's behalf, nearest first."""
         requests, latency = self._metrics(method, route, status)
         requests.inc()
         latency.observe(elapsed)
@@ -129,6 +140,8 @@ class RequestContextMiddleware:
                 "status": status,
                 "duration_ms": round(elapsed * 1000, 2),
             }
+            if act:
+                fields["act"] = list(act)
             # A record made here rather than by `access_log.info`: nothing in the line uses
             # the caller's frame, which the logging module would look up on every request.
             record = access_log.makeRecord(

@@ -43,3 +43,6 @@ class KitSettings(BaseSettings):
     events_api_key: str = Field(
         default="", validation_alias=AliasChoices("EVENTS_API_KEY", "events_api_key")
     )
+    # Calls to other apps' public APIs on a caller's behalf (`servicekit.calls`), through
+    # GATEWAY_URL: how long one may take.
+    gateway_call_timeout_seconds: float = 10.0

@@ -43,7 +43,7 @@ def kit_log() -> Iterator[Capture]:
 async def test_a_feed_that_is_not_configured_is_a_warning_and_degraded(sample_db, minter, kit_log):
     spec = sample_spec(follow_identity=True)
     async with serve_service(
-        spec, KitSettings, sample_db, minter, follow_identity=False, app_name="kitsample"
+        spec, KitSettings, sample_db, minter, follow_feeds=False, app_name="kitsample"
     ) as app:
         ready = await app.get("/readyz")
         assert ready.status_code == 200
@@ -77,11 +77,11 @@ async def test_an_unreachable_feed_is_degraded_until_the_consumer_gets_through(
         transport=transport,
         app_name="kitsample",
     ) as app:
-        assert app.identity is not None
+        assert app.feeds is not None
         consumer = app.app.state.identity_consumer
-        right_key, app.identity.api_key = app.identity.api_key, "not-the-key"
+        right_key, app.feeds.api_key = app.feeds.api_key, "not-the-key"
         for type_, subject, data in org.identity_events():
-            app.identity.publish(type_, subject, data)
+            app.feeds.publish(type_, subject, data)
 
         def refused() -> bool:
             clock.advance(consumer.poll_interval)  # its next poll is due
@@ -95,7 +95,7 @@ async def test_an_unreachable_feed_is_degraded_until_the_consumer_gets_through(
         async with app.session() as s:
             assert await app.directory.get_user(s, org.user_id("rep_a")) is None
 
-        app.identity.api_key = right_key
+        app.feeds.api_key = right_key
 
         def moved_on() -> bool:
             clock.advance(30)  # past any backoff

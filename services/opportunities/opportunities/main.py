@@ -1,11 +1,24 @@
-"""App factory: `uvicorn --factory opportunities.main:create_app`."""
+"""App factory: `uvicorn --factory opportunities.main:create_app`.
+
+Every feature is wired here, explicitly: its routers and the lifespan hooks that follow other
+apps' feeds (customers: the index leads are matched against; visits: first contacts) and keep
+the stalled list's usual times learned. Importing a feature registers nothing.
+"""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from opportunities.assignment.router import router as assignment_router
 from opportunities.config import Settings
+from opportunities.leads.hooks import follow_visits
+from opportunities.leads.router import router as leads_router
+from opportunities.matching.hooks import follow_customers
 from opportunities.models import SCHEMA, directory
+from opportunities.pipeline.hooks import learn_usual_times
+from opportunities.pipeline.router import router as pipeline_router
+from opportunities.scoring.router import router as scoring_router
+from opportunities.sources.router import router as sources_router
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
 
@@ -19,6 +32,15 @@ def spec() -> AppSpec:
         title="Fieldforce opportunities",
         description="Lead intake, scoring, assignment and the stage pipeline.",
         migrations_dir=MIGRATIONS,
+        # The fixed paths under /api/v1/leads first; the by-id paths take only UUIDs anyway.
+        routers=[
+            sources_router,
+            assignment_router,
+            leads_router,
+            pipeline_router,
+            scoring_router,
+        ],
+        hooks=[follow_customers, follow_visits, learn_usual_times],
         directory=directory,
     )
 

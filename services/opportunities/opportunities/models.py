@@ -1,19 +1,13 @@
-"""Table models of the `opportunities` schema."""
+"""The `opportunities` schema: its metadata (each feature's `models.py` adds its tables to it),
+the kit's tables and the organisation directory."""
 
-from sqlmodel import SQLModel
-
-from servicekit.db import make_registry
+from servicekit.db import make_metadata
 from servicekit.directory import Directory
 from servicekit.tables import add_kit_tables
 
 SCHEMA = "opportunities"
-mapper_registry = make_registry(SCHEMA)
-metadata = mapper_registry.metadata
+metadata = make_metadata(SCHEMA)
 kit_tables = add_kit_tables(metadata)
-# Users and teams from the gateway's identity feed, for
-# the reps leads are assigned to, and the teams a manager may assign within.
+# Users and teams from the gateway's identity feed: the reps leads are assigned to, the teams
+# a manager sees, the managers a deactivated rep's opportunities go to.
 directory = Directory(metadata)
-
-
-class Base(SQLModel, registry=mapper_registry):
-    """Base of this app's table models: its own registry, so its own MetaData."""

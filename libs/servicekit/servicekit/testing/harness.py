@@ -21,11 +21,12 @@ What `serve_service` gives (`ServiceClient`):
 - `get/post/put/patch/delete(path, as_=principal, ...)` and `headers(principal)`: the internal
   token minted by the test key pair (`TokenMinter`), as the gateway mints it;
 - `events(types)`: the app's own `/events` feed, read to the end, as typed events;
-- for an app with a `directory`: a stand-in of the gateway's identity feed
-  (`IdentityFeed`, over real HTTP) that the app's real consumer follows; `load_org(org)`
-  announces a whole organisation on it (`org=` does it at start), `identity_event(...)` one
-  change (`move_user`, `deactivate_user` for the common ones), and each waits until the
-  app's directory has applied it (no sleeping);
+- stand-ins of the feeds the app follows through the gateway (`StandInFeeds`, over real
+  HTTP, at the app's `GATEWAY_URL`), which its real consumers read: for an app with a
+  `directory`, `load_org(org)` announces a whole organisation on the identity feed (`org=`
+  does it at start), `identity_event(...)` one change (`move_user`, `deactivate_user` for
+  the common ones), `feed_event(source, ...)` one event of another app's feed; each waits
+  until the app's consumer has applied it (no sleeping);
 - `clock=`: a `servicekit.testing.clock.FakeClock` the app reads instead of the system's.
 """
 
@@ -65,7 +66,7 @@ from servicekit.testing.org import Org
 from servicekit.testing.servers import serve
 from servicekit.testing.tokens import INTERNAL_TOKEN_HEADER, TokenMinter
 
-IDENTITY_FEED_PATH = f"/api/v1/events/{IDENTITY_SOURCE}"
+FEEDS_PATH = "/api/v1/events"
 
 
 async def wait_until(
@@ -92,41 +93,52 @@ async def wait_until(
         raise AssertionError(f"{what} did not hold within {within} s") from None
 
 
-class IdentityFeed:
-    """A stand-in for the gateway's identity feed (`/api/v1/events/identity`), served over
-    real HTTP: items, cursors, paging and the `X-API-Key` check as the kit's feed serves them."""
+class StandInFeeds:
+    """Stand-ins for the event feeds an app follows through the gateway
+    (`/api/v1/events/<source>`: identity's, and other apps' such as customers'), served over
+    real HTTP: items, cursors, paging and the `X-API-Key` check as the kit's feed serves them.
+    A source nothing was published on is an empty feed."""
 
     def __init__(self, api_key: str | None = None) -> None:
         self.api_key = api_key or "ffk_test_" + secrets.token_urlsafe(16)
-        self.items: list[dict[str, Any]] = []
-        self.asgi = Starlette(routes=[Route(IDENTITY_FEED_PATH, self._feed)])
+        self.items: dict[str, list[dict[str, Any]]] = {}
+        self.asgi = Starlette(routes=[Route(FEEDS_PATH + "/{source}", self._feed)])
 
-    def publish(self, type_: str, subject: str | None, data: dict[str, Any]) -> Event:
+    def publish(
+        self,
+        type_: str,
+        subject: str | None,
+        data: dict[str, Any],
+        *,
+        source: str = IDENTITY_SOURCE,
+    ) -> Event:
+        items = self.items.setdefault(source, [])
         item = {
             "specversion": "1.0",
             "id": str(uuid.uuid4()),
             "type": type_,
-            "source": IDENTITY_SOURCE,
+            "source": source,
             "subject": subject,
             "time": SYSTEM_CLOCK.now().isoformat(),
             "datacontenttype": "application/json",
             "dataversion": "1",
             "data": data,
-            "cursor": feed_cursor(1, len(self.items) + 1),
+            "cursor": feed_cursor(1, len(items) + 1),
         }
-        self.items.append(item)
+        items.append(item)
         return Event.from_json(item)
 
-    @property
-    def last_cursor(self) -> str | None:
-        return self.items[-1]["cursor"] if self.items else None
+    def last_cursor(self, source: str = IDENTITY_SOURCE) -> str | None:
+        items = self.items.get(source)
+        return items[-1]["cursor"] if items else None
 
     async def _feed(self, request: Request) -> Response:
         if request.headers.get("x-api-key") != self.api_key:
             return problem_response(401, "unauthorized", "Unauthorized", "unknown API key")
+        items = self.items.get(request.path_params["source"], [])
         _, after = parse_feed_cursor(request.query_params.get("after"))
         limit = int(request.query_params.get("limit", "100"))
-        page = self.items[max(after, 0) : max(after, 0) + limit]
+        page = items[max(after, 0) : max(after, 0) + limit]
         body = {
             "items": page,
             "next_cursor": page[-1]["cursor"] if page else request.query_params.get("after"),
@@ -153,7 +165,7 @@ class ServiceClient:
     minter: TokenMinter
     database_url: str
     clock: Clock = SYSTEM_CLOCK
-    identity: IdentityFeed | None = None
+    feeds: StandInFeeds | None = None
     org: Org | None = None
     reader: Principal = field(init=False)
 
@@ -234,28 +246,50 @@ class ServiceClient:
         async with self.app.state.db.session() as session:
             yield session
 
-    def _feed(self) -> IdentityFeed:
-        if self.identity is None:
-            raise AssertionError(f"{self.name} does not follow an identity feed here")
-        return self.identity
+    def _feeds(self) -> StandInFeeds:
+        if self.feeds is None:
+            raise AssertionError(f"{self.name} follows no stand-in feeds here")
+        return self.feeds
 
-    async def sync_directory(self) -> int:
-        """Let the app's identity consumer apply everything published so far; how many events
-        it applied. The consumer's own reading: the feed over HTTP, its cursor, its handler."""
-        feed = self._feed()
-        consumer = self.app.state.identity_consumer
+    async def sync_feed(self, source: str) -> int:
+        """Let the app's consumer of `source` apply everything published on it so far; how
+        many events it applied. The consumer's own reading: the feed over HTTP, its cursor,
+        its handler."""
+        feeds = self._feeds()
+        consumer = self.app.state.feeds.get(source)
+        if consumer is None or not hasattr(consumer, "catch_up"):
+            raise AssertionError(f"{self.name} does not follow the {source} feed")
         applied = int(await consumer.catch_up())
         cursor = await consumer.load_cursor()
-        if cursor != feed.last_cursor:
-            raise AssertionError(f"the consumer stopped at {cursor}, not {feed.last_cursor}")
+        if cursor != feeds.last_cursor(source):
+            raise AssertionError(
+                f"the consumer stopped at {cursor}, not {feeds.last_cursor(source)}"
+            )
         return applied
+
+    async def sync_feeds(self) -> None:
+        """Let every consumer of the app read its feed once (so /readyz reads them as
+        followed, not as starting)."""
+        for source, follower in self.app.state.feeds.items():
+            if hasattr(follower, "catch_up") and self.feeds is not None:
+                await self.sync_feed(source)
+
+    async def sync_directory(self) -> int:
+        """`sync_feed` of the identity feed."""
+        return await self.sync_feed(IDENTITY_SOURCE)
+
+    async def feed_event(self, source: str, type_: str, **data: Any) -> Event:
+        """Announce one event of `source` (data as that app's payload) and wait until the app
+        has applied it."""
+        subject = None if "id" not in data else str(data["id"])
+        event = self._feeds().publish(type_, subject, data, source=source)
+        await self.sync_feed(source)
+        return event
 
     async def identity_event(self, type_: str, **data: Any) -> Event:
         """Announce one identity change (data as the gateway's payload) and wait until the
         app has applied it."""
-        event = self._feed().publish(type_, None if "id" not in data else str(data["id"]), data)
-        await self.sync_directory()
-        return event
+        return await self.feed_event(IDENTITY_SOURCE, type_, **data)
 
     async def move_user(self, person: Principal, team_id: str) -> Event:
         """Identity moves `person` to another team (`user.team_changed`, as the gateway
@@ -278,9 +312,9 @@ class ServiceClient:
     async def load_org(self, org: Org) -> Org:
         """Announce a whole organisation on the identity feed, as the gateway would have, and
         wait until the app's directory holds it."""
-        feed = self._feed()
+        feeds = self._feeds()
         for type_, subject, data in org.identity_events():
-            feed.publish(type_, subject, data)
+            feeds.publish(type_, subject, data)
         await self.sync_directory()
         self.org = org
         return org
@@ -296,18 +330,18 @@ async def serve_service(
     org: Org | None = None,
     clock: Clock | None = None,
     transport: Literal["http", "asgi"] = "http",
-    follow_identity: bool = True,
+    follow_feeds: bool = True,
     client_class: type[ServiceClient] = ServiceClient,
     **overrides: Any,
 ) -> AsyncIterator[ServiceClient]:
     """Run the app described by `spec` on `database_url` (a fresh migrated database, e.g. the
     root conftest's `fresh_db`) and hand out a `ServiceClient` for it. `settings` is the
-    app's settings class; `overrides` set its fields. An app with a directory follows an
-    `IdentityFeed` (unless `follow_identity` is off: then its /readyz says degraded), loaded
-    with `org` when given. `client_class`: a subclass of `ServiceClient` with the app's own
+    app's settings class; `overrides` set its fields. The app follows its feeds on
+    `StandInFeeds` (unless `follow_feeds` is off: then its /readyz says degraded), identity's
+    loaded with `org` when given. `client_class`: a subclass of `ServiceClient` with the app's own
     helpers (customers' `create`)."""
     async with contextlib.AsyncExitStack() as stack:
-        identity = IdentityFeed() if spec.directory is not None and follow_identity else None
+        feeds = StandInFeeds() if follow_feeds else None
         values: dict[str, Any] = {
             "database_url": database_url,
             "internal_token_public_key": minter.public_pem,
@@ -315,9 +349,9 @@ async def serve_service(
             "events_api_key": "",
             "outbox_metrics_interval_seconds": 0.5,
         }
-        if identity is not None:
-            values["gateway_url"] = await stack.enter_async_context(serve(identity.asgi))
-            values["events_api_key"] = identity.api_key
+        if feeds is not None:
+            values["gateway_url"] = await stack.enter_async_context(serve(feeds.asgi))
+            values["events_api_key"] = feeds.api_key
         app = create_app(spec, settings(**{**values, **overrides}), clock=clock)
         if transport == "http":
             url = await stack.enter_async_context(serve(app))
@@ -332,10 +366,11 @@ async def serve_service(
             )
         )
         service = client_class(
-            app, client, minter, database_url, clock=clock or SYSTEM_CLOCK, identity=identity
+            app, client, minter, database_url, clock=clock or SYSTEM_CLOCK, feeds=feeds
         )
         if org is not None:
             await service.load_org(org)
+        await service.sync_feeds()
         yield service
 
 

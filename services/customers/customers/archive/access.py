@@ -42,17 +42,6 @@ def require_write(principal: Principal) -> None:
         principal.require_scope(WRITE_SCOPE)
 
 
-def team_ids(principal: Principal) -> list[uuid.UUID]:
-    """The principal's visible teams as UUIDs (anything else in the token is ignored)."""
-    out = []
-    for t in principal.visible_team_ids:
-        try:
-            out.append(uuid.UUID(t))
-        except ValueError:
-            continue
-    return out
-
-
 def can_see(principal: Principal, owner_id: uuid.UUID | None, team_id: uuid.UUID | None) -> bool:
     if principal.kind == "key":
         return key_reads(principal)

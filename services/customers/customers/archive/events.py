@@ -1,5 +1,6 @@
 """Event types and payloads: each payload carries what a consumer needs without calling back
-(owner, team, region, level, status, code and name besides the change itself)."""
+(owner, team, region, level, status, code, name, phone and email besides the change itself;
+the opportunities service matches leads to customers on the last three)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ _FACTS = (
     "owner_id",
     "team_id",
     "industry",
+    "phone",
+    "email",
     "source",
     "estimated_potential",
     "version",

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customers.archive.access import key_reads, team_ids
+from customers.archive.access import key_reads
 from customers.archive.extensions import PurchasesQuery, Section
 from customers.archive.models import (
     CHANGE_REQUESTS,
@@ -74,7 +74,7 @@ def visibility_filter(principal: Principal, table: sa.Table = CUSTOMERS) -> sa.C
     if principal.is_rep:
         return sa.or_(own, c.owner_id.is_(None))
     if principal.is_manager:
-        teams = team_ids(principal)
+        teams = principal.team_uuids()
         clauses = [own, c.owner_id.is_(None)]
         if teams:
             clauses.append(c.team_id.in_(teams))
@@ -104,7 +104,7 @@ def _list_visibility(
                     return [sa.true()]
                 if principal.is_rep:
                     return [sa.false()]  # someone else's customers: never a rep's
-                return [C.team_id.in_(team_ids(principal))]
+                return [C.team_id.in_(principal.team_uuids())]
             if principal.is_rep:
                 own = C.owner_id == me if me else sa.false()
                 return [own, C.owner_id.is_(None)]
@@ -576,7 +576,7 @@ def _requests_visible_to(principal: Principal) -> sa.ColumnElement[bool]:
         return sa.true()
     own = t.requested_by == principal.sub
     if principal.is_manager:
-        teams = team_ids(principal)
+        teams = principal.team_uuids()
         return sa.or_(own, t.team_id.in_(teams)) if teams else own
     return own
 

@@ -38,12 +38,6 @@ from customers.archive.history import (
     write_history,
 )
 from customers.archive.models import ChangeRequest, Customer
-from customers.archive.normalize import (
-    normalize_email,
-    normalize_name,
-    normalize_phone,
-    normalize_region,
-)
 from customers.archive.schemas import (
     NOT_NULL_FIELDS,
     PUBLIC_FIELDS,
@@ -61,6 +55,12 @@ from servicekit.auth import Principal
 from servicekit.db import utcnow
 from servicekit.errors import Conflict, DomainError, Forbidden, ValidationFailed
 from servicekit.ids import new_id
+from servicekit.normalize import (
+    normalize_email,
+    normalize_name,
+    normalize_phone,
+    normalize_region,
+)
 from servicekit.pagination import Page, PageParams
 
 __all__ = [

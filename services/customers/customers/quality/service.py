@@ -19,12 +19,6 @@ from customers.archive.access import can_change, require_read
 from customers.archive.extensions import ArchiveExtensions
 from customers.archive.history import Actor, history_row, record_change, write_history
 from customers.archive.models import Customer
-from customers.archive.normalize import (
-    normalize_email,
-    normalize_name,
-    normalize_phone,
-    normalize_region,
-)
 from customers.archive.schemas import PUBLIC_FIELDS, UPDATABLE_FIELDS, CustomerCreate
 from customers.archive.service import (
     NewCustomer,
@@ -36,8 +30,16 @@ from customers.quality import formats, repository, scoring
 from customers.quality.schemas import DataQualityItem, DataQualityPage, MergeResult
 from servicekit.auth import Principal
 from servicekit.db import Database, utcnow
-from servicekit.errors import Conflict, DomainError, Forbidden, ValidationFailed
+from servicekit.errors import Conflict, DomainError, Forbidden, ValidationFailed, validation_text
 from servicekit.ids import ordered_uuids
+from servicekit.normalize import (
+    MatchKeys,
+    lookups,
+    normalize_email,
+    normalize_name,
+    normalize_phone,
+    normalize_region,
+)
 from servicekit.outbox import record_event
 from servicekit.pagination import PageParams
 
@@ -89,41 +91,26 @@ async def incomplete_customers(
 # --- likely duplicates: same normalised phone or email, or same normalised name in a region --
 
 
-@dataclass(frozen=True, slots=True)
-class Keys:
-    """The normal forms one record is matched on."""
-
-    phone: str | None
-    email: str | None
-    name: str | None
-    region: str | None
-
-    @classmethod
-    def of(cls, data: Any) -> Keys:
-        if isinstance(data, dict):
-            phone, email, name, region = (data.get(f) for f in ("phone", "email", "name", "region"))
-        else:
-            # One attribute read per field: an import computes this for 10,000 rows.
-            phone = getattr(data, "phone", None)
-            email = getattr(data, "email", None)
-            name = getattr(data, "name", None)
-            region = getattr(data, "region", None)
-        return cls(
-            normalize_phone(phone),
-            normalize_email(email),
-            normalize_name(name),
-            normalize_region(region) if region else None,
+def keys_of(data: Any) -> MatchKeys:
+    """The keys of a customer's raw values (a dict, or a model with the fields)."""
+    if isinstance(data, dict):
+        return MatchKeys.of(
+            data.get("name"), data.get("phone"), data.get("email"), data.get("region")
         )
+    # One attribute read per field: an import computes this for 10,000 rows.
+    return MatchKeys.of(
+        getattr(data, "name", None),
+        getattr(data, "phone", None),
+        getattr(data, "email", None),
+        getattr(data, "region", None),
+    )
 
-    def matches(self, row: Any) -> list[str]:
-        matched = []
-        if self.phone and row.normalized_phone == self.phone:
-            matched.append("phone")
-        if self.email and row.normalized_email == self.email:
-            matched.append("email")
-        if self.name and row.normalized_name == self.name and row.region == self.region:
-            matched.append("name")
-        return matched
+
+def matched_on(keys: MatchKeys, row: Any) -> list[str]:
+    """What a stored customer (its normal-form columns) shares with `keys`."""
+    return keys.matched_on(
+        row.normalized_phone, row.normalized_email, row.normalized_name, row.region
+    )
 
 
 def candidate(row: Any, matched_on: list[str]) -> dict[str, Any]:
@@ -138,13 +125,12 @@ def candidate(row: Any, matched_on: list[str]) -> dict[str, Any]:
     }
 
 
-async def _matching_rows(session: AsyncSession, keys: Sequence[Keys], **options: Any) -> list[Any]:
+async def _matching_rows(
+    session: AsyncSession, keys: Sequence[MatchKeys], **options: Any
+) -> list[Any]:
+    phones, emails, pairs = lookups(keys)
     return await repository.matching_customers(
-        session,
-        phones=sorted({k.phone for k in keys if k.phone}),
-        emails=sorted({k.email for k in keys if k.email}),
-        pairs=sorted({(k.region, k.name) for k in keys if k.name and k.region}),
-        **options,
+        session, phones=phones, emails=emails, pairs=pairs, **options
     )
 
 
@@ -153,15 +139,15 @@ async def find_duplicates(
 ) -> list[dict[str, Any]]:
     """Active customers that look like `data` (a CustomerCreate or a dict): the archive's
     duplicate check on create (`ArchiveExtensions.duplicate_finder`)."""
-    keys = Keys.of(data)
+    keys = keys_of(data)
     rows = await _matching_rows(
         session, [keys], exclude_id=exclude_id, limit=repository.MAX_CANDIDATES
     )
-    return [candidate(r, keys.matches(r)) for r in rows if keys.matches(r)]
+    return [candidate(r, on) for r in rows if (on := matched_on(keys, r))]
 
 
 async def find_duplicates_bulk(
-    session: AsyncSession, keys: Sequence[Keys]
+    session: AsyncSession, keys: Sequence[MatchKeys]
 ) -> list[list[tuple[Any, list[str]]]]:
     """For each of `keys`, the existing rows it matches and on what: a single query."""
     out: list[list[tuple[Any, list[str]]]] = [[] for _ in keys]
@@ -186,7 +172,7 @@ async def find_duplicates_bulk(
             + (by_name.get((k.region, k.name), []) if k.name and k.region else [])
         ):
             seen.setdefault(r.id, r)
-        out[i] = [(r, k.matches(r)) for r in seen.values()]
+        out[i] = [(r, matched_on(k, r)) for r in seen.values()]
     return out
 
 
@@ -356,15 +342,7 @@ class _Row:
     index: int
     data: ImportRow
     outcome: Outcome | None = None
-    keys: Keys | None = None
-
-
-def _error_text(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "row"
-        parts.append(f"{loc}: {err.get('msg')}")
-    return "; ".join(parts)
+    keys: MatchKeys | None = None
 
 
 def validate_rows(raw: Sequence[Any]) -> list[_Row]:
@@ -379,7 +357,7 @@ def validate_rows(raw: Sequence[Any]) -> list[_Row]:
         try:
             data = _validate(values)
         except ValidationError as exc:
-            outcome = _outcome(i, "error", error=_error_text(exc))
+            outcome = _outcome(i, "error", error=validation_text(exc))
             out.append(_Row(i, None, outcome))  # type: ignore[arg-type]
             continue
         out.append(_Row(i, data))
@@ -474,7 +452,7 @@ async def import_customers(
 
     # The normal forms serve the duplicate check and are stored with the new customers.
     for r in new_rows:
-        r.keys = Keys.of(r.data)
+        r.keys = keys_of(r.data)
     if not confirm_duplicates:
         keys = [r.keys for r in new_rows if r.keys is not None]
         _flag_duplicates(new_rows, await find_duplicates_bulk(session, keys))
@@ -522,7 +500,7 @@ def _flag_duplicates(rows: list[_Row], matches: list[list[tuple[Any, list[str]]]
             desc = ", ".join(f"{m.code} (same {'/'.join(on)})" for m, on in found[:3])
             _fail(r, f"likely duplicate of {desc}; resend with confirm_duplicates=true to import")
             continue
-        k = r.keys or Keys.of(r.data)
+        k = r.keys or keys_of(r.data)
         earlier = (
             (batch_phone.get(k.phone) if k.phone else None)
             or (batch_email.get(k.email) if k.email else None)

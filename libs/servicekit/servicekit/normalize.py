@@ -1,12 +1,16 @@
-"""Normal forms used for duplicate detection; every write stores them beside the raw values.
+"""Normal forms of a company's name, phone, email and region, for telling records apart.
 
-Kept in one place so that create, update, import and the duplicate finder agree exactly.
+The customers service stores them beside every customer's raw values and finds likely
+duplicates with them; the opportunities service matches incoming leads to customers with the
+same forms and the same rule (`MatchKeys`). Kept once, here, so that both agree exactly.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 _NON_DIGITS = re.compile(r"\D+")
@@ -78,3 +82,51 @@ def normalize_name(name: str | None) -> str | None:
 def normalize_region(region: str) -> str:
     """Regions are classification keys and part of the code: trimmed, upper case."""
     return unicodedata.normalize("NFKC", region).strip().upper()
+
+
+@dataclass(frozen=True, slots=True)
+class MatchKeys:
+    """The normal forms one record is matched on. Two records match on the same phone, or the
+    same email, or the same name in the same region."""
+
+    phone: str | None
+    email: str | None
+    name: str | None
+    region: str | None
+
+    @classmethod
+    def of(
+        cls, name: str | None, phone: str | None, email: str | None, region: str | None
+    ) -> MatchKeys:
+        """The keys of raw values."""
+        return cls(
+            normalize_phone(phone),
+            normalize_email(email),
+            normalize_name(name),
+            normalize_region(region) if region else None,
+        )
+
+    def matched_on(
+        self, phone: str | None, email: str | None, name: str | None, region: str | None
+    ) -> list[str]:
+        """What another record, given by its normal forms, shares with this one."""
+        matched = []
+        if self.phone and phone == self.phone:
+            matched.append("phone")
+        if self.email and email == self.email:
+            matched.append("email")
+        if self.name and name == self.name and region == self.region:
+            matched.append("name")
+        return matched
+
+
+def lookups(
+    keys: Sequence[MatchKeys],
+) -> tuple[list[str], list[str], list[tuple[str, str]]]:
+    """What a batch's matches are looked up by: its distinct phones, emails and (region, name)
+    pairs, sorted (a name matches only within a region)."""
+    return (
+        sorted({k.phone for k in keys if k.phone}),
+        sorted({k.email for k in keys if k.email}),
+        sorted({(k.region, k.name) for k in keys if k.name and k.region}),
+    )

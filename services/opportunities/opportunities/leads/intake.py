@@ -1,0 +1,336 @@
+"""Lead intake: one lead, or up to 10,000 a call (JSON `{"rows": [...]}` or CSV), one outcome
+per row (`created`, `updated`, `unchanged`, `error` with the reason); a bad row never blocks
+the good ones.
+
+`source` + `external_id` name a lead: pushed again (in a later call, in the same call, or by
+a concurrent call) it is the same lead, updated with the fields given when they differ.
+Concurrent calls for one source take turns (`repository.lock_sources`), so the leads a call
+finds missing are still missing when it inserts them.
+
+The work is set-based whatever the row count: one statement finds the known leads, one
+matches customers (`matching`), the models score in memory, one pass of the assignment rules
+places the qualified leads, and the leads, the assignment log and the events go in by COPY.
+
+CSV: a header row; the lead's fields by name, the evaluation inputs as `evaluation.<criterion>`
+and free attributes as `attributes.<name>` (text); an empty cell sets nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opportunities.config import Settings
+from opportunities.leads import events, repository
+from opportunities.leads.access import require_write
+from opportunities.leads.exceptions import WrongState
+from opportunities.leads.schemas import LeadIn
+from opportunities.leads.service import (
+    CLOSED,
+    CONTACT,
+    Work,
+    as_dict,
+    check_inputs,
+    check_source,
+    content_changes,
+    normal_region,
+    place,
+    route,
+    score,
+)
+from opportunities.matching.service import match_customers
+from opportunities.scoring import service as scoring
+from opportunities.scoring.rules import InputCheck
+from servicekit.auth import Principal
+from servicekit.db import utcnow
+from servicekit.errors import PayloadTooLarge, ValidationFailed, validation_text
+from servicekit.ids import ordered_uuids
+from servicekit.normalize import MatchKeys
+
+MAX_ROWS = 10_000
+_validate = LeadIn.__pydantic_validator__.validate_python
+_EVALUATION = "evaluation."
+NEEDS_A_NAME = "a new lead needs its company or its contact_name"
+_ATTRIBUTES = "attributes."
+
+
+@dataclass(slots=True)
+class _Row:
+    index: int
+    data: LeadIn | None
+    lead: dict[str, Any] | None = None
+    outcome: str | None = None
+    error: str | None = None
+
+    def fail(self, message: str) -> None:
+        self.outcome, self.error = "error", message
+
+    def result(self) -> dict[str, Any]:
+        lead = self.lead
+        return {
+            "row": self.index,
+            "outcome": self.outcome,
+            "id": None if lead is None or self.outcome == "error" else lead["id"],
+            "status": None if lead is None or self.outcome == "error" else lead["status"],
+            "error": self.error,
+        }
+
+
+def _too_many(n: int) -> None:
+    if n > MAX_ROWS:
+        raise PayloadTooLarge(f"at most {MAX_ROWS} rows per call; split it", max_rows=MAX_ROWS)
+
+
+def parse_json(body: bytes) -> list[Any]:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationFailed.field("body", f"not JSON: {exc}") from None
+    rows = doc.get("rows") if isinstance(doc, dict) else None
+    if not isinstance(rows, list):
+        raise ValidationFailed.field(
+            "body", 'send {"rows": [...]} (or a CSV body with Content-Type text/csv)'
+        )
+    _too_many(len(rows))
+    return rows
+
+
+def parse_csv(body: bytes) -> list[Any]:
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationFailed.field("body", "the CSV must be UTF-8") from None
+    if "\x00" in text:
+        raise ValidationFailed.field("body", "the CSV holds NUL characters")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows: list[Any] = []
+    try:
+        if not reader.fieldnames:
+            raise ValidationFailed.field("body", "the CSV has no header row")
+        for record in reader:
+            _too_many(len(rows) + 1)
+            rows.append(_csv_row(record))
+    except csv.Error as exc:
+        raise ValidationFailed.field("body", f"not readable as CSV: {exc}") from None
+    return rows
+
+
+def _csv_row(record: dict[str | None, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for key, value in record.items():
+        if key is None:
+            # More cells than headers: kept visible, so the row fails validation.
+            row["_extra_cells"] = value
+            continue
+        if value is None or not value.strip():
+            continue
+        key = key.strip()
+        if key.startswith(_EVALUATION):
+            row.setdefault("evaluation", {})[key[len(_EVALUATION) :]] = value.strip()
+        elif key.startswith(_ATTRIBUTES):
+            row.setdefault("attributes", {})[key[len(_ATTRIBUTES) :]] = value
+        else:
+            row[key] = value
+    return row
+
+
+def _rows(raw: Sequence[Any], settings: Settings, scorers: scoring.Scorers) -> list[_Row]:
+    out = []
+    sources = frozenset(settings.lead_sources)
+    check = InputCheck(scorers.all)
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            row = _Row(i, None)
+            row.fail("row: must be an object")
+            out.append(row)
+            continue
+        try:
+            data = _validate(item)
+        except ValidationError as exc:
+            row = _Row(i, None)
+            row.fail(validation_text(exc))
+            out.append(row)
+            continue
+        row = _Row(i, data)
+        if data.source not in sources:
+            row.fail(f"source: not one of {', '.join(settings.lead_sources)}")
+        elif data.evaluation and (errors := check.errors(data.evaluation)):
+            row.fail("; ".join(f"evaluation.{e}" for e in errors))
+        out.append(row)
+    return out
+
+
+def _new_lead(work: Work, data: LeadIn, lead_id: Any) -> dict[str, Any]:
+    # Every key in one order: COPY takes the first row's keys as its columns.
+    return {
+        "id": lead_id,
+        "source": data.source,
+        "external_id": data.external_id,
+        "company": data.company,
+        "contact_name": data.contact_name,
+        "phone": data.phone,
+        "email": data.email,
+        "region": normal_region(data.region),
+        "industry": data.industry,
+        "need": data.need,
+        "evaluation": data.evaluation,
+        "attributes": data.attributes,
+        "received_at": data.received_at or work.now,
+        "status": "new",
+        "score": None,
+        "qualified": None,
+        "model_id": None,
+        "challenger_model_id": None,
+        "challenger_score": None,
+        "challenger_qualified": None,
+        "customer_id": None,
+        "owner_id": None,
+        "team_id": None,
+        "rule_id": None,
+        "next_touch_on": None,
+        "invalid_reason": None,
+        "invalid_note": None,
+        "opportunity_id": None,
+        "qualified_at": None,
+        "nurtured_at": None,
+        "assigned_at": None,
+        "contacted_at": None,
+        "converted_at": None,
+        "invalidated_at": None,
+        "version": 1,
+        "created_at": work.now,
+        "updated_at": work.now,
+        "created_by": work.actor,
+    }
+
+
+async def receive(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    raw: Sequence[Any] | None = None,
+    *,
+    one: LeadIn | None = None,
+) -> tuple[dict[str, Any], list[_Row]]:
+    """Take in `raw` rows (bulk) or `one` validated lead. Returns the answer's counts and
+    the rows, each with its outcome and its lead."""
+    require_write(principal)
+    scorers = await scoring.scorers(session)
+    if one is not None:
+        check_source(settings, one.source)
+        check_inputs(scorers, one.evaluation, "evaluation")
+        rows = [_Row(0, one)]
+    else:
+        rows = _rows(raw or (), settings, scorers)
+    work = Work(utcnow(), principal.sub, settings, scorers)
+    good = [r for r in rows if r.outcome is None]
+
+    await repository.lock_sources(
+        session, [r.data.source for r in good if r.data is not None and r.data.external_id]
+    )
+    keys = sorted(
+        {(r.data.source, r.data.external_id) for r in good if r.data and r.data.external_id}
+    )
+    known: dict[tuple[str, str], dict[str, Any]] = {
+        (row.source, row.external_id): as_dict(row)
+        for row in await repository.by_keys(session, keys)
+    }
+    ids = iter(ordered_uuids(len(good)))
+    rematch: list[dict[str, Any]] = []
+    rescore: dict[Any, dict[str, Any]] = {}
+    changed_fields: dict[Any, list[str]] = {}
+    for r in good:
+        data = r.data
+        assert data is not None
+        key = (data.source, data.external_id) if data.external_id else None
+        lead = known.get(key) if key is not None else None
+        if lead is None:
+            if data.company is None and data.contact_name is None:
+                if one is not None:
+                    raise ValidationFailed.field("company", NEEDS_A_NAME)
+                r.fail(f"company: {NEEDS_A_NAME}")
+                continue
+            lead = _new_lead(work, data, next(ids))
+            work.created.append(lead)
+            if key is not None:
+                known[key] = lead
+            r.lead, r.outcome = lead, "created"
+            continue
+        r.lead = lead
+        given = data.model_dump(include=data.model_fields_set - {"source", "external_id"})
+        if lead["status"] in CLOSED:
+            probe = dict(lead)
+            if content_changes(probe, given):
+                r.fail(f"the lead is {lead['status']}; it no longer changes")
+                if one is not None:
+                    raise WrongState(r.error)
+            else:
+                r.outcome = "unchanged"
+            continue
+        changed = content_changes(lead, given)
+        if not changed:
+            r.outcome = "unchanged"
+            continue
+        r.outcome = "updated"
+        if lead["status"] == "new":
+            continue  # created by this call: scored below with its final content
+        work.touch(lead)
+        changed_fields.setdefault(lead["id"], [])
+        changed_fields[lead["id"]] += [f for f in changed if f not in changed_fields[lead["id"]]]
+        if "evaluation" in changed:
+            rescore[lead["id"]] = lead
+        if lead["customer_id"] is None and CONTACT.intersection(changed):
+            rematch.append(lead)
+
+    to_match = work.created + [lead for lead in rematch if lead["customer_id"] is None]
+    found = await match_customers(
+        session,
+        [
+            MatchKeys.of(lead["company"], lead["phone"], lead["email"], lead["region"])
+            for lead in to_match
+        ],
+    )
+    for lead, customer_id in zip(to_match, found, strict=True):
+        lead["customer_id"] = customer_id
+    for lead in work.created:
+        work.emit(
+            events.LEAD_RECEIVED,
+            lead,
+            external_id=lead["external_id"],
+            company=lead["company"],
+            industry=lead["industry"],
+            pushed_by=principal.sub,
+            by_kind=principal.kind,
+        )
+        score(work, lead)
+        route(work, lead)
+    for lead_id, fields in changed_fields.items():
+        lead = work.changed[lead_id]
+        work.emit(events.LEAD_UPDATED, lead, changed_fields=fields)
+        if lead_id in rescore:
+            score(work, lead)
+            route(work, lead)
+    await place(session, work)
+    await work.flush(session)
+
+    counts = {"created": 0, "updated": 0, "unchanged": 0, "error": 0}
+    for r in rows:
+        counts[r.outcome or "error"] += 1
+    return counts, rows
+
+
+def answer(counts: dict[str, int], rows: Sequence[_Row]) -> dict[str, Any]:
+    return {
+        "results": [r.result() for r in rows],
+        "created": counts["created"],
+        "updated": counts["updated"],
+        "unchanged": counts["unchanged"],
+        "errors": counts["error"],
+    }

@@ -1,0 +1,241 @@
+"""The leads' HTTP contract."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from opportunities.pipeline.schemas import OpportunityRead
+from opportunities.scoring.schemas import ScoreExplanation
+from servicekit.db import utcnow
+from servicekit.fields import NO_NUL, json_checker
+from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+Status = Literal["new", "qualified", "nurturing", "assigned", "contacted", "converted", "invalid"]
+InvalidReason = Literal["spam", "duplicate", "unreachable", "no_need", "other"]
+Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+ExternalId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NO_NUL
+]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NO_NUL
+]
+Region = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32), NO_NUL
+]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), NO_NUL]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), NO_NUL]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), NO_NUL]
+Phone = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^[0-9+()\-. ]*$")
+]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    NO_NUL,
+]
+# Criterion -> the chosen option (null: not known yet).
+Evaluation = Annotated[dict[Key, Key | None], Field(max_length=30)]
+Attributes = Annotated[dict[str, Any], AfterValidator(json_checker(max_bytes=8192))]
+Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LeadIn(_Input):
+    """One lead as an integration (or a user) pushes it. `source` + `external_id` name it:
+    the same pair pushed again is the same lead, updated with the fields given. A new lead
+    needs its company or its contact_name."""
+
+    source: Key
+    external_id: ExternalId | None = None
+    company: Name | None = None
+    contact_name: Name | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+    region: Region | None = None
+    industry: ShortText | None = None
+    need: LongText | None = None
+    evaluation: Evaluation = Field(default_factory=dict)
+    attributes: Attributes = Field(default_factory=dict)
+    received_at: AwareDatetime | None = None
+
+    @field_validator("received_at")
+    @classmethod
+    def _plausible(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        if value < EARLIEST or value > utcnow() + timedelta(days=1):
+            raise ValueError("must lie between 2000-01-01 and tomorrow")
+        return value
+
+
+class LeadUpdate(_Input):
+    company: Name | None = None
+    contact_name: Name | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+    region: Region | None = None
+    industry: ShortText | None = None
+    need: LongText | None = None
+    evaluation: Evaluation | None = None
+    attributes: Attributes | None = None
+    next_touch_on: date | None = None
+
+
+class LeadRead(BaseModel):
+    id: uuid.UUID
+    source: str
+    external_id: str | None
+    company: str | None
+    contact_name: str | None
+    phone: str | None
+    email: str | None
+    region: str | None
+    industry: str | None
+    need: str | None
+    evaluation: dict[str, Any]
+    attributes: dict[str, Any]
+    received_at: datetime
+    status: Status
+    # The active model's score, explained (it decided), and the challenger's beside it.
+    score: ScoreExplanation | None
+    challenger_score: ScoreExplanation | None
+    customer_id: uuid.UUID | None
+    owner_id: uuid.UUID | None
+    team_id: uuid.UUID | None
+    rule_id: uuid.UUID | None
+    next_touch_on: date | None
+    invalid_reason: str | None
+    invalid_note: str | None
+    opportunity_id: uuid.UUID | None
+    qualified_at: datetime | None
+    nurtured_at: datetime | None
+    assigned_at: datetime | None
+    contacted_at: datetime | None
+    converted_at: datetime | None
+    invalidated_at: datetime | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class LeadPage(BaseModel):
+    items: list[LeadRead]
+    next_cursor: str | None = None
+
+
+class LeadListQuery(_Input):
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size")
+    cursor: str | None = Field(None, description="`next_cursor` of the previous page")
+    status: Status | None = None
+    source: Key | None = None
+    owner_id: uuid.UUID | None = None
+    team_id: uuid.UUID | None = None
+    queue: bool | None = Field(
+        None, description="true: the qualified leads waiting for a rep (the unassigned queue)"
+    )
+    customer_id: uuid.UUID | None = None
+    touch_due_by: date | None = Field(None, description="nurtured leads to touch by this day")
+    received_from: AwareDatetime | None = None
+    received_to: AwareDatetime | None = None
+
+
+class Outcome(BaseModel):
+    row: int
+    outcome: Literal["created", "updated", "unchanged", "error"]
+    id: uuid.UUID | None = None
+    status: Status | None = None
+    error: str | None = None
+
+
+class IntakeResult(BaseModel):
+    results: list[Outcome]
+    created: int
+    updated: int
+    unchanged: int
+    errors: int
+
+
+class ContactedBody(_Input):
+    at: AwareDatetime | None = Field(None, description="when (default: now)")
+    note: Note | None = None
+
+
+class InvalidateBody(_Input):
+    reason: InvalidReason
+    note: Note | None = None
+
+
+class RequalifyBody(_Input):
+    evaluation: Evaluation | None = None
+
+
+class AssignBody(_Input):
+    owner_id: uuid.UUID
+    reason: Note | None = None
+
+
+class AssignmentRead(BaseModel):
+    id: int
+    lead_id: uuid.UUID
+    from_owner_id: uuid.UUID | None
+    to_owner_id: uuid.UUID | None
+    team_id: uuid.UUID | None
+    rule_id: uuid.UUID | None
+    by: str | None
+    reason: str
+    at: datetime
+
+
+class AssignmentPage(BaseModel):
+    items: list[AssignmentRead]
+    next_cursor: str | None = None
+
+
+class CustomerFields(_Input):
+    """The customer a conversion creates: what the lead lacks or should not decide."""
+
+    name: Name | None = None
+    region: Region | None = None
+    level: Literal["A", "B", "C"] | None = None
+    owner_id: uuid.UUID | None = Field(None, description="default: the lead's rep")
+
+
+class ConvertBody(_Input):
+    name: Name | None = Field(None, description="the opportunity's name (default: the lead's)")
+    amount: Money | None = None
+    expected_close_on: date | None = None
+    customer_id: uuid.UUID | None = Field(
+        None, description="an existing customer (one of the candidates of a 409)"
+    )
+    confirm_duplicates: bool = Field(
+        False, description="create the customer even though it looks like existing ones"
+    )
+    customer: CustomerFields | None = None
+    at: AwareDatetime | None = Field(
+        None, description="when it happened, if earlier (recorded after the fact); default now"
+    )
+
+
+class ConversionRead(BaseModel):
+    lead: LeadRead
+    opportunity: OpportunityRead
+    customer_id: uuid.UUID
+    customer_created: bool

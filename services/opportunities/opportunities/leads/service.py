@@ -1,0 +1,521 @@
+"""The lead's life: scored on arrival and whenever its inputs change, then assigned (qualified)
+or nurtured (under the threshold), contacted by its rep, converted or invalidated.
+
+    new -> qualified | nurturing -> assigned -> contacted -> converted;  any -> invalid
+
+`new` lasts only within the receiving request: a lead is scored as it arrives. A qualified
+lead no rule places waits in the unassigned queue (or its rule's team's queue) with status
+`qualified`. Every step is timestamped the first time the lead reaches it (the funnel's
+steps); every assignment is logged; every change is an event in the same transaction.
+
+Changes to a lead are made on a dict of its columns and written at the end of the request
+(`Work.flush`), so that one lead and ten thousand go through the same rules.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opportunities.assignment import service as assignment
+from opportunities.config import Settings
+from opportunities.leads import events, repository
+from opportunities.leads.access import can_see, manages, require_change, require_read
+from opportunities.leads.exceptions import LeadNotFound, WrongState
+from opportunities.leads.schemas import (
+    AssignBody,
+    ContactedBody,
+    InvalidateBody,
+    LeadListQuery,
+    LeadUpdate,
+    RequalifyBody,
+)
+from opportunities.models import directory
+from opportunities.scoring import repository as scoring_repository
+from opportunities.scoring import service as scoring
+from opportunities.scoring.rules import Scorer, input_errors
+from servicekit.auth import Principal
+from servicekit.db import utcnow
+from servicekit.errors import Forbidden, ValidationFailed
+from servicekit.normalize import normalize_region
+from servicekit.outbox import Event, record_events
+
+# States in which a lead is not with a rep yet: scoring decides where it goes.
+UNROUTED = frozenset({"new", "qualified", "nurturing"})
+WITH_REP = frozenset({"assigned", "contacted"})
+CLOSED = frozenset({"converted", "invalid"})
+# What a user's change or a re-push may change, and what it compares.
+CONTENT = (
+    "company",
+    "contact_name",
+    "phone",
+    "email",
+    "region",
+    "industry",
+    "need",
+    "evaluation",
+    "attributes",
+)
+CONTACT = frozenset({"company", "phone", "email", "region"})
+
+
+@dataclass
+class Work:
+    """One request's changes to leads: the leads themselves, and the events and assignment
+    log rows they bring, written together by `flush`."""
+
+    now: datetime
+    actor: str | None
+    settings: Settings
+    scorers: scoring.Scorers | None = None
+    created: list[dict[str, Any]] = field(default_factory=list)
+    changed: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
+    events: list[tuple[str, uuid.UUID, dict[str, Any]]] = field(default_factory=list)
+    assignments: list[dict[str, Any]] = field(default_factory=list)
+    to_place: list[dict[str, Any]] = field(default_factory=list)
+    scored: bool = False
+
+    def emit(self, type_: str, lead: dict[str, Any], *, amount: Any = None, **extra: Any) -> None:
+        self.events.append((type_, lead["id"], {**events.facts(lead, amount), **extra}))
+
+    def touch(self, lead: dict[str, Any]) -> None:
+        """Mark an existing lead changed (written, its version bumped once, at flush)."""
+        if lead["id"] not in self.changed:
+            self.changed[lead["id"]] = lead
+            lead["version"] += 1
+            lead["updated_at"] = self.now
+
+    async def flush(self, session: AsyncSession) -> None:
+        await repository.insert(session, self.created)
+        await repository.update(session, list(self.changed.values()))
+        await repository.log_assignments(session, self.assignments)
+        await record_events(session, self.events)
+        if self.scored and self.scorers is not None:
+            await scoring.used(session, self.scorers)
+
+
+def as_dict(row: Any) -> dict[str, Any]:
+    return dict(row._mapping)
+
+
+def normal_region(region: str | None) -> str | None:
+    return normalize_region(region) if region else None
+
+
+def check_inputs(scorers: scoring.Scorers, evaluation: dict[str, Any], path: str) -> None:
+    """422 naming each input no scoring model knows."""
+    errors = input_errors(scorers.all, evaluation)
+    if errors:
+        raise ValidationFailed(
+            "; ".join(f"{path}.{e}" for e in errors),
+            errors=[
+                {"loc": [*path.split("."), e.split(":", 1)[0]], "msg": e.split(": ", 1)[1]}
+                for e in errors
+            ],
+        )
+
+
+def check_source(settings: Settings, source: str, path: str = "source") -> None:
+    if source not in settings.lead_sources:
+        raise ValidationFailed.field(path, f"not one of {', '.join(settings.lead_sources)}")
+
+
+def score(work: Work, lead: dict[str, Any]) -> None:
+    """Score by the active model (which decides) and the challenger (recorded beside it)."""
+    assert work.scorers is not None
+    active, challenger = work.scorers.active, work.scorers.challenger
+    points = active.points(lead["evaluation"])
+    lead["score"] = points
+    lead["qualified"] = active.qualifies(points)
+    lead["model_id"] = active.id
+    beside = None
+    if challenger is None:
+        lead["challenger_model_id"] = lead["challenger_score"] = None
+        lead["challenger_qualified"] = None
+    else:
+        c_points = challenger.points(lead["evaluation"])
+        lead["challenger_model_id"] = challenger.id
+        lead["challenger_score"] = c_points
+        lead["challenger_qualified"] = challenger.qualifies(c_points)
+        beside = {
+            "model_id": challenger.id,
+            "version": challenger.version,
+            "score": c_points,
+            "qualified": lead["challenger_qualified"],
+        }
+    work.scored = True
+    work.emit(
+        events.LEAD_SCORED,
+        lead,
+        at=work.now,
+        model_id=active.id,
+        model_version=active.version,
+        challenger=beside,
+    )
+
+
+def route(work: Work, lead: dict[str, Any]) -> None:
+    """A scored lead not yet with a rep: qualified ones go to assignment, others to nurture."""
+    if lead["status"] not in UNROUTED:
+        return
+    if lead["qualified"]:
+        if lead["qualified_at"] is None:
+            lead["qualified_at"] = work.now
+        lead["status"] = "qualified"
+        lead["next_touch_on"] = None
+        work.to_place.append(lead)
+        return
+    lead["status"] = "nurturing"
+    lead["nurtured_at"] = work.now
+    lead["next_touch_on"] = (work.now + timedelta(days=work.settings.nurture_days)).date()
+    lead["owner_id"] = lead["team_id"] = lead["rule_id"] = None
+    work.emit(events.LEAD_NURTURED, lead, at=work.now, next_touch_on=lead["next_touch_on"])
+
+
+def assign(
+    work: Work,
+    lead: dict[str, Any],
+    owner_id: uuid.UUID,
+    team_id: uuid.UUID | None,
+    *,
+    rule_id: uuid.UUID | None,
+    by: str | None,
+    reason: str,
+) -> None:
+    previous = lead["owner_id"]
+    lead["owner_id"], lead["team_id"], lead["rule_id"] = owner_id, team_id, rule_id
+    if lead["status"] in UNROUTED:
+        lead["status"] = "assigned"
+        lead["next_touch_on"] = None
+    if lead["assigned_at"] is None:
+        lead["assigned_at"] = work.now
+    work.assignments.append(
+        {
+            "lead_id": lead["id"],
+            "from_owner_id": previous,
+            "to_owner_id": owner_id,
+            "team_id": team_id,
+            "rule_id": rule_id,
+            "by": by,
+            "reason": reason,
+            "at": work.now,
+        }
+    )
+    work.emit(
+        events.LEAD_ASSIGNED,
+        lead,
+        at=work.now,
+        from_owner_id=previous,
+        rule_id=rule_id,
+        by=by,
+        reason=reason,
+    )
+
+
+async def place(session: AsyncSession, work: Work) -> None:
+    """Assign the qualified leads of this request by the rules (one pass for all of them)."""
+    leads, work.to_place = work.to_place, []
+    placements = await assignment.place(
+        session, [(lead["region"], lead["industry"]) for lead in leads]
+    )
+    for lead, placed in zip(leads, placements, strict=True):
+        if placed.owner_id is None:
+            # No rule, or a rule whose team has no active rep: that queue.
+            lead["owner_id"], lead["team_id"], lead["rule_id"] = (
+                None,
+                placed.team_id,
+                placed.rule_id,
+            )
+            continue
+        assign(
+            work,
+            lead,
+            placed.owner_id,
+            placed.team_id,
+            rule_id=placed.rule_id,
+            by=None,
+            reason="rule",
+        )
+
+
+def content_changes(lead: dict[str, Any], given: dict[str, Any]) -> list[str]:
+    """The content fields whose given value differs from the lead's (the lead is changed)."""
+    changed = []
+    for name, value in given.items():
+        if name not in CONTENT:
+            continue
+        if name == "region":
+            value = normal_region(value)
+        if lead[name] != value:
+            lead[name] = value
+            changed.append(name)
+    return changed
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+async def explainers(session: AsyncSession, leads: Iterable[Any]) -> dict[uuid.UUID, Scorer]:
+    """The models that scored these leads (rows or dicts; a handful per page), as scorers."""
+    ids: set[uuid.UUID] = set()
+    for lead in leads:
+        data = lead if isinstance(lead, dict) else lead._mapping
+        ids.update(i for i in (data["model_id"], data["challenger_model_id"]) if i is not None)
+    models = await scoring_repository.by_ids(session, ids)
+    return {model_id: Scorer.of(row) for model_id, row in models.items()}
+
+
+def read(lead: Any, scorers: dict[uuid.UUID, Scorer]) -> dict[str, Any]:
+    """The lead as `LeadRead` sees it, its scores explained (models never change once used,
+    so the explanation is the one given when it was scored)."""
+    data = dict(lead) if isinstance(lead, dict) else as_dict(lead)
+    for column, out in (("model_id", "score"), ("challenger_model_id", "challenger_score")):
+        scorer = scorers.get(data[column]) if data[column] is not None else None
+        data[out] = None if scorer is None else scorer.explain(data["evaluation"])
+    for internal in ("model_id", "qualified", "challenger_model_id", "challenger_qualified"):
+        data.pop(internal, None)
+    data.pop("created_by", None)
+    return data
+
+
+async def get_visible(
+    session: AsyncSession, principal: Principal, lead_id: uuid.UUID, *, for_update: bool = False
+) -> dict[str, Any]:
+    row = await repository.get(session, lead_id, for_update=for_update)
+    if row is None or not can_see(principal, row):
+        raise LeadNotFound(lead_id)
+    return as_dict(row)
+
+
+async def get_lead(
+    session: AsyncSession, principal: Principal, lead_id: uuid.UUID
+) -> dict[str, Any]:
+    require_read(principal)
+    return await get_visible(session, principal, lead_id)
+
+
+async def list_leads(
+    session: AsyncSession, principal: Principal, query: LeadListQuery
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the leads the caller may see, each as `LeadRead` sees it."""
+    require_read(principal)
+    rows, cursor = await repository.page(session, principal, query)
+    scorers = await explainers(session, rows)
+    return [read(r, scorers) for r in rows], cursor
+
+
+async def changeable(
+    session: AsyncSession, principal: Principal, lead_id: uuid.UUID
+) -> dict[str, Any]:
+    """The lead, locked for a change: 404 when invisible, 403 when not the caller's to change."""
+    lead = await get_visible(session, principal, lead_id, for_update=True)
+    require_change(principal, lead)
+    return lead
+
+
+def _open(lead: dict[str, Any], action: str) -> None:
+    if lead["status"] in CLOSED:
+        raise WrongState(f"the lead is {lead['status']}; it cannot be {action}")
+
+
+# --- one lead's changes ------------------------------------------------------------------------
+
+
+async def update_lead(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    lead: dict[str, Any],
+    body: LeadUpdate,
+) -> dict[str, Any]:
+    """`lead`: locked and changeable, its ETag checked. New inputs rescore it."""
+    _open(lead, "changed")
+    given = body.model_dump(exclude_unset=True)
+    for name in ("evaluation", "attributes"):
+        if name in given and given[name] is None:
+            raise ValidationFailed.field(name, "may not be null (send {} to clear)")
+    work = Work(utcnow(), principal.sub, settings)
+    if "evaluation" in given:
+        work.scorers = await scoring.scorers(session)
+        check_inputs(work.scorers, given["evaluation"], "evaluation")
+    changed = content_changes(lead, given)
+    if "next_touch_on" in given and given["next_touch_on"] != lead["next_touch_on"]:
+        if lead["status"] != "nurturing":
+            raise ValidationFailed.field("next_touch_on", "only a nurtured lead has one")
+        if given["next_touch_on"] is None:
+            raise ValidationFailed.field("next_touch_on", "may not be null")
+        lead["next_touch_on"] = given["next_touch_on"]
+        changed.append("next_touch_on")
+    if not changed:
+        return lead
+    work.touch(lead)
+    work.emit(events.LEAD_UPDATED, lead, changed_fields=changed)
+    if "evaluation" in changed:
+        score(work, lead)
+        route(work, lead)
+        await place(session, work)
+    await work.flush(session)
+    return lead
+
+
+async def mark_contacted(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    lead: dict[str, Any],
+    body: ContactedBody,
+) -> dict[str, Any]:
+    """The assigned rep's first contact. Recorded once: again, it changes nothing."""
+    if principal.kind != "user" or lead["owner_id"] != principal.user_id:
+        raise Forbidden("the first contact is recorded by the lead's rep")
+    if lead["status"] == "contacted":
+        return lead
+    if lead["status"] != "assigned":
+        raise WrongState(f"the lead is {lead['status']}; only an assigned lead is contacted")
+    work = Work(utcnow(), principal.sub, settings)
+    at = body.at or work.now
+    if at > work.now:
+        raise ValidationFailed.field("at", "lies in the future")
+    if at < lead["received_at"]:
+        raise ValidationFailed.field("at", "lies before the lead was received")
+    record_contact(work, lead, at, by=principal.sub, note=body.note)
+    await work.flush(session)
+    return lead
+
+
+def record_contact(
+    work: Work,
+    lead: dict[str, Any],
+    at: datetime,
+    *,
+    by: str | None,
+    note: str | None = None,
+    visit_id: str | None = None,
+) -> None:
+    work.touch(lead)
+    lead["status"] = "contacted"
+    lead["contacted_at"] = at
+    work.emit(events.LEAD_CONTACTED, lead, at=at, by=by, note=note, visit_id=visit_id)
+
+
+async def invalidate(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    lead: dict[str, Any],
+    body: InvalidateBody,
+) -> dict[str, Any]:
+    """Spam, a duplicate, unreachable, no need: the lead leaves every queue for good."""
+    _open(lead, "invalidated")
+    work = Work(utcnow(), principal.sub, settings)
+    previous = lead["status"]
+    work.touch(lead)
+    lead.update(
+        status="invalid",
+        invalid_reason=body.reason,
+        invalid_note=body.note,
+        invalidated_at=work.now,
+        next_touch_on=None,
+    )
+    work.emit(
+        events.LEAD_INVALIDATED,
+        lead,
+        at=work.now,
+        reason=body.reason,
+        note=body.note,
+        previous_status=previous,
+        by=principal.sub,
+    )
+    await work.flush(session)
+    return lead
+
+
+async def requalify(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    lead: dict[str, Any],
+    body: RequalifyBody,
+) -> dict[str, Any]:
+    """Score a nurtured lead again (with new inputs, when given): qualified, it is assigned;
+    still under the threshold, it stays in nurture with a new next touch."""
+    if not manages(principal):
+        raise Forbidden("nurtured leads are requalified by managers and admins")
+    if lead["status"] != "nurturing":
+        raise WrongState(f"the lead is {lead['status']}; only a nurtured lead is requalified")
+    work = Work(utcnow(), principal.sub, settings, await scoring.scorers(session))
+    work.touch(lead)
+    if body.evaluation is not None:
+        check_inputs(work.scorers, body.evaluation, "evaluation")  # type: ignore[arg-type]
+        if content_changes(lead, {"evaluation": body.evaluation}):
+            work.emit(events.LEAD_UPDATED, lead, changed_fields=["evaluation"])
+    score(work, lead)
+    route(work, lead)
+    await place(session, work)
+    await work.flush(session)
+    return lead
+
+
+async def assign_to(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    lead: dict[str, Any],
+    body: AssignBody,
+) -> dict[str, Any]:
+    """A manager's (or admin's) assignment or reassignment to an active rep of their teams."""
+    if principal.kind != "user" or not (principal.is_manager or principal.is_admin):
+        raise Forbidden("leads are assigned by managers and admins")
+    _open(lead, "assigned")
+    rep = await directory.get_user(session, body.owner_id)
+    if rep is None or not rep.is_rep:
+        raise ValidationFailed.field("owner_id", "not a rep")
+    if not rep.active:
+        raise ValidationFailed.field("owner_id", "the rep is deactivated")
+    if principal.is_manager and not principal.sees_team(rep.team_id):
+        raise ValidationFailed.field("owner_id", "the rep is not in one of your teams")
+    if lead["owner_id"] == rep.id:
+        return lead
+    work = Work(utcnow(), principal.sub, settings)
+    work.touch(lead)
+    reason = body.reason or ("reassigned" if lead["owner_id"] else "assigned by a manager")
+    assign(work, lead, rep.id, rep.team_id, rule_id=None, by=principal.sub, reason=reason)
+    await work.flush(session)
+    return lead
+
+
+async def contacted_by_visit(session: AsyncSession, event: Event, settings: Settings) -> None:
+    """A completed visit to a lead's customer by its rep is the lead's first contact."""
+    data = event.data
+    try:
+        customer_id = uuid.UUID(str(data["customer_id"]))
+        rep = data.get("rep_id") or data.get("owner_id") or data.get("user_id")
+        rep_id = None if rep is None else uuid.UUID(str(rep))
+    except (KeyError, ValueError):
+        return
+    leads = await repository.assigned_to_customer(session, customer_id, rep_id)
+    if not leads:
+        return
+    at = _when(data.get("completed_at") or data.get("checked_out_at"), event.time)
+    work = Work(utcnow(), None if rep_id is None else str(rep_id), settings)
+    for row in leads:
+        lead = as_dict(row)
+        record_contact(
+            work, lead, max(at, lead["assigned_at"] or at), by=work.actor, visit_id=event.subject
+        )
+    await work.flush(session)
+
+
+def _when(value: Any, default: datetime) -> datetime:
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return default
+        return parsed if parsed.tzinfo is not None else default
+    return default

@@ -1,0 +1,172 @@
+"""Assignment: rules kept as data (first match wins), round robin and least open load within
+the team, the unassigned queue managers see, manual (re)assignment and its log."""
+
+from __future__ import annotations
+
+from servicekit.testing.tokens import make_principal
+
+LEADS = "/api/v1/leads"
+RULES = "/api/v1/leads/assignment-rules"
+
+
+def key(*scopes: str):
+    return make_principal("integration", kind="key", scopes=scopes)
+
+
+async def test_rules_are_tried_in_order_and_round_robin_takes_turns(opportunities, org):
+    svc = opportunities
+    south = await svc.rule(org.admin, region="south", team_id=org.team_south, position=10)
+    retail_north = await svc.rule(
+        org.admin, region="North ", industry="Retail", team_id=org.team_north, position=20
+    )
+    assert retail_north["region"] == "NORTH" and retail_north["industry"] == "retail"
+    listed = await svc.ok(await svc.get(RULES, as_=org.manager_north))
+    assert [r["id"] for r in listed["items"]] == [south["id"], retail_north["id"]]
+
+    rows = [
+        {
+            "source": "web_form",
+            "company": f"Shop {i}",
+            "region": "north",
+            "industry": "RETAIL",
+            "evaluation": svc.HOT,
+        }
+        for i in range(6)
+    ]
+    rows.append(
+        {"source": "web_form", "company": "South Co", "region": "south", "evaluation": svc.HOT}
+    )
+    rows.append(
+        {
+            "source": "web_form",
+            "company": "Factory",
+            "region": "north",
+            "industry": "steel",
+            "evaluation": svc.HOT,
+        }
+    )
+    result = await svc.ok(await svc.bulk(rows))
+    leads = [await svc.lead(r["id"], as_=org.admin) for r in result["results"]]
+
+    north_reps = sorted([org.rep_a.sub, org.rep_b.sub, org.rep_sub.sub])
+    # Round robin over the team tree's reps in id order, twice around.
+    assert [lead["owner_id"] for lead in leads[:6]] == north_reps * 2
+    assert all(
+        lead["status"] == "assigned" and lead["rule_id"] == retail_north["id"] for lead in leads[:6]
+    )
+    assert leads[6]["owner_id"] == org.rep_south.sub and leads[6]["team_id"] == org.team_south
+    # No rule for steel in the north: the unassigned queue.
+    assert leads[7]["status"] == "qualified" and leads[7]["owner_id"] is None
+    # The rule remembers its place across calls.
+    next_one = await svc.push(region="north", industry="retail")
+    assert next_one["owner_id"] == north_reps[0]
+
+    events = [e for e in await svc.events({"lead.assigned"}) if e.subject == leads[0]["id"]]
+    assert events[0].data["rule_id"] == retail_north["id"] and events[0].data["by"] is None
+    assert events[0].data["team_id"] == leads[0]["team_id"]
+
+
+async def test_least_open_load_gives_the_lead_to_the_rep_with_the_least_in_hand(opportunities, org):
+    svc = opportunities
+    await svc.assigned_lead(org.manager_north, org.rep_a)
+    await svc.assigned_lead(org.manager_north, org.rep_a)
+    await svc.assigned_lead(org.manager_north, org.rep_b)
+    await svc.rule(org.admin, team_id=org.team_north, strategy="least_load")
+    result = await svc.ok(
+        await svc.bulk(
+            [{"source": "web_form", "company": f"L{i}", "evaluation": svc.HOT} for i in range(4)]
+        )
+    )
+    owners = [(await svc.lead(r["id"], as_=org.admin))["owner_id"] for r in result["results"]]
+    # rep_sub had none, rep_b one, rep_a two: they are evened out first.
+    assert owners[0] == org.rep_sub.sub
+    assert sorted(owners[1:3]) == sorted([org.rep_sub.sub, org.rep_b.sub])
+    counts = {rep: owners.count(rep) for rep in set(owners)}
+    assert counts.get(org.rep_a.sub, 0) <= 1
+
+
+async def test_the_unassigned_queue_is_seen_by_managers_who_assign_and_reassign(opportunities, org):
+    svc = opportunities
+    lead = await svc.push()
+    queue = {"queue": "true"}
+    for manager in (org.manager_north, org.manager_south, org.admin):
+        page = await svc.ok(await svc.get(LEADS, params=queue, as_=manager))
+        assert [i["id"] for i in page["items"]] == [lead["id"]]
+    assert (await svc.ok(await svc.get(LEADS, params=queue, as_=org.rep_a)))["items"] == []
+    assert (await svc.get(f"{LEADS}/{lead['id']}", as_=org.rep_a)).status_code == 404
+
+    path = f"{LEADS}/{lead['id']}/assign"
+    refused = await svc.post(path, json={"owner_id": org.rep_a.sub}, as_=org.manager_south)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["loc"] == ["owner_id"]
+    assert (
+        await svc.post(path, json={"owner_id": org.manager_north.sub}, as_=org.admin)
+    ).status_code == 422
+    assert (
+        await svc.post(path, json={"owner_id": org.rep_a.sub}, as_=org.rep_a)
+    ).status_code == 404
+    assigned = await svc.ok(
+        await svc.post(path, json={"owner_id": org.rep_a.sub}, as_=org.manager_north)
+    )
+    assert assigned["status"] == "assigned" and assigned["team_id"] == org.team_north
+    # Now the north team's: the south manager no longer sees it.
+    assert (await svc.get(f"{LEADS}/{lead['id']}", as_=org.manager_south)).status_code == 404
+    assert (
+        await svc.post(path, json={"owner_id": org.rep_a.sub}, as_=org.rep_a)
+    ).status_code == 403
+
+    moved = await svc.ok(
+        await svc.post(
+            path,
+            json={"owner_id": org.rep_sub.sub, "reason": "rep_a is on leave"},
+            as_=org.manager_north,
+        )
+    )
+    assert moved["owner_id"] == org.rep_sub.sub and moved["assigned_at"] == assigned["assigned_at"]
+    log = await svc.ok(await svc.get(f"{path}ments", as_=org.manager_north))
+    assert [(a["from_owner_id"], a["to_owner_id"], a["by"], a["reason"]) for a in log["items"]] == [
+        (None, org.rep_a.sub, org.manager_north.sub, "assigned by a manager"),
+        (org.rep_a.sub, org.rep_sub.sub, org.manager_north.sub, "rep_a is on leave"),
+    ]
+    assert (await svc.get(f"{path}ments", as_=org.rep_a)).status_code == 404
+    assert (await svc.get(f"{path}ments", as_=org.rep_sub)).status_code == 200
+
+
+async def test_a_rule_whose_team_has_no_rep_leaves_the_lead_in_that_teams_queue(opportunities, org):
+    svc = opportunities
+    await svc.deactivate_user(org.rep_south)
+    await svc.rule(org.admin, region="south", team_id=org.team_south)
+    lead = await svc.push(region="south")
+    assert lead["status"] == "qualified" and lead["owner_id"] is None
+    assert lead["team_id"] == org.team_south
+    assert (await svc.get(f"{LEADS}/{lead['id']}", as_=org.manager_south)).status_code == 200
+    assert (await svc.get(f"{LEADS}/{lead['id']}", as_=org.manager_north)).status_code == 404
+
+
+async def test_rules_are_changed_by_admins_only(opportunities, org):
+    svc = opportunities
+    body = {"team_id": org.team_north}
+    assert (await svc.post(RULES, json=body, as_=org.manager_north)).status_code == 403
+    assert (await svc.post(RULES, json=body, as_=key("leads:write"))).status_code == 403
+    assert (await svc.get(RULES, as_=org.rep_a)).status_code == 403
+    assert (await svc.get(RULES, as_=key("opportunities:read"))).status_code == 403
+    unknown = await svc.post(RULES, json={"team_id": org.rep_a.sub}, as_=org.admin)
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["loc"] == ["team_id"]
+    bad = await svc.post(RULES, json={**body, "strategy": "random"}, as_=org.admin)
+    assert bad.status_code == 422
+
+    created = await svc.post(RULES, json=body, as_=org.admin)
+    rule = await svc.ok(created, 201)
+    path = f"{RULES}/{rule['id']}"
+    assert (await svc.patch(path, json={"active": False}, as_=org.admin)).status_code == 428
+    changed = await svc.patch(
+        path, json={"active": False}, headers={"If-Match": created.headers["etag"]}, as_=org.admin
+    )
+    assert (await svc.ok(changed))["active"] is False
+    # Inactive: the lead waits in the queue.
+    assert (await svc.push())["owner_id"] is None
+    assert (
+        await svc.delete(path, headers={"If-Match": created.headers["etag"]}, as_=org.admin)
+    ).status_code == 412
+    gone = await svc.delete(path, headers={"If-Match": changed.headers["etag"]}, as_=org.admin)
+    assert gone.status_code == 204
+    assert (await svc.get(path, as_=org.admin)).status_code == 404
