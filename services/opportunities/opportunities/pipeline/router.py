@@ -32,11 +32,14 @@ from servicekit.app import CurrentPrincipal, json_response
 from servicekit.calls import GatewayCalls
 from servicekit.db import utcnow
 from servicekit.etag import IfMatch, OptionalIfMatch, etag_for
+from servicekit.openapi import with_headers
 from servicekit.pagination import PageDep
 from servicekit.routing import SessionDep, kit_router
 
 router = kit_router(prefix="/api/v1/opportunities", tags=["opportunities"])
 BY_ID = "/{opportunity_id:uuid}"
+NO_TEAM = "No such team, or none the caller may see"
+WRONG_STAGE = "The opportunity's stage does not allow this (a closed one changes after a reopen)"
 
 
 def _answer(settings: Settings, opportunity: Any, status: int = 200, **headers: str) -> Response:
@@ -45,7 +48,12 @@ def _answer(settings: Settings, opportunity: Any, status: int = 200, **headers: 
     return json_response(body, status, {"ETag": etag_for(data["version"]), **headers})
 
 
-@router.get("/stages", response_model=Stages, summary="The pipeline's stages, in order")
+@router.get(
+    "/stages",
+    response_model=Stages,
+    summary="The pipeline's stages, in order",
+    operation_id="opportunity_stages_list",
+)
 async def stages(settings: SettingsDep, principal: CurrentPrincipal) -> Stages:
     return Stages(
         items=[
@@ -61,7 +69,14 @@ async def stages(settings: SettingsDep, principal: CurrentPrincipal) -> Stages:
     )
 
 
-@router.post("", status_code=201, response_model=OpportunityRead, summary="Open an opportunity")
+@router.post(
+    "",
+    status_code=201,
+    response_model=OpportunityRead,
+    summary="Open an opportunity",
+    operation_id="opportunities_create",
+    responses={201: with_headers("ETag", "Location")},
+)
 async def create(
     body: OpportunityCreate,
     session: SessionDep,
@@ -73,7 +88,12 @@ async def create(
     return _answer(settings, opportunity, 201, Location=f"{router.prefix}/{opportunity['id']}")
 
 
-@router.get("", response_model=OpportunityPage, summary="Opportunities you may see, newest first")
+@router.get(
+    "",
+    response_model=OpportunityPage,
+    summary="Opportunities you may see, newest first",
+    operation_id="opportunities_list",
+)
 async def list_opportunities(
     query: Annotated[OpportunityListQuery, Query()],
     session: SessionDep,
@@ -89,6 +109,8 @@ async def list_opportunities(
     "/board",
     response_model=Board,
     summary="Open opportunities by stage, with count and amount per stage",
+    operation_id="opportunities_board",
+    responses={404: {"description": NO_TEAM}},
 )
 async def board(
     query: Annotated[BoardQuery, Query()],
@@ -109,6 +131,8 @@ async def board(
     "or age beyond the signing cycle), the usual time, by how many days it is exceeded, and "
     "whether the usual time was learned from the team's history (the 80th percentile, once "
     "20 past moves exist) or is the stage's expected days.",
+    operation_id="opportunities_stalled",
+    responses={404: {"description": NO_TEAM}},
 )
 async def stalled(
     query: Annotated[StalledQuery, Query()],
@@ -121,12 +145,24 @@ async def stalled(
     return json_response(page.model_dump(mode="json"))
 
 
-@router.get(BY_ID, response_model=OpportunityRead, summary="One opportunity")
+@router.get(
+    BY_ID,
+    response_model=OpportunityRead,
+    summary="One opportunity",
+    operation_id="opportunities_get",
+    responses={200: with_headers("ETag")},
+)
 async def get_opportunity(opportunity: VisibleOpportunity, settings: SettingsDep) -> Response:
     return _answer(settings, opportunity)
 
 
-@router.patch(BY_ID, response_model=OpportunityRead, summary="Change an opportunity (If-Match)")
+@router.patch(
+    BY_ID,
+    response_model=OpportunityRead,
+    summary="Change an opportunity (If-Match)",
+    operation_id="opportunities_update",
+    responses={409: {"description": WRONG_STAGE}},
+)
 async def patch_opportunity(
     opportunity: ChangeableOpportunity,
     body: OpportunityUpdate,
@@ -144,6 +180,8 @@ async def patch_opportunity(
     BY_ID + "/stage",
     response_model=OpportunityRead,
     summary="Move to another stage (won needs an amount, lost a reason)",
+    operation_id="opportunities_move",
+    responses={409: {"description": WRONG_STAGE}},
 )
 async def move_stage(
     opportunity: ChangeableOpportunity,
@@ -162,6 +200,8 @@ async def move_stage(
     BY_ID + "/reopen",
     response_model=OpportunityRead,
     summary="Reopen a won or lost opportunity (manager)",
+    operation_id="opportunities_reopen",
+    responses={409: {"description": WRONG_STAGE}},
 )
 async def reopen(
     opportunity: ChangeableOpportunity,
@@ -180,6 +220,7 @@ async def reopen(
     BY_ID + "/stages",
     response_model=StageChangePage,
     summary="The stage history: every move, with the days spent in the stage left",
+    operation_id="opportunities_stage_history",
 )
 async def stage_history(
     opportunity: VisibleOpportunity, session: SessionDep, page: PageDep

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 from pydantic import (
     BaseModel,
@@ -16,14 +17,23 @@ from pydantic import (
 )
 
 from opportunities.scoring.rules import max_points
-from servicekit.fields import NO_NUL
+from servicekit.fields import NO_NUL, Omittable
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), NO_NUL]
 Name = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NO_NUL
 ]
-Status = Literal["draft", "active", "challenger", "retired"]
+
+
+class Status(StrEnum):
+    """A model's life: a draft becomes the active model (the one that decides) or a
+    challenger (scored beside it); a replaced or stopped model is retired."""
+
+    draft = "draft"
+    active = "active"
+    challenger = "challenger"
+    retired = "retired"
 
 
 class _Input(BaseModel):
@@ -78,9 +88,9 @@ class ScoringModelCreate(_Input):
 class ScoringModelUpdate(_Input):
     """Only a draft that never scored a lead changes; a used model is immutable."""
 
-    name: Name | None = None
-    criteria: list[CriterionIn] | None = Field(default=None, min_length=1, max_length=30)
-    threshold: int | None = Field(default=None, ge=0)
+    name: Omittable[Name] = None
+    criteria: Omittable[Annotated[list[CriterionIn], Field(min_length=1, max_length=30)]] = None
+    threshold: Omittable[Annotated[int, Field(ge=0)]] = None
 
     @field_validator("criteria")
     @classmethod
