@@ -5,13 +5,27 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from gateway.identity.schemas import Email, Input, Name, Password, Role
 from servicekit.fields import Omittable
 
 
 class UserCreate(Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "wang.fang@example.com",
+                    "name": "Wang Fang",
+                    "role": "rep",
+                    "team_id": "5d1f0c7e-2a4b-4c8e-9f13-7b6a2e0d9c41",
+                    "password": "a-long-passphrase-of-hers",
+                }
+            ]
+        }
+    )
+
     email: Email
     name: Name
     role: Role

@@ -80,6 +80,22 @@ class ContactInput(_Input):
 
 
 class CustomerCreate(_Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Hangzhou Lanting Trading",
+                    "region": "EAST",
+                    "level": "B",
+                    "industry": "Wholesale",
+                    "phone": "+86 571 8888 0042",
+                    "tags": ["distributor"],
+                    "estimated_potential": "250000.00",
+                }
+            ]
+        }
+    )
+
     name: Name
     region: Region
     level: Level = Level.C

@@ -74,6 +74,20 @@ class OrderLine(_Input):
 
 
 class OrderCreate(_Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_date": "2026-01-05",
+                    "amount": "2400.00",
+                    "lines": [{"product": "Tea set", "quantity": "20", "unit_price": "120.00"}],
+                    "source": "erp",
+                    "external_ref": "SO-2026-0001",
+                }
+            ]
+        }
+    )
+
     order_date: date
     amount: Money
     gross_profit: SignedMoney | None = None
