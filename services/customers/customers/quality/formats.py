@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from servicekit.errors import BadRequest, PayloadTooLarge
+from servicekit.errors import BadRequest, PayloadTooLarge, ValidationFailed
 
 MAX_ROWS = 10_000
 # Tags travel in one CSV cell; the import splits them on the same separator.
@@ -23,7 +23,9 @@ def parse_json(body: bytes) -> list[Any]:
         raise BadRequest(f"the body is not JSON: {exc}") from None
     rows = doc.get("rows") if isinstance(doc, dict) else None
     if not isinstance(rows, list):
-        raise BadRequest('send {"rows": [...]} (or a CSV body with Content-Type text/csv)')
+        raise ValidationFailed.field(
+            "body", 'send {"rows": [...]} (or a CSV body with Content-Type text/csv)'
+        )
     _check_size(len(rows))
     return rows
 
@@ -35,7 +37,8 @@ def parse_csv(body: bytes) -> list[Any]:
         raise BadRequest("the CSV must be UTF-8") from None
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames:
-        raise BadRequest("the CSV has no header row")
+        # Read, but not what an import is: a 422, as for any body that does not validate.
+        raise ValidationFailed.field("body", "the CSV has no header row")
     rows: list[Any] = []
     for record in reader:
         if len(rows) >= MAX_ROWS:
