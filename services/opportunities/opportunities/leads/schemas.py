@@ -24,7 +24,7 @@ from servicekit.fields import NO_NUL, Omittable, json_checker
 from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 
-class Status(StrEnum):
+class LeadStatus(StrEnum):
     """Where a lead is: new -> qualified -> assigned -> contacted -> converted, or nurturing
     (below the threshold) or invalid."""
 
@@ -164,7 +164,7 @@ class LeadRead(BaseModel):
     evaluation: dict[str, Any]
     attributes: dict[str, Any]
     received_at: datetime
-    status: Status
+    status: LeadStatus
     # The active model's score, explained (it decided), and the challenger's beside it.
     score: ScoreExplanation | None
     challenger_score: ScoreExplanation | None
@@ -195,7 +195,7 @@ class LeadPage(BaseModel):
 class LeadListQuery(_Input):
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size")
     cursor: str | None = Field(None, description="`next_cursor` of the previous page")
-    status: Status | None = None
+    status: LeadStatus | None = None
     source: Key | None = None
     owner_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
@@ -212,7 +212,7 @@ class Outcome(BaseModel):
     row: int
     outcome: IntakeOutcome
     id: uuid.UUID | None = None
-    status: Status | None = None
+    status: LeadStatus | None = None
     error: str | None = None
 
 

@@ -14,10 +14,10 @@ from opportunities.scoring.dependencies import LockedModel, VisibleModel
 from opportunities.scoring.schemas import (
     Calibration,
     CalibrationQuery,
+    ModelStatus,
     ScoringModelCreate,
     ScoringModelRead,
     ScoringModelUpdate,
-    Status,
 )
 from servicekit.app import CurrentPrincipal, json_response
 from servicekit.etag import IfMatch, etag_for
@@ -45,7 +45,7 @@ async def list_models(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
-    status: Status | None = None,
+    status: ModelStatus | None = None,
 ) -> Page[ScoringModelRead]:
     rows, cursor = await service.list_models(session, principal, page, status)
     return Page(

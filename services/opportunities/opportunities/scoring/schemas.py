@@ -26,7 +26,7 @@ Name = Annotated[
 ]
 
 
-class Status(StrEnum):
+class ModelStatus(StrEnum):
     """A model's life: a draft becomes the active model (the one that decides) or a
     challenger (scored beside it); a replaced or stopped model is retired."""
 
@@ -119,7 +119,7 @@ class ScoringModelRead(BaseModel):
     criteria: list[CriterionRead]
     threshold: int
     max_points: int
-    status: Status
+    status: ModelStatus
     used_at: datetime | None
     activated_at: datetime | None
     created_at: datetime
@@ -172,7 +172,7 @@ class Split(BaseModel):
 class ModelCalibration(BaseModel):
     model_id: uuid.UUID
     version: int
-    status: Status
+    status: ModelStatus
     threshold: int
     max_points: int
     opportunities: int
