@@ -27,8 +27,7 @@ import random
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -40,8 +39,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.gateway import start_customers_behind_gateway
+from bench.gateway import start_behind_gateway
 from bench.harness import Comparison, Context, RequestSet, Server, Side, batch_results, call
+from bench.raw_app import pool_lifespan
 from customers.archive import codes
 from fieldforce.apps import BY_NAME, GATEWAY
 from fieldforce.stack import migrate_all
@@ -190,16 +190,6 @@ LIST_PAGE = (
 def raw_app() -> Starlette:
     """Starlette + asyncpg + orjson: one statement per request, no auth, no kit."""
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.pool = await asyncpg.create_pool(
-            os.environ["DATABASE_URL"], min_size=1, max_size=10
-        )
-        try:
-            yield
-        finally:
-            await app.state.pool.close()
-
     async def by_id(request: Request) -> Response:
         row = await request.app.state.pool.fetchrow(
             CUSTOMER_BY_ID, request.path_params["customer_id"]
@@ -226,7 +216,7 @@ def raw_app() -> Starlette:
             Route("/api/v1/customers/{customer_id:uuid}", by_id),
             Route("/api/v1/customers", page),
         ],
-        lifespan=lifespan,
+        lifespan=pool_lifespan,
     )
 
 
@@ -314,7 +304,7 @@ def run(ctx: Context) -> None:
     org = make_org(random.Random(7))
     sample = asyncio.run(load_customers(url, count, org))
 
-    service, gateway, admin = start_customers_behind_gateway(ctx, url, service_name="customers")
+    service, gateway, admin = start_behind_gateway(ctx, url, service_name="customers")
     raw = ctx.start_server(
         "raw",
         "bench.customers:raw_app",

@@ -5,36 +5,18 @@ Tells how much of the gap to raw is the framework and how much the kit adds on t
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
-import asyncpg
 import orjson
 from fastapi import FastAPI
 from fastapi import Path as PathParam
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bench.raw_app import WIDGET_BY_ID
+from bench.raw_app import WIDGET_BY_ID, pool_lifespan
 
-
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    app.state.pool = await asyncpg.create_pool(
-        os.environ["DATABASE_URL"],
-        min_size=1,
-        max_size=int(os.environ.get("READ_POOL_SIZE", "10")),
-    )
-    try:
-        yield
-    finally:
-        await app.state.pool.close()
-
-
-app = FastAPI(lifespan=lifespan)
+app = FastAPI(lifespan=pool_lifespan)
 
 
 @app.get("/widgets/{widget_id}")

@@ -158,12 +158,6 @@ def start_behind_gateway(
     return service, gateway, login(gateway, ADMIN_EMAIL, password)
 
 
-def start_customers_behind_gateway(
-    ctx: Context, url: str, service_name: str = "service"
-) -> tuple[Server, Server, dict[str, str]]:
-    return start_behind_gateway(ctx, url, service_name=service_name)
-
-
 def _start_gateway_before(
     ctx: Context, checkout: Path, url: str, service: Server, password: str
 ) -> Server:
@@ -206,7 +200,7 @@ def run(ctx: Context) -> None:
     migrate_all(url, (GATEWAY, BY_NAME["customers"]))
     asyncio.run(_seed_event(url))
 
-    service, gateway, admin = start_customers_behind_gateway(ctx, url)
+    service, gateway, admin = start_behind_gateway(ctx, url)
     _, me = _call(gateway, "GET", "/api/v1/me", admin)
     # The principal the gateway mints for this admin (so the service sees the same caller).
     principal = Principal(

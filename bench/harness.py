@@ -141,11 +141,19 @@ class WrkResult:
 
 @dataclass
 class RequestSet:
-    """What wrk sends: paths (one per line, optionally TAB + header-set number) and headers."""
+    """What wrk sends: paths (one per line, optionally TAB + header-set number) and headers;
+    for writes, the method and a bodies file (line n is the body sent with path line n)."""
 
     paths_file: Path
     headers_file: Path | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    method: str = "GET"
+    bodies_file: Path | None = None
+
+    def sample_body(self) -> bytes | None:
+        if self.bodies_file is None:
+            return None
+        return self.bodies_file.read_text().splitlines()[0].encode()
 
     def sample(self) -> tuple[str, dict[str, str]]:
         """The first request of the set, for a sanity check before the load."""
@@ -580,6 +588,11 @@ class Context:
             env.pop("BENCH_PACE_MS", None)
         if requests.headers_file is not None:
             env["BENCH_HEADERS"] = str(requests.headers_file)
+        env["BENCH_METHOD"] = requests.method
+        if requests.bodies_file is not None:
+            env["BENCH_BODIES"] = str(requests.bodies_file)
+        else:
+            env.pop("BENCH_BODIES", None)
         cpu_before, busy_before = server.cpu_seconds(), _machine_busy_seconds()
         done = subprocess.run(
             cmd, env=env, capture_output=True, text=True, check=False, timeout=duration + 60
@@ -693,9 +706,15 @@ class Context:
     def check(self, server: Server, requests: RequestSet) -> None:
         """One request by hand before the load: a fast error page must not pass for speed."""
         path, headers = requests.sample()
-        status, body = server.get(path, headers)
-        if status != 200:
-            raise RuntimeError(f"{server.name} answered {status} to GET {path}: {body[:300]!r}")
+        if requests.method == "GET":
+            status, body = server.get(path, headers)
+        else:
+            status, answer = call(server, requests.method, path, headers, requests.sample_body())
+            body = str(answer).encode()
+        if not 200 <= status < 300:
+            raise RuntimeError(
+                f"{server.name} answered {status} to {requests.method} {path}: {body[:300]!r}"
+            )
 
 
 # --- calling a server by hand (set-up steps of benchmarks) ---------------------------------

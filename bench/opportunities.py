@@ -28,8 +28,7 @@ import random
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -43,6 +42,7 @@ from starlette.routing import Route
 
 from bench.gateway import start_behind_gateway
 from bench.harness import Comparison, Context, RequestSet, Server, Side, batch_results, call
+from bench.raw_app import pool_lifespan
 from fieldforce.apps import BY_NAME, GATEWAY
 from fieldforce.stack import migrate_all
 from servicekit.normalize import normalize_email, normalize_name, normalize_phone
@@ -408,16 +408,6 @@ STALLED = (
 def raw_app() -> Starlette:
     """Starlette + asyncpg + orjson: the reads' statements, no auth, no kit."""
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.pool = await asyncpg.create_pool(
-            os.environ["DATABASE_URL"], min_size=1, max_size=10
-        )
-        try:
-            yield
-        finally:
-            await app.state.pool.close()
-
     async def board(request: Request) -> Response:
         team = request.query_params["team_id"]
         pool = request.app.state.pool
@@ -436,7 +426,7 @@ def raw_app() -> Starlette:
             Route("/api/v1/opportunities/board", board),
             Route("/api/v1/opportunities/stalled", stalled),
         ],
-        lifespan=lifespan,
+        lifespan=pool_lifespan,
     )
 
 

@@ -35,8 +35,9 @@ async def get_widget(request: Request) -> Response:
 
 
 @asynccontextmanager
-async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    # Same pool bounds as the kit's reads pool (KitSettings.read_pool_size).
+async def pool_lifespan(app: Starlette) -> AsyncIterator[None]:
+    """`app.state.pool` for the app's lifetime (every bench's raw baseline uses it). Same pool
+    bounds as the kit's reads pool (KitSettings.read_pool_size)."""
     app.state.pool = await asyncpg.create_pool(
         os.environ["DATABASE_URL"],
         min_size=1,
@@ -48,4 +49,4 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await app.state.pool.close()
 
 
-app = Starlette(routes=[Route("/widgets/{widget_id:uuid}", get_widget)], lifespan=lifespan)
+app = Starlette(routes=[Route("/widgets/{widget_id:uuid}", get_widget)], lifespan=pool_lifespan)

@@ -1,7 +1,9 @@
 """`make demo`: fill a running stack (`make run`) with a living archive, through the public API.
 
 Creates two regional teams with a manager and four reps each, then has every rep create their
-customers (with contacts), place orders and record payments, exactly as the apps would.
+customers (with contacts and a location), place orders and record payments, exactly as the
+apps would; then a month of each rep's field work (`fieldforce/demo_visits.py`: plans, visits,
+daily reports, complaints), so the follow-up list and the reports' derived figures have data.
 Every record carries a stable `external_ref` (source "demo"), so a second run finds what the
 first made and adds nothing twice.
 
@@ -26,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from fieldforce import demo_visits
 from fieldforce.apps import ROOT
 
 KEYS_DIR = ROOT / ".run" / "keys"
@@ -35,6 +38,15 @@ TEAMS = {
     "NORTH": ("Demo North", ["Beijing", "Tianjin", "Shenyang"]),
 }
 REPS_PER_TEAM = 4
+# Rough city centres; a customer's point lands a few kilometres around its city's.
+CITY_POINTS = {
+    "Shanghai": (31.2304, 121.4737),
+    "Hangzhou": (30.2741, 120.1551),
+    "Nanjing": (32.0603, 118.7969),
+    "Beijing": (39.9042, 116.4074),
+    "Tianjin": (39.3434, 117.3616),
+    "Shenyang": (41.8057, 123.4315),
+}
 INDUSTRIES = ["Printing", "Logistics", "Retail", "Education", "Healthcare", "Manufacturing"]
 PRODUCTS = [
     ("Office paper A4 (box)", Decimal("32.50")),
@@ -189,7 +201,12 @@ def plan_org() -> dict[str, tuple[Person, list[Person]]]:
 def customer_body(region: str, rep_no: int, n: int, rng: random.Random) -> dict[str, Any]:
     _, cities = TEAMS[region]
     name = f"{rng.choice(COMPANY_WORDS)} {rng.choice(COMPANY_KINDS)} {region.title()}-{rep_no}-{n}"
+    lat, lon = CITY_POINTS[rng.choice(cities)]
     body: dict[str, Any] = {
+        "location": {
+            "lat": round(lat + rng.uniform(-0.05, 0.05), 6),
+            "lon": round(lon + rng.uniform(-0.05, 0.05), 6),
+        },
         "name": name,
         "region": region,
         "level": rng.choices(["A", "B", "C"], weights=[1, 3, 6])[0],
@@ -346,6 +363,7 @@ async def main() -> int:
                 jobs.append(fill_rep(api, region, rep_no, per_rep, totals, gate))
         say(f"filling {len(jobs)} reps' books with {per_rep} customers each ...")
         await asyncio.gather(*jobs)
+        visit_totals = await fill_visits(client, org, users_password, per_rep, gate)
 
     say(
         f"customers: {totals.customers_created} created, {totals.customers_existing} already "
@@ -358,7 +376,41 @@ async def main() -> int:
     )
     for failure in totals.failures[:10]:
         say(f"failed: {failure}")
-    return 1 if totals.failures else 0
+    for line in demo_visits.summary(visit_totals):
+        say(line)
+    return 1 if totals.failures or visit_totals.failures else 0
+
+
+async def fill_visits(
+    client: httpx.AsyncClient,
+    org: dict[str, tuple[Person, list[Person]]],
+    password: str,
+    per_rep: int,
+    gate: asyncio.Semaphore,
+) -> demo_visits.VisitTotals:
+    """A month of field work per rep (see `fieldforce.demo_visits`)."""
+    totals = demo_visits.VisitTotals()
+    say("logging a month of plans, visits and daily reports per rep ...")
+
+    async def one(manager_api: Api, rep: Person, seed: str) -> None:
+        api = Api(client)
+        await api.login(rep.email, password)
+        async with gate:
+            try:
+                known = await demo_visits.wait_for_read_model(api, per_rep)
+                mine = await api.all_pages("/api/v1/customers", owner_id=rep.id)
+                points = {c["id"]: c["location"] for c in mine if c.get("location")}
+                await demo_visits.fill_month(api, manager_api, rep.id, known, points, totals, seed)
+            except (ApiError, demo_visits.NotArrived) as exc:
+                totals.failures.append(str(exc))
+
+    jobs = []
+    for region, (manager, reps) in org.items():
+        manager_api = Api(client)
+        await manager_api.login(manager.email, password)
+        jobs += [one(manager_api, rep, f"{region}-{n}") for n, rep in enumerate(reps, start=1)]
+    await asyncio.gather(*jobs)
+    return totals
 
 
 if __name__ == "__main__":

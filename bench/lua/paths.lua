@@ -5,6 +5,8 @@
 --                (e.g. the token of the row's owner).
 -- BENCH_HEADERS  optional; each line holds one or more "Name: value" headers separated by TABs.
 -- Headers given to wrk with -H are sent on every request.
+-- BENCH_METHOD   optional; the method (default GET).
+-- BENCH_BODIES   optional; line n is the body sent with line n of BENCH_PATHS (writes).
 --
 -- Requests are formatted once per thread (a pool of BENCH_POOL random lines) so that wrk's
 -- own cost stays small next to the server's; done() prints one JSON line for the harness.
@@ -45,12 +47,22 @@ function init(args)
       header_sets[i] = set
     end
   end
+  local method = os.getenv("BENCH_METHOD")
+  if method == nil or #method == 0 then
+    method = "GET"
+  end
+  local bodies = nil
+  local bodies_file = os.getenv("BENCH_BODIES")
+  if bodies_file and #bodies_file > 0 then
+    bodies = read_lines(bodies_file)
+  end
   local size = tonumber(os.getenv("BENCH_POOL") or "20000")
   if size > #paths then
     size = #paths
   end
   for i = 1, size do
-    local line = paths[math.random(#paths)]
+    local n = math.random(#paths)
+    local line = paths[n]
     local path, key = string.match(line, "^([^\t]+)\t?(%d*)$")
     local headers = {}
     for name, value in pairs(wrk.headers) do
@@ -61,7 +73,7 @@ function init(args)
         headers[name] = value
       end
     end
-    pool[i] = wrk.format(nil, path, headers)
+    pool[i] = wrk.format(method, path, headers, bodies and bodies[n] or nil)
   end
 end
 

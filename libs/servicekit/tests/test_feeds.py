@@ -7,12 +7,13 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 
 from servicekit.settings import KitSettings
 from servicekit.testing.clock import FakeClock
 from servicekit.testing.harness import serve_service, wait_until
 from servicekit.testing.org import standard_org
-from servicekit.testing.sample.app import sample_spec
+from servicekit.testing.sample.app import received, sample_spec
 
 
 class Capture(logging.Handler):
@@ -129,3 +130,37 @@ async def test_the_harness_mints_tokens_at_the_apps_time(sample_db, minter):
         expired = await app.client.get(f"/widgets/{resp.json()['id']}", headers=stale)
         assert expired.status_code == 401
         assert "expired" in expired.json()["detail"]
+
+
+async def test_a_read_model_of_another_feed_follows_it_and_catches_up_after_a_stop(
+    sample_db, minter
+):
+    """A hook entering `following`: the app follows another app's feed through the gateway
+    into its own table, reports it on /readyz, and after it was stopped while the source went
+    on, applies what it missed from its kept cursor, nothing twice."""
+    spec = sample_spec(follow_partner_feed=True)
+
+    async def received_types(app) -> list[str]:
+        async with app.session() as s:
+            rows = await s.execute(sa.select(received.c.type).order_by(received.c.type))
+            return [r[0] for r in rows]
+
+    async with serve_service(spec, KitSettings, sample_db, minter, app_name="kitsample") as app:
+        assert (await app.get("/readyz")).json()["feeds"]["partner"]["state"] == "following"
+        event = await app.feed_event("partner", "thing.made", id="t-1", n=1)
+        assert event.subject == "t-1"
+        assert await received_types(app) == ["thing.made"]
+        feeds = app.feeds
+        assert feeds is not None
+
+    # Down: the partner goes on.
+    feeds.publish("thing.changed", "t-1", {"n": 2}, source="partner")
+    feeds.publish("thing.gone", "t-1", {"n": 3}, source="partner")
+
+    async with serve_service(
+        spec, KitSettings, sample_db, minter, app_name="kitsample", feeds=feeds
+    ) as again:
+        # The harness let the consumer catch up at start: the two it missed, once each.
+        assert again.app.state.feeds["partner"].applied == 2
+        assert await received_types(again) == ["thing.changed", "thing.gone", "thing.made"]
+        assert await again.sync_feed("partner") == 0

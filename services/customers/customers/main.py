@@ -21,6 +21,8 @@ from customers.models import SCHEMA, directory
 from customers.quality import repository as quality_repository
 from customers.quality import service as quality_service
 from customers.quality.router import router as quality_router
+from customers.visitmemos import repository as visit_memos
+from customers.visitmemos.hooks import follow_visits
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
 
@@ -34,10 +36,12 @@ def archive_extensions() -> ArchiveExtensions:
             "contacts": commerce_repository.contacts_section,
             "orders": commerce_repository.orders_section,
             "data_quality": quality_repository.data_quality_section,
+            "visits": visit_memos.visits_section,
         },
         card_sections={
             "key_contact": commerce_repository.key_contact_section,
             "last_orders": commerce_repository.last_orders_section,
+            "visits": visit_memos.visits_section,
         },
         purchases=commerce_repository.purchases_since,
         after_create=[commerce_service.create_initial_contacts],
@@ -66,6 +70,8 @@ def spec() -> AppSpec:
         migrations_dir=MIGRATIONS,
         routers=[archive_router, quality_router, commerce_router, orders_router],
         state={STATE_KEY: archive_extensions()},
+        # The visits service's completed visits, for the memos on the card and the file.
+        hooks=[follow_visits],
         # Follows the gateway's identity feed into the kit's directory tables; the archive
         # reacts to moves and deactivations.
         directory=directory,

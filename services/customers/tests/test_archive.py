@@ -546,8 +546,8 @@ async def test_sections_wired_into_the_archive_join_the_full_file_in_one_stateme
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["sections"]["history_size"] == {"entries": 2}
-    # The record, settings, ledger, purchases and all four sections: one statement.
-    assert set(body["sections"]) == {"contacts", "orders", "data_quality", "history_size"}
+    # The record, settings, ledger, purchases and all five sections: one statement.
+    assert set(body["sections"]) == {"contacts", "orders", "data_quality", "visits", "history_size"}
     assert len(sent) == 1, sent
     again = await customers.client.get(f"{API}/{c['id']}", headers=customers.headers(org.rep_a))
     assert "history_size" not in again.json()["sections"]

@@ -122,7 +122,8 @@ class StandInFeeds:
             "time": SYSTEM_CLOCK.now().isoformat(),
             "datacontenttype": "application/json",
             "dataversion": "1",
-            "data": data,
+            # As the feed would carry them: UUIDs, dates and decimals as strings.
+            "data": orjson.loads(orjson.dumps(data, default=str)),
             "cursor": feed_cursor(1, len(items) + 1),
         }
         items.append(item)
@@ -278,15 +279,16 @@ class ServiceClient:
         """`sync_feed` of the identity feed."""
         return await self.sync_feed(IDENTITY_SOURCE)
 
-    async def feed_event(self, source: str, type_: str, **data: Any) -> Event:
-        """Announce one event of `source` (data as that app's payload) and wait until the app
-        has applied it."""
+    async def feed_event(self, source: str, type_: str, /, **data: Any) -> Event:
+        """Announce one event of `source` (data as that app's payload, which may have fields
+        named `source` or `type_`: a customer's source) and wait until the app has applied
+        it."""
         subject = None if "id" not in data else str(data["id"])
         event = self._feeds().publish(type_, subject, data, source=source)
         await self.sync_feed(source)
         return event
 
-    async def identity_event(self, type_: str, **data: Any) -> Event:
+    async def identity_event(self, type_: str, /, **data: Any) -> Event:
         """Announce one identity change (data as the gateway's payload) and wait until the
         app has applied it."""
         return await self.feed_event(IDENTITY_SOURCE, type_, **data)
@@ -331,6 +333,7 @@ async def serve_service(
     clock: Clock | None = None,
     transport: Literal["http", "asgi"] = "http",
     follow_feeds: bool = True,
+    feeds: StandInFeeds | None = None,
     client_class: type[ServiceClient] = ServiceClient,
     **overrides: Any,
 ) -> AsyncIterator[ServiceClient]:
@@ -338,10 +341,12 @@ async def serve_service(
     root conftest's `fresh_db`) and hand out a `ServiceClient` for it. `settings` is the
     app's settings class; `overrides` set its fields. The app follows its feeds on
     `StandInFeeds` (unless `follow_feeds` is off: then its /readyz says degraded), identity's
-    loaded with `org` when given. `client_class`: a subclass of `ServiceClient` with the app's own
-    helpers (customers' `create`)."""
+    loaded with `org` when given; `feeds` hands in the stand-ins of a previous run, with what
+    was published on them while the app was down (`app.feeds.publish(...)`), to serve the app
+    again on the same database and see it catch up. `client_class`: a subclass of
+    `ServiceClient` with the app's own helpers (customers' `create`)."""
     async with contextlib.AsyncExitStack() as stack:
-        feeds = StandInFeeds() if follow_feeds else None
+        feeds = (feeds or StandInFeeds()) if follow_feeds else None
         values: dict[str, Any] = {
             "database_url": database_url,
             "internal_token_public_key": minter.public_pem,

@@ -18,6 +18,8 @@ CUSTOMER_LEVEL_CHANGED = "customer.level_changed"
 CUSTOMER_OWNER_CHANGED = "customer.owner_changed"
 CUSTOMER_MERGED = "customer.merged"
 CUSTOMER_INVALIDATED = "customer.invalidated"
+# The archive's settings as saved; consumers take the follow-up cadence per level from it.
+SETTINGS_CHANGED = "customer_settings.changed"
 
 _FACTS = (
     "code",
@@ -32,6 +34,7 @@ _FACTS = (
     "email",
     "source",
     "estimated_potential",
+    "location",
     "version",
 )
 
@@ -108,11 +111,17 @@ def merged(customer: Any, survivor: Any, actor_id: str | None) -> dict[str, Any]
     }
 
 
+def settings_changed(doc: dict[str, Any], version: int, actor_id: str | None) -> dict[str, Any]:
+    return {**doc, "version": version, "changed_by": actor_id}
+
+
 def _get(obj: Any, key: str) -> Any:
     return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key)
 
 
-async def emit(session: AsyncSession, type_: str, subject: uuid.UUID, data: dict[str, Any]) -> None:
+async def emit(
+    session: AsyncSession, type_: str, subject: uuid.UUID | None, data: dict[str, Any]
+) -> None:
     await record_event(session, type_, subject, data)
 
 

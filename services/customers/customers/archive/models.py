@@ -72,6 +72,9 @@ class Customer(Base, table=True):
         sa_column=sa.Column(ARRAY(sa.Text), nullable=False, server_default="{}"),
     )
     estimated_potential: Decimal | None = Field(default=None, sa_type=sa.Numeric(16, 2))
+    # The customer's point ({"lat": ..., "lon": ...}, WGS 84 degrees): visits measures check-ins
+    # against it.
+    location: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONB, nullable=True))
     owner_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
     status: str = "active"

@@ -68,6 +68,13 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Location(_Input):
+    """A point in WGS 84 degrees."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
 class ContactInput(_Input):
     """A contact given with a new customer (stored by the contacts feature)."""
 
@@ -106,6 +113,7 @@ class CustomerCreate(_Input):
     source: ShortText | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     estimated_potential: Money | None = None
+    location: Location | None = None
     owner_id: uuid.UUID | None = None
     external_ref: ShortText | None = None
     contacts: list[ContactInput] = Field(default_factory=list, max_length=50)
@@ -130,6 +138,7 @@ class CustomerUpdate(_Input):
     source: ShortText | None = None
     tags: Omittable[Annotated[list[Tag], Field(max_length=50)]] = None
     estimated_potential: Money | None = None
+    location: Location | None = None
     # null: into the pool.
     owner_id: uuid.UUID | None = None
     status: Omittable[StatusChange] = None
@@ -181,6 +190,7 @@ class CustomerField(StrEnum):
     source = "source"
     tags = "tags"
     estimated_potential = "estimated_potential"
+    location = "location"
     owner_id = "owner_id"
     status = "status"
     invalid_reason = "invalid_reason"
@@ -207,6 +217,7 @@ class CustomerRead(BaseModel):
     source: str | None = None
     tags: list[str] = Field(default_factory=list)
     estimated_potential: DecimalOut | None = None
+    location: Location | None = None
     owner_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
     status: Status
@@ -283,6 +294,7 @@ class CustomerCard(BaseModel):
     industry: str | None
     address: str | None
     phone: str | None
+    location: Location | None = None
     owner_id: uuid.UUID | None
     status: Status
     cadence_days: int

@@ -78,8 +78,9 @@ __all__ = [
 ]
 
 # The fields history shows for a new customer (old = null): what the caller gave or got.
-_CREATED_FIELDS = tuple(
-    f for f in PUBLIC_FIELDS if f not in {"id", "version", "created_at", "updated_at"}
+_CREATED_FIELDS = (
+    *(f for f in PUBLIC_FIELDS if f not in {"id", "version", "created_at", "updated_at"}),
+    "location",
 )
 
 
@@ -380,6 +381,7 @@ async def create_customers_bulk(
                 "source": d.source,
                 "tags": list(d.tags),
                 "estimated_potential": d.estimated_potential,
+                "location": None if d.location is None else d.location.model_dump(),
                 "owner_id": item.owner_id,
                 "team_id": item.team_id,
                 "status": "active",

@@ -17,7 +17,7 @@ from pydantic import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from customers.archive import codes, repository
+from customers.archive import codes, events, repository
 from customers.archive.access import require_read
 from customers.archive.schemas import CustomerField
 from servicekit.auth import Principal
@@ -217,4 +217,11 @@ def from_json(data: Any) -> ArchiveSettingsDoc:
 
 
 async def save(session: AsyncSession, doc: ArchiveSettingsDoc, actor_id: str | None) -> int:
-    return await repository.save_settings(session, doc.model_dump(mode="json"), actor_id)
+    """Store the settings and announce them (`customer_settings.changed`, with the cadence per
+    level other apps plan follow-ups by); the new version."""
+    saved = doc.model_dump(mode="json")
+    version = await repository.save_settings(session, saved, actor_id)
+    await events.emit(
+        session, events.SETTINGS_CHANGED, None, events.settings_changed(saved, version, actor_id)
+    )
+    return version

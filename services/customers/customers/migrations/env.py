@@ -1,5 +1,6 @@
 import customers.archive.models  # the archive: customers, history, ledger, settings, ...
-import customers.commerce.models  # noqa: F401  (contacts, orders, payments)
+import customers.commerce.models  # contacts, orders, payments
+import customers.visitmemos.models  # noqa: F401  (the visits feed's memos)
 from customers.models import SCHEMA, metadata
 from servicekit.migrations import run_env
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +19,7 @@ from sqlmodel import Field, SQLModel
 from starlette.responses import Response
 
 from servicekit.app import AppSpec, CurrentPrincipal, create_app, json_response
+from servicekit.consumer import following
 from servicekit.db import make_registry, utcnow
 from servicekit.directory import Directory
 from servicekit.errors import NotFound, ValidationFailed
@@ -173,15 +176,24 @@ def settings_for(database_url: str, public_key_pem: str) -> KitSettings:
     )
 
 
-def sample_spec(*, follow_identity: bool = False) -> AppSpec:
+@contextlib.asynccontextmanager
+async def follow_partner(app: FastAPI) -> AsyncIterator[None]:
+    """A read model of another app's feed, kept as services keep theirs: a lifespan hook."""
+    async with following(app, "partner", "kitsample.partner", record_received):
+        yield
+
+
+def sample_spec(*, follow_identity: bool = False, follow_partner_feed: bool = False) -> AppSpec:
     """The sample app; with `follow_identity`, it follows the identity feed into its
-    directory (as services do by naming their directory in the spec)."""
+    directory (as services do by naming their directory in the spec); with
+    `follow_partner_feed`, another app's feed into its `received` table (a hook)."""
     return AppSpec(
         name="kitsample",
         schema=SCHEMA,
         title="Kit sample",
         migrations_dir=MIGRATIONS,
         routers=[router],
+        hooks=[follow_partner] if follow_partner_feed else [],
         directory=directory if follow_identity else None,
     )
 

@@ -1,0 +1,105 @@
+"""HTTP of the visit log (`/api/v1/visits`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Query
+from starlette.responses import Response
+
+from servicekit.app import CurrentPrincipal
+from servicekit.etag import IfMatch, OptionalIfMatch
+from servicekit.pagination import Page, PageParams
+from servicekit.routing import SessionDep, kit_router
+from visits.dependencies import SettingsDep
+from visits.responses import listing, record
+from visits.visitlog import service
+from visits.visitlog.dependencies import LockedVisit, VisibleVisit
+from visits.visitlog.schemas import (
+    CancelBody,
+    VisitCreate,
+    VisitListQuery,
+    VisitOutcome,
+    VisitRead,
+    VisitUpdate,
+)
+
+router = kit_router(prefix="/api/v1/visits", tags=["visits"])
+BY_ID = "/{visit_id:uuid}"
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=VisitRead,
+    summary="Log a visit (completed), or check in (planned)",
+)
+async def create_visit(
+    body: VisitCreate, session: SessionDep, principal: CurrentPrincipal, settings: SettingsDep
+) -> Response:
+    visit = await service.create(session, principal, settings, body)
+    return record(visit, visit.version, status=201, location=f"{router.prefix}/{visit.id}")
+
+
+@router.get(
+    "",
+    response_model=Page[VisitRead],
+    summary="Visits by rep, customer, days (company time) and state, newest first",
+)
+async def list_visits(
+    query: Annotated[VisitListQuery, Query()],
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
+) -> Response:
+    items, cursor = await service.list_visits(
+        session, principal, settings, query, PageParams(query.limit, query.cursor)
+    )
+    return listing(items, cursor)
+
+
+@router.get(BY_ID, response_model=VisitRead, summary="A visit")
+async def get_visit(visit: VisibleVisit) -> Response:
+    result = service.read(visit)
+    return record(result, result.version)
+
+
+@router.patch(BY_ID, response_model=VisitRead, summary="Change a planned visit (If-Match)")
+async def patch_visit(
+    if_match: IfMatch,
+    body: VisitUpdate,
+    visit: LockedVisit,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
+) -> Response:
+    if_match.check(visit.version)
+    result = await service.update(session, principal, settings, visit, body)
+    return record(result, result.version)
+
+
+@router.post(BY_ID + "/complete", response_model=VisitRead, summary="Check out with the outcome")
+async def complete_visit(
+    if_match: OptionalIfMatch,
+    body: VisitOutcome,
+    visit: LockedVisit,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
+) -> Response:
+    if_match.check(visit.version)
+    result = await service.complete(session, principal, settings, visit, body)
+    return record(result, result.version)
+
+
+@router.post(BY_ID + "/cancel", response_model=VisitRead, summary="Cancel a planned visit")
+async def cancel_visit(
+    if_match: OptionalIfMatch,
+    body: CancelBody,
+    visit: LockedVisit,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> Response:
+    if_match.check(visit.version)
+    result = await service.cancel(session, principal, visit, body.reason)
+    return record(result, result.version)

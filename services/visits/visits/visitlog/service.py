@@ -1,0 +1,359 @@
+"""The rules of the visit log.
+
+A visit is about a customer the caller may see; it is checked in (never in the future), and
+either logged whole (`completed`) or checked in first (`planned`) and completed or cancelled
+later; only completed visits count anywhere, and a completed visit is final. A visit may fulfil
+one item of the rep's approved plan of that day, once. A check-in location records the
+distance to the customer's point and flags a far one; it never refuses it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.auth import Principal
+from servicekit.db import utcnow
+from servicekit.errors import Forbidden, ValidationFailed
+from servicekit.ids import new_id
+from servicekit.outbox import record_event
+from servicekit.pagination import PageParams, make_page
+from visits import calendar
+from visits.access import (
+    acting_rep,
+    may_write_for,
+    rep_clause,
+    rep_name,
+    require_read,
+    require_write,
+    sees_rep,
+    visible,
+)
+from visits.config import Settings
+from visits.customer_facts import repository as customers
+from visits.customer_facts.service import visible_customer
+from visits.geo import haversine_m
+from visits.plans import repository as plans
+from visits.schemas import row_fields
+from visits.visitlog import events, repository
+from visits.visitlog.exceptions import PlanItemTaken, VisitNotFound, WrongVisitState
+from visits.visitlog.models import VISITS
+from visits.visitlog.schemas import (
+    LocationRead,
+    VisitCreate,
+    VisitListQuery,
+    VisitOutcome,
+    VisitRead,
+    VisitUpdate,
+)
+
+_OUTCOME_COLUMNS = (
+    "contact_id",
+    "check_out_at",
+    "effective",
+    "order_taken",
+    "order_amount",
+    "collected_amount",
+    "memo",
+    "next_step",
+    "next_visit_on",
+    "competitor_news",
+    "customer_feedback",
+)
+
+
+def read(row: Any, **extra: Any) -> VisitRead:
+    """The visit of a row (with the customer's code and name, joined or given in `extra`)."""
+    fields = row_fields(row, VisitRead) | extra
+    location = None
+    if row.check_in_lat is not None and row.check_in_lon is not None:
+        location = LocationRead(
+            lat=row.check_in_lat, lon=row.check_in_lon, accuracy_m=row.check_in_accuracy_m
+        )
+    return VisitRead(**{**fields, "check_in_location": location, "expenses": row.expenses or []})
+
+
+async def visible_visit(
+    session: AsyncSession, principal: Principal, visit_id: uuid.UUID, *, for_update: bool = False
+) -> Any:
+    require_read(principal)
+    row = await repository.get(session, visit_id, for_update=for_update)
+    return await visible(session, principal, row, lambda: VisitNotFound(visit_id))
+
+
+def _invalid(path: str, msg: str) -> ValidationFailed:
+    return ValidationFailed.field(path, msg)
+
+
+def _check_times(settings: Settings, values: dict[str, Any], *, completing: bool) -> None:
+    """Check-out not before check-in, neither in the future (beyond the allowed skew), and a
+    completed visit checked out."""
+    latest = utcnow() + timedelta(seconds=settings.future_tolerance_seconds)
+    check_in, check_out = values["check_in_at"], values.get("check_out_at")
+    if check_in > latest:
+        raise _invalid("check_in_at", "is in the future: visits are logged once they happen")
+    if check_out is not None:
+        if check_out < check_in:
+            raise _invalid("check_out_at", "must not be before check_in_at")
+        if check_out > latest:
+            raise _invalid("check_out_at", "is in the future")
+    elif completing:
+        raise _invalid("check_out_at", "a completed visit needs its check-out time")
+
+
+def _check_money(values: dict[str, Any], changes: dict[str, Any]) -> None:
+    """An order amount goes with an order taken; without one it is zero."""
+    if values.get("order_taken"):
+        if values.get("order_amount") is None:
+            raise _invalid("order_amount", "required when order_taken is true")
+    elif values.get("order_amount"):
+        raise _invalid("order_amount", "given, but order_taken is not true")
+    if values.get("order_amount") is None:
+        changes["order_amount"] = Decimal(0)
+
+
+def _outcome(body: VisitOutcome, *, only_sent: bool) -> dict[str, Any]:
+    """The columns an outcome sets (only those sent, for a PATCH)."""
+    sent = body.model_fields_set if only_sent else set(VisitOutcome.model_fields)
+    values: dict[str, Any] = {k: getattr(body, k) for k in _OUTCOME_COLUMNS if k in sent}
+    # null is "not so": no flag, nothing collected (the order amount is judged with its flag).
+    empty: dict[str, Any] = {"effective": False, "order_taken": False, "collected_amount": 0}
+    for key, value in empty.items():
+        if key in values and values[key] is None:
+            values[key] = value
+    if "expenses" in sent:
+        expenses = body.expenses or []
+        values["expenses"] = [e.model_dump(mode="json") for e in expenses]
+        values["expenses_total"] = sum((e.amount for e in expenses), Decimal(0))
+    if "check_in_location" in sent:
+        loc = body.check_in_location
+        values["check_in_lat"] = loc.lat if loc else None
+        values["check_in_lon"] = loc.lon if loc else None
+        values["check_in_accuracy_m"] = loc.accuracy_m if loc else None
+    return values
+
+
+def _distance(settings: Settings, customer: Any, values: dict[str, Any]) -> None:
+    lat, lon = values.get("check_in_lat"), values.get("check_in_lon")
+    if lat is None or lon is None or customer.lat is None or customer.lon is None:
+        values["distance_m"], values["far_from_customer"] = None, False
+        return
+    distance = haversine_m(lat, lon, customer.lat, customer.lon)
+    values["distance_m"] = round(distance, 1)
+    values["far_from_customer"] = distance > settings.far_from_customer_m
+
+
+async def _plan_item(
+    session: AsyncSession, item_id: uuid.UUID, rep_id: uuid.UUID, values: dict[str, Any]
+) -> Any:
+    item = await plans.get_item(session, item_id)
+    if item is None or item.rep_id != rep_id:
+        raise _invalid("plan_item_id", "not an item of the rep's plans")
+    if item.status != "approved":
+        raise _invalid("plan_item_id", f"the plan is {item.status}; only approved plans count")
+    if item.customer_id != values["customer_id"]:
+        raise _invalid("plan_item_id", "the item plans a visit to another customer")
+    if item.plan_date != values["visit_date"]:
+        raise _invalid("plan_item_id", f"the item is planned for {item.plan_date}")
+    return item
+
+
+async def create(
+    session: AsyncSession, principal: Principal, settings: Settings, body: VisitCreate
+) -> VisitRead:
+    require_write(principal)
+    rep = await acting_rep(session, principal, body.rep_id)
+    customer = await visible_customer(session, principal, body.customer_id, "customer_id")
+    now = utcnow()
+    values: dict[str, Any] = {
+        **_outcome(body, only_sent=False),
+        "id": new_id(),
+        "rep_id": rep.id,
+        "team_id": rep.team_id,
+        "customer_id": customer.id,
+        "channel": body.channel,
+        "purpose": body.purpose,
+        "plan_item_id": body.plan_item_id,
+        "status": body.status,
+        "check_in_at": body.check_in_at,
+        "visit_date": calendar.local_date(body.check_in_at, settings.zone),
+        "customer_status": customer.status,
+        "customer_level": customer.level,
+        "customer_region": customer.region,
+        "created_by": principal.sub,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    _check_times(settings, values, completing=body.status == "completed")
+    _check_money(values, values)
+    _distance(settings, customer, values)
+    item = None
+    if body.plan_item_id is not None:
+        item = await _plan_item(session, body.plan_item_id, rep.id, values)
+    if body.status == "completed":
+        values["completed_at"] = now
+    try:
+        row = await repository.insert(session, values)
+    except IntegrityError as exc:
+        # Two visits for one item at the same moment: the index decides (the request's
+        # transaction is rolled back with the answer).
+        if body.plan_item_id is None or "uq_visits_plan_item" not in str(exc.orig):
+            raise
+        raise PlanItemTaken(body.plan_item_id) from None
+    visit = read(row, customer_code=customer.code, customer_name=customer.name)
+    if visit.status == "completed":
+        await _completed(session, visit, customer, rep.name, item)
+    return visit
+
+
+async def _completed(
+    session: AsyncSession, visit: VisitRead, customer: Any, rep_name: str | None, item: Any
+) -> None:
+    await repository.record_contact(
+        session, visit.customer_id, visit.id, visit.check_in_at, visit.effective, visit.visit_date
+    )
+    plan_id = item.plan_id if item is not None else None
+    await record_event(
+        session,
+        events.VISIT_COMPLETED,
+        visit.id,
+        events.completed(visit, customer, rep_name, plan_id),
+    )
+
+
+def _changeable(principal: Principal, row: Any, what: str) -> None:
+    require_write(principal)
+    if not may_write_for(principal, row.rep_id):
+        raise Forbidden(f"only the rep {what} their visit")
+    if row.status != "planned":
+        raise WrongVisitState(f"a {row.status} visit is final")
+
+
+async def update(
+    session: AsyncSession, principal: Principal, settings: Settings, row: Any, body: VisitUpdate
+) -> VisitRead:
+    """A planned visit's details, only what is sent."""
+    _changeable(principal, row, "edits")
+    values = _outcome(body, only_sent=True)
+    for key in ("channel", "purpose", "check_in_at"):
+        if key in body.model_fields_set:
+            value = getattr(body, key)
+            if value is None:
+                raise _invalid(key, "cannot be removed")
+            values[key] = value
+    await _apply(session, principal, settings, row, values, complete=False)
+    return read(await repository.get(session, row.id))
+
+
+async def complete(
+    session: AsyncSession, principal: Principal, settings: Settings, row: Any, body: VisitOutcome
+) -> VisitRead:
+    _changeable(principal, row, "completes")
+    values = _outcome(body, only_sent=True)
+    return await _apply(session, principal, settings, row, values, complete=True)
+
+
+async def _apply(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    row: Any,
+    values: dict[str, Any],
+    *,
+    complete: bool,
+) -> VisitRead:
+    merged = {**row._mapping, **values}
+    if "check_in_at" in values:
+        values["visit_date"] = merged["visit_date"] = calendar.local_date(
+            merged["check_in_at"], settings.zone
+        )
+    _check_times(settings, merged, completing=complete)
+    _check_money(merged, values)
+    customer = await customers.get(session, row.customer_id)
+    if customer is None:  # the read model never forgets a customer; kept for safety
+        raise VisitNotFound(row.id)
+    if {"check_in_lat", "check_in_lon"} & values.keys():
+        _distance(settings, customer, merged)
+        values["distance_m"] = merged["distance_m"]
+        values["far_from_customer"] = merged["far_from_customer"]
+    item = None
+    if row.plan_item_id is not None:
+        item = await _plan_item(session, row.plan_item_id, row.rep_id, merged)
+    now = utcnow()
+    values["updated_at"] = now
+    if complete:
+        values.update(
+            status="completed",
+            completed_at=now,
+            customer_status=customer.status,
+            customer_level=customer.level,
+            customer_region=customer.region,
+        )
+    await repository.update(session, row.id, values)
+    visit = read(await repository.get(session, row.id))
+    if complete:
+        name = await rep_name(session, principal, row.rep_id)
+        await _completed(session, visit, customer, name, item)
+    return visit
+
+
+async def cancel(session: AsyncSession, principal: Principal, row: Any, reason: str) -> VisitRead:
+    _changeable(principal, row, "cancels")
+    now = utcnow()
+    await repository.update(
+        session,
+        row.id,
+        {"status": "cancelled", "cancel_reason": reason, "cancelled_at": now, "updated_at": now},
+    )
+    visit = read(await repository.get(session, row.id))
+    customer = await customers.get(session, row.customer_id)
+    item = await plans.get_item(session, row.plan_item_id) if row.plan_item_id else None
+    await record_event(
+        session,
+        events.VISIT_CANCELLED,
+        visit.id,
+        events.cancelled(
+            visit,
+            customer,
+            await rep_name(session, principal, row.rep_id),
+            item.plan_id if item else None,
+        ),
+    )
+    return visit
+
+
+async def list_visits(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    query: VisitListQuery,
+    page: PageParams,
+) -> tuple[list[VisitRead], str | None]:
+    require_read(principal)
+    V = VISITS.c
+    where: list[sa.ColumnElement[bool]] = []
+    if query.rep_id is not None:
+        # One rep's log: the rule decided here, so the statement walks the rep's index alone.
+        if not await sees_rep(session, principal, query.rep_id):
+            return [], None
+        where.append(V.rep_id == query.rep_id)
+    else:
+        where.append(rep_clause(principal, V.rep_id))
+    if query.customer_id is not None:
+        where.append(V.customer_id == query.customer_id)
+    if query.from_ is not None:
+        where.append(V.check_in_at >= calendar.day_start(query.from_, settings.zone))
+    if query.to is not None:
+        where.append(V.check_in_at < calendar.day_bounds(query.to, settings.zone)[1])
+    if query.status is not None:
+        where.append(V.status == query.status)
+    rows = await repository.list_page(session, where, page)
+    items, cursor = make_page(rows, page, lambda r: [r.check_in_at, r.id])
+    return [read(r) for r in items], cursor
