@@ -18,6 +18,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -143,9 +144,12 @@ class World:
                 "id"
             ]
         if "order" in parts:
-            order = {"order_date": "2026-03-01", "amount": "1000.00"}
+            # Dated today: an order older than dormant_after_days would turn the customer
+            # dormant, out of the level proposals.
+            today = datetime.now(UTC).date().isoformat()
+            order = {"order_date": today, "amount": "1000.00"}
             r.order = (await self.post(f"{CUSTOMERS}/{c['id']}/orders", order))["id"]
-            payment = {"amount": "1.00", "received_on": "2026-03-02"}
+            payment = {"amount": "1.00", "received_on": today}
             await self.post(f"/api/v1/orders/{r.order}/payments", payment)
         if "request" in parts:
             filed = await self.gw.patch(

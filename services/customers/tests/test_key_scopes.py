@@ -6,6 +6,7 @@ and nothing about it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -29,7 +30,8 @@ async def _customer_with_an_order(customers: Any, org: Any) -> tuple[Any, Any]:
     )
     order = await customers.post(
         f"{API}/{c['id']}/orders",
-        json={"order_date": "2026-01-10", "amount": "32.50"},
+        # A recent order: one older than the settings' dormant_after_days makes it dormant.
+        json={"order_date": datetime.now(UTC).date().isoformat(), "amount": "32.50"},
         as_=org.rep_a,
     )
     assert order.status_code == 201, order.text

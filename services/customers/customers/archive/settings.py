@@ -192,6 +192,16 @@ class DataQualitySettings(_Strict):
         }
 
 
+def _code_pattern(value: Any) -> Any:
+    # Before the type's pattern, so that a refusal says what is wrong (no {seq}, codes that
+    # could collide) rather than quoting the regular expression.
+    if isinstance(value, str):
+        problem = codes.validate_pattern(value)
+        if problem:
+            raise ValueError(problem)
+    return value
+
+
 class ArchiveSettingsDoc(_Strict):
     code_pattern: CodePattern = Field(
         "{region}-{level}-{seq:06}",
@@ -227,13 +237,10 @@ class ArchiveSettingsDoc(_Strict):
     )
     data_quality: DataQualitySettings = DataQualitySettings()
 
-    @field_validator("code_pattern")
+    @field_validator("code_pattern", mode="before")
     @classmethod
-    def _pattern(cls, value: str) -> str:
-        problem = codes.validate_pattern(value)
-        if problem:
-            raise ValueError(problem)
-        return value
+    def _pattern(cls, value: Any) -> Any:
+        return _code_pattern(value)
 
     @field_validator("regions")
     @classmethod
@@ -312,6 +319,11 @@ class ArchiveSettingsChange(_Strict):
     regions: list[Region] | None = None
     free_text_order_lines: Omittable[bool] = None
     data_quality: Omittable[DataQualityChange] = None
+
+    @field_validator("code_pattern", mode="before")
+    @classmethod
+    def _pattern(cls, value: Any) -> Any:
+        return _code_pattern(value)
 
     @field_validator("approval_fields", mode="before")
     @classmethod
