@@ -9,10 +9,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -68,19 +70,21 @@ def stack_env(minter: TokenMinter) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
-def stack(
+@contextlib.contextmanager
+def running_stack(
     databases: Databases,
-    fieldforce_template: str,
+    template: str,
     minter: TokenMinter,
-    tmp_path_factory: pytest.TempPathFactory,
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Stack]:
-    url = databases.create(template=fieldforce_template, prefix="ffstack")
+    """The five apps on their own copy of the template (dropped with the session's databases)."""
+    url = databases.create(template=template, prefix="ffstack")
     stack = Stack(
         database_url=url,
         ports=dict.fromkeys((a.name for a in APPS), 0),
-        log_dir=tmp_path_factory.mktemp("stack-logs"),
-        env=stack_env(minter),
+        log_dir=log_dir,
+        env={**stack_env(minter), **(env or {})},
     )
     try:
         stack.start()
@@ -88,6 +92,19 @@ def stack(
         yield stack
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    databases: Databases,
+    fieldforce_template: str,
+    minter: TokenMinter,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    with running_stack(
+        databases, fieldforce_template, minter, tmp_path_factory.mktemp("stack-logs")
+    ) as running:
+        yield running
 
 
 # --- helpers of the end-to-end tests (`from conftest import ...`) ------------------------------
@@ -175,5 +192,6 @@ __all__ = [
     "migrate_all",
     "ok",
     "organisation",
+    "running_stack",
     "wait_for",
 ]

@@ -258,9 +258,7 @@ async def test_numbers_are_not_dates(gw, admin_login):
     for value in (0, 1714521600, "1714521600"):
         body = {"order_date": value, "amount": "10.00"}
         _problem(await gw.post(orders, json=body, headers=rep), 422, "order_date")
-    made = await gw.post(
-        orders, json={"order_date": "2024-05-01", "amount": "10.00"}, headers=rep
-    )
+    made = await gw.post(orders, json={"order_date": "2024-05-01", "amount": "10.00"}, headers=rep)
     assert made.status_code == 201, made.text
     assert made.json()["order_date"] == "2024-05-01"
     _problem(

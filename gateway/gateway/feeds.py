@@ -15,10 +15,10 @@ from starlette.responses import Response
 
 from gateway.edge import current_principal, feed_reader
 from gateway.models import SCHEMA
-from gateway.routes import EVENT_FEEDS, EVENTS_PREFIX, IDENTITY_FEED
+from gateway.routes import EVENT_FEEDS, EVENTS_PREFIX, IDENTITY_FEED, EventFeed
 from servicekit.db import Database
 from servicekit.errors import NotFound
-from servicekit.outbox import feed_statement, parse_feed_cursor, render_feed
+from servicekit.outbox import EventPage, feed_statement, parse_feed_cursor, render_feed
 
 events_router = APIRouter(tags=["events"])
 _IDENTITY_FEED = feed_statement(SCHEMA)
@@ -26,15 +26,16 @@ _IDENTITY_FEED = feed_statement(SCHEMA)
 
 @events_router.get(
     EVENTS_PREFIX + "/{app}",
+    response_model=EventPage,
+    operation_id="events_feed",
     summary="An app's events, in feed order (CloudEvents)",
     description="For admins, and keys with the feed's own scope (`events:identity`, "
     "`events:customers`, `events:visits`, `events:opportunities`, `events:analytics`) or "
     "`events:read`, which opens every feed.",
-    responses={200: {"content": {"application/json": {}}}},
 )
 async def event_feed(
     request: Request,
-    app: str,
+    app: EventFeed,
     after: Annotated[str | None, Query(description="`next_cursor` of the last page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Response:

@@ -64,6 +64,16 @@ CORS_EXPOSE_HEADERS = [
 ]
 
 
+TAGS = (
+    {"name": "auth", "description": "Signing in and out, the caller, one's password"},
+    {"name": "users", "description": "Users and their roles (admins manage them)"},
+    {"name": "teams", "description": "The team tree managers lead"},
+    {"name": "api keys", "description": "Keys of integrations, with their scopes"},
+    {"name": "audit", "description": "Who signed in, failed to, or changed identity"},
+    {"name": "events", "description": "Every app's events, as ordered feeds"},
+)
+
+
 def spec() -> AppSpec:
     return AppSpec(
         name="gateway",
@@ -76,6 +86,7 @@ def spec() -> AppSpec:
         hooks=[identity_lifespan, edge_lifespan, webhooks_lifespan],
         public_routers=[*IDENTITY_ROUTERS, webhooks_router, events_router],
         readiness=[services_readiness, webhooks_readiness],
+        tags=TAGS,
     )
 
 

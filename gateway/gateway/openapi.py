@@ -1,7 +1,10 @@
 """The merged API document at `GET /openapi.json` (and `/docs` on top of it).
 
 The gateway's own paths plus each service's, fetched from the service at request time (short
-timeout, cached briefly). Services serve their routers at the public paths (see routes.py), so
+timeout, cached briefly). Every document is already the kit's contract (`servicekit.openapi`:
+problems, the kit's statuses and headers); the merge adds what the edge answers in front of
+every operation (`complete_at_the_edge`: 400, 401/403, 413, 429 and the rate-limit headers,
+502/504 for what is forwarded). Services serve their routers at the public paths (see routes.py), so
 their paths need no rewriting; what is not public (ops endpoints, a service's own `/events`,
 whose public form is the gateway's `/api/v1/events/{app}`) is left out. Component names that
 collide with different content are prefixed with the service's name, and that service's
@@ -24,7 +27,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.config import Settings
-from gateway.routes import SERVICES, service_for, upstreams
+from gateway.routes import EVENTS_PREFIX, SERVICES, service_for, upstreams
+from servicekit.openapi import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    add_response_header,
+    add_status,
+    sort_responses,
+)
 
 log = logging.getLogger("gateway.openapi")
 
@@ -110,6 +119,35 @@ def merge_components(
     result = _rewrite_refs({k: v for k, v in doc.items() if k != "components"}, renames)
     assert isinstance(result, dict)
     return result
+
+
+def complete_at_the_edge(paths: dict[str, Any]) -> None:
+    """Add to every operation what the edge answers before (or instead of) its app."""
+    for path, item in paths.items():
+        forwarded = service_for(path) is not None or path.startswith(EVENTS_PREFIX + "/")
+        for method, op in item.items():
+            if method not in HTTP_METHODS:
+                continue
+            if op.get("security"):
+                add_status(op, 401)
+                add_status(op, 403)
+            else:
+                # Anonymous calls have no one to key stored answers by: the key is ignored.
+                op["parameters"] = [
+                    p
+                    for p in op.get("parameters", [])
+                    if p.get("name") != IDEMPOTENCY_KEY_PARAMETER["name"]
+                ]
+            add_status(op, 400)
+            if "requestBody" in op:
+                add_status(op, 413)
+            add_status(op, 429)
+            if forwarded:
+                add_status(op, 502)
+                add_status(op, 504)
+            for name in ("RateLimit", "RateLimit-Policy"):
+                add_response_header(op, name, required=False)
+            sort_responses(op)
 
 
 def unique_titles(schemas: dict[str, Any]) -> None:
@@ -203,6 +241,7 @@ class MergedOpenApi:
                 paths[path] = item
             for tag in service_doc.get("tags") or []:
                 tags.setdefault(tag["name"], tag)
+        complete_at_the_edge(paths)
         unique_titles(components.get("schemas", {}))
         components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
         doc["components"] = components

@@ -9,6 +9,7 @@ app's own `GET /events` (the gateway's own feed, app `identity`, is served in-pr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from gateway.config import Settings
 
@@ -48,7 +49,20 @@ ROUTE_TABLE: tuple[Route, ...] = (
 SERVICES: tuple[str, ...] = ("customers", "visits", "opportunities", "analytics")
 # The gateway's own feed is named after the schema it comes from.
 IDENTITY_FEED = "identity"
-EVENT_FEEDS: tuple[str, ...] = (IDENTITY_FEED, *SERVICES)
+
+
+class EventFeed(StrEnum):
+    """The apps whose events can be read: identity (users and teams) and each service."""
+
+    identity = IDENTITY_FEED
+    customers = "customers"
+    visits = "visits"
+    opportunities = "opportunities"
+    analytics = "analytics"
+
+
+EVENT_FEEDS: tuple[str, ...] = tuple(feed.value for feed in EventFeed)
+assert (IDENTITY_FEED, *SERVICES) == EVENT_FEEDS, "one feed per service, and identity's"
 EVENTS_PREFIX = f"{API_PREFIX}/events"
 # The service path an event feed is served at.
 SERVICE_EVENTS_PATH = "/events"

@@ -107,7 +107,9 @@ async def test_principal_reaches_the_service_and_feeds_need_admin_or_scope(fresh
         _problem(await c.get("/api/v1/events/identity", headers=rep), 403)
         as_rep = (await c.get("/api/v1/visits/echo", headers=rep)).json()["principal"]
         assert as_rep["role"] == "rep" and as_rep["sub"] != me["id"]
-        _problem(await c.get("/api/v1/events/nowhere", headers=s.admin), 404)
+        # The feeds are a closed set, declared as such: another name is not a valid request.
+        nowhere = _problem(await c.get("/api/v1/events/nowhere", headers=s.admin), 422)
+        assert nowhere["errors"][0]["loc"] == ["path", "app"]
 
         _problem(await c.get("/api/v1/visits/echo"), 401)
         _problem(await c.get("/api/v1/events/customers"), 401)

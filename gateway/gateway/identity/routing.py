@@ -50,7 +50,7 @@ class IdentityRoute(KitRoute):
 
 def identity_router() -> APIRouter:
     """A feature's router: public (the Authenticator, not the internal token, says who calls)."""
-    router = kit_router(prefix=API_PREFIX, tags=["identity"])
+    router = kit_router(prefix=API_PREFIX)
     router.route_class = IdentityRoute
     return router
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
 
@@ -27,7 +28,14 @@ Email = Annotated[
 ]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=1024)]
-Role = Literal["admin", "manager", "rep"]
+
+
+class Role(StrEnum):
+    """A user's role: admins see everything, managers the teams they lead, reps their own."""
+
+    admin = "admin"
+    manager = "manager"
+    rep = "rep"
 
 
 class Input(BaseModel):

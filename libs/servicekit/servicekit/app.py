@@ -39,8 +39,10 @@ from servicekit.metrics import (
 )
 from servicekit.middleware import RequestContextMiddleware
 from servicekit.migrations import head_revisions
+from servicekit.openapi import install_contract
 from servicekit.outbox import (
     EVENTS_SCOPE,
+    EventPage,
     feed_statement,
     parse_feed_cursor,
     render_feed,
@@ -109,6 +111,9 @@ class AppSpec:
     identity_reactions: Sequence[Reaction] = ()
     # Checks `/readyz` runs once the database and migrations are found ready.
     readiness: Sequence[ReadinessCheck] = ()
+    # The API document's tags, in order: {"name": ..., "description": ...}. Each operation
+    # carries one, naming its area.
+    tags: Sequence[dict[str, str]] = ()
 
 
 async def _outbox_stats_loop(app: FastAPI, interval: float) -> None:
@@ -223,6 +228,7 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
         title=spec.title,
         version=spec.version,
         description=spec.description,
+        openapi_tags=list(spec.tags) or None,
         lifespan=lifespan,
         # The kit observes through its own metrics and logs. FastAPI's OpenTelemetry bridge
         # would only ever find no provider, but asks the OpenTelemetry API on every request.
@@ -243,6 +249,7 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
         clock=clock,
     )
     install_error_handlers(app)
+    install_contract(app)
     app.add_middleware(
         RequestContextMiddleware,
         app_name=spec.name,
@@ -259,12 +266,13 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
     versions = sa.table("alembic_version", sa.column("version_num"), schema=spec.schema)
     migrated = pool_statement(sa.select(versions.c.version_num))
 
-    @ops.get("/healthz", summary="Liveness")
+    @ops.get("/healthz", summary="Liveness", operation_id="ops_healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @ops.get(
         "/readyz",
+        operation_id="ops_readyz",
         summary="Readiness: database reachable and migrations at head",
         description="503 when the database is unreachable or not migrated. 200 otherwise; "
         "`status` is `degraded` (still 200: the app serves) while a feed the app follows "
@@ -305,6 +313,8 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
 
         @feed.get(
             "/events",
+            response_model=EventPage,
+            operation_id="ops_events",
             summary="This app's events, in feed order (CloudEvents); "
             f"scope 'events:{spec.name}' or '{EVENTS_SCOPE}'",
         )

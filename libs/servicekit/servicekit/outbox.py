@@ -15,10 +15,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import sqlalchemy as sa
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal
@@ -53,6 +54,29 @@ def require_feed_reader(principal: Principal, app: str) -> None:
             f"reading the {app} feed needs the '{feed_scope(app)}' scope "
             f"(or '{EVENTS_SCOPE}', every feed)"
         )
+
+
+class CloudEvent(BaseModel):
+    """One event of a feed, as `render_feed` writes it (the document's model of it)."""
+
+    specversion: Literal["1.0"]
+    id: uuid.UUID
+    type: str = Field(description="What happened, in the past tense: customer.created")
+    source: str = Field(description="The app the event comes from")
+    subject: str | None = Field(description="The id of the record it is about")
+    time: datetime
+    datacontenttype: Literal["application/json"]
+    dataversion: str
+    data: dict[str, Any]
+    cursor: str = Field(description="Read on after this event with `after=<cursor>`")
+
+
+class EventPage(BaseModel):
+    """A page of a feed. `next_cursor` is the last event's cursor (or the `after` sent)."""
+
+    items: list[CloudEvent]
+    next_cursor: str | None
+    has_more: bool
 
 
 @dataclass(frozen=True, slots=True)

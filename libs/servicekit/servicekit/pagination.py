@@ -9,12 +9,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 import sqlalchemy as sa
 from fastapi import Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from servicekit.errors import ValidationFailed
 from servicekit.inputs import unstorable
@@ -26,9 +27,14 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+class SortOrder(StrEnum):
+    asc = "asc"
+    desc = "desc"
+
+
 class Page(BaseModel, Generic[T]):
     items: list[T]
-    next_cursor: str | None = None
+    next_cursor: str | None = Field(None, description="null on the last page")
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,6 +168,14 @@ class KitRoute(APIRoute):
         return route_handler
 
 
+def operation_id(route: APIRoute) -> str:
+    """A route's operation id when it names none: its tag and its function's name
+    (`visit_plans_submit_plan`), short and stable, never FastAPI's path-and-method one."""
+    area = str(route.tags[0]) if route.tags else "api"
+    return f"{area.replace(' ', '_').replace('-', '_')}_{route.name}"
+
+
 def kit_router(**kwargs: Any) -> APIRouter:
     """An APIRouter whose routes commit once per request and honour Idempotency-Key."""
+    kwargs.setdefault("generate_unique_id_function", operation_id)
     return APIRouter(route_class=KitRoute, **kwargs)

@@ -54,6 +54,12 @@ def _one_by_one(apply: PageHandler) -> Handler:
     return handle
 
 
+TAGS = (
+    {"name": "kpis", "description": "KPIs by the exact definitions, with their records"},
+    {"name": "targets", "description": "Targets, their decomposition and checks"},
+)
+
+
 def spec() -> AppSpec:
     return AppSpec(
         name="analytics",
@@ -65,6 +71,7 @@ def spec() -> AppSpec:
         hooks=[follow_feeds],
         directory=directory,
         identity_reactions=[on_identity_change],
+        tags=TAGS,
     )
 
 

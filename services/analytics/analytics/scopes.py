@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +23,16 @@ from servicekit.auth import Principal
 from servicekit.directory import Directory
 from servicekit.errors import Forbidden, NotFound, ValidationFailed
 
-ScopeKind = Literal["rep", "team", "region", "company"]
+
+class ScopeKind(StrEnum):
+    """Whose figures: a rep's, a team's, a region's or the company's."""
+
+    rep = "rep"
+    team = "team"
+    region = "region"
+    company = "company"
+
+
 KPIS_READ = "kpis:read"
 
 
@@ -46,7 +55,7 @@ class Scope:
         return {"scope": self.kind, "scope_id": self.key}
 
 
-COMPANY = Scope("company")
+COMPANY = Scope(ScopeKind.company)
 
 
 def _uuid(value: str | None, field: str) -> uuid.UUID:
@@ -59,7 +68,7 @@ def _uuid(value: str | None, field: str) -> uuid.UUID:
 
 
 async def team_scope(session: AsyncSession, directory: Directory, team_id: uuid.UUID) -> Scope:
-    return Scope("team", team_id, teams=tuple(await directory.team_tree(session, team_id)))
+    return Scope(ScopeKind.team, team_id, teams=tuple(await directory.team_tree(session, team_id)))
 
 
 async def parse(
@@ -75,12 +84,12 @@ async def parse(
     if kind == "region":
         if not scope_id or not scope_id.strip():
             raise ValidationFailed.field(field, "names the region for a region scope")
-        return Scope("region", region=scope_id.strip())
+        return Scope(ScopeKind.region, region=scope_id.strip())
     target = _uuid(scope_id, field)
     if kind == "rep":
         if await directory.get_user(session, target) is None:
             raise NotFound(f"no rep {target}")
-        return Scope("rep", target)
+        return Scope(ScopeKind.rep, target)
     if await directory.get_team(session, target) is None:
         raise NotFound(f"no team {target}")
     return await team_scope(session, directory, target)

@@ -70,6 +70,19 @@ def _every(name: str, work: Work) -> Hook:
     return hook
 
 
+TAGS = (
+    {"name": "customers", "description": "The archive: records, their history and custody"},
+    {"name": "change requests", "description": "Reps' changes that wait for a manager"},
+    {"name": "customer settings", "description": "Codes, cadences, approvals, pool limits"},
+    {"name": "contacts", "description": "The people of a customer"},
+    {"name": "orders", "description": "Orders pushed by reps or an ERP"},
+    {"name": "payments", "description": "Payments received against orders"},
+    {"name": "products", "description": "The catalogue order lines name by sku"},
+    {"name": "data quality", "description": "Incomplete records and duplicates"},
+    {"name": "import and export", "description": "Customers in bulk, as JSON or CSV"},
+)
+
+
 def spec() -> AppSpec:
     return AppSpec(
         name="customers",
@@ -98,6 +111,7 @@ def spec() -> AppSpec:
         # reacts to moves and deactivations.
         directory=directory,
         identity_reactions=[on_identity_change],
+        tags=TAGS,
     )
 
 

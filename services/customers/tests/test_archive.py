@@ -284,7 +284,7 @@ async def test_patch_needs_if_match_and_records_history_and_as_of(customers, org
         url, json={"name": None}, headers={**h, "If-Match": '"2"'}
     )
     assert nulled.status_code == 422
-    assert nulled.json()["errors"][0]["loc"] == ["name"]
+    assert nulled.json()["errors"][0]["loc"] == ["body", "name"]
 
     invalid = await customers.client.patch(
         url, json={"status": "invalid"}, headers={**h, "If-Match": '"2"'}
@@ -401,17 +401,17 @@ async def test_settings_patch_changes_only_what_it_names(customers, org):
     assert doc["code_pattern"] == "{region}-{level}-{seq:06}"
     assert (await customers.client.get(url, headers=admin)).json() == doc
 
-    # The merged document is validated as a whole, and nothing is saved when it fails.
-    bad = await customers.client.patch(
-        url,
-        json={"cadence_days": {"B": 0}, "level_thresholds": {"A": {"purchases_12m": "1"}}},
-        headers=admin,
-    )
+    # Each value is checked as the change names it, then the merged document as a whole
+    # (A's thresholds not below B's); nothing is saved when either fails.
+    bad = await customers.client.patch(url, json={"cadence_days": {"B": 0}}, headers=admin)
     assert bad.status_code == 422
     assert bad.headers["content-type"] == "application/problem+json"
-    locs = {tuple(e["loc"]) for e in bad.json()["errors"]}
-    assert ("body", "cadence_days", "B") in locs
-    assert ("body", "level_thresholds") in locs
+    assert [e["loc"] for e in bad.json()["errors"]] == [["body", "cadence_days", "B"]]
+    below_b = await customers.client.patch(
+        url, json={"level_thresholds": {"A": {"purchases_12m": "1"}}}, headers=admin
+    )
+    assert below_b.status_code == 422
+    assert [e["loc"] for e in below_b.json()["errors"]] == [["body", "level_thresholds"]]
     unknown = await customers.client.patch(url, json={"colour": "red"}, headers=admin)
     assert unknown.status_code == 422
     assert unknown.json()["errors"][0]["loc"] == ["body", "colour"]
@@ -442,7 +442,11 @@ async def test_level_proposals_list_customers_whose_proposed_level_differs(custo
 
     # Purchases of the trailing twelve months count, older orders do not.
     today = clock.now().date()
-    for day, amount in ((today, "60000"), (today, "50000"), (date(today.year - 2, 1, 1), "1e6")):
+    for day, amount in (
+        (today, "60000"),
+        (today, "50000"),
+        (date(today.year - 2, 1, 1), "1000000"),
+    ):
         order = await customers.client.post(
             f"{API}/{low_a['id']}/orders",
             json={"order_date": day.isoformat(), "amount": amount},
@@ -678,7 +682,7 @@ async def test_list_page_json_is_the_schema_and_pages_by_code_backwards(customer
     from customers.archive.schemas import CustomerRead
 
     made = [
-        await customers.create(org.rep_a, name=f"Gamma {i}", estimated_potential=f"{i}0.05")
+        await customers.create(org.rep_a, name=f"Gamma {i}", estimated_potential=f"{i * 10}.05")
         for i in range(5)
     ]
     h = customers.headers(org.rep_a)

@@ -137,7 +137,7 @@ async def test_a_rep_reaches_only_their_own_records_in_the_newer_endpoints(custo
         json={
             "order_date": today,
             "amount": "10.00",
-            "lines": [{"sku": "P-1", "quantity": 1, "unit_price": "10.00"}],
+            "lines": [{"sku": "P-1", "quantity": "1", "unit_price": "10.00"}],
         },
         as_=org.rep_a,
     )

@@ -25,6 +25,15 @@ from servicekit.app import create_app as build_app
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+TAGS = (
+    {"name": "leads", "description": "Leads: intake, qualification, assignment, conversion"},
+    {"name": "opportunities", "description": "The stage pipeline, its board and stalled list"},
+    {"name": "scoring models", "description": "Versioned lead scoring, with calibration"},
+    {"name": "assignment rules", "description": "Which team (and rep) a qualified lead goes to"},
+    {"name": "lead sources", "description": "Where leads come from, what they cost and yield"},
+)
+
+
 def spec() -> AppSpec:
     return AppSpec(
         name="opportunities",
@@ -42,6 +51,7 @@ def spec() -> AppSpec:
         ],
         hooks=[follow_customers, follow_visits, learn_usual_times],
         directory=directory,
+        tags=TAGS,
     )
 
 

@@ -22,6 +22,15 @@ from visits.visitlog.router import router as visits_router
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+TAGS = (
+    {"name": "visits", "description": "Visits: check-in, memo, follow-ups"},
+    {"name": "visit plans", "description": "A rep's plan of visits, approved by the manager"},
+    {"name": "daily reports", "description": "A rep's day, submitted and signed off"},
+    {"name": "complaints", "description": "Customers' complaints, worked to a resolution"},
+    {"name": "market reports", "description": "What reps see in the market, followed up"},
+)
+
+
 def spec() -> AppSpec:
     return AppSpec(
         name="visits",
@@ -39,6 +48,7 @@ def spec() -> AppSpec:
         ],
         # Users and teams (supervisors, a team tree's reps) from the gateway's identity feed.
         directory=directory,
+        tags=TAGS,
         # The customers visits may be about: their owner, team, level, status and point.
         hooks=[follow_customers],
     )

@@ -11,17 +11,21 @@ from gateway.identity.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKe
 from gateway.identity.dependencies import AdminUser, AuthenticatorDep, ClientAddress
 from gateway.identity.routing import SECURITY, dump, identity_router
 from servicekit.app import json_response
+from servicekit.openapi import with_headers
 from servicekit.pagination import Page, PageDep, make_page
 from servicekit.routing import SessionDep
 
 router = identity_router()
+API_KEYS = "api keys"
 
 
 @router.post(
     "/api-keys",
     status_code=201,
     response_model=ApiKeyCreated,
-    tags=["api-keys"],
+    operation_id="api_keys_create",
+    tags=[API_KEYS],
+    responses={201: with_headers("Location", "Cache-Control")},
     summary="Create an API key; its secret is in `key`, shown this once",
     dependencies=SECURITY,
 )
@@ -39,7 +43,14 @@ async def create_api_key(
     )
 
 
-@router.get("/api-keys", response_model=Page[ApiKeyRead], tags=["api-keys"], dependencies=SECURITY)
+@router.get(
+    "/api-keys",
+    response_model=Page[ApiKeyRead],
+    operation_id="api_keys_list",
+    tags=[API_KEYS],
+    summary="API keys, revoked ones included unless asked otherwise (admin)",
+    dependencies=SECURITY,
+)
 async def list_api_keys(
     page: PageDep,
     session: SessionDep,
@@ -56,7 +67,12 @@ async def list_api_keys(
 
 
 @router.get(
-    "/api-keys/{key_id}", response_model=ApiKeyRead, tags=["api-keys"], dependencies=SECURITY
+    "/api-keys/{key_id}",
+    response_model=ApiKeyRead,
+    operation_id="api_keys_get",
+    tags=[API_KEYS],
+    summary="An API key (never its secret)",
+    dependencies=SECURITY,
 )
 async def get_api_key(
     key_id: uuid.UUID, session: SessionDep, _admin: AdminUser, authn: AuthenticatorDep
@@ -68,7 +84,8 @@ async def get_api_key(
 @router.post(
     "/api-keys/{key_id}/revoke",
     response_model=ApiKeyRead,
-    tags=["api-keys"],
+    operation_id="api_keys_revoke",
+    tags=[API_KEYS],
     summary="Revoke a key: refused from now on, on every replica",
     dependencies=SECURITY,
 )
@@ -83,7 +100,14 @@ async def revoke_api_key(
     return ApiKeyRead.model_validate(key, from_attributes=True)
 
 
-@router.delete("/api-keys/{key_id}", status_code=204, tags=["api-keys"], dependencies=SECURITY)
+@router.delete(
+    "/api-keys/{key_id}",
+    status_code=204,
+    operation_id="api_keys_delete",
+    tags=[API_KEYS],
+    summary="Revoke a key (keys are kept, revoked, for the audit trail)",
+    dependencies=SECURITY,
+)
 async def delete_api_key(
     key_id: uuid.UUID,
     session: SessionDep,

@@ -20,6 +20,7 @@ router = identity_router()
 @router.get(
     "/audit",
     response_model=Page[AuditRead],
+    operation_id="audit_list",
     tags=["audit"],
     summary="Audit trail, newest first (sign-ins, failures, keys, user changes)",
     dependencies=SECURITY,

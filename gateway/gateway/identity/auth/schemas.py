@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from gateway.identity.schemas import Input, Password
+from gateway.identity.schemas import Input, Password, Role
 
 
 class TokenResponse(BaseModel):
@@ -30,12 +31,23 @@ class PasswordChange(Input):
     new_password: Password
 
 
+class CallerKind(StrEnum):
+    user = "user"
+    key = "key"
+
+
+class GrantType(StrEnum):
+    password = "password"
+    refresh_token = "refresh_token"
+
+
 class MeRead(BaseModel):
-    kind: Literal["user", "key"]
+    kind: CallerKind
     id: uuid.UUID
     email: str | None = None
     name: str | None = None
-    role: str
+    # An API key's role is integration.
+    role: Role | Literal["integration"]
     team_id: uuid.UUID | None = None
     active: bool = True
     visible_team_ids: list[uuid.UUID]

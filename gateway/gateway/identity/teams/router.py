@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.identity.dependencies import AdminUser, AuthenticatorDep, ClientAddress, CurrentUser
@@ -13,11 +12,13 @@ from gateway.identity.routing import SECURITY, identity_router, versioned_respon
 from gateway.identity.teams import service
 from gateway.identity.teams.dependencies import ValidTeam
 from gateway.identity.teams.schemas import TeamCreate, TeamRead, TeamUpdate
-from servicekit.etag import check_if_match
+from servicekit.etag import OptionalIfMatch
+from servicekit.openapi import with_headers
 from servicekit.pagination import Page, PageDep, make_page
 from servicekit.routing import SessionDep
 
 router = identity_router()
+TEAMS = "teams"
 
 
 def _team_response(team: Team, status: int = 200) -> Response:
@@ -25,7 +26,14 @@ def _team_response(team: Team, status: int = 200) -> Response:
 
 
 @router.post(
-    "/teams", status_code=201, response_model=TeamRead, tags=["teams"], dependencies=SECURITY
+    "/teams",
+    status_code=201,
+    response_model=TeamRead,
+    operation_id="teams_create",
+    tags=[TEAMS],
+    responses={201: with_headers("ETag", "Location")},
+    summary="Create a team (admin)",
+    dependencies=SECURITY,
 )
 async def create_team(
     body: TeamCreate,
@@ -41,7 +49,8 @@ async def create_team(
 @router.get(
     "/teams",
     response_model=Page[TeamRead],
-    tags=["teams"],
+    operation_id="teams_list",
+    tags=[TEAMS],
     summary="Teams: all for admins, the subtree for managers, their own for reps",
     dependencies=SECURITY,
 )
@@ -59,27 +68,50 @@ async def list_teams(
     )
 
 
-@router.get("/teams/{team_id}", response_model=TeamRead, tags=["teams"], dependencies=SECURITY)
+@router.get(
+    "/teams/{team_id}",
+    response_model=TeamRead,
+    operation_id="teams_get",
+    tags=[TEAMS],
+    responses={200: with_headers("ETag")},
+    summary="A team",
+    dependencies=SECURITY,
+)
 async def get_team(team: ValidTeam) -> Response:
     return _team_response(team)
 
 
-@router.patch("/teams/{team_id}", response_model=TeamRead, tags=["teams"], dependencies=SECURITY)
+@router.patch(
+    "/teams/{team_id}",
+    response_model=TeamRead,
+    operation_id="teams_update",
+    tags=[TEAMS],
+    summary="Change a team (admin)",
+    dependencies=SECURITY,
+)
 async def update_team(
-    request: Request,
     body: TeamUpdate,
+    if_match: OptionalIfMatch,
     team: ValidTeam,
     session: SessionDep,
     actor: AdminUser,
     authn: AuthenticatorDep,
     address: ClientAddress,
 ) -> Response:
-    check_if_match(request, team.version, required=False)
+    if_match.check(team.version)
     team = await service.update_team(session, authn, actor, team, body, address)
     return _team_response(team)
 
 
-@router.delete("/teams/{team_id}", status_code=204, tags=["teams"], dependencies=SECURITY)
+@router.delete(
+    "/teams/{team_id}",
+    status_code=204,
+    operation_id="teams_delete",
+    tags=[TEAMS],
+    responses={409: {"description": "The team still has members or sub-teams"}},
+    summary="Delete an empty team (admin)",
+    dependencies=SECURITY,
+)
 async def delete_team(
     team: ValidTeam,
     session: SessionDep,

@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from gateway.identity.schemas import Input, Name
+from servicekit.fields import Omittable
 
 
 class TeamCreate(Input):
@@ -17,7 +18,9 @@ class TeamCreate(Input):
 
 
 class TeamUpdate(Input):
-    name: Name | None = None
+    """Only the fields sent change; a null parent or manager takes it away."""
+
+    name: Omittable[Name] = None
     parent_id: uuid.UUID | None = None
     manager_id: uuid.UUID | None = None
 

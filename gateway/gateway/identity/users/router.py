@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.identity.dependencies import AdminUser, AuthenticatorDep, ClientAddress, CurrentUser
@@ -14,11 +13,13 @@ from gateway.identity.schemas import Role
 from gateway.identity.users import service
 from gateway.identity.users.dependencies import ValidUser
 from gateway.identity.users.schemas import UserCreate, UserRead, UserUpdate
-from servicekit.etag import check_if_match
+from servicekit.etag import OptionalIfMatch
+from servicekit.openapi import with_headers
 from servicekit.pagination import Page, PageDep, make_page
 from servicekit.routing import SessionDep
 
 router = identity_router()
+USERS = "users"
 
 
 def _user_response(user: User, status: int = 200) -> Response:
@@ -26,7 +27,17 @@ def _user_response(user: User, status: int = 200) -> Response:
 
 
 @router.post(
-    "/users", status_code=201, response_model=UserRead, tags=["users"], dependencies=SECURITY
+    "/users",
+    status_code=201,
+    response_model=UserRead,
+    operation_id="users_create",
+    tags=[USERS],
+    responses={
+        201: with_headers("ETag", "Location"),
+        409: {"description": "The email is taken"},
+    },
+    summary="Create a user (admin)",
+    dependencies=SECURITY,
 )
 async def create_user(
     body: UserCreate,
@@ -42,7 +53,8 @@ async def create_user(
 @router.get(
     "/users",
     response_model=Page[UserRead],
-    tags=["users"],
+    operation_id="users_list",
+    tags=[USERS],
     summary="Users: all for admins, the subtree's for managers, oneself for reps",
     dependencies=SECURITY,
 )
@@ -64,7 +76,15 @@ async def list_users(
     )
 
 
-@router.get("/users/{user_id}", response_model=UserRead, tags=["users"], dependencies=SECURITY)
+@router.get(
+    "/users/{user_id}",
+    response_model=UserRead,
+    operation_id="users_get",
+    tags=[USERS],
+    responses={200: with_headers("ETag")},
+    summary="A user",
+    dependencies=SECURITY,
+)
 async def get_user(user: ValidUser) -> Response:
     return _user_response(user)
 
@@ -72,20 +92,22 @@ async def get_user(user: ValidUser) -> Response:
 @router.patch(
     "/users/{user_id}",
     response_model=UserRead,
-    tags=["users"],
+    operation_id="users_update",
+    tags=[USERS],
+    responses={409: {"description": "The email is taken, or the last admin would be lost"}},
     summary="Change a user (If-Match honoured); active=false deactivates at once",
     dependencies=SECURITY,
 )
 async def update_user(
-    request: Request,
     body: UserUpdate,
+    if_match: OptionalIfMatch,
     user: ValidUser,
     session: SessionDep,
     actor: AdminUser,
     authn: AuthenticatorDep,
     address: ClientAddress,
 ) -> Response:
-    check_if_match(request, user.version, required=False)
+    if_match.check(user.version)
     user = await service.update_user(session, authn, actor, user, body, address)
     return _user_response(user)
 
@@ -93,7 +115,12 @@ async def update_user(
 @router.post(
     "/users/{user_id}/deactivate",
     response_model=UserRead,
-    tags=["users"],
+    operation_id="users_deactivate",
+    tags=[USERS],
+    responses={
+        200: with_headers("ETag"),
+        409: {"description": "The last active admin cannot be deactivated"},
+    },
     summary="Deactivate: the user's access and refresh tokens stop working at once",
     dependencies=SECURITY,
 )
@@ -111,7 +138,9 @@ async def deactivate_user(
 @router.delete(
     "/users/{user_id}",
     status_code=204,
-    tags=["users"],
+    operation_id="users_delete",
+    tags=[USERS],
+    responses={409: {"description": "The last active admin cannot be deactivated"}},
     summary="Deactivate (users are never erased: their records keep an owner)",
     dependencies=SECURITY,
 )

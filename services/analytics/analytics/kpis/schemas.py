@@ -4,15 +4,27 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.kpis.definitions import METRICS
 from analytics.scopes import ScopeKind
 
-Metric = Literal[METRICS]  # type: ignore[valid-type]
-GroupBy = Literal["day", "week", "month", "rep", "team", "region"]
+# One member per definition, so that the list is written once (definitions.METRICS).
+Metric = StrEnum("Metric", [(m, m) for m in METRICS])  # type: ignore[misc]
+
+
+class GroupBy(StrEnum):
+    day = "day"
+    week = "week"
+    month = "month"
+    rep = "rep"
+    team = "team"
+    region = "region"
+
+
 Number = Decimal | int
 
 

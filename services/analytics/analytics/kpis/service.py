@@ -14,9 +14,9 @@ from analytics.kpis import repository
 from analytics.kpis.definitions import Figure
 from analytics.kpis.measures import Context, kpi_figures
 from analytics.kpis.repository import Records
-from analytics.kpis.schemas import DashboardQuery, KpiQuery
+from analytics.kpis.schemas import DashboardQuery, GroupBy, KpiQuery
 from analytics.periods import KINDS, Period, containing, parse_named, split
-from analytics.scopes import Scope
+from analytics.scopes import Scope, ScopeKind
 from analytics.targets import repository as targets
 from servicekit.auth import Principal
 from servicekit.errors import ValidationFailed
@@ -54,8 +54,8 @@ async def _groups(
 ) -> list[tuple[str, str | None, Scope, Period]]:
     """(key, label, scope, period) of each group."""
     by = query.group_by
-    if by in ("day", "week", "month"):
-        pieces = split(period, by)
+    if by in (GroupBy.day, GroupBy.week, GroupBy.month):
+        pieces = split(period, by.value)  # type: ignore[arg-type]
         if len(pieces) > MAX_GROUPS:
             raise ValidationFailed.field("group_by", f"at most {MAX_GROUPS} groups")
         return [(p.start.isoformat(), p.label if p.kind else None, scope, p) for p in pieces]
@@ -66,7 +66,7 @@ async def _groups(
         ids = await repository.ids_of(session, repository.rep_members(scope, period, start, end))
         found: list[tuple[str, str | None, Scope, Period]] = []
         for rep_id in ids:
-            rep = Scope("rep", rep_id)
+            rep = Scope(ScopeKind.rep, rep_id)
             if await scopes.may_read(session, ctx.directory, principal, rep):
                 found.append((str(rep_id), None, rep, period))
         return found
@@ -87,7 +87,7 @@ async def _groups(
     if scope.kind != "company":
         raise ValidationFailed.field("group_by", "regions group the company's figures")
     return [
-        (region, region, Scope("region", region=region), period)
+        (region, region, Scope(ScopeKind.region, region=region), period)
         for region in await repository.regions_in(session, period)
     ]
 

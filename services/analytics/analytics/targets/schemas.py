@@ -5,12 +5,46 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-TargetMetric = Literal["sales_amount", "gross_profit", "new_customers", "collections", "visits"]
-TargetScope = Literal["company", "team", "rep", "region", "product"]
+
+class TargetMetric(StrEnum):
+    sales_amount = "sales_amount"
+    gross_profit = "gross_profit"
+    new_customers = "new_customers"
+    collections = "collections"
+    visits = "visits"
+
+
+class TargetScope(StrEnum):
+    company = "company"
+    team = "team"
+    rep = "rep"
+    region = "region"
+    product = "product"
+
+
+class WarningCode(StrEnum):
+    growth_above_factor = "growth_above_factor"
+    below_last_year = "below_last_year"
+
+
+class DecomposeInto(StrEnum):
+    teams = "teams"
+    reps = "reps"
+    quarters = "quarters"
+    months = "months"
+
+
+class DecomposeMethod(StrEnum):
+    even = "even"
+    weights = "weights"
+    last_year = "last_year"
+
+
 Value = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 Note = Annotated[str, Field(min_length=1, max_length=2000)]
 
@@ -64,7 +98,7 @@ class TargetRead(BaseModel):
 
 
 class TargetWarning(BaseModel):
-    code: Literal["growth_above_factor", "below_last_year"]
+    code: WarningCode
     detail: str
     last_year: Decimal
     ratio: Decimal
@@ -82,8 +116,8 @@ class TargetAnswer(TargetRead):
 
 
 class Decompose(_Input):
-    into: Literal["teams", "reps", "quarters", "months"]
-    method: Literal["even", "weights", "last_year"] = "even"
+    into: DecomposeInto
+    method: DecomposeMethod = DecomposeMethod.even
     weights: Annotated[
         dict[str, Annotated[Decimal, Field(ge=0)]] | None,
         Field(description="child → weight: a team's or rep's id, or a period (2026-Q1, 2026-01)"),

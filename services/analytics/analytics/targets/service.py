@@ -17,7 +17,7 @@ from analytics.kpis import repository as kpis
 from analytics.kpis.definitions import MONEY_TARGETS, TARGET_METRICS
 from analytics.kpis.measures import Context
 from analytics.periods import TARGET_KINDS, Period, children, containing, parse_named
-from analytics.scopes import Scope
+from analytics.scopes import Scope, ScopeKind
 from analytics.targets import events, repository
 from analytics.targets.decompose import split
 from analytics.targets.exceptions import AlreadyDecomposed, TargetExists, TargetNotFound
@@ -91,9 +91,9 @@ async def _scope_of(session: AsyncSession, ctx: Context, row: Any) -> Where:
         team = await scopes.team_scope(session, ctx.directory, uuid.UUID(row.scope_key))
         return Where("team", row.scope_key, team)
     if row.scope == "rep":
-        return Where("rep", row.scope_key, Scope("rep", uuid.UUID(row.scope_key)))
+        return Where("rep", row.scope_key, Scope(ScopeKind.rep, uuid.UUID(row.scope_key)))
     if row.scope == "region":
-        return Where("region", row.scope_key, Scope("region", region=row.scope_key))
+        return Where("region", row.scope_key, Scope(ScopeKind.region, region=row.scope_key))
     return Where("company", "", scopes.COMPANY)
 
 
@@ -337,7 +337,9 @@ async def _children(
         if where.kind != "team" or where.scope is None or where.scope.id is None:
             raise ValidationFailed.field("into", "reps split a team's target")
         reps = await ctx.directory.reps_of(session, where.scope.id, include_subteams=False)
-        found = [(str(r.id), Where("rep", str(r.id), Scope("rep", r.id)), period) for r in reps]
+        found = [
+            (str(r.id), Where("rep", str(r.id), Scope(ScopeKind.rep, r.id)), period) for r in reps
+        ]
     if not found:
         raise ValidationFailed.field("into", f"the {where.kind} has no {into} to split into")
     return found

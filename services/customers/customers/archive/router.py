@@ -6,8 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Body, Query
-from starlette.requests import Request
+from fastapi import Query
 from starlette.responses import Response
 
 from customers.archive import lifecycle, ownership, repository, service
@@ -16,10 +15,12 @@ from customers.archive.dependencies import ChangeableCustomer, Extensions, Visib
 from customers.archive.extensions import ArchiveExtensions
 from customers.archive.schemas import (
     ChangeRequestRead,
+    ChangeRequestStatus,
     ClaimBody,
     CustomerCard,
     CustomerCreate,
     CustomerFile,
+    CustomerFileAsOf,
     CustomerListQuery,
     CustomerLookupQuery,
     CustomerRead,
@@ -33,22 +34,23 @@ from customers.archive.schemas import (
     LostBody,
     OwnershipPeriodRead,
     ReleaseBody,
-    RequestStatus,
     TransferBody,
     TransferResult,
 )
-from customers.archive.settings import ArchiveSettingsDoc
+from customers.archive.settings import ArchiveSettingsChange, ArchiveSettingsDoc
 from servicekit.app import CurrentPrincipal, json_response
 from servicekit.auth import Principal
-from servicekit.etag import check_if_match, etag_for
+from servicekit.etag import IfMatch, OptionalIfMatch, Precondition, etag_for
 from servicekit.inputs import Timestamp
+from servicekit.openapi import header, with_headers
 from servicekit.pagination import Page, PageDep
 from servicekit.routing import SessionDep, kit_router
 
-router = kit_router(prefix="/api/v1/customers", tags=["customers"])
+router = kit_router(prefix="/api/v1/customers")
 # `{customer_id:uuid}`: fixed paths of other features (/import, /data-quality, ...) never
 # fall into the by-id routes, whatever order the routers are included in.
 BY_ID = "/{customer_id:uuid}"
+CUSTOMERS, SETTINGS, CHANGE_REQUESTS = "customers", "customer settings", "change requests"
 
 
 def _read(customer: Any) -> dict[str, Any]:
@@ -60,63 +62,85 @@ def _etag(version: int) -> dict[str, str]:
 
 
 # --- settings -------------------------------------------------------------------------------
-@router.get("/settings", response_model=ArchiveSettingsDoc, summary="The archive's settings")
+@router.get(
+    "/settings",
+    response_model=ArchiveSettingsDoc,
+    operation_id="customer_settings_get",
+    tags=[SETTINGS],
+    responses={200: with_headers("ETag")},
+    summary="The archive's settings",
+)
 async def get_settings(session: SessionDep, principal: CurrentPrincipal) -> Response:
     doc, version = await archive_settings.read(session, principal)
     return json_response(doc.model_dump(mode="json"), headers=_etag(version))
 
 
 async def _save_settings(
-    request: Request,
+    if_match: Precondition,
     session: SessionDep,
     principal: CurrentPrincipal,
     extensions: ArchiveExtensions,
     change: Callable[[ArchiveSettingsDoc], ArchiveSettingsDoc],
 ) -> Response:
     current, version = await archive_settings.for_change(session, principal)
-    check_if_match(request, version, required=False)
+    if_match.check(version)
     doc = change(current)
     new_version = await service.save_settings(session, principal, current, doc, extensions)
     return json_response(doc.model_dump(mode="json"), headers=_etag(new_version))
 
 
-@router.put("/settings", response_model=ArchiveSettingsDoc, summary="Replace the settings (admin)")
+@router.put(
+    "/settings",
+    response_model=ArchiveSettingsDoc,
+    operation_id="customer_settings_replace",
+    tags=[SETTINGS],
+    summary="Replace the settings (admin)",
+)
 async def put_settings(
-    request: Request,
     body: ArchiveSettingsDoc,
     session: SessionDep,
     principal: CurrentPrincipal,
     extensions: Extensions,
+    if_match: OptionalIfMatch,
 ) -> Response:
-    return await _save_settings(request, session, principal, extensions, lambda _current: body)
+    return await _save_settings(if_match, session, principal, extensions, lambda _current: body)
 
 
 @router.patch(
     "/settings",
     response_model=ArchiveSettingsDoc,
+    operation_id="customer_settings_update",
+    tags=[SETTINGS],
     summary="Change some settings (admin)",
     description='Objects merge key by key (`{"cadence_days": {"A": 5}}` changes only A); '
     "any other value replaces, null included (a null pool limit means no limit). "
     "`If-Match` with the ETag of GET guards against a concurrent change.",
 )
 async def patch_settings(
-    request: Request,
-    body: Annotated[dict[str, Any], Body()],
+    body: ArchiveSettingsChange,
     session: SessionDep,
     principal: CurrentPrincipal,
     extensions: Extensions,
+    if_match: OptionalIfMatch,
 ) -> Response:
+    change = body.model_dump(mode="json", exclude_unset=True)
     return await _save_settings(
-        request,
+        if_match,
         session,
         principal,
         extensions,
-        lambda current: archive_settings.changed(current, body),
+        lambda current: archive_settings.changed(current, change),
     )
 
 
 # --- bulk transfers -------------------------------------------------------------------------
-@router.post("/transfers", response_model=TransferResult, summary="Move a rep's customers")
+@router.post(
+    "/transfers",
+    response_model=TransferResult,
+    tags=[CUSTOMERS],
+    operation_id="customers_transfer",
+    summary="Move a rep's customers (to another rep or the pool)",
+)
 async def transfer(body: TransferBody, session: SessionDep, principal: CurrentPrincipal) -> Any:
     moved, team = await ownership.transfer(
         session,
@@ -138,6 +162,8 @@ async def transfer(body: TransferBody, session: SessionDep, principal: CurrentPr
 @router.get(
     "/handovers",
     response_model=HandoverReport,
+    tags=[CUSTOMERS],
+    operation_id="customers_handovers",
     summary="What a rep held in a period, and where each customer that left them went",
 )
 async def handovers(
@@ -147,12 +173,18 @@ async def handovers(
 
 
 # --- change requests ------------------------------------------------------------------------
-@router.get("/change-requests", response_model=Page[ChangeRequestRead])
+@router.get(
+    "/change-requests",
+    response_model=Page[ChangeRequestRead],
+    operation_id="change_requests_list",
+    tags=[CHANGE_REQUESTS],
+    summary="Change requests the caller may see (pending by default)",
+)
 async def list_change_requests(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
-    status: RequestStatus | None = "pending",
+    status: ChangeRequestStatus = ChangeRequestStatus.pending,
     customer_id: uuid.UUID | None = None,
 ) -> Page[ChangeRequestRead]:
     items, cursor = await service.list_change_requests(
@@ -164,7 +196,13 @@ async def list_change_requests(
     )
 
 
-@router.get("/change-requests/{request_id}", response_model=ChangeRequestRead)
+@router.get(
+    "/change-requests/{request_id}",
+    response_model=ChangeRequestRead,
+    operation_id="change_requests_get",
+    tags=[CHANGE_REQUESTS],
+    summary="A change request",
+)
 async def get_change_request(
     request_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> ChangeRequestRead:
@@ -186,7 +224,13 @@ async def _decide(
     return ChangeRequestRead.model_validate(request, from_attributes=True)
 
 
-@router.post("/change-requests/{request_id}/approve", response_model=ChangeRequestRead)
+@router.post(
+    "/change-requests/{request_id}/approve",
+    response_model=ChangeRequestRead,
+    operation_id="change_requests_approve",
+    tags=[CHANGE_REQUESTS],
+    summary="Approve: the change is made (manager of the customer's team, or admin)",
+)
 async def approve_change_request(
     request_id: uuid.UUID,
     body: Decision,
@@ -197,7 +241,13 @@ async def approve_change_request(
     return await _decide(request_id, body, session, principal, extensions, True)
 
 
-@router.post("/change-requests/{request_id}/reject", response_model=ChangeRequestRead)
+@router.post(
+    "/change-requests/{request_id}/reject",
+    response_model=ChangeRequestRead,
+    operation_id="change_requests_reject",
+    tags=[CHANGE_REQUESTS],
+    summary="Reject: nothing changes",
+)
 async def reject_change_request(
     request_id: uuid.UUID,
     body: Decision,
@@ -211,6 +261,8 @@ async def reject_change_request(
 @router.post(
     "/change-requests/{request_id}/withdraw",
     response_model=ChangeRequestRead,
+    operation_id="change_requests_withdraw",
+    tags=[CHANGE_REQUESTS],
     summary="Take back your own pending change request",
 )
 async def withdraw_change_request(
@@ -226,6 +278,8 @@ async def withdraw_change_request(
 @router.get(
     "/level-proposals",
     response_model=Page[LevelProposal],
+    tags=[CUSTOMERS],
+    operation_id="customers_level_proposals",
     summary="Customers whose proposed level differs from their level",
 )
 async def level_proposals(
@@ -242,7 +296,21 @@ async def level_proposals(
 
 
 # --- records --------------------------------------------------------------------------------
-@router.post("", status_code=201, response_model=CustomerRead, summary="Create a customer")
+@router.post(
+    "",
+    status_code=201,
+    response_model=CustomerRead,
+    tags=[CUSTOMERS],
+    operation_id="customers_create",
+    responses={
+        201: with_headers("ETag", "Location"),
+        409: {
+            "description": "Likely duplicates exist (listed in `duplicates`); send "
+            "confirm_duplicates=true to create anyway, or an external_ref already taken"
+        },
+    },
+    summary="Create a customer",
+)
 async def create_customer(
     body: CustomerCreate,
     session: SessionDep,
@@ -262,6 +330,8 @@ async def create_customer(
 @router.get(
     "/lookup",
     response_model=CustomerRef,
+    tags=[CUSTOMERS],
+    operation_id="customers_lookup",
     summary="Resolve a customer by id, code or external_ref",
     description="Exactly one of `id`, `code` or `external_ref` (with `source`). Answers how "
     "the customer is addressed and nothing about it: the one customer read of a key that "
@@ -273,7 +343,13 @@ async def lookup_customer(
     return await service.lookup_customer(session, principal, query)
 
 
-@router.get("", response_model=Page[CustomerRead], summary="List and search customers")
+@router.get(
+    "",
+    response_model=Page[CustomerRead],
+    tags=[CUSTOMERS],
+    operation_id="customers_list",
+    summary="List and search the customers the caller may see",
+)
 async def list_customers(
     query: Annotated[CustomerListQuery, Query()], session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
@@ -282,7 +358,16 @@ async def list_customers(
     return json_response({"items": items, "next_cursor": cursor})
 
 
-@router.get(BY_ID, response_model=CustomerFile, summary="The full file (or the record as of)")
+@router.get(
+    BY_ID,
+    response_model=CustomerFile | CustomerFileAsOf,
+    tags=[CUSTOMERS],
+    operation_id="customers_get",
+    responses={200: {"headers": {"ETag": header("ETag", required=False)}}},
+    summary="The full file; with as_of, the file as it was then",
+    description="The full file (`CustomerFile`, with its `ETag`). With `as_of`, the file as "
+    "it was at that time (`CustomerFileAsOf`, which carries `as_of`), without ETag.",
+)
 async def get_customer(
     customer_id: uuid.UUID,
     session: SessionDep,
@@ -301,7 +386,14 @@ async def get_customer(
     return json_response(file.model_dump(mode="json"), headers=_etag(file.version))
 
 
-@router.get(BY_ID + "/card", response_model=CustomerCard, summary="The rep's short card")
+@router.get(
+    BY_ID + "/card",
+    response_model=CustomerCard,
+    tags=[CUSTOMERS],
+    operation_id="customers_card",
+    responses={200: with_headers("ETag")},
+    summary="The rep's short card",
+)
 async def get_card(
     customer_id: uuid.UUID,
     session: SessionDep,
@@ -312,19 +404,37 @@ async def get_card(
     return json_response(card.model_dump(mode="json"), headers=_etag(version))
 
 
-@router.patch(BY_ID, response_model=CustomerRead, summary="Change a customer (If-Match)")
+@router.patch(
+    BY_ID,
+    response_model=CustomerRead,
+    tags=[CUSTOMERS],
+    operation_id="customers_update",
+    responses={
+        202: {
+            "model": ChangeRequestRead,
+            "description": "A rep's change of a field that needs approval: filed as a change "
+            "request (at Location), nothing changed yet",
+            **with_headers("Location"),
+        },
+        409: {
+            "description": "A change request for this customer is already pending, or the "
+            "external_ref is taken"
+        },
+    },
+    summary="Change a customer (If-Match)",
+)
 async def patch_customer(
-    request: Request,
     body: CustomerUpdate,
     customer: ChangeableCustomer,
     session: SessionDep,
     principal: CurrentPrincipal,
     extensions: Extensions,
+    if_match: IfMatch,
     confirm_duplicates: Annotated[
         bool, Query(description="change it even when it then looks like another customer")
     ] = False,
 ) -> Response:
-    check_if_match(request, customer.version)
+    if_match.check(customer.version)
     customer, change_request = await service.update_customer(
         session, principal, customer, body, extensions, confirm_duplicates=confirm_duplicates
     )
@@ -338,7 +448,13 @@ async def patch_customer(
     return json_response(_read(customer), headers=_etag(customer.version))
 
 
-@router.get(BY_ID + "/history", response_model=Page[HistoryEntry], summary="Every change")
+@router.get(
+    BY_ID + "/history",
+    response_model=Page[HistoryEntry],
+    tags=[CUSTOMERS],
+    operation_id="customers_history",
+    summary="Every change, oldest first",
+)
 async def get_history(
     customer: VisibleCustomer, session: SessionDep, page: PageDep
 ) -> Page[HistoryEntry]:
@@ -352,6 +468,8 @@ async def get_history(
 @router.get(
     BY_ID + "/ownership",
     response_model=list[OwnershipPeriodRead],
+    tags=[CUSTOMERS],
+    operation_id="customers_ownership",
     summary="The custody ledger: every owner (null = the pool) with from / to",
 )
 async def get_ownership(
@@ -361,7 +479,14 @@ async def get_ownership(
     return [OwnershipPeriodRead.model_validate(r, from_attributes=True) for r in rows]
 
 
-@router.post(BY_ID + "/release", response_model=CustomerRead, summary="Put back into the pool")
+@router.post(
+    BY_ID + "/release",
+    response_model=CustomerRead,
+    tags=[CUSTOMERS],
+    operation_id="customers_release",
+    responses={200: with_headers("ETag")},
+    summary="Put back into the pool",
+)
 async def release(
     body: ReleaseBody,
     customer: ChangeableCustomer,
@@ -375,6 +500,9 @@ async def release(
 @router.post(
     BY_ID + "/lost",
     response_model=CustomerRead,
+    tags=[CUSTOMERS],
+    operation_id="customers_declare_lost",
+    responses={200: with_headers("ETag")},
     summary="Declare the customer lost (its team's manager), with the reason and the competitor",
 )
 async def declare_lost(
@@ -387,7 +515,14 @@ async def declare_lost(
     return json_response(_read(customer), headers=_etag(customer.version))
 
 
-@router.post(BY_ID + "/claim", response_model=CustomerRead, summary="Claim from the pool (rep)")
+@router.post(
+    BY_ID + "/claim",
+    response_model=CustomerRead,
+    tags=[CUSTOMERS],
+    operation_id="customers_claim",
+    responses={200: with_headers("ETag")},
+    summary="Claim from the pool (rep)",
+)
 async def claim(
     customer_id: uuid.UUID,
     session: SessionDep,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import (
     AwareDatetime,
@@ -16,11 +16,51 @@ from pydantic import (
     field_validator,
 )
 
-from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from servicekit.fields import DecimalOut, Money, Omittable
+from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT, SortOrder
 
-Level = Literal["A", "B", "C"]
-Status = Literal["active", "dormant", "lost", "invalid", "merged"]
-RequestStatus = Literal["pending", "approved", "rejected", "withdrawn", "cancelled"]
+
+class Level(StrEnum):
+    """A customer's level: A the most valuable, visited most often."""
+
+    A = "A"
+    B = "B"
+    C = "C"
+
+
+class Status(StrEnum):
+    """active; dormant (no order for the configured days; its next order makes it active);
+    lost (given up on); invalid (kept, no longer worked); merged (folded into another record)."""
+
+    active = "active"
+    dormant = "dormant"
+    lost = "lost"
+    invalid = "invalid"
+    merged = "merged"
+
+
+class StatusChange(StrEnum):
+    """The statuses a change may set (a merge sets `merged`)."""
+
+    active = "active"
+    invalid = "invalid"
+
+
+class ChangeRequestStatus(StrEnum):
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+    withdrawn = "withdrawn"
+    cancelled = "cancelled"
+
+
+class CustomerSort(StrEnum):
+    created_at = "created_at"
+    updated_at = "updated_at"
+    name = "name"
+    code = "code"
+
+
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Region = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -33,7 +73,6 @@ Email = Annotated[
     StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
 ]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
@@ -60,9 +99,25 @@ class ContactInput(_Input):
 
 
 class CustomerCreate(_Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Hangzhou Lanting Trading",
+                    "region": "EAST",
+                    "level": "B",
+                    "industry": "Wholesale",
+                    "phone": "+86 571 8888 0042",
+                    "tags": ["distributor"],
+                    "estimated_potential": "250000.00",
+                }
+            ]
+        }
+    )
+
     name: Name
     region: Region
-    level: Level = "C"
+    level: Level = Level.C
     industry: ShortText | None = None
     address: LongText | None = None
     phone: Phone | None = None
@@ -92,19 +147,23 @@ HISTORICAL_FIELDS = ("created_at", "owner_since", "level_since")
 
 
 class CustomerUpdate(_Input):
-    name: Name | None = None
-    region: Region | None = None
-    level: Level | None = None
+    """Only the fields sent change; null clears a field that may be empty (name, region,
+    level, tags and status never are)."""
+
+    name: Omittable[Name] = None
+    region: Omittable[Region] = None
+    level: Omittable[Level] = None
     industry: ShortText | None = None
     address: LongText | None = None
     phone: Phone | None = None
     email: Email | None = None
     source: ShortText | None = None
-    tags: list[Tag] | None = Field(default=None, max_length=50)
+    tags: Omittable[Annotated[list[Tag], Field(max_length=50)]] = None
     estimated_potential: Money | None = None
     location: Location | None = None
+    # null: into the pool.
     owner_id: uuid.UUID | None = None
-    status: Literal["active", "invalid"] | None = None
+    status: Omittable[StatusChange] = None
     invalid_reason: Reason | None = None
     external_ref: ShortText | None = None
     # Why the change is made; kept in the history and on a change request.
@@ -141,25 +200,29 @@ PUBLIC_FIELDS = (
 # Fields that are not the record's content: changing them is no "update" for data quality.
 NOT_CONTENT_FIELDS = frozenset({"owner_id", "status", "invalid_reason"})
 
-# Fields a PATCH may set, in the order the history shows them; name / region / level must never
-# be cleared.
-UPDATABLE_FIELDS = (
-    "name",
-    "region",
-    "level",
-    "industry",
-    "address",
-    "phone",
-    "email",
-    "source",
-    "tags",
-    "estimated_potential",
-    "location",
-    "owner_id",
-    "status",
-    "invalid_reason",
-    "external_ref",
-)
+
+class CustomerField(StrEnum):
+    """The fields a change may set, in the order the history shows them."""
+
+    name = "name"
+    region = "region"
+    level = "level"
+    industry = "industry"
+    address = "address"
+    phone = "phone"
+    email = "email"
+    source = "source"
+    tags = "tags"
+    estimated_potential = "estimated_potential"
+    location = "location"
+    owner_id = "owner_id"
+    status = "status"
+    invalid_reason = "invalid_reason"
+    external_ref = "external_ref"
+
+
+# name / region / level must never be cleared.
+UPDATABLE_FIELDS = tuple(f.value for f in CustomerField)
 NOT_NULL_FIELDS = frozenset({"name", "region", "level", "tags", "status"})
 
 
@@ -177,7 +240,7 @@ class CustomerRead(BaseModel):
     email: str | None = None
     source: str | None = None
     tags: list[str] = Field(default_factory=list)
-    estimated_potential: Decimal | None = None
+    estimated_potential: DecimalOut | None = None
     location: Location | None = None
     owner_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
@@ -215,8 +278,8 @@ class CustomerListQuery(BaseModel):
     tag: str | None = Field(None, max_length=50)
     pool: bool | None = Field(None, description="true: only the pool")
     q: str | None = Field(None, min_length=1, max_length=100, description="name, code or phone")
-    sort: Literal["created_at", "updated_at", "name", "code"] = "created_at"
-    order: Literal["asc", "desc"] = "asc"
+    sort: CustomerSort = CustomerSort.created_at
+    order: SortOrder = SortOrder.asc
 
 
 class CustomerLookupQuery(BaseModel):
@@ -250,7 +313,7 @@ class LevelInfo(BaseModel):
     cadence_days: int
     proposed_level: Level
     # Null for an integration key without `orders:read`: it is the orders' figure.
-    purchases_12m: Decimal | None
+    purchases_12m: DecimalOut | None
 
 
 class OwnershipPeriodRead(BaseModel):
@@ -330,7 +393,7 @@ class ChangeRequestRead(BaseModel):
     changes: dict[str, Any]
     base_version: int
     reason: str | None
-    status: RequestStatus
+    status: ChangeRequestStatus
     # Who approved, rejected or withdrew it (or cancelled it: the actor of the owner change).
     decided_by: str | None
     decided_at: datetime | None
@@ -381,8 +444,8 @@ class LevelProposal(BaseModel):
     level: Level
     proposed_level: Level
     # Null for an integration key without `orders:read`: it is the orders' figure.
-    purchases_12m: Decimal | None
-    estimated_potential: Decimal | None
+    purchases_12m: DecimalOut | None
+    estimated_potential: DecimalOut | None
     owner_id: uuid.UUID | None
     team_id: uuid.UUID | None
 

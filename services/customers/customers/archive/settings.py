@@ -5,22 +5,54 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from customers.archive import codes, events, repository
 from customers.archive.access import require_read
-from customers.archive.schemas import UPDATABLE_FIELDS, Region
+from customers.archive.schemas import CustomerField, Region
 from servicekit.auth import Principal
 from servicekit.errors import Forbidden, ValidationFailed
+from servicekit.fields import Money, Omittable
 from servicekit.normalize import normalize_region
 
 Days = Annotated[int, Field(ge=1, le=366)]
-Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
+DormantDays = Annotated[int, Field(ge=1, le=3660)]
+# Literal text and {region}, {level}, {year} around exactly one {seq} (zero-padded with :0N).
+_LITERAL = r"[A-Za-z0-9 _./#-]*"
+_PART = r"\{(region|level|year)\}" + _LITERAL
+CODE_PATTERN = rf"^{_LITERAL}({_PART})*\{{seq(:0?[1-9])?\}}{_LITERAL}({_PART})*$"
+CodePattern = Annotated[
+    str,
+    StringConstraints(max_length=60, pattern=CODE_PATTERN),
+    Field(description="How codes are written, e.g. {region}-{level}-{seq:06}"),
+]
 # "owner" is what people say; the field is owner_id.
 _FIELD_ALIASES = {"owner": "owner_id"}
+
+
+class Handover(StrEnum):
+    """Where a deactivated rep's customers go: the pool, or their team's manager."""
+
+    pool = "pool"
+    manager = "manager"
+
+
+def _field_aliases(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_FIELD_ALIASES.get(n, n) if isinstance(n, str) else n for n in value]
+    return value
 
 
 class _Strict(BaseModel):
@@ -36,8 +68,8 @@ class CadenceDays(_Strict):
 class LevelThreshold(_Strict):
     """A customer reaches the level when either figure reaches its threshold."""
 
-    purchases_12m: Amount
-    estimated_potential: Amount
+    purchases_12m: Money
+    estimated_potential: Money
 
 
 class LevelThresholds(_Strict):
@@ -160,8 +192,18 @@ class DataQualitySettings(_Strict):
         }
 
 
+def _code_pattern(value: Any) -> Any:
+    # Before the type's pattern, so that a refusal says what is wrong (no {seq}, codes that
+    # could collide) rather than quoting the regular expression.
+    if isinstance(value, str):
+        problem = codes.validate_pattern(value)
+        if problem:
+            raise ValueError(problem)
+    return value
+
+
 class ArchiveSettingsDoc(_Strict):
-    code_pattern: str = Field(
+    code_pattern: CodePattern = Field(
         "{region}-{level}-{seq:06}",
         description="How new customers' codes are made, from {region}, {level}, {year} and "
         "{seq} (the number, gap-free per prefix), e.g. EAST-A-000123. A code is given once "
@@ -170,12 +212,15 @@ class ArchiveSettingsDoc(_Strict):
         "A11) or that has no {seq} is refused.",
     )
     cadence_days: CadenceDays = CadenceDays()
-    approval_fields: list[str] = Field(default_factory=lambda: ["level", "owner_id"])
+    # Changes of these fields by a rep wait for a manager's approval.
+    approval_fields: list[CustomerField] = Field(
+        default_factory=lambda: [CustomerField.level, CustomerField.owner_id]
+    )
     level_thresholds: LevelThresholds = LevelThresholds()
     pool: PoolLimits = PoolLimits()
     # Where a deactivated user's customers go.
-    deactivated_handover: Literal["pool", "manager"] = "pool"
-    dormant_after_days: Annotated[int, Field(ge=1, le=3660)] = Field(
+    deactivated_handover: Handover = Handover.pool
+    dormant_after_days: DormantDays = Field(
         180,
         description="A customer with at least one order and none for this many days becomes "
         "dormant; its next order makes it active again.",
@@ -192,29 +237,25 @@ class ArchiveSettingsDoc(_Strict):
     )
     data_quality: DataQualitySettings = DataQualitySettings()
 
-    @field_validator("code_pattern")
+    @field_validator("code_pattern", mode="before")
     @classmethod
-    def _pattern(cls, value: str) -> str:
-        problem = codes.validate_pattern(value)
-        if problem:
-            raise ValueError(problem)
-        return value
+    def _pattern(cls, value: Any) -> Any:
+        return _code_pattern(value)
 
     @field_validator("regions")
     @classmethod
     def _regions(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else list(dict.fromkeys(map(normalize_region, value)))
 
+    @field_validator("approval_fields", mode="before")
+    @classmethod
+    def _aliases(cls, value: Any) -> Any:
+        return _field_aliases(value)
+
     @field_validator("approval_fields")
     @classmethod
-    def _fields(cls, value: list[str]) -> list[str]:
-        out = []
-        for name in value:
-            field = _FIELD_ALIASES.get(name, name)
-            if field not in UPDATABLE_FIELDS:
-                raise ValueError(f"'{name}' is not a customer field that can be changed")
-            out.append(field)
-        return list(dict.fromkeys(out))
+    def _unique(cls, value: list[CustomerField]) -> list[CustomerField]:
+        return list(dict.fromkeys(value))
 
     def cadence(self, level: str) -> int:
         return int(getattr(self.cadence_days, level))
@@ -227,6 +268,67 @@ class ArchiveSettingsDoc(_Strict):
 
 
 DEFAULTS = ArchiveSettingsDoc()
+
+
+class CadenceDaysChange(_Strict):
+    A: Omittable[Days] = None
+    B: Omittable[Days] = None
+    C: Omittable[Days] = None
+
+
+class LevelThresholdChange(_Strict):
+    purchases_12m: Omittable[Money] = None
+    estimated_potential: Omittable[Money] = None
+
+
+class LevelThresholdsChange(_Strict):
+    A: Omittable[LevelThresholdChange] = None
+    B: Omittable[LevelThresholdChange] = None
+
+
+class PoolLimitsChange(_Strict):
+    # null = no limit
+    max_customers_per_rep: Annotated[int, Field(ge=1)] | None = None
+    claims_per_day: Annotated[int, Field(ge=1)] | None = None
+
+
+class DataQualityChange(_Strict):
+    """`weights` merge weight by weight; the lists replace."""
+
+    weights: Omittable[dict[str, Points]] = None
+    required: Omittable[list[str]] = None
+    recommended: Omittable[list[str]] = None
+    fresh_days: Omittable[Days] = None
+    fresh_points: Omittable[Points] = None
+    recent_days: Omittable[DormantDays] = None
+    recent_points: Omittable[Points] = None
+    threshold: Omittable[Points] = None
+
+
+class ArchiveSettingsChange(_Strict):
+    """A PATCH of the settings: only what is sent changes, objects key by key."""
+
+    code_pattern: Omittable[CodePattern] = None
+    cadence_days: Omittable[CadenceDaysChange] = None
+    approval_fields: Omittable[list[CustomerField]] = None
+    level_thresholds: Omittable[LevelThresholdsChange] = None
+    pool: Omittable[PoolLimitsChange] = None
+    deactivated_handover: Omittable[Handover] = None
+    dormant_after_days: Omittable[DormantDays] = None
+    # null = customers may be in any region
+    regions: list[Region] | None = None
+    free_text_order_lines: Omittable[bool] = None
+    data_quality: Omittable[DataQualityChange] = None
+
+    @field_validator("code_pattern", mode="before")
+    @classmethod
+    def _pattern(cls, value: Any) -> Any:
+        return _code_pattern(value)
+
+    @field_validator("approval_fields", mode="before")
+    @classmethod
+    def _aliases(cls, value: Any) -> Any:
+        return _field_aliases(value)
 
 
 def _merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from typing import Annotated
 
 from fastapi import Path as PathParam
 from fastapi import Query
-from starlette.requests import Request
 from starlette.responses import Response
 
 from customers.archive.dependencies import Extensions
@@ -34,16 +33,19 @@ from customers.commerce.schemas import (
     OrderUpdate,
     PaymentCreate,
     PaymentRead,
+    PaymentReceipt,
     ReasonBody,
 )
 from servicekit.app import CurrentPrincipal, json_response
-from servicekit.etag import check_if_match, etag_for
+from servicekit.etag import IfMatch, etag_for
+from servicekit.openapi import with_headers
 from servicekit.pagination import Page, PageDep
 from servicekit.routing import SessionDep, kit_router
 
-customers_router = kit_router(prefix="/api/v1/customers", tags=["contacts", "orders"])
-orders_router = kit_router(prefix="/api/v1/orders", tags=["orders"])
-payments_router = kit_router(prefix="/api/v1/payments", tags=["orders"])
+customers_router = kit_router(prefix="/api/v1/customers")
+orders_router = kit_router(prefix="/api/v1/orders")
+payments_router = kit_router(prefix="/api/v1/payments")
+CONTACTS, ORDERS, PAYMENTS = "contacts", "orders", "payments"
 
 BY_ID = "/{customer_id:uuid}"
 
@@ -59,13 +61,27 @@ def _etag(version: int) -> dict[str, str]:
 # --- contacts -------------------------------------------------------------------------------
 
 
-@customers_router.get(BY_ID + "/contacts", response_model=list[ContactRead])
+@customers_router.get(
+    BY_ID + "/contacts",
+    response_model=list[ContactRead],
+    operation_id="contacts_list",
+    tags=[CONTACTS],
+    summary="A customer's contacts, the primary one first",
+)
 async def list_contacts(customer: ContactsCustomer, session: SessionDep) -> Response:
     contacts = await repository.contacts_of(session, customer.id)
     return json_response([_dump(service.contact_read(c)) for c in contacts])
 
 
-@customers_router.post(BY_ID + "/contacts", status_code=201, response_model=ContactRead)
+@customers_router.post(
+    BY_ID + "/contacts",
+    status_code=201,
+    response_model=ContactRead,
+    operation_id="contacts_create",
+    tags=[CONTACTS],
+    responses={201: with_headers("Location")},
+    summary="Add a contact",
+)
 async def create_contact(
     body: ContactCreate,
     customer: ContactsCustomerForWrite,
@@ -81,7 +97,13 @@ async def create_contact(
     )
 
 
-@customers_router.patch(BY_ID + "/contacts/{contact_id}", response_model=ContactRead)
+@customers_router.patch(
+    BY_ID + "/contacts/{contact_id}",
+    response_model=ContactRead,
+    operation_id="contacts_update",
+    tags=[CONTACTS],
+    summary="Change a contact",
+)
 async def update_contact(
     contact_id: uuid.UUID,
     body: ContactUpdate,
@@ -96,7 +118,13 @@ async def update_contact(
     return json_response(_dump(service.contact_read(contact)))
 
 
-@customers_router.delete(BY_ID + "/contacts/{contact_id}", status_code=204)
+@customers_router.delete(
+    BY_ID + "/contacts/{contact_id}",
+    status_code=204,
+    operation_id="contacts_delete",
+    tags=[CONTACTS],
+    summary="Remove a contact",
+)
 async def delete_contact(
     contact_id: uuid.UUID,
     customer: ContactsCustomerForWrite,
@@ -111,7 +139,13 @@ async def delete_contact(
 # --- orders ---------------------------------------------------------------------------------
 
 
-@customers_router.get(BY_ID + "/orders", response_model=Page[OrderRead])
+@customers_router.get(
+    BY_ID + "/orders",
+    response_model=Page[OrderRead],
+    operation_id="orders_list_of_customer",
+    tags=[ORDERS],
+    summary="A customer's orders, newest first",
+)
 async def list_customer_orders(
     customer: OrdersCustomer, session: SessionDep, page: PageDep
 ) -> Response:
@@ -125,7 +159,17 @@ async def list_customer_orders(
     BY_ID + "/orders",
     status_code=201,
     response_model=OrderRead,
-    responses={200: {"description": "This source + external_ref was already pushed"}},
+    operation_id="orders_place",
+    tags=[ORDERS],
+    responses={
+        201: with_headers("Location"),
+        200: {
+            "model": OrderRead,
+            "description": "This source + external_ref was already pushed: the order it made",
+            **with_headers("Location"),
+        },
+    },
+    summary="Place an order (idempotent by source + external_ref)",
 )
 async def place_order(
     body: OrderCreate,
@@ -144,6 +188,8 @@ async def place_order(
 @orders_router.get(
     "",
     response_model=Page[OrderRead],
+    operation_id="orders_list",
+    tags=[ORDERS],
     summary="Orders across the customers you may see, newest first, with paid and outstanding",
 )
 async def list_orders(
@@ -155,7 +201,14 @@ async def list_orders(
     )
 
 
-@orders_router.get("/{order_id:uuid}", response_model=OrderRead)
+@orders_router.get(
+    "/{order_id:uuid}",
+    response_model=OrderRead,
+    operation_id="orders_get",
+    tags=[ORDERS],
+    responses={200: with_headers("ETag")},
+    summary="An order, with what is paid and outstanding",
+)
 async def get_order(
     order_id: Annotated[uuid.UUID, PathParam()], session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
@@ -166,18 +219,20 @@ async def get_order(
 @orders_router.patch(
     "/{order_id:uuid}",
     response_model=OrderRead,
+    operation_id="orders_amend",
+    tags=[ORDERS],
     summary="Amend an unpaid order: its lines, dates or amounts (If-Match)",
 )
 async def amend_order(
-    request: Request,
     order_id: Annotated[uuid.UUID, PathParam()],
     body: OrderUpdate,
     session: SessionDep,
     principal: CurrentPrincipal,
+    if_match: IfMatch,
 ) -> Response:
     _, customer = await order_and_customer(session, principal, order_id, write=True)
     order = await service.get_order(session, order_id, for_update=True)
-    check_if_match(request, order.version)
+    if_match.check(order.version)
     order = await service.amend_order(session, principal, customer, order, body)
     return json_response(_dump(service.order_read(order)), headers=_etag(order.version))
 
@@ -185,6 +240,9 @@ async def amend_order(
 @orders_router.post(
     "/{order_id:uuid}/cancel",
     response_model=OrderRead,
+    operation_id="orders_cancel",
+    tags=[ORDERS],
+    responses={200: with_headers("ETag")},
     summary="Cancel an order (never one with payments: reverse them first)",
 )
 async def cancel_order(
@@ -198,7 +256,13 @@ async def cancel_order(
     return json_response(_dump(service.order_read(order)), headers=_etag(order.version))
 
 
-@orders_router.get("/{order_id:uuid}/payments", response_model=list[PaymentRead])
+@orders_router.get(
+    "/{order_id:uuid}/payments",
+    response_model=list[PaymentRead],
+    operation_id="payments_list",
+    tags=[PAYMENTS],
+    summary="An order's payments",
+)
 async def list_payments(
     order_id: Annotated[uuid.UUID, PathParam()], session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
@@ -210,8 +274,16 @@ async def list_payments(
 @orders_router.post(
     "/{order_id:uuid}/payments",
     status_code=201,
-    response_model=PaymentRead,
-    responses={200: {"description": "This source + external_ref was already received"}},
+    response_model=PaymentReceipt,
+    operation_id="payments_receive",
+    tags=[PAYMENTS],
+    responses={
+        200: {
+            "model": PaymentReceipt,
+            "description": "This source + external_ref was already received: that payment",
+        }
+    },
+    summary="Receive a payment (idempotent by source + external_ref)",
 )
 async def receive_payment(
     order_id: Annotated[uuid.UUID, PathParam()],
@@ -231,7 +303,13 @@ async def receive_payment(
 # --- payments -------------------------------------------------------------------------------
 
 
-@payments_router.get("/{payment_id:uuid}", response_model=PaymentRead)
+@payments_router.get(
+    "/{payment_id:uuid}",
+    response_model=PaymentRead,
+    operation_id="payments_get",
+    tags=[PAYMENTS],
+    summary="A payment",
+)
 async def get_payment(
     payment_id: Annotated[uuid.UUID, PathParam()], session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
@@ -241,7 +319,9 @@ async def get_payment(
 
 @payments_router.post(
     "/{payment_id:uuid}/reverse",
-    response_model=PaymentRead,
+    response_model=PaymentReceipt,
+    operation_id="payments_reverse",
+    tags=[PAYMENTS],
     summary="Reverse a payment that did not stand (it no longer counts as paid)",
 )
 async def reverse_payment(

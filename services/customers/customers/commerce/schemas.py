@@ -5,16 +5,23 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from servicekit.fields import (
+    DecimalOut,
+    DecimalString,
+    Money,
+    Omittable,
+    PositiveMoney,
+    SignedMoney,
+)
 from servicekit.inputs import Date
 from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
-Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
-PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
-NonNegativeMoney = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+Quantity = Annotated[Decimal, DecimalString(digits=12, places=3, minimum="positive", example="2.5")]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Ref = Annotated[str, Field(min_length=1, max_length=200)]
 # A plausibility check only: deliverability is the mail server's business.
@@ -39,19 +46,12 @@ class ContactCreate(_Input):
 
 
 class ContactUpdate(_Input):
-    name: Text | None = None
+    name: Omittable[Text] = None
     title: Text | None = None
     phone: Phone | None = None
     email: Email | None = None
-    is_decision_maker: bool | None = None
-    is_primary: bool | None = None
-
-    @field_validator("name", "is_decision_maker", "is_primary")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may be left out but not set to null")
-        return value
+    is_decision_maker: Omittable[bool] = None
+    is_primary: Omittable[bool] = None
 
 
 class ContactRead(BaseModel):
@@ -71,7 +71,6 @@ class ContactRead(BaseModel):
 # --- orders ---------------------------------------------------------------------------------
 
 
-Quantity = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=3)]
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S+$")]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 
@@ -84,7 +83,7 @@ class OrderLine(_Input):
     sku: Sku | None = None
     product: Text | None = None
     quantity: Quantity
-    unit_price: NonNegativeMoney
+    unit_price: Money
 
     @model_validator(mode="after")
     def _names_something(self) -> OrderLine:
@@ -93,19 +92,38 @@ class OrderLine(_Input):
         return self
 
 
+class OrderStatus(StrEnum):
+    placed = "placed"
+    cancelled = "cancelled"
+
+
 class OrderLineRead(BaseModel):
     sku: str | None = None
     product: str | None = None
     category: str | None = None
     unit: str | None = None
-    quantity: Decimal
-    unit_price: Decimal
+    quantity: DecimalOut
+    unit_price: DecimalOut
 
 
 class OrderCreate(_Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "order_date": "2026-01-05",
+                    "amount": "2400.00",
+                    "lines": [{"sku": "TEA-SET", "quantity": "20", "unit_price": "120.00"}],
+                    "source": "erp",
+                    "external_ref": "SO-2026-0001",
+                }
+            ]
+        }
+    )
+
     order_date: Date
-    amount: NonNegativeMoney
-    gross_profit: Money | None = None
+    amount: Money
+    gross_profit: SignedMoney | None = None
     due_date: Date | None = None
     lines: list[OrderLine] = Field(default_factory=list, max_length=1000)
     # `external_ref` is unique per `source`: an ERP pushing the same order again gets the
@@ -117,38 +135,40 @@ class OrderCreate(_Input):
 class OrderUpdate(_Input):
     """An amendment of an unpaid order (If-Match): its lines, dates or amounts."""
 
-    order_date: date | None = None
-    amount: NonNegativeMoney | None = None
-    gross_profit: Money | None = None
-    due_date: date | None = None
-    lines: list[OrderLine] | None = Field(default=None, max_length=1000)
+    order_date: Omittable[Date] = None
+    amount: Omittable[Money] = None
+    gross_profit: SignedMoney | None = None
+    due_date: Date | None = None
+    lines: Omittable[list[OrderLine]] = Field(default=None, max_length=1000)
     reason: Reason | None = None
-
-    @field_validator("order_date", "amount", "lines")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may be left out but not set to null")
-        return value
 
 
 class OrderRead(BaseModel):
     id: uuid.UUID
     customer_id: uuid.UUID
     order_date: date
-    amount: Decimal
-    gross_profit: Decimal | None
+    amount: DecimalOut
+    gross_profit: DecimalOut | None
     due_date: date | None
     lines: list[OrderLineRead]
     source: str
     external_ref: str | None
-    status: Literal["placed", "cancelled"]
+    status: OrderStatus
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None
-    paid_amount: Decimal
-    outstanding_amount: Decimal
+    paid_amount: DecimalOut
+    outstanding_amount: DecimalOut
     version: int
     created_at: datetime
+
+
+class OrderFilter(StrEnum):
+    """outstanding: placed and not fully paid; paid: placed and paid."""
+
+    placed = "placed"
+    cancelled = "cancelled"
+    outstanding = "outstanding"
+    paid = "paid"
 
 
 class OrderListQuery(BaseModel):
@@ -161,9 +181,7 @@ class OrderListQuery(BaseModel):
     customer_id: uuid.UUID | None = None
     from_: date | None = Field(None, alias="from", description="orders dated on or after")
     to: date | None = Field(None, description="orders dated before")
-    status: Literal["placed", "cancelled", "outstanding", "paid"] | None = Field(
-        None, description="outstanding: placed and not fully paid; paid: placed and paid"
-    )
+    status: OrderFilter | None = None
 
 
 class ReasonBody(_Input):
@@ -187,7 +205,7 @@ class PaymentRead(BaseModel):
     id: uuid.UUID
     order_id: uuid.UUID
     customer_id: uuid.UUID
-    amount: Decimal
+    amount: DecimalOut
     received_on: date
     method: str | None
     source: str
@@ -195,3 +213,9 @@ class PaymentRead(BaseModel):
     # A reversed payment no longer counts as paid.
     reversed_at: datetime | None = None
     reverse_reason: str | None = None
+
+
+class PaymentReceipt(PaymentRead):
+    """A payment received, with its order as it stands now."""
+
+    order: OrderRead

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from customers.quality.schemas import ImportOutcomeKind
+from servicekit.fields import Omittable
 from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 Sku = Annotated[
@@ -32,17 +34,10 @@ class ProductCreate(_Input):
 class ProductUpdate(_Input):
     """The sku never changes: order lines name a product by it."""
 
-    name: Name | None = None
+    name: Omittable[Name] = None
     category: Label | None = None
     unit: Label | None = None
-    active: bool | None = None
-
-    @field_validator("name", "active")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may be left out but not set to null")
-        return value
+    active: Omittable[bool] = None
 
 
 class ProductRead(BaseModel):
@@ -70,7 +65,7 @@ class ProductListQuery(BaseModel):
 
 class ProductImportOutcome(BaseModel):
     row: int
-    outcome: Literal["created", "updated", "unchanged", "error"]
+    outcome: ImportOutcomeKind
     id: uuid.UUID | None = None
     error: str | None = None
 

@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from customers.archive.dependencies import Extensions
-from customers.archive.schemas import Level
-from customers.quality import service
+from customers.archive.schemas import Level, Status
+from customers.quality import formats, service
 from customers.quality.schemas import (
     DataQualityPage,
     DuplicatePairsPage,
@@ -24,16 +24,35 @@ from customers.quality.schemas import (
     MergeResult,
 )
 from servicekit.app import CurrentPrincipal, json_response
+from servicekit.openapi import with_headers
 from servicekit.pagination import PageDep
 from servicekit.routing import SessionDep, kit_router
 
-router = kit_router(prefix="/api/v1/customers", tags=["data quality", "bulk"])
+router = kit_router(prefix="/api/v1/customers")
+QUALITY, BULK = "data quality", "import and export"
+_ROWS_BODY = {
+    "type": "object",
+    "required": ["rows"],
+    "properties": {
+        "rows": {
+            "type": "array",
+            "maxItems": formats.MAX_ROWS,
+            "items": {
+                "description": "A customer, with the fields of customers_create; `code` (or "
+                "`external_ref`) names one to update. A row that is not valid is an `error` "
+                "outcome and never stops the others."
+            },
+        }
+    },
+}
 BY_ID = "/{customer_id:uuid}"
 
 
 @router.get(
     "/data-quality",
     response_model=DataQualityPage,
+    operation_id="data_quality_list",
+    tags=[QUALITY],
     summary="Customers whose records are incomplete, worst first",
 )
 async def data_quality(
@@ -60,6 +79,8 @@ async def data_quality(
 @router.get(
     "/duplicates",
     response_model=DuplicatePairsPage,
+    operation_id="customers_duplicate_pairs",
+    tags=[QUALITY],
     summary="Likely duplicate pairs among the customers you may see (same phone, email, or "
     "name in a region)",
 )
@@ -67,7 +88,13 @@ async def duplicates(session: SessionDep, principal: CurrentPrincipal, page: Pag
     return json_response(await service.duplicate_pairs(session, principal, page))
 
 
-@router.post(BY_ID + "/merge", response_model=MergeResult, summary="Fold a duplicate into this")
+@router.post(
+    BY_ID + "/merge",
+    response_model=MergeResult,
+    operation_id="customers_merge",
+    tags=[QUALITY],
+    summary="Fold a duplicate into this customer",
+)
 async def merge_customer(
     customer_id: uuid.UUID, body: MergeBody, session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
@@ -78,13 +105,25 @@ async def merge_customer(
 @router.post(
     "/import",
     response_model=ImportResult,
+    operation_id="customers_import",
+    tags=[BULK],
     summary="Import up to 10,000 customers (JSON {rows: [...]} or text/csv)",
+    responses={
+        400: {"description": "The body cannot be read as JSON {rows: [...]} or as a CSV"},
+        413: {"description": "More than 10,000 rows"},
+    },
     openapi_extra={
         "requestBody": {
+            "required": True,
             "content": {
-                "application/json": {"schema": {"type": "object"}},
-                "text/csv": {"schema": {"type": "string"}},
-            }
+                "application/json": {"schema": _ROWS_BODY},
+                "text/csv": {
+                    "schema": {
+                        "type": "string",
+                        "description": "A header row naming the fields, then a customer a row",
+                    }
+                },
+            },
         }
     },
 )
@@ -106,14 +145,27 @@ async def import_customers(
     return json_response(result)
 
 
-@router.get("/export", summary="Stream the customers you may see as CSV")
+@router.get(
+    "/export",
+    operation_id="customers_export",
+    tags=[BULK],
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The customers, a header row then one a line",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            **with_headers("Content-Disposition"),
+        }
+    },
+    summary="Stream the customers you may see as CSV",
+)
 async def export_customers(
     request: Request,
     principal: CurrentPrincipal,
     format: Literal["csv"] = "csv",
     region: str | None = None,
     level: Level | None = None,
-    status: Literal["active", "invalid", "merged"] | None = None,
+    status: Status | None = None,
 ) -> Response:
     # Streamed from a connection of its own: the request's session has ended by then.
     body = await service.export_csv(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
+
+from customers.archive.schemas import Level
 
 
 class DataQuality(BaseModel):
@@ -28,7 +30,7 @@ class DataQualityItem(BaseModel):
     code: str
     name: str
     region: str
-    level: str
+    level: Level
     owner_id: uuid.UUID | None
     team_id: uuid.UUID | None
     updated_at: datetime
@@ -58,9 +60,16 @@ class MergeResult(BaseModel):
     version: int
 
 
+class ImportOutcomeKind(StrEnum):
+    created = "created"
+    updated = "updated"
+    unchanged = "unchanged"
+    error = "error"
+
+
 class ImportOutcome(BaseModel):
     row: int
-    outcome: Literal["created", "updated", "unchanged", "error"]
+    outcome: ImportOutcomeKind
     id: uuid.UUID | None = None
     error: str | None = None
 
@@ -83,9 +92,15 @@ class DuplicateCandidate(BaseModel):
     matched_on: list[str]
 
 
+class DuplicateMatch(StrEnum):
+    email = "email"
+    name = "name"
+    phone = "phone"
+
+
 class DuplicatePair(BaseModel):
     customers: list[DuplicateCandidate]
-    matched_on: list[Literal["email", "name", "phone"]]
+    matched_on: list[DuplicateMatch]
 
 
 class DuplicatePairsPage(BaseModel):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from opportunities.assignment import service
@@ -16,10 +15,11 @@ from opportunities.assignment.schemas import (
     AssignmentRuleUpdate,
 )
 from servicekit.app import CurrentPrincipal, json_response
-from servicekit.etag import check_if_match, etag_for
+from servicekit.etag import IfMatch, etag_for
+from servicekit.openapi import with_headers
 from servicekit.routing import SessionDep, kit_router
 
-router = kit_router(prefix="/api/v1/leads/assignment-rules", tags=["assignment"])
+router = kit_router(prefix="/api/v1/leads/assignment-rules", tags=["assignment rules"])
 BY_ID = "/{rule_id:uuid}"
 
 
@@ -28,7 +28,12 @@ def _answer(rule: Any, status: int = 200, **headers: str) -> Response:
     return json_response(body, status, {"ETag": etag_for(rule.version), **headers})
 
 
-@router.get("", response_model=AssignmentRules, summary="The rules, in the order they are tried")
+@router.get(
+    "",
+    response_model=AssignmentRules,
+    summary="The rules, in the order they are tried",
+    operation_id="assignment_rules_list",
+)
 async def list_rules(session: SessionDep, principal: CurrentPrincipal) -> AssignmentRules:
     rules = await service.list_rules(session, principal)
     return AssignmentRules(
@@ -36,7 +41,14 @@ async def list_rules(session: SessionDep, principal: CurrentPrincipal) -> Assign
     )
 
 
-@router.post("", status_code=201, response_model=AssignmentRuleRead, summary="Add a rule (admin)")
+@router.post(
+    "",
+    status_code=201,
+    response_model=AssignmentRuleRead,
+    summary="Add a rule (admin)",
+    operation_id="assignment_rules_create",
+    responses={201: with_headers("ETag", "Location")},
+)
 async def create_rule(
     body: AssignmentRuleCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
@@ -44,27 +56,43 @@ async def create_rule(
     return _answer(rule, 201, Location=f"{router.prefix}/{rule.id}")
 
 
-@router.get(BY_ID, response_model=AssignmentRuleRead, summary="One rule")
+@router.get(
+    BY_ID,
+    response_model=AssignmentRuleRead,
+    summary="One rule",
+    operation_id="assignment_rules_get",
+    responses={200: with_headers("ETag")},
+)
 async def get_rule(rule: VisibleRule) -> Response:
     return _answer(rule)
 
 
-@router.patch(BY_ID, response_model=AssignmentRuleRead, summary="Change a rule (If-Match; admin)")
+@router.patch(
+    BY_ID,
+    response_model=AssignmentRuleRead,
+    summary="Change a rule (If-Match; admin)",
+    operation_id="assignment_rules_update",
+)
 async def patch_rule(
-    request: Request,
     rule: ChangeableRule,
     body: AssignmentRuleUpdate,
     session: SessionDep,
     principal: CurrentPrincipal,
+    if_match: IfMatch,
 ) -> Response:
-    check_if_match(request, rule.version)
+    if_match.check(rule.version)
     return _answer(await service.update_rule(session, principal, rule, body))
 
 
-@router.delete(BY_ID, status_code=204, summary="Remove a rule (If-Match; admin)")
+@router.delete(
+    BY_ID,
+    status_code=204,
+    summary="Remove a rule (If-Match; admin)",
+    operation_id="assignment_rules_delete",
+)
 async def delete_rule(
-    request: Request, rule: ChangeableRule, session: SessionDep, principal: CurrentPrincipal
+    rule: ChangeableRule, session: SessionDep, principal: CurrentPrincipal, if_match: IfMatch
 ) -> Response:
-    check_if_match(request, rule.version)
+    if_match.check(rule.version)
     await service.delete_rule(session, principal, rule)
     return Response(status_code=204)

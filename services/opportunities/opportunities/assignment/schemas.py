@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from servicekit.fields import NO_NUL
+from servicekit.fields import NO_NUL, Omittable
 
-Strategy = Literal["round_robin", "least_load"]
+
+class Strategy(StrEnum):
+    """How a rep of the rule's team is chosen: in turn, or the one with the fewest open
+    leads."""
+
+    round_robin = "round_robin"
+    least_load = "least_load"
+
+
 Match = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NO_NUL
 ]
+Position = Annotated[int, Field(ge=0, le=1_000_000)]
 
 
 class _Input(BaseModel):
@@ -24,21 +34,21 @@ class AssignmentRuleCreate(_Input):
     """Region and/or industry (null: any) -> team; rules are tried by position, first match
     wins; within the team (and its sub-teams) the rep is chosen by `strategy`."""
 
-    position: int | None = Field(default=None, ge=0, le=1_000_000)
+    position: Position | None = None
     region: Match | None = None
     industry: Match | None = None
     team_id: uuid.UUID
-    strategy: Strategy = "round_robin"
+    strategy: Strategy = Strategy.round_robin
     active: bool = True
 
 
 class AssignmentRuleUpdate(_Input):
-    position: int | None = Field(default=None, ge=0, le=1_000_000)
+    position: Omittable[Position] = None
     region: Match | None = None
     industry: Match | None = None
-    team_id: uuid.UUID | None = None
-    strategy: Strategy | None = None
-    active: bool | None = None
+    team_id: Omittable[uuid.UUID] = None
+    strategy: Omittable[Strategy] = None
+    active: Omittable[bool] = None
 
 
 class AssignmentRuleRead(BaseModel):

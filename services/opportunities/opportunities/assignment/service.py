@@ -180,9 +180,6 @@ async def update_rule(
     """`rule` is the locked row (its ETag already checked)."""
     require_write(principal)
     values = body.model_dump(exclude_unset=True)
-    for name in ("position", "team_id", "strategy", "active"):
-        if name in values and values[name] is None:
-            raise ValidationFailed.field(name, "may not be null")
     if "team_id" in values:
         await _known_team(session, values["team_id"])
     values = _normal(values)

@@ -34,12 +34,19 @@ from servicekit.app import CurrentPrincipal, json_response
 from servicekit.bulk import collector_paused
 from servicekit.calls import GatewayCalls
 from servicekit.db import utcnow
-from servicekit.etag import check_if_match, etag_for
+from servicekit.etag import IfMatch, etag_for
+from servicekit.openapi import with_headers
 from servicekit.pagination import PageDep
 from servicekit.routing import SessionDep, kit_router
 
 router = kit_router(prefix="/api/v1/leads", tags=["leads"])
 BY_ID = "/{lead_id:uuid}"
+WRONG_STATE = "The lead's status does not allow this (a converted or invalid lead is closed)"
+# A change of state: the lead as it is now, with its ETag.
+CHANGED: dict[int | str, dict[str, Any]] = {
+    200: with_headers("ETag"),
+    409: {"description": WRONG_STATE},
+}
 
 
 async def _read(session: AsyncSession, lead: Any) -> dict[str, Any]:
@@ -59,7 +66,15 @@ async def _answer(
     response_model=LeadRead,
     status_code=201,
     summary="Push one lead (201 new; 200 when source + external_id name a known lead)",
-    responses={200: {"model": LeadRead, "description": "the known lead, updated or unchanged"}},
+    responses={
+        200: {
+            "model": LeadRead,
+            "description": "the known lead, updated or unchanged",
+            **with_headers("ETag"),
+        },
+        201: with_headers("ETag", "Location"),
+    },
+    operation_id="leads_push",
 )
 async def push_lead(
     body: LeadIn, session: SessionDep, principal: CurrentPrincipal, settings: SettingsDep
@@ -83,6 +98,7 @@ async def push_lead(
             }
         }
     },
+    operation_id="leads_push_bulk",
 )
 async def push_leads(
     request: Request, session: SessionDep, principal: CurrentPrincipal, settings: SettingsDep
@@ -94,7 +110,12 @@ async def push_leads(
         return json_response(intake.answer(counts, rows))
 
 
-@router.get("", response_model=LeadPage, summary="Leads you may see, newest received first")
+@router.get(
+    "",
+    response_model=LeadPage,
+    summary="Leads you may see, newest received first",
+    operation_id="leads_list",
+)
 async def list_leads(
     query: Annotated[LeadListQuery, Query()], session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
@@ -103,29 +124,43 @@ async def list_leads(
     return json_response(LeadPage(items=items, next_cursor=cursor).model_dump(mode="json"))
 
 
-@router.get(BY_ID, response_model=LeadRead, summary="One lead, its score explained")
+@router.get(
+    BY_ID,
+    response_model=LeadRead,
+    summary="One lead, its score explained",
+    operation_id="leads_get",
+    responses={200: with_headers("ETag")},
+)
 async def get_lead(lead: VisibleLead, session: SessionDep) -> Response:
     return await _answer(session, lead)
 
 
 @router.patch(
-    BY_ID, response_model=LeadRead, summary="Change a lead (If-Match); new inputs rescore it"
+    BY_ID,
+    response_model=LeadRead,
+    summary="Change a lead (If-Match); new inputs rescore it",
+    operation_id="leads_update",
+    responses={409: {"description": WRONG_STATE}},
 )
 async def patch_lead(
-    request: Request,
     lead: ChangeableLead,
     body: LeadUpdate,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
+    if_match: IfMatch,
 ) -> Response:
-    check_if_match(request, lead["version"])
+    if_match.check(lead["version"])
     lead = await service.update_lead(session, principal, settings, lead, body)
     return await _answer(session, lead)
 
 
 @router.post(
-    BY_ID + "/contacted", response_model=LeadRead, summary="The assigned rep's first contact"
+    BY_ID + "/contacted",
+    response_model=LeadRead,
+    summary="The assigned rep's first contact",
+    operation_id="leads_mark_contacted",
+    responses={200: with_headers("ETag"), 409: {"description": WRONG_STATE}},
 )
 async def contacted(
     lead: ChangeableLead,
@@ -142,6 +177,8 @@ async def contacted(
     BY_ID + "/invalidate",
     response_model=LeadRead,
     summary="Invalid (spam, duplicate, unreachable, no need, other): out of every queue",
+    operation_id="leads_invalidate",
+    responses={200: with_headers("ETag"), 409: {"description": WRONG_STATE}},
 )
 async def invalidate(
     lead: ChangeableLead,
@@ -158,6 +195,8 @@ async def invalidate(
     BY_ID + "/requalify",
     response_model=LeadRead,
     summary="Score a nurtured lead again (with new inputs): assigned, or nurtured anew",
+    operation_id="leads_requalify",
+    responses={200: with_headers("ETag"), 409: {"description": WRONG_STATE}},
 )
 async def requalify(
     lead: ChangeableLead,
@@ -171,7 +210,11 @@ async def requalify(
 
 
 @router.post(
-    BY_ID + "/assign", response_model=LeadRead, summary="Assign or reassign to a rep (manager)"
+    BY_ID + "/assign",
+    response_model=LeadRead,
+    summary="Assign or reassign to a rep (manager)",
+    operation_id="leads_assign",
+    responses={200: with_headers("ETag"), 409: {"description": WRONG_STATE}},
 )
 async def assign(
     lead: ChangeableLead,
@@ -188,6 +231,7 @@ async def assign(
     BY_ID + "/assignments",
     response_model=AssignmentPage,
     summary="Every assignment of the lead: from, to, by, rule, when",
+    operation_id="leads_assignments_list",
 )
 async def assignments(lead: VisibleLead, session: SessionDep, page: PageDep) -> Response:
     rows, cursor = await repository.assignments(session, lead["id"], page)
@@ -204,6 +248,14 @@ async def assignments(lead: VisibleLead, session: SessionDep, page: PageDep) -> 
     "created through the customers service under your authority (its duplicate check and "
     "rules apply: a likely duplicate is a 409 with the candidates; convert again with "
     "`customer_id` or `confirm_duplicates`). Answers the lead and the opportunity.",
+    operation_id="leads_convert",
+    responses={
+        201: with_headers("Location"),
+        409: {
+            "description": "The new customer looks like existing ones (the candidates are "
+            "listed), or the lead's status does not allow a conversion"
+        },
+    },
 )
 async def convert(
     lead: ChangeableLead,

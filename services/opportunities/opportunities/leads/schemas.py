@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -16,15 +16,50 @@ from pydantic import (
     field_validator,
 )
 
-from opportunities.pipeline.schemas import OpportunityRead
+from opportunities.pipeline.schemas import Money, OpportunityRead
 from opportunities.scoring.schemas import ScoreExplanation
 from servicekit.db import utcnow
-from servicekit.fields import NO_NUL, json_checker
+from servicekit.fields import NO_NUL, Omittable, json_checker
 from servicekit.inputs import Date, Timestamp
 from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
-Status = Literal["new", "qualified", "nurturing", "assigned", "contacted", "converted", "invalid"]
-InvalidReason = Literal["spam", "duplicate", "unreachable", "no_need", "other"]
+
+class LeadStatus(StrEnum):
+    """Where a lead is: new -> qualified -> assigned -> contacted -> converted, or nurturing
+    (below the threshold) or invalid."""
+
+    new = "new"
+    qualified = "qualified"
+    nurturing = "nurturing"
+    assigned = "assigned"
+    contacted = "contacted"
+    converted = "converted"
+    invalid = "invalid"
+
+
+class InvalidReason(StrEnum):
+    spam = "spam"
+    duplicate = "duplicate"
+    unreachable = "unreachable"
+    no_need = "no_need"
+    other = "other"
+
+
+class Level(StrEnum):
+    """The customer's level (the customers service's A/B/C)."""
+
+    A = "A"
+    B = "B"
+    C = "C"
+
+
+class IntakeOutcome(StrEnum):
+    created = "created"
+    updated = "updated"
+    unchanged = "unchanged"
+    error = "error"
+
+
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 ExternalId = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NO_NUL
@@ -49,7 +84,6 @@ Email = Annotated[
 # Criterion -> the chosen option (null: not known yet).
 Evaluation = Annotated[dict[Key, Key | None], Field(max_length=30)]
 Attributes = Annotated[dict[str, Any], AfterValidator(json_checker(max_bytes=8192))]
-Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -61,6 +95,23 @@ class LeadIn(_Input):
     """One lead as an integration (or a user) pushes it. `source` + `external_id` name it:
     the same pair pushed again is the same lead, updated with the fields given. A new lead
     needs its company or its contact_name."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "source": "website",
+                    "external_id": "form-20260114-0042",
+                    "company": "Hangzhou Lanting Trading",
+                    "contact_name": "Wang Fang",
+                    "phone": "+86 571 8888 0042",
+                    "region": "EAST",
+                    "need": "Quote for 200 units before March",
+                    "evaluation": {"budget": "confirmed"},
+                }
+            ]
+        }
+    )
 
     source: Key
     external_id: ExternalId | None = None
@@ -94,9 +145,9 @@ class LeadUpdate(_Input):
     region: Region | None = None
     industry: ShortText | None = None
     need: LongText | None = None
-    evaluation: Evaluation | None = None
-    attributes: Attributes | None = None
-    next_touch_on: Date | None = None
+    evaluation: Omittable[Evaluation] = None
+    attributes: Omittable[Attributes] = None
+    next_touch_on: Omittable[Date] = None
 
 
 class LeadRead(BaseModel):
@@ -113,7 +164,7 @@ class LeadRead(BaseModel):
     evaluation: dict[str, Any]
     attributes: dict[str, Any]
     received_at: datetime
-    status: Status
+    status: LeadStatus
     # The active model's score, explained (it decided), and the challenger's beside it.
     score: ScoreExplanation | None
     challenger_score: ScoreExplanation | None
@@ -122,7 +173,7 @@ class LeadRead(BaseModel):
     team_id: uuid.UUID | None
     rule_id: uuid.UUID | None
     next_touch_on: date | None
-    invalid_reason: str | None
+    invalid_reason: InvalidReason | None
     invalid_note: str | None
     opportunity_id: uuid.UUID | None
     qualified_at: datetime | None
@@ -144,7 +195,7 @@ class LeadPage(BaseModel):
 class LeadListQuery(_Input):
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size")
     cursor: str | None = Field(None, description="`next_cursor` of the previous page")
-    status: Status | None = None
+    status: LeadStatus | None = None
     source: Key | None = None
     owner_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
@@ -159,9 +210,9 @@ class LeadListQuery(_Input):
 
 class Outcome(BaseModel):
     row: int
-    outcome: Literal["created", "updated", "unchanged", "error"]
+    outcome: IntakeOutcome
     id: uuid.UUID | None = None
-    status: Status | None = None
+    status: LeadStatus | None = None
     error: str | None = None
 
 
@@ -214,7 +265,7 @@ class CustomerFields(_Input):
 
     name: Name | None = None
     region: Region | None = None
-    level: Literal["A", "B", "C"] | None = None
+    level: Level | None = None
     owner_id: uuid.UUID | None = Field(None, description="default: the lead's rep")
 
 

@@ -344,9 +344,6 @@ async def update_lead(
     """`lead`: locked and changeable, its ETag checked. New inputs rescore it."""
     _open(lead, "changed")
     given = body.model_dump(exclude_unset=True)
-    for name in ("evaluation", "attributes"):
-        if name in given and given[name] is None:
-            raise ValidationFailed.field(name, "may not be null (send {} to clear)")
     work = Work(utcnow(), principal.sub, settings)
     if "evaluation" in given:
         work.scorers = await scoring.scorers(session)
@@ -355,8 +352,6 @@ async def update_lead(
     if "next_touch_on" in given and given["next_touch_on"] != lead["next_touch_on"]:
         if lead["status"] != "nurturing":
             raise ValidationFailed.field("next_touch_on", "only a nurtured lead has one")
-        if given["next_touch_on"] is None:
-            raise ValidationFailed.field("next_touch_on", "may not be null")
         lead["next_touch_on"] = given["next_touch_on"]
         changed.append("next_touch_on")
     if not changed:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Query
-from starlette.requests import Request
 from starlette.responses import Response
 
 from opportunities.config import Settings
@@ -32,12 +31,15 @@ from opportunities.pipeline.schemas import (
 from servicekit.app import CurrentPrincipal, json_response
 from servicekit.calls import GatewayCalls
 from servicekit.db import utcnow
-from servicekit.etag import check_if_match, etag_for
+from servicekit.etag import IfMatch, OptionalIfMatch, etag_for
+from servicekit.openapi import with_headers
 from servicekit.pagination import PageDep
 from servicekit.routing import SessionDep, kit_router
 
 router = kit_router(prefix="/api/v1/opportunities", tags=["opportunities"])
 BY_ID = "/{opportunity_id:uuid}"
+NO_TEAM = "No such team, or none the caller may see"
+WRONG_STAGE = "The opportunity's stage does not allow this (a closed one changes after a reopen)"
 
 
 def _answer(settings: Settings, opportunity: Any, status: int = 200, **headers: str) -> Response:
@@ -46,12 +48,24 @@ def _answer(settings: Settings, opportunity: Any, status: int = 200, **headers: 
     return json_response(body, status, {"ETag": etag_for(data["version"]), **headers})
 
 
-@router.get("/stages", response_model=Stages, summary="The pipeline's stages, in order")
+@router.get(
+    "/stages",
+    response_model=Stages,
+    summary="The pipeline's stages, in order",
+    operation_id="opportunity_stages_list",
+)
 async def stages(settings: SettingsDep, principal: CurrentPrincipal) -> Stages:
     return Stages(items=[StageInfo(**s) for s in service.stages(settings, principal)])
 
 
-@router.post("", status_code=201, response_model=OpportunityRead, summary="Open an opportunity")
+@router.post(
+    "",
+    status_code=201,
+    response_model=OpportunityRead,
+    summary="Open an opportunity",
+    operation_id="opportunities_create",
+    responses={201: with_headers("ETag", "Location")},
+)
 async def create(
     body: OpportunityCreate,
     session: SessionDep,
@@ -63,7 +77,12 @@ async def create(
     return _answer(settings, opportunity, 201, Location=f"{router.prefix}/{opportunity['id']}")
 
 
-@router.get("", response_model=OpportunityPage, summary="Opportunities you may see, newest first")
+@router.get(
+    "",
+    response_model=OpportunityPage,
+    summary="Opportunities you may see, newest first",
+    operation_id="opportunities_list",
+)
 async def list_opportunities(
     query: Annotated[OpportunityListQuery, Query()],
     session: SessionDep,
@@ -79,6 +98,8 @@ async def list_opportunities(
     "/board",
     response_model=Board,
     summary="Open opportunities by stage, with count and amount per stage",
+    operation_id="opportunities_board",
+    responses={404: {"description": NO_TEAM}},
 )
 async def board(
     query: Annotated[BoardQuery, Query()],
@@ -99,6 +120,8 @@ async def board(
     "or age beyond the signing cycle), the usual time, by how many days it is exceeded, and "
     "whether the usual time was learned from the team's history (the 80th percentile, once "
     "20 past moves exist) or is the stage's expected days.",
+    operation_id="opportunities_stalled",
+    responses={404: {"description": NO_TEAM}},
 )
 async def stalled(
     query: Annotated[StalledQuery, Query()],
@@ -111,21 +134,33 @@ async def stalled(
     return json_response(page.model_dump(mode="json"))
 
 
-@router.get(BY_ID, response_model=OpportunityRead, summary="One opportunity")
+@router.get(
+    BY_ID,
+    response_model=OpportunityRead,
+    summary="One opportunity",
+    operation_id="opportunities_get",
+    responses={200: with_headers("ETag")},
+)
 async def get_opportunity(opportunity: VisibleOpportunity, settings: SettingsDep) -> Response:
     return _answer(settings, opportunity)
 
 
-@router.patch(BY_ID, response_model=OpportunityRead, summary="Change an opportunity (If-Match)")
+@router.patch(
+    BY_ID,
+    response_model=OpportunityRead,
+    summary="Change an opportunity (If-Match)",
+    operation_id="opportunities_update",
+    responses={409: {"description": WRONG_STAGE}},
+)
 async def patch_opportunity(
-    request: Request,
     opportunity: ChangeableOpportunity,
     body: OpportunityUpdate,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
+    if_match: IfMatch,
 ) -> Response:
-    check_if_match(request, opportunity["version"])
+    if_match.check(opportunity["version"])
     opportunity = await service.update(session, principal, settings, opportunity, body)
     return _answer(settings, opportunity)
 
@@ -134,16 +169,18 @@ async def patch_opportunity(
     BY_ID + "/stage",
     response_model=OpportunityRead,
     summary="Move to another stage (won needs an amount, lost a reason)",
+    operation_id="opportunities_move",
+    responses={409: {"description": WRONG_STAGE}},
 )
 async def move_stage(
-    request: Request,
     opportunity: ChangeableOpportunity,
     body: StageMove,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
+    if_match: OptionalIfMatch,
 ) -> Response:
-    check_if_match(request, opportunity["version"], required=False)
+    if_match.check(opportunity["version"])
     opportunity = await service.move(session, principal, settings, opportunity, body)
     return _answer(settings, opportunity)
 
@@ -152,16 +189,18 @@ async def move_stage(
     BY_ID + "/reopen",
     response_model=OpportunityRead,
     summary="Reopen a won or lost opportunity (manager)",
+    operation_id="opportunities_reopen",
+    responses={409: {"description": WRONG_STAGE}},
 )
 async def reopen(
-    request: Request,
     opportunity: ChangeableOpportunity,
     body: Reopen,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
+    if_match: OptionalIfMatch,
 ) -> Response:
-    check_if_match(request, opportunity["version"], required=False)
+    if_match.check(opportunity["version"])
     opportunity = await service.reopen(session, principal, settings, opportunity, body)
     return _answer(settings, opportunity)
 
@@ -170,6 +209,7 @@ async def reopen(
     BY_ID + "/stages",
     response_model=StageChangePage,
     summary="The stage history: every move, with the days spent in the stage left",
+    operation_id="opportunities_stage_history",
 )
 async def stage_history(
     opportunity: VisibleOpportunity, session: SessionDep, page: PageDep

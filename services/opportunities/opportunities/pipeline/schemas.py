@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from servicekit.fields import NO_NUL
+from servicekit.fields import NO_NUL, DecimalOut, DecimalString, Omittable
 from servicekit.inputs import Date, Timestamp
 from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -24,7 +25,8 @@ Reason = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), NO_NUL
 ]
 StageName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
+# Amounts as decimal strings, up to the 16 digits (2 after the point) the tables hold.
+Money = Annotated[Decimal, DecimalString(digits=16)]
 Lines = Annotated[list[Line], Field(max_length=20)]
 
 
@@ -33,6 +35,21 @@ class _Input(BaseModel):
 
 
 class OpportunityCreate(_Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_id": "0b8f4a52-3c1e-4d7a-9a51-6f2d8c1e7b90",
+                    "name": "200 units, spring",
+                    "amount": "48000.00",
+                    "expected_close_on": "2026-03-31",
+                    "next_action": "Send the quote",
+                    "next_action_on": "2026-01-20",
+                }
+            ]
+        }
+    )
+
     customer_id: uuid.UUID
     name: Name
     owner_id: uuid.UUID | None = Field(None, description="default: the caller (a rep's own)")
@@ -50,14 +67,14 @@ class OpportunityUpdate(_Input):
     """Stage, owner and closing move by their own actions; a null probability means the
     stage's default again."""
 
-    name: Name | None = None
+    name: Omittable[Name] = None
     amount: Money | None = None
     expected_close_on: Date | None = None
     probability: int | None = Field(None, ge=0, le=100)
     next_action: Text | None = None
     next_action_on: Date | None = None
-    risks: Lines | None = None
-    competitors: Lines | None = None
+    risks: Omittable[Lines] = None
+    competitors: Omittable[Lines] = None
 
 
 class OpportunityRead(BaseModel):
@@ -69,7 +86,7 @@ class OpportunityRead(BaseModel):
     team_id: uuid.UUID | None
     source: str | None
     region: str | None
-    amount: Decimal | None
+    amount: DecimalOut | None
     expected_close_on: date | None
     stage: str
     # The stage's default unless set by hand (`probability_set`).
@@ -156,7 +173,7 @@ class BoardItem(BaseModel):
     name: str
     customer_id: uuid.UUID
     owner_id: uuid.UUID
-    amount: Decimal | None
+    amount: DecimalOut | None
     probability: int
     days_in_stage: float
     expected_close_on: date | None
@@ -168,8 +185,8 @@ class BoardColumn(BaseModel):
     stage: str
     probability: int
     count: int
-    amount: Decimal
-    weighted_amount: Decimal
+    amount: DecimalOut
+    weighted_amount: DecimalOut
     items: list[BoardItem]
 
 
@@ -179,8 +196,8 @@ class Board(BaseModel):
 
     team_id: uuid.UUID | None
     count: int
-    amount: Decimal
-    weighted_amount: Decimal
+    amount: DecimalOut
+    weighted_amount: DecimalOut
     stages: list[BoardColumn]
 
 
@@ -189,13 +206,23 @@ class BoardQuery(_Input):
     limit: int = Field(50, ge=0, le=MAX_LIMIT, description="items per stage")
 
 
+class StallRule(StrEnum):
+    time_in_stage = "time_in_stage"
+    cycle = "cycle"
+
+
+class UsualTimeBasis(StrEnum):
+    learned = "learned"
+    expected = "expected"
+
+
 class StallReason(BaseModel):
-    rule: Literal["time_in_stage", "cycle"]
+    rule: StallRule
     # How long so far, the usual time, and by how much it is exceeded (days).
     days: float
     usual_days: float
     over_by_days: float
-    basis: Literal["learned", "expected"]
+    basis: UsualTimeBasis
 
 
 class StalledItem(BaseModel):
@@ -205,7 +232,7 @@ class StalledItem(BaseModel):
     owner_id: uuid.UUID
     team_id: uuid.UUID | None
     stage: str
-    amount: Decimal | None
+    amount: DecimalOut | None
     stage_entered_at: datetime
     created_at: datetime
     stalled_since: datetime

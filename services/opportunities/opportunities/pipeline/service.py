@@ -316,9 +316,6 @@ async def update(
 ) -> dict[str, Any]:
     """`opportunity`: locked, changeable, its ETag checked."""
     given = body.model_dump(exclude_unset=True)
-    for name in ("name", "risks", "competitors"):
-        if name in given and given[name] is None:
-            raise ValidationFailed.field(name, "may not be null")
     if opportunity["closed_at"] is not None and set(given) - {"next_action", "next_action_on"}:
         raise WrongStage("a closed opportunity changes only after a manager reopens it")
     changed = sorted(k for k, v in given.items() if opportunity[k] != v)

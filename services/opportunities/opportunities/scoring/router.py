@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Query
-from starlette.requests import Request
 from starlette.responses import Response
 
 from opportunities.dependencies import SettingsDep
@@ -15,17 +14,20 @@ from opportunities.scoring.dependencies import LockedModel, VisibleModel
 from opportunities.scoring.schemas import (
     Calibration,
     CalibrationQuery,
+    ModelStatus,
     ScoringModelCreate,
     ScoringModelRead,
     ScoringModelUpdate,
 )
 from servicekit.app import CurrentPrincipal, json_response
-from servicekit.etag import check_if_match, etag_for
+from servicekit.etag import IfMatch, etag_for
+from servicekit.openapi import with_headers
 from servicekit.pagination import Page, PageDep
 from servicekit.routing import SessionDep, kit_router
 
 router = kit_router(prefix="/api/v1/scoring-models", tags=["scoring models"])
 BY_ID = "/{model_id:uuid}"
+IN_USE = "The model is active, a challenger, or has scored leads: create a new version"
 
 
 def _answer(row: Any, status: int = 200, **headers: str) -> Response:
@@ -33,12 +35,17 @@ def _answer(row: Any, status: int = 200, **headers: str) -> Response:
     return json_response(body, status, {"ETag": etag_for(row.revision), **headers})
 
 
-@router.get("", response_model=Page[ScoringModelRead], summary="The scoring models, newest first")
+@router.get(
+    "",
+    response_model=Page[ScoringModelRead],
+    summary="The scoring models, newest first",
+    operation_id="scoring_models_list",
+)
 async def list_models(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
-    status: Literal["draft", "active", "challenger", "retired"] | None = None,
+    status: ModelStatus | None = None,
 ) -> Page[ScoringModelRead]:
     rows, cursor = await service.list_models(session, principal, page, status)
     return Page(
@@ -52,6 +59,8 @@ async def list_models(
     status_code=201,
     response_model=ScoringModelRead,
     summary="Create a new version (a draft; admin)",
+    operation_id="scoring_models_create",
+    responses={201: with_headers("ETag", "Location")},
 )
 async def create_model(
     body: ScoringModelCreate, session: SessionDep, principal: CurrentPrincipal
@@ -60,7 +69,13 @@ async def create_model(
     return _answer(row, 201, Location=f"{router.prefix}/{row.id}")
 
 
-@router.get(BY_ID, response_model=ScoringModelRead, summary="One scoring model")
+@router.get(
+    BY_ID,
+    response_model=ScoringModelRead,
+    summary="One scoring model",
+    operation_id="scoring_models_get",
+    responses={200: with_headers("ETag")},
+)
 async def get_model(model: VisibleModel) -> Response:
     return _answer(model)
 
@@ -69,15 +84,17 @@ async def get_model(model: VisibleModel) -> Response:
     BY_ID,
     response_model=ScoringModelRead,
     summary="Change a draft that never scored a lead (If-Match; admin)",
+    operation_id="scoring_models_update",
+    responses={409: {"description": IN_USE}},
 )
 async def patch_model(
-    request: Request,
     model: LockedModel,
     body: ScoringModelUpdate,
     session: SessionDep,
     principal: CurrentPrincipal,
+    if_match: IfMatch,
 ) -> Response:
-    check_if_match(request, model.revision)
+    if_match.check(model.revision)
     return _answer(await service.update_model(session, principal, model, body))
 
 
@@ -85,6 +102,8 @@ async def patch_model(
     BY_ID + "/activate",
     response_model=ScoringModelRead,
     summary="Make it the model that decides (admin); the previous one is retired",
+    operation_id="scoring_models_activate",
+    responses={200: with_headers("ETag")},
 )
 async def activate(
     model_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
@@ -96,6 +115,8 @@ async def activate(
     BY_ID + "/challenge",
     response_model=ScoringModelRead,
     summary="Score leads with it beside the active model (admin)",
+    operation_id="scoring_models_challenge",
+    responses={200: with_headers("ETag")},
 )
 async def challenge(
     model_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
@@ -103,7 +124,13 @@ async def challenge(
     return _answer(await service.challenge(session, principal, model_id))
 
 
-@router.post(BY_ID + "/retire", response_model=ScoringModelRead, summary="Stop a challenger")
+@router.post(
+    BY_ID + "/retire",
+    response_model=ScoringModelRead,
+    summary="Stop a challenger",
+    operation_id="scoring_models_retire",
+    responses={200: with_headers("ETag")},
+)
 async def retire(model_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> Response:
     return _answer(await service.retire(session, principal, model_id))
 
@@ -117,6 +144,7 @@ async def retire(model_id: uuid.UUID, session: SessionDep, principal: CurrentPri
     "history as the active model, which is listed beside it): the win rate per band of "
     "points, above and below the threshold, and the Brier score of points / max points as "
     "the predicted chance of winning. `from`/`to`: closed in [from, to).",
+    operation_id="scoring_models_calibration",
 )
 async def calibration(
     model_id: uuid.UUID,

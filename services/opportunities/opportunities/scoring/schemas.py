@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 from pydantic import (
     BaseModel,
@@ -16,7 +17,7 @@ from pydantic import (
 )
 
 from opportunities.scoring.rules import max_points
-from servicekit.fields import NO_NUL
+from servicekit.fields import NO_NUL, Omittable
 from servicekit.inputs import Date
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
@@ -24,7 +25,16 @@ Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100),
 Name = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NO_NUL
 ]
-Status = Literal["draft", "active", "challenger", "retired"]
+
+
+class ModelStatus(StrEnum):
+    """A model's life: a draft becomes the active model (the one that decides) or a
+    challenger (scored beside it); a replaced or stopped model is retired."""
+
+    draft = "draft"
+    active = "active"
+    challenger = "challenger"
+    retired = "retired"
 
 
 class _Input(BaseModel):
@@ -79,9 +89,9 @@ class ScoringModelCreate(_Input):
 class ScoringModelUpdate(_Input):
     """Only a draft that never scored a lead changes; a used model is immutable."""
 
-    name: Name | None = None
-    criteria: list[CriterionIn] | None = Field(default=None, min_length=1, max_length=30)
-    threshold: int | None = Field(default=None, ge=0)
+    name: Omittable[Name] = None
+    criteria: Omittable[Annotated[list[CriterionIn], Field(min_length=1, max_length=30)]] = None
+    threshold: Omittable[Annotated[int, Field(ge=0)]] = None
 
     @field_validator("criteria")
     @classmethod
@@ -110,7 +120,7 @@ class ScoringModelRead(BaseModel):
     criteria: list[CriterionRead]
     threshold: int
     max_points: int
-    status: Status
+    status: ModelStatus
     used_at: datetime | None
     activated_at: datetime | None
     created_at: datetime
@@ -163,7 +173,7 @@ class Split(BaseModel):
 class ModelCalibration(BaseModel):
     model_id: uuid.UUID
     version: int
-    status: Status
+    status: ModelStatus
     threshold: int
     max_points: int
     opportunities: int

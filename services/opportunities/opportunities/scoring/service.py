@@ -109,9 +109,6 @@ async def update_model(
             "create a new version instead"
         )
     given = body.model_dump(exclude_unset=True)
-    for name in ("name", "criteria", "threshold"):
-        if name in given and given[name] is None:
-            raise ValidationFailed.field(name, "may not be null")
     values: dict[str, Any] = {"updated_at": utcnow()}
     if "name" in given:
         values["name"] = body.name

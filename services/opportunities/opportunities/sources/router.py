@@ -24,7 +24,12 @@ from servicekit.routing import SessionDep, kit_router
 router = kit_router(prefix="/api/v1/leads/sources", tags=["lead sources"])
 
 
-@router.get("", response_model=Sources, summary="The lead sources leads may come from")
+@router.get(
+    "",
+    response_model=Sources,
+    summary="The lead sources leads may come from",
+    operation_id="lead_sources_list",
+)
 async def sources(settings: SettingsDep, principal: CurrentPrincipal) -> Sources:
     return Sources(items=service.sources(settings, principal))
 
@@ -33,6 +38,7 @@ async def sources(settings: SettingsDep, principal: CurrentPrincipal) -> Sources
     "/effectiveness",
     response_model=Effectiveness,
     summary="Per source: leads, invalid, qualified, converted, won, revenue, cycle, cost per won",
+    operation_id="lead_sources_effectiveness",
 )
 async def effectiveness(
     period: Annotated[Period, Query()],
@@ -44,7 +50,12 @@ async def effectiveness(
     return json_response(Effectiveness.model_validate(result).model_dump(mode="json"))
 
 
-@router.get("/costs", response_model=CostPage, summary="The recorded costs of the period")
+@router.get(
+    "/costs",
+    response_model=CostPage,
+    summary="The recorded costs of the period",
+    operation_id="lead_source_costs_list",
+)
 async def costs(
     period: Annotated[Period, Query()], session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
@@ -56,6 +67,7 @@ async def costs(
     "/{source}/costs/{month}",
     response_model=CostRead,
     summary="Record what a source cost in a month (YYYY-MM; admin)",
+    operation_id="lead_source_costs_put",
 )
 async def put_cost(
     source: str,

@@ -8,11 +8,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from servicekit.fields import NO_NUL
+from servicekit.fields import NO_NUL, DecimalOut, DecimalString
 from servicekit.inputs import Date
 
 Month = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
-Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
+Money = Annotated[Decimal, DecimalString(digits=16)]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), NO_NUL]
 
 
@@ -26,7 +26,7 @@ class CostIn(BaseModel):
 class CostRead(BaseModel):
     source: str
     month: str
-    amount: Decimal
+    amount: DecimalOut
     note: str | None
     updated_at: datetime
     updated_by: str | None
@@ -61,12 +61,12 @@ class SourceFigures(BaseModel):
     contacted: int
     converted: int
     won: int
-    won_amount: Decimal
+    won_amount: DecimalOut
     median_days_to_won: float | None
     # What the source cost in the months of the period (recorded months only), and per won
     # opportunity; null when nothing was recorded, or for a caller who sees part of the leads.
-    cost: Decimal | None
-    cost_per_won: Decimal | None
+    cost: DecimalOut | None
+    cost_per_won: DecimalOut | None
 
 
 class Effectiveness(BaseModel):

@@ -8,11 +8,10 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from starlette.requests import Request
 from starlette.responses import Response
 
 from servicekit.app import CurrentPrincipal
-from servicekit.etag import check_if_match
+from servicekit.etag import OptionalIfMatch, Precondition
 from servicekit.pagination import Page, PageDep, PageParams, make_page
 from servicekit.routing import SessionDep, kit_router
 from visits.cases import repository, service
@@ -79,56 +78,56 @@ def build(kind: Kind, prefix: str, tag: str) -> APIRouter:
         return listing([CaseChangeRead.model_validate(r) for r in items], cursor)
 
     async def move(
-        request: Request,
+        if_match: Precondition,
         case: Any,
         session: Any,
         principal: Any,
         action: str,
         note: str | None,
     ) -> Response:
-        check_if_match(request, case.version, required=False)
+        if_match.check(case.version)
         result = await service.transition(session, principal, kind, case, action, note)
         return record(result, result.version)
 
     @router.post(BY_ID + "/start", response_model=CaseRead, summary="Work on it (in progress)")
     async def start(
-        request: Request,
+        if_match: OptionalIfMatch,
         case: Locked,
         session: SessionDep,
         principal: CurrentPrincipal,
         body: NoteBody | None = None,
     ) -> Response:
-        return await move(request, case, session, principal, "start", body.note if body else None)
+        return await move(if_match, case, session, principal, "start", body.note if body else None)
 
     @router.post(BY_ID + "/resolve", response_model=CaseRead, summary="Resolve it")
     async def resolve(
-        request: Request,
+        if_match: OptionalIfMatch,
         body: ResolveBody,
         case: Locked,
         session: SessionDep,
         principal: CurrentPrincipal,
     ) -> Response:
-        return await move(request, case, session, principal, "resolve", body.resolution)
+        return await move(if_match, case, session, principal, "resolve", body.resolution)
 
     @router.post(BY_ID + "/close", response_model=CaseRead, summary="Close a resolved one")
     async def close(
-        request: Request,
+        if_match: OptionalIfMatch,
         case: Locked,
         session: SessionDep,
         principal: CurrentPrincipal,
         body: NoteBody | None = None,
     ) -> Response:
-        return await move(request, case, session, principal, "close", body.note if body else None)
+        return await move(if_match, case, session, principal, "close", body.note if body else None)
 
     @router.post(BY_ID + "/reopen", response_model=CaseRead, summary="Reopen it, with why")
     async def reopen(
-        request: Request,
+        if_match: OptionalIfMatch,
         body: ReopenBody,
         case: Locked,
         session: SessionDep,
         principal: CurrentPrincipal,
     ) -> Response:
-        return await move(request, case, session, principal, "reopen", body.reason)
+        return await move(if_match, case, session, principal, "reopen", body.reason)
 
     return router
 

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from visits.schemas import Category, Comment, Day, Input, Required
 
-Severity = Literal["low", "medium", "high", "critical"]
-CaseStatus = Literal["open", "in_progress", "resolved", "closed"]
+
+class Severity(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+class CaseStatus(StrEnum):
+    open = "open"
+    in_progress = "in_progress"
+    resolved = "resolved"
+    closed = "closed"
 
 
 class CaseCreate(Input):

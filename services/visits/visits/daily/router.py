@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query
-from starlette.requests import Request
 from starlette.responses import Response
 
 from servicekit.app import CurrentPrincipal, json_response
-from servicekit.etag import check_if_match
+from servicekit.etag import IfMatch, OptionalIfMatch
 from servicekit.pagination import Page, PageParams
 from servicekit.routing import SessionDep, kit_router
 from visits.daily import service
@@ -98,41 +97,41 @@ async def get_report(report: VisibleReport, session: SessionDep, settings: Setti
 
 @router.patch(BY_ID, response_model=DailyReportRead, summary="Change a returned report (If-Match)")
 async def patch_report(
-    request: Request,
+    if_match: IfMatch,
     body: ReportUpdate,
     report: LockedReport,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
 ) -> Response:
-    check_if_match(request, report.version)
+    if_match.check(report.version)
     result = await service.update(session, principal, settings, report, body)
     return record(result, result.version)
 
 
 @router.post(BY_ID + "/submit", response_model=DailyReportRead, summary="Submit a returned report")
 async def resubmit_report(
-    request: Request,
+    if_match: OptionalIfMatch,
     report: LockedReport,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
 ) -> Response:
-    check_if_match(request, report.version, required=False)
+    if_match.check(report.version)
     result = await service.resubmit(session, principal, settings, report)
     return record(result, result.version)
 
 
 @router.post(BY_ID + "/sign-off", response_model=DailyReportRead, summary="Sign off (manager)")
 async def sign_off_report(
-    request: Request,
+    if_match: OptionalIfMatch,
     report: LockedReport,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
     body: SignOffBody | None = None,
 ) -> Response:
-    check_if_match(request, report.version, required=False)
+    if_match.check(report.version)
     result = await service.decide(
         session, principal, settings, report, sign_off=True, comment=body.comment if body else None
     )
@@ -141,14 +140,14 @@ async def sign_off_report(
 
 @router.post(BY_ID + "/return", response_model=DailyReportRead, summary="Return with a comment")
 async def return_report(
-    request: Request,
+    if_match: OptionalIfMatch,
     body: ReturnBody,
     report: LockedReport,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
 ) -> Response:
-    check_if_match(request, report.version, required=False)
+    if_match.check(report.version)
     result = await service.decide(
         session, principal, settings, report, sign_off=False, comment=body.comment
     )

@@ -6,15 +6,39 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from visits.schemas import Comment, Day, Input, LongText
 
-Attendance = Literal["present", "leave", "sick", "travel"]
-ReportStatus = Literal["submitted", "signed_off", "returned"]
+
+class Attendance(StrEnum):
+    present = "present"
+    leave = "leave"
+    sick = "sick"
+    travel = "travel"
+
+
+class ReportStatus(StrEnum):
+    submitted = "submitted"
+    signed_off = "signed_off"
+    returned = "returned"
+
+
+class DayReportStatus(StrEnum):
+    not_submitted = "not_submitted"
+    submitted = "submitted"
+    signed_off = "signed_off"
+    returned = "returned"
+
+
+class MissingReason(StrEnum):
+    missing = "missing"
+    returned = "returned"
+
+
 Mood = int
 
 
@@ -36,7 +60,7 @@ class DailyFigures(BaseModel):
 
 
 class ReportTyped(Input):
-    attendance: Attendance = "present"
+    attendance: Attendance = Attendance.present
     competitor_info: LongText | None = None
     customer_feedback: LongText | None = None
     lessons: LongText | None = None
@@ -77,7 +101,7 @@ class DailyReportRead(BaseModel):
     rep_id: uuid.UUID
     team_id: uuid.UUID | None
     report_date: date
-    status: Literal["not_submitted", "submitted", "signed_off", "returned"]
+    status: DayReportStatus
     attendance: Attendance | None
     competitor_info: str | None
     customer_feedback: str | None
@@ -126,7 +150,7 @@ class MissingReport(BaseModel):
     rep_name: str | None
     team_id: uuid.UUID | None
     # "missing": nothing submitted; "returned": sent back and not submitted again.
-    status: Literal["missing", "returned"]
+    status: MissingReason
 
 
 class MissingPage(BaseModel):

@@ -6,11 +6,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import Query
-from starlette.requests import Request
 from starlette.responses import Response
 
 from servicekit.app import CurrentPrincipal
-from servicekit.etag import check_if_match
+from servicekit.etag import IfMatch, OptionalIfMatch
 from servicekit.pagination import Page, PageDep, PageParams, make_page
 from servicekit.routing import SessionDep, kit_router
 from visits.dependencies import SettingsDep
@@ -68,36 +67,36 @@ async def get_items(plan: VisiblePlan, session: SessionDep, page: PageDep) -> Re
 
 @router.patch(BY_ID, response_model=PlanRead, summary="Edit a draft or returned plan (If-Match)")
 async def patch_plan(
-    request: Request,
+    if_match: IfMatch,
     body: PlanUpdate,
     plan: LockedPlan,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
 ) -> Response:
-    check_if_match(request, plan.version)
+    if_match.check(plan.version)
     result = await service.update(session, principal, settings, plan, body)
     return record(result, result.version)
 
 
 @router.post(BY_ID + "/submit", response_model=PlanRead, summary="Submit for approval")
 async def submit_plan(
-    request: Request, plan: LockedPlan, session: SessionDep, principal: CurrentPrincipal
+    if_match: OptionalIfMatch, plan: LockedPlan, session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
-    check_if_match(request, plan.version, required=False)
+    if_match.check(plan.version)
     result = await service.submit(session, principal, plan)
     return record(result, result.version)
 
 
 @router.post(BY_ID + "/approve", response_model=PlanRead, summary="Approve (the rep's manager)")
 async def approve_plan(
-    request: Request,
+    if_match: OptionalIfMatch,
     plan: LockedPlan,
     session: SessionDep,
     principal: CurrentPrincipal,
     body: Decision | None = None,
 ) -> Response:
-    check_if_match(request, plan.version, required=False)
+    if_match.check(plan.version)
     result = await service.decide(
         session, principal, plan, approve=True, comment=body.comment if body else None
     )
@@ -106,13 +105,13 @@ async def approve_plan(
 
 @router.post(BY_ID + "/return", response_model=PlanRead, summary="Return with a comment")
 async def return_plan(
-    request: Request,
+    if_match: OptionalIfMatch,
     body: ReturnBody,
     plan: LockedPlan,
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> Response:
-    check_if_match(request, plan.version, required=False)
+    if_match.check(plan.version)
     result = await service.decide(session, principal, plan, approve=False, comment=body.comment)
     return record(result, result.version)
 

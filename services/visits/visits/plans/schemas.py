@@ -4,23 +4,31 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from visits.schemas import Comment, Day, Input, LongText, Moment, ShortText
 
-Purpose = Literal[
-    "new_development",
-    "market_research",
-    "collection",
-    "service",
-    "complaint",
-    "order_taking",
-    "other",
-]
-PlanStatus = Literal["draft", "submitted", "approved", "returned"]
+
+class Purpose(StrEnum):
+    new_development = "new_development"
+    market_research = "market_research"
+    collection = "collection"
+    service = "service"
+    complaint = "complaint"
+    order_taking = "order_taking"
+    other = "other"
+
+
+class PlanStatus(StrEnum):
+    draft = "draft"
+    submitted = "submitted"
+    approved = "approved"
+    returned = "returned"
+
+
 MAX_ITEMS = 50
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query
-from starlette.requests import Request
 from starlette.responses import Response
 
 from servicekit.app import CurrentPrincipal
-from servicekit.etag import check_if_match
+from servicekit.etag import IfMatch, OptionalIfMatch
 from servicekit.pagination import Page, PageParams
 from servicekit.routing import SessionDep, kit_router
 from visits.dependencies import SettingsDep
@@ -67,40 +66,40 @@ async def get_visit(visit: VisibleVisit) -> Response:
 
 @router.patch(BY_ID, response_model=VisitRead, summary="Change a planned visit (If-Match)")
 async def patch_visit(
-    request: Request,
+    if_match: IfMatch,
     body: VisitUpdate,
     visit: LockedVisit,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
 ) -> Response:
-    check_if_match(request, visit.version)
+    if_match.check(visit.version)
     result = await service.update(session, principal, settings, visit, body)
     return record(result, result.version)
 
 
 @router.post(BY_ID + "/complete", response_model=VisitRead, summary="Check out with the outcome")
 async def complete_visit(
-    request: Request,
+    if_match: OptionalIfMatch,
     body: VisitOutcome,
     visit: LockedVisit,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
 ) -> Response:
-    check_if_match(request, visit.version, required=False)
+    if_match.check(visit.version)
     result = await service.complete(session, principal, settings, visit, body)
     return record(result, result.version)
 
 
 @router.post(BY_ID + "/cancel", response_model=VisitRead, summary="Cancel a planned visit")
 async def cancel_visit(
-    request: Request,
+    if_match: OptionalIfMatch,
     body: CancelBody,
     visit: LockedVisit,
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> Response:
-    check_if_match(request, visit.version, required=False)
+    if_match.check(visit.version)
     result = await service.cancel(session, principal, visit, body.reason)
     return record(result, result.version)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,8 +14,24 @@ from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from visits.plans.schemas import Purpose
 from visits.schemas import Category, Day, Input, LongText, Moment, Money, Required
 
-Channel = Literal["in_person", "phone", "online"]
-VisitStatus = Literal["planned", "completed", "cancelled"]
+
+class Channel(StrEnum):
+    in_person = "in_person"
+    phone = "phone"
+    online = "online"
+
+
+class VisitStatus(StrEnum):
+    planned = "planned"
+    completed = "completed"
+    cancelled = "cancelled"
+
+
+class NewVisitStatus(StrEnum):
+    planned = "planned"
+    completed = "completed"
+
+
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 
@@ -58,7 +75,7 @@ class VisitCreate(VisitOutcome):
     # The approved plan's item this visit fulfils (one visit per item).
     plan_item_id: uuid.UUID | None = None
     # "planned": checked in, the outcome comes with its completion; "completed": logged whole.
-    status: Literal["planned", "completed"] = "completed"
+    status: NewVisitStatus = NewVisitStatus.completed
     check_in_at: Moment
 
 

@@ -16,7 +16,6 @@ from pydantic import BaseModel
 from pydantic import Field as PydField
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
-from starlette.requests import Request
 from starlette.responses import Response
 
 from servicekit.app import AppSpec, CurrentPrincipal, create_app, json_response
@@ -24,7 +23,7 @@ from servicekit.consumer import following
 from servicekit.db import make_registry, utcnow
 from servicekit.directory import Directory
 from servicekit.errors import NotFound, ValidationFailed
-from servicekit.etag import check_if_match, etag_for
+from servicekit.etag import IfMatch, etag_for
 from servicekit.ids import new_id
 from servicekit.outbox import Event, record_event
 from servicekit.pagination import Page, PageDep, keyset, make_page
@@ -125,14 +124,14 @@ async def get_widget(
 
 @router.patch("/{widget_id}", response_model=WidgetRead)
 async def update_widget(
-    request: Request,
     widget_id: uuid.UUID,
     body: WidgetUpdate,
     session: SessionDep,
     principal: CurrentPrincipal,
+    if_match: IfMatch,
 ) -> Response:
     widget = await _load(session, widget_id, principal.sub)
-    check_if_match(request, widget.version)
+    if_match.check(widget.version)
     changes = body.model_dump(exclude_unset=True)
     for field, value in changes.items():
         setattr(widget, field, value)
