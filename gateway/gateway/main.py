@@ -71,6 +71,7 @@ TAGS = (
     {"name": "api keys", "description": "Keys of integrations, with their scopes"},
     {"name": "audit", "description": "Who signed in, failed to, or changed identity"},
     {"name": "events", "description": "Every app's events, as ordered feeds"},
+    {"name": "webhooks", "description": "Event delivery to integrations' endpoints, signed"},
 )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal, get_args
+from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -31,10 +32,42 @@ Patterns = Annotated[
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 MAX_OVERLAP_SECONDS = 7 * 86400
 
-DeliveryState = Literal["pending", "delivered", "failed"]
-assert set(get_args(DeliveryState)) == set(DELIVERY_STATES)
-Outcome = Literal["success", "http_error", "timeout", "connection_error", "refused"]
-assert set(get_args(Outcome)) == set(OUTCOMES)
+
+class DeliveryState(StrEnum):
+    """Where a delivery stands (declared once in the API document)."""
+
+    pending = "pending"
+    delivered = "delivered"
+    failed = "failed"
+
+
+assert {s.value for s in DeliveryState} == set(DELIVERY_STATES)
+
+
+class Outcome(StrEnum):
+    """How an attempt ended."""
+
+    success = "success"
+    http_error = "http_error"
+    timeout = "timeout"
+    connection_error = "connection_error"
+    refused = "refused"
+
+
+assert {o.value for o in Outcome} == set(OUTCOMES)
+
+
+class DeliveryOrigin(StrEnum):
+    """Why a delivery was queued: the live feed, a replay, or the test endpoint."""
+
+    feed = "feed"
+    replay = "replay"
+    test = "test"
+
+
+class ReplayState(StrEnum):
+    pending = "pending"
+    done = "done"
 
 
 class WebhookCreate(Input):
@@ -112,7 +145,7 @@ class DeliveryRead(BaseModel):
     event_type: str
     event_source: str
     event_time: datetime
-    origin: Literal["feed", "replay", "test"]
+    origin: DeliveryOrigin
     replay_id: uuid.UUID | None
     state: DeliveryState
     attempt_count: int
@@ -133,7 +166,7 @@ class ReplayRead(BaseModel):
     from_time: datetime = Field(description="Events from this time on are sent again")
     from_event_id: uuid.UUID | None
     until: datetime = Field(description="Later events were delivered live")
-    state: Literal["pending", "done"]
+    state: ReplayState
     enqueued: int = Field(description="Deliveries queued so far")
     error: str | None = Field(description="Why the last scan of a feed failed (it is retried)")
     created_at: datetime
