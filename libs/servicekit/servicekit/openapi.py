@@ -87,9 +87,9 @@ FIELD_ERROR_SCHEMA: dict[str, Any] = {
     "properties": {
         "loc": {
             "type": "array",
-            "items": {"type": "string"},
-            "description": "Where: body, query, path or header, then the field's path "
-            "(a business rule's error names the field alone)",
+            "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            "description": "Where: body, query, path or header, then the field's path, a "
+            "list's position as an integer (a business rule's error names the field alone)",
         },
         "msg": {"type": "string"},
         "type": {"type": "string", "description": "The kind of error, e.g. missing"},

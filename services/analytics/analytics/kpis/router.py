@@ -19,6 +19,7 @@ router = kit_router(prefix="/api/v1/kpis", tags=["kpis"])
 @router.get(
     "",
     response_model=KpiAnswer,
+    responses={404: {"description": "No such scope (rep, team or region) the caller may see"}},
     summary="One KPI of a scope over [from, to), grouped and explained on request",
 )
 async def get_kpi(
@@ -33,6 +34,7 @@ async def get_kpi(
 @router.get(
     "/dashboard",
     response_model=Dashboard,
+    responses={404: {"description": "No such scope (rep, team or region) the caller may see"}},
     summary="Every KPI of a scope for a named period, the period before, and target completion",
 )
 async def get_dashboard(

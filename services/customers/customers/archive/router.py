@@ -332,6 +332,7 @@ async def create_customer(
     response_model=CustomerRef,
     tags=[CUSTOMERS],
     operation_id="customers_lookup",
+    responses={404: {"description": "No customer by that reference that the caller may see"}},
     summary="Resolve a customer by id, code or external_ref",
     description="Exactly one of `id`, `code` or `external_ref` (with `source`). Answers how "
     "the customer is addressed and nothing about it: the one customer read of a key that "
