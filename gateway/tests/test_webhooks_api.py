@@ -234,3 +234,24 @@ async def test_a_retried_creation_with_the_same_idempotency_key_subscribes_once(
                 await api.client.post(API, json=bad, headers=hooks.headers), 422
             )
             assert field in str(problem["errors"]), problem
+
+
+async def test_a_subscription_changes_only_at_the_version_last_read(
+    fresh_db: str, minter: TokenMinter, receiver: Receiver
+) -> None:
+    async with webhook_gateway(webhook_settings(fresh_db, minter)) as api:
+        hooks = await as_admin(api)
+        hook = await hooks.create(receiver.url, ["customer.*"])
+        item = f"{API}/{hook['id']}"
+        etag = (await api.client.get(item, headers=hooks.headers)).headers["etag"]
+        body = {"events": ["visit.*"]}
+        missing = await api.client.patch(item, json=body, headers=hooks.headers)
+        assert "If-Match" in assert_problem(missing, 428)["detail"]
+        changed = await api.client.patch(
+            item, json=body, headers={**hooks.headers, "If-Match": etag}
+        )
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["events"] == ["visit.*"]
+        stale = {**hooks.headers, "If-Match": etag}
+        assert_problem(await api.client.patch(item, json={"active": False}, headers=stale), 412)
+        assert (await api.client.get(item, headers=hooks.headers)).json()["active"] is True

@@ -7,7 +7,6 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import Query
-from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.identity.dependencies import ClientAddress
@@ -33,7 +32,7 @@ from gateway.webhooks.schemas import (
     WebhookUpdate,
 )
 from servicekit.app import json_response
-from servicekit.etag import check_if_match, etag_for
+from servicekit.etag import IfMatch, etag_for
 from servicekit.pagination import Page, PageDep, make_page
 from servicekit.routing import SessionDep
 
@@ -103,15 +102,15 @@ async def get_webhook(endpoint: VisibleWebhook) -> Response:
     dependencies=SECURITY,
 )
 async def update_webhook(
-    request: Request,
     body: WebhookUpdate,
+    if_match: IfMatch,
     endpoint: ChangeableWebhook,
     session: SessionDep,
     principal: WebhookManager,
     webhooks: WebhooksDep,
     address: ClientAddress,
 ) -> Response:
-    check_if_match(request, endpoint.version)
+    if_match.check(endpoint.version)
     endpoint = await service.update_webhook(session, webhooks, principal, endpoint, body, address)
     return json_response(_read(endpoint), headers={"ETag": etag_for(endpoint.version)})
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header
-from starlette.requests import Request
 
 from servicekit.errors import PreconditionFailed, PreconditionRequired
 
@@ -46,13 +45,6 @@ class Precondition:
             f"the record is at version {current_version}; read it again and retry",
             current_version=current_version,
         )
-
-
-def check_if_match(request: Request, current_version: int, *, required: bool = True) -> None:
-    """The request's If-Match checked by hand. Routes take `IfMatch` / `OptionalIfMatch`
-    instead, so that the API document shows the header and its 412/428; this stays for code
-    not yet moved to them."""
-    Precondition(request.headers.get("if-match"), required).check(current_version)
 
 
 _DESCRIPTION = (

@@ -173,3 +173,25 @@ async def test_who_sets_and_reads_targets(analytics, world, org):
     refused = await analytics.get("/api/v1/kpis", params=params, as_=other)
     assert refused.status_code == 403 and "kpis:read" in refused.text
     assert (await analytics.post(TARGETS, json=south, as_=reader)).status_code == 403
+
+
+async def test_a_target_changes_only_at_the_version_last_read(analytics, world, org):
+    made = await create(
+        analytics, org.admin, metric="visits", period="2027-02", scope="company", value="40.00"
+    )
+    item = f"{TARGETS}/{made['id']}"
+    current = await analytics.get(item, as_=org.admin)
+    etag = current.headers["etag"]
+    missing = await analytics.patch(item, json={"value": "50.00"}, as_=org.admin)
+    assert missing.status_code == 428 and "If-Match" in missing.text
+    changed = await analytics.patch(
+        item, json={"value": "50.00"}, headers={"If-Match": etag}, as_=org.admin
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["value"] == "50.00" and changed.headers["etag"] != etag
+    # A second writer still holding the old ETag changes nothing.
+    stale = await analytics.patch(
+        item, json={"value": "60.00"}, headers={"If-Match": etag}, as_=org.admin
+    )
+    assert stale.status_code == 412, stale.text
+    assert (await analytics.get(item, as_=org.admin)).json()["value"] == "50.00"

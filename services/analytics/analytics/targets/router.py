@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Query
-from starlette.requests import Request
 from starlette.responses import Response
 
 from analytics.dependencies import AppSettings, KpiContext
@@ -22,7 +21,7 @@ from analytics.targets.schemas import (
     TargetUpdate,
 )
 from servicekit.app import CurrentPrincipal, json_response
-from servicekit.etag import check_if_match, etag_for
+from servicekit.etag import IfMatch, etag_for
 from servicekit.pagination import Page, PageDep
 from servicekit.routing import SessionDep, kit_router
 
@@ -71,15 +70,15 @@ async def get_target(target: VisibleTarget) -> Response:
 
 @router.patch(BY_ID, response_model=TargetAnswer, summary="Change a target's value or note")
 async def update_target(
-    request: Request,
     body: TargetUpdate,
+    if_match: IfMatch,
     target: LockedTarget,
     session: SessionDep,
     principal: CurrentPrincipal,
     ctx: KpiContext,
     settings: AppSettings,
 ) -> Response:
-    check_if_match(request, target.version)
+    if_match.check(target.version)
     changed, warnings = await service.update(session, principal, ctx, settings, target, body)
     return json_response(_answer(changed, warnings), headers={"ETag": etag_for(changed["version"])})
 
