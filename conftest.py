@@ -107,6 +107,20 @@ def stack(
         yield running
 
 
+@pytest.fixture
+async def gw(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the running stack's gateway: the only door the end-to-end tests use."""
+    async with httpx.AsyncClient(base_url=stack.running["gateway"].url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+def admin_login(stack: Stack) -> tuple[str, str]:
+    """The stack's bootstrap admin, read from the env it was started with (importing this
+    conftest again would re-run it and draw a new random password)."""
+    return stack.env["BOOTSTRAP_ADMIN_EMAIL"], stack.env["BOOTSTRAP_ADMIN_PASSWORD"]
+
+
 # --- helpers of the end-to-end tests (`from conftest import ...`) ------------------------------
 
 

@@ -7,7 +7,6 @@ endpoint, as every role and key: `test_access_matrix.py`."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,12 +18,6 @@ pytestmark = pytest.mark.e2e
 API = "/api/v1/customers"
 REQUESTS = f"{API}/change-requests"
 PASSWORD = "pw-" + uuid.uuid4().hex[:12]
-
-
-@pytest.fixture
-async def gw(stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.running["gateway"].url, timeout=30) as client:
-        yield client
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ ask is decided on the way."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,12 +17,6 @@ from conftest import ok, organisation, wait_for
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "correct-horse-" + uuid.uuid4().hex[:8]
-
-
-@pytest.fixture
-async def gw(stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.running["gateway"].url, timeout=30) as client:
-        yield client
 
 
 async def test_a_reps_sales_reach_their_dashboard_through_the_feeds(gw, stack):

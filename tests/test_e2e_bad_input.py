@@ -11,7 +11,6 @@ import io
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -28,17 +27,6 @@ PASSWORD = "correct-horse-" + uuid.uuid4().hex[:8]
 NUL = "a\x00b"
 # Path parameters that are not ids, with a value each that names something real.
 PATH_VALUES = {"app": "customers"}
-
-
-@pytest.fixture
-async def gw(stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.running["gateway"].url, timeout=60) as client:
-        yield client
-
-
-@pytest.fixture
-def admin_login(stack) -> tuple[str, str]:
-    return stack.env["BOOTSTRAP_ADMIN_EMAIL"], stack.env["BOOTSTRAP_ADMIN_PASSWORD"]
 
 
 # --- a minimal valid value for a schema of the document ----------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -21,19 +20,6 @@ PASSWORD = "correct-horse-" + uuid.uuid4().hex[:8]
 
 async def _login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, str]:
     return await login(client, email, password)
-
-
-@pytest.fixture
-async def gw(stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.running["gateway"].url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-def admin_login(stack) -> tuple[str, str]:
-    """The stack's bootstrap admin, read from the env it was started with (importing the root
-    conftest again would re-run it and draw a new random password)."""
-    return stack.env["BOOTSTRAP_ADMIN_EMAIL"], stack.env["BOOTSTRAP_ADMIN_PASSWORD"]
 
 
 async def test_records_and_access_through_the_gateway(gw, admin_login):

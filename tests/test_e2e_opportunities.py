@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -25,17 +24,6 @@ HOT = {
     "decision_maker_identified": "yes",
     "budget_confirmed": "yes",
 }
-
-
-@pytest.fixture
-async def gw(stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.running["gateway"].url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-def admin_login(stack) -> tuple[str, str]:
-    return stack.env["BOOTSTRAP_ADMIN_EMAIL"], stack.env["BOOTSTRAP_ADMIN_PASSWORD"]
 
 
 async def api_key(gw: httpx.AsyncClient, admin: dict[str, str], *scopes: str) -> dict[str, str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +16,6 @@ import pytest
 
 from conftest import EVENTS_API_KEY, ok, organisation, wait_for
 from fieldforce.apps import BY_NAME
-from fieldforce.stack import Stack
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "correct-horse-" + uuid.uuid4().hex[:8]
@@ -26,17 +24,6 @@ VISITS = "/api/v1/visits"
 PLANS = "/api/v1/visit-plans"
 HERE = {"lat": 31.2304, "lon": 121.4737}
 FAR = {"lat": 31.2504, "lon": 121.4737}  # about 2.2 km north
-
-
-@pytest.fixture
-async def gw(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.running["gateway"].url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-def admin_login(stack: Stack) -> tuple[str, str]:
-    return stack.env["BOOTSTRAP_ADMIN_EMAIL"], stack.env["BOOTSTRAP_ADMIN_PASSWORD"]
 
 
 def iso(at: datetime) -> str:
