@@ -765,6 +765,10 @@ def _owners_list(r: Records) -> dict[str, str]:
     return {"rep_id": str(r.customer["owner_id"]), "limit": "200"}
 
 
+def _constant(body: dict[str, str]) -> Callable[[Records], Any]:
+    return lambda r: body
+
+
 def _case_ops(kind: str) -> list[Op]:
     """Complaints and market reports: one set of rules. Whoever sees the case (its rep, their
     managers, admins, keys that may write) works on it; whoever may not see the customer is
@@ -804,7 +808,7 @@ def _case_ops(kind: str) -> list[Op]:
                 f"POST {doc}/{action}",
                 {**RECORD, **keys("visits:write")},
                 path=at(part, f"/{action}"),
-                body=(lambda r, b=body: b) if body is not None else None,
+                body=None if body is None else _constant(body),
                 fresh=(part,),
             )
             for action, part, body in moves

@@ -140,11 +140,9 @@ def _outcome(body: VisitOutcome, *, only_sent: bool) -> dict[str, Any]:
         if values.get(key) is not None:
             values[key] = cents(values[key])
     if "expenses" in sent:
-        expenses = [
-            {"category": e.category, "amount": cents(e.amount)} for e in body.expenses or []
-        ]
-        values["expenses"] = expenses
-        values["expenses_total"] = sum((e["amount"] for e in expenses), NO_MONEY)
+        amounts = [(e.category, cents(e.amount)) for e in body.expenses or []]
+        values["expenses"] = [{"category": c, "amount": a} for c, a in amounts]
+        values["expenses_total"] = sum((a for _, a in amounts), NO_MONEY)
     if "check_in_location" in sent:
         loc = body.check_in_location
         values["check_in_lat"] = loc.lat if loc else None
