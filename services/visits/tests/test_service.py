@@ -58,6 +58,9 @@ def test_the_api_document_tells_a_client_each_answer():
     described("/api/v1/visits", "post", "422", "may not see")
     described("/api/v1/visits/{visit_id}", "get", "404", "another rep's")
     described("/api/v1/visits/{visit_id}/complete", "post", "409", "final")
+    described("/api/v1/visits/{visit_id}/complete", "post", "409", "Idempotency-Key")
+    patch_conflict = paths["/api/v1/visits/{visit_id}"]["patch"]["responses"]["409"]
+    assert "Idempotency-Key" not in patch_conflict["description"]
     described("/api/v1/visit-plans", "post", "409", "already has a plan")
     described("/api/v1/visit-plans/{plan_id}/approve", "post", "409", "submitted")
     described("/api/v1/visit-plans/{plan_id}", "patch", "412", "If-Match")

@@ -39,15 +39,19 @@ def answers(
     missing: str | None = None,
     conflict: str | None = None,
     invalid: str | None = None,
+    post: bool = True,
 ) -> dict[int | str, dict[str, Any]]:
     """A route's `responses=`: the headers of its success (`ETag` on a record, `Location` too
     on a new one) and the causes of its 404, 409 and 422 in this route's words (the kit
-    documents them as problems, and the 412 of a route that reads `If-Match`)."""
+    documents them as problems, and the 412 of a route that reads `If-Match`). A POST's 409
+    also answers a retry whose Idempotency-Key is still being processed."""
     doc: dict[int | str, dict[str, Any]] = {}
     if created:
         doc[201] = with_headers("ETag", "Location")
     elif record:
         doc[200] = with_headers("ETag")
+    if conflict is not None and post:
+        conflict += " (or the Idempotency-Key is still being processed)"
     for status, cause in ((404, missing), (409, conflict), (422, invalid)):
         if cause is not None:
             doc[status] = {"description": cause}

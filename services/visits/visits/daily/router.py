@@ -111,7 +111,7 @@ async def get_report(report: VisibleReport, session: SessionDep, settings: Setti
 @router.patch(
     BY_ID,
     response_model=DailyReportRead,
-    responses=answers(missing=MISSING, conflict="Only a returned report is changed"),
+    responses=answers(missing=MISSING, conflict="Only a returned report is changed", post=False),
     summary="Change a returned report (If-Match)",
 )
 async def patch_report(

@@ -98,6 +98,7 @@ async def get_items(plan: VisiblePlan, session: SessionDep, page: PageDep) -> Re
         missing=MISSING,
         conflict="Only a draft or returned plan is edited (an approved one is frozen)",
         invalid=ITEMS,
+        post=False,
     ),
     summary="Edit a draft or returned plan (If-Match)",
 )

@@ -80,7 +80,7 @@ async def get_visit(visit: VisibleVisit) -> Response:
 @router.patch(
     BY_ID,
     response_model=VisitRead,
-    responses=answers(missing=MISSING, conflict=FINAL, invalid=OUTCOME),
+    responses=answers(missing=MISSING, conflict=FINAL, invalid=OUTCOME, post=False),
     summary="Change a planned visit (If-Match)",
 )
 async def patch_visit(
