@@ -14,11 +14,12 @@ key scopes the table names are exactly those the matrix lets through.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,12 @@ OPPORTUNITIES_READ = ("opportunities:read", "opportunities:write")
 LEADS_READ = ("leads:read", "leads:write")
 VISITS_READ = ("visits:read", "visits:write")
 VISITS = "/api/v1/visits"
+PLANS = "/api/v1/visit-plans"
+REPORTS = "/api/v1/daily-reports"
+CASES = {"complaint": "/api/v1/complaints", "market": "/api/v1/market-reports"}
+# One plan and one daily report per rep per day: each record made in a run has a day of its
+# own (plans in the future, reports in the past).
+_DAYS = itertools.count()
 LEADS = "/api/v1/leads"
 PRODUCTS = "/api/v1/products"
 TODAY = datetime.now(UTC).date().isoformat()
@@ -111,6 +118,13 @@ class Records:
     visit: str = ""
     payment: str = ""
     product: str = ""
+    # The owner's visit plans (submitted; a draft) and daily reports (submitted; returned).
+    plan: dict[str, Any] = field(default_factory=dict)
+    draft_plan: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+    returned_report: dict[str, Any] = field(default_factory=dict)
+    # The owner's cases about the customer by kind, open and resolved.
+    cases: dict[str, str] = field(default_factory=dict)
 
 
 PARTS = (
@@ -124,6 +138,10 @@ PARTS = (
     "lost",
     "visit",
     "product",
+    "plan",
+    "report",
+    "complaint",
+    "market",
 )
 
 
@@ -209,7 +227,78 @@ class World:
         if "product" in parts:
             product = {"sku": f"MX-{uuid.uuid4().hex[:10]}", "name": "Matrix paper"}
             r.product = (await self.post(PRODUCTS, product))["id"]
+        await self.visits_records(r, parts)
         return r
+
+    async def visits_records(self, r: Records, parts: tuple[str, ...]) -> None:
+        """The owner's plans, reports and cases (as `parts` asks), once the visits service has
+        heard of the customer."""
+        owner, customer = self.headers["owner"], r.customer["id"]
+        if "plan" in parts or "draft_plan" in parts:
+            plan = await self.plan(customer)
+            if "draft_plan" in parts:
+                r.draft_plan = plan
+            else:
+                submitted = await self.gw.post(f"{PLANS}/{plan['id']}/submit", headers=owner)
+                r.plan = await ok(submitted)
+        if "report" in parts or "returned_report" in parts:
+            day = (date(2001, 1, 1) + timedelta(days=next(_DAYS))).isoformat()
+            report = await ok(
+                await self.gw.post(REPORTS, json={"report_date": day}, headers=owner), 201
+            )
+            if "returned_report" in parts:
+                back = {"comment": "matrix: more detail"}
+                r.returned_report = await ok(
+                    await self.gw.post(
+                        f"{REPORTS}/{report['id']}/return",
+                        json=back,
+                        headers=self.headers["manager"],
+                    )
+                )
+            else:
+                r.report = report
+        for kind in CASES:
+            for part in (kind, f"resolved_{kind}"):
+                if part in parts:
+                    r.cases[part] = await self.case(kind, customer, resolved=part != kind)
+
+    async def plan(self, customer_id: str) -> dict[str, Any]:
+        """A draft plan of the owner with one item at the customer, on a day of its own."""
+        day = (date(2031, 1, 1) + timedelta(days=next(_DAYS))).isoformat()
+        item = {
+            "customer_id": customer_id,
+            "slot_start": f"{day}T12:00:00Z",
+            "slot_end": f"{day}T13:00:00Z",
+            "purpose": "service",
+        }
+        return await self.known(PLANS, {"plan_date": day, "items": [item]})
+
+    async def case(self, kind: str, customer_id: str, *, resolved: bool) -> str:
+        body = {
+            "customer_id": customer_id,
+            "category": "matrix",
+            "severity": "low",
+            "description": "raised by the access matrix",
+        }
+        case = await self.known(CASES[kind], body)
+        if resolved:
+            done = {"resolution": "matrix: fixed"}
+            path = f"{CASES[kind]}/{case['id']}/resolve"
+            await ok(await self.gw.post(path, json=done, headers=self.headers["owner"]))
+        return str(case["id"])
+
+    async def known(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """What the owner's POST made, once the visits service knows the customer (a customer
+        it has not heard of yet is a 422)."""
+        made: dict[str, Any] = {}
+
+        async def created() -> bool:
+            resp = await self.gw.post(path, json=body, headers=self.headers["owner"])
+            made.update(resp.json() if resp.status_code == 201 else {})
+            return resp.status_code == 201
+
+        await wait_for(created)
+        return made
 
     async def visit(self, customer_id: str) -> str:
         """A completed visit the owner logged at their customer (once the visits service has
@@ -267,6 +356,8 @@ class Op:
             visit_id=r.visit,
             payment_id=r.payment,
             product_id=r.product,
+            plan_id=r.plan.get("id"),
+            report_id=r.report.get("id"),
         )
 
 
@@ -669,6 +760,62 @@ OPPORTUNITY_OPS: list[Op] = [
 ]
 OPPORTUNITY_OPS.sort(key=lambda op: op.finds is None)
 
+
+def _owners_list(r: Records) -> dict[str, str]:
+    return {"rep_id": str(r.customer["owner_id"]), "limit": "200"}
+
+
+def _constant(body: dict[str, str]) -> Callable[[Records], Any]:
+    return lambda r: body
+
+
+def _case_ops(kind: str) -> list[Op]:
+    """Complaints and market reports: one set of rules. Whoever sees the case (its rep, their
+    managers, admins, keys that may write) works on it; whoever may not see the customer is
+    told which field is wrong when raising one about it."""
+    base = CASES[kind]
+    doc = base + "/{case_id}"
+
+    def at(part: str, action: str = "") -> Callable[[Records], str]:
+        return lambda r: f"{base}/{r.cases[part]}{action}"
+
+    moves = [("start", kind, None), ("resolve", kind, {"resolution": "matrix: fixed"})]
+    moves += [
+        ("close", f"resolved_{kind}", None),
+        ("reopen", f"resolved_{kind}", {"reason": "back"}),
+    ]
+    return [
+        Op(
+            f"GET {base}",
+            {**LISTED, **keys(*VISITS_READ, outcome=SEEN)},
+            params=_owners_list,
+            finds=lambda r: r.cases[kind],
+        ),
+        Op(
+            f"POST {base}",
+            {**RECORD, "other_manager": 422, "other_rep": 422, **keys("visits:write")},
+            body=lambda r: {
+                "customer_id": r.customer["id"],
+                "category": "matrix",
+                "severity": "low",
+                "description": "raised in the access matrix",
+            },
+        ),
+        Op(f"GET {doc}", {**RECORD, **keys(*VISITS_READ)}, path=at(kind)),
+        Op(f"GET {doc}/history", {**RECORD, **keys(*VISITS_READ)}, path=at(kind, "/history")),
+        *(
+            Op(
+                f"POST {doc}/{action}",
+                {**RECORD, **keys("visits:write")},
+                path=at(part, f"/{action}"),
+                body=None if body is None else _constant(body),
+                fresh=(part,),
+            )
+            for action, part, body in moves
+        ),
+    ]
+
+
 VISIT_OPS: list[Op] = [
     Op(
         "GET /api/v1/visits",
@@ -677,7 +824,107 @@ VISIT_OPS: list[Op] = [
         finds=lambda r: r.visit,
     ),
     Op("GET /api/v1/visits/{visit_id}", {**RECORD, **keys(*VISITS_READ)}),
+    # Customers due a visit: the owner's never-visited second customer.
+    Op(
+        "GET /api/v1/visits/follow-ups",
+        {**LISTED, **keys(*VISITS_READ, outcome=SEEN)},
+        params=_owners_list,
+        finds=lambda r: r.other,
+    ),
+    Op(
+        "GET /api/v1/visit-plans",
+        {**LISTED, **keys(*VISITS_READ, outcome=SEEN)},
+        params=_owners_list,
+        finds=lambda r: str(r.plan["id"]),
+    ),
+    # Everyone plans their own days; a key plans nobody's.
+    Op(
+        "POST /api/v1/visit-plans",
+        {**dict.fromkeys(PEOPLE, OK), **keys()},
+        body=lambda r: {"plan_date": (date(2031, 1, 1) + timedelta(days=next(_DAYS))).isoformat()},
+    ),
+    Op("GET /api/v1/visit-plans/{plan_id}", {**RECORD, **keys(*VISITS_READ)}),
+    Op("GET /api/v1/visit-plans/{plan_id}/items", {**RECORD, **keys(*VISITS_READ)}),
+    # Only the rep edits and submits their plan; who else sees it is refused.
+    Op(
+        "PATCH /api/v1/visit-plans/{plan_id}",
+        {**RECORD, "admin": 403, "manager": 403, **keys()},
+        path=lambda r: f"{PLANS}/{r.draft_plan['id']}",
+        body=lambda r: {"area": "matrix"},
+        headers=lambda r: {"If-Match": f'"{r.draft_plan["version"]}"'},
+        fresh=("draft_plan",),
+    ),
+    Op(
+        "POST /api/v1/visit-plans/{plan_id}/submit",
+        {**RECORD, "admin": 403, "manager": 403, **keys()},
+        path=lambda r: f"{PLANS}/{r.draft_plan['id']}/submit",
+        fresh=("draft_plan",),
+    ),
+    # The rep's manager (or an admin) decides; never the rep on their own plan.
+    Op(
+        "POST /api/v1/visit-plans/{plan_id}/approve",
+        {**RECORD, "owner": 403, **keys()},
+        fresh=("plan",),
+    ),
+    Op(
+        "POST /api/v1/visit-plans/{plan_id}/return",
+        {**RECORD, "owner": 403, **keys()},
+        body=lambda r: {"comment": "matrix: too few visits"},
+        fresh=("plan",),
+    ),
+    Op(
+        "GET /api/v1/daily-reports",
+        {**LISTED, **keys(*VISITS_READ, outcome=SEEN)},
+        params=_owners_list,
+        finds=lambda r: str(r.report["id"]),
+    ),
+    Op(
+        "POST /api/v1/daily-reports",
+        {**dict.fromkeys(PEOPLE, OK), **keys()},
+        body=lambda r: {
+            "report_date": (date(2001, 1, 1) + timedelta(days=next(_DAYS))).isoformat()
+        },
+    ),
+    # Managers (and admins, keys) list who has not reported; a rep is refused.
+    Op(
+        "GET /api/v1/daily-reports/missing",
+        {**dict.fromkeys(PEOPLE, OK), "owner": 403, "other_rep": 403, **keys(*VISITS_READ)},
+    ),
+    Op(
+        "GET /api/v1/daily-reports/days/{report_date}",
+        {**RECORD, **keys(*VISITS_READ)},
+        path=lambda r: f"{REPORTS}/days/{r.report['report_date']}",
+        params=lambda r: {"rep_id": str(r.customer["owner_id"])},
+    ),
+    Op("GET /api/v1/daily-reports/{report_id}", {**RECORD, **keys(*VISITS_READ)}),
+    Op(
+        "PATCH /api/v1/daily-reports/{report_id}",
+        {**RECORD, "admin": 403, "manager": 403, **keys()},
+        path=lambda r: f"{REPORTS}/{r.returned_report['id']}",
+        body=lambda r: {"lessons": "matrix"},
+        headers=lambda r: {"If-Match": f'"{r.returned_report["version"]}"'},
+        fresh=("returned_report",),
+    ),
+    Op(
+        "POST /api/v1/daily-reports/{report_id}/submit",
+        {**RECORD, "admin": 403, "manager": 403, **keys()},
+        path=lambda r: f"{REPORTS}/{r.returned_report['id']}/submit",
+        fresh=("returned_report",),
+    ),
+    Op(
+        "POST /api/v1/daily-reports/{report_id}/sign-off",
+        {**RECORD, "owner": 403, **keys()},
+        fresh=("report",),
+    ),
+    Op(
+        "POST /api/v1/daily-reports/{report_id}/return",
+        {**RECORD, "owner": 403, **keys()},
+        body=lambda r: {"comment": "matrix: more detail"},
+        fresh=("report",),
+    ),
+    *(op for kind in CASES for op in _case_ops(kind)),
 ]
+VISIT_OPS.sort(key=lambda op: op.finds is None)
 
 FEED_OPS: list[Op] = [
     Op(

@@ -128,10 +128,28 @@ async def record_events(
     one). The feed shows them in the order given (positions are taken in row order)."""
     if not events:
         return []
+    rows = event_rows(session, events, dataversion=dataversion)
+    await insert_rows(session, outbox_table(session), rows)
+    return [row["id"] for row in rows]
+
+
+def outbox_table(session: AsyncSession) -> sa.Table:
+    """The outbox of the app the session belongs to."""
+    return kit_tables(session.info["outbox_schema"]).outbox
+
+
+def event_rows(
+    session: AsyncSession,
+    events: Sequence[tuple[str, str | uuid.UUID | None, dict[str, Any]]],
+    *,
+    dataversion: str = "1",
+) -> list[dict[str, Any]]:
+    """The outbox rows of `(type, subject, data)` events, keyed by column name: for a write
+    that inserts its events in the same statement as its change (a data-modifying CTE into
+    `outbox_table(session)`), saving a round trip; `record_events` inserts them on their own."""
     source = session.info["outbox_source"]
     now = utcnow()
-    ids = ordered_uuids(len(events))
-    rows = [
+    return [
         {
             "id": event_id,
             "type": type_,
@@ -141,10 +159,8 @@ async def record_events(
             "data": data,
             "dataversion": dataversion,
         }
-        for event_id, (type_, subject, data) in zip(ids, events, strict=True)
+        for event_id, (type_, subject, data) in zip(ordered_uuids(len(events)), events, strict=True)
     ]
-    await insert_rows(session, kit_tables(session.info["outbox_schema"]).outbox, rows)
-    return ids
 
 
 def payload_uuid(value: Any) -> uuid.UUID | None:

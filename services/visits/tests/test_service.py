@@ -3,6 +3,8 @@ directory answering the question visits asks most: who supervises a rep."""
 
 from __future__ import annotations
 
+from visits.main import create_app
+
 
 async def test_a_reps_supervisor_follows_the_rep_across_teams(visits, org):
     ready = (await visits.get("/readyz")).json()
@@ -30,3 +32,42 @@ async def test_a_reps_supervisor_follows_the_rep_across_teams(visits, org):
     assert await visits.events() == []
     assert (await visits.get("/events", as_=org.rep_a)).status_code == 403
     assert (await visits.get("/events")).status_code == 401
+
+
+def test_the_api_document_tells_a_client_each_answer():
+    """What a generated client is told: money as decimal strings (in and out), and each
+    route's own 404 / 409 / 422 with its cause, as problem documents, and its ETag."""
+    doc = create_app().openapi()
+    schemas, paths = doc["components"]["schemas"], doc["paths"]
+    sent = schemas["VisitCreate"]["properties"]["order_amount"]["anyOf"][0]
+    assert sent["type"] == "string" and sent["pattern"].startswith("^(0|[1-9]")
+    for model, field in [
+        ("VisitRead", "order_amount"),
+        ("VisitRead", "expenses_total"),
+        ("ExpenseRead", "amount"),
+        ("DailyFigures", "collected_amount"),
+    ]:
+        assert schemas[model]["properties"][field]["type"] == "string", (model, field)
+
+    def described(path: str, method: str, status: str, words: str) -> None:
+        answer = paths[path][method]["responses"][status]
+        assert words in answer["description"], (path, method, status, answer["description"])
+        assert "application/problem+json" in answer["content"], (path, method, status)
+
+    described("/api/v1/visits", "post", "409", "plan item already has its visit")
+    described("/api/v1/visits", "post", "422", "may not see")
+    described("/api/v1/visits/{visit_id}", "get", "404", "another rep's")
+    described("/api/v1/visits/{visit_id}/complete", "post", "409", "final")
+    described("/api/v1/visits/{visit_id}/complete", "post", "409", "Idempotency-Key")
+    patch_conflict = paths["/api/v1/visits/{visit_id}"]["patch"]["responses"]["409"]
+    assert "Idempotency-Key" not in patch_conflict["description"]
+    described("/api/v1/visit-plans", "post", "409", "already has a plan")
+    described("/api/v1/visit-plans/{plan_id}/approve", "post", "409", "submitted")
+    described("/api/v1/visit-plans/{plan_id}", "patch", "412", "If-Match")
+    described("/api/v1/daily-reports", "post", "409", "already reported")
+    described("/api/v1/daily-reports/{report_id}/sign-off", "post", "409", "submitted")
+    described("/api/v1/complaints/{case_id}/close", "post", "409", "state")
+    described("/api/v1/market-reports/{case_id}", "get", "404", "market report")
+    assert "ETag" in paths["/api/v1/visit-plans/{plan_id}"]["get"]["responses"]["200"]["headers"]
+    created = paths["/api/v1/complaints"]["post"]["responses"]["201"]["headers"]
+    assert {"ETag", "Location"} <= set(created)

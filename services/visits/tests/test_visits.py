@@ -45,7 +45,10 @@ async def test_a_logged_visit_is_recorded_and_announced_with_what_a_consumer_nee
             memo="Needs toner by Friday",
             next_step="send quote",
             next_visit_on=visits.day(7),
-            expenses=[{"category": "taxi", "amount": "35.20"}, {"category": "lunch", "amount": 40}],
+            expenses=[
+                {"category": "taxi", "amount": "35.20"},
+                {"category": "lunch", "amount": "40"},
+            ],
             competitor_news="Rival cut prices 5%",
             customer_feedback="happy with delivery",
         ),
@@ -61,10 +64,11 @@ async def test_a_logged_visit_is_recorded_and_announced_with_what_a_consumer_nee
     assert v["distance_m"] == 0.0 and v["far_from_customer"] is False
     assert v["order_amount"] == "1250.50" and v["collected_amount"] == "300.00"
     assert v["expenses_total"] == "75.20"
+    # Money is answered at its scale, whatever scale it was sent with.
     assert v["expenses"] == [
         {"category": "taxi", "amount": "35.20"},
-        {"category": "lunch", "amount": "40"},
-    ] or v["expenses"][1]["amount"] in ("40", "40.00")
+        {"category": "lunch", "amount": "40.00"},
+    ]
     assert v["customer_code"] == customer["code"] and v["customer_status"] == "active"
     assert (await visits.get(f"{API}/{v['id']}", as_=org.rep_a)).json() == v
 
@@ -87,6 +91,7 @@ async def test_a_logged_visit_is_recorded_and_announced_with_what_a_consumer_nee
         "order_taken": True,
         "order_amount": "1250.50",
         "collected_amount": "300.00",
+        "expenses_total": "75.20",
         "check_in_at": visits.at(0, 9).replace("Z", "+00:00"),
         "check_out_at": visits.at(0, 9, 40).replace("Z", "+00:00"),
         "visit_date": visits.day(0),
@@ -104,6 +109,9 @@ async def test_a_far_check_in_is_flagged_not_refused(visits, org):
         "POST", API, 201, json=visit(visits, placed, check_in_location=visits.FAR), as_=org.rep_a
     )
     assert far["far_from_customer"] is True and 1000 < far["distance_m"] < 1200
+    # The answer is the visit as stored (no money: zero at the money's scale).
+    assert far["order_amount"] == far["collected_amount"] == far["expenses_total"] == "0.00"
+    assert (await visits.ok("GET", f"{API}/{far['id']}", as_=org.rep_a)) == far
     near = await visits.ok(
         "POST",
         API,
@@ -274,6 +282,10 @@ async def test_bad_input_is_a_422_problem_and_writes_nothing(visits, org, clock)
         (visit(visits, customer, collected_amount="1e40"), "collected_amount"),
         (visit(visits, customer, collected_amount=10**30), "collected_amount"),
         (visit(visits, customer, collected_amount="NaN"), "collected_amount"),
+        # Money travels as decimal strings of cents, never as JSON numbers (read as floats).
+        (visit(visits, customer, collected_amount=12.5), "collected_amount"),
+        (visit(visits, customer, collected_amount="1.005"), "collected_amount"),
+        (visit(visits, customer, expenses=[{"category": "taxi", "amount": 3}]), "amount"),
         (visit(visits, customer, order_taken=True), "order_amount"),
         (visit(visits, customer, order_amount="10"), "order_amount"),
         (visit(visits, customer, memo="bad\x00memo"), "memo"),

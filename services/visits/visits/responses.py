@@ -4,6 +4,7 @@ strings) with its ETag, and a Location for a new one."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 from pydantic import BaseModel
@@ -11,6 +12,7 @@ from starlette.responses import Response
 
 from servicekit.app import json_response
 from servicekit.etag import etag_for
+from servicekit.openapi import with_headers
 
 
 def record(
@@ -28,3 +30,29 @@ def listing(items: Sequence[BaseModel], next_cursor: str | None) -> Response:
     model before encoding it)."""
     body = {"items": [i.model_dump(mode="json") for i in items], "next_cursor": next_cursor}
     return Response(orjson.dumps(body), media_type="application/json")
+
+
+def answers(
+    *,
+    created: bool = False,
+    record: bool = True,
+    missing: str | None = None,
+    conflict: str | None = None,
+    invalid: str | None = None,
+    post: bool = True,
+) -> dict[int | str, dict[str, Any]]:
+    """A route's `responses=`: the headers of its success (`ETag` on a record, `Location` too
+    on a new one) and the causes of its 404, 409 and 422 in this route's words (the kit
+    documents them as problems, and the 412 of a route that reads `If-Match`). A POST's 409
+    also answers a retry whose Idempotency-Key is still being processed."""
+    doc: dict[int | str, dict[str, Any]] = {}
+    if created:
+        doc[201] = with_headers("ETag", "Location")
+    elif record:
+        doc[200] = with_headers("ETag")
+    if conflict is not None and post:
+        conflict += " (or the Idempotency-Key is still being processed)"
+    for status, cause in ((404, missing), (409, conflict), (422, invalid)):
+        if cause is not None:
+            doc[status] = {"description": cause}
+    return doc

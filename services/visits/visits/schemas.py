@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 from servicekit.fields import NO_NUL
 from servicekit.inputs import Date, Timestamp
@@ -38,7 +38,7 @@ LongText = Annotated[str, _text(4000), NO_NUL]
 Category = Annotated[str, _text(100, 1), NO_NUL]
 Comment = Annotated[str, _text(2000), NO_NUL]
 Required = Annotated[str, _text(4000, 1), NO_NUL]
-Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+CENT = Decimal("0.01")
 # ISO text only (the kit's Date: never a number of seconds), within the company's years.
 Day = Annotated[Date, AfterValidator(_in_range)]
 # A moment with a time zone, stored and answered in UTC ("...Z").
@@ -53,6 +53,11 @@ class Input(BaseModel):
 
 class Decision(Input):
     comment: Comment | None = None
+
+
+def cents(amount: Decimal) -> Decimal:
+    """An amount at the scale money is stored and answered with ("300" -> 300.00)."""
+    return amount.quantize(CENT)
 
 
 def row_fields(row: Any, model: type[BaseModel]) -> dict[str, Any]:

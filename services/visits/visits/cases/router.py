@@ -26,7 +26,7 @@ from visits.cases.schemas import (
 )
 from visits.cases.service import COMPLAINT, MARKET, Kind
 from visits.dependencies import SettingsDep
-from visits.responses import listing, record
+from visits.responses import answers, listing, record
 
 BY_ID = "/{case_id:uuid}"
 
@@ -42,8 +42,26 @@ def build(kind: Kind, prefix: str, tag: str) -> APIRouter:
 
     Visible = Annotated[Any, Depends(visible)]
     Locked = Annotated[Any, Depends(locked)]
+    missing = (
+        f"No such {kind.noun}, or one the caller may not see (another rep's is answered the same)"
+    )
+    moved = answers(
+        missing=missing,
+        conflict=f"Not possible in the {kind.noun}'s state (open -> in_progress -> resolved -> "
+        "closed; reopened from resolved or closed)",
+    )
 
-    @router.post("", status_code=201, response_model=CaseRead, summary=f"Raise a {kind.noun}")
+    @router.post(
+        "",
+        status_code=201,
+        response_model=CaseRead,
+        responses=answers(
+            created=True,
+            invalid="A field is wrong (`errors` names it): a visit or customer the caller may "
+            "not see, a complaint without its customer",
+        ),
+        summary=f"Raise a {kind.noun}",
+    )
     async def raise_case(
         body: CaseCreate, session: SessionDep, principal: CurrentPrincipal, settings: SettingsDep
     ) -> Response:
@@ -64,13 +82,18 @@ def build(kind: Kind, prefix: str, tag: str) -> APIRouter:
         )
         return listing(items, cursor)
 
-    @router.get(BY_ID, response_model=CaseRead, summary=f"A {kind.noun}")
+    @router.get(
+        BY_ID, response_model=CaseRead, responses=answers(missing=missing), summary=f"A {kind.noun}"
+    )
     async def get_case(case: Visible) -> Response:
         result = service.read(case)
         return record(result, result.version)
 
     @router.get(
-        BY_ID + "/history", response_model=Page[CaseChangeRead], summary="Every change of state"
+        BY_ID + "/history",
+        response_model=Page[CaseChangeRead],
+        responses=answers(record=False, missing=missing),
+        summary="Every change of state",
     )
     async def history(case: Visible, session: SessionDep, page: PageDep) -> Response:
         rows = await repository.changes_page(session, case.id, page)
@@ -89,7 +112,12 @@ def build(kind: Kind, prefix: str, tag: str) -> APIRouter:
         result = await service.transition(session, principal, kind, case, action, note)
         return record(result, result.version)
 
-    @router.post(BY_ID + "/start", response_model=CaseRead, summary="Work on it (in progress)")
+    @router.post(
+        BY_ID + "/start",
+        response_model=CaseRead,
+        responses=moved,
+        summary="Work on it (in progress)",
+    )
     async def start(
         if_match: OptionalIfMatch,
         case: Locked,
@@ -99,7 +127,7 @@ def build(kind: Kind, prefix: str, tag: str) -> APIRouter:
     ) -> Response:
         return await move(if_match, case, session, principal, "start", body.note if body else None)
 
-    @router.post(BY_ID + "/resolve", response_model=CaseRead, summary="Resolve it")
+    @router.post(BY_ID + "/resolve", response_model=CaseRead, responses=moved, summary="Resolve it")
     async def resolve(
         if_match: OptionalIfMatch,
         body: ResolveBody,
@@ -109,7 +137,9 @@ def build(kind: Kind, prefix: str, tag: str) -> APIRouter:
     ) -> Response:
         return await move(if_match, case, session, principal, "resolve", body.resolution)
 
-    @router.post(BY_ID + "/close", response_model=CaseRead, summary="Close a resolved one")
+    @router.post(
+        BY_ID + "/close", response_model=CaseRead, responses=moved, summary="Close a resolved one"
+    )
     async def close(
         if_match: OptionalIfMatch,
         case: Locked,
@@ -119,7 +149,9 @@ def build(kind: Kind, prefix: str, tag: str) -> APIRouter:
     ) -> Response:
         return await move(if_match, case, session, principal, "close", body.note if body else None)
 
-    @router.post(BY_ID + "/reopen", response_model=CaseRead, summary="Reopen it, with why")
+    @router.post(
+        BY_ID + "/reopen", response_model=CaseRead, responses=moved, summary="Reopen it, with why"
+    )
     async def reopen(
         if_match: OptionalIfMatch,
         body: ReopenBody,

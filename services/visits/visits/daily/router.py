@@ -25,17 +25,24 @@ from visits.daily.schemas import (
     SignOffBody,
 )
 from visits.dependencies import SettingsDep
-from visits.responses import listing, record
+from visits.responses import answers, listing, record
 from visits.schemas import Day
 
 router = kit_router(prefix="/api/v1/daily-reports", tags=["daily reports"])
 BY_ID = "/{report_id:uuid}"
+MISSING = "No such report, or one the caller may not see (another rep's is answered the same)"
+DECIDED = "Only a submitted report is signed off or returned"
 
 
 @router.post(
     "",
     status_code=201,
     response_model=DailyReportRead,
+    responses=answers(
+        created=True,
+        conflict="The rep already reported that day (`existing_id` names the report)",
+        invalid="A field is wrong (`errors` names it), e.g. a day that has not come yet",
+    ),
     summary="Submit the day's report (its figures are frozen now)",
 )
 async def submit_report(
@@ -76,6 +83,7 @@ async def missing_reports(
 @router.get(
     "/days/{report_date}",
     response_model=DailyReportRead,
+    responses=answers(missing="A rep the caller may not see (answered as no report)"),
     summary="A rep's report of a day, with its figures (live until submitted)",
 )
 async def day_report(
@@ -89,13 +97,23 @@ async def day_report(
     return record(report, report.version)
 
 
-@router.get(BY_ID, response_model=DailyReportRead, summary="A daily report")
+@router.get(
+    BY_ID,
+    response_model=DailyReportRead,
+    responses=answers(missing=MISSING),
+    summary="A daily report",
+)
 async def get_report(report: VisibleReport, session: SessionDep, settings: SettingsDep) -> Response:
     result = await service.read(session, settings, report)
     return record(result, result.version)
 
 
-@router.patch(BY_ID, response_model=DailyReportRead, summary="Change a returned report (If-Match)")
+@router.patch(
+    BY_ID,
+    response_model=DailyReportRead,
+    responses=answers(missing=MISSING, conflict="Only a returned report is changed", post=False),
+    summary="Change a returned report (If-Match)",
+)
 async def patch_report(
     if_match: IfMatch,
     body: ReportUpdate,
@@ -109,7 +127,12 @@ async def patch_report(
     return record(result, result.version)
 
 
-@router.post(BY_ID + "/submit", response_model=DailyReportRead, summary="Submit a returned report")
+@router.post(
+    BY_ID + "/submit",
+    response_model=DailyReportRead,
+    responses=answers(missing=MISSING, conflict="Only a returned report is submitted again"),
+    summary="Submit a returned report",
+)
 async def resubmit_report(
     if_match: OptionalIfMatch,
     report: LockedReport,
@@ -122,7 +145,12 @@ async def resubmit_report(
     return record(result, result.version)
 
 
-@router.post(BY_ID + "/sign-off", response_model=DailyReportRead, summary="Sign off (manager)")
+@router.post(
+    BY_ID + "/sign-off",
+    response_model=DailyReportRead,
+    responses=answers(missing=MISSING, conflict=DECIDED),
+    summary="Sign off (manager)",
+)
 async def sign_off_report(
     if_match: OptionalIfMatch,
     report: LockedReport,
@@ -138,7 +166,12 @@ async def sign_off_report(
     return record(result, result.version)
 
 
-@router.post(BY_ID + "/return", response_model=DailyReportRead, summary="Return with a comment")
+@router.post(
+    BY_ID + "/return",
+    response_model=DailyReportRead,
+    responses=answers(missing=MISSING, conflict=DECIDED),
+    summary="Return with a comment",
+)
 async def return_report(
     if_match: OptionalIfMatch,
     body: ReturnBody,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from servicekit.fields import DecimalOut
 from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from visits.schemas import Comment, Day, Input, LongText
 
@@ -49,8 +49,8 @@ class DailyFigures(BaseModel):
     visits_completed: int
     effective_visits: int
     visits_with_order: int
-    order_amount: Decimal
-    collected_amount: Decimal
+    order_amount: DecimalOut
+    collected_amount: DecimalOut
     complaints_raised: int
     far_check_ins: int
     planned_items: int

@@ -52,7 +52,7 @@ from visits.daily.schemas import (
     ReportUpdate,
 )
 from visits.models import directory
-from visits.schemas import row_fields
+from visits.schemas import cents, row_fields
 
 TYPED = ("attendance", "competitor_info", "customer_feedback", "lessons", "tomorrow_focus", "mood")
 
@@ -67,8 +67,8 @@ async def figures(
         visits_completed=row.visits_completed,
         effective_visits=row.effective_visits,
         visits_with_order=row.visits_with_order,
-        order_amount=Decimal(row.order_amount).quantize(Decimal("0.01")),
-        collected_amount=Decimal(row.collected_amount).quantize(Decimal("0.01")),
+        order_amount=cents(Decimal(row.order_amount)),
+        collected_amount=cents(Decimal(row.collected_amount)),
         complaints_raised=row.complaints_raised,
         far_check_ins=row.far_check_ins,
         planned_items=planned,

@@ -23,14 +23,30 @@ from visits.plans.schemas import (
     PlanUpdate,
     ReturnBody,
 )
-from visits.responses import listing, record
+from visits.responses import answers, listing, record
 from visits.schemas import Decision
 
 router = kit_router(prefix="/api/v1/visit-plans", tags=["visit plans"])
 BY_ID = "/{plan_id:uuid}"
+MISSING = "No such plan, or one the caller may not see (another rep's is answered the same)"
+ITEMS = (
+    "An item is wrong (`errors` names it): a slot off the plan's day or ending before it "
+    "starts, overlapping slots, a customer the rep may not see or the service has not heard of"
+)
+DECIDED = "Only a submitted plan is decided on"
 
 
-@router.post("", status_code=201, response_model=PlanRead, summary="Plan a day (a draft)")
+@router.post(
+    "",
+    status_code=201,
+    response_model=PlanRead,
+    responses=answers(
+        created=True,
+        conflict="The rep already has a plan for that day (`existing_id` names it)",
+        invalid=ITEMS,
+    ),
+    summary="Plan a day (a draft)",
+)
 async def create_plan(
     body: PlanCreate, session: SessionDep, principal: CurrentPrincipal, settings: SettingsDep
 ) -> Response:
@@ -52,20 +68,40 @@ async def list_plans(
     return listing(items, cursor)
 
 
-@router.get(BY_ID, response_model=PlanRead, summary="A plan with its items")
+@router.get(
+    BY_ID,
+    response_model=PlanRead,
+    responses=answers(missing=MISSING),
+    summary="A plan with its items",
+)
 async def get_plan(plan: VisiblePlan, session: SessionDep) -> Response:
     result = await service.read(session, plan)
     return record(result, result.version)
 
 
-@router.get(BY_ID + "/items", response_model=Page[PlanItemRead], summary="A plan's items")
+@router.get(
+    BY_ID + "/items",
+    response_model=Page[PlanItemRead],
+    responses=answers(record=False, missing=MISSING),
+    summary="A plan's items",
+)
 async def get_items(plan: VisiblePlan, session: SessionDep, page: PageDep) -> Response:
     rows = await repository.items_page(session, plan.id, page)
     items, cursor = make_page(rows, page, lambda r: [r.slot_start, r.id])
     return listing([PlanItemRead.model_validate(r) for r in items], cursor)
 
 
-@router.patch(BY_ID, response_model=PlanRead, summary="Edit a draft or returned plan (If-Match)")
+@router.patch(
+    BY_ID,
+    response_model=PlanRead,
+    responses=answers(
+        missing=MISSING,
+        conflict="Only a draft or returned plan is edited (an approved one is frozen)",
+        invalid=ITEMS,
+        post=False,
+    ),
+    summary="Edit a draft or returned plan (If-Match)",
+)
 async def patch_plan(
     if_match: IfMatch,
     body: PlanUpdate,
@@ -79,7 +115,12 @@ async def patch_plan(
     return record(result, result.version)
 
 
-@router.post(BY_ID + "/submit", response_model=PlanRead, summary="Submit for approval")
+@router.post(
+    BY_ID + "/submit",
+    response_model=PlanRead,
+    responses=answers(missing=MISSING, conflict="Only a draft or returned plan is submitted"),
+    summary="Submit for approval",
+)
 async def submit_plan(
     if_match: OptionalIfMatch, plan: LockedPlan, session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
@@ -88,7 +129,12 @@ async def submit_plan(
     return record(result, result.version)
 
 
-@router.post(BY_ID + "/approve", response_model=PlanRead, summary="Approve (the rep's manager)")
+@router.post(
+    BY_ID + "/approve",
+    response_model=PlanRead,
+    responses=answers(missing=MISSING, conflict=DECIDED),
+    summary="Approve (the rep's manager)",
+)
 async def approve_plan(
     if_match: OptionalIfMatch,
     plan: LockedPlan,
@@ -103,7 +149,12 @@ async def approve_plan(
     return record(result, result.version)
 
 
-@router.post(BY_ID + "/return", response_model=PlanRead, summary="Return with a comment")
+@router.post(
+    BY_ID + "/return",
+    response_model=PlanRead,
+    responses=answers(missing=MISSING, conflict=DECIDED),
+    summary="Return with a comment",
+)
 async def return_plan(
     if_match: OptionalIfMatch,
     body: ReturnBody,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.outbox import outbox_table
 from servicekit.pagination import PageParams, keyset
 from visits.customer_facts.models import CUSTOMERS
 from visits.visitlog.models import LAST_CONTACTS, VISITS
@@ -23,14 +25,46 @@ def _with_customer() -> sa.Select[Any]:
     ).select_from(VISITS.outerjoin(CUSTOMERS, CF.id == V.customer_id))
 
 
+def _binds(table: sa.Table, prefix: str = "") -> dict[str, sa.BindParameter[Any]]:
+    """Every column of `table` as a named parameter (`prefix` + its name)."""
+    return {c.name: sa.bindparam(prefix + c.name, type_=c.type) for c in table.c}
+
+
 # Built once: a statement made per request costs more to build than to run (its cache key is
 # generated from every value), so the hot writes bind their values as parameters.
-_INSERT = sa.insert(VISITS).returning(VISITS)
+_INSERT = sa.insert(VISITS).values(_binds(VISITS))
+_CONTACT_PREFIX = "contact_"
+_EVENT_PREFIX = "event_"
+_EVENT_COLUMNS = ("id", "type", "source", "subject", "time", "data", "dataversion")
 
 
-async def insert(session: AsyncSession, values: dict[str, Any]) -> Any:
-    """The new row, as stored (defaults included)."""
-    return (await session.execute(_INSERT, values)).one()
+@functools.cache
+def _insert_completed(outbox: sa.Table) -> sa.Insert:
+    """A completed visit, its customer's last contact and its event: one statement (one round
+    trip instead of three), the contact and the event as data-modifying CTEs, which PostgreSQL
+    runs whether or not the statement reads them."""
+    contact = _contact_upsert(_CONTACT_PREFIX).cte("last_contact")
+    binds = _binds(outbox, _EVENT_PREFIX)
+    event = sa.insert(outbox).values({k: binds[k] for k in _EVENT_COLUMNS}).cte("event")
+    return _INSERT.add_cte(contact, event)
+
+
+async def insert(session: AsyncSession, values: dict[str, Any]) -> None:
+    """A visit checked in (planned): `values` has every column."""
+    await session.execute(_INSERT, values)
+
+
+async def insert_completed(
+    session: AsyncSession, values: dict[str, Any], contact: dict[str, Any], event: dict[str, Any]
+) -> None:
+    """A completed visit (`values`: every column) with its customer's last contact (as
+    `contact_values` gives it) and its outbox row (`outbox.event_rows`)."""
+    params = {
+        **values,
+        **{_CONTACT_PREFIX + k: v for k, v in contact.items()},
+        **{_EVENT_PREFIX + k: event[k] for k in _EVENT_COLUMNS},
+    }
+    await session.execute(_insert_completed(outbox_table(session)), params)
 
 
 async def get(session: AsyncSession, visit_id: uuid.UUID, *, for_update: bool = False) -> Any:
@@ -46,8 +80,8 @@ async def update(session: AsyncSession, visit_id: uuid.UUID, values: dict[str, A
     )
 
 
-def _contact_upsert() -> Any:
-    stmt = pg_insert(LAST_CONTACTS)
+def _contact_upsert(prefix: str = "") -> Any:
+    stmt = pg_insert(LAST_CONTACTS).values(_binds(LAST_CONTACTS, prefix))
     new = stmt.excluded
     return stmt.on_conflict_do_update(
         index_elements=[LC.customer_id],
@@ -67,26 +101,22 @@ def _contact_upsert() -> Any:
 _CONTACT_UPSERT = _contact_upsert()
 
 
-async def record_contact(
-    session: AsyncSession,
-    customer_id: uuid.UUID,
-    visit_id: uuid.UUID,
-    at: datetime,
-    effective: bool,
-    day: date,
-) -> None:
-    """A completed visit moves the customer's last contact (and last effective one) forwards;
-    a visit logged late for an earlier time moves nothing back."""
-    await session.execute(
-        _CONTACT_UPSERT,
-        {
-            "customer_id": customer_id,
-            "last_visit_id": visit_id,
-            "last_visit_at": at,
-            "last_effective_at": at if effective else None,
-            "last_effective_on": day if effective else None,
-        },
-    )
+async def record_contact(session: AsyncSession, contact: dict[str, Any]) -> None:
+    """A completed visit moves the customer's last contact (and last effective one) forwards
+    (`contact`: `contact_values`); a visit logged late for an earlier time moves nothing back."""
+    await session.execute(_CONTACT_UPSERT, contact)
+
+
+def contact_values(
+    customer_id: uuid.UUID, visit_id: uuid.UUID, at: datetime, effective: bool, day: date
+) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "last_visit_id": visit_id,
+        "last_visit_at": at,
+        "last_effective_at": at if effective else None,
+        "last_effective_on": day if effective else None,
+    }
 
 
 async def list_page(

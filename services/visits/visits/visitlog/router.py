@@ -12,7 +12,7 @@ from servicekit.etag import IfMatch, OptionalIfMatch
 from servicekit.pagination import Page, PageParams
 from servicekit.routing import SessionDep, kit_router
 from visits.dependencies import SettingsDep
-from visits.responses import listing, record
+from visits.responses import answers, listing, record
 from visits.visitlog import service
 from visits.visitlog.dependencies import LockedVisit, VisibleVisit
 from visits.visitlog.schemas import (
@@ -26,12 +26,25 @@ from visits.visitlog.schemas import (
 
 router = kit_router(prefix="/api/v1/visits", tags=["visits"])
 BY_ID = "/{visit_id:uuid}"
+MISSING = "No such visit, or one the caller may not see (another rep's is answered the same)"
+FINAL = "The visit is completed or cancelled: it is final"
+OUTCOME = (
+    "A field is wrong (`errors` names it): check-out before check-in, a time in the future, "
+    "money below zero or not a decimal string of cents, an order amount without order_taken"
+)
 
 
 @router.post(
     "",
     status_code=201,
     response_model=VisitRead,
+    responses=answers(
+        created=True,
+        conflict="The plan item already has its visit",
+        invalid=OUTCOME + "; a customer the caller may not see or the service has not heard "
+        "of yet; a plan item not of the rep's approved plan for that customer and day; a rep "
+        "the caller may not act for",
+    ),
     summary="Log a visit (completed), or check in (planned)",
 )
 async def create_visit(
@@ -58,13 +71,18 @@ async def list_visits(
     return listing(items, cursor)
 
 
-@router.get(BY_ID, response_model=VisitRead, summary="A visit")
+@router.get(BY_ID, response_model=VisitRead, responses=answers(missing=MISSING), summary="A visit")
 async def get_visit(visit: VisibleVisit) -> Response:
     result = service.read(visit)
     return record(result, result.version)
 
 
-@router.patch(BY_ID, response_model=VisitRead, summary="Change a planned visit (If-Match)")
+@router.patch(
+    BY_ID,
+    response_model=VisitRead,
+    responses=answers(missing=MISSING, conflict=FINAL, invalid=OUTCOME, post=False),
+    summary="Change a planned visit (If-Match)",
+)
 async def patch_visit(
     if_match: IfMatch,
     body: VisitUpdate,
@@ -78,7 +96,12 @@ async def patch_visit(
     return record(result, result.version)
 
 
-@router.post(BY_ID + "/complete", response_model=VisitRead, summary="Check out with the outcome")
+@router.post(
+    BY_ID + "/complete",
+    response_model=VisitRead,
+    responses=answers(missing=MISSING, conflict=FINAL, invalid=OUTCOME),
+    summary="Check out with the outcome",
+)
 async def complete_visit(
     if_match: OptionalIfMatch,
     body: VisitOutcome,
@@ -92,7 +115,12 @@ async def complete_visit(
     return record(result, result.version)
 
 
-@router.post(BY_ID + "/cancel", response_model=VisitRead, summary="Cancel a planned visit")
+@router.post(
+    BY_ID + "/cancel",
+    response_model=VisitRead,
+    responses=answers(missing=MISSING, conflict=FINAL),
+    summary="Cancel a planned visit",
+)
 async def cancel_visit(
     if_match: OptionalIfMatch,
     body: CancelBody,

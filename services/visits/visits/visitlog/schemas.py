@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from servicekit.fields import DecimalOut, Money
 from servicekit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from visits.plans.schemas import Purpose
-from visits.schemas import Category, Day, Input, LongText, Moment, Money, Required
+from visits.schemas import Category, Day, Input, LongText, Moment, Required
 
 
 class Channel(StrEnum):
@@ -97,7 +97,7 @@ class LocationRead(BaseModel):
 
 class ExpenseRead(BaseModel):
     category: str
-    amount: Decimal
+    amount: DecimalOut
 
 
 class VisitRead(BaseModel):
@@ -122,13 +122,13 @@ class VisitRead(BaseModel):
     far_from_customer: bool
     effective: bool
     order_taken: bool
-    order_amount: Decimal
-    collected_amount: Decimal
+    order_amount: DecimalOut
+    collected_amount: DecimalOut
     memo: str | None
     next_step: str | None
     next_visit_on: date | None
     expenses: list[ExpenseRead]
-    expenses_total: Decimal
+    expenses_total: DecimalOut
     competitor_news: str | None
     customer_feedback: str | None
     cancel_reason: str | None

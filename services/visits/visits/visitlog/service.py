@@ -10,6 +10,7 @@ distance to the customer's point and flags a far one; it never refuses it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,7 +23,7 @@ from servicekit.auth import Principal
 from servicekit.db import utcnow
 from servicekit.errors import Forbidden, ValidationFailed
 from servicekit.ids import new_id
-from servicekit.outbox import record_event
+from servicekit.outbox import event_rows, record_event
 from servicekit.pagination import PageParams, make_page
 from visits import calendar
 from visits.access import (
@@ -40,7 +41,7 @@ from visits.customer_facts import repository as customers
 from visits.customer_facts.service import visible_customer
 from visits.geo import haversine_m
 from visits.plans import repository as plans
-from visits.schemas import row_fields
+from visits.schemas import cents
 from visits.visitlog import events, repository
 from visits.visitlog.exceptions import PlanItemTaken, VisitNotFound, WrongVisitState
 from visits.visitlog.models import VISITS
@@ -53,6 +54,8 @@ from visits.visitlog.schemas import (
     VisitUpdate,
 )
 
+# Zero at the scale money is answered with ("0.00").
+NO_MONEY = Decimal("0.00")
 _OUTCOME_COLUMNS = (
     "contact_id",
     "check_out_at",
@@ -68,15 +71,21 @@ _OUTCOME_COLUMNS = (
 )
 
 
-def read(row: Any, **extra: Any) -> VisitRead:
-    """The visit of a row (with the customer's code and name, joined or given in `extra`)."""
-    fields = row_fields(row, VisitRead) | extra
+def read(row: Any) -> VisitRead:
+    """The visit of a row (with the customer's code and name joined)."""
+    return _visit(row._mapping)
+
+
+def _visit(columns: Mapping[str, Any], **extra: Any) -> VisitRead:
+    """The visit of its columns (a row's, or those about to be inserted), `extra` added."""
+    fields = {k: columns[k] for k in VisitRead.model_fields if k in columns} | extra
     location = None
-    if row.check_in_lat is not None and row.check_in_lon is not None:
-        location = LocationRead(
-            lat=row.check_in_lat, lon=row.check_in_lon, accuracy_m=row.check_in_accuracy_m
-        )
-    return VisitRead(**{**fields, "check_in_location": location, "expenses": row.expenses or []})
+    lat, lon = columns["check_in_lat"], columns["check_in_lon"]
+    if lat is not None and lon is not None:
+        location = LocationRead(lat=lat, lon=lon, accuracy_m=columns["check_in_accuracy_m"])
+    return VisitRead(
+        **{**fields, "check_in_location": location, "expenses": columns["expenses"] or []}
+    )
 
 
 async def visible_visit(
@@ -115,7 +124,7 @@ def _check_money(values: dict[str, Any], changes: dict[str, Any]) -> None:
     elif values.get("order_amount"):
         raise _invalid("order_amount", "given, but order_taken is not true")
     if values.get("order_amount") is None:
-        changes["order_amount"] = Decimal(0)
+        changes["order_amount"] = NO_MONEY
 
 
 def _outcome(body: VisitOutcome, *, only_sent: bool) -> dict[str, Any]:
@@ -123,14 +132,17 @@ def _outcome(body: VisitOutcome, *, only_sent: bool) -> dict[str, Any]:
     sent = body.model_fields_set if only_sent else set(VisitOutcome.model_fields)
     values: dict[str, Any] = {k: getattr(body, k) for k in _OUTCOME_COLUMNS if k in sent}
     # null is "not so": no flag, nothing collected (the order amount is judged with its flag).
-    empty: dict[str, Any] = {"effective": False, "order_taken": False, "collected_amount": 0}
+    empty: dict[str, Any] = {"effective": False, "order_taken": False, "collected_amount": NO_MONEY}
     for key, value in empty.items():
         if key in values and values[key] is None:
             values[key] = value
+    for key in ("order_amount", "collected_amount"):
+        if values.get(key) is not None:
+            values[key] = cents(values[key])
     if "expenses" in sent:
-        expenses = body.expenses or []
-        values["expenses"] = [e.model_dump(mode="json") for e in expenses]
-        values["expenses_total"] = sum((e.amount for e in expenses), Decimal(0))
+        amounts = [(e.category, cents(e.amount)) for e in body.expenses or []]
+        values["expenses"] = [{"category": c, "amount": a} for c, a in amounts]
+        values["expenses_total"] = sum((a for _, a in amounts), NO_MONEY)
     if "check_in_location" in sent:
         loc = body.check_in_location
         values["check_in_lat"] = loc.lat if loc else None
@@ -197,34 +209,45 @@ async def create(
     item = None
     if body.plan_item_id is not None:
         item = await _plan_item(session, body.plan_item_id, rep.id, values)
-    if body.status == "completed":
-        values["completed_at"] = now
+    completed = body.status == "completed"
+    values.update(completed_at=now if completed else None, cancel_reason=None, cancelled_at=None)
+    # Every column is known: the answer and the event are made from them, and the visit, its
+    # customer's last contact and its event are written in one statement.
+    visit = _visit(values, customer_code=customer.code, customer_name=customer.name)
     try:
-        row = await repository.insert(session, values)
+        if completed:
+            (event,) = event_rows(
+                session,
+                [(events.VISIT_COMPLETED, visit.id, _event(visit, customer, rep.name, item))],
+            )
+            await repository.insert_completed(session, values, _contact(visit), event)
+        else:
+            await repository.insert(session, values)
     except IntegrityError as exc:
         # Two visits for one item at the same moment: the index decides (the request's
         # transaction is rolled back with the answer).
         if body.plan_item_id is None or "uq_visits_plan_item" not in str(exc.orig):
             raise
         raise PlanItemTaken(body.plan_item_id) from None
-    visit = read(row, customer_code=customer.code, customer_name=customer.name)
-    if visit.status == "completed":
-        await _completed(session, visit, customer, rep.name, item)
     return visit
+
+
+def _contact(visit: VisitRead) -> dict[str, Any]:
+    return repository.contact_values(
+        visit.customer_id, visit.id, visit.check_in_at, visit.effective, visit.visit_date
+    )
+
+
+def _event(visit: VisitRead, customer: Any, rep_name: str | None, item: Any) -> dict[str, Any]:
+    return events.completed(visit, customer, rep_name, item.plan_id if item is not None else None)
 
 
 async def _completed(
     session: AsyncSession, visit: VisitRead, customer: Any, rep_name: str | None, item: Any
 ) -> None:
-    await repository.record_contact(
-        session, visit.customer_id, visit.id, visit.check_in_at, visit.effective, visit.visit_date
-    )
-    plan_id = item.plan_id if item is not None else None
+    await repository.record_contact(session, _contact(visit))
     await record_event(
-        session,
-        events.VISIT_COMPLETED,
-        visit.id,
-        events.completed(visit, customer, rep_name, plan_id),
+        session, events.VISIT_COMPLETED, visit.id, _event(visit, customer, rep_name, item)
     )
 
 
