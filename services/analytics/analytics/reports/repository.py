@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.facts.models import CASE_STEPS, CUSTOMERS, FIELD_REPORTS, PLAN_ITEMS, VISITS
+from analytics.kpis import repository as kpi_records
 from analytics.kpis.repository import within
 from analytics.periods import Period
 from analytics.targets.models import TARGETS
@@ -19,6 +20,20 @@ from analytics.targets.models import TARGETS
 MAX_ITEMS = 500
 COMPLAINT = "complaint"
 DAILY_REPORT = "daily_report"
+
+
+async def reps_rolled_up(
+    session: AsyncSession, rep_ids: Sequence[uuid.UUID], period: Period
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """Each rep's flows of the period from the rollups (`kpis.repository.rolled_up_by_rep`);
+    a rep with none is absent."""
+    if not rep_ids:
+        return {}
+    out: dict[uuid.UUID, dict[str, Any]] = {}
+    for row in await session.execute(kpi_records.rolled_up_by_rep(rep_ids, period)):
+        values = {str(k): v for k, v in row._mapping.items()}
+        out[values.pop("rep_id")] = values
+    return out
 
 
 async def remarks(session: AsyncSession, teams: Sequence[uuid.UUID], period: Period) -> list[Any]:

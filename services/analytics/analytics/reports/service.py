@@ -1,9 +1,11 @@
 """The reports: the weekly team report (周报) and the periodic summary (阶段性总结).
 
-Every figure is part 1's: the measures of a scope and a period (`kpis.measures.measures`) and
-the KPIs made of them (`kpis.definitions.figures`, `target_figure`), under its attribution
-rules and its access rule (`scopes.readable`: a rep sees their own figures, so a team's report
-is a manager's, an admin's or a key's with `kpis:read`; anything else is 404).
+Every figure is part 1's: its measures and the KPIs made of them (`kpis.definitions.figures`,
+`target_figure`), under its attribution rules and its access rule (`scopes.readable`: a rep
+sees their own figures, so a team's report is a manager's, an admin's or a key's with
+`kpis:read`; anything else is 404). The summary takes every measure (`kpis.measures.measures`);
+the weekly report only flows, which it reads from the same rollups by the same statements
+(`rolled_up` and `reps` for the team, `rolled_up_by_rep` for its reps in one statement).
 
 The weekly report of a team for an ISO week (Monday to Sunday, company days):
 - per team and per rep (the reps who were members of the team or a team below it during the
@@ -44,6 +46,7 @@ from analytics.kpis.service import as_period, period_json
 from analytics.periods import Period, containing, parse_named
 from analytics.reports import comparisons, repository
 from analytics.reports.schemas import SummaryQuery, WeeklyQuery
+from analytics.rollups.models import AMOUNTS
 from analytics.scopes import Scope, ScopeKind
 from servicekit.auth import Principal
 from servicekit.csvfiles import csv_lines
@@ -87,13 +90,10 @@ def _figures(m: Measures) -> dict[str, Any]:
     return out
 
 
-async def _progress(
-    session: AsyncSession, ctx: Context, scope: Scope, to_date: Period, month: Period, found: Any
-) -> list[dict[str, Any]]:
-    """The scope's targets of the month, each with the month's actual up to the week's end."""
-    if not found:
+def _progress(m: Measures | None, month: Period, found: Sequence[Any]) -> list[dict[str, Any]]:
+    """The scope's targets of the month, each with `m`'s actual (the month to the week's end)."""
+    if m is None:
         return []
-    m = await measures(session, ctx, scope, to_date)
     return [
         {
             "target_id": t.id,
@@ -104,20 +104,27 @@ async def _progress(
     ]
 
 
-async def _week_of(
-    session: AsyncSession,
-    ctx: Context,
-    scope: Scope,
-    week: Period,
-    month: Period,
-    to_date: Period,
-    targets: Sequence[Any],
-) -> dict[str, Any]:
-    m = await measures(session, ctx, scope, week)
-    return {
-        "figures": _figures(m),
-        "target_completion": await _progress(session, ctx, scope, to_date, month, targets),
-    }
+def _rolled_up(ctx: Context, values: dict[str, Any], period: Period, reps: int) -> Measures:
+    """A scope's measures as part 1's `measures` reads them from the rollups (`rolled_up`: the
+    period's flows) with its reps, weeks and working days. What the rollups do not hold
+    (customers counted once, the pipeline) stays empty: the weekly report reads none of it
+    (`WEEKLY_FIGURES`, collections, the targets' actuals are all flows)."""
+    m = Measures()
+    for name, value in values.items():
+        setattr(m, name, Decimal(value) if name in AMOUNTS else value)
+    m.reps = reps
+    m.weeks = period.weeks
+    m.working_days = ctx.calendar.working_days(period)
+    return m
+
+
+async def _team_week(session: AsyncSession, ctx: Context, scope: Scope, period: Period) -> Measures:
+    start, end = ctx.calendar.start(period.start), ctx.calendar.start(period.end)
+    found = await kpi_records.one_row(
+        session, kpi_records.rolled_up(scope, period), kpi_records.reps(scope, start, end, period)
+    )
+    reps = found.pop("reps")
+    return _rolled_up(ctx, found, period, reps)
 
 
 def _by_scope(rows: Sequence[Any]) -> dict[str, list[Any]]:
@@ -181,38 +188,42 @@ async def weekly(
     resolved_by = Counter(c["rep_id"] for c in resolved)
     planned_by = Counter(i["rep_id"] for i in plan)
 
+    # Every rep's week (and month to date, for those with targets) in one statement each.
+    weeks = await repository.reps_rolled_up(session, rep_ids, week)
+    months = await repository.reps_rolled_up(
+        session, [r for r in rep_ids if str(r) in rep_targets], to_date
+    )
     reps = []
     for rep_id in rep_ids:
         person = people.get(rep_id)
-        row = await _week_of(
-            session,
-            ctx,
-            Scope(ScopeKind.rep, rep_id),
-            week,
-            month,
-            to_date,
-            rep_targets.get(str(rep_id), []),
-        )
+        month_so_far = months.get(rep_id, {}) if str(rep_id) in rep_targets else None
         reps.append(
             {
                 "rep_id": rep_id,
                 "rep_name": None if person is None else person.name,
                 "team_id": None if person is None else person.team_id,
-                **row,
+                "figures": _figures(_rolled_up(ctx, weeks.get(rep_id, {}), week, 1)),
+                "target_completion": _progress(
+                    None if month_so_far is None else _rolled_up(ctx, month_so_far, to_date, 1),
+                    month,
+                    rep_targets.get(str(rep_id), []),
+                ),
                 "complaints_opened": opened_by[rep_id],
                 "complaints_resolved": resolved_by[rep_id],
                 "next_week_plan_items": planned_by[rep_id],
             }
         )
     reps.sort(key=lambda r: (r["rep_name"] is None, r["rep_name"] or "", str(r["rep_id"])))
-    whole = await _week_of(session, ctx, scope, week, month, to_date, team_targets)
+    whole = await _team_week(session, ctx, scope, week)
+    whole_so_far = await _team_week(session, ctx, scope, to_date) if team_targets else None
     return {
         "team_id": query.team_id,
         "team_name": None if team is None else team.name,
         "week": period_json(week),
         "next_week": period_json(next_week),
         "team": {
-            **whole,
+            "figures": _figures(whole),
+            "target_completion": _progress(whole_so_far, month, team_targets),
             "complaints_opened": len(opened),
             "complaints_resolved": len(resolved),
             "next_week_plan_items": len(plan),
