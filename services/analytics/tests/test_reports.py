@@ -162,23 +162,14 @@ async def grow(svc: Any, world: Any, p: Any) -> None:
         report_date="2026-11-02",
     )
 
-    k1 = case(world, "K1", "rep_a", "2026-11-10", "open")
-    say("visits", "complaint.raised", k1)
-    say(
-        "visits",
-        "complaint.resolved",
-        {**k1, "status": "resolved"},
-        resolution="replaced",
-        resolved_at="2026-11-12T09:00:00+00:00",
-    )
-    k2 = case(world, "K2", "rep_b", "2026-11-03", "open")
-    say("visits", "complaint.raised", k2)
-    say(
-        "visits",
-        "complaint.resolved",
-        {**k2, "status": "resolved"},
-        resolved_at="2026-11-11T09:00:00+00:00",
-    )
+    def raised_and_resolved(name: str, rep: str, raised_on: str, resolved_at: str) -> None:
+        raised = case(world, name, rep, raised_on, "open")
+        say("visits", "complaint.raised", raised)
+        done = {**raised, "status": "resolved", "resolved_at": f"{resolved_at}T09:00:00+00:00"}
+        say("visits", "complaint.resolved", done, resolution="replaced")
+
+    raised_and_resolved("K1", "rep_a", "2026-11-10", "2026-11-12")
+    raised_and_resolved("K2", "rep_b", "2026-11-03", "2026-11-11")
     say("visits", "complaint.raised", case(world, "K3", "rep_a", "2026-11-14", "open"))
     say("visits", "complaint.raised", case(world, "K4", "rep_south", "2026-11-10", "open"))
 
