@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Header, Query
+from fastapi import Query
+from starlette.requests import Request
 from starlette.responses import Response
 
 from analytics.dependencies import KpiContext
@@ -48,10 +49,11 @@ async def get_weekly(
     session: SessionDep,
     principal: CurrentPrincipal,
     ctx: KpiContext,
-    accept: Annotated[str | None, Header(description="text/csv for the per-rep table")] = None,
+    request: Request,
 ) -> Response:
     report = await service.weekly(session, principal, ctx, query)
-    if wants_csv(accept):
+    # Accept is the client's choice of answer (OpenAPI ignores it as a declared parameter).
+    if wants_csv(request.headers.get("accept")):
         name = f"weekly-{report['week']['label']}.csv"
         return Response(
             service.weekly_csv(report),
