@@ -47,7 +47,7 @@ class TargetProgress(BaseModel):
     target_id: uuid.UUID
     target_metric: str
     period: str
-    actual: DecimalOut
+    actual: DecimalOut | int
     target: DecimalOut
     completion: DecimalOut | None
 
