@@ -16,7 +16,7 @@ from analytics.kpis.repository import within
 from analytics.periods import Period
 from analytics.targets.models import TARGETS
 
-# The most remarks (of each source) and plan items one report lists.
+# The most remarks of each source (visits, daily reports) one report lists.
 MAX_ITEMS = 500
 COMPLAINT = "complaint"
 DAILY_REPORT = "daily_report"
@@ -83,24 +83,25 @@ async def remarks(session: AsyncSession, teams: Sequence[uuid.UUID], period: Per
 
 
 async def complaint_steps(
-    session: AsyncSession, teams: Sequence[uuid.UUID], period: Period, step: str
+    session: AsyncSession, teams: Sequence[uuid.UUID], period: Period, steps: Sequence[str]
 ) -> list[Any]:
-    """The complaints of the teams that took `step` (raised, resolved) in the week, each once
-    (on the first day it did), with what the case says now."""
+    """The complaints of the teams that took one of `steps` (raised, resolved) in the week,
+    once per step (on the first day they took it), with what the case says now."""
     s, r = CASE_STEPS.c, FIELD_REPORTS.c
     first = (
-        sa.select(s.case_id, sa.func.min(s.day).label("day"))
+        sa.select(s.case_id, s.step, sa.func.min(s.day).label("day"))
         .where(
             s.team_id.in_(teams),
             within(s.day, period),
             s.kind == COMPLAINT,
-            s.step == step,
+            s.step.in_(list(steps)),
         )
-        .group_by(s.case_id)
+        .group_by(s.case_id, s.step)
         .subquery("steps")
     )
     stmt = (
         sa.select(
+            first.c.step,
             first.c.case_id.label("id"),
             first.c.day,
             r.rep_id,
@@ -120,7 +121,8 @@ async def complaint_steps(
 async def planned_items(
     session: AsyncSession, teams: Sequence[uuid.UUID], period: Period
 ) -> list[Any]:
-    """The items of the teams' approved plans in the period."""
+    """The items of the teams' approved plans in the period (all of them: the report counts
+    them per rep)."""
     i, c = PLAN_ITEMS.c, CUSTOMERS.c
     stmt = (
         sa.select(
@@ -136,7 +138,6 @@ async def planned_items(
         .select_from(PLAN_ITEMS.outerjoin(CUSTOMERS, c.id == i.customer_id))
         .where(i.team_id.in_(teams), within(i.day, period), i.approved)
         .order_by(i.day, i.rep_id, i.id)
-        .limit(MAX_ITEMS)
     )
     return list(await session.execute(stmt))
 

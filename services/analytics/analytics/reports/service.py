@@ -70,6 +70,7 @@ SUMMARY_FIGURES = (
     ("sales_cycle_days", False),
     ("revenue_concentration", True),
 )
+RAISED, RESOLVED = "raised", "resolved"
 TARGET_METRICS_IN_CSV = ("sales_amount", "gross_profit", "new_customers", "collections", "visits")
 
 
@@ -180,8 +181,10 @@ async def weekly(
         await repository.targets_of(session, "rep", [str(r) for r in rep_ids], month)
     )
 
-    opened = _rows(await repository.complaint_steps(session, teams, week, "raised"))
-    resolved = _rows(await repository.complaint_steps(session, teams, week, "resolved"))
+    opened: list[dict[str, Any]] = []
+    resolved: list[dict[str, Any]] = []
+    for case in _rows(await repository.complaint_steps(session, teams, week, (RAISED, RESOLVED))):
+        (opened if case.pop("step") == RAISED else resolved).append(case)
     plan = _rows(await repository.planned_items(session, teams, next_week))
     news, feedback = _remarks(await repository.remarks(session, teams, week))
     opened_by = Counter(c["rep_id"] for c in opened)
