@@ -143,18 +143,19 @@ async def planned_items(
 
 
 async def targets_of(
-    session: AsyncSession, scope: str, scope_keys: Sequence[str], period: Period
+    session: AsyncSession, keys: dict[str, Sequence[str]], period: Period
 ) -> list[Any]:
-    """The targets of these scopes (a kind and its keys) for exactly this named period."""
+    """The targets of these scopes (each kind with its keys) for exactly this named period."""
     t = TARGETS.c
     stmt = (
-        sa.select(t.id, t.metric, t.scope_key, t.value)
+        sa.select(t.id, t.metric, t.scope, t.scope_key, t.value)
         .where(
-            t.scope == scope,
-            t.scope_key.in_(list(scope_keys)),
+            sa.or_(
+                *[sa.and_(t.scope == kind, t.scope_key.in_(list(k))) for kind, k in keys.items()]
+            ),
             t.period_kind == (period.kind or ""),
             t.period_start == period.start,
         )
-        .order_by(t.scope_key, t.metric)
+        .order_by(t.scope, t.scope_key, t.metric)
     )
     return list(await session.execute(stmt))

@@ -128,10 +128,10 @@ async def _team_week(session: AsyncSession, ctx: Context, scope: Scope, period: 
     return _rolled_up(ctx, found, period, reps)
 
 
-def _by_scope(rows: Sequence[Any]) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
+def _by_scope(rows: Sequence[Any]) -> dict[tuple[str, str], list[Any]]:
+    out: dict[tuple[str, str], list[Any]] = {}
     for row in rows:
-        out.setdefault(row.scope_key, []).append(row)
+        out.setdefault((row.scope, row.scope_key), []).append(row)
     return out
 
 
@@ -176,10 +176,13 @@ async def weekly(
     )
     people = await ctx.directory.get_users(session, rep_ids)
     team = await ctx.directory.get_team(session, query.team_id)
-    team_targets = await repository.targets_of(session, "team", [str(query.team_id)], month)
-    rep_targets = _by_scope(
-        await repository.targets_of(session, "rep", [str(r) for r in rep_ids], month)
+    targets = _by_scope(
+        await repository.targets_of(
+            session, {"team": [str(query.team_id)], "rep": [str(r) for r in rep_ids]}, month
+        )
     )
+    team_targets = targets.pop(("team", str(query.team_id)), [])
+    rep_targets = {key: found for (_, key), found in targets.items()}
 
     opened: list[dict[str, Any]] = []
     resolved: list[dict[str, Any]] = []
