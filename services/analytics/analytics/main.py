@@ -19,6 +19,7 @@ from analytics.facts.service import (
 )
 from analytics.kpis.router import router as kpis_router
 from analytics.models import SCHEMA, directory
+from analytics.reports.router import router as reports_router
 from analytics.targets.router import router as targets_router
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
@@ -57,6 +58,7 @@ def _one_by_one(apply: PageHandler) -> Handler:
 TAGS = (
     {"name": "kpis", "description": "KPIs by the exact definitions, with their records"},
     {"name": "targets", "description": "Targets, their decomposition and checks"},
+    {"name": "reports", "description": "The weekly team report and the periodic summary"},
 )
 
 
@@ -67,7 +69,7 @@ def spec() -> AppSpec:
         title="Fieldforce analytics",
         description="Targets, KPIs, reports and alerts built from the other apps' events.",
         migrations_dir=MIGRATIONS,
-        routers=[kpis_router, targets_router],
+        routers=[kpis_router, targets_router, reports_router],
         hooks=[follow_feeds],
         directory=directory,
         identity_reactions=[on_identity_change],

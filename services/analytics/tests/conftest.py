@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -352,3 +353,16 @@ analytics = service_fixture("analytics", spec, Settings)
 @pytest.fixture
 async def world(analytics: ServiceClient, org: Org) -> World:
     return await build(analytics, org)
+
+
+@pytest.fixture
+def payloads() -> SimpleNamespace:
+    """The producers' payload builders above, for a test that grows the world."""
+    return SimpleNamespace(
+        customer=customer,
+        order=order,
+        payment=payment,
+        visit=visit,
+        lead=lead,
+        opportunity=opportunity,
+    )

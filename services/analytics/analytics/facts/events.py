@@ -53,6 +53,19 @@ CASE_EVENTS = frozenset(
     }
 )
 
+# A daily report's remarks as analytics keeps them: (column, the payload's key).
+REPORT_REMARKS = (
+    ("competitor_news", "competitor_info"),
+    ("customer_feedback", "customer_feedback"),
+)
+# When a case's step happened: the first of these its payload has (else the event's time).
+CASE_STEP_TIMES = {
+    "complaint.raised": ("raised_at",),
+    "market_report.raised": ("raised_at",),
+    "complaint.resolved": ("resolved_at",),
+    "complaint.closed": ("closed_at",),
+}
+
 # opportunities
 LEAD_PREFIX = "lead."
 LEAD_CONTACTED = "lead.contacted"
@@ -112,3 +125,8 @@ def occurred(event: Event, *keys: str) -> datetime:
 
 def region(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
+
+
+def text(value: Any) -> str | None:
+    """A free-text remark, or None when it says nothing."""
+    return str(value).strip() or None if value is not None else None

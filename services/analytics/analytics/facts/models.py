@@ -141,6 +141,9 @@ VISITS = sa.Table(
     money("order_amount"),
     money("collected_amount"),
     sa.Column("plan_item_id", sa.Uuid, nullable=True),
+    # What the rep heard (the weekly report's competitor news and customer feedback).
+    sa.Column("competitor_news", sa.Text, nullable=True),
+    sa.Column("customer_feedback", sa.Text, nullable=True),
     # A scope's visits of a period and the customers they saw, from the index alone.
     *[
         sa.Index(f"ix_visits_{name}_day", *key, "day", postgresql_include=["customer_id"])
@@ -157,6 +160,13 @@ VISITS = sa.Table(
         "day",
         postgresql_include=["rep_id", "team_id", "region", "customer_id"],
         postgresql_where=sa.text("customer_status IN ('dormant', 'lost')"),
+    ),
+    # The few visits that brought news or feedback, by team and day.
+    sa.Index(
+        "ix_visits_remarks_team_day",
+        "team_id",
+        "day",
+        postgresql_where=sa.text("competitor_news IS NOT NULL OR customer_feedback IS NOT NULL"),
     ),
 )
 
@@ -241,8 +251,30 @@ FIELD_REPORTS = sa.Table(
     sa.Column("status", sa.Text, nullable=True),
     sa.Column("severity", sa.Text, nullable=True),
     sa.Column("data", JSONB, nullable=False),
+    # A daily report's competitor information and customer feedback, kept when a later event
+    # of the report (its sign-off) does not repeat them.
+    sa.Column("competitor_news", sa.Text, nullable=True),
+    sa.Column("customer_feedback", sa.Text, nullable=True),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_field_reports_kind_day", "kind", "day"),
+    sa.Index("ix_field_reports_kind_team_day", "kind", "team_id", "day"),
+)
+
+# Every step of a complaint or market report (raised, resolved, closed, reopened), on the day
+# it happened: the complaints opened and resolved in a week, however they stand now.
+CASE_STEPS = sa.Table(
+    "case_steps",
+    metadata,
+    sa.Column("event_id", sa.Uuid, primary_key=True),
+    sa.Column("case_id", sa.Uuid, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("step", sa.Text, nullable=False),
+    sa.Column("rep_id", sa.Uuid, nullable=True),
+    sa.Column("team_id", sa.Uuid, nullable=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Index("ix_case_steps_team_day", "team_id", "day"),
+    sa.Index("ix_case_steps_case_id", "case_id"),
 )
 
 # Who was a member of which team, and as what, from when to when (the identity feed's

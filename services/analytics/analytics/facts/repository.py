@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.facts.models import (
+    CASE_STEPS,
     CUSTOMER_VERSIONS,
     CUSTOMERS,
     FIELD_REPORTS,
@@ -376,6 +377,14 @@ async def upsert_field_report(session: AsyncSession, values: dict[str, Any]) -> 
             index_elements=[FIELD_REPORTS.c.id],
             set_={k: stmt.excluded[k] for k in values if k != "id"},
         )
+    )
+
+
+async def add_case_step(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(
+        pg_insert(CASE_STEPS)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=[CASE_STEPS.c.event_id])
     )
 
 

@@ -340,6 +340,8 @@ class VisitsFeed:
             "order_amount": ev.as_decimal(data.get("order_amount")) or Decimal(0),
             "collected_amount": ev.as_decimal(data.get("collected_amount")) or Decimal(0),
             "plan_item_id": ev.as_uuid(data.get("plan_item_id")),
+            "competitor_news": ev.text(data.get("competitor_news")),
+            "customer_feedback": ev.text(data.get("customer_feedback")),
         }
 
     def _items(self, plan_id: uuid.UUID, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -375,21 +377,41 @@ class VisitsFeed:
         )
         if report_id is None:
             return
-        await repository.upsert_field_report(
-            session,
-            {
-                "id": report_id,
-                "kind": event.type.split(".", 1)[0],
-                "rep_id": ev.as_uuid(data.get("rep_id")),
-                "team_id": ev.as_uuid(data.get("team_id")),
-                "customer_id": ev.as_uuid(data.get("customer_id")),
-                "day": day,
-                "status": data.get("status"),
-                "severity": data.get("severity"),
-                "data": data,
-                "updated_at": event.time,
-            },
-        )
+        kind = event.type.split(".", 1)[0]
+        values = {
+            "id": report_id,
+            "kind": kind,
+            "rep_id": ev.as_uuid(data.get("rep_id")),
+            "team_id": ev.as_uuid(data.get("team_id")),
+            "customer_id": ev.as_uuid(data.get("customer_id")),
+            "day": day,
+            "status": data.get("status"),
+            "severity": data.get("severity"),
+            "data": data,
+            "updated_at": event.time,
+        }
+        # Only the events that carry them set them (a sign-off does not repeat them).
+        for column, key in ev.REPORT_REMARKS:
+            if key in data:
+                values[column] = ev.text(data[key])
+        await repository.upsert_field_report(session, values)
+        if event.type in ev.CASE_EVENTS:
+            step = event.type.split(".", 1)[1]
+            at = ev.occurred(event, *ev.CASE_STEP_TIMES.get(event.type, ()))
+            await repository.add_case_step(
+                session,
+                {
+                    "event_id": event.id,
+                    "case_id": report_id,
+                    "kind": kind,
+                    "step": step,
+                    "rep_id": values["rep_id"],
+                    "team_id": values["team_id"],
+                    "at": at,
+                    # A case is raised on the day its report names (raised_on).
+                    "day": day if step == "raised" else self.calendar.day(at),
+                },
+            )
 
 
 class OpportunitiesFeed:

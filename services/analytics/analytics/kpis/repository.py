@@ -4,6 +4,8 @@ checked against), and the records behind each figure."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -105,11 +107,24 @@ def rolled_up(scope: Scope, period: Period) -> Row:
     t = table.c
     # A region's plan items are asked of the facts (a plan belongs to a rep, not a region).
     names = [m for m in FLOWS if scope.kind != "region" or not m.startswith("plan_")]
-    flows = [
-        sa.func.coalesce(sa.func.sum(t[m]).filter(t.day >= period.start), 0).label(m) for m in names
-    ]
+    flows = [_flow(t, m, period) for m in names]
     at_end = [sa.func.coalesce(sa.func.sum(t[m]), 0).label(m) for m in POINT_IN_TIME]
     return sa.select(*flows, *at_end).where(where, t.day < period.end)
+
+
+def _flow(t: Any, name: str, period: Period) -> Any:
+    return sa.func.coalesce(sa.func.sum(t[name]).filter(t.day >= period.start), 0).label(name)
+
+
+def rolled_up_by_rep(rep_ids: Sequence[uuid.UUID], period: Period) -> sa.Select[Any]:
+    """`rolled_up`'s flows of each of these reps, one row per rep with any (for a report of
+    many reps in one statement)."""
+    t = DAILY_REPS.c
+    return (
+        sa.select(t.rep_id, *[_flow(t, m, period) for m in FLOWS])
+        .where(t.rep_id.in_(list(rep_ids)), t.day >= period.start, t.day < period.end)
+        .group_by(t.rep_id)
+    )
 
 
 def active_at_end(scope: Scope, period: Period, label: str) -> Row:
