@@ -352,3 +352,14 @@ analytics = service_fixture("analytics", spec, Settings)
 @pytest.fixture
 async def world(analytics: ServiceClient, org: Org) -> World:
     return await build(analytics, org)
+
+
+@pytest.fixture
+def factories() -> Any:
+    """The payload builders above, for test modules (which cannot import this conftest: the
+    repository's root conftest holds the name)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        World=World, customer=customer, order=order, visit=visit, opportunity=opportunity
+    )
