@@ -131,7 +131,7 @@ class Evaluator:
         cfgs = await configs(session)
         since = await repository.stamp(session)
         summary: dict[str, dict[str, int]] = {}
-        statements = await self._statements(session, ctx, cfgs, today, subjects)
+        statements = await self.statements(session, ctx, cfgs, today, subjects)
         for rule, (hits, narrowed) in statements.items():
             raised, resolved = await repository.record(session, rule, hits, since, now, narrowed)
             await record_events(
@@ -142,7 +142,7 @@ class Evaluator:
             summary[rule.value] = {"raised": len(raised), "resolved": len(resolved)}
         return summary
 
-    async def _statements(
+    async def statements(
         self,
         session: AsyncSession,
         ctx: Context,
