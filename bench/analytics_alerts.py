@@ -103,8 +103,10 @@ async def measure(ctx: Context, url: str, world: World, opportunities: list[uuid
 
         async def bare(session: Any, subjects: Subjects | None) -> int:
             cfgs = await configs(session)
-            statements = await evaluator.statements(session, kpi, cfgs, today, subjects)
-            return sum([await repository.count_hits(session, s) for s, _ in statements.values()])
+            plans = await evaluator.statements(session, kpi, cfgs, today, subjects)
+            return sum(
+                [await repository.count_hits(session, p.hits(), p.ids) for p in plans.values()]
+            )
 
         base_s, hits = await _timed(db, lambda s: bare(s, None))
         first_s, raised = await _timed(db, lambda s: evaluator.evaluate(s, kpi, now=NOW))

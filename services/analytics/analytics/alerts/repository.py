@@ -31,6 +31,7 @@ from analytics.rollups.models import DAILY_REPS
 from servicekit.pagination import PageParams, keyset
 
 A, C, V, OD = ALERTS.c, CUSTOMERS.c, VISITS.c, ORDERS.c
+IDS = "ids"
 USERS = directory.users
 Col = sa.ColumnElement[Any]
 # Customers no rule speaks of: invalid or merged into another.
@@ -143,14 +144,20 @@ def _days_before(day: date, days: Col) -> Col:
     return sa.cast(sa.literal(day, sa.Date) - days, sa.Date)
 
 
-def neglect_over_visit(cfg: RuleConfig, today: date, reps: Sequence[uuid.UUID] | None) -> Any:
+def ids() -> Any:
+    """The subjects an evaluation is narrowed to (`ids` at run time): a statement narrowed
+    this way is built once and run for any subjects."""
+    return sa.bindparam(IDS, expanding=True, type_=sa.Uuid)
+
+
+def neglect_over_visit(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
     u = USERS.c
     first = today - timedelta(days=OVER_VISIT_WINDOW_DAYS - 1)
     key = CUSTOMERS.alias("key")
     visits = sa.func.count().label("visits")
     where = [V.day >= first, V.day <= today, key.c.level == "A"]
-    if reps is not None:
-        where.append(V.rep_id.in_(list(reps)))
+    if narrowed:
+        where.append(V.rep_id.in_(ids()))
     over = (
         sa.select(V.rep_id, u.team_id, V.customer_id, visits)
         .select_from(VISITS.join(key, key.c.id == V.customer_id).outerjoin(USERS, u.id == V.rep_id))
@@ -243,7 +250,7 @@ def low_daily_visits(
     working_days: int,
     starts: datetime,
     ends: datetime,
-    reps: Sequence[uuid.UUID] | None,
+    narrowed: bool,
 ) -> Any:
     """The reps of the week (members as reps at any moment of it, as part 1 counts them) whose
     completed visits over the week's working days fall below the floor."""
@@ -253,8 +260,8 @@ def low_daily_visits(
         sa.or_(m.valid_from.is_(None), m.valid_from < ends),
         sa.or_(m.valid_to.is_(None), m.valid_to > starts),
     ]
-    if reps is not None:
-        where.append(m.user_id.in_(list(reps)))
+    if narrowed:
+        where.append(m.user_id.in_(ids()))
     members = sa.select(m.user_id.label("rep_id")).where(*where).distinct().subquery("members")
     visits = sa.func.coalesce(
         sa.select(sa.func.sum(d.visits))
@@ -312,7 +319,7 @@ async def regions(session: AsyncSession) -> list[str]:
     return [r[0] for r in await session.execute(stmt)]
 
 
-def incomplete_key_customer(cfg: RuleConfig, customers: Sequence[uuid.UUID] | None) -> Any:
+def incomplete_key_customer(cfg: RuleConfig, narrowed: bool) -> Any:
     floor = cfg.param("floor", C.team_id)
     score = sa.func.coalesce(C.quality_score, 0)
     where = [
@@ -322,8 +329,8 @@ def incomplete_key_customer(cfg: RuleConfig, customers: Sequence[uuid.UUID] | No
         score < floor,
         cfg.enabled_for(C.team_id),
     ]
-    if customers is not None:
-        where.append(C.id.in_(list(customers)))
+    if narrowed:
+        where.append(C.id.in_(ids()))
     figures = _obj(quality_score=C.quality_score, floor=floor, level=C.level)
     return sa.select(
         *_hit(
@@ -338,12 +345,12 @@ def incomplete_key_customer(cfg: RuleConfig, customers: Sequence[uuid.UUID] | No
     ).where(*where)
 
 
-def churn_risk(cfg: RuleConfig, today: date, customers: Sequence[uuid.UUID] | None) -> Any:
+def churn_risk(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
     """Order days per customer → the intervals between them → their median; the gap since
     the last order against it."""
     where = [OD.cancelled.is_(False), OD.day <= today]
-    if customers is not None:
-        where.append(OD.customer_id.in_(list(customers)))
+    if narrowed:
+        where.append(OD.customer_id.in_(ids()))
     days = sa.select(OD.customer_id, OD.day).where(*where).distinct().subquery("order_days")
     gaps = sa.select(
         days.c.customer_id,
@@ -400,7 +407,7 @@ def stalled_opportunity(
     today: date,
     start_of_today: datetime,
     usual_cycle: Decimal | None,
-    opportunities: Sequence[uuid.UUID] | None,
+    narrowed: bool,
 ) -> Any:
     P = OPPORTUNITIES.c
     usual: Col = (
@@ -411,8 +418,8 @@ def stalled_opportunity(
     factor = cfg.param("factor", P.team_id)
     age = sa.extract("epoch", sa.literal(start_of_today) - P.created_at) / 86400
     where = [P.stage.not_in(CLOSED_STAGES), age > factor * usual, cfg.enabled_for(P.team_id)]
-    if opportunities is not None:
-        where.append(P.id.in_(list(opportunities)))
+    if narrowed:
+        where.append(P.id.in_(ids()))
     figures = _obj(
         days_open=sa.func.floor(age),
         usual_cycle_days=usual,
@@ -443,18 +450,21 @@ async def stamp(session: AsyncSession) -> datetime:
     return (await session.execute(sa.select(sa.func.clock_timestamp()))).scalar_one()  # type: ignore[no-any-return]
 
 
-async def record(
-    session: AsyncSession,
-    rule: Rule,
-    hits: Any,
-    since: datetime,
-    now: datetime,
-    narrowed: sa.ColumnElement[bool] | None,
-) -> tuple[list[Any], list[Any]]:
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """A rule's two statements, built once per rule, day and thresholds: raise (or refresh)
+    the hits, and resolve the live alerts not found again."""
+
+    upsert: Any
+    resolve: Any
+
+
+def recording(rule: Rule, hits: Any, narrowed: SubjectKind | None) -> Recording:
     """Raise an alert for each hit without a live one (the live one's figures and owner are
-    refreshed), then resolve the rule's live alerts, within `narrowed` (all when None), that
-    this evaluation did not find. Returns (raised, resolved)."""
+    refreshed, and it is stamped), and resolve the rule's live alerts stamped before `since`,
+    within the narrowed subjects (`subject_ids`) or all."""
     h = hits.subquery("hits")
+    now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
     names = [
         "rule",
         "subject_kind",
@@ -478,7 +488,7 @@ async def record(
         h.c.region,
         h.c.figures,
         sa.literal("open"),
-        sa.literal(now, sa.DateTime(timezone=True)),
+        now,
         sa.func.clock_timestamp(),
     )
     ins = pg_insert(ALERTS).from_select(names, source)
@@ -489,28 +499,51 @@ async def record(
         set_={k: ins.excluded[k] for k in refreshed},
     ).returning(*ALERTS.c, sa.literal_column("(xmax = 0)", sa.Boolean).label("fresh"))
     done = upsert.cte("upserted")
-    raised = list(await session.execute(sa.select(done).where(done.c.fresh)))
-    where = [A.rule == rule.value, A.resolved_at.is_(None), A.evaluated_at < since]
+    where = [
+        A.rule == rule.value,
+        A.resolved_at.is_(None),
+        A.evaluated_at < sa.bindparam("since", type_=sa.DateTime(timezone=True)),
+    ]
     if narrowed is not None:
-        where.append(narrowed)
+        where += [
+            A.subject_kind == narrowed.value,
+            A.subject_id.in_(sa.bindparam("subject_ids", expanding=True, type_=sa.Text)),
+        ]
     resolve = (
         sa.update(ALERTS)
         .where(*where)
         .values(status="resolved", resolved_at=now, version=A.version + 1)
         .returning(*ALERTS.c)
     )
-    resolved = list(await session.execute(resolve))
+    return Recording(sa.select(done).where(done.c.fresh), resolve)
+
+
+async def record(
+    session: AsyncSession,
+    statements: Recording,
+    *,
+    now: datetime,
+    since: datetime,
+    subjects: Sequence[uuid.UUID] | None,
+) -> tuple[list[Any], list[Any]]:
+    """Run a rule's recording; returns the alerts (raised, resolved)."""
+    params: dict[str, Any] = {"now": now, "since": since}
+    if subjects is not None:
+        params[IDS] = list(subjects)
+        params["subject_ids"] = [str(i) for i in subjects]
+    raised = list(await session.execute(statements.upsert, params))
+    resolved = list(await session.execute(statements.resolve, params))
     return raised, resolved
 
 
-def subjects_in(kind: SubjectKind, ids: Sequence[Any]) -> sa.ColumnElement[bool]:
-    return sa.and_(A.subject_kind == kind.value, A.subject_id.in_([str(i) for i in ids]))
-
-
-async def count_hits(session: AsyncSession, hits: Any) -> int:
+async def count_hits(
+    session: AsyncSession, hits: Any, subjects: Sequence[uuid.UUID] | None = None
+) -> int:
     """How many subjects a rule's statement finds (the benchmark's baseline)."""
     sub = hits.subquery("hits")
-    return int((await session.execute(sa.select(sa.func.count()).select_from(sub))).scalar_one())
+    stmt = sa.select(sa.func.count()).select_from(sub)
+    params = {} if subjects is None else {IDS: list(subjects)}
+    return int((await session.execute(stmt, params)).scalar_one())
 
 
 async def customer_of_order(session: AsyncSession, order_id: uuid.UUID) -> uuid.UUID | None:

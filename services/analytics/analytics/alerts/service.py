@@ -12,7 +12,6 @@ and for admins (403 for the rep it is about).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -93,12 +92,26 @@ READ_FIELDS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One rule of an evaluation: how to build its hits (`hits()`), the kind of subject it is
+    narrowed to and their ids (None: every subject), and the key its built statements are
+    kept under (None: built each time, e.g. hits computed in Python)."""
+
+    rule: Rule
+    hits: Any
+    kind: SubjectKind | None
+    ids: list[uuid.UUID] | None
+    key: tuple[Any, ...] | None
+
+
 class Evaluator:
     """Evaluates the rules; one per app (main.py), used by the consumers, the daily pass and
     `POST /api/v1/alerts/evaluate`. It keeps the usual signing cycle of the day it computed
     it (a figure of the last year: it does not move within a day)."""
 
     def __init__(self) -> None:
+        self._built: dict[Any, repository.Recording] = {}
         # (the day, (opportunities won in the year before it, their median cycle))
         self._cycle: tuple[Any, tuple[int, Decimal | None]] | None = None
 
@@ -131,9 +144,10 @@ class Evaluator:
         cfgs = await configs(session)
         since = await repository.stamp(session)
         summary: dict[str, dict[str, int]] = {}
-        statements = await self.statements(session, ctx, cfgs, today, subjects)
-        for rule, (hits, narrowed) in statements.items():
-            raised, resolved = await repository.record(session, rule, hits, since, now, narrowed)
+        for rule, plan in (await self.statements(session, ctx, cfgs, today, subjects)).items():
+            raised, resolved = await repository.record(
+                session, self._recording(plan, cfgs), now=now, since=since, subjects=plan.ids
+            )
             await record_events(
                 session,
                 [(events.ALERT_RAISED, r.id, events.alert_facts(read(r))) for r in raised]
@@ -142,6 +156,20 @@ class Evaluator:
             summary[rule.value] = {"raised": len(raised), "resolved": len(resolved)}
         return summary
 
+    def _recording(self, plan: Plan, cfgs: dict[Rule, RuleConfig]) -> repository.Recording:
+        """The rule's statements, built once per rule, day, thresholds and narrowing (building
+        a large Core statement costs more than running it on one subject)."""
+        if plan.key is None:
+            return repository.recording(plan.rule, plan.hits(), plan.kind)
+        cfg = cfgs[plan.rule]
+        key = (plan.key, cfg.enabled, repr(cfg.thresholds), repr(sorted(cfg.overrides.items())))
+        built = self._built.get(key)
+        if built is None:
+            if len(self._built) > 256:
+                self._built.clear()  # yesterday's
+            built = self._built[key] = repository.recording(plan.rule, plan.hits(), plan.kind)
+        return built
+
     async def statements(
         self,
         session: AsyncSession,
@@ -149,66 +177,62 @@ class Evaluator:
         cfgs: dict[Rule, RuleConfig],
         today: Any,
         subjects: Subjects | None,
-    ) -> dict[Rule, tuple[Any, Any]]:
-        """Each rule to evaluate: its hits and the alerts it may resolve (None: all)."""
+    ) -> dict[Rule, Plan]:
+        """Each rule to evaluate: how to build its hits, the subjects it is narrowed to."""
         r = repository
         every = subjects is None
-        reps = None if subjects is None else sorted(subjects.reps)
-        customers = None if subjects is None else sorted(subjects.customers)
-        opportunities = None if subjects is None else sorted(subjects.opportunities)
-        out: dict[Rule, tuple[Any, Any]] = {}
+        out: dict[Rule, Plan] = {}
 
-        def narrowed(kind: SubjectKind, ids: Sequence[Any] | None) -> Any:
-            return None if ids is None else r.subjects_in(kind, ids)
+        def plan(rule: Rule, build: Any, ids: set[uuid.UUID] | None, *extra: Any) -> None:
+            kind = None if every else rules.SUBJECT[rule]
+            chosen = None if ids is None else sorted(ids)
+            out[rule] = Plan(rule, build, kind, chosen, (rule, today, every, *extra))
 
+        reps = None if subjects is None else subjects.reps
+        customers = None if subjects is None else subjects.customers
+        opportunities = None if subjects is None else subjects.opportunities
         if every or reps:
             cfg = cfgs[Rule.neglect_over_visit]
-            out[Rule.neglect_over_visit] = (
-                r.neglect_over_visit(cfg, today, reps),
-                narrowed(SubjectKind.rep, reps),
-            )
-            cfg = cfgs[Rule.low_daily_visits]
+            plan(Rule.neglect_over_visit, lambda: r.neglect_over_visit(cfg, today, not every), reps)
+            low = cfgs[Rule.low_daily_visits]
             week = containing("week", today - timedelta(days=7))
-            out[Rule.low_daily_visits] = (
-                r.low_daily_visits(
-                    cfg,
+            plan(
+                Rule.low_daily_visits,
+                lambda: r.low_daily_visits(
+                    low,
                     week.start,
                     week.end,
                     week.label,
                     ctx.calendar.working_days(week),
                     ctx.calendar.start(week.start),
                     ctx.calendar.start(week.end),
-                    reps,
+                    not every,
                 ),
-                narrowed(SubjectKind.rep, reps),
+                reps,
             )
         if every:
-            out[Rule.low_development_rate] = (
-                r.region_hits(
-                    await self._regions(session, ctx, cfgs[Rule.low_development_rate], today)
-                ),
-                None,
+            found = await self._regions(session, ctx, cfgs[Rule.low_development_rate], today)
+            out[Rule.low_development_rate] = Plan(
+                Rule.low_development_rate, lambda: r.region_hits(found), None, None, None
             )
         if every or customers:
-            out[Rule.incomplete_key_customer] = (
-                r.incomplete_key_customer(cfgs[Rule.incomplete_key_customer], customers),
-                narrowed(SubjectKind.customer, customers),
+            quality, churn = cfgs[Rule.incomplete_key_customer], cfgs[Rule.churn_risk]
+            plan(
+                Rule.incomplete_key_customer,
+                lambda: r.incomplete_key_customer(quality, not every),
+                customers,
             )
-            out[Rule.churn_risk] = (
-                r.churn_risk(cfgs[Rule.churn_risk], today, customers),
-                narrowed(SubjectKind.customer, customers),
-            )
+            plan(Rule.churn_risk, lambda: r.churn_risk(churn, today, not every), customers)
         if every or opportunities:
-            cfg = cfgs[Rule.stalled_opportunity]
-            out[Rule.stalled_opportunity] = (
-                r.stalled_opportunity(
-                    cfg,
-                    today,
-                    ctx.calendar.start(today),
-                    await self.usual_cycle(session, cfg, today, fresh=every),
-                    opportunities,
+            stalled = cfgs[Rule.stalled_opportunity]
+            cycle = await self.usual_cycle(session, stalled, today, fresh=every)
+            plan(
+                Rule.stalled_opportunity,
+                lambda: r.stalled_opportunity(
+                    stalled, today, ctx.calendar.start(today), cycle, not every
                 ),
-                narrowed(SubjectKind.opportunity, opportunities),
+                opportunities,
+                cycle,
             )
         return out
 
