@@ -12,25 +12,5 @@ ALERT_DISMISSED = "alert.dismissed"
 
 
 def alert_facts(alert: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: alert[k]
-        for k in (
-            "id",
-            "rule",
-            "subject_kind",
-            "subject_id",
-            "rep_id",
-            "team_id",
-            "customer_id",
-            "region",
-            "figures",
-            "status",
-            "raised_at",
-            "resolved_at",
-            "decision",
-            "decided_by",
-            "decided_at",
-            "note",
-            "version",
-        )
-    }
+    """The alert as the API reads it (`service.read`)."""
+    return dict(alert)

@@ -319,6 +319,19 @@ async def regions(session: AsyncSession) -> list[str]:
     return [r[0] for r in await session.execute(stmt)]
 
 
+def _customer_hit(figures: Col) -> list[Any]:
+    """A customer's hit: its owner, team and region as they are now."""
+    return _hit(
+        SubjectKind.customer,
+        C.id,
+        rep_id=C.owner_id,
+        team_id=C.team_id,
+        customer_id=C.id,
+        region=C.region,
+        figures=figures,
+    )
+
+
 def incomplete_key_customer(cfg: RuleConfig, narrowed: bool) -> Any:
     floor = cfg.param("floor", C.team_id)
     score = sa.func.coalesce(C.quality_score, 0)
@@ -332,17 +345,7 @@ def incomplete_key_customer(cfg: RuleConfig, narrowed: bool) -> Any:
     if narrowed:
         where.append(C.id.in_(ids()))
     figures = _obj(quality_score=C.quality_score, floor=floor, level=C.level)
-    return sa.select(
-        *_hit(
-            SubjectKind.customer,
-            C.id,
-            rep_id=C.owner_id,
-            team_id=C.team_id,
-            customer_id=C.id,
-            region=C.region,
-            figures=figures,
-        )
-    ).where(*where)
+    return sa.select(*_customer_hit(figures)).where(*where)
 
 
 def churn_risk(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
@@ -380,17 +383,7 @@ def churn_risk(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
         factor=factor,
     )
     return (
-        sa.select(
-            *_hit(
-                SubjectKind.customer,
-                C.id,
-                rep_id=C.owner_id,
-                team_id=C.team_id,
-                customer_id=C.id,
-                region=C.region,
-                figures=figures,
-            )
-        )
+        sa.select(*_customer_hit(figures))
         .select_from(per.join(CUSTOMERS, C.id == per.c.customer_id))
         .where(
             per.c.orders >= cfg.param("min_orders", C.team_id),
@@ -465,31 +458,10 @@ def recording(rule: Rule, hits: Any, narrowed: SubjectKind | None) -> Recording:
     within the narrowed subjects (`subject_ids`) or all."""
     h = hits.subquery("hits")
     now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
-    names = [
-        "rule",
-        "subject_kind",
-        "subject_id",
-        "rep_id",
-        "team_id",
-        "customer_id",
-        "region",
-        "figures",
-        "status",
-        "raised_at",
-        "evaluated_at",
-    ]
+    found = [c.name for c in h.c]  # the hit's columns (`_hit`)
+    names = ["rule", *found, "status", "raised_at", "evaluated_at"]
     source = sa.select(
-        sa.literal(rule.value),
-        h.c.subject_kind,
-        h.c.subject_id,
-        h.c.rep_id,
-        h.c.team_id,
-        h.c.customer_id,
-        h.c.region,
-        h.c.figures,
-        sa.literal("open"),
-        now,
-        sa.func.clock_timestamp(),
+        sa.literal(rule.value), *h.c, sa.literal("open"), now, sa.func.clock_timestamp()
     )
     ins = pg_insert(ALERTS).from_select(names, source)
     refreshed = ("rep_id", "team_id", "customer_id", "region", "figures", "evaluated_at")

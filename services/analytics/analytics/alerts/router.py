@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Query
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from analytics.alerts import service
@@ -22,8 +23,9 @@ from analytics.alerts.schemas import (
 )
 from analytics.dependencies import KpiContext
 from servicekit.app import CurrentPrincipal, json_response
+from servicekit.auth import Principal
 from servicekit.errors import Forbidden
-from servicekit.etag import IfMatch, etag_for
+from servicekit.etag import IfMatch, Precondition, etag_for
 from servicekit.openapi import with_headers
 from servicekit.pagination import Page, PageParams
 from servicekit.routing import SessionDep, kit_router
@@ -103,11 +105,31 @@ async def get_alert(alert: VisibleAlert) -> Response:
     return json_response(service.read(alert), headers={"ETag": etag_for(alert.version)})
 
 
+async def _decide(
+    decision: str,
+    body: Decision,
+    if_match: Precondition,
+    alert: Any,
+    session: AsyncSession,
+    principal: Principal,
+) -> Response:
+    if_match.check(alert.version)
+    changed = await service.decide(session, principal, alert, decision, body)
+    return json_response(changed, headers={"ETag": etag_for(changed["version"])})
+
+
+DECIDED: dict[int | str, dict[str, Any]] = {
+    200: with_headers("ETag"),
+    **NOT_VISIBLE,
+    409: {"description": "Resolved"},
+}
+
+
 @router.post(
     BY_ID + "/acknowledge",
     response_model=AlertRead,
     operation_id="alerts_acknowledge",
-    responses={200: with_headers("ETag"), **NOT_VISIBLE, 409: {"description": "Resolved"}},
+    responses=DECIDED,
     summary="A manager takes note of the alert (it stays until its condition ends)",
 )
 async def acknowledge(
@@ -117,16 +139,14 @@ async def acknowledge(
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> Response:
-    if_match.check(alert.version)
-    changed = await service.decide(session, principal, alert, "acknowledged", body)
-    return json_response(changed, headers={"ETag": etag_for(changed["version"])})
+    return await _decide("acknowledged", body, if_match, alert, session, principal)
 
 
 @router.post(
     BY_ID + "/dismiss",
     response_model=AlertRead,
     operation_id="alerts_dismiss",
-    responses={200: with_headers("ETag"), **NOT_VISIBLE, 409: {"description": "Resolved"}},
+    responses=DECIDED,
     summary="A manager dismisses the alert (no new one while its condition holds)",
 )
 async def dismiss(
@@ -136,6 +156,4 @@ async def dismiss(
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> Response:
-    if_match.check(alert.version)
-    changed = await service.decide(session, principal, alert, "dismissed", body)
-    return json_response(changed, headers={"ETag": etag_for(changed["version"])})
+    return await _decide("dismissed", body, if_match, alert, session, principal)
