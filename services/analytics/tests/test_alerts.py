@@ -77,8 +77,10 @@ def subjects(found: list[dict[str, Any]], rule: str) -> dict[str, dict[str, Any]
     return {a["subject_id"]: a for a in found if a["rule"] == rule}
 
 
-async def new_customer(svc: ServiceClient, w: World, name: str, rep: str, **facts: Any) -> dict:
-    data = customer(w, name, rep, created_at="2026-01-05T01:00:00+00:00", **facts)
+async def new_customer(
+    svc: ServiceClient, w: Any, name: str, rep: str, **facts: Any
+) -> dict[str, Any]:
+    data: dict[str, Any] = customer(w, name, rep, created_at="2026-01-05T01:00:00+00:00", **facts)
     await announce(svc, "customers", "customer.created", data)
     return data
 
