@@ -10,12 +10,14 @@ The app's clock stands on Wednesday 2 December 2026: the last complete week is 2
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from analytics.alerts import repository as alerts_repository
 from analytics.config import Settings
 from analytics.main import spec
 from servicekit.testing.clock import FakeClock
@@ -119,6 +121,21 @@ async def test_churn_risk_on_a_regular_rhythm_that_stops_and_resolves_with_the_n
     assert alert["figures"]["days_since_last_order"] == 61
     assert alert["figures"]["usual_interval_days"] == 30
     assert alert["figures"]["orders"] == 3
+
+    # What the weekly report lists as the team's abnormal customers of the week.
+    async with svc.session() as session:
+        week = await alerts_repository.alerts_raised_between(
+            session,
+            NOW - timedelta(days=2),
+            NOW + timedelta(days=5),
+            team_ids=[uuid.UUID(org.rep_a.team_id)],
+            subject_kind="customer",
+        )
+        before = await alerts_repository.alerts_raised_between(
+            session, NOW - timedelta(days=9), NOW - timedelta(days=2)
+        )
+    assert [str(a.id) for a in week if a.rule == "churn_risk"] == [alert["id"]]
+    assert before == []
 
     # The daily pass finds the same: no second alert.
     assert (await evaluate(svc, org))["churn_risk"] == {"raised": 0, "resolved": 0}
