@@ -125,6 +125,7 @@ class Records:
     returned_report: dict[str, Any] = field(default_factory=dict)
     # The owner's cases about the customer by kind, open and resolved.
     cases: dict[str, str] = field(default_factory=dict)
+    alert: str = ""  # an alert about the owner (shared records only)
 
 
 PARTS = (
@@ -934,7 +935,57 @@ FEED_OPS: list[Op] = [
     )
     for app in ("identity", "customers", "visits", "opportunities", "analytics")
 ]
-OPS = CUSTOMER_OPS + OPPORTUNITY_OPS + VISIT_OPS + FEED_OPS
+ALERTS = "/api/v1/alerts"
+
+
+def _alert(r: Records) -> str:
+    return f"{ALERTS}/{r.alert}"
+
+
+# The owner's alert (low_daily_visits: no visit last week), decided by managers with `*` as
+# the version (the cells run side by side on the one alert).
+ALERT_OPS: list[Op] = [
+    Op(
+        "GET /api/v1/alerts",
+        {**LISTED, **keys("kpis:read", outcome=SEEN)},
+        params=lambda r: {"rule": "low_daily_visits", "limit": "200"},
+        finds=lambda r: r.alert,
+    ),
+    Op("GET /api/v1/alerts/{alert_id}", {**RECORD, **keys("kpis:read")}, path=_alert),
+    Op(
+        "POST /api/v1/alerts/{alert_id}/acknowledge",
+        {**RECORD, "owner": 403, **keys()},
+        path=lambda r: _alert(r) + "/acknowledge",
+        body=lambda r: {"note": "seen"},
+        headers=lambda r: {"If-Match": "*"},
+    ),
+    Op(
+        "POST /api/v1/alerts/{alert_id}/dismiss",
+        {**RECORD, "owner": 403, **keys()},
+        path=lambda r: _alert(r) + "/dismiss",
+        body=lambda r: {"note": "holiday week"},
+        headers=lambda r: {"If-Match": "*"},
+    ),
+    Op("GET /api/v1/alerts/rules", {**dict.fromkeys(PEOPLE, OK), **keys("kpis:read")}),
+    # A team's override: its managers and admins; the manager of another team is told nothing.
+    Op(
+        "PUT /api/v1/alerts/rules/{rule}",
+        {**RECORD, "owner": 403, "other_rep": 403, **keys()},
+        path=lambda r: f"{ALERTS}/rules/low_development_rate",
+        params=lambda r: {"team_id": str(r.customer["team_id"])},
+        body=lambda r: {"enabled": True},
+        headers=lambda r: {"If-Match": "*"},
+    ),
+    Op("POST /api/v1/alerts/evaluate", {**ADMIN_ONLY, **keys()}, body=lambda r: None),
+    Op(
+        "GET /api/v1/reports/next-plan",
+        {**RECORD, **keys()},
+        params=lambda r: {"rep_id": str(r.customer["owner_id"]), "date": TODAY},
+    ),
+]
+ALERT_OPS.sort(key=lambda op: op.finds is None)
+
+OPS = CUSTOMER_OPS + OPPORTUNITY_OPS + VISIT_OPS + FEED_OPS + ALERT_OPS
 
 
 # --- running the matrix ---------------------------------------------------------------------
@@ -992,7 +1043,23 @@ async def world(stack) -> AsyncIterator[World]:
         await wait_for(owner_known_to_opportunities)
         w.settings = await ok(await gw.get(f"{CUSTOMERS}/settings", headers=org["admin"]))
         w.shared = await w.records()
+        w.shared.alert = await owner_alert(gw, org["admin"], users["owner"]["id"])
         yield w
+
+
+async def owner_alert(gw: httpx.AsyncClient, admin: dict[str, str], owner: str) -> str:
+    """The owner's alert: the daily pass, run on demand, finds no visit of theirs last week
+    (once the analytics service has heard of them from identity's feed)."""
+
+    async def raised() -> str | None:
+        await ok(await gw.post(f"{ALERTS}/evaluate", headers=admin))
+        params = {"rep_id": owner, "rule": "low_daily_visits"}
+        resp = await gw.get(ALERTS, params=params, headers=admin)
+        items = resp.json()["items"] if resp.status_code == 200 else []
+        return str(items[0]["id"]) if items else None
+
+    found: str = await wait_for(raised, within=40)
+    return found
 
 
 def _outcome(op: Op, resp: httpx.Response, r: Records) -> Any:
@@ -1031,6 +1098,7 @@ GROUPS = {
     "opportunities": OPPORTUNITY_OPS,
     "visits": VISIT_OPS,
     "feeds": FEED_OPS,
+    "alerts": ALERT_OPS,
 }
 
 

@@ -35,6 +35,8 @@ class Settings(KitSettings):
     # or a target below last year's actual by more than this share, comes back with a warning.
     target_growth_factor: Annotated[Decimal, Field(gt=1)] = Decimal("1.5")
     target_decline_share: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.3")
+    # How often the alerts' daily pass evaluates every rule over every subject (seconds).
+    alerts_pass_seconds: Annotated[float, Field(gt=0)] = 86400
 
     @field_validator("time_zone")
     @classmethod

@@ -9,6 +9,9 @@ from pathlib import Path
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from analytics.alerts.hooks import after_event, daily_pass
+from analytics.alerts.router import router as alerts_router
+from analytics.alerts.service import Evaluator
 from analytics.config import Settings
 from analytics.facts import events as feeds
 from analytics.facts.service import (
@@ -19,6 +22,7 @@ from analytics.facts.service import (
 )
 from analytics.kpis.router import router as kpis_router
 from analytics.models import SCHEMA, directory
+from analytics.nextplan.router import router as nextplan_router
 from analytics.reports.router import router as reports_router
 from analytics.targets.router import router as targets_router
 from servicekit.app import AppSpec
@@ -43,14 +47,20 @@ async def follow_feeds(app: FastAPI) -> AsyncIterator[None]:
     async with contextlib.AsyncExitStack() as stack:
         for source, page_handler in handlers.items():
             await stack.enter_async_context(
-                following(app, source, f"analytics.{source}", _one_by_one(page_handler))
+                following(
+                    app,
+                    source,
+                    f"analytics.{source}",
+                    _one_by_one(page_handler, after_event(app, source)),
+                )
             )
         yield
 
 
-def _one_by_one(apply: PageHandler) -> Handler:
+def _one_by_one(apply: PageHandler, then: Handler) -> Handler:
     async def handle(session: AsyncSession, event: Event) -> None:
         await apply(session, [event])
+        await then(session, event)  # the alert rules of what the event touched
 
     return handle
 
@@ -59,6 +69,8 @@ TAGS = (
     {"name": "kpis", "description": "KPIs by the exact definitions, with their records"},
     {"name": "targets", "description": "Targets, their decomposition and checks"},
     {"name": "reports", "description": "The weekly team report and the periodic summary"},
+    {"name": "alerts", "description": "Insight alerts raised by rules kept as data"},
+    {"name": "next plan", "description": "Suggestions for a rep's next visit plan"},
 )
 
 
@@ -69,8 +81,9 @@ def spec() -> AppSpec:
         title="Fieldforce analytics",
         description="Targets, KPIs, reports and alerts built from the other apps' events.",
         migrations_dir=MIGRATIONS,
-        routers=[kpis_router, targets_router, reports_router],
-        hooks=[follow_feeds],
+        routers=[kpis_router, targets_router, reports_router, alerts_router, nextplan_router],
+        hooks=[follow_feeds, daily_pass],
+        state={"alerts": Evaluator()},
         directory=directory,
         identity_reactions=[on_identity_change],
         tags=TAGS,

@@ -357,8 +357,10 @@ async def world(analytics: ServiceClient, org: Org) -> World:
 
 @pytest.fixture
 def payloads() -> SimpleNamespace:
-    """The producers' payload builders above, for a test that grows the world."""
+    """The producers' payload builders above, for a test that grows the world (test modules
+    cannot import this conftest: the repository's root conftest holds the name)."""
     return SimpleNamespace(
+        World=World,
         customer=customer,
         order=order,
         payment=payment,

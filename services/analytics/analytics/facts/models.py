@@ -35,6 +35,8 @@ CUSTOMERS = sa.Table(
     sa.Column("level", sa.Text, nullable=True),
     sa.Column("status", sa.Text, nullable=False, server_default="active"),
     sa.Column("data_incomplete", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The data-quality score the customers service last announced (with data_incomplete).
+    sa.Column("quality_score", sa.SmallInteger, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("created_day", sa.Date, nullable=True),
     *_attribution("created_"),
@@ -219,7 +221,11 @@ OPPORTUNITIES = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("won_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("won_day", sa.Date, nullable=True),
+    # The next action the rep set and when it is due (the next visit plan's suggestions).
+    sa.Column("next_action", sa.Text, nullable=True),
+    sa.Column("next_action_on", sa.Date, nullable=True),
     sa.Index("ix_opportunities_won_day", "won_day"),
+    sa.Index("ix_opportunities_owner_next_action_on", "owner_id", "next_action_on"),
 )
 
 # Every move of an opportunity from one stage to another (stage_conversion).

@@ -148,6 +148,11 @@ class CustomersFeed:
             facts["data_incomplete"] = True
         elif event.type == "customer.data_completed":
             facts["data_incomplete"] = False
+        score = data.get("score")
+        if event.type in ("customer.data_incomplete", "customer.data_completed") and isinstance(
+            score, int
+        ):
+            facts["quality_score"] = score
         await repository.upsert_customer(
             session, {"id": customer_id, **facts, "updated_at": event.time}
         )
@@ -486,6 +491,8 @@ class OpportunitiesFeed:
                 "created_at": created,
                 "won_at": won_at,
                 "won_day": None if won_at is None else self.calendar.day(won_at),
+                **{k: data[k] for k in ("next_action",) if k in data},
+                **{k: ev.as_date(data[k]) for k in ("next_action_on",) if k in data},
             },
         )
         if event.type != ev.OPPORTUNITY_STAGE_CHANGED:

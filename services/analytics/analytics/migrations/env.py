@@ -1,4 +1,5 @@
 # Every feature's tables on the schema's metadata, for autogenerate.
+import analytics.alerts.models
 import analytics.facts.models
 import analytics.rollups.models
 import analytics.targets.models  # noqa: F401

@@ -35,4 +35,7 @@ _FACTS = (
 def facts(opportunity: dict[str, Any], probability: int) -> dict[str, Any]:
     data = {k: opportunity[k] for k in _FACTS}
     data["probability"] = probability
+    # What the rep does next and when (analytics suggests it for the rep's next visit plan).
+    data["next_action"] = opportunity.get("next_action")
+    data["next_action_on"] = opportunity.get("next_action_on")
     return data
