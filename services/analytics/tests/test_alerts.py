@@ -10,7 +10,6 @@ The app's clock stands on Wednesday 2 December 2026: the last complete week is 2
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -122,19 +121,25 @@ async def test_churn_risk_on_a_regular_rhythm_that_stops_and_resolves_with_the_n
     assert alert["figures"]["usual_interval_days"] == 30
     assert alert["figures"]["orders"] == 3
 
-    # What the weekly report lists as the team's abnormal customers of the week.
+    # The weekly report of the rep's team lists it among the week's abnormal customers; the
+    # week before had none.
+    async def weekly(week: str) -> dict[str, Any]:
+        params = {"team_id": org.rep_a.team_id, "week": week}
+        resp = await svc.get("/api/v1/reports/weekly", params=params, as_=org.admin)
+        assert resp.status_code == 200, resp.text
+        return resp.json()  # type: ignore[no-any-return]
+
+    report = await weekly("2026-W49")
+    assert [a["id"] for a in report["abnormal_customers"]] == [alert["id"]]
+    assert report["abnormal_customers"][0]["figures"]["usual_interval_days"] == 30
+    assert report["team"]["abnormal_customers"] == 1
+    counts = {r["rep_id"]: r["abnormal_customers"] for r in report["reps"]}
+    assert counts[org.rep_a.sub] == 1 and sum(counts.values()) == 1
+    assert (await weekly("2026-W48"))["abnormal_customers"] == []
     async with svc.session() as session:
-        week = await alerts_repository.alerts_raised_between(
-            session,
-            NOW - timedelta(days=2),
-            NOW + timedelta(days=5),
-            team_ids=[uuid.UUID(org.rep_a.team_id)],
-            subject_kind="customer",
-        )
         before = await alerts_repository.alerts_raised_between(
             session, NOW - timedelta(days=9), NOW - timedelta(days=2)
         )
-    assert [str(a.id) for a in week if a.rule == "churn_risk"] == [alert["id"]]
     assert before == []
 
     # The daily pass finds the same: no second alert.

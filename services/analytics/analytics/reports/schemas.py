@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from analytics.alerts.schemas import AlertRead
 from analytics.kpis.schemas import FigureRead, PeriodRead
 from analytics.scopes import ScopeKind
 from servicekit.fields import DecimalOut
@@ -58,6 +59,9 @@ class WeeklyFigures(BaseModel):
     complaints_opened: int
     complaints_resolved: int
     next_week_plan_items: int
+    abnormal_customers: int = Field(
+        description="alerts about the scope's customers raised in the week"
+    )
 
 
 class RepWeek(WeeklyFigures):
@@ -120,6 +124,9 @@ class WeeklyReport(BaseModel):
     customer_feedback: list[Remark]
     complaints: Complaints
     next_week_plan: list[PlannedItem]
+    abnormal_customers: list[AlertRead] = Field(
+        description="the insight alerts about the team's customers raised in the week, oldest first"
+    )
 
 
 # --- the periodic summary -------------------------------------------------------------------

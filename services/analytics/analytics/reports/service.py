@@ -19,7 +19,9 @@ The weekly report of a team for an ISO week (Monday to Sunday, company days):
   of the team said (the newest 500 of each source);
 - complaints opened (raised in the week) and resolved (a resolution in the week), whatever
   they are now;
-- next week's plan: the items of the team's approved visit plans of the following week.
+- next week's plan: the items of the team's approved visit plans of the following week;
+- abnormal customers: the insight alerts about a customer of the team's reps raised in the
+  week (churn risk, an A-level customer's incomplete data, ...), whatever their state now.
 
 The summary of any scope over [from, to): the funnel, the stage conversion with its bottleneck
 stage, the sales cycle, the average deal size, revenue concentration, new and developed
@@ -39,6 +41,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics import scopes
+from analytics.alerts import repository as alert_records
+from analytics.alerts.service import read as alert_json
 from analytics.kpis import repository as kpi_records
 from analytics.kpis.definitions import Measures, amount, figures, target_figure
 from analytics.kpis.measures import Context, measures, target_completion
@@ -193,6 +197,13 @@ async def weekly(
     opened_by = Counter(c["rep_id"] for c in opened)
     resolved_by = Counter(c["rep_id"] for c in resolved)
     planned_by = Counter(i["rep_id"] for i in plan)
+    abnormal = [
+        alert_json(a)
+        for a in await alert_records.alerts_raised_between(
+            session, start, end, rep_ids=rep_ids, team_ids=teams, subject_kind="customer"
+        )
+    ]
+    abnormal_by = Counter(a["rep_id"] for a in abnormal)
 
     # Every rep's week (and month to date, for those with targets) in one statement each.
     weeks = await repository.reps_rolled_up(session, rep_ids, week)
@@ -217,6 +228,7 @@ async def weekly(
                 "complaints_opened": opened_by[rep_id],
                 "complaints_resolved": resolved_by[rep_id],
                 "next_week_plan_items": planned_by[rep_id],
+                "abnormal_customers": abnormal_by[rep_id],
             }
         )
     reps.sort(key=lambda r: (r["rep_name"] is None, r["rep_name"] or "", str(r["rep_id"])))
@@ -233,12 +245,14 @@ async def weekly(
             "complaints_opened": len(opened),
             "complaints_resolved": len(resolved),
             "next_week_plan_items": len(plan),
+            "abnormal_customers": len(abnormal),
         },
         "reps": reps,
         "competitor_news": news,
         "customer_feedback": feedback,
         "complaints": {"opened": opened, "resolved": resolved},
         "next_week_plan": plan,
+        "abnormal_customers": abnormal,
     }
 
 
@@ -252,6 +266,7 @@ CSV_HEADER = (
     "complaints_opened",
     "complaints_resolved",
     "next_week_plan_items",
+    "abnormal_customers",
 )
 
 
@@ -270,6 +285,7 @@ def weekly_csv(report: dict[str, Any]) -> bytes:
                 rep["complaints_opened"],
                 rep["complaints_resolved"],
                 rep["next_week_plan_items"],
+                rep["abnormal_customers"],
             ]
         )
     return csv_lines(lines)
