@@ -550,27 +550,19 @@ async def _teams(
     """The team and its sub-teams, when the caller sees the team (404 otherwise)."""
     if team_id is None:
         return None
-    _visible_team(principal, team_id)
-    if await directory.get_team(session, team_id) is None:
+    visible = principal.kind == "key" or principal.is_admin or principal.sees_team(team_id)
+    teams = await repository.known_tree(session, directory, team_id) if visible else []
+    if not teams:
         raise NotFound(f"no team {team_id}")
-    return await directory.team_tree(session, team_id)
-
-
-def _visible_team(principal: Principal, team_id: uuid.UUID) -> None:
-    if not (principal.kind == "key" or principal.is_admin or principal.sees_team(team_id)):
-        raise NotFound(f"no team {team_id}")
+    return teams
 
 
 async def board(
     session: AsyncSession, principal: Principal, settings: Settings, query: BoardQuery
 ) -> dict[str, Any]:
     require_read(principal)
-    team_id = query.team_id
-    if team_id is not None:
-        _visible_team(principal, team_id)
-    rows = await repository.board(session, principal, directory, team_id, query.limit)
-    if not rows and team_id is not None and await directory.get_team(session, team_id) is None:
-        raise NotFound(f"no team {team_id}")
+    teams = await _teams(session, principal, query.team_id)
+    rows = await repository.board(session, principal, teams, query.limit)
     now = utcnow()
     totals: dict[str, tuple[int, Decimal]] = {}
     items: dict[str, list[dict[str, Any]]] = {}
