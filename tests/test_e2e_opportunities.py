@@ -48,6 +48,19 @@ async def api_key(gw: httpx.AsyncClient, admin: dict[str, str], *scopes: str) ->
     return {"X-API-Key": made["key"]}
 
 
+async def north_rule(gw: httpx.AsyncClient, admin: dict[str, str], region: str, team: str) -> Any:
+    """A rule sending `region`'s leads to `team`, made once the opportunities service has
+    learned the team from the identity feed."""
+
+    async def rule_made() -> Any:
+        resp = await gw.post(
+            f"{LEADS}/assignment-rules", json={"region": region, "team_id": team}, headers=admin
+        )
+        return resp.json() if resp.status_code == 201 else None
+
+    return await wait_for(rule_made)
+
+
 async def test_a_pushed_lead_converts_into_a_customer_made_under_the_reps_authority(
     gw, admin_login, stack
 ):
@@ -55,16 +68,7 @@ async def test_a_pushed_lead_converts_into_a_customer_made_under_the_reps_author
     h, users, teams, admin = org["h"], org["users"], org["teams"], org["admin"]
     region = f"R{uuid.uuid4().hex[:6]}".upper()
 
-    async def rule_made() -> Any:
-        # The opportunities service learns the teams from the identity feed.
-        resp = await gw.post(
-            f"{LEADS}/assignment-rules",
-            json={"region": region, "team_id": teams["north"]["id"]},
-            headers=admin,
-        )
-        return resp.json() if resp.status_code == 201 else None
-
-    await wait_for(rule_made)
+    await north_rule(gw, admin, region, teams["north"]["id"])
     intake = await api_key(gw, admin, "leads:write")
     company = f"Harmony Foods {uuid.uuid4().hex[:6]}"
     phone = f"+86 137{uuid.uuid4().int % 10**8:08d}"
@@ -255,15 +259,7 @@ async def test_deactivating_a_rep_hands_their_leads_and_opportunities_on(gw, adm
     h, users, teams, admin = org["h"], org["users"], org["teams"], org["admin"]
     region = f"R{uuid.uuid4().hex[:6]}".upper()
 
-    async def rule_made() -> Any:
-        resp = await gw.post(
-            f"{LEADS}/assignment-rules",
-            json={"region": region, "team_id": teams["north"]["id"]},
-            headers=admin,
-        )
-        return resp.json() if resp.status_code == 201 else None
-
-    await wait_for(rule_made)
+    await north_rule(gw, admin, region, teams["north"]["id"])
     intake = await api_key(gw, admin, "leads:write")
 
     def row() -> dict[str, Any]:

@@ -203,24 +203,37 @@ def assign(
         lead["next_touch_on"] = None
     if lead["assigned_at"] is None:
         lead["assigned_at"] = work.now
+    _logged(work, lead, events.LEAD_ASSIGNED, previous, by=by, reason=reason)
+
+
+def _logged(
+    work: Work,
+    lead: dict[str, Any],
+    type_: str,
+    previous: uuid.UUID | None,
+    *,
+    by: str | None,
+    reason: str,
+) -> None:
+    """The lead's move from `previous` to its owner now: logged and announced."""
     work.assignments.append(
         {
             "lead_id": lead["id"],
             "from_owner_id": previous,
-            "to_owner_id": owner_id,
-            "team_id": team_id,
-            "rule_id": rule_id,
+            "to_owner_id": lead["owner_id"],
+            "team_id": lead["team_id"],
+            "rule_id": lead["rule_id"],
             "by": by,
             "reason": reason,
             "at": work.now,
         }
     )
     work.emit(
-        events.LEAD_ASSIGNED,
+        type_,
         lead,
         at=work.now,
         from_owner_id=previous,
-        rule_id=rule_id,
+        rule_id=lead["rule_id"],
         by=by,
         reason=reason,
     )
@@ -281,27 +294,7 @@ async def hand_back(session: AsyncSession, settings: Settings, rep_id: uuid.UUID
         lead.update(
             owner_id=None, team_id=placed.team_id, rule_id=placed.rule_id, status="qualified"
         )
-        work.assignments.append(
-            {
-                "lead_id": lead["id"],
-                "from_owner_id": rep_id,
-                "to_owner_id": None,
-                "team_id": placed.team_id,
-                "rule_id": placed.rule_id,
-                "by": SYSTEM,
-                "reason": OWNER_DEACTIVATED,
-                "at": work.now,
-            }
-        )
-        work.emit(
-            events.LEAD_UNASSIGNED,
-            lead,
-            at=work.now,
-            from_owner_id=rep_id,
-            rule_id=placed.rule_id,
-            by=SYSTEM,
-            reason=OWNER_DEACTIVATED,
-        )
+        _logged(work, lead, events.LEAD_UNASSIGNED, rep_id, by=SYSTEM, reason=OWNER_DEACTIVATED)
     await work.flush(session)
     return len(leads)
 
