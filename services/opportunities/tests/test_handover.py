@@ -6,14 +6,17 @@ back."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from servicekit.directory import USER_REACTIVATED
+from servicekit.outbox import Event
 
 LEADS = "/api/v1/leads"
 OPPORTUNITIES = "/api/v1/opportunities"
 HANDED = ("system", "owner_deactivated")
 
 
-async def _history(svc, path: str, as_) -> list[dict]:
+async def _history(svc: Any, path: str, as_: Any) -> list[dict[str, Any]]:
     return (await svc.ok(await svc.get(path, as_=as_)))["items"]  # type: ignore[no-any-return]
 
 
@@ -73,7 +76,7 @@ async def test_a_deactivated_reps_leads_and_opportunities_are_handed_on(opportun
 
     # The events: one per move, with the lead's or opportunity's facts as they are now.
     new = [e for e in await svc.events() if e.id not in before]
-    by_type: dict[str, list] = {}
+    by_type: dict[str, list[Event]] = {}
     for e in new:
         by_type.setdefault(e.type, []).append(e)
     assert sorted(by_type) == ["lead.assigned", "lead.unassigned", "opportunity.owner_changed"]
