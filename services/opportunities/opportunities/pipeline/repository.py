@@ -179,7 +179,8 @@ async def board(
     """One statement: the open opportunities the caller sees (of `teams`, when given), ranked
     per stage by amount, largest first; each row carries its stage's count and amount. At
     least the first of each stage comes back (`rank` > `per_stage`: totals only), so a
-    stage's totals are there when no items are asked for."""
+    stage's totals are there when no items are asked for. The service unpacks the columns
+    in this order."""
     where = [P.closed_at.is_(None), visibility_filter(principal)]
     if teams is not None:
         # The teams as values (not a subquery): the planner takes the (team, stage) index.
