@@ -714,6 +714,10 @@ OPPORTUNITY_OPS: list[Op] = [
         {**RECORD, **keys(*OPPORTUNITIES_READ)},
     ),
     Op(
+        "GET /api/v1/opportunities/{opportunity_id}/owners",
+        {**RECORD, **keys(*OPPORTUNITIES_READ)},
+    ),
+    Op(
         "GET /api/v1/opportunities/stages",
         {**dict.fromkeys(PEOPLE, OK), **keys(*OPPORTUNITIES_READ)},
     ),

@@ -36,6 +36,19 @@ async def api_key(gw: httpx.AsyncClient, admin: dict[str, str], *scopes: str) ->
     return {"X-API-Key": made["key"]}
 
 
+async def north_rule(gw: httpx.AsyncClient, admin: dict[str, str], region: str, team: str) -> Any:
+    """A rule sending `region`'s leads to `team`, made once the opportunities service has
+    learned the team from the identity feed."""
+
+    async def rule_made() -> Any:
+        resp = await gw.post(
+            f"{LEADS}/assignment-rules", json={"region": region, "team_id": team}, headers=admin
+        )
+        return resp.json() if resp.status_code == 201 else None
+
+    return await wait_for(rule_made)
+
+
 async def test_a_pushed_lead_converts_into_a_customer_made_under_the_reps_authority(
     gw, admin_login, stack
 ):
@@ -43,16 +56,7 @@ async def test_a_pushed_lead_converts_into_a_customer_made_under_the_reps_author
     h, users, teams, admin = org["h"], org["users"], org["teams"], org["admin"]
     region = f"R{uuid.uuid4().hex[:6]}".upper()
 
-    async def rule_made() -> Any:
-        # The opportunities service learns the teams from the identity feed.
-        resp = await gw.post(
-            f"{LEADS}/assignment-rules",
-            json={"region": region, "team_id": teams["north"]["id"]},
-            headers=admin,
-        )
-        return resp.json() if resp.status_code == 201 else None
-
-    await wait_for(rule_made)
+    await north_rule(gw, admin, region, teams["north"]["id"])
     intake = await api_key(gw, admin, "leads:write")
     company = f"Harmony Foods {uuid.uuid4().hex[:6]}"
     phone = f"+86 137{uuid.uuid4().int % 10**8:08d}"
@@ -236,3 +240,119 @@ async def test_a_forged_internal_token_is_refused_at_the_gateway(gw):
     forged = {"X-Internal-Token": "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"}
     resp = await gw.get("/api/v1/customers", headers=forged)
     assert resp.status_code == 401 and resp.headers["content-type"] == "application/problem+json"
+
+
+async def test_deactivating_a_rep_hands_their_leads_and_opportunities_on(gw, admin_login):
+    org = await organisation(gw, admin_login, PASSWORD)
+    h, users, teams, admin = org["h"], org["users"], org["teams"], org["admin"]
+    region = f"R{uuid.uuid4().hex[:6]}".upper()
+
+    await north_rule(gw, admin, region, teams["north"]["id"])
+    intake = await api_key(gw, admin, "leads:write")
+
+    def row() -> dict[str, Any]:
+        return {
+            "source": "trade_show",
+            "external_id": uuid.uuid4().hex,
+            "company": f"Leaving Co {uuid.uuid4().hex[:6]}",
+            "phone": f"+86 139{uuid.uuid4().int % 10**8:08d}",
+            "region": region,
+            "evaluation": HOT,
+        }
+
+    async def placed() -> Any:
+        # Waits for the three north reps to reach the directory: six leads, two each.
+        result = await ok(
+            await gw.post(f"{LEADS}/bulk", json={"rows": [row() for _ in range(6)]}, headers=intake)
+        )
+        leads = [
+            await ok(await gw.get(f"{LEADS}/{r['id']}", headers=admin)) for r in result["results"]
+        ]
+        owners = [lead["owner_id"] for lead in leads]
+        return leads if None not in owners and len(set(owners)) == 3 else None
+
+    leads = await wait_for(placed)
+    leaving = next(
+        n for n in ("rep_a", "rep_b") if users[n]["id"] in {x["owner_id"] for x in leads}
+    )
+    rep_id = users[leaving]["id"]
+    mine = [lead for lead in leads if lead["owner_id"] == rep_id]
+    converted = await ok(
+        await gw.post(f"{LEADS}/{mine[0]['id']}/convert", json={}, headers=h[leaving]), 201
+    )
+    opportunity = converted["opportunity"]
+    kept = [lead["id"] for lead in mine[1:]]
+    assert kept
+
+    await ok(await gw.patch(f"/api/v1/users/{rep_id}", json={"active": False}, headers=admin))
+
+    async def handed_on() -> Any:
+        got = await ok(await gw.get(f"/api/v1/opportunities/{opportunity['id']}", headers=admin))
+        return got if got["owner_id"] == users["manager"]["id"] else None
+
+    moved = await wait_for(handed_on)
+    assert moved["team_id"] == opportunity["team_id"]
+    owners = await ok(
+        await gw.get(f"/api/v1/opportunities/{opportunity['id']}/owners", headers=h["manager"])
+    )
+    assert [
+        (o["from_owner_id"], o["to_owner_id"], o["by"], o["reason"]) for o in owners["items"]
+    ] == [(rep_id, users["manager"]["id"], "system", "owner_deactivated")]
+    others = {users[n]["id"] for n in ("rep_a", "rep_b", "rep_sub")} - {rep_id}
+    for lead_id in kept:
+        lead = await ok(await gw.get(f"{LEADS}/{lead_id}", headers=admin))
+        assert lead["owner_id"] in others and lead["status"] == "assigned"
+        log = await ok(await gw.get(f"{LEADS}/{lead_id}/assignments", headers=h["manager"]))
+        last = log["items"][-1]
+        assert (last["from_owner_id"], last["to_owner_id"]) == (rep_id, lead["owner_id"])
+        assert (last["by"], last["reason"]) == ("system", "owner_deactivated")
+    # The converted lead stays converted, with the rep who converted it.
+    assert (await ok(await gw.get(f"{LEADS}/{mine[0]['id']}", headers=admin)))["owner_id"] == rep_id
+
+    # The events, on the opportunities feed through the gateway.
+    feed = await api_key(gw, admin, "events:read")
+
+    async def handover_events() -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        after = None
+        while True:
+            params = {"limit": "1000", **({"after": after} if after else {})}
+            page = await ok(
+                await gw.get("/api/v1/events/opportunities", params=params, headers=feed)
+            )
+            out += page["items"]
+            after = page["next_cursor"]
+            if not page["has_more"]:
+                break
+        subjects = {*kept, opportunity["id"]}
+        return [
+            e
+            for e in out
+            if e["subject"] in subjects and e["data"].get("reason") == "owner_deactivated"
+        ]
+
+    events = await handover_events()
+    assert sorted(e["type"] for e in events) == ["lead.assigned"] * len(kept) + [
+        "opportunity.owner_changed"
+    ]
+    assert all(e["data"]["from_owner_id"] == rep_id for e in events)
+
+    # Reactivated, the rep keeps nothing that was handed on; the rules place leads with them
+    # again (which shows the reactivation was applied).
+    await ok(await gw.patch(f"/api/v1/users/{rep_id}", json={"active": True}, headers=admin))
+
+    async def placed_again() -> Any:
+        result = await ok(
+            await gw.post(f"{LEADS}/bulk", json={"rows": [row() for _ in range(3)]}, headers=intake)
+        )
+        leads = [
+            await ok(await gw.get(f"{LEADS}/{r['id']}", headers=admin)) for r in result["results"]
+        ]
+        return True if rep_id in {lead["owner_id"] for lead in leads} else None
+
+    await wait_for(placed_again)
+    again = await ok(await gw.get(f"/api/v1/opportunities/{opportunity['id']}", headers=admin))
+    assert again["owner_id"] == users["manager"]["id"]
+    for lead_id in kept:
+        assert (await ok(await gw.get(f"{LEADS}/{lead_id}", headers=admin)))["owner_id"] != rep_id
+    assert len(await handover_events()) == len(events)

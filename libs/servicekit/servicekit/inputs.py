@@ -36,6 +36,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # of 19 digits or more, or a large exponent. A body without any of these is not parsed twice.
 _JSON_SUSPECT = re.compile(rb"\\u|\xed[\xa0-\xbf]|NaN|Infinity|[0-9]{19}|[eE][+]?[0-9]{3}")
 _FORM = "application/x-www-form-urlencoded"
+# The same, as plain substrings (`may_hold_refusals`); in `_FOLD`ed text every digit is 0
+# and E is e, so a run of digits or an exponent is one substring.
+_SUSPECT_BYTES = (b"\\u", b"\xed", b"NaN", b"Infinity", b"\x00")
+_FOLD = bytes.maketrans(b"123456789E", b"000000000e")
 
 Loc = tuple[str | int, ...]
 
@@ -82,6 +86,17 @@ def row_refusal(row: Any) -> str | None:
     if not found:
         return None
     return "; ".join(".".join(str(p) for p in loc) + f": {msg}" for loc, msg in found[:5])
+
+
+def may_hold_refusals(raw: bytes) -> bool:
+    """Whether a JSON or (UTF-8) CSV body may hold a value `refusals` finds (what
+    `_JSON_SUSPECT` looks for, and a raw NUL); False spares walking each of its parsed rows
+    with `row_refusal`. Substring searches over the body with its digits folded into one
+    byte: a fraction of the regular expression's time on a body of megabytes."""
+    if any(mark in raw for mark in _SUSPECT_BYTES):
+        return True
+    folded = raw.translate(_FOLD)
+    return b"0" * 19 in folded or b"e000" in folded or b"e+000" in folded
 
 
 def _shown(text: str) -> str:

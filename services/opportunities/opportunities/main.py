@@ -2,7 +2,8 @@
 
 Every feature is wired here, explicitly: its routers and the lifespan hooks that follow other
 apps' feeds (customers: the index leads are matched against; visits: first contacts) and keep
-the stalled list's usual times learned. Importing a feature registers nothing.
+the stalled list's usual times learned, and the directory reaction that hands a deactivated
+rep's leads and opportunities on. Importing a feature registers nothing.
 """
 
 from pathlib import Path
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 
 from opportunities.assignment.router import router as assignment_router
 from opportunities.config import Settings
+from opportunities.handover.service import on_identity_change
 from opportunities.leads.hooks import follow_visits
 from opportunities.leads.router import router as leads_router
 from opportunities.matching.hooks import follow_customers
@@ -34,7 +36,8 @@ TAGS = (
 )
 
 
-def spec() -> AppSpec:
+def spec(settings: Settings | None = None) -> AppSpec:
+    """`settings`: the app's (the reactions use its stages); the environment's by default."""
     return AppSpec(
         name="opportunities",
         schema=SCHEMA,
@@ -50,10 +53,14 @@ def spec() -> AppSpec:
             scoring_router,
         ],
         hooks=[follow_customers, follow_visits, learn_usual_times],
+        # Follows the gateway's identity feed into the kit's directory tables; a deactivated
+        # rep's open leads go back through assignment, their open opportunities to their manager.
         directory=directory,
+        identity_reactions=[on_identity_change(settings or Settings())],
         tags=TAGS,
     )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return build_app(spec(), settings or Settings())
+    settings = settings or Settings()
+    return build_app(spec(settings), settings)

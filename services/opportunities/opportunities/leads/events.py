@@ -12,6 +12,8 @@ LEAD_UPDATED = "lead.updated"
 LEAD_SCORED = "lead.scored"
 LEAD_NURTURED = "lead.nurtured"
 LEAD_ASSIGNED = "lead.assigned"
+# Back in a queue without a rep (its rep was deactivated and no rule placed it again).
+LEAD_UNASSIGNED = "lead.unassigned"
 LEAD_CONTACTED = "lead.contacted"
 LEAD_INVALIDATED = "lead.invalidated"
 LEAD_CONVERTED = "lead.converted"

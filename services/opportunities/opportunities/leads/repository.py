@@ -184,3 +184,14 @@ async def assigned_to_customer(
     if owner_id is not None:
         stmt = stmt.where(L.owner_id == owner_id)
     return list((await session.execute(stmt)).all())
+
+
+async def held_by(session: AsyncSession, owner_id: uuid.UUID) -> list[Any]:
+    """The open leads a rep holds (assigned or contacted), oldest first; locked."""
+    stmt = (
+        sa.select(LEADS)
+        .where(L.owner_id == owner_id, L.status.in_(("assigned", "contacted")))
+        .order_by(L.received_at, L.id)
+        .with_for_update()
+    )
+    return list((await session.execute(stmt)).all())

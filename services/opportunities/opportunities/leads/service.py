@@ -68,6 +68,9 @@ CONTENT = (
     "attributes",
 )
 CONTACT = frozenset({"company", "phone", "email", "region"})
+# Who and why, in the assignment log and the events, when a deactivated rep's leads move.
+SYSTEM = "system"
+OWNER_DEACTIVATED = "owner_deactivated"
 
 
 @dataclass
@@ -200,24 +203,37 @@ def assign(
         lead["next_touch_on"] = None
     if lead["assigned_at"] is None:
         lead["assigned_at"] = work.now
+    _logged(work, lead, events.LEAD_ASSIGNED, previous, by=by, reason=reason)
+
+
+def _logged(
+    work: Work,
+    lead: dict[str, Any],
+    type_: str,
+    previous: uuid.UUID | None,
+    *,
+    by: str | None,
+    reason: str,
+) -> None:
+    """The lead's move from `previous` to its owner now: logged and announced."""
     work.assignments.append(
         {
             "lead_id": lead["id"],
             "from_owner_id": previous,
-            "to_owner_id": owner_id,
-            "team_id": team_id,
-            "rule_id": rule_id,
+            "to_owner_id": lead["owner_id"],
+            "team_id": lead["team_id"],
+            "rule_id": lead["rule_id"],
             "by": by,
             "reason": reason,
             "at": work.now,
         }
     )
     work.emit(
-        events.LEAD_ASSIGNED,
+        type_,
         lead,
         at=work.now,
         from_owner_id=previous,
-        rule_id=rule_id,
+        rule_id=lead["rule_id"],
         by=by,
         reason=reason,
     )
@@ -247,6 +263,40 @@ async def place(session: AsyncSession, work: Work) -> None:
             by=None,
             reason="rule",
         )
+
+
+async def hand_back(session: AsyncSession, settings: Settings, rep_id: uuid.UUID) -> int:
+    """A deactivated rep's open leads (assigned, contacted) go back through assignment: the
+    rules and their team's active reps place them again; one no rule places (or whose team
+    has no active rep left) waits in that queue as `qualified`, its funnel times kept. Each
+    move is logged and announced (`by` system, reason `owner_deactivated`). Run again, it
+    finds nothing left with the rep: the same deactivation changes nothing twice."""
+    leads = [as_dict(row) for row in await repository.held_by(session, rep_id)]
+    if not leads:
+        return 0
+    work = Work(utcnow(), SYSTEM, settings)
+    placements = await assignment.place(
+        session, [(lead["region"], lead["industry"]) for lead in leads]
+    )
+    for lead, placed in zip(leads, placements, strict=True):
+        work.touch(lead)
+        if placed.owner_id is not None:
+            assign(
+                work,
+                lead,
+                placed.owner_id,
+                placed.team_id,
+                rule_id=placed.rule_id,
+                by=SYSTEM,
+                reason=OWNER_DEACTIVATED,
+            )
+            continue
+        lead.update(
+            owner_id=None, team_id=placed.team_id, rule_id=placed.rule_id, status="qualified"
+        )
+        _logged(work, lead, events.LEAD_UNASSIGNED, rep_id, by=SYSTEM, reason=OWNER_DEACTIVATED)
+    await work.flush(session)
+    return len(leads)
 
 
 def content_changes(lead: dict[str, Any], given: dict[str, Any]) -> list[str]:

@@ -12,6 +12,7 @@ OPPORTUNITY_STAGE_CHANGED = "opportunity.stage_changed"
 OPPORTUNITY_WON = "opportunity.won"
 OPPORTUNITY_LOST = "opportunity.lost"
 OPPORTUNITY_REOPENED = "opportunity.reopened"
+OPPORTUNITY_OWNER_CHANGED = "opportunity.owner_changed"
 
 _FACTS = (
     "id",

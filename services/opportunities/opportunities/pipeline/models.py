@@ -84,6 +84,21 @@ STAGE_CHANGES = sa.Table(
     sa.Index("ix_stage_changes_opportunity", "opportunity_id", "id"),
 )
 
+# Every change of an opportunity's owner after it was opened: from, to, by whom, why.
+OPPORTUNITY_OWNERS = sa.Table(
+    "opportunity_owners",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("opportunity_id", sa.Uuid, nullable=False),
+    sa.Column("from_owner_id", sa.Uuid),
+    sa.Column("to_owner_id", sa.Uuid, nullable=False),
+    sa.Column("team_id", sa.Uuid),
+    sa.Column("by", sa.Text),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", TS, nullable=False),
+    sa.Index("ix_opportunity_owners_opportunity", "opportunity_id", "id"),
+)
+
 # A team's learned usual time per open stage, and for the whole cycle (stage `CYCLE`).
 STAGE_NORMS = sa.Table(
     "stage_norms",

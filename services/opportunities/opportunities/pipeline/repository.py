@@ -12,9 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opportunities.config import Settings
 from opportunities.pipeline.access import can_see
-from opportunities.pipeline.models import CYCLE, OPPORTUNITIES, STAGE_CHANGES, STAGE_NORMS
+from opportunities.pipeline.models import (
+    CYCLE,
+    OPPORTUNITIES,
+    OPPORTUNITY_OWNERS,
+    STAGE_CHANGES,
+    STAGE_NORMS,
+)
 from opportunities.pipeline.schemas import OpportunityListQuery
+from servicekit import bulk
 from servicekit.auth import Principal
+from servicekit.directory import Directory
 from servicekit.pagination import PageParams, keyset, make_page
 
 P = OPPORTUNITIES.c
@@ -77,6 +85,33 @@ async def update(session: AsyncSession, opportunity: dict[str, Any]) -> None:
     )
 
 
+async def hand_over(
+    session: AsyncSession, from_owner: uuid.UUID, to_owner: uuid.UUID, now: datetime
+) -> list[Any]:
+    """Every open opportunity of `from_owner` becomes `to_owner`'s (one statement); the rows
+    as they are now."""
+    stmt = (
+        sa.update(OPPORTUNITIES)
+        .where(P.owner_id == from_owner, P.closed_at.is_(None))
+        .values(owner_id=to_owner, version=P.version + 1, updated_at=now)
+        .returning(OPPORTUNITIES)
+    )
+    return sorted((await session.execute(stmt)).all(), key=lambda r: r.id)
+
+
+async def log_owners(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    await bulk.insert_rows(session, OPPORTUNITY_OWNERS, rows)
+
+
+async def owners(
+    session: AsyncSession, opportunity_id: uuid.UUID, params: PageParams
+) -> tuple[list[Any], str | None]:
+    o = OPPORTUNITY_OWNERS.c
+    stmt = sa.select(OPPORTUNITY_OWNERS).where(o.opportunity_id == opportunity_id)
+    rows = (await session.execute(keyset(stmt, [o.id], params))).all()
+    return make_page(rows, params, lambda r: [r.id])
+
+
 async def record_change(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(sa.insert(STAGE_CHANGES).values(values))
 
@@ -124,37 +159,32 @@ async def page(
 # --- the board --------------------------------------------------------------------------------
 
 
-def _open_in(principal: Principal, teams: Sequence[uuid.UUID] | None) -> list[Any]:
-    where = [P.closed_at.is_(None), visibility_filter(principal)]
-    if teams is not None:
-        where.append(P.team_id.in_(list(teams)))
-    return where
+async def known_tree(
+    session: AsyncSession, directory: Directory, team_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """The team and every team below it, in one statement; empty when the directory does not
+    know the team."""
+    t = directory.teams.c
+    down = sa.select(t.id).where(t.id == team_id).cte("tree", recursive=True)
+    down = down.union(sa.select(t.id).where(t.parent_id == down.c.id))
+    return list((await session.execute(sa.select(down.c.id))).scalars())
 
 
-async def board_totals(
-    session: AsyncSession, principal: Principal, teams: Sequence[uuid.UUID] | None
-) -> list[Any]:
-    """Per open stage: count and amount."""
-    stmt = (
-        sa.select(P.stage, sa.func.count(), sa.func.coalesce(sa.func.sum(P.amount), 0))
-        .where(*_open_in(principal, teams))
-        .group_by(P.stage)
-    )
-    return list((await session.execute(stmt)).all())
-
-
-async def board_items(
+async def board(
     session: AsyncSession,
     principal: Principal,
     teams: Sequence[uuid.UUID] | None,
     per_stage: int,
 ) -> list[Any]:
-    """The first `per_stage` open opportunities of each stage, largest amounts first."""
-    rank = (
-        sa.func.row_number()
-        .over(partition_by=P.stage, order_by=(P.amount.desc().nulls_last(), P.id))
-        .label("rank")
-    )
+    """One statement: the open opportunities the caller sees (of `teams`, when given), ranked
+    per stage by amount, largest first; each row carries its stage's count and amount. At
+    least the first of each stage comes back (`rank` > `per_stage`: totals only), so a
+    stage's totals are there when no items are asked for. The service unpacks the columns
+    in this order."""
+    where = [P.closed_at.is_(None), visibility_filter(principal)]
+    if teams is not None:
+        # The teams as values (not a subquery): the planner takes the (team, stage) index.
+        where.append(P.team_id.in_(list(teams)))
     ranked = (
         sa.select(
             P.id,
@@ -168,13 +198,21 @@ async def board_items(
             P.expected_close_on,
             P.next_action_on,
             P.stalled_at,
-            rank,
+            sa.func.row_number()
+            .over(partition_by=P.stage, order_by=(P.amount.desc().nulls_last(), P.id))
+            .label("rank"),
+            sa.func.count().over(partition_by=P.stage).label("stage_count"),
+            sa.func.coalesce(sa.func.sum(P.amount).over(partition_by=P.stage), 0).label(
+                "stage_amount"
+            ),
         )
-        .where(*_open_in(principal, teams))
+        .where(*where)
         .subquery("ranked")
     )
     stmt = (
-        sa.select(ranked).where(ranked.c.rank <= per_stage).order_by(ranked.c.stage, ranked.c.rank)
+        sa.select(ranked)
+        .where(ranked.c.rank <= max(per_stage, 1))
+        .order_by(ranked.c.stage, ranked.c.rank)
     )
     return list((await session.execute(stmt)).all())
 

@@ -19,6 +19,8 @@ from opportunities.pipeline.schemas import (
     OpportunityPage,
     OpportunityRead,
     OpportunityUpdate,
+    OwnerChangePage,
+    OwnerChangeRead,
     Reopen,
     StageChangePage,
     StageChangeRead,
@@ -217,3 +219,17 @@ async def stage_history(
     rows, cursor = await repository.changes(session, opportunity["id"], page)
     items = [StageChangeRead.model_validate(r, from_attributes=True) for r in rows]
     return json_response(StageChangePage(items=items, next_cursor=cursor).model_dump(mode="json"))
+
+
+@router.get(
+    BY_ID + "/owners",
+    response_model=OwnerChangePage,
+    summary="The owner history: every change of owner after it was opened, by whom and why",
+    operation_id="opportunities_owner_history",
+)
+async def owner_history(
+    opportunity: VisibleOpportunity, session: SessionDep, page: PageDep
+) -> Response:
+    rows, cursor = await repository.owners(session, opportunity["id"], page)
+    items = [OwnerChangeRead.model_validate(r, from_attributes=True) for r in rows]
+    return json_response(OwnerChangePage(items=items, next_cursor=cursor).model_dump(mode="json"))

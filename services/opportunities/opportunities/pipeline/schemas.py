@@ -155,6 +155,21 @@ class StageChangePage(BaseModel):
     next_cursor: str | None = None
 
 
+class OwnerChangeRead(BaseModel):
+    id: int
+    from_owner_id: uuid.UUID | None
+    to_owner_id: uuid.UUID
+    team_id: uuid.UUID | None
+    by: str | None = Field(description="who moved it: a user, or `system`")
+    reason: str = Field(description="e.g. `owner_deactivated`")
+    at: datetime
+
+
+class OwnerChangePage(BaseModel):
+    items: list[OwnerChangeRead]
+    next_cursor: str | None = None
+
+
 class StageInfo(BaseModel):
     name: str
     order: int
