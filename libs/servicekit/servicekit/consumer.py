@@ -27,11 +27,12 @@ from servicekit.clock import Clock, current_clock
 from servicekit.db import Database, to_asyncpg_dsn
 from servicekit.metrics import (
     CONSUMER_APPLIED,
+    CONSUMER_BEHIND_EVENTS,
     CONSUMER_ERRORS,
     CONSUMER_LAG_SECONDS,
     CONSUMER_NEWEST_APPLIED_AGE,
 )
-from servicekit.outbox import Event
+from servicekit.outbox import Event, events_between
 from servicekit.tables import kit_tables, notify_channel
 
 if TYPE_CHECKING:
@@ -91,6 +92,8 @@ class EventConsumer:
         self._stopping = False
         self._labels = (db.app_name, name, source)
         self.applied = 0
+        # How far the cursor is behind the feed's head, in events, as of the last page read.
+        self.behind = 0
         self.failures = 0  # polls that failed (the feed unreachable, or a page not applied)
         self.listening = False  # whether the producer's NOTIFY would wake it now
         # Health, for /readyz: "starting" until the first poll, then after each poll
@@ -239,6 +242,10 @@ class EventConsumer:
             applied = 0
         if not more:
             CONSUMER_LAG_SECONDS.labels(*self._labels).set(0)
+        if "head" in doc:  # a feed that reports its head (every kit feed does)
+            at = doc.get("next_cursor") if events else cursor
+            self.behind = events_between(at, doc["head"])
+            CONSUMER_BEHIND_EVENTS.labels(*self._labels).set(self.behind)
         return applied, more
 
     def _unreachable(self, exc: BaseException) -> None:
