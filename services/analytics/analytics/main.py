@@ -36,7 +36,7 @@ async def follow_feeds(app: FastAPI) -> AsyncIterator[None]:
     calendar = settings.calendar
     handlers: dict[str, PageHandler] = {
         feeds.CUSTOMERS: CustomersFeed(calendar, settings.active_window_days),
-        feeds.VISITS: VisitsFeed(calendar),
+        feeds.VISITS: VisitsFeed(calendar, settings.active_window_days),
         feeds.OPPORTUNITIES: OpportunitiesFeed(calendar),
     }
     async with contextlib.AsyncExitStack() as stack:
