@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
@@ -335,6 +336,44 @@ async def test_a_consumer_reports_how_far_behind_the_feeds_head_its_cursor_is(sa
         assert gauge() == 0  # read the new event: caught up again
     finally:
         await consumer.stop()
+
+
+async def test_a_page_handler_gets_each_pages_new_events_at_once(sample, minter):
+    for i in range(5):
+        await sample.client.post("/widgets", json={"name": f"w{i}"}, headers=sample.headers())
+    pages: list[list[str | None]] = []
+
+    async def record(session, events: list[Event]) -> None:
+        pages.append([e.subject for e in events])
+        for event in events:
+            await session.execute(
+                received.insert().values(event_id=event.id, type=event.type, subject=event.subject)
+            )
+
+    def consumer() -> EventConsumer:
+        return EventConsumer(
+            sample.app.state.db,
+            name="pages",
+            source="kitsample",
+            feed_url=f"{sample.url}/events",
+            page_handler=record,
+            headers=minter.headers(READER, "kitsample"),
+            batch_size=3,
+        )
+
+    first = consumer()
+    try:
+        assert await first.catch_up() == 5
+        assert [len(p) for p in pages] == [3, 2]
+        # Replayed from zero: nothing is new, the handler is not even called.
+        async with sample.app.state.db.session() as s:
+            await s.execute(sa.update(kit_tables(SCHEMA).consumer_cursors).values(cursor=None))
+        assert await first.catch_up() == 0
+        assert len(pages) == 2
+    finally:
+        await first.stop()
+    with pytest.raises(ValueError, match="handler"):
+        EventConsumer(sample.app.state.db, name="x", source="kitsample", feed_url="/")
 
 
 async def test_a_consumer_wakes_on_notify_long_before_its_poll_interval(sample, minter):

@@ -22,7 +22,7 @@ from analytics.models import SCHEMA, directory
 from analytics.targets.router import router as targets_router
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
-from servicekit.consumer import Handler, following
+from servicekit.consumer import following
 from servicekit.outbox import Event
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -42,16 +42,9 @@ async def follow_feeds(app: FastAPI) -> AsyncIterator[None]:
     async with contextlib.AsyncExitStack() as stack:
         for source, page_handler in handlers.items():
             await stack.enter_async_context(
-                following(app, source, f"analytics.{source}", _one_by_one(page_handler))
+                following(app, source, f"analytics.{source}", page_handler=page_handler)
             )
         yield
-
-
-def _one_by_one(apply: PageHandler) -> Handler:
-    async def handle(session: AsyncSession, event: Event) -> None:
-        await apply(session, [event])
-
-    return handle
 
 
 TAGS = (
