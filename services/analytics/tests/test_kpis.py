@@ -165,6 +165,11 @@ async def test_the_dashboard_equals_its_parts_and_the_plain_aggregate(analytics,
         rolled = await dashboard(analytics, world, kind, name)
         plain = await dashboard(analytics, world, kind, name, plain=True)
         assert rolled == plain, (kind, name)
+        # Decimals travel as strings, counts as integers: never a JSON (binary) float.
+        for figure in rolled["figures"].values():
+            for part in ("value", "numerator", "denominator"):
+                assert not isinstance(figure[part], float), (kind, name, figure)
+        assert isinstance(rolled["figures"]["sales_amount"]["value"], str)
         key = scope_id(world, kind, name)
         for metric, figure in rolled["figures"].items():
             params = {"metric": metric, "scope": kind, **NOV}
