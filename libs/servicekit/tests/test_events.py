@@ -295,6 +295,18 @@ async def test_a_consumer_follows_a_feed_across_producer_and_consumer_restarts(
         await databases.adrop(consumer_url)
 
 
+def _sample_consumer(sample, minter, name: str, **options: Any) -> EventConsumer:
+    """A consumer of the sample app's feed over HTTP, into the sample's own schema."""
+    return EventConsumer(
+        sample.app.state.db,
+        name=name,
+        source="kitsample",
+        feed_url=f"{sample.url}/events",
+        headers=minter.headers(READER, "kitsample"),
+        **options,
+    )
+
+
 async def test_a_consumer_reports_how_far_behind_the_feeds_head_its_cursor_is(sample, minter):
     for i in range(5):
         await sample.client.post("/widgets", json={"name": f"w{i}"}, headers=sample.headers())
@@ -310,15 +322,7 @@ async def test_a_consumer_reports_how_far_behind_the_feeds_head_its_cursor_is(sa
             received.insert().values(event_id=event.id, type=event.type, subject=event.subject)
         )
 
-    consumer = EventConsumer(
-        sample.app.state.db,
-        name="behind",
-        source="kitsample",
-        feed_url=f"{sample.url}/events",
-        handler=record,
-        headers=minter.headers(READER, "kitsample"),
-        batch_size=2,
-    )
+    consumer = _sample_consumer(sample, minter, "behind", batch_size=2, handler=record)
     labels = dict(zip(("app", "consumer", "source"), consumer._labels, strict=True))
 
     def gauge() -> float | None:
@@ -350,18 +354,7 @@ async def test_a_page_handler_gets_each_pages_new_events_at_once(sample, minter)
                 received.insert().values(event_id=event.id, type=event.type, subject=event.subject)
             )
 
-    def consumer() -> EventConsumer:
-        return EventConsumer(
-            sample.app.state.db,
-            name="pages",
-            source="kitsample",
-            feed_url=f"{sample.url}/events",
-            page_handler=record,
-            headers=minter.headers(READER, "kitsample"),
-            batch_size=3,
-        )
-
-    first = consumer()
+    first = _sample_consumer(sample, minter, "pages", batch_size=3, page_handler=record)
     try:
         assert await first.catch_up() == 5
         assert [len(p) for p in pages] == [3, 2]
