@@ -18,10 +18,17 @@ from gateway.models import SCHEMA
 from gateway.routes import EVENT_FEEDS, EVENTS_PREFIX, IDENTITY_FEED, EventFeed
 from servicekit.db import Database
 from servicekit.errors import NotFound
-from servicekit.outbox import EventPage, feed_statement, parse_feed_cursor, render_feed
+from servicekit.outbox import (
+    EventPage,
+    feed_statement,
+    head_statement,
+    parse_feed_cursor,
+    render_feed,
+)
 
 events_router = APIRouter(tags=["events"])
 _IDENTITY_FEED = feed_statement(SCHEMA)
+_IDENTITY_HEAD = head_statement(SCHEMA)
 
 
 @events_router.get(
@@ -54,4 +61,5 @@ async def identity_page(db: Database, after: str | None, limit: int) -> bytes:
     txid, position = parse_feed_cursor(after)
     page = _IDENTITY_FEED.args(txid=txid, position=position, limit=limit)
     rows = await db.reads().fetch(_IDENTITY_FEED.sql, *page)
-    return render_feed(rows, after, limit)
+    head = await db.reads().fetchrow(_IDENTITY_HEAD.sql, *_IDENTITY_HEAD.args())
+    return render_feed(rows, after, limit, head)

@@ -226,4 +226,7 @@ async def test_identity_through_the_assembled_gateway(fresh_db: str, minter: Tok
         assert feed.status_code == 200, feed.text
         created = [e for e in feed.json()["items"] if e["type"] == "user.created"]
         assert gail["id"] in {e["subject"] for e in created}
+        # The page names the feed's head: here its last event, the page holding them all.
+        assert not feed.json()["has_more"]
+        assert feed.json()["head"] == feed.json()["items"][-1]["cursor"]
         assert_problem(await c.get("/api/v1/me", headers={"X-API-Key": "ffk_wrong"}), 401)

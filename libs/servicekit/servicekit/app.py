@@ -44,6 +44,7 @@ from servicekit.outbox import (
     EVENTS_SCOPE,
     EventPage,
     feed_statement,
+    head_statement,
     parse_feed_cursor,
     render_feed,
     require_feed_reader,
@@ -310,6 +311,7 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
     if spec.events_feed:
         feed = kit_router(tags=["events"])
         page = feed_statement(spec.schema)
+        head = head_statement(spec.schema)
 
         @feed.get(
             "/events",
@@ -332,7 +334,9 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
             rows = await db.reads().fetch(
                 page.sql, *page.args(txid=txid, position=position, limit=limit)
             )
-            return Response(render_feed(rows, after, limit), media_type="application/json")
+            # Read after the page, so the head is never behind what the page holds.
+            newest = await db.reads().fetchrow(head.sql, *head.args())
+            return Response(render_feed(rows, after, limit, newest), media_type="application/json")
 
         app.include_router(feed)
 

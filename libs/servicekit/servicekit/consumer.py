@@ -27,11 +27,12 @@ from servicekit.clock import Clock, current_clock
 from servicekit.db import Database, to_asyncpg_dsn
 from servicekit.metrics import (
     CONSUMER_APPLIED,
+    CONSUMER_BEHIND_EVENTS,
     CONSUMER_ERRORS,
     CONSUMER_LAG_SECONDS,
     CONSUMER_NEWEST_APPLIED_AGE,
 )
-from servicekit.outbox import Event
+from servicekit.outbox import Event, events_between
 from servicekit.tables import kit_tables, notify_channel
 
 if TYPE_CHECKING:
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("servicekit.consumer")
 
 Handler = Callable[[AsyncSession, Event], Awaitable[None]]
+# Applies the events of a page not applied before, all at once, in the page's transaction: for
+# a read model that does per page what it would otherwise do per event.
+PageHandler = Callable[[AsyncSession, list[Event]], Awaitable[None]]
 HeaderSource = Callable[[], Awaitable[Mapping[str, str]]]
 # Reads one page of a feed (after the cursor, at most `limit` events) as the feed's JSON
 # document, for a consumer that reaches its feed some other way than `GET feed_url`.
@@ -54,7 +58,7 @@ class EventConsumer:
         name: str,
         source: str,
         feed_url: str,
-        handler: Handler,
+        handler: Handler | None = None,
         headers: HeaderSource | Mapping[str, str] | None = None,
         notify_channel: str | None = None,
         poll_interval: float = 2.0,
@@ -65,14 +69,19 @@ class EventConsumer:
         prune_interval: float = 3600.0,
         clock: Clock | None = None,
         pages: PageSource | None = None,
+        page_handler: PageHandler | None = None,
     ) -> None:
         """`pages`: how a page is read instead of `GET feed_url` (which then only names the
-        feed in logs), e.g. the app's own feed read in process."""
+        feed in logs), e.g. the app's own feed read in process. Events are applied one by one
+        by `handler`, or a page's at once by `page_handler` (exactly one of them)."""
+        if (handler is None) == (page_handler is None):
+            raise ValueError("give a consumer either a handler or a page_handler")
         self.db = db
         self.name = name
         self.source = source
         self.feed_url = feed_url
         self.handler = handler
+        self.page_handler = page_handler
         self._pages = pages
         self._headers = headers
         self.notify_channel = notify_channel
@@ -91,6 +100,8 @@ class EventConsumer:
         self._stopping = False
         self._labels = (db.app_name, name, source)
         self.applied = 0
+        # How far the cursor is behind the feed's head, in events, as of the last page read.
+        self.behind = 0
         self.failures = 0  # polls that failed (the feed unreachable, or a page not applied)
         self.listening = False  # whether the producer's NOTIFY would wake it now
         # Health, for /readyz: "starting" until the first poll, then after each poll
@@ -154,12 +165,20 @@ class EventConsumer:
                 .returning(processed.c.event_id)
             )
             fresh = {row[0] for row in fresh_rows}
+            todo: list[Event] = []
             for event in events:
                 if event.id not in fresh:
                     continue
                 fresh.discard(event.id)  # a page never applies one event twice
-                await self.handler(s, event)
-                applied += 1
+                todo.append(event)
+            if self.page_handler is not None:
+                if todo:
+                    await self.page_handler(s, todo)
+            else:
+                assert self.handler is not None
+                for event in todo:
+                    await self.handler(s, event)
+            applied = len(todo)
             upsert = pg_insert(cursors).values(
                 consumer=self.name, cursor=next_cursor, updated_at=now
             )
@@ -239,6 +258,10 @@ class EventConsumer:
             applied = 0
         if not more:
             CONSUMER_LAG_SECONDS.labels(*self._labels).set(0)
+        if "head" in doc:  # a feed that reports its head (every kit feed does)
+            at = doc.get("next_cursor") if events else cursor
+            self.behind = events_between(at, doc["head"])
+            CONSUMER_BEHIND_EVENTS.labels(*self._labels).set(self.behind)
         return applied, more
 
     def _unreachable(self, exc: BaseException) -> None:
@@ -344,7 +367,12 @@ def feed_url(gateway_url: str, source: str) -> str:
 
 @contextlib.asynccontextmanager
 async def following(
-    app: FastAPI, source: str, name: str, handler: Handler
+    app: FastAPI,
+    source: str,
+    name: str,
+    handler: Handler | None = None,
+    *,
+    page_handler: PageHandler | None = None,
 ) -> AsyncIterator[EventConsumer | None]:
     """Follow another app's feed through the gateway (`GATEWAY_URL`, read with the
     `EVENTS_API_KEY`) for as long as the context is open, and report it on `/readyz`. When
@@ -377,6 +405,7 @@ async def following(
         source=source,
         feed_url=feed_url(settings.gateway_url, source),
         handler=handler,
+        page_handler=page_handler,
         headers={"X-API-Key": settings.events_api_key},
         # Each app's outbox lives in the schema named after it (the gateway's: "identity").
         notify_channel=notify_channel(source),

@@ -43,9 +43,10 @@ CONSUMER_NEWEST_APPLIED_AGE = Gauge(
     "fact it holds is",
     ["app", "consumer", "source"],
 )
-CONSUMER_LAG_EVENTS = Gauge(
-    "consumer_lag_events",
-    "Events known to be waiting for a consumer",
+CONSUMER_BEHIND_EVENTS = Gauge(
+    "consumer_behind_events",
+    "How far a consumer's cursor is behind its feed's head, in events, as of the last page it "
+    "read (0 when caught up)",
     ["app", "consumer", "source"],
 )
 CONSUMER_APPLIED = Counter(

@@ -77,6 +77,11 @@ class EventPage(BaseModel):
     items: list[CloudEvent]
     next_cursor: str | None
     has_more: bool
+    head: str | None = Field(
+        default=None,
+        description="The cursor of the newest event readable when the page was read (null: "
+        "none yet): a reader whose cursor is this one is caught up",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +232,29 @@ def feed_statement(schema: str) -> PoolStatement:
 
 
 @functools.cache
+def head_statement(schema: str) -> PoolStatement:
+    """The newest readable event's place (txid, position): one step down the feed's index."""
+    c = kit_tables(schema).outbox.c
+    stmt = (
+        sa.select(c.txid, c.position)
+        .where(c.txid < _horizon())
+        .order_by(c.txid.desc(), c.position.desc())
+        .limit(1)
+    )
+    return pool_statement(stmt)
+
+
+def events_between(cursor: str | None, head: str | None) -> int:
+    """How many events separate a reader's cursor from the feed's head, reckoned by position
+    (taken in write order; a rolled-back write leaves a gap, so this may count a few more)."""
+    if head is None or cursor == head:
+        return 0
+    _, at = parse_feed_cursor(cursor)
+    _, newest = parse_feed_cursor(head)
+    return max(0, newest - max(at, 0))
+
+
+@functools.cache
 def stats_statement(schema: str) -> PoolStatement:
     """Index-only work: max(position) and a range scan above the horizon, never a full count."""
     t = kit_tables(schema).outbox
@@ -241,8 +269,9 @@ def stats_statement(schema: str) -> PoolStatement:
     return pool_statement(stmt)
 
 
-def render_feed(rows: list[Any], after: str | None, limit: int) -> bytes:
-    """The page as CloudEvents JSON; built by hand because it is the hottest consumer path."""
+def render_feed(rows: list[Any], after: str | None, limit: int, head: Any = None) -> bytes:
+    """The page as CloudEvents JSON; built by hand because it is the hottest consumer path.
+    `head`: the newest readable event's row (`head_statement`), if read."""
     items = []
     for r in rows:
         items.append(
@@ -261,5 +290,10 @@ def render_feed(rows: list[Any], after: str | None, limit: int) -> bytes:
         )
     next_cursor = items[-1]["cursor"] if items else after
     return orjson.dumps(
-        {"items": items, "next_cursor": next_cursor, "has_more": len(rows) == limit}
+        {
+            "items": items,
+            "next_cursor": next_cursor,
+            "has_more": len(rows) == limit,
+            "head": None if head is None else feed_cursor(head["txid"], head["position"]),
+        }
     )

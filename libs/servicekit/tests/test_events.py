@@ -9,7 +9,9 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from servicekit.bulk import COPY_THRESHOLD
 from servicekit.consumer import EventConsumer
@@ -30,7 +32,7 @@ async def test_feed_needs_the_events_scope(sample):
     assert (await sample.client.get("/events", headers=sample.headers())).status_code == 403
     ok = await sample.client.get("/events", headers=sample.headers(READER))
     assert ok.status_code == 200
-    assert ok.json() == {"items": [], "next_cursor": None, "has_more": False}
+    assert ok.json() == {"items": [], "next_cursor": None, "has_more": False, "head": None}
     bad = await sample.client.get(
         "/events", params={"after": "nope"}, headers=sample.headers(READER)
     )
@@ -291,6 +293,80 @@ async def test_a_consumer_follows_a_feed_across_producer_and_consumer_restarts(
         await producer_db.close()
         await databases.adrop(producer_url)
         await databases.adrop(consumer_url)
+
+
+def _sample_consumer(sample, minter, name: str, **options: Any) -> EventConsumer:
+    """A consumer of the sample app's feed over HTTP, into the sample's own schema."""
+    return EventConsumer(
+        sample.app.state.db,
+        name=name,
+        source="kitsample",
+        feed_url=f"{sample.url}/events",
+        headers=minter.headers(READER, "kitsample"),
+        **options,
+    )
+
+
+async def test_a_consumer_reports_how_far_behind_the_feeds_head_its_cursor_is(sample, minter):
+    for i in range(5):
+        await sample.client.post("/widgets", json={"name": f"w{i}"}, headers=sample.headers())
+    every = (await sample.client.get("/events", headers=sample.headers(READER))).json()["items"]
+    first = (
+        await sample.client.get("/events", params={"limit": 2}, headers=sample.headers(READER))
+    ).json()
+    assert [e["id"] for e in first["items"]] == [e["id"] for e in every[:2]]
+    assert first["head"] == every[-1]["cursor"]  # the newest readable event, past the page
+
+    async def record(session, event: Event) -> None:
+        await session.execute(
+            received.insert().values(event_id=event.id, type=event.type, subject=event.subject)
+        )
+
+    consumer = _sample_consumer(sample, minter, "behind", batch_size=2, handler=record)
+    labels = dict(zip(("app", "consumer", "source"), consumer._labels, strict=True))
+
+    def gauge() -> float | None:
+        return REGISTRY.get_sample_value("consumer_behind_events", labels)
+
+    try:
+        assert await consumer.poll_once() == (2, True)
+        assert consumer.behind == 3
+        assert gauge() == 3
+        assert await consumer.catch_up() == 3
+        assert consumer.behind == 0
+        assert gauge() == 0
+        await sample.client.post("/widgets", json={"name": "late"}, headers=sample.headers())
+        await consumer.poll_once()
+        assert gauge() == 0  # read the new event: caught up again
+    finally:
+        await consumer.stop()
+
+
+async def test_a_page_handler_gets_each_pages_new_events_at_once(sample, minter):
+    for i in range(5):
+        await sample.client.post("/widgets", json={"name": f"w{i}"}, headers=sample.headers())
+    pages: list[list[str | None]] = []
+
+    async def record(session, events: list[Event]) -> None:
+        pages.append([e.subject for e in events])
+        for event in events:
+            await session.execute(
+                received.insert().values(event_id=event.id, type=event.type, subject=event.subject)
+            )
+
+    first = _sample_consumer(sample, minter, "pages", batch_size=3, page_handler=record)
+    try:
+        assert await first.catch_up() == 5
+        assert [len(p) for p in pages] == [3, 2]
+        # Replayed from zero: nothing is new, the handler is not even called.
+        async with sample.app.state.db.session() as s:
+            await s.execute(sa.update(kit_tables(SCHEMA).consumer_cursors).values(cursor=None))
+        assert await first.catch_up() == 0
+        assert len(pages) == 2
+    finally:
+        await first.stop()
+    with pytest.raises(ValueError, match="handler"):
+        EventConsumer(sample.app.state.db, name="x", source="kitsample", feed_url="/")
 
 
 async def test_a_consumer_wakes_on_notify_long_before_its_poll_interval(sample, minter):

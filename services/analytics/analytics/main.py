@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -27,11 +27,10 @@ from analytics.reports.router import router as reports_router
 from analytics.targets.router import router as targets_router
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
-from servicekit.consumer import Handler, following
+from servicekit.consumer import Handler, PageHandler, following
 from servicekit.outbox import Event
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PageHandler = Callable[[AsyncSession, Sequence[Event]], Awaitable[None]]
 
 
 @contextlib.asynccontextmanager
@@ -41,7 +40,7 @@ async def follow_feeds(app: FastAPI) -> AsyncIterator[None]:
     calendar = settings.calendar
     handlers: dict[str, PageHandler] = {
         feeds.CUSTOMERS: CustomersFeed(calendar, settings.active_window_days),
-        feeds.VISITS: VisitsFeed(calendar),
+        feeds.VISITS: VisitsFeed(calendar, settings.active_window_days),
         feeds.OPPORTUNITIES: OpportunitiesFeed(calendar),
     }
     async with contextlib.AsyncExitStack() as stack:
@@ -51,16 +50,17 @@ async def follow_feeds(app: FastAPI) -> AsyncIterator[None]:
                     app,
                     source,
                     f"analytics.{source}",
-                    _one_by_one(page_handler, after_event(app, source)),
+                    page_handler=_then_alerts(page_handler, after_event(app, source)),
                 )
             )
         yield
 
 
-def _one_by_one(apply: PageHandler, then: Handler) -> Handler:
-    async def handle(session: AsyncSession, event: Event) -> None:
-        await apply(session, [event])
-        await then(session, event)  # the alert rules of what the event touched
+def _then_alerts(apply: PageHandler, then: Handler) -> PageHandler:
+    async def handle(session: AsyncSession, events: list[Event]) -> None:
+        await apply(session, events)
+        for event in events:
+            await then(session, event)  # the alert rules of what the event touched
 
     return handle
 

@@ -144,6 +144,7 @@ class StandInFeeds:
             "items": page,
             "next_cursor": page[-1]["cursor"] if page else request.query_params.get("after"),
             "has_more": len(page) == limit,
+            "head": items[-1]["cursor"] if items else None,
         }
         return Response(orjson.dumps(body), media_type="application/json")
 

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from analytics.facts.events import REENGAGED_STATUSES
 from analytics.facts.models import (
     CASE_STEPS,
     CUSTOMER_VERSIONS,
@@ -248,6 +249,14 @@ async def _with_history(
                 order.cancelled,
             )
         )
+    r = VISITS.c
+    reengaged = await session.execute(
+        sa.select(r.customer_id, r.day).where(
+            r.customer_id.in_(ids), r.customer_status.in_(REENGAGED_STATUSES)
+        )
+    )
+    for visit in reengaged:
+        found[visit.customer_id].reengaged.append(visit.day)
     payments = await session.execute(
         sa.select(
             p.id,

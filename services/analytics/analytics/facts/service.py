@@ -274,8 +274,9 @@ def _lines(order_id: uuid.UUID, lines: Any) -> list[dict[str, Any]]:
 class VisitsFeed:
     """Completed visits, visit plans and the field reports (the visits app's feed)."""
 
-    def __init__(self, calendar: Calendar) -> None:
+    def __init__(self, calendar: Calendar, active_window_days: int) -> None:
         self.calendar = calendar
+        self.window = active_window_days
 
     async def __call__(self, session: AsyncSession, page: Sequence[Event]) -> None:
         await rollups.lock(session)
@@ -298,6 +299,12 @@ class VisitsFeed:
         before = await repository.plan_items(session, affected)
         for plan_id, event in plans.items():
             await repository.replace_plan_items(session, plan_id, self._items(plan_id, event.data))
+        # A visit while the customer was dormant or lost changes its redevelopment figures,
+        # which are part of its own contribution (rollups.contributions).
+        reengaged = {
+            r["customer_id"] for r in visits if r["customer_status"] in ev.REENGAGED_STATUSES
+        }
+        unchanged = await rollups.contribution_of(session, reengaged, self.window)
         new = await repository.add_visits(session, visits)
         fresh = [r for r in visits if r["id"] in new]
         fulfilled = [(r["plan_item_id"], r["id"]) for r in fresh if r["plan_item_id"] is not None]
@@ -318,6 +325,8 @@ class VisitsFeed:
                 delta,
             )
         await rollups.count_visited(session, fresh, delta)
+        delta.add(await rollups.contribution_of(session, reengaged, self.window))
+        delta.add(unchanged, -1)
         await rollups.apply(session, delta.pruned())
 
     def _visit(self, data: dict[str, Any]) -> dict[str, Any] | None:

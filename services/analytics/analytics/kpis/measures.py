@@ -49,8 +49,10 @@ Attribution (how a fact lands in a scope) — part of the API:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,23 +86,26 @@ class Context:
         )
 
 
-async def measures(
-    session: AsyncSession, ctx: Context, scope: Scope, period: Period, *, plain: bool = False
-) -> Measures:
-    """Everything the KPIs of `scope` in `period` are made of, in one round trip. From the
-    rollups; `plain`: from the fact tables alone (the definition; slower, the same figures)."""
+async def _rows(
+    session: AsyncSession, ctx: Context, scope: Scope, period: Period, *, plain: bool
+) -> tuple[list[repository.Row], Scope]:
+    """The one-row statements `scope`'s measures of `period` are read from, and the scope above
+    (for customer_share)."""
     r = repository
     window, share = ctx.active_window_days, ctx.top_customer_share
     start, end = ctx.calendar.start(period.start), ctx.calendar.start(period.end)
     above = await scopes.parent(session, ctx.directory, scope, end)
+    # The company's customers counted once in a named period are all precomputed.
+    counted = not plain and scope.kind == "company" and period.kind is not None
     rows: list[r.Row] = [
         r.reps(scope, start, end, period),
         r.funnel(scope, period),
         r.won(scope, period),
         r.stages(scope, period),
-        r.redevelopment(scope, period),
         targets.for_scope(scope.kind, scope.key or "", period),
     ]
+    if not counted:
+        rows.append(r.redevelopment(scope, period))
     if plain:
         rows += [
             r.flows_from_facts(scope, period),
@@ -112,12 +117,15 @@ async def measures(
         rows += [r.rolled_up(scope, period), r.active_at_end(above, period, "share_active")]
         if scope.kind == "region":
             rows.append(r.plan_items_from_facts(scope, period))
-    if not plain and scope.kind == "company" and period.kind is not None:
+    if counted:
         rows.append(r.period_counted(period, share))
     else:
-        rows.append(r.distinct_from_facts(scope, period, share))
-    found = await r.one_row(session, *rows)
+        rows.append(r.distinct_from_facts(scope, period, share, rolled_up=not plain))
+    return rows, above
 
+
+def _measures(ctx: Context, period: Period, above: Scope, found: dict[str, Any]) -> Measures:
+    share = ctx.top_customer_share
     m = Measures()
     stages = found.pop("stages") or {}
     m.targets = found.pop("targets") or []
@@ -138,6 +146,31 @@ async def measures(
     return m
 
 
+async def measures(
+    session: AsyncSession, ctx: Context, scope: Scope, period: Period, *, plain: bool = False
+) -> Measures:
+    """Everything the KPIs of `scope` in `period` are made of, in one round trip. From the
+    rollups; `plain`: from the fact tables alone (the definition; slower, the same figures)."""
+    return (await measures_of_periods(session, ctx, scope, [period], plain=plain))[0]
+
+
+async def measures_of_periods(
+    session: AsyncSession,
+    ctx: Context,
+    scope: Scope,
+    periods: Sequence[Period],
+    *,
+    plain: bool = False,
+) -> list[Measures]:
+    """`measures` of several periods of one scope, all read in one round trip."""
+    groups = [await _rows(session, ctx, scope, period, plain=plain) for period in periods]
+    found = await repository.rows_of_groups(session, [rows for rows, _ in groups])
+    return [
+        _measures(ctx, period, above, values)
+        for period, (_, above), values in zip(periods, groups, found, strict=True)
+    ]
+
+
 def target_completion(m: Measures) -> Figure:
     """The targets set for exactly this scope and period, each with its actual."""
     rows = [
@@ -150,11 +183,29 @@ def target_completion(m: Measures) -> Figure:
     return Figure("target_completion", None, details={"targets": rows})
 
 
+def _figures(m: Measures) -> dict[str, Figure]:
+    out = figures(m)
+    out["target_completion"] = target_completion(m)
+    return out
+
+
 async def kpi_figures(
     session: AsyncSession, ctx: Context, scope: Scope, period: Period, *, plain: bool = False
 ) -> dict[str, Figure]:
     """Every KPI of `scope` in `period` (see `measures` for `plain`)."""
-    m = await measures(session, ctx, scope, period, plain=plain)
-    out = figures(m)
-    out["target_completion"] = target_completion(m)
-    return out
+    return _figures(await measures(session, ctx, scope, period, plain=plain))
+
+
+async def kpi_figures_of_periods(
+    session: AsyncSession,
+    ctx: Context,
+    scope: Scope,
+    periods: Sequence[Period],
+    *,
+    plain: bool = False,
+) -> list[dict[str, Figure]]:
+    """`kpi_figures` of several periods (a dashboard's: the period and the one before), read
+    in one round trip."""
+    return [
+        _figures(m) for m in await measures_of_periods(session, ctx, scope, periods, plain=plain)
+    ]

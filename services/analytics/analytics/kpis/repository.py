@@ -37,6 +37,7 @@ from analytics.rollups.models import (
     FLOWS,
     PERIOD_COUNTS,
     PERIOD_SALES,
+    PERIOD_TEAM_COUNTS,
     POINT_IN_TIME,
 )
 from analytics.scopes import Scope
@@ -82,6 +83,26 @@ async def one_row(session: AsyncSession, *rows: Row) -> dict[str, Any]:
         joined = joined.join(sub, sa.true())
     stmt = sa.select(*[c for sub in subs for c in sub.c]).select_from(joined)
     return dict((await session.execute(stmt)).one()._mapping)
+
+
+async def rows_of_groups(
+    session: AsyncSession, groups: Sequence[Sequence[Row]]
+) -> list[dict[str, Any]]:
+    """Several groups of one-row statements answered in one round trip: per group, its
+    statements' labelled measures (a label may recur in another group)."""
+    subs = [[r.subquery(f"g{g}m{n}") for n, r in enumerate(rows)] for g, rows in enumerate(groups)]
+    flat = [sub for group in subs for sub in group]
+    joined: Any = flat[0]
+    for sub in flat[1:]:
+        joined = joined.join(sub, sa.true())
+    columns = [
+        c.label(f"g{g}_{c.name}") for g, group in enumerate(subs) for sub in group for c in sub.c
+    ]
+    row = (await session.execute(sa.select(*columns).select_from(joined))).one()._mapping
+    out: list[dict[str, Any]] = []
+    for g, group in enumerate(subs):
+        out.append({c.name: row[f"g{g}_{c.name}"] for sub in group for c in sub.c})
+    return out
 
 
 # --- the rollups ----------------------------------------------------------------------------
@@ -156,6 +177,8 @@ def period_counted(period: Period, share: Decimal) -> Row:
         counted(p.visited, "visited_customers"),
         counted(p.ordering, "ordering_customers"),
         counted(p.repeat, "repeat_customers"),
+        counted(p.reengaged, "reengaged"),
+        counted(p.redeveloped, "redeveloped"),
         sa.select(sa.func.coalesce(sa.func.sum(top.c.amount), 0))
         .scalar_subquery()
         .label("top_amount"),
@@ -357,9 +380,31 @@ def _customer_sales(scope: Scope, period: Period) -> Any:
     )
 
 
-def distinct_from_facts(scope: Scope, period: Period, share: Decimal) -> Row:
-    """Customers counted once in the period, and the top customers' amount."""
+def one_team(scope: Scope, period: Period) -> bool:
+    """Whether the scope's visited customers of the period are in `period_team_counts`."""
+    return scope.kind == "team" and period.kind is not None and scope.teams == (scope.id,)
+
+
+def distinct_from_facts(
+    scope: Scope, period: Period, share: Decimal, *, rolled_up: bool = False
+) -> Row:
+    """Customers counted once in the period, and the top customers' amount. `rolled_up`: the
+    visited customers of a one-team scope (`one_team`) from `period_team_counts`."""
     v = VISITS.c
+    if rolled_up and one_team(scope, period):
+        t = PERIOD_TEAM_COUNTS.c
+        visited: Any = sa.func.coalesce(
+            sa.select(t.visited)
+            .where(t.kind == period.kind, t.period == period.start, t.team_id == scope.id)
+            .scalar_subquery(),
+            0,
+        )
+    else:
+        visited = (
+            sa.select(sa.func.count(sa.distinct(v.customer_id)))
+            .where(_visits(scope, period))
+            .scalar_subquery()
+        )
     sales = _customer_sales(scope, period)
     ranked = sa.select(
         sales.c.amount,
@@ -369,10 +414,7 @@ def distinct_from_facts(scope: Scope, period: Period, share: Decimal) -> Row:
     ).subquery("ranked")
     top = ranked.c.n <= sa.func.ceil(ranked.c.customers * share)
     return sa.select(
-        sa.select(sa.func.count(sa.distinct(v.customer_id)))
-        .where(_visits(scope, period))
-        .scalar_subquery()
-        .label("visited_customers"),
+        visited.label("visited_customers"),
         sa.func.count().label("ordering_customers"),
         sa.func.count().filter(ranked.c.repeat).label("repeat_customers"),
         sa.func.coalesce(sa.func.sum(ranked.c.amount).filter(top), 0).label("top_amount"),

@@ -63,11 +63,19 @@ class DashboardQuery(_Input):
     ] = False
 
 
+_NUMBER = (
+    'a decimal (money, a rate, an average) as a string with its scale, e.g. "1250.00" or '
+    '"0.4286", never a JSON number; a count as an integer'
+)
+
+
 class FigureRead(BaseModel):
     metric: str
-    value: Number | None
-    numerator: Number | None
-    denominator: Number | None
+    value: Annotated[
+        Number | None, Field(description=f"{_NUMBER}; null: a rate with a zero denominator")
+    ]
+    numerator: Annotated[Number | None, Field(description=_NUMBER)]
+    denominator: Annotated[Number | None, Field(description=_NUMBER)]
     details: dict[str, Any] | None = None
 
 

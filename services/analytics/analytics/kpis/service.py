@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from analytics import scopes
 from analytics.kpis import repository
 from analytics.kpis.definitions import Figure
-from analytics.kpis.measures import Context, kpi_figures
+from analytics.kpis.measures import Context, kpi_figures, kpi_figures_of_periods
 from analytics.kpis.repository import Records
 from analytics.kpis.schemas import DashboardQuery, GroupBy, KpiQuery
 from analytics.periods import KINDS, Period, containing, parse_named, split
@@ -219,8 +219,9 @@ async def dashboard(
     except ValueError as exc:
         raise ValidationFailed.field("period", str(exc)) from None
     before = period.previous()
-    now = await kpi_figures(session, ctx, scope, period, plain=query.plain)
-    then = await kpi_figures(session, ctx, scope, before, plain=query.plain)
+    now, then = await kpi_figures_of_periods(
+        session, ctx, scope, [period, before], plain=query.plain
+    )
     return {
         **scope.as_json(),
         "period": period_json(period),

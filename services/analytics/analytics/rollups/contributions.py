@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from analytics.periods import Kind, starts
+from analytics.periods import Kind, containing, starts
 
 NOT_COUNTED = frozenset({"invalid", "merged"})
 ZERO = Decimal(0)
@@ -29,6 +29,7 @@ Number = int | Decimal
 DailyKey = tuple[Grain, uuid.UUID | str | None, date]
 PeriodKey = tuple[Kind, date]
 SalesKey = tuple[Kind, date, uuid.UUID]
+TeamKey = tuple[Kind, date, uuid.UUID]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,8 @@ class CustomerFacts:
     versions: list[State] = field(default_factory=list)
     orders: list[OrderFact] = field(default_factory=list)
     payments: list[PaymentFact] = field(default_factory=list)
+    # The days of its completed visits made while it was dormant or lost (re-engagements).
+    reengaged: list[date] = field(default_factory=list)
 
     @property
     def counted(self) -> bool:
@@ -104,11 +107,13 @@ class CustomerFacts:
 
 @dataclass(slots=True)
 class Contribution:
-    """Keyed measures: `daily` rows, `period` counts and `sales` rows (rollups.models)."""
+    """Keyed measures: `daily` rows, `period` counts, `sales` rows and `teams` (the teams'
+    per-period counts) (rollups.models)."""
 
     daily: dict[DailyKey, dict[str, Number]] = field(default_factory=lambda: defaultdict(dict))
     period: dict[PeriodKey, dict[str, Number]] = field(default_factory=lambda: defaultdict(dict))
     sales: dict[SalesKey, dict[str, Number]] = field(default_factory=lambda: defaultdict(dict))
+    teams: dict[TeamKey, dict[str, Number]] = field(default_factory=lambda: defaultdict(dict))
 
     def add_daily(self, who: Attribution, day: date, measure: str, value: Number) -> None:
         if not value:
@@ -122,6 +127,7 @@ class Contribution:
             (self.daily, other.daily),
             (self.period, other.period),
             (self.sales, other.sales),
+            (self.teams, other.teams),
         ):
             for key, measures in theirs.items():
                 row = mine[key]  # type: ignore[index]
@@ -135,6 +141,7 @@ class Contribution:
             (out.daily, self.daily),
             (out.period, self.period),
             (out.sales, self.sales),
+            (out.teams, self.teams),
         ):
             for key, measures in theirs.items():
                 kept = {m: v for m, v in measures.items() if v}
@@ -143,7 +150,7 @@ class Contribution:
         return out
 
     def __bool__(self) -> bool:
-        return bool(self.daily or self.period or self.sales)
+        return bool(self.daily or self.period or self.sales or self.teams)
 
 
 def difference(before: Contribution, after: Contribution) -> Contribution:
@@ -222,6 +229,7 @@ def derive(facts: CustomerFacts, *, active_window_days: int) -> Contribution:
             if repeat:
                 counts["repeat"] = 1
 
+    _redevelopment(facts, live, out)
     if not facts.counted:
         return out
     states = _states(facts)
@@ -248,6 +256,23 @@ def derive(facts: CustomerFacts, *, active_window_days: int) -> Contribution:
     active = _union((o.day, o.day + window) for o in live)
     holds("active", [(start, end) for start, end in active])
     return out
+
+
+def _redevelopment(facts: CustomerFacts, live: list[OrderFact], out: Contribution) -> None:
+    """Per named period with a re-engagement: re-engaged, and redeveloped when a live order is
+    dated on or after the period's first re-engagement and within the period (whatever the
+    customer became, as the visit log counts it)."""
+    first: dict[PeriodKey, date] = {}
+    for day in facts.reengaged:
+        for kind, start in starts(day):
+            if (kind, start) not in first or day < first[(kind, start)]:
+                first[(kind, start)] = day
+    for (kind, start), day in first.items():
+        counts = out.period[(kind, start)]
+        counts["reengaged"] = 1
+        end = containing(kind, start).end
+        if any(day <= order.day < end for order in live):
+            counts["redeveloped"] = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,16 @@
   customer starts to count and -1 on the day it stops, so the count at the end of a period is
   the sum of every day before its end.
 - `period_counts`: the company's customers counted once per named period (week, month,
-  quarter, year): visited, ordering, repeat-purchasing.
+  quarter, year): visited, ordering, repeat-purchasing, re-engaged and of those redeveloped
+  (redevelopment_success).
+- `period_team_counts`: per named period and team (the team the visit carried), the
+  customers it visited, counted once: a one-team scope's visited customers.
 - `period_sales`: each customer's orders and amount per named period, in amount order:
   revenue_concentration's top customers.
 
-A rep's, a team's and a region's customers counted once are asked of the facts directly (a
-month of theirs is thousands of rows, the company's hundreds of thousands).
+A rep's, a region's and a team tree's customers counted once are asked of the facts directly
+(a month of theirs is hundreds to thousands of rows, the company's hundreds of thousands); a
+one-team scope's visited customers (tens of thousands of visits a month) are read here.
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ DAILY_COMPANY = sa.Table(
     *_measures(),
 )
 
-PERIOD_COUNTS_MEASURES = ("visited", "ordering", "repeat")
+PERIOD_COUNTS_MEASURES = ("visited", "ordering", "repeat", "reengaged", "redeveloped")
 
 PERIOD_COUNTS = sa.Table(
     "period_counts",
@@ -81,6 +85,15 @@ PERIOD_COUNTS = sa.Table(
     sa.Column("kind", sa.Text, primary_key=True),
     sa.Column("period", sa.Date, primary_key=True),
     *[count(m) for m in PERIOD_COUNTS_MEASURES],
+)
+
+PERIOD_TEAM_COUNTS = sa.Table(
+    "period_team_counts",
+    metadata,
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("period", sa.Date, primary_key=True),
+    sa.Column("team_id", sa.Uuid, primary_key=True),
+    count("visited"),
 )
 
 PERIOD_SALES = sa.Table(

@@ -25,6 +25,7 @@ from analytics.rollups.models import (
     PERIOD_COUNTS,
     PERIOD_COUNTS_MEASURES,
     PERIOD_SALES,
+    PERIOD_TEAM_COUNTS,
 )
 from servicekit.bulk import insert_rows
 
@@ -100,6 +101,12 @@ async def apply(session: AsyncSession, delta: Contribution) -> None:
         counts,
     )
 
+    teams = [
+        {"kind": kind, "period": period, "team_id": team_id, "visited": measures.get("visited", 0)}
+        for (kind, period, team_id), measures in delta.teams.items()
+    ]
+    await _add(session, PERIOD_TEAM_COUNTS, ["kind", "period", "team_id"], ("visited",), teams)
+
     sales: list[dict[str, Any]] = []
     for (kind, period, customer_id), measures in delta.sales.items():
         sales.append(
@@ -126,12 +133,12 @@ async def apply(session: AsyncSession, delta: Contribution) -> None:
 
 async def first_visits(
     session: AsyncSession,
-    candidates: Sequence[tuple[Kind, date, date, uuid.UUID]],
+    candidates: Sequence[tuple[Kind, date, date, uuid.UUID, uuid.UUID | None]],
     new_ids: Iterable[uuid.UUID],
 ) -> list[int]:
-    """Of the candidates (kind, period start, end, customer), the positions of those with no
-    completed visit in the period other than `new_ids`: the customers these visits make
-    "visited" in that period."""
+    """Of the candidates (kind, period start, end, customer, team or None), the positions of
+    those with no completed visit in the period (of that team, when one is named) other than
+    `new_ids`: the customers these visits make "visited" in that period (for that team)."""
     if not candidates:
         return []
     keys = (
@@ -140,12 +147,14 @@ async def first_visits(
             sa.bindparam("customer_ids", type_=ARRAY(sa.Uuid)),
             sa.bindparam("starts", type_=ARRAY(sa.Date)),
             sa.bindparam("ends", type_=ARRAY(sa.Date)),
+            sa.bindparam("team_ids", type_=ARRAY(sa.Uuid)),
         )
         .table_valued(
             sa.column("n", sa.Integer),
             sa.column("customer_id", sa.Uuid),
             sa.column("start", sa.Date),
             sa.column("end", sa.Date),
+            sa.column("team_id", sa.Uuid),
         )
         .render_derived(name="k")
     )
@@ -156,6 +165,7 @@ async def first_visits(
             v.customer_id == keys.c.customer_id,
             v.day >= keys.c.start,
             v.day < keys.c.end,
+            sa.or_(keys.c.team_id.is_(None), v.team_id == keys.c.team_id),
             sa.not_(v.id == sa.any_(sa.bindparam("new_ids", type_=ARRAY(sa.Uuid)))),
         )
         .exists()
@@ -167,6 +177,7 @@ async def first_visits(
             "customer_ids": [c[3] for c in candidates],
             "starts": [c[1] for c in candidates],
             "ends": [c[2] for c in candidates],
+            "team_ids": [c[4] for c in candidates],
             "new_ids": list(new_ids),
         },
     )
@@ -193,7 +204,7 @@ async def insert_sales(session: AsyncSession, sales: dict[SalesKey, dict[str, Nu
 
 
 async def clear(session: AsyncSession) -> None:
-    for table in (*DAILY.values(), PERIOD_COUNTS, PERIOD_SALES):
+    for table in (*DAILY.values(), PERIOD_COUNTS, PERIOD_TEAM_COUNTS, PERIOD_SALES):
         await session.execute(sa.delete(table))
 
 
@@ -256,5 +267,24 @@ async def rebuild_visited(session: AsyncSession) -> None:
             stmt.on_conflict_do_update(
                 index_elements=[PERIOD_COUNTS.c.kind, PERIOD_COUNTS.c.period],
                 set_={"visited": PERIOD_COUNTS.c.visited + stmt.excluded.visited},
+            )
+        )
+
+
+async def rebuild_team_visited(session: AsyncSession) -> None:
+    """Each team's customers visited per named period (the rollups start cleared)."""
+    v = VISITS.c
+    for kind in KINDS:
+        period = sa.cast(sa.func.date_trunc(kind, v.day), sa.Date)
+        select = (
+            sa.select(
+                sa.literal(kind), period, v.team_id, sa.func.count(sa.distinct(v.customer_id))
+            )
+            .where(v.team_id.is_not(None))
+            .group_by(period, v.team_id)
+        )
+        await session.execute(
+            pg_insert(PERIOD_TEAM_COUNTS).from_select(
+                ["kind", "period", "team_id", "visited"], select
             )
         )

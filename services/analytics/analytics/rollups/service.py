@@ -65,20 +65,33 @@ async def count_visited(
     session: AsyncSession, fresh: Sequence[dict[str, Any]], delta: Contribution
 ) -> None:
     """The customers these newly applied visits make "visited" in a named period (those with
-    no other completed visit there), for the company's per-period counts."""
-    seen: set[tuple[Kind, date, uuid.UUID]] = set()
-    candidates: list[tuple[Kind, date, date, uuid.UUID]] = []
+    no other completed visit there), for the company's per-period counts, and per team (no
+    other completed visit of that team there) for the teams' (added to `delta.teams`)."""
+    seen: set[tuple[Kind, date, uuid.UUID, uuid.UUID | None]] = set()
+    candidates: list[tuple[Kind, date, date, uuid.UUID, uuid.UUID | None]] = []
     for row in fresh:
         for kind, start in starts(row["day"]):
-            if (kind, start, row["customer_id"]) not in seen:
-                seen.add((kind, start, row["customer_id"]))
-                candidates.append(
-                    (kind, start, containing(kind, row["day"]).end, row["customer_id"])
-                )
+            end = containing(kind, row["day"]).end
+            for team in {None, row["team_id"]}:
+                if (kind, start, row["customer_id"], team) not in seen:
+                    seen.add((kind, start, row["customer_id"], team))
+                    candidates.append((kind, start, end, row["customer_id"], team))
     for n in await repository.first_visits(session, candidates, [r["id"] for r in fresh]):
-        kind, start, _, _ = candidates[n]
-        counts = delta.period[(kind, start)]
-        counts["visited"] = counts.get("visited", 0) + 1
+        kind, start, _, _, team = candidates[n]
+        if team is None:
+            counts = delta.period[(kind, start)]
+            counts["visited"] = counts.get("visited", 0) + 1
+        else:
+            counts = delta.teams[(kind, start, team)]
+            counts["visited"] = counts.get("visited", 0) + 1
+
+
+async def contribution_of(
+    session: AsyncSession, customer_ids: Iterable[uuid.UUID], window: int
+) -> Contribution:
+    """What these customers' facts contribute now (before and after a change of the facts
+    that does not go through `refresh_customers`, such as a re-engaging visit)."""
+    return _derive_all(await facts.customer_facts(session, customer_ids), window)
 
 
 async def apply(session: AsyncSession, delta: Contribution) -> None:
@@ -109,6 +122,7 @@ async def rebuild(session: AsyncSession, window: int, *, batch: int = 5000) -> N
         after = ids[-1]
     await repository.apply(session, pending.pruned())
     await repository.rebuild_visit_flows(session)
+    await repository.rebuild_team_visited(session)
     await repository.rebuild_visited(session)
 
 
