@@ -2,7 +2,24 @@
 
 Services cache verified tokens by their string, so reusing one token for most of its life makes
 both sides cheap: the gateway signs about once a minute per principal and service, and the
-service checks the signature as rarely.
+service checks the signature as rarely (a fresh token per call would cost both an Ed25519
+operation and a JWT encode or decode on every forwarded call).
+
+Why reuse is safe:
+- The cache key is the whole `Principal` (subject, kind, role, team, visible teams, scopes,
+  name, acting apps) and the audience, so a token only ever carries the facts of the call it
+  is used for: a user moved to another team or given another role, a key with other scopes,
+  is another key and gets its own token. Two principals never share one.
+- Revocation is not the token's job: every call is authenticated first (the identity cache,
+  dropped by NOTIFY on deactivation, logout, key revocation, team moves), and a refused caller
+  never reaches the signer, so a cached token is never handed out for them again. What a
+  token already sent can still do is what it could do before: live out its `exp` (at most
+  `ttl_seconds`) at the one service it names.
+- `jti` stays unique per minted token but no service reads it: there is no replay ledger (a
+  verifier that recorded jtis could not cache by token, and an internal token is a bearer
+  token on the services' network, like an OAuth access token, valid for many calls until
+  it expires). Replay protection for writes is the `Idempotency-Key`, and tracing is the
+  `x-request-id` header, sent beside the token on every call, never inside it.
 """
 
 from __future__ import annotations

@@ -211,6 +211,39 @@ async def test_internal_tokens_are_cached_per_principal_and_service(fresh_db, mi
         assert await token_seen(rep) != first
 
 
+async def test_a_cached_token_never_serves_a_deactivated_user_or_a_revoked_key(fresh_db, minter):
+    async with proxied(fresh_db, minter) as s:
+        c = s.client
+
+        async def token_seen(headers: dict[str, str]) -> str:
+            r = await c.get("/api/v1/visits/echo", headers=headers)
+            assert r.status_code == 200, r.text
+            return str(next(v for k, v in r.json()["headers"] if k == "x-internal-token"))
+
+        rep = await create_user(c, s.admin, "rep")
+        rep_id = (await c.get("/api/v1/me", headers=rep)).json()["id"]
+        made = await c.post(
+            "/api/v1/api-keys", json={"name": "echo", "scopes": ["visits:read"]}, headers=s.admin
+        )
+        assert made.status_code == 201, made.text
+        key = {"X-API-Key": made.json()["key"]}
+        rep_token, key_token = await token_seen(rep), await token_seen(key)
+        assert await token_seen(rep) == rep_token and await token_seen(key) == key_token
+        assert len({rep_token, key_token, await token_seen(s.admin)}) == 3
+
+        # Revocation reaches the gateway's authentication, which runs before any token is
+        # taken from the cache: the entry still there is never handed out again.
+        deactivated = await c.post(f"/api/v1/users/{rep_id}/deactivate", headers=s.admin)
+        assert deactivated.status_code == 200, deactivated.text
+        assert (
+            "deactivated"
+            in _problem(await c.get("/api/v1/visits/echo", headers=rep), 401)["detail"]
+        )
+        revoked = await c.post(f"/api/v1/api-keys/{made.json()['id']}/revoke", headers=s.admin)
+        assert revoked.status_code == 200, revoked.text
+        assert "revoked" in _problem(await c.get("/api/v1/visits/echo", headers=key), 401)["detail"]
+
+
 async def test_the_service_refuses_calls_without_the_internal_token(fresh_db, minter):
     async with (
         serve_echo(fresh_db, minter) as (echo_url, _app),

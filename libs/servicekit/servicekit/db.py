@@ -51,6 +51,9 @@ NAMING_CONVENTION = {
 }
 
 
+# `session.info` key set on a read's session (`new_session(autocommit=True)`).
+AUTOCOMMIT_INFO = "autocommit"
+
 _ASYNCPG_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
 
@@ -201,6 +204,8 @@ class Database:
         session = makers()
         session.info["outbox_schema"] = self.schema
         session.info["outbox_source"] = self.outbox_source
+        if autocommit:
+            session.info[AUTOCOMMIT_INFO] = True
         return session
 
     @asynccontextmanager
@@ -237,6 +242,7 @@ def _pool_stats(pool: asyncpg.Pool) -> Any:
 
 
 __all__ = [
+    "AUTOCOMMIT_INFO",
     "NAMING_CONVENTION",
     "Database",
     "PoolStatement",

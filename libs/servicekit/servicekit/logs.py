@@ -99,9 +99,14 @@ class _Handler(QueueHandler):
     output, never in a later one's or on the terminal."""
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        prepared: logging.LogRecord = super().prepare(record)
-        prepared.stream = sys.stderr
-        return prepared
+        # The line as formatted here, on a bare record: the writer reads only `msg` and
+        # `stream`. `QueueHandler.prepare` would copy the whole record (every attribute of
+        # a line written on every request) to leave the original untouched for other
+        # handlers; this leaves it untouched without copying it.
+        line = logging.LogRecord.__new__(logging.LogRecord)
+        line.msg = self.format(record)
+        line.stream = sys.stderr
+        return line
 
 
 class _Writer(logging.Handler):
@@ -132,6 +137,11 @@ def configure_logging(app_name: str, level: str = "INFO") -> None:
         listener = QueueListener(lines, _Writer())
         listener.start()
         atexit.register(listener.stop)  # what is queued is written before the process ends
+    # No line carries the thread or the process: the logging module's documented switches
+    # spare every record (one per request) looking them up.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = _handler
     handler.filters = [_RequestIdFilter(app_name)]
     root = logging.getLogger()

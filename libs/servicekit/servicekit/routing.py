@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from servicekit.auth import authenticate
-from servicekit.db import Database, utcnow
+from servicekit.db import AUTOCOMMIT_INFO, Database, utcnow
 from servicekit.errors import Conflict, ValidationFailed
 from servicekit.inputs import check_request
 from servicekit.tables import kit_tables
@@ -61,6 +61,11 @@ async def _finish(request: Request, commit: bool) -> None:
     if session is None:
         return
     try:
+        # A read's session has no transaction to end (each statement committed on its own):
+        # closing it returns its connection, and a commit would only walk the ORM's
+        # transaction machinery once more.
+        if session.info.get(AUTOCOMMIT_INFO):
+            return
         if commit:
             await session.commit()
         else:

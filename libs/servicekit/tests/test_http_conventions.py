@@ -219,3 +219,8 @@ async def test_reads_run_without_a_transaction_and_writes_in_one(sample):
     assert created.status_code == 201 and got.status_code == 200
     assert writes and all(in_tx for _, in_tx in writes)
     assert seen == [("SELECT", False)]
+    # A read's session is closed without a commit to make; its connection goes back to the
+    # pool, after an answer as after a refusal.
+    missing = await sample.client.get(f"/widgets/{uuid.uuid4()}", headers=sample.headers(me))
+    assert missing.status_code == 404
+    assert sample.app.state.db.engine.pool.checkedout() == 0
