@@ -42,6 +42,7 @@ NOT_VISIBLE: dict[int | str, dict[str, Any]] = {
     response_model=Page[AlertRead],
     operation_id="alerts_list",
     summary="The alerts the caller may see, newest first",
+    responses={404: {"description": "No such team (`team_id`) the caller sees"}},
 )
 async def list_alerts(
     query: Annotated[AlertListQuery, Query()], session: SessionDep, principal: CurrentPrincipal
