@@ -8,19 +8,30 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from servicekit.inputs import Date
 
 # The visits service's plan holds at most this many items (`visits.plans.schemas.MAX_ITEMS`).
 MAX_ITEMS = 50
+# The days a visit plan may have (`visits.schemas.FIRST_DAY` .. `LAST_DAY`): a day outside them
+# is the caller's mistake, answered here rather than as the visits service's refusal.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def _plannable(day: date) -> date:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"must be between {FIRST_DAY} and {LAST_DAY}")
+    return day
 
 
 class NextPlanQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rep_id: Annotated[uuid.UUID | None, Field(description="default: the caller")] = None
-    date: Annotated[Date, Field(description="the plan's day (company time)")]
+    date: Annotated[
+        Date, AfterValidator(_plannable), Field(description="the plan's day (company time)")
+    ]
     limit: Annotated[int, Field(ge=1, le=MAX_ITEMS, description="at most this many items")] = 8
 
 
