@@ -97,6 +97,10 @@ def identity_settings(database_url: str, minter: TokenMinter, **overrides: Any) 
         "rate_limit_enabled": False,
         "login_slowdown_base_seconds": 0.01,
         "login_slowdown_max_seconds": 0.05,
+        # The gateway mints internal tokens on its edge clock, which tests that hold it
+        # (`window_clock`) stop up to a minute in the past while the services check them
+        # against the real one: a 60 s lifetime would expire mid-test on a slow machine.
+        "internal_token_ttl_seconds": 900,
     }
     values.update(overrides)
     return gateway_settings(database_url, minter, **values)
