@@ -5,7 +5,7 @@ Three measurements, each beside its baseline in the same run:
 - `intake-10k`: `POST /api/v1/leads/bulk` in 10,000-row calls through the gateway with an
   integration's API key (validation, dedup on source + external_id, customer matching on an
   index of 100,000 customers, scoring by the active model and a challenger, assignment by
-  region rules with round robin and least load, assignment log, three events per lead) vs a
+  region rules with round robin and least load, assignment log, one event per lead) vs a
   raw `COPY` of the same rows into the same leads table (rolled back). Goal: >= 0.25 of
   COPY's rows/s. Each call also reports the CPU time every party spent on it (/proc: the
   service, the gateway and PostgreSQL's backends; PostgreSQL and the client encoding the
