@@ -299,17 +299,7 @@ class Server:
     def cpu_seconds(self) -> float | None:
         """User + system CPU time of the server process and its live descendants so far
         (Linux /proc), else None. Granian serves from a child process of the one started."""
-        if self.proc is None:
-            return None
-        stats = _proc_stats()
-        if self.proc.pid not in stats:
-            return None
-        tree, todo = [], [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            tree.append(pid)
-            todo += [child for child, (ppid, _) in stats.items() if ppid == pid]
-        return sum(stats[pid][1] for pid in tree) / os.sysconf("SC_CLK_TCK")
+        return None if self.proc is None else tree_cpu_seconds(self.proc.pid)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -325,6 +315,20 @@ class Server:
             proc.kill()
             proc.wait(timeout=5)
         print(f"  stopped {self.name} (pid {proc.pid})", flush=True)
+
+
+def tree_cpu_seconds(root: int | None) -> float | None:
+    """User + system CPU time of process `root` and its live descendants so far (Linux /proc:
+    a server and its workers, PostgreSQL and its backends), else None."""
+    stats = _proc_stats()
+    if root is None or root not in stats:
+        return None
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += [child for child, (ppid, _) in stats.items() if ppid == pid]
+    return sum(stats[pid][1] for pid in tree) / os.sysconf("SC_CLK_TCK")
 
 
 def _machine_busy_seconds() -> float | None:

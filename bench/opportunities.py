@@ -5,9 +5,13 @@ Three measurements, each beside its baseline in the same run:
 - `intake-10k`: `POST /api/v1/leads/bulk` in 10,000-row calls through the gateway with an
   integration's API key (validation, dedup on source + external_id, customer matching on an
   index of 100,000 customers, scoring by the active model and a challenger, assignment by
-  region rules with round robin and least load, assignment log, three events per lead) vs a
+  region rules with round robin and least load, assignment log, one event per lead) vs a
   raw `COPY` of the same rows into the same leads table (rolled back). Goal: >= 0.25 of
-  COPY's rows/s.
+  COPY's rows/s. Each call also reports the CPU time every party spent on it (/proc: the
+  service, the gateway and PostgreSQL's backends; PostgreSQL and the client encoding the
+  records for COPY); the ratio of those totals ("by CPU") is about the throughput ratio the
+  two would have where nothing else runs (the parties mostly take turns), and it holds on a
+  busy machine.
 - `board-500`: `GET /api/v1/opportunities/board?team_id=` of a team with 500 open
   opportunities among 1,000,000, through the gateway at one connection (unloaded); goal
   p99 < 50 ms. The baseline: the same two statements raw (Starlette + asyncpg).
@@ -41,7 +45,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench.gateway import start_behind_gateway
-from bench.harness import Comparison, Context, RequestSet, Server, Side, batch_results, call
+from bench.harness import (
+    Comparison,
+    Context,
+    RequestSet,
+    Server,
+    Side,
+    WrkResult,
+    batch_results,
+    call,
+    tree_cpu_seconds,
+)
 from bench.raw_app import pool_lifespan
 from fieldforce.apps import BY_NAME, GATEWAY
 from fieldforce.stack import migrate_all
@@ -348,41 +362,106 @@ def lead_records(rows: list[dict[str, Any]], now: datetime) -> list[tuple[Any, .
     ]
 
 
-async def raw_copy_seconds(url: str, calls: int) -> list[float]:
+@dataclasses.dataclass
+class Batch:
+    """One timed batch, and the CPU time each party spent on it (seconds; None where /proc
+    does not tell): waiting for a core costs no CPU time, so these hold on a busy machine."""
+
+    seconds: float
+    cpu: dict[str, float | None]
+
+    @property
+    def cpu_total(self) -> float | None:
+        values = list(self.cpu.values())
+        return None if any(v is None for v in values) else sum(v for v in values if v)
+
+
+class CpuMeter:
+    """CPU time spent by processes (by their root pid; the current process as None) between
+    `start` and `stop`."""
+
+    def __init__(self, roots: dict[str, int | None]) -> None:
+        self.roots = roots
+        self._at: dict[str, float | None] = {}
+
+    def _now(self) -> dict[str, float | None]:
+        return {
+            name: time.process_time() if pid is None else tree_cpu_seconds(pid)
+            for name, pid in self.roots.items()
+        }
+
+    def start(self) -> None:
+        self._at = self._now()
+
+    def stop(self) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for name, after in self._now().items():
+            before = self._at[name]
+            out[name] = None if before is None or after is None else after - before
+        return out
+
+
+async def raw_copy(url: str, calls: int, postgres_pid: int | None) -> list[Batch]:
     """COPY the same rows into the leads table itself (same indexes, same moment of the run),
-    each batch in a transaction rolled back afterwards; one timing per 10,000 rows."""
+    each batch in a transaction rolled back afterwards; one timing per 10,000 rows, with the
+    CPU of PostgreSQL and of this process (asyncpg encoding the records)."""
     conn = await asyncpg.connect(url)
+    meter = CpuMeter({"postgres": postgres_pid, "client": None})
     out = []
     try:
         for n in range(calls):
             records = lead_records(intake_rows(n), datetime.now(UTC))
             tx = conn.transaction()
             await tx.start()
+            meter.start()
             started = time.perf_counter()
             await conn.copy_records_to_table(
                 "leads", schema_name="opportunities", columns=LEAD_COLUMNS, records=records
             )
-            out.append(time.perf_counter() - started)
+            out.append(Batch(time.perf_counter() - started, meter.stop()))
             await tx.rollback()
     finally:
         await conn.close()
     return out
 
 
-def intake_seconds(gateway: Server, key: str, calls: int) -> list[float]:
+def intake(gateway: Server, key: str, calls: int, meter: CpuMeter) -> list[Batch]:
     out = []
     headers = {"X-API-Key": key, "Content-Type": "application/json"}
     for n in range(calls):
         body = orjson.dumps({"rows": intake_rows(n)})
+        meter.start()
         started = time.perf_counter()
         status, result = call(gateway, "POST", "/api/v1/leads/bulk", headers, body)
         elapsed = time.perf_counter() - started
+        cpu = meter.stop()
         if status != 200 or result["created"] != INTAKE_ROWS:
             summary = result if status != 200 else {k: result[k] for k in ("created", "errors")}
             raise RuntimeError(f"intake call {n} answered {status}: {str(summary)[:500]}")
-        print(f"  intake call {n + 1}/{calls}: {INTAKE_ROWS / elapsed:,.0f} rows/s", flush=True)
-        out.append(elapsed)
+        print(
+            f"  intake call {n + 1}/{calls}: {INTAKE_ROWS / elapsed:,.0f} rows/s, cpu "
+            f"{_cpu_text(cpu)}",
+            flush=True,
+        )
+        out.append(Batch(elapsed, cpu))
     return out
+
+
+def _pid(server: Server) -> int | None:
+    return None if server.proc is None else server.proc.pid
+
+
+def _cpu_text(cpu: dict[str, float | None]) -> str:
+    return ", ".join(f"{name} {'?' if v is None else f'{v:.2f} s'}" for name, v in cpu.items())
+
+
+def batch_sides(batches: list[Batch]) -> list[WrkResult]:
+    """The batches as the harness's results, each with its CPU per row (all parties)."""
+    results = batch_results(INTAKE_ROWS, [b.seconds for b in batches])
+    for result, batch in zip(results, batches, strict=True):
+        total = batch.cpu_total
+        result.cpu_us_per_request = None if total is None else round(total * 1e6 / INTAKE_ROWS, 1)
+    return results
 
 
 # --- the raw baseline of the reads ---------------------------------------------------------------
@@ -488,7 +567,7 @@ def run(ctx: Context) -> None:
             await conn.close()
 
     asyncio.run(prepare())
-    _, gateway, admin = start_behind_gateway(
+    service, gateway, admin = start_behind_gateway(
         ctx,
         url,
         app="opportunities",
@@ -504,20 +583,33 @@ def run(ctx: Context) -> None:
     key = api_key(gateway, admin)
 
     # 1. Intake in 10,000-row calls vs raw COPY of the same rows, same run.
-    taken = intake_seconds(gateway, key, calls)
-    copied = asyncio.run(raw_copy_seconds(url, calls))
-    intake = Comparison(
+    postgres_pid = ctx.postgres.pid()
+    meter = CpuMeter({"service": _pid(service), "gateway": _pid(gateway), "postgres": postgres_pid})
+    taken = intake(gateway, key, calls, meter)
+    copied = asyncio.run(raw_copy(url, calls, postgres_pid))
+    compared = Comparison(
         "opportunities",
         "intake-10k-rows",
-        Side("gateway", batch_results(INTAKE_ROWS, taken)),
-        Side("copy", batch_results(INTAKE_ROWS, copied)),
+        Side("gateway", batch_sides(taken)),
+        Side("copy", batch_sides(copied)),
         goal=INTAKE_GOAL,
     )
-    ctx.comparisons.append(intake)
+    ctx.comparisons.append(compared)
+    for side, batches in (("intake", taken), ("copy", copied)):
+        medians = {
+            name: statistics.median(v for b in batches if (v := b.cpu[name]) is not None)
+            if all(b.cpu[name] is not None for b in batches)
+            else None
+            for name in batches[0].cpu
+        }
+        print(f"  {side}: median cpu a call {_cpu_text(medians)}", flush=True)
+    cpu_ratio = compared.cpu_ratio
     print(
-        f"  intake-10k-rows: {INTAKE_ROWS / statistics.median(taken):,.0f} rows/s through the "
-        f"gateway vs {INTAKE_ROWS / statistics.median(copied):,.0f} rows/s raw COPY: ratio "
-        f"{intake.ratio:.3f} (goal >= {INTAKE_GOAL})",
+        f"  intake-10k-rows: {INTAKE_ROWS / statistics.median(b.seconds for b in taken):,.0f} "
+        f"rows/s through the gateway vs "
+        f"{INTAKE_ROWS / statistics.median(b.seconds for b in copied):,.0f} rows/s raw COPY: "
+        f"ratio {compared.ratio:.3f} (goal >= {INTAKE_GOAL}); by CPU of all parties "
+        f"{'?' if cpu_ratio is None else f'{cpu_ratio:.3f}'}",
         flush=True,
     )
 

@@ -61,9 +61,12 @@ async def test_rules_are_tried_in_order_and_round_robin_takes_turns(opportunitie
     next_one = await svc.push(region="north", industry="retail")
     assert next_one["owner_id"] == north_reps[0]
 
-    events = [e for e in await svc.events({"lead.assigned"}) if e.subject == leads[0]["id"]]
-    assert events[0].data["rule_id"] == retail_north["id"] and events[0].data["by"] is None
-    assert events[0].data["team_id"] == leads[0]["team_id"]
+    # The rule's assignment is told by the lead's one event, `lead.received`.
+    (event,) = [e for e in await svc.events() if e.subject == leads[0]["id"]]
+    assert event.type == "lead.received" and event.data["status"] == "assigned"
+    assert event.data["rule_id"] == retail_north["id"]
+    assert event.data["owner_id"] == leads[0]["owner_id"]
+    assert event.data["team_id"] == leads[0]["team_id"]
 
 
 async def test_least_open_load_gives_the_lead_to_the_rep_with_the_least_in_hand(opportunities, org):

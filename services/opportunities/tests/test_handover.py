@@ -134,3 +134,35 @@ async def test_leads_go_to_the_queue_when_no_active_rep_is_left_in_the_rules_tea
         f"{LEADS}/{lead['id']}/assign", json={"owner_id": org.rep_south.sub}, as_=org.admin
     )
     assert refused.status_code == 422 and "deactivated" in refused.text
+
+
+async def test_opportunities_no_active_manager_takes_over_are_listed_as_orphaned(
+    opportunities, org
+):
+    svc = opportunities
+    kept = await svc.opportunity(org.manager_south, org.rep_south)
+    won = await svc.opportunity(org.manager_south, org.rep_south)
+    await svc.ok(await svc.move(won["id"], org.rep_south, "won", amount="1000.00"))
+    active = await svc.opportunity(org.manager_north, org.rep_a)
+    # Before anyone leaves, nothing is orphaned.
+    assert await _history(svc, f"{OPPORTUNITIES}?orphaned=true", org.admin) == []
+
+    # The south team's manager leaves first: rep_south's open deal has no one to go to.
+    await svc.deactivate_user(org.manager_south)
+    await svc.deactivate_user(org.rep_south)
+
+    still = await svc.ok(await svc.get(f"{OPPORTUNITIES}/{kept['id']}", as_=org.admin))
+    assert still["owner_id"] == org.rep_south.sub
+    assert await _history(svc, f"{OPPORTUNITIES}/{kept['id']}/owners", org.admin) == []
+    # An admin finds it (and only it: the won one is closed, the other owner is active).
+    orphaned = await _history(svc, f"{OPPORTUNITIES}?orphaned=true", org.admin)
+    assert [o["id"] for o in orphaned] == [kept["id"]]
+    others = await _history(svc, f"{OPPORTUNITIES}?orphaned=false", org.admin)
+    assert {o["id"] for o in others} == {won["id"], active["id"]}
+    # Combined with the other filters, and within the record rules: the north manager does not
+    # see the south team's deals.
+    south = f"{OPPORTUNITIES}?orphaned=true&open=true&team_id={org.team_south}"
+    assert [o["id"] for o in await _history(svc, south, org.admin)] == [kept["id"]]
+    assert await _history(svc, f"{OPPORTUNITIES}?orphaned=true", org.manager_north) == []
+    refused = await svc.get(f"{OPPORTUNITIES}?orphaned=perhaps", as_=org.admin)
+    assert refused.status_code == 422 and "orphaned" in refused.text

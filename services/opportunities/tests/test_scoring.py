@@ -84,8 +84,10 @@ async def test_a_score_lists_each_criterions_points_the_model_version_and_thresh
         "max_points": 25,
     }
     assert by_key["purchase_cycle"]["value"] is None and by_key["purchase_cycle"]["points"] == 0
-    (scored,) = [e for e in await svc.events({"lead.scored"}) if e.subject == lead["id"]]
-    assert scored.data["score"] == 50 and scored.data["model_version"] == 1
+    # On arrival the score is told by the lead's one `lead.received`.
+    (scored,) = [e for e in await svc.events() if e.subject == lead["id"]]
+    assert scored.type == "lead.received" and scored.data["model_version"] == 1
+    assert scored.data["score"] == 50 and scored.data["model_id"] == lead["score"]["model_id"]
     assert scored.data["qualified"] is False and scored.data["source"] == "web_form"
 
 
@@ -96,11 +98,11 @@ async def test_a_lead_under_the_threshold_is_nurtured_not_assigned(opportunities
     assert lead["status"] == "nurturing" and lead["owner_id"] is None
     assert lead["next_touch_on"] == (clock.now() + timedelta(days=30)).date().isoformat()
     assert lead["nurtured_at"] is not None and lead["assigned_at"] is None
-    assert [e.type for e in await svc.events() if e.subject == lead["id"]] == [
-        "lead.received",
-        "lead.scored",
-        "lead.nurtured",
-    ]
+    # One event tells the arrival, its score and its nurture.
+    (received,) = [e for e in await svc.events() if e.subject == lead["id"]]
+    assert received.type == "lead.received" and received.data["status"] == "nurturing"
+    assert received.data["next_touch_on"] == lead["next_touch_on"]
+    assert received.data["owner_id"] is None and received.data["rule_id"] is None
     due = await svc.ok(
         await svc.get(
             LEADS,
@@ -139,8 +141,13 @@ async def test_changing_a_leads_inputs_rescores_it(opportunities, org):
     assert changed["score"]["points"] == 5 and changed["score"]["qualified"] is False
     # With a rep already: the new score is recorded, the lead stays where it is.
     assert changed["status"] == "assigned" and changed["owner_id"] == org.rep_a.sub
-    scores = [e.data["score"] for e in await svc.events({"lead.scored"}) if e.subject == lead["id"]]
-    assert scores == [100, 5]
+    # Scored 100 on arrival (its `lead.received`), 5 now (`lead.scored`).
+    scores = [
+        (e.type, e.data["score"])
+        for e in await svc.events({"lead.received", "lead.scored"})
+        if e.subject == lead["id"]
+    ]
+    assert scores == [("lead.received", 100), ("lead.scored", 5)]
 
 
 async def test_models_are_versions_that_never_change_once_used(opportunities, org):
@@ -212,8 +219,8 @@ async def test_a_challenger_scores_beside_the_active_model_which_decides(opportu
     assert lead["score"]["version"] == 1 and lead["score"]["points"] == 25
     assert lead["challenger_score"]["version"] == 2
     assert lead["challenger_score"]["points"] == 40 and lead["challenger_score"]["qualified"]
-    (scored,) = [e for e in await svc.events({"lead.scored"}) if e.subject == lead["id"]]
-    assert scored.data["challenger"]["score"] == 40
+    (scored,) = [e for e in await svc.events({"lead.received"}) if e.subject == lead["id"]]
+    assert scored.data["challenger"]["score"] == 40 and scored.data["challenger"]["version"] == 2
 
     active = await active_model(svc, org.admin)
     refused = await svc.post(f"{MODELS}/{active['id']}/challenge", as_=org.admin)

@@ -5,7 +5,8 @@ in `main.py` as a directory reaction, as customers hands a deactivated rep's cus
   robin or least load among their team's *active* reps; a lead no rule places waits in the
   unassigned (or its rule's team's) queue (`leads.service.hand_back`).
 - Their open opportunities go to their nearest active manager, in the same team's pipeline
-  (`pipeline.service.hand_to_manager`).
+  (`pipeline.service.hand_to_manager`); with no active manager to take them they stay with
+  the deactivated rep, listed by `GET /api/v1/opportunities?orphaned=true`.
 
 Every move is in the history (the lead's assignments, the opportunity's owners) with `by`
 `system` and reason `owner_deactivated`, and announced by the usual events. The reaction runs

@@ -1,7 +1,9 @@
 """Lead events. Every payload carries the lead's facts (source, owner, team, region, status,
 score, when it was received) so that analytics builds the funnel and the source figures
 without calling back; each step's event says when the step happened (`at`); `amount` is the
-opportunity's, once there is one."""
+opportunity's, once there is one. A lead's arrival is one `lead.received` saying what intake
+did with it (scored, then nurtured, assigned by a rule or left in a queue); `lead.scored`,
+`lead.nurtured` and `lead.assigned` announce those steps when they happen later."""
 
 from __future__ import annotations
 
@@ -33,6 +35,12 @@ _FACTS = (
     "qualified",
     "version",
 )
+
+
+# What a lead's steps on arrival add to its `lead.received` (null when the step did not
+# happen): the scoring (`score` and `qualified` are among the facts), the nurture's next touch,
+# the assignment rule (`owner_id` and `team_id` are among the facts).
+ARRIVAL_STEPS = ("at", "model_id", "model_version", "challenger", "next_touch_on", "rule_id")
 
 
 def facts(lead: dict[str, Any], amount: Any = None) -> dict[str, Any]:

@@ -285,8 +285,7 @@ async def receive(
     for lead, customer_id in zip(to_match, found, strict=True):
         lead["customer_id"] = customer_id
     for lead in work.created:
-        work.emit(
-            events.LEAD_RECEIVED,
+        work.arrive(
             lead,
             external_id=lead["external_id"],
             company=lead["company"],

@@ -136,9 +136,14 @@ async def stage_closed_from(session: AsyncSession, opportunity_id: uuid.UUID) ->
 
 
 async def page(
-    session: AsyncSession, principal: Principal, query: OpportunityListQuery
+    session: AsyncSession, principal: Principal, query: OpportunityListQuery, directory: Directory
 ) -> tuple[list[Any], str | None]:
     stmt = sa.select(OPPORTUNITIES).where(visibility_filter(principal))
+    if query.orphaned is not None:
+        u = directory.users.c
+        gone = sa.select(u.id).where(u.id == P.owner_id, u.active.is_(False)).exists()
+        orphaned = sa.and_(P.closed_at.is_(None), gone)
+        stmt = stmt.where(orphaned if query.orphaned else sa.not_(orphaned))
     if query.owner_id is not None:
         stmt = stmt.where(P.owner_id == query.owner_id)
     if query.team_id is not None:

@@ -120,6 +120,11 @@ class OpportunityListQuery(_Input):
     customer_id: uuid.UUID | None = None
     stage: StageName | None = None
     open: bool | None = Field(None, description="true: open only; false: closed only")
+    orphaned: bool | None = Field(
+        None,
+        description="true: only the open ones whose owner is deactivated (left where they were "
+        "because no active manager above the rep could take them over); false: all others",
+    )
 
 
 class StageMove(_Input):

@@ -498,7 +498,8 @@ async def hand_to_manager(
     sees the rep's team), staying in their team's pipeline, board and stalled list: a sales
     manager expects the deals on their own desk to hand on, not in an anonymous queue. Each
     move is logged and announced. With no active manager above the rep they stay where they
-    are, on the team's board that its managers and admins see. Run again, the rep holds
+    are, on the team's board that its managers and admins see, and in the list of orphaned
+    opportunities (`GET /api/v1/opportunities?orphaned=true`). Run again, the rep holds
     nothing open: the same deactivation changes nothing twice."""
     boss = await directory.manager_of(session, rep_id)
     if boss is None:
@@ -539,7 +540,7 @@ async def list_opportunities(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of the opportunities the caller may see, each as `OpportunityRead` sees it."""
     require_read(principal)
-    rows, cursor = await repository.page(session, principal, query)
+    rows, cursor = await repository.page(session, principal, query, directory)
     now = utcnow()
     return [read(settings, r, now) for r in rows], cursor
 
