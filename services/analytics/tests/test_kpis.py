@@ -180,6 +180,33 @@ async def test_the_dashboard_equals_its_parts_and_the_plain_aggregate(analytics,
             assert one.json()["figure"] == figure, (kind, name, metric)
 
 
+async def test_a_dashboard_reads_the_database_in_one_or_two_statements(analytics, world, org):
+    """The scope's lookup (a rep, a team and its tree) and one statement for both periods,
+    the scope above and the targets; the company: that statement alone."""
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        # The feeds' consumers read their cursors meanwhile.
+        if "consumer_cursors" not in statement:
+            statements.append(statement)
+
+    engine = analytics.app.state.db.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for kind, name, expected in (
+            ("company", None, 1),
+            ("team", "north", 2),
+            ("rep", "rep_a", 2),
+            ("rep", "rep_b", 2),
+        ):
+            for period in ("2026-11", "2026-10", "2026-W47", "2026-Q4"):
+                statements.clear()
+                await dashboard(analytics, world, kind, name, period)
+                assert len(statements) == expected, (kind, name, period, statements)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+
+
 async def test_explain_lists_the_records_behind_a_figure(analytics, world, org):
     params = {"metric": "repeat_purchase_rate", "scope": "company", "explain": True, **NOV}
     body = (await analytics.get("/api/v1/kpis", params=params, as_=org.admin)).json()
