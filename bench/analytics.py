@@ -7,8 +7,7 @@ the company for one month; and the event lag through the whole stack.
   internal token), one connection; goal p95 < 50 ms each. The baseline is the same dashboard
   answered from a plain aggregate over the fact tables (`plain=true`: the same figures, which
   the benchmark checks are equal), same run: the ratio is what the rollups buy. Printed
-  beside it, steadier on a shared machine: the server's CPU and the statements it ran per
-  dashboard.
+  beside it, steadier on a shared machine: the server's CPU per dashboard.
 - `visit-to-dashboard` (the five apps as processes on a database of their own): the time
   from a probe rep's visit logged through the gateway (its 201) to that rep's dashboard,
   asked through the gateway, counting it, while wrk posts another rep's visits through the
@@ -316,30 +315,6 @@ async def rebuild(url: str) -> float:
         await db.close()
 
 
-@dataclass
-class Timed:
-    """Latencies of n answers (ms), and per answer the server's CPU (us) and the statements it
-    ran on the database (the database's committed transactions: a read runs each statement
-    as its own)."""
-
-    times: list[float]
-    cpu_us: float | None
-    statements: float
-
-
-async def _committed(url: str) -> int:
-    conn = await asyncpg.connect(url)
-    try:
-        # Statistics reach the view a second or so after a transaction ends.
-        await asyncio.sleep(2)
-        count: int = await conn.fetchval(
-            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
-        )
-        return count
-    finally:
-        await conn.close()
-
-
 def _timed(server: Server, path: str, headers: dict[str, str], n: int) -> list[float]:
     out = []
     for _ in range(n):
@@ -351,15 +326,14 @@ def _timed(server: Server, path: str, headers: dict[str, str], n: int) -> list[f
     return out
 
 
-def _measured(url: str, server: Server, path: str, headers: dict[str, str], n: int) -> Timed:
-    committed = asyncio.run(_committed(url))
+def _measured(
+    server: Server, path: str, headers: dict[str, str], n: int
+) -> tuple[list[float], float | None]:
+    """Latencies of n answers (ms), and the server's CPU per answer (us)."""
     cpu = server.cpu_seconds()
     out = _timed(server, path, headers, n)
     cpu_after = server.cpu_seconds()
-    # One commit is the statistics read's own.
-    statements = (asyncio.run(_committed(url)) - committed - 1) / n
-    cpu_us = None if cpu is None or cpu_after is None else (cpu_after - cpu) * 1e6 / n
-    return Timed(out, cpu_us, statements)
+    return out, None if cpu is None or cpu_after is None else (cpu_after - cpu) * 1e6 / n
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -395,7 +369,7 @@ def _us(value: float | None) -> str:
     return "n/a" if value is None else f"{value / 1000:.2f} ms"
 
 
-def measure_dashboards(ctx: Context, url: str, server: Server, world: World) -> None:
+def measure_dashboards(ctx: Context, server: Server, world: World) -> None:
     admin = make_principal("admin")
     headers = {INTERNAL_TOKEN_HEADER: ctx.minter.token(admin, "analytics", ttl_seconds=36_000)}
     rep = world.reps[0][0]
@@ -418,10 +392,9 @@ def measure_dashboards(ctx: Context, url: str, server: Server, world: World) -> 
                 or fast["previous"][k] != plain["previous"][k]
             ]
             raise RuntimeError(f"{name}: the rollups and the plain aggregate differ on {diff}")
-        fast_timed = _measured(url, server, path, headers, SAMPLES)
+        times, cpu_us = _measured(server, path, headers, SAMPLES)
         plain_n = 20 if name != "company" else 5
-        plain_timed = _measured(url, server, path + "&plain=true", headers, plain_n)
-        times, plain_times = fast_timed.times, plain_timed.times
+        plain_times, plain_cpu_us = _measured(server, path + "&plain=true", headers, plain_n)
         p95 = _pct(times, 95)
         verdict = "ok" if p95 < DASHBOARD_P95_MS else "MISSED"
         ratio = statistics.median(plain_times) / statistics.median(times)
@@ -429,16 +402,15 @@ def measure_dashboards(ctx: Context, url: str, server: Server, world: World) -> 
             f"  dashboard-{name}: p50 {_pct(times, 50):.2f} ms  p95 {p95:.2f} ms  "
             f"p99 {_pct(times, 99):.2f} ms (goal p95 < {DASHBOARD_P95_MS:g} ms) {verdict}; "
             f"plain aggregate p50 {statistics.median(plain_times):.1f} ms: "
-            f"{ratio:.1f}x slower; per dashboard: server CPU {_us(fast_timed.cpu_us)} "
-            f"(plain {_us(plain_timed.cpu_us)}), statements {fast_timed.statements:.2f} "
-            f"(plain {plain_timed.statements:.2f})",
+            f"{ratio:.1f}x slower; server CPU per dashboard {_us(cpu_us)} "
+            f"(plain {_us(plain_cpu_us)})",
             flush=True,
         )
         comparison = Comparison(
             ctx.benchmark,
             f"dashboard-{name}",
-            _side("rollups", times, fast_timed.cpu_us),
-            _side("plain", plain_times, plain_timed.cpu_us),
+            _side("rollups", times, cpu_us),
+            _side("plain", plain_times, plain_cpu_us),
         )
         ctx.comparisons.append(comparison)
 
@@ -675,7 +647,7 @@ def run(ctx: Context) -> None:
         },
         ready_path="/readyz",
     )
-    measure_dashboards(ctx, url, server, world)
+    measure_dashboards(ctx, server, world)
     if os.environ.get("BENCH_ANALYTICS_ONLY") != "dashboard":
         ctx.stop_servers()
         measure_lag(ctx)
