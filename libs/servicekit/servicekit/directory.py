@@ -296,6 +296,19 @@ class Directory:
         below = {r[0] for r in await session.execute(sa.select(down.c.id))} - set(roots)
         return [*dict.fromkeys(roots), *sorted(below, key=str)]
 
+    async def known_team_tree(
+        self, session: AsyncSession, team_id: uuid.UUID
+    ) -> list[uuid.UUID] | None:
+        """`team_tree` of a team the directory knows, in one statement; None when it does not
+        know the team."""
+        t = self.teams.c
+        down = sa.select(t.id).where(t.id == team_id).cte("known_down", recursive=True)
+        down = down.union(sa.select(t.id).where(t.parent_id == down.c.id))
+        found = {r[0] for r in await session.execute(sa.select(down.c.id))}
+        if team_id not in found:
+            return None
+        return [team_id, *sorted(found - {team_id}, key=str)]
+
     async def teams_led_by(self, session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
         t = self.teams.c
         rows = await session.execute(sa.select(t.id).where(t.manager_id == user_id).order_by(t.id))

@@ -103,6 +103,9 @@ async def test_the_team_tree_managers_scope_and_reps(db: Database) -> None:
 
         assert await directory.team_tree(s, north) == [north, *sorted([north_sub], key=str)]
         assert set(await directory.team_tree(s, company)) == {company, north, north_sub, south}
+        for root in (north, company, north_sub):
+            assert await directory.known_team_tree(s, root) == await directory.team_tree(s, root)
+        assert await directory.known_team_tree(s, uuid.uuid4()) is None
         assert ids(await directory.subteams(s, company)) == [north, south]
 
         assert await directory.teams_visible_to(s, m_north) == {north, north_sub}

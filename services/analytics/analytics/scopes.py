@@ -90,9 +90,10 @@ async def parse(
         if await directory.get_user(session, target) is None:
             raise NotFound(f"no rep {target}")
         return Scope(ScopeKind.rep, target)
-    if await directory.get_team(session, target) is None:
+    tree = await directory.known_team_tree(session, target)
+    if tree is None:
         raise NotFound(f"no team {target}")
-    return await team_scope(session, directory, target)
+    return Scope(ScopeKind.team, target, teams=tuple(tree))
 
 
 async def may_read(

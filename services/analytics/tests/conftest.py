@@ -24,14 +24,18 @@ November 2026 (21 working days, 30/7 weeks), team north (rep_a, rep_b; north_sub
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from analytics.config import Settings
 from analytics.main import spec
+from analytics.rollups.models import PERIOD_COUNTS, PERIOD_SALES, PERIOD_TEAM_COUNTS
+from analytics.rollups.repository import DAILY
 from servicekit.testing.harness import ServiceClient, service_fixture
 from servicekit.testing.org import Org
 
@@ -353,6 +357,24 @@ analytics = service_fixture("analytics", spec, Settings)
 @pytest.fixture
 async def world(analytics: ServiceClient, org: Org) -> World:
     return await build(analytics, org)
+
+
+@pytest.fixture
+def rollup_rows(analytics: ServiceClient) -> Callable[[], Awaitable[dict[str, list[Any]]]]:
+    """Every rollup table's rows in key order (rows whose measures all came back to zero are
+    the same as no row)."""
+    tables = (*DAILY.values(), PERIOD_COUNTS, PERIOD_TEAM_COUNTS, PERIOD_SALES)
+
+    async def rows() -> dict[str, list[Any]]:
+        async with analytics.session() as s:
+            found = {}
+            for t in tables:
+                keys = len(t.primary_key.columns)
+                stmt = sa.select(t).order_by(*t.primary_key.columns)
+                found[t.name] = [tuple(r) for r in await s.execute(stmt) if any(r[keys:])]
+            return found
+
+    return rows
 
 
 @pytest.fixture

@@ -13,8 +13,6 @@ import sqlalchemy as sa
 from analytics.config import Settings
 from analytics.main import spec
 from analytics.rollups import service as rollups
-from analytics.rollups.models import PERIOD_COUNTS, PERIOD_SALES, PERIOD_TEAM_COUNTS
-from analytics.rollups.repository import DAILY
 from servicekit.testing.harness import serve_service
 
 NOV = {"from": "2026-11-01", "to": "2026-12-01"}
@@ -180,6 +178,33 @@ async def test_the_dashboard_equals_its_parts_and_the_plain_aggregate(analytics,
             assert one.json()["figure"] == figure, (kind, name, metric)
 
 
+async def test_a_dashboard_reads_the_database_in_one_or_two_statements(analytics, world, org):
+    """The scope's lookup (a rep, a team and its tree) and one statement for both periods,
+    the scope above and the targets; the company: that statement alone."""
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        # The feeds' consumers read their cursors meanwhile.
+        if "consumer_cursors" not in statement:
+            statements.append(statement)
+
+    engine = analytics.app.state.db.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for kind, name, expected in (
+            ("company", None, 1),
+            ("team", "north", 2),
+            ("rep", "rep_a", 2),
+            ("rep", "rep_b", 2),
+        ):
+            for period in ("2026-11", "2026-10", "2026-W47", "2026-Q4"):
+                statements.clear()
+                await dashboard(analytics, world, kind, name, period)
+                assert len(statements) == expected, (kind, name, period, statements)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+
+
 async def test_explain_lists_the_records_behind_a_figure(analytics, world, org):
     params = {"metric": "repeat_purchase_rate", "scope": "company", "explain": True, **NOV}
     body = (await analytics.get("/api/v1/kpis", params=params, as_=org.admin)).json()
@@ -289,25 +314,13 @@ async def test_groups_add_up_to_the_whole(analytics, world, org):
     assert len(days) == 30 and days["2026-11-20"] == Decimal("500.00")
 
 
-async def test_a_rebuild_from_the_fact_tables_gives_the_same_rollups(analytics, world):
+async def test_a_rebuild_from_the_fact_tables_gives_the_same_rollups(analytics, world, rollup_rows):
     """What the benchmark loads by COPY is made into rollups by the rebuild: the same rows as
     the feeds applied event by event, hence the same dashboards."""
     before = {s: await dashboard(analytics, world, *s) for s in SCOPES}
-    tables = (*DAILY.values(), PERIOD_COUNTS, PERIOD_TEAM_COUNTS, PERIOD_SALES)
-
-    async def rows() -> dict[str, list[Any]]:
-        async with analytics.session() as s:
-            found = {}
-            for t in tables:
-                keys = len(t.primary_key.columns)
-                stmt = sa.select(t).order_by(*t.primary_key.columns)
-                # Rows whose measures all came back to zero are the same as no row.
-                found[t.name] = [tuple(r) for r in await s.execute(stmt) if any(r[keys:])]
-            return found
-
-    applied = await rows()
+    applied = await rollup_rows()
     assert applied["period_team_counts"] and applied["period_counts"]
     async with analytics.session() as s:
         await rollups.rebuild(s, analytics.app.state.settings.active_window_days)
-    assert await rows() == applied
+    assert await rollup_rows() == applied
     assert {s: await dashboard(analytics, world, *s) for s in SCOPES} == before

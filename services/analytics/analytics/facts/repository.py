@@ -284,16 +284,6 @@ async def _with_history(
     return found
 
 
-async def customer_ids_page(
-    session: AsyncSession, after: uuid.UUID | None, limit: int
-) -> list[uuid.UUID]:
-    c = CUSTOMERS.c
-    stmt = sa.select(c.id).order_by(c.id).limit(limit)
-    if after is not None:
-        stmt = stmt.where(c.id > after)
-    return [r[0] for r in await session.execute(stmt)]
-
-
 # --- visits and plans ------------------------------------------------------------------------
 
 

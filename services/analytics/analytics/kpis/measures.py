@@ -51,9 +51,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import cache
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics import scopes
@@ -61,7 +64,7 @@ from analytics.config import Settings
 from analytics.kpis import repository
 from analytics.kpis.definitions import Figure, Measures, figures, target_figure
 from analytics.periods import Calendar, Period, top_count
-from analytics.scopes import Scope
+from analytics.scopes import Scope, ScopeKind
 from analytics.targets import repository as targets
 from servicekit.directory import Directory
 
@@ -86,45 +89,73 @@ class Context:
         )
 
 
-async def _rows(
-    session: AsyncSession, ctx: Context, scope: Scope, period: Period, *, plain: bool
-) -> tuple[list[repository.Row], Scope]:
-    """The one-row statements `scope`'s measures of `period` are read from, and the scope above
-    (for customer_share)."""
+def _rows(
+    scope: repository.AnyScope,
+    period: repository.Span,
+    share: Decimal | repository.Col,
+    start: datetime | repository.Col,
+    end: datetime | repository.Col,
+    share_rows: list[repository.Row],
+    *,
+    plain: bool,
+) -> list[repository.Row]:
+    """The one-row statements `scope`'s measures of `period` are read from; `share_rows`:
+    customer_share's denominator."""
     r = repository
-    window, share = ctx.active_window_days, ctx.top_customer_share
-    start, end = ctx.calendar.start(period.start), ctx.calendar.start(period.end)
-    above = await scopes.parent(session, ctx.directory, scope, end)
+    named = period.named if isinstance(period, r.PeriodParams) else period.kind is not None
     # The company's customers counted once in a named period are all precomputed.
-    counted = not plain and scope.kind == "company" and period.kind is not None
+    counted = not plain and scope.kind == "company" and named
     rows: list[r.Row] = [
         r.reps(scope, start, end, period),
         r.funnel(scope, period),
         r.won(scope, period),
         r.stages(scope, period),
-        targets.for_scope(scope.kind, scope.key or "", period),
+        targets.for_scope(scope.kind, r.scope_key(scope), period),
+        *share_rows,
     ]
     if not counted:
         rows.append(r.redevelopment(scope, period))
     if plain:
-        rows += [
-            r.flows_from_facts(scope, period),
-            r.at_end_from_facts(scope, period, window),
-            r.at_end_from_facts(above, period, window, {"active": "share_active"}),
-            r.plan_items_from_facts(scope, period),
-        ]
+        rows += [r.flows_from_facts(scope, period), r.plan_items_from_facts(scope, period)]
     else:
-        rows += [r.rolled_up(scope, period), r.active_at_end(above, period, "share_active")]
+        rows.append(r.rolled_up(scope, period))
         if scope.kind == "region":
             rows.append(r.plan_items_from_facts(scope, period))
     if counted:
         rows.append(r.period_counted(period, share))
     else:
         rows.append(r.distinct_from_facts(scope, period, share, rolled_up=not plain))
-    return rows, above
+    return rows
 
 
-def _measures(ctx: Context, period: Period, above: Scope, found: dict[str, Any]) -> Measures:
+@cache
+def _statement(
+    directory: Directory, kind: ScopeKind, one_team: bool, named: tuple[bool, ...]
+) -> repository.Groups:
+    """The statement of the measures of several periods of a scope, from the rollups, built
+    once per shape (the scope's kind, a team without teams below, which periods are named)
+    with bound parameters: `_values`."""
+    r = repository
+    scope = r.ScopeParams(kind, one_team)
+    share = sa.bindparam("share", type_=sa.Numeric)
+    groups = []
+    for n, is_named in enumerate(named):
+        period = r.PeriodParams.of(f"p{n}_", named=is_named)
+        above = r.share_above(scope, period, directory, f"p{n}")
+        rows = _rows(scope, period, share, period.start_at, period.end_at, [above], plain=False)
+        groups.append(rows)
+    return r.groups_statement(groups)
+
+
+def _values(ctx: Context, scope: Scope, periods: Sequence[Period]) -> dict[str, Any]:
+    values = {"share": ctx.top_customer_share, **repository.ScopeParams.values(scope)}
+    for n, period in enumerate(periods):
+        start, end = ctx.calendar.start(period.start), ctx.calendar.start(period.end)
+        values.update(repository.PeriodParams.values(f"p{n}_", period, start, end))
+    return values
+
+
+def _measures(ctx: Context, period: Period, share_of: str, found: dict[str, Any]) -> Measures:
     share = ctx.top_customer_share
     m = Measures()
     stages = found.pop("stages") or {}
@@ -142,8 +173,12 @@ def _measures(ctx: Context, period: Period, above: Scope, found: dict[str, Any])
     m.stages = {stage: (int(v[0]), int(v[1])) for stage, v in sorted(stages.items())}
     m.working_days = ctx.calendar.working_days(period)
     m.weeks = period.weeks
-    m.share_of = above.kind if above.key is None else f"{above.kind}:{above.key}"
+    m.share_of = share_of
     return m
+
+
+def _share_of(above: Scope) -> str:
+    return above.kind if above.key is None else f"{above.kind}:{above.key}"
 
 
 async def measures(
@@ -162,12 +197,41 @@ async def measures_of_periods(
     *,
     plain: bool = False,
 ) -> list[Measures]:
-    """`measures` of several periods of one scope, all read in one round trip."""
-    groups = [await _rows(session, ctx, scope, period, plain=plain) for period in periods]
-    found = await repository.rows_of_groups(session, [rows for rows, _ in groups])
+    """`measures` of several periods of one scope, all read in one round trip (the plain
+    aggregate: after the scope above of each period)."""
+    if plain:
+        return await _plain(session, ctx, scope, periods)
+    one_team = scope.kind == "team" and scope.teams == (scope.id,)
+    named = tuple(p.kind is not None for p in periods)
+    stmt = _statement(ctx.directory, scope.kind, one_team, named)
+    found = await repository.read_groups(session, stmt, _values(ctx, scope, periods))
+    out = []
+    for period, values in zip(periods, found, strict=True):
+        team_id = values.pop("share_of")
+        share_of = "company" if team_id is None else f"team:{team_id}"
+        out.append(_measures(ctx, period, share_of, values))
+    return out
+
+
+async def _plain(
+    session: AsyncSession, ctx: Context, scope: Scope, periods: Sequence[Period]
+) -> list[Measures]:
+    r = repository
+    window, share = ctx.active_window_days, ctx.top_customer_share
+    groups, above = [], []
+    for period in periods:
+        start, end = ctx.calendar.start(period.start), ctx.calendar.start(period.end)
+        parent = await scopes.parent(session, ctx.directory, scope, end)
+        share_rows = [
+            r.at_end_from_facts(scope, period, window),
+            r.at_end_from_facts(parent, period, window, {"active": "share_active"}),
+        ]
+        groups.append(_rows(scope, period, share, start, end, share_rows, plain=True))
+        above.append(parent)
+    found = await r.rows_of_groups(session, groups)
     return [
-        _measures(ctx, period, above, values)
-        for period, (_, above), values in zip(periods, groups, found, strict=True)
+        _measures(ctx, period, _share_of(parent), values)
+        for period, parent, values in zip(periods, above, found, strict=True)
     ]
 
 

@@ -40,14 +40,89 @@ from analytics.rollups.models import (
     PERIOD_TEAM_COUNTS,
     POINT_IN_TIME,
 )
-from analytics.scopes import Scope
+from analytics.scopes import COMPANY, Scope, ScopeKind
+from servicekit.directory import Directory
 from servicekit.pagination import PageParams, keyset
 
 Col = sa.ColumnElement[Any]
 ZERO = Decimal(0)
 
 
-def in_scope(scope: Scope, rep: Col, team: Col, region: Col) -> sa.ColumnElement[bool]:
+@dataclass(frozen=True, slots=True)
+class PeriodParams:
+    """A period whose bounds are bound parameters named after `prefix`: a statement built once
+    with it answers every period given as `values` (the dashboard's statement of one shape).
+    `named`: whether the periods it answers are named (week ... year), which decides the
+    statement's shape."""
+
+    start: Col
+    end: Col
+    kind: Col  # the named period's kind; "" for none
+    start_at: Col  # the moments its first day and the day after its last begin
+    end_at: Col
+    named: bool
+
+    @classmethod
+    def of(cls, prefix: str, *, named: bool) -> PeriodParams:
+        def day(name: str) -> Col:
+            return sa.bindparam(f"{prefix}{name}", type_=sa.Date)
+
+        def moment(name: str) -> Col:
+            return sa.bindparam(f"{prefix}{name}", type_=sa.DateTime(timezone=True))
+
+        kind = sa.bindparam(f"{prefix}kind", type_=sa.Text)
+        return cls(day("start"), day("end"), kind, moment("start_at"), moment("end_at"), named)
+
+    @staticmethod
+    def values(prefix: str, period: Period, start_at: datetime, end_at: datetime) -> dict[str, Any]:
+        return {
+            f"{prefix}start": period.start,
+            f"{prefix}end": period.end,
+            f"{prefix}kind": period.kind or "",
+            f"{prefix}start_at": start_at,
+            f"{prefix}end_at": end_at,
+        }
+
+
+_SCOPE_ID = sa.bindparam("scope_id", type_=sa.Uuid)
+_SCOPE_TEAMS = sa.bindparam("scope_teams", type_=sa.Uuid, expanding=True)
+_SCOPE_REGION = sa.bindparam("scope_region", type_=sa.Text)
+_SCOPE_KEY = sa.bindparam("scope_key", type_=sa.Text)
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeParams:
+    """A scope of a fixed kind whose rep, teams and region are bound parameters (`values`).
+    `one_team`: a team scope without teams below it (a shape of its own: `one_team`)."""
+
+    kind: ScopeKind
+    one_team: bool = False
+    id: Col = _SCOPE_ID
+    teams: Col = _SCOPE_TEAMS
+    region: Col = _SCOPE_REGION
+    key: Col = _SCOPE_KEY
+
+    @staticmethod
+    def values(scope: Scope) -> dict[str, Any]:
+        return {
+            "scope_id": scope.id,
+            "scope_teams": list(scope.teams),
+            "scope_region": scope.region,
+            "scope_key": scope.key or "",
+        }
+
+
+# What the statements take: a period or scope with values, or one with bound parameters.
+Span = Period | PeriodParams
+AnyScope = Scope | ScopeParams
+
+
+def scope_key(scope: AnyScope) -> str | Col:
+    """The scope's key as targets name it ("" for the company)."""
+    return scope.key if isinstance(scope, ScopeParams) else scope.key or ""
+
+
+def in_scope(scope: AnyScope, rep: Col, team: Col, region: Col) -> sa.ColumnElement[bool]:
     """A fact's attribution (its rep, team and region columns) within the scope."""
     if scope.kind == "rep":
         return rep == scope.id
@@ -58,7 +133,7 @@ def in_scope(scope: Scope, rep: Col, team: Col, region: Col) -> sa.ColumnElement
     return sa.true()
 
 
-def within(day: Col, period: Period) -> sa.ColumnElement[bool]:
+def within(day: Col, period: Span) -> sa.ColumnElement[bool]:
     return sa.and_(day >= period.start, day < period.end)
 
 
@@ -85,11 +160,16 @@ async def one_row(session: AsyncSession, *rows: Row) -> dict[str, Any]:
     return dict((await session.execute(stmt)).one()._mapping)
 
 
-async def rows_of_groups(
-    session: AsyncSession, groups: Sequence[Sequence[Row]]
-) -> list[dict[str, Any]]:
-    """Several groups of one-row statements answered in one round trip: per group, its
-    statements' labelled measures (a label may recur in another group)."""
+@dataclass(frozen=True, slots=True)
+class Groups:
+    """Several groups of one-row statements as one statement (`groups_statement`), and the
+    names of each group's measures."""
+
+    stmt: sa.Select[Any]
+    names: list[list[str]]
+
+
+def groups_statement(groups: Sequence[Sequence[Row]]) -> Groups:
     subs = [[r.subquery(f"g{g}m{n}") for n, r in enumerate(rows)] for g, rows in enumerate(groups)]
     flat = [sub for group in subs for sub in group]
     joined: Any = flat[0]
@@ -98,11 +178,30 @@ async def rows_of_groups(
     columns = [
         c.label(f"g{g}_{c.name}") for g, group in enumerate(subs) for sub in group for c in sub.c
     ]
-    row = (await session.execute(sa.select(*columns).select_from(joined))).one()._mapping
+    names = [[c.name for sub in group for c in sub.c] for group in subs]
+    return Groups(sa.select(*columns).select_from(joined), names)
+
+
+async def read_groups(
+    session: AsyncSession, groups: Groups, values: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Per group, its statements' labelled measures (a label may recur in another group), in
+    one round trip (`values`: the bound parameters' values)."""
+    row = (await session.execute(groups.stmt, values)).one()
     out: list[dict[str, Any]] = []
-    for g, group in enumerate(subs):
-        out.append({c.name: row[f"g{g}_{c.name}"] for sub in group for c in sub.c})
+    at = 0
+    for names in groups.names:
+        out.append(dict(zip(names, row[at : at + len(names)], strict=True)))
+        at += len(names)
     return out
+
+
+async def rows_of_groups(
+    session: AsyncSession, groups: Sequence[Sequence[Row]]
+) -> list[dict[str, Any]]:
+    """Several groups of one-row statements answered in one round trip: per group, its
+    statements' labelled measures (a label may recur in another group)."""
+    return await read_groups(session, groups_statement(groups))
 
 
 # --- the rollups ----------------------------------------------------------------------------
@@ -110,7 +209,7 @@ async def rows_of_groups(
 _DAILY = {"rep": DAILY_REPS, "team": DAILY_TEAMS, "region": DAILY_REGIONS, "company": DAILY_COMPANY}
 
 
-def _daily_scope(scope: Scope) -> tuple[sa.Table, sa.ColumnElement[bool]]:
+def _daily_scope(scope: AnyScope) -> tuple[sa.Table, sa.ColumnElement[bool]]:
     table = _DAILY[scope.kind]
     if scope.kind == "rep":
         return table, table.c.rep_id == scope.id
@@ -121,7 +220,7 @@ def _daily_scope(scope: Scope) -> tuple[sa.Table, sa.ColumnElement[bool]]:
     return table, sa.true()
 
 
-def rolled_up(scope: Scope, period: Period) -> Row:
+def rolled_up(scope: AnyScope, period: Span) -> Row:
     """The period's flows (its days summed) and the counts at its end (every change before
     its end summed), from the daily rollups."""
     table, where = _daily_scope(scope)
@@ -133,7 +232,7 @@ def rolled_up(scope: Scope, period: Period) -> Row:
     return sa.select(*flows, *at_end).where(where, t.day < period.end)
 
 
-def _flow(t: Any, name: str, period: Period) -> Any:
+def _flow(t: Any, name: str, period: Span) -> Any:
     return sa.func.coalesce(sa.func.sum(t[name]).filter(t.day >= period.start), 0).label(name)
 
 
@@ -148,14 +247,55 @@ def rolled_up_by_rep(rep_ids: Sequence[uuid.UUID], period: Period) -> sa.Select[
     )
 
 
-def active_at_end(scope: Scope, period: Period, label: str) -> Row:
+def active_at_end(scope: AnyScope, period: Span, label: str) -> Row:
     table, where = _daily_scope(scope)
     t = table.c
     total = sa.func.coalesce(sa.func.sum(t.active), 0).label(label)
     return sa.select(total).where(where, t.day < period.end)
 
 
-def period_counted(period: Period, share: Decimal) -> Row:
+def share_above(scope: ScopeParams, period: PeriodParams, directory: Directory, name: str) -> Row:
+    """customer_share's denominator with the scope above resolved in the statement (as
+    `scopes.parent` does): the active customers at the period's end of a rep's team at the
+    period's end (its membership then, else the directory's team), of a team's parent team,
+    else of the company; and that team (`share_of`, null: the company)."""
+    company = active_at_end(COMPANY, period, "share_active").scalar_subquery()
+    users, teams = directory.users.c, directory.teams.c
+    if scope.kind == "rep":
+        m = MEMBERSHIPS.c
+        member = (
+            sa.select(m.team_id)
+            .where(
+                m.user_id == scope.id,
+                sa.or_(m.valid_from.is_(None), m.valid_from < period.end_at),
+            )
+            .order_by(m.valid_from.desc().nulls_last())
+            .limit(1)
+            .scalar_subquery()
+        )
+        user = sa.select(users.team_id).where(users.id == scope.id).scalar_subquery()
+        above: Col = sa.func.coalesce(member, user)
+    elif scope.kind == "team":
+        above = sa.select(teams.parent_id).where(teams.id == scope.id).scalar_subquery()
+    else:
+        return sa.select(company.label("share_active"), sa.null().label("share_of"))
+    top = sa.select(above.label("id")).cte(f"{name}_above")
+    tree = sa.select(top.c.id).where(top.c.id.is_not(None)).cte(f"{name}_tree", recursive=True)
+    tree = tree.union(sa.select(teams.id).where(teams.parent_id == tree.c.id))
+    d = DAILY_TEAMS.c
+    below = (
+        sa.select(sa.func.coalesce(sa.func.sum(d.active), 0))
+        .where(d.team_id.in_(sa.select(tree.c.id)), d.day < period.end)
+        .scalar_subquery()
+    )
+    team_id = sa.select(top.c.id).scalar_subquery()
+    return sa.select(
+        sa.case((team_id.is_(None), company), else_=below).label("share_active"),
+        team_id.label("share_of"),
+    )
+
+
+def period_counted(period: Span, share: Decimal | Col) -> Row:
     """The company's customers counted once in a named period (visited, ordering,
     repeat-purchasing), and the amount of the top share of the ordering ones."""
     p, s = PERIOD_COUNTS.c, PERIOD_SALES.c
@@ -268,7 +408,7 @@ def at_end_from_facts(
     )
 
 
-def _live_orders(scope: Scope, period: Period) -> sa.ColumnElement[bool]:
+def _live_orders(scope: AnyScope, period: Span) -> sa.ColumnElement[bool]:
     o = ORDERS.c
     return sa.and_(
         within(o.day, period),
@@ -277,12 +417,12 @@ def _live_orders(scope: Scope, period: Period) -> sa.ColumnElement[bool]:
     )
 
 
-def _visits(scope: Scope, period: Period) -> sa.ColumnElement[bool]:
+def _visits(scope: AnyScope, period: Span) -> sa.ColumnElement[bool]:
     v = VISITS.c
     return sa.and_(within(v.day, period), in_scope(scope, v.rep_id, v.team_id, v.region))
 
 
-def flows_from_facts(scope: Scope, period: Period) -> Row:
+def flows_from_facts(scope: AnyScope, period: Span) -> Row:
     """The period's flows straight from the facts (plan items: `plan_items_from_facts`)."""
     c, v, o, p = CUSTOMERS.c, VISITS.c, ORDERS.c, PAYMENTS.c
 
@@ -336,7 +476,7 @@ def flows_from_facts(scope: Scope, period: Period) -> Row:
     return stmt
 
 
-def _plan_items(scope: Scope, period: Period) -> tuple[Any, sa.ColumnElement[bool]]:
+def _plan_items(scope: AnyScope, period: Span) -> tuple[Any, sa.ColumnElement[bool]]:
     """Plan items of the period in the scope: the plan's rep and team; for a region, the
     customer's region on the plan's day (a plan item carries no region of its own)."""
     i = PLAN_ITEMS.c
@@ -355,7 +495,7 @@ def _plan_items(scope: Scope, period: Period) -> tuple[Any, sa.ColumnElement[boo
     return PLAN_ITEMS, sa.and_(within(i.day, period), i.approved, region == scope.region)
 
 
-def plan_items_from_facts(scope: Scope, period: Period) -> Row:
+def plan_items_from_facts(scope: AnyScope, period: Span) -> Row:
     table, where = _plan_items(scope, period)
     return sa.select(
         sa.func.count().label("plan_items"),
@@ -363,7 +503,7 @@ def plan_items_from_facts(scope: Scope, period: Period) -> Row:
     ).where(where)
 
 
-def _customer_sales(scope: Scope, period: Period) -> Any:
+def _customer_sales(scope: AnyScope, period: Span) -> Any:
     """Each customer with orders in the period: its amount, its orders, and whether one of them
     repeats a purchase (is not its first-ever order)."""
     o = ORDERS.c
@@ -380,13 +520,16 @@ def _customer_sales(scope: Scope, period: Period) -> Any:
     )
 
 
-def one_team(scope: Scope, period: Period) -> bool:
+def one_team(scope: AnyScope, period: Span) -> bool:
     """Whether the scope's visited customers of the period are in `period_team_counts`."""
-    return scope.kind == "team" and period.kind is not None and scope.teams == (scope.id,)
+    named = period.named if isinstance(period, PeriodParams) else period.kind is not None
+    if isinstance(scope, ScopeParams):
+        return scope.one_team and named
+    return scope.kind == "team" and named and scope.teams == (scope.id,)
 
 
 def distinct_from_facts(
-    scope: Scope, period: Period, share: Decimal, *, rolled_up: bool = False
+    scope: AnyScope, period: Span, share: Decimal | Col, *, rolled_up: bool = False
 ) -> Row:
     """Customers counted once in the period, and the top customers' amount. `rolled_up`: the
     visited customers of a one-team scope (`one_team`) from `period_team_counts`."""
@@ -424,7 +567,7 @@ def distinct_from_facts(
 # --- shared by both paths: small tables ------------------------------------------------------
 
 
-def reps(scope: Scope, start: datetime, end: datetime, period: Period) -> Row:
+def reps(scope: AnyScope, start: datetime | Col, end: datetime | Col, period: Span) -> Row:
     """The reps of the scope during the period: members (as reps) of the scope's teams at any
     moment of it; of a region, the reps who visited a customer there."""
     if scope.kind == "rep":
@@ -445,7 +588,7 @@ def reps(scope: Scope, start: datetime, end: datetime, period: Period) -> Row:
     return sa.select(sa.func.count(sa.distinct(m.user_id)).label("reps")).where(*where)
 
 
-def _leads(scope: Scope, period: Period) -> sa.ColumnElement[bool]:
+def _leads(scope: AnyScope, period: Span) -> sa.ColumnElement[bool]:
     lead = LEADS.c
     return sa.and_(
         within(lead.received_day, period), in_scope(scope, lead.owner_id, lead.team_id, lead.region)
@@ -456,7 +599,7 @@ def _won_lead() -> sa.ColumnElement[bool]:
     return OPPORTUNITIES.c.stage == "won"
 
 
-def funnel(scope: Scope, period: Period) -> Row:
+def funnel(scope: AnyScope, period: Span) -> Row:
     lead, opp = LEADS.c, OPPORTUNITIES.c
     return (
         sa.select(
@@ -471,7 +614,7 @@ def funnel(scope: Scope, period: Period) -> Row:
     )
 
 
-def _won(scope: Scope, period: Period) -> sa.ColumnElement[bool]:
+def _won(scope: AnyScope, period: Span) -> sa.ColumnElement[bool]:
     o = OPPORTUNITIES.c
     return sa.and_(
         o.stage == "won",
@@ -480,7 +623,7 @@ def _won(scope: Scope, period: Period) -> sa.ColumnElement[bool]:
     )
 
 
-def won(scope: Scope, period: Period) -> Row:
+def won(scope: AnyScope, period: Span) -> Row:
     o = OPPORTUNITIES.c
     days = sa.extract("epoch", o.won_at - o.created_at) / 86400
     return sa.select(
@@ -490,7 +633,7 @@ def won(scope: Scope, period: Period) -> Row:
     ).where(_won(scope, period))
 
 
-def stages(scope: Scope, period: Period) -> Row:
+def stages(scope: AnyScope, period: Span) -> Row:
     """Per stage left in the period: [left forward, left], as one JSON object."""
     s = STAGE_MOVES.c
     per_stage = (
@@ -509,7 +652,7 @@ def stages(scope: Scope, period: Period) -> Row:
     return sa.select(sa.func.coalesce(moves, sa.text("'{}'::jsonb")).label("stages"))
 
 
-def _reengaged(scope: Scope, period: Period) -> Any:
+def _reengaged(scope: AnyScope, period: Span) -> Any:
     """Customers re-engaged in the period (a completed visit while dormant or lost), with the
     day of their first such visit."""
     v = VISITS.c
@@ -521,7 +664,7 @@ def _reengaged(scope: Scope, period: Period) -> Any:
     )
 
 
-def _ordered_after(reengaged: Any, period: Period) -> sa.ColumnElement[bool]:
+def _ordered_after(reengaged: Any, period: Span) -> sa.ColumnElement[bool]:
     o = ORDERS.c
     return (
         sa.select(sa.literal(1))
@@ -535,7 +678,7 @@ def _ordered_after(reengaged: Any, period: Period) -> sa.ColumnElement[bool]:
     )
 
 
-def redevelopment(scope: Scope, period: Period) -> Row:
+def redevelopment(scope: AnyScope, period: Span) -> Row:
     r = _reengaged(scope, period)
     return sa.select(
         sa.func.count().label("reengaged"),

@@ -9,13 +9,21 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from analytics.facts.models import PLAN_ITEMS, VISITS
+from analytics.facts.events import REENGAGED_STATUSES
+from analytics.facts.models import (
+    CUSTOMER_VERSIONS,
+    CUSTOMERS,
+    ORDERS,
+    PAYMENTS,
+    PLAN_ITEMS,
+    VISITS,
+)
 from analytics.periods import KINDS, Kind
-from analytics.rollups.contributions import Contribution, Number, SalesKey
+from analytics.rollups.contributions import NOT_COUNTED, Contribution
 from analytics.rollups.models import (
     DAILY_COMPANY,
     DAILY_REGIONS,
@@ -26,11 +34,12 @@ from analytics.rollups.models import (
     PERIOD_COUNTS_MEASURES,
     PERIOD_SALES,
     PERIOD_TEAM_COUNTS,
+    POINT_IN_TIME,
 )
-from servicekit.bulk import insert_rows
 
 DAILY = {"rep": DAILY_REPS, "team": DAILY_TEAMS, "region": DAILY_REGIONS, "company": DAILY_COMPANY}
 DAILY_KEY = {"rep": "rep_id", "team": "team_id", "region": "region", "company": None}
+Col = sa.ColumnElement[Any]
 # Keys per statement of a delete by key.
 _BATCH = 1000
 
@@ -187,22 +196,6 @@ async def first_visits(
 # --- the rebuild from the fact tables ------------------------------------------------------
 
 
-async def insert_sales(session: AsyncSession, sales: dict[SalesKey, dict[str, Number]]) -> None:
-    """Customers' sales rows no other row adds to (a rebuild's), in one COPY."""
-    rows = [
-        {
-            "kind": kind,
-            "period": period,
-            "customer_id": customer_id,
-            "orders": measures.get("orders", 0),
-            "amount": measures.get("amount", 0),
-        }
-        for (kind, period, customer_id), measures in sales.items()
-        if measures.get("orders")
-    ]
-    await insert_rows(session, PERIOD_SALES, rows)
-
-
 async def clear(session: AsyncSession) -> None:
     for table in (*DAILY.values(), PERIOD_COUNTS, PERIOD_TEAM_COUNTS, PERIOD_SALES):
         await session.execute(sa.delete(table))
@@ -286,5 +279,340 @@ async def rebuild_team_visited(session: AsyncSession) -> None:
         await session.execute(
             pg_insert(PERIOD_TEAM_COUNTS).from_select(
                 ["kind", "period", "team_id", "visited"], select
+            )
+        )
+
+
+# --- the rebuild, set-based: what `contributions.derive` gives every customer, in SQL --------
+
+# The daily measures a customer's facts give (the visits' and plan items' are
+# `rebuild_visit_flows`').
+_CUSTOMER_MEASURES = (
+    "new_customers",
+    "developed",
+    "orders",
+    "sales_amount",
+    "gross_profit",
+    "paid_on_orders",
+    "collected",
+    *POINT_IN_TIME,
+)
+
+
+def _known(customer_id: Col) -> sa.ColumnElement[bool]:
+    """A fact of a customer the rollups derive (the rebuild derives every known customer)."""
+    known = CUSTOMERS.alias("known")
+    return customer_id.in_(sa.select(known.c.id))
+
+
+def _counted() -> sa.ColumnElement[bool]:
+    return CUSTOMERS.c.status.not_in(sorted(NOT_COUNTED))
+
+
+def _first_orders() -> sa.Subquery:
+    """Each known customer's first live order (by day, then the feed's order)."""
+    o = ORDERS.c
+    return (
+        sa.select(o.customer_id, o.id, o.day, o.owner_id, o.team_id, o.region)
+        .where(o.cancelled.is_(False), _known(o.customer_id))
+        .order_by(o.customer_id, o.day, o.seq)
+        .ext(distinct_on(o.customer_id))
+        .subquery("firsts")
+    )
+
+
+async def rebuild_first_orders(session: AsyncSession) -> None:
+    """Every customer's first order (`facts.set_first_orders` for all of them at once): the
+    customers' columns and the orders' `first` flags."""
+    c, o = CUSTOMERS.c, ORDERS.c
+    firsts = _first_orders()
+    other = CUSTOMERS.alias("other")
+    found = (
+        sa.select(
+            other.c.id.label("customer_id"),
+            firsts.c.id,
+            firsts.c.day,
+            firsts.c.owner_id,
+            firsts.c.team_id,
+            firsts.c.region,
+        )
+        .select_from(other.outerjoin(firsts, firsts.c.customer_id == other.c.id))
+        .subquery("found")
+    )
+    mine = (c.first_order_id, c.first_order_day, c.first_owner_id, c.first_team_id, c.first_region)
+    theirs = (found.c.id, found.c.day, found.c.owner_id, found.c.team_id, found.c.region)
+    await session.execute(
+        sa.update(CUSTOMERS)
+        .where(c.id == found.c.customer_id, sa.tuple_(*mine).is_distinct_from(sa.tuple_(*theirs)))
+        .values({col.name: value for col, value in zip(mine, theirs, strict=True)})
+    )
+    await session.execute(
+        sa.update(ORDERS)
+        .where(o.customer_id == firsts.c.customer_id, o.first != (o.id == firsts.c.id))
+        .values(first=o.id == firsts.c.id)
+    )
+    # A known customer without a live order has no first order.
+    await session.execute(
+        sa.update(ORDERS).where(o.first, o.cancelled, _known(o.customer_id)).values(first=False)
+    )
+
+
+def _delta(who: Sequence[Col], day: Col, **measures: Any) -> list[Any]:
+    """One row of a daily delta: the attribution, the day and each measure (0 when absent)."""
+    owner, team, region = who
+    return [
+        owner.label("owner_id"),
+        team.label("team_id"),
+        region.label("region"),
+        day.label("day"),
+        *[sa.cast(measures.get(m, 0), DAILY_REPS.c[m].type).label(m) for m in _CUSTOMER_MEASURES],
+    ]
+
+
+def _held(window_days: int) -> sa.CTE:
+    """The intervals a customer counts in a point-in-time measure ([start, end), end null:
+    still), each cut where its state changes and attributed to that state (`contributions`'s
+    `_attributed`): measure, owner, team, region, start, end."""
+    c, o, v = CUSTOMERS.c, ORDERS.c, CUSTOMER_VERSIONS.c
+    # The state in force from each day on: the last version of the day; the first holds since
+    # always (a customer is taken as first announced before its first version).
+    last = (
+        sa.select(v.customer_id, v.day, v.owner_id, v.team_id, v.region, v.level)
+        .order_by(v.customer_id, v.day, v.seq.desc())
+        .ext(distinct_on(v.customer_id, v.day))
+        .subquery("last")
+    )
+    after = sa.func.lead(last.c.day).over(partition_by=last.c.customer_id, order_by=last.c.day)
+    first = sa.func.row_number().over(partition_by=last.c.customer_id, order_by=last.c.day) == 1
+    states = sa.select(
+        last.c.customer_id,
+        sa.case((first, sa.null()), else_=last.c.day).label("since"),
+        after.label("until"),
+        last.c.owner_id,
+        last.c.team_id,
+        last.c.region,
+        last.c.level,
+    ).subquery("states")
+    # The live orders' windows [day, day + window) merged where they overlap or touch.
+    ends = (o.day + window_days).label("ends")
+    reach = sa.func.max(o.day + window_days).over(
+        partition_by=o.customer_id, order_by=(o.day, o.seq), rows=(None, -1)
+    )
+    windows = (
+        sa.select(
+            o.customer_id,
+            o.day,
+            ends,
+            sa.case((sa.or_(reach.is_(None), o.day > reach), 1), else_=0).label("opens"),
+        )
+        .where(o.cancelled.is_(False))
+        .subquery("windows")
+    )
+    w = windows.c
+    island = sa.func.sum(w.opens).over(partition_by=w.customer_id, order_by=(w.day, w.ends))
+    numbered = sa.select(w.customer_id, w.day, w.ends, island.label("island")).subquery("numbered")
+    n = numbered.c
+    active = (
+        sa.select(
+            n.customer_id.label("id"),
+            sa.literal("active").label("measure"),
+            sa.func.min(n.day).label("start"),
+            sa.func.max(n.ends).label("end"),
+        )
+        .group_by(n.customer_id, n.island)
+        .subquery("active")
+    )
+    created = c.created_day.is_not(None)
+    intervals = sa.union_all(
+        sa.select(
+            c.id,
+            sa.literal("undeveloped").label("measure"),
+            c.created_day.label("start"),
+            c.first_order_day.label("end"),
+        ).where(created, sa.or_(c.first_order_day.is_(None), c.created_day < c.first_order_day)),
+        sa.select(
+            c.id,
+            sa.literal("a_level").label("measure"),
+            c.created_day.label("start"),
+            sa.cast(sa.null(), sa.Date).label("end"),
+        ).where(created),
+        sa.select(active),
+    ).subquery("intervals")
+    i, s = intervals.c, states.c
+    return (
+        sa.select(
+            i.measure,
+            s.owner_id,
+            s.team_id,
+            s.region,
+            sa.func.greatest(i.start, s.since).label("start"),
+            sa.func.least(i.end, s.until).label("end"),
+        )
+        .select_from(intervals.join(CUSTOMERS, c.id == i.id).join(states, s.customer_id == i.id))
+        .where(
+            _counted(),
+            sa.or_(i.end.is_(None), i.start < i.end),
+            sa.or_(s.until.is_(None), s.until > i.start),
+            sa.or_(s.since.is_(None), i.end.is_(None), s.since < i.end),
+            sa.or_(i.measure != "a_level", s.level == "A"),
+        )
+        .cte("held")
+    )
+
+
+def _daily_deltas(window_days: int) -> sa.CTE:
+    """Every customer's daily deltas (`contributions.derive`'s `daily`) summed per
+    attribution (rep, team, region) and day."""
+    c, o, p = CUSTOMERS.c, ORDERS.c, PAYMENTS.c
+    paid = (
+        sa.select(p.order_id, p.customer_id, sa.func.sum(p.amount).label("amount"))
+        .where(p.reversed.is_(False))
+        .group_by(p.order_id, p.customer_id)
+        .subquery("paid")
+    )
+    held = _held(window_days)
+    h = held.c
+
+    def changes(sign: int) -> dict[str, Any]:
+        return {m: sa.case((h.measure == m, sign), else_=0) for m in POINT_IN_TIME}
+
+    deltas = sa.union_all(
+        sa.select(*_delta((p.owner_id, p.team_id, p.region), p.day, collected=p.amount)).where(
+            p.reversed.is_(False), _known(p.customer_id)
+        ),
+        sa.select(
+            *_delta(
+                (o.owner_id, o.team_id, o.region),
+                o.day,
+                orders=1,
+                sales_amount=o.amount,
+                gross_profit=sa.func.coalesce(o.gross_profit, 0),
+                paid_on_orders=sa.func.coalesce(paid.c.amount, 0),
+            )
+        )
+        .select_from(
+            ORDERS.outerjoin(
+                paid, sa.and_(paid.c.order_id == o.id, paid.c.customer_id == o.customer_id)
+            )
+        )
+        .where(o.cancelled.is_(False), _known(o.customer_id)),
+        sa.select(
+            *_delta(
+                (c.created_owner_id, c.created_team_id, c.created_region),
+                c.created_day,
+                new_customers=1,
+            )
+        ).where(_counted(), c.created_day.is_not(None)),
+        sa.select(
+            *_delta(
+                (c.first_owner_id, c.first_team_id, c.first_region), c.first_order_day, developed=1
+            )
+        ).where(_counted(), c.first_order_day.is_not(None)),
+        sa.select(*_delta((h.owner_id, h.team_id, h.region), h.start, **changes(1))),
+        sa.select(*_delta((h.owner_id, h.team_id, h.region), h.end, **changes(-1))).where(
+            h.end.is_not(None)
+        ),
+    ).subquery("deltas")
+    d = deltas.c
+    who = (d.owner_id, d.team_id, d.region, d.day)
+    return (
+        sa.select(*who, *[sa.func.sum(d[m]).label(m) for m in _CUSTOMER_MEASURES])
+        .group_by(*who)
+        .cte("summed")
+    )
+
+
+async def rebuild_customer_flows(session: AsyncSession, window_days: int) -> None:
+    """The daily rows every customer's facts give, summed per rep, team, region and the
+    company and day, in one statement (the rollups start cleared)."""
+    deltas = _daily_deltas(window_days)
+    d = deltas.c
+    inserts = []
+    for grain, table in DAILY.items():
+        column = DAILY_KEY[grain]
+        # A delta's rep is its owner.
+        key = [] if column is None else [d["owner_id" if grain == "rep" else column]]
+        where: list[sa.ColumnElement[bool]] = [k.is_not(None) for k in key]
+        if grain == "region":
+            where.append(d.region != "")
+        sums = [sa.func.sum(d[m]) for m in _CUSTOMER_MEASURES]
+        select = (
+            sa.select(*key, d.day, *sums)
+            .where(*where)
+            .group_by(*key, d.day)
+            .having(sa.or_(*[total != 0 for total in sums]))
+        )
+        names = ["day"] if column is None else [column, "day"]
+        inserts.append(sa.insert(table).from_select([*names, *_CUSTOMER_MEASURES], select))
+    *others, last = inserts
+    stmt = last.add_cte(*[insert.cte(f"into_{n}") for n, insert in enumerate(others)])
+    await session.execute(stmt)
+
+
+async def rebuild_customer_periods(session: AsyncSession) -> None:
+    """Per named period: each known customer's sales (`period_sales`) and the company's
+    ordering, repeat-purchasing, re-engaged and redeveloped customers (`period_counts`)."""
+    o, v = ORDERS.c, VISITS.c
+    live = [o.cancelled.is_(False), _known(o.customer_id)]
+    for kind in KINDS:
+        period = sa.cast(sa.func.date_trunc(kind, o.day), sa.Date)
+        sales = (
+            sa.select(
+                sa.literal(kind), period, o.customer_id, sa.func.count(), sa.func.sum(o.amount)
+            )
+            .where(*live)
+            .group_by(period, o.customer_id)
+        )
+        await session.execute(
+            sa.insert(PERIOD_SALES).from_select(
+                ["kind", "period", "customer_id", "orders", "amount"], sales
+            )
+        )
+        counts = (
+            sa.select(
+                sa.literal(kind),
+                period,
+                sa.func.count(sa.distinct(o.customer_id)),
+                sa.func.count(sa.distinct(o.customer_id)).filter(o.first.is_(False)),
+            )
+            .where(*live)
+            .group_by(period)
+        )
+        await session.execute(
+            sa.insert(PERIOD_COUNTS).from_select(["kind", "period", "ordering", "repeat"], counts)
+        )
+        # Each re-engaged customer's first re-engaging visit of the period, and whether a live
+        # order follows it within the period.
+        visit_period = sa.cast(sa.func.date_trunc(kind, v.day), sa.Date)
+        first = (
+            sa.select(v.customer_id, visit_period.label("period"), sa.func.min(v.day).label("day"))
+            .where(v.customer_status.in_(REENGAGED_STATUSES), _known(v.customer_id))
+            .group_by(v.customer_id, visit_period)
+            .subquery("first")
+        )
+        f = first.c
+        ordered = (
+            sa.select(sa.literal(1))
+            .where(
+                o.customer_id == f.customer_id,
+                o.cancelled.is_(False),
+                o.day >= f.day,
+                sa.cast(sa.func.date_trunc(kind, o.day), sa.Date) == f.period,
+            )
+            .exists()
+        )
+        reengaged = sa.select(
+            sa.literal(kind), f.period, sa.func.count(), sa.func.count().filter(ordered)
+        ).group_by(f.period)
+        stmt = pg_insert(PERIOD_COUNTS).from_select(
+            ["kind", "period", "reengaged", "redeveloped"], reengaged
+        )
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[PERIOD_COUNTS.c.kind, PERIOD_COUNTS.c.period],
+                set_={
+                    "reengaged": stmt.excluded.reengaged,
+                    "redeveloped": stmt.excluded.redeveloped,
+                },
             )
         )

@@ -98,33 +98,15 @@ async def apply(session: AsyncSession, delta: Contribution) -> None:
     await repository.apply(session, delta)
 
 
-async def rebuild(session: AsyncSession, window: int, *, batch: int = 5000) -> None:
-    """Every rollup again from the fact tables: each customer's contribution derived by the
-    same function as event by event, the visits' and plan items' aggregated over their
-    tables. A replay from zero and a rebuild give the same rows."""
+async def rebuild(session: AsyncSession, window: int) -> None:
+    """Every rollup again from the fact tables, set-based: what `contributions.derive` gives
+    each customer event by event, as aggregates over the fact tables (the customers' first
+    orders set as `set_first_orders` does); the visits' and plan items' flows and visited
+    customers likewise. A replay from zero and a rebuild give the same rows."""
     await repository.clear(session)
-    pending = Contribution()
-    after: uuid.UUID | None = None
-    while True:
-        ids = await facts.customer_ids_page(session, after, batch)
-        if not ids:
-            break
-        found = await facts.customer_facts(session, ids)
-        await facts.set_first_orders(session, [_first(c) for c in found.values()])
-        chunk = _derive_all(found, window)
-        # A customer's sales rows are its own: written once, no other chunk adds to them.
-        await repository.insert_sales(session, chunk.sales)
-        chunk.sales = {}
-        pending.add(chunk)
-        if len(pending.daily) + len(pending.period) > _PENDING_ROWS:
-            await repository.apply(session, pending.pruned())
-            pending = Contribution()
-        after = ids[-1]
-    await repository.apply(session, pending.pruned())
+    await repository.rebuild_first_orders(session)
+    await repository.rebuild_customer_flows(session, window)
+    await repository.rebuild_customer_periods(session)
     await repository.rebuild_visit_flows(session)
     await repository.rebuild_team_visited(session)
     await repository.rebuild_visited(session)
-
-
-# Rows of daily and period measures held in memory by a rebuild before they are written.
-_PENDING_ROWS = 200_000

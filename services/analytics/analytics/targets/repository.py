@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.facts.models import ORDER_LINES, ORDERS
+from analytics.kpis.repository import Col, PeriodParams, Span
 from analytics.periods import Period
 from analytics.targets.models import TARGETS
 from servicekit.directory import Directory
@@ -57,9 +58,9 @@ async def children(session: AsyncSession, target_id: uuid.UUID) -> list[Any]:
     return list(await session.execute(stmt))
 
 
-def for_scope(scope: str, scope_key: str, period: Period) -> Any:
+def for_scope(scope: str, scope_key: str | Col, period: Span) -> Any:
     """One row: the targets of exactly this scope and named period, as JSON (values as exact
-    decimal text)."""
+    decimal text). With `PeriodParams`, its kind parameter is "" for a period not named."""
     target = sa.func.jsonb_build_object(
         "id", T.id, "metric", T.metric, "value", sa.cast(T.value, sa.Text)
     )
@@ -69,7 +70,7 @@ def for_scope(scope: str, scope_key: str, period: Period) -> Any:
     return sa.select(found.label("targets")).where(
         T.scope == scope,
         T.scope_key == scope_key,
-        T.period_kind == (period.kind or ""),
+        T.period_kind == (period.kind if isinstance(period, PeriodParams) else period.kind or ""),
         T.period_start == period.start,
     )
 
