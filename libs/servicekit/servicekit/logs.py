@@ -124,19 +124,20 @@ class _Listener(QueueListener):
 
     def __init__(self, lines: queue.SimpleQueue[Any], writer: logging.Handler) -> None:
         super().__init__(lines, writer)
+        self._lines = lines
         self._ready: deque[Any] = deque()
 
     def dequeue(self, block: bool) -> Any:
         if self._ready:
             return self._ready.popleft()
-        first = self.queue.get(block)
+        first = self._lines.get(block)
         if not isinstance(first, logging.LogRecord):
             return first  # the sentinel that stops the listener
         time.sleep(_GATHER_SECONDS)
         batch = [first]
         while True:
             try:
-                item = self.queue.get_nowait()
+                item = self._lines.get_nowait()
             except queue.Empty:
                 break
             if not isinstance(item, logging.LogRecord):
