@@ -63,3 +63,19 @@ async def test_a_requests_access_line_and_an_error_with_its_traceback(sample, ca
     assert error["level"] == "ERROR" and error["message"] == "it failed: details"
     assert "RuntimeError: broken on purpose" in error["exc_info"]
     assert error["request_id"] is None  # logged outside any request
+
+
+async def test_a_burst_of_lines_arrives_whole_and_in_order(sample, capsys):
+    # The writer takes what gathered while it waited in one write: each line stays one JSON
+    # document on its own line, none lost, none reordered.
+    lines = Lines(capsys)
+    burst = logging.getLogger("servicekit.burst")
+    for i in range(300):
+        burst.info("line %d", i)
+
+    def all_lines() -> list[str] | None:
+        got = [x["message"] for x in lines.read() if x.get("logger") == "servicekit.burst"]
+        return got if len(got) >= 300 else None
+
+    got = await wait_until(all_lines, what="the burst's 300 lines on stderr")
+    assert got == [f"line {i}" for i in range(300)]
