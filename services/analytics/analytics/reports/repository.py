@@ -186,6 +186,9 @@ def planned_items(teams: Any, period: Period) -> sa.Select[Any]:
     """The items of the teams' approved plans in the period (all of them: the report counts
     them per rep)."""
     i, c = PLAN_ITEMS.c, CUSTOMERS.c
+    # One probe of the customers' key per item (LIMIT keeps it a nested loop): a team's week
+    # is a few thousand items, which a hash join would match by reading every customer.
+    customer = sa.select(c.code, c.name).where(c.id == i.customer_id).limit(1).lateral("customer")
     return (
         sa.select(
             i.id,
@@ -193,11 +196,11 @@ def planned_items(teams: Any, period: Period) -> sa.Select[Any]:
             i.day,
             i.rep_id,
             i.customer_id,
-            c.code.label("customer_code"),
-            c.name.label("customer_name"),
+            customer.c.code.label("customer_code"),
+            customer.c.name.label("customer_name"),
             i.purpose,
         )
-        .select_from(PLAN_ITEMS.outerjoin(CUSTOMERS, c.id == i.customer_id))
+        .select_from(PLAN_ITEMS.outerjoin(customer, sa.true()))
         .where(i.team_id.in_(teams), within(i.day, period), i.approved)
         .order_by(i.day, i.rep_id, i.id)
     )
