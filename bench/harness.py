@@ -560,12 +560,14 @@ class Context:
         server.start()
         return server
 
-    def start_service(self, app: str, url: str, env: dict[str, str] | None = None) -> Server:
-        """One of the project's apps (`<app>.main:create_app`) on the database at `url`, taking
-        the run's internal tokens (`minter`), ready when its `/readyz` answers; `env` adds
-        settings."""
+    def start_service(
+        self, app: str, url: str, env: dict[str, str] | None = None, *, name: str | None = None
+    ) -> Server:
+        """One of the project's apps (`<app>.main:create_app`, named `name` or `app`) on the
+        database at `url`, taking the run's internal tokens (`minter`), ready when its
+        `/readyz` answers; `env` adds settings."""
         return self.start_server(
-            app,
+            name or app,
             f"{app}.main:create_app",
             factory=True,
             env={
