@@ -2,7 +2,8 @@
 
 The weekly report is one statement (`weekly`): the team's reps and their week and month to
 date, the team's, the targets, what the team heard, its complaints, next week's plan and the
-alerts of the week, each list an array of records in one row. Its figures are part 1's
+alerts of the week, each list an array of records in one row (next week's plan, the longest,
+as the JSON the API answers). Its figures are part 1's
 statements (`kpis.repository`: `rep_members`, `rolled_up`, `reps`, `rolled_up_by_rep_of`) built
 with bound parameters (`_days`, `TEAM`), so the statement is built once per app and only the
 values change per report.
@@ -18,6 +19,7 @@ from datetime import date, datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.alerts.models import ALERTS
@@ -92,6 +94,7 @@ class WeekFound:
     parts: dict[str, dict[str, Any]]
     lists: dict[str, list[dict[str, Any]]]
     team_name: str | None
+    plan: str  # next week's plan items: a JSON array (`planned_items`)
 
 
 def _listed(stmt: sa.Select[Any], name: str) -> tuple[Any, tuple[str, ...]]:
@@ -182,14 +185,20 @@ def complaint_steps(teams: Any, period: Period) -> sa.Select[Any]:
     )
 
 
+def _planned(teams: Any, period: Period) -> sa.ColumnElement[bool]:
+    i = PLAN_ITEMS.c
+    return sa.and_(i.team_id.in_(teams), within(i.day, period), i.approved)
+
+
 def planned_items(teams: Any, period: Period) -> sa.Select[Any]:
-    """The items of the teams' approved plans in the period (all of them: the report counts
-    them per rep)."""
+    """The items of the teams' approved plans in the period (all of them), as one JSON array
+    in the API's form (`schemas.PlannedItem`), answered as it is: a team's week is a few
+    thousand items."""
     i, c = PLAN_ITEMS.c, CUSTOMERS.c
-    # One probe of the customers' key per item (LIMIT keeps it a nested loop): a team's week
-    # is a few thousand items, which a hash join would match by reading every customer.
+    # One probe of the customers' key per item (LIMIT keeps it a nested loop): a hash join
+    # would match them by reading every customer.
     customer = sa.select(c.code, c.name).where(c.id == i.customer_id).limit(1).lateral("customer")
-    return (
+    items = (
         sa.select(
             i.id,
             i.plan_id,
@@ -201,8 +210,22 @@ def planned_items(teams: Any, period: Period) -> sa.Select[Any]:
             i.purpose,
         )
         .select_from(PLAN_ITEMS.outerjoin(customer, sa.true()))
-        .where(i.team_id.in_(teams), within(i.day, period), i.approved)
-        .order_by(i.day, i.rep_id, i.id)
+        .where(_planned(teams, period))
+        .subquery("item")
+    )
+    listed = sa.func.json_agg(
+        aggregate_order_by(items.table_valued(), items.c.day, items.c.rep_id, items.c.id)
+    )
+    return sa.select(sa.func.coalesce(sa.cast(listed, sa.Text), "[]"))
+
+
+def planned_per_rep(teams: Any, period: Period) -> sa.Select[Any]:
+    """How many of `planned_items` each rep has."""
+    i = PLAN_ITEMS.c
+    return (
+        sa.select(i.rep_id, sa.func.count().label("items"))
+        .where(_planned(teams, period))
+        .group_by(i.rep_id)
     )
 
 
@@ -260,7 +283,7 @@ def _weekly(directory: Directory) -> tuple[sa.Select[Any], dict[str, tuple[str, 
         "rep_to_date": r.rolled_up_by_rep_of(members, TO_DATE),
         "targets": month_targets(TEAM_KEY, members.c.id, TO_DATE),
         "complaints": complaint_steps(TEAMS, WEEK),
-        "plan": planned_items(TEAMS, NEXT_WEEK),
+        "planned": planned_per_rep(TEAMS, NEXT_WEEK),
         "remarks": remarks(TEAMS, WEEK),
         "alerts": alerts_raised(sa.select(members.c.id), TEAMS, START, END),
     }
@@ -270,6 +293,7 @@ def _weekly(directory: Directory) -> tuple[sa.Select[Any], dict[str, tuple[str, 
         column, names[name] = _listed(stmt, name)
         columns.append(column)
     team_name = sa.select(teams.name).where(teams.id == TEAM_ID).scalar_subquery()
+    columns.append(planned_items(TEAMS, NEXT_WEEK).scalar_subquery().label("plan"))
     joined: Any = subs[0]
     for sub in subs[1:]:
         joined = joined.join(sub, sa.true())
@@ -288,4 +312,4 @@ async def weekly(session: AsyncSession, directory: Directory, values: WeekValues
             parts.setdefault(part, {})[column] = value
         elif part in names:
             lists[part] = [dict(zip(names[part], record, strict=True)) for record in value]
-    return WeekFound(parts, lists, row["team_name"])
+    return WeekFound(parts, lists, row["team_name"], row["plan"])

@@ -39,6 +39,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics import scopes
@@ -109,17 +110,18 @@ def _progress(
     ]
 
 
-def _rolled_up(ctx: Context, values: dict[str, Any], period: Period, reps: int) -> Measures:
+def _rolled_up(values: dict[str, Any], period: Period, reps: int, working_days: int) -> Measures:
     """A scope's measures as part 1's `measures` reads them from the rollups (`rolled_up`: the
-    period's flows) with its reps, weeks and working days. What the rollups do not hold
-    (customers counted once, the pipeline) stays empty: the weekly report reads none of it
-    (`WEEKLY_FIGURES`, collections, the targets' actuals are all flows)."""
+    period's flows) with its reps, weeks and working days (the calendar's, counted once per
+    report). What the rollups do not hold (customers counted once, the pipeline) stays empty:
+    the weekly report reads none of it (`WEEKLY_FIGURES`, collections, the targets' actuals
+    are all flows)."""
     m = Measures()
     for name, value in values.items():
         setattr(m, name, Decimal(value) if name in AMOUNTS else value)
     m.reps = reps
     m.weeks = period.weeks
-    m.working_days = ctx.calendar.working_days(period)
+    m.working_days = working_days
     return m
 
 
@@ -177,15 +179,15 @@ async def weekly(
     resolved: list[dict[str, Any]] = []
     for case in lists["complaints"]:
         (opened if case.pop("step") == RAISED else resolved).append(case)
-    plan = lists["plan"]
+    planned_by = {row["rep_id"]: row["items"] for row in lists["planned"]}
     news, feedback = _remarks(lists["remarks"])
     abnormal = lists["alerts"]
     opened_by = Counter(c["rep_id"] for c in opened)
     resolved_by = Counter(c["rep_id"] for c in resolved)
-    planned_by = Counter(i["rep_id"] for i in plan)
     abnormal_by = Counter(a["rep_id"] for a in abnormal)
 
     weeks, months = _by_rep(lists["rep_weeks"]), _by_rep(lists["rep_to_date"])
+    days = {p: ctx.calendar.working_days(p) for p in (week, to_date)}
     reps = []
     for member in lists["members"]:
         rep_id = member["id"]
@@ -195,23 +197,27 @@ async def weekly(
                 "rep_id": rep_id,
                 "rep_name": member["name"],
                 "team_id": member["team_id"],
-                "figures": _figures(_rolled_up(ctx, weeks.get(rep_id, {}), week, 1)),
+                "figures": _figures(_rolled_up(weeks.get(rep_id, {}), week, 1, days[week])),
                 "target_completion": _progress(
-                    _rolled_up(ctx, months.get(rep_id, {}), to_date, 1) if mine else None,
+                    _rolled_up(months.get(rep_id, {}), to_date, 1, days[to_date]) if mine else None,
                     month,
                     mine,
                 ),
                 "complaints_opened": opened_by[rep_id],
                 "complaints_resolved": resolved_by[rep_id],
-                "next_week_plan_items": planned_by[rep_id],
+                "next_week_plan_items": planned_by.get(rep_id, 0),
                 "abnormal_customers": abnormal_by[rep_id],
             }
         )
     reps.sort(key=lambda r: (r["rep_name"] is None, r["rep_name"] or "", str(r["rep_id"])))
     team_reps = found.parts["week_reps"]["reps"]
-    whole = _rolled_up(ctx, found.parts["week"], week, team_reps)
+    whole = _rolled_up(found.parts["week"], week, team_reps, days[week])
     # A target's actual is a flow: the reps of the month to date do not enter it.
-    so_far = _rolled_up(ctx, found.parts["to_date"], to_date, team_reps) if team_targets else None
+    so_far = (
+        _rolled_up(found.parts["to_date"], to_date, team_reps, days[to_date])
+        if team_targets
+        else None
+    )
     return {
         "team_id": query.team_id,
         "team_name": found.team_name,
@@ -222,14 +228,15 @@ async def weekly(
             "target_completion": _progress(so_far, month, team_targets),
             "complaints_opened": len(opened),
             "complaints_resolved": len(resolved),
-            "next_week_plan_items": len(plan),
+            "next_week_plan_items": sum(planned_by.values()),
             "abnormal_customers": len(abnormal),
         },
         "reps": reps,
         "competitor_news": news,
         "customer_feedback": feedback,
         "complaints": {"opened": opened, "resolved": resolved},
-        "next_week_plan": plan,
+        # Already the API's JSON (`repository.planned_items`).
+        "next_week_plan": orjson.Fragment(found.plan),
         "abnormal_customers": abnormal,
     }
 
