@@ -636,17 +636,7 @@ def run(ctx: Context) -> None:
     world = asyncio.run(load(url, scale))
     seconds = asyncio.run(rebuild(url))
     print(f"  rollups rebuilt from the facts ({seconds:.1f} s)", flush=True)
-    server = ctx.start_server(
-        "analytics",
-        "analytics.main:create_app",
-        factory=True,
-        env={
-            "DATABASE_URL": url,
-            "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem,
-            "ANALYTICS_STATEMENT_TIMEOUT_MS": "600000",
-        },
-        ready_path="/readyz",
-    )
+    server = ctx.start_service("analytics", url, {"ANALYTICS_STATEMENT_TIMEOUT_MS": "600000"})
     measure_dashboards(ctx, server, world)
     if os.environ.get("BENCH_ANALYTICS_ONLY") != "dashboard":
         ctx.stop_servers()

@@ -136,17 +136,7 @@ def start_behind_gateway(
     """A service (`app`) and the gateway in front of it, as in production (identity, rate
     limits, internal tokens); returns both and the bench admin's bearer header."""
     password = secrets.token_urlsafe(16)
-    service = ctx.start_server(
-        service_name,
-        f"{app}.main:create_app",
-        factory=True,
-        env={
-            "DATABASE_URL": url,
-            "INTERNAL_TOKEN_PUBLIC_KEY": ctx.minter.public_pem,
-            **(service_env or {}),
-        },
-        ready_path="/readyz",
-    )
+    service = ctx.start_service(app, url, service_env, name=service_name)
     gateway = ctx.start_server(
         "gateway",
         "gateway.main:create_app",

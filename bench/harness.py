@@ -564,6 +564,24 @@ class Context:
         server.start()
         return server
 
+    def start_service(
+        self, app: str, url: str, env: dict[str, str] | None = None, *, name: str | None = None
+    ) -> Server:
+        """One of the project's apps (`<app>.main:create_app`, named `name` or `app`) on the
+        database at `url`, taking the run's internal tokens (`minter`), ready when its
+        `/readyz` answers; `env` adds settings."""
+        return self.start_server(
+            name or app,
+            f"{app}.main:create_app",
+            factory=True,
+            env={
+                "DATABASE_URL": url,
+                "INTERNAL_TOKEN_PUBLIC_KEY": self.minter.public_pem,
+                **(env or {}),
+            },
+            ready_path="/readyz",
+        )
+
     def write_lines(self, filename: str, lines: Sequence[str]) -> Path:
         path = self.workdir / filename
         path.write_text("\n".join(lines) + "\n")

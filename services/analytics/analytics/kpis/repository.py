@@ -247,6 +247,19 @@ def rolled_up_by_rep(rep_ids: Sequence[uuid.UUID], period: Period) -> sa.Select[
     )
 
 
+def rolled_up_by_rep_of(reps: Any, period: Period) -> sa.Select[Any]:
+    """`rolled_up_by_rep` for the reps a subquery or CTE lists (its `id` column, e.g. a team's
+    `rep_members`): joined, so that one statement finds the reps and their flows."""
+    t = DAILY_REPS.c
+    on = sa.and_(t.rep_id == reps.c.id, within(t.day, period))
+    flows = [_flow(t, m, period) for m in FLOWS]
+    return (
+        sa.select(reps.c.id.label("rep_id"), *flows)
+        .select_from(reps.join(DAILY_REPS, on))
+        .group_by(reps.c.id)
+    )
+
+
 def active_at_end(scope: AnyScope, period: Span, label: str) -> Row:
     table, where = _daily_scope(scope)
     t = table.c

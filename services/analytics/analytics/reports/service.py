@@ -5,7 +5,8 @@ Every figure is part 1's: its measures and the KPIs made of them (`kpis.definiti
 sees their own figures, so a team's report is a manager's, an admin's or a key's with
 `kpis:read`; anything else is 404). The summary takes every measure (`kpis.measures.measures`);
 the weekly report only flows, which it reads from the same rollups by the same statements
-(`rolled_up` and `reps` for the team, `rolled_up_by_rep` for its reps in one statement).
+(`rolled_up` and `reps` for the team, `rolled_up_by_rep_of` for its reps), all it reads in
+one statement built once (`repository.weekly`).
 
 The weekly report of a team for an ISO week (Monday to Sunday, company days):
 - per team and per rep (the reps who were members of the team or a team below it during the
@@ -38,20 +39,18 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics import scopes
-from analytics.alerts import repository as alert_records
-from analytics.alerts.service import read as alert_json
-from analytics.kpis import repository as kpi_records
 from analytics.kpis.definitions import Measures, amount, figures, target_figure
-from analytics.kpis.measures import Context, measures, target_completion
+from analytics.kpis.measures import Context, measures_of_periods, target_completion
 from analytics.kpis.service import as_period, period_json
 from analytics.periods import Period, containing, parse_named
 from analytics.reports import comparisons, repository
 from analytics.reports.schemas import SummaryQuery, WeeklyQuery
 from analytics.rollups.models import AMOUNTS
-from analytics.scopes import Scope, ScopeKind
+from analytics.scopes import ScopeKind
 from servicekit.auth import Principal
 from servicekit.csvfiles import csv_lines
 from servicekit.errors import ValidationFailed
@@ -95,72 +94,60 @@ def _figures(m: Measures) -> dict[str, Any]:
     return out
 
 
-def _progress(m: Measures | None, month: Period, found: Sequence[Any]) -> list[dict[str, Any]]:
+def _progress(
+    m: Measures | None, month: Period, found: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """The scope's targets of the month, each with `m`'s actual (the month to the week's end)."""
     if m is None:
         return []
     return [
         {
-            "target_id": t.id,
+            "target_id": t["id"],
             "period": month.label,
-            **target_figure(t.metric, m.actual(t.metric), Decimal(t.value)),
+            **target_figure(t["metric"], m.actual(t["metric"]), Decimal(t["value"])),
         }
         for t in found
     ]
 
 
-def _rolled_up(ctx: Context, values: dict[str, Any], period: Period, reps: int) -> Measures:
+def _rolled_up(values: dict[str, Any], period: Period, reps: int, working_days: int) -> Measures:
     """A scope's measures as part 1's `measures` reads them from the rollups (`rolled_up`: the
-    period's flows) with its reps, weeks and working days. What the rollups do not hold
-    (customers counted once, the pipeline) stays empty: the weekly report reads none of it
-    (`WEEKLY_FIGURES`, collections, the targets' actuals are all flows)."""
+    period's flows) with its reps, weeks and working days (the calendar's, counted once per
+    report). What the rollups do not hold (customers counted once, the pipeline) stays empty:
+    the weekly report reads none of it (`WEEKLY_FIGURES`, collections, the targets' actuals
+    are all flows)."""
     m = Measures()
     for name, value in values.items():
         setattr(m, name, Decimal(value) if name in AMOUNTS else value)
     m.reps = reps
     m.weeks = period.weeks
-    m.working_days = ctx.calendar.working_days(period)
+    m.working_days = working_days
     return m
 
 
-async def _team_week(session: AsyncSession, ctx: Context, scope: Scope, period: Period) -> Measures:
-    start, end = ctx.calendar.start(period.start), ctx.calendar.start(period.end)
-    found = await kpi_records.one_row(
-        session, kpi_records.rolled_up(scope, period), kpi_records.reps(scope, start, end, period)
-    )
-    reps = found.pop("reps")
-    return _rolled_up(ctx, found, period, reps)
-
-
-def _by_scope(rows: Sequence[Any]) -> dict[tuple[str, str], list[Any]]:
-    out: dict[tuple[str, str], list[Any]] = {}
+def _by_scope(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
-        out.setdefault((row.scope, row.scope_key), []).append(row)
+        out.setdefault((row["scope"], row["scope_key"]), []).append(row)
     return out
 
 
-def _remarks(rows: Sequence[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _remarks(
+    rows: Sequence[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     news: list[dict[str, Any]] = []
     feedback: list[dict[str, Any]] = []
     for row in rows:
-        base = {
-            "source": row.source,
-            "id": row.id,
-            "day": row.day,
-            "rep_id": row.rep_id,
-            "customer_id": row.customer_id,
-            "customer_name": row.customer_name,
-        }
-        if row.competitor_news:
-            news.append({**base, "text": row.competitor_news})
-        if row.customer_feedback:
-            feedback.append({**base, "text": row.customer_feedback})
+        said, heard = row.pop("competitor_news"), row.pop("customer_feedback")
+        if said:
+            news.append({**row, "text": said})
+        if heard:
+            feedback.append({**row, "text": heard})
     return news, feedback
 
 
-def _rows(rows: Sequence[Any]) -> list[dict[str, Any]]:
-    # Column names are SQLAlchemy's `quoted_name` (a str subclass JSON keys may not be).
-    return [{str(k): v for k, v in r._mapping.items()} for r in rows]
+def _by_rep(rows: Sequence[dict[str, Any]]) -> dict[uuid.UUID, dict[str, Any]]:
+    return {row.pop("rep_id"): row for row in rows}
 
 
 async def weekly(
@@ -170,88 +157,86 @@ async def weekly(
     scope = await scopes.readable(
         session, ctx.directory, principal, ScopeKind.team, str(query.team_id)
     )
-    teams = scope.teams
     next_week = containing("week", week.end)
     month = containing("month", week.start + timedelta(days=3))
     to_date = as_period(month.start, min(week.end, month.end))
-    start, end = ctx.calendar.start(week.start), ctx.calendar.start(week.end)
-    rep_ids: list[uuid.UUID] = await kpi_records.ids_of(
-        session, kpi_records.rep_members(scope, week, start, end)
+    values = repository.WeekValues(
+        teams=scope.teams,
+        team_id=query.team_id,
+        week=week,
+        next_week=next_week,
+        to_date=to_date,
+        start=ctx.calendar.start(week.start),
+        end=ctx.calendar.start(week.end),
     )
-    people = await ctx.directory.get_users(session, rep_ids)
-    team = await ctx.directory.get_team(session, query.team_id)
-    targets = _by_scope(
-        await repository.targets_of(
-            session, {"team": [str(query.team_id)], "rep": [str(r) for r in rep_ids]}, month
-        )
-    )
+    found = await repository.weekly(session, ctx.directory, values)
+    lists = found.lists
+    targets = _by_scope(lists["targets"])
     team_targets = targets.pop(("team", str(query.team_id)), [])
-    rep_targets = {key: found for (_, key), found in targets.items()}
+    rep_targets = {key: theirs for (_, key), theirs in targets.items()}
 
     opened: list[dict[str, Any]] = []
     resolved: list[dict[str, Any]] = []
-    for case in _rows(await repository.complaint_steps(session, teams, week, (RAISED, RESOLVED))):
+    for case in lists["complaints"]:
         (opened if case.pop("step") == RAISED else resolved).append(case)
-    plan = _rows(await repository.planned_items(session, teams, next_week))
-    news, feedback = _remarks(await repository.remarks(session, teams, week))
+    planned_by = {row["rep_id"]: row["items"] for row in lists["planned"]}
+    news, feedback = _remarks(lists["remarks"])
+    abnormal = lists["alerts"]
     opened_by = Counter(c["rep_id"] for c in opened)
     resolved_by = Counter(c["rep_id"] for c in resolved)
-    planned_by = Counter(i["rep_id"] for i in plan)
-    abnormal = [
-        alert_json(a)
-        for a in await alert_records.alerts_raised_between(
-            session, start, end, rep_ids=rep_ids, team_ids=teams, subject_kind="customer"
-        )
-    ]
     abnormal_by = Counter(a["rep_id"] for a in abnormal)
 
-    # Every rep's week (and month to date, for those with targets) in one statement each.
-    weeks = await repository.reps_rolled_up(session, rep_ids, week)
-    months = await repository.reps_rolled_up(
-        session, [r for r in rep_ids if str(r) in rep_targets], to_date
-    )
+    weeks, months = _by_rep(lists["rep_weeks"]), _by_rep(lists["rep_to_date"])
+    days = {p: ctx.calendar.working_days(p) for p in (week, to_date)}
     reps = []
-    for rep_id in rep_ids:
-        person = people.get(rep_id)
-        month_so_far = months.get(rep_id, {}) if str(rep_id) in rep_targets else None
+    for member in lists["members"]:
+        rep_id = member["id"]
+        mine = rep_targets.get(str(rep_id), [])
         reps.append(
             {
                 "rep_id": rep_id,
-                "rep_name": None if person is None else person.name,
-                "team_id": None if person is None else person.team_id,
-                "figures": _figures(_rolled_up(ctx, weeks.get(rep_id, {}), week, 1)),
+                "rep_name": member["name"],
+                "team_id": member["team_id"],
+                "figures": _figures(_rolled_up(weeks.get(rep_id, {}), week, 1, days[week])),
                 "target_completion": _progress(
-                    None if month_so_far is None else _rolled_up(ctx, month_so_far, to_date, 1),
+                    _rolled_up(months.get(rep_id, {}), to_date, 1, days[to_date]) if mine else None,
                     month,
-                    rep_targets.get(str(rep_id), []),
+                    mine,
                 ),
                 "complaints_opened": opened_by[rep_id],
                 "complaints_resolved": resolved_by[rep_id],
-                "next_week_plan_items": planned_by[rep_id],
+                "next_week_plan_items": planned_by.get(rep_id, 0),
                 "abnormal_customers": abnormal_by[rep_id],
             }
         )
     reps.sort(key=lambda r: (r["rep_name"] is None, r["rep_name"] or "", str(r["rep_id"])))
-    whole = await _team_week(session, ctx, scope, week)
-    whole_so_far = await _team_week(session, ctx, scope, to_date) if team_targets else None
+    team_reps = found.parts["week_reps"]["reps"]
+    whole = _rolled_up(found.parts["week"], week, team_reps, days[week])
+    # A target's actual is a flow: the reps of the month to date do not enter it.
+    so_far = (
+        _rolled_up(found.parts["to_date"], to_date, team_reps, days[to_date])
+        if team_targets
+        else None
+    )
     return {
         "team_id": query.team_id,
-        "team_name": None if team is None else team.name,
+        "team_name": found.team_name,
         "week": period_json(week),
         "next_week": period_json(next_week),
         "team": {
             "figures": _figures(whole),
-            "target_completion": _progress(whole_so_far, month, team_targets),
+            "target_completion": _progress(so_far, month, team_targets),
             "complaints_opened": len(opened),
             "complaints_resolved": len(resolved),
-            "next_week_plan_items": len(plan),
+            "next_week_plan_items": sum(planned_by.values()),
             "abnormal_customers": len(abnormal),
         },
         "reps": reps,
         "competitor_news": news,
         "customer_feedback": feedback,
         "complaints": {"opened": opened, "resolved": resolved},
-        "next_week_plan": plan,
+        # Already the API's JSON (`repository.planned_items`).
+        "next_week_plan": orjson.Fragment(found.plan),
         "abnormal_customers": abnormal,
     }
 
@@ -297,8 +282,8 @@ async def summary(
     scope = await scopes.readable(session, ctx.directory, principal, query.scope, query.scope_id)
     period = as_period(query.from_, query.to)
     before = period.previous()
-    m_now = await measures(session, ctx, scope, period)
-    now, then = figures(m_now), figures(await measures(session, ctx, scope, before))
+    m_now, m_then = await measures_of_periods(session, ctx, scope, [period, before])
+    now, then = figures(m_now), figures(m_then)
     details = target_completion(m_now).details or {}
     targets = [{**t, "period": period.label} for t in details.get("targets", [])]
     target_of = {t["target_metric"]: Decimal(t["target"]) for t in targets}
