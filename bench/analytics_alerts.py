@@ -126,6 +126,7 @@ class Meter:
     def __init__(self, db: Database) -> None:
         self.statements = 0
         self.pids: list[int] = []
+        assert db.engine is not None
         sa.event.listen(db.engine.sync_engine, "before_cursor_execute", self._sent)
 
     def _sent(self, *args: Any) -> None:
@@ -133,7 +134,7 @@ class Meter:
 
     async def find_backends(self, db: Database) -> None:
         async with db.session() as session:
-            rows = await session.execute(
+            rows: Any = await session.execute(
                 sa.select(sa.column("pid"))
                 .select_from(sa.table("pg_stat_activity"))
                 .where(sa.column("datname") == sa.func.current_database())

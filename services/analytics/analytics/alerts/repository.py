@@ -157,6 +157,17 @@ def narrowed_to(column: Col, kind: SubjectKind) -> sa.ColumnElement[bool]:
     return column == sa.any_(sa.bindparam(ids_param(kind), type_=ARRAY(sa.Uuid)))
 
 
+def _among(column: Col, values: Sequence[str]) -> sa.ColumnElement[bool]:
+    """`column IN values`, the values as one array: SQLAlchemy renders an IN list's
+    statement again at every run, an array parameter is bound as it is."""
+    return column == sa.any_(sa.literal(list(values), ARRAY(sa.Text)))
+
+
+def _not_among(column: Col, values: Sequence[str]) -> sa.ColumnElement[bool]:
+    """`column NOT IN values`, as `_among`."""
+    return column != sa.all_(sa.literal(list(values), ARRAY(sa.Text)))
+
+
 def neglect_over_visit(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
     u = USERS.c
     first = today - timedelta(days=OVER_VISIT_WINDOW_DAYS - 1)
@@ -192,6 +203,11 @@ def neglect_over_visit(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
     days = cfg.param("neglect_days", team)
     since = _days_before(today, days)
     weak, seen = CUSTOMERS.alias("weak"), VISITS.alias("seen")
+    last_seen = (
+        sa.select(sa.func.max(seen.c.day))
+        .where(seen.c.customer_id == weak.c.id, seen.c.day <= today)
+        .scalar_subquery()
+    )
     neglected = (
         sa.select(
             sa.func.count().label("count"),
@@ -202,11 +218,12 @@ def neglect_over_visit(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
         )
         .where(
             weak.c.owner_id == rep,
-            weak.c.level.in_(("B", "C")),
-            weak.c.status.not_in([*GONE, "lost"]),
-            ~sa.select(sa.literal(1))
-            .where(seen.c.customer_id == weak.c.id, seen.c.day > since, seen.c.day <= today)
-            .exists(),
+            _among(weak.c.level, ("B", "C")),
+            _not_among(weak.c.status, [*GONE, "lost"]),
+            # Not visited since: its last visit up to today (one step down the customer's
+            # visits index) before the window. Unlike NOT EXISTS, which the planner may turn
+            # into a hash of every visit of the window, whatever the number of customers.
+            sa.func.coalesce(last_seen, sa.literal(date.min, sa.Date)) <= since,
         )
         .lateral("neglected")
     )
@@ -233,7 +250,7 @@ def neglect_over_visit(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
         .where(
             mine.c.owner_id == rep,
             mine.c.region.is_not(None),
-            mine.c.status.not_in(GONE),
+            _not_among(mine.c.status, GONE),
             mine.c.region.not_in(visited),
         )
         .lateral("weak_regions")
@@ -350,7 +367,7 @@ def incomplete_key_customer(cfg: RuleConfig, narrowed: bool) -> Any:
     where = [
         C.level == "A",
         C.data_incomplete,
-        C.status.not_in(GONE),
+        _not_among(C.status, GONE),
         score < floor,
         cfg.enabled_for(C.team_id),
     ]
@@ -401,7 +418,7 @@ def churn_risk(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
             per.c.orders >= cfg.param("min_orders", C.team_id),
             per.c.usual > 0,
             sa.cast(since, sa.Numeric) > factor * sa.cast(per.c.usual, sa.Numeric),
-            C.status.not_in(GONE),
+            _not_among(C.status, GONE),
             cfg.enabled_for(C.team_id),
         )
     )
@@ -422,7 +439,7 @@ def stalled_opportunity(
     )
     factor = cfg.param("factor", P.team_id)
     age = sa.extract("epoch", sa.literal(start_of_today) - P.created_at) / 86400
-    where = [P.stage.not_in(CLOSED_STAGES), age > factor * usual, cfg.enabled_for(P.team_id)]
+    where = [_not_among(P.stage, CLOSED_STAGES), age > factor * usual, cfg.enabled_for(P.team_id)]
     if narrowed:
         where.append(narrowed_to(P.id, SubjectKind.opportunity))
     figures = _obj(
