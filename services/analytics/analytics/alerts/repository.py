@@ -623,6 +623,17 @@ def _resolve(spec: Recorded, hits: Any, now: Any, current: Any) -> Any:
     )
 
 
+_GENERIC_PLANS = sa.select(sa.func.set_config("plan_cache_mode", "force_generic_plan", True))
+
+
+async def prefer_generic_plans(session: AsyncSession) -> None:
+    """Until the transaction ends, run prepared statements on their generic plan. An event's
+    evaluation statement is large: planning it for each run's subjects (PostgreSQL keeps
+    doing so for some) costs the database more than running it, and its narrowed plans do
+    not depend on which subjects."""
+    await session.execute(_GENERIC_PLANS)
+
+
 async def record(
     session: AsyncSession,
     statement: Any,

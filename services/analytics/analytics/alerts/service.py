@@ -142,6 +142,8 @@ class Evaluator:
         every = subjects is None
         if every or self._rules is None:
             self._rules = await stored_configs(session)
+        if not every:
+            await repository.prefer_generic_plans(session)
         summary: dict[str, dict[str, int]] = {}
         for _ in range(self.ATTEMPTS):
             fingerprint, cfgs = self._rules
