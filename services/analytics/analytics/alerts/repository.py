@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.alerts.events import ALERT_RAISED, ALERT_RESOLVED, READ_FIELDS
 from analytics.alerts.models import ALERT_RULES, ALERTS
-from analytics.alerts.rules import OVER_VISIT_WINDOW_DAYS, Rule, SubjectKind
+from analytics.alerts.rules import OVER_VISIT_WINDOW_DAYS, SUBJECT, Rule, SubjectKind
 from analytics.facts.models import CUSTOMERS, MEMBERSHIPS, OPPORTUNITIES, ORDERS, VISITS
 from analytics.models import directory
 from analytics.rollups.contributions import NOT_COUNTED
@@ -567,7 +567,7 @@ def evaluation(rules: Sequence[Recorded], outbox: sa.Table) -> Any:
     for n, spec in enumerate(rules):
         hits = spec.hits.cte(f"hits_{n}")
         raised = _raise(spec.rule, hits, now, current).cte(f"raised_{n}")
-        resolved = _resolve(spec, hits, now, current).cte(f"resolved_{n}")
+        resolved = _resolve(spec, hits, now, current, n).cte(f"resolved_{n}")
         events += [
             announced(raised, ALERT_RAISED, raised.c.fresh),
             announced(resolved, ALERT_RESOLVED),
@@ -599,25 +599,31 @@ def _raise(rule: Rule, hits: Any, now: Any, current: Any) -> Any:
     ).returning(*ALERTS.c, sa.literal_column("(xmax = 0)", sa.Boolean).label("fresh"))
 
 
-def _resolve(spec: Recorded, hits: Any, now: Any, current: Any) -> Any:
+def _resolve(spec: Recorded, hits: Any, now: Any, current: Any, n: int) -> Any:
     """Resolve the rule's live alerts (of the narrowed subjects, or all) it did not find.
     Only those stamped before this statement: one a concurrent evaluation refreshed since is
-    that evaluation's to judge."""
-    found_again = sa.select(sa.literal(1)).where(hits.c.subject_id == A.subject_id).exists()
-    where = [
+    that evaluation's to judge. The live alerts not found are an EXCEPT (hashed or sorted,
+    whatever the estimates): an anti-join against the hits let the planner, misled by the
+    estimates of a fresh table or a CTE, compare every live alert with every hit."""
+    live = [
         A.rule == spec.rule.value,
+        A.subject_kind == SUBJECT[spec.rule].value,
         A.resolved_at.is_(None),
-        A.evaluated_at < sa.func.statement_timestamp(),
-        ~found_again,
-        current,
     ]
     if spec.narrowed is not None:
-        kind = spec.narrowed
-        texts = sa.bindparam(_subject_ids(kind), type_=ARRAY(sa.Text))
-        where += [A.subject_kind == kind.value, A.subject_id == sa.any_(texts)]
+        texts = sa.bindparam(_subject_ids(spec.narrowed), type_=ARRAY(sa.Text))
+        live.append(A.subject_id == sa.any_(texts))
+    ended = sa.except_(sa.select(A.subject_id).where(*live), sa.select(hits.c.subject_id)).cte(
+        f"ended_{n}"
+    )
     return (
         sa.update(ALERTS)
-        .where(*where)
+        .where(
+            *live,
+            A.subject_id.in_(sa.select(ended.c.subject_id)),
+            A.evaluated_at < sa.func.statement_timestamp(),
+            current,
+        )
         .values(status="resolved", resolved_at=now, version=A.version + 1)
         .returning(*ALERTS.c)
     )
