@@ -10,6 +10,11 @@ customers' quality flags added here so that every rule has subjects.
   customer, an opportunity), recorded as the consumer does after applying it; goal p95 < 5 ms.
   The baseline: the same rules' bare statements narrowed to the same subjects.
 
+Besides the times, figures that move less with the machine's load: per pass and per event the
+statements sent (round trips), the bench process's CPU (SQLAlchemy, the driver) and the
+database backends' CPU (read from /proc: the throwaway server runs on this machine; its ticks
+are 10 ms, so only the mean over many events means anything).
+
 BENCH_ALERTS_SCALE (default 1: 1,000,000 customers, 10,000,000 visits, 2,000,000 orders) scales
 the data set like BENCH_ANALYTICS_SCALE; BENCH_ALERTS_EVENTS (default 300) is the number of
 events timed.
@@ -24,10 +29,13 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import sqlalchemy as sa
 
 from analytics.alerts import repository
 from analytics.alerts.service import Evaluator, Subjects, configs
@@ -85,12 +93,80 @@ async def add_alert_facts(url: str, world: World, scale: float) -> list[uuid.UUI
     return ids
 
 
-async def _timed(db: Database, work: Callable[[Any], Awaitable[Any]]) -> tuple[float, Any]:
-    """Seconds `work(session)` takes in a unit of work of its own (committed)."""
-    started = time.perf_counter()
-    async with db.session() as session:
-        result = await work(session)
-    return time.perf_counter() - started, result
+@dataclass
+class Cost:
+    """What calls cost besides their time, summed."""
+
+    calls: int = 0
+    statements: int = 0
+    client_s: float = 0.0
+    server_s: float = 0.0
+
+    def per_call(self) -> str:
+        n = max(self.calls, 1)
+        return (
+            f"{self.statements / n:.2f} statements, client CPU {self.client_s / n * 1000:.2f} ms,"
+            f" database CPU {self.server_s / n * 1000:.2f} ms"
+        )
+
+
+def _sum(costs: list[Cost]) -> Cost:
+    return Cost(
+        sum(c.calls for c in costs),
+        sum(c.statements for c in costs),
+        sum(c.client_s for c in costs),
+        sum(c.server_s for c in costs),
+    )
+
+
+class Meter:
+    """Counts the statements sent through `db` and reads the CPU of the database backends
+    serving the bench's database."""
+
+    def __init__(self, db: Database) -> None:
+        self.statements = 0
+        self.pids: list[int] = []
+        assert db.engine is not None
+        sa.event.listen(db.engine.sync_engine, "before_cursor_execute", self._sent)
+
+    def _sent(self, *args: Any) -> None:
+        self.statements += 1
+
+    async def find_backends(self, db: Database) -> None:
+        async with db.session() as session:
+            rows: Any = await session.execute(
+                sa.select(sa.column("pid"))
+                .select_from(sa.table("pg_stat_activity"))
+                .where(sa.column("datname") == sa.func.current_database())
+            )
+            self.pids = [r[0] for r in rows]
+
+    def server_cpu(self) -> float:
+        ticks = 0
+        for pid in self.pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # a connection closed since, or a server elsewhere
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    async def timed(
+        self, db: Database, work: Callable[[Any], Awaitable[Any]], cost: Cost | None = None
+    ) -> tuple[float, Any]:
+        """Seconds `work(session)` takes in a unit of work of its own (committed); its
+        statements and CPU added to `cost`."""
+        sent, client, server = self.statements, time.process_time(), self.server_cpu()
+        started = time.perf_counter()
+        async with db.session() as session:
+            result = await work(session)
+        seconds = time.perf_counter() - started
+        if cost is not None:
+            cost.calls += 1
+            cost.statements += self.statements - sent
+            cost.client_s += time.process_time() - client
+            cost.server_s += self.server_cpu() - server
+        return seconds, result
 
 
 async def measure(ctx: Context, url: str, world: World, opportunities: list[uuid.UUID]) -> None:
@@ -108,9 +184,12 @@ async def measure(ctx: Context, url: str, world: World, opportunities: list[uuid
                 [await repository.count_hits(session, p.hits(), p.ids) for p in plans.values()]
             )
 
-        base_s, hits = await _timed(db, lambda s: bare(s, None))
-        first_s, raised = await _timed(db, lambda s: evaluator.evaluate(s, kpi, now=NOW))
-        again_s, _ = await _timed(db, lambda s: evaluator.evaluate(s, kpi, now=NOW))
+        meter = Meter(db)
+        await meter.find_backends(db)
+        passes, bare_pass = Cost(), Cost()
+        base_s, hits = await meter.timed(db, lambda s: bare(s, None), bare_pass)
+        first_s, raised = await meter.timed(db, lambda s: evaluator.evaluate(s, kpi, now=NOW))
+        again_s, _ = await meter.timed(db, lambda s: evaluator.evaluate(s, kpi, now=NOW), passes)
         counts = {rule: v["raised"] for rule, v in raised.items()}
         print(f"  hits per rule at the first pass: {counts} ({hits} in all)", flush=True)
         print(
@@ -119,6 +198,7 @@ async def measure(ctx: Context, url: str, world: World, opportunities: list[uuid
             f"; the bare statements {base_s:.1f} s: {again_s / base_s:.2f}x",
             flush=True,
         )
+        print(f"    steady pass: {passes.per_call()}; bare: {bare_pass.per_call()}", flush=True)
         rows = len(world.customers)
         ctx.comparisons.append(
             Comparison(
@@ -137,6 +217,9 @@ async def measure(ctx: Context, url: str, world: World, opportunities: list[uuid
             lambda: Subjects(opportunities={opportunities[rng.randrange(len(opportunities))]}),
         ]
         project, baseline = [], []
+        costs = [Cost() for _ in kinds]
+        bare_costs = [Cost() for _ in kinds]
+        await meter.find_backends(db)
         for n in range(samples):
             one = kinds[n % 3]()
 
@@ -146,13 +229,16 @@ async def measure(ctx: Context, url: str, world: World, opportunities: list[uuid
             async def counted(session: Any, one: Subjects = one) -> Any:
                 return await bare(session, one)
 
-            seconds, _ = await _timed(db, evaluated)
+            seconds, _ = await meter.timed(db, evaluated, costs[n % 3])
             project.append(seconds * 1000)
-            seconds, _ = await _timed(db, counted)
+            seconds, _ = await meter.timed(db, counted, bare_costs[n % 3])
             baseline.append(seconds * 1000)
         for n, kind in enumerate(("a visit's rep", "an order's customer", "an opportunity")):
             mine = project[n::3]
             print(f"    {kind}: p50 {_pct(mine, 50):.2f} ms  p95 {_pct(mine, 95):.2f} ms")
+            print(f"      per event: {costs[n].per_call()}")
+            print(f"      bare:      {bare_costs[n].per_call()}")
+        print(f"    every event: {_sum(costs).per_call()}; bare: {_sum(bare_costs).per_call()}")
         p95 = _pct(project, 95)
         print(
             f"  alerts-one-event: p50 {_pct(project, 50):.2f} ms  p95 {p95:.2f} ms "

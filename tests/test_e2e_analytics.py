@@ -133,3 +133,55 @@ async def test_a_reps_sales_reach_their_dashboard_through_the_feeds(gw, stack):
     async with httpx.AsyncClient(base_url=stack.running["analytics"].url) as direct:
         feeds = (await direct.get("/readyz")).json()["feeds"]
     assert feeds["customers"]["state"] == feeds["opportunities"]["state"] == "following"
+
+
+async def test_an_incomplete_key_customers_alert_ends_once_its_data_is_filled_in(gw, stack):
+    """The customers service scores a record as it changes and announces both edges: the
+    A-level customer's thin record raises the alert, the PATCH that fills it in ends it."""
+    admin_login = (stack.env["BOOTSTRAP_ADMIN_EMAIL"], stack.env["BOOTSTRAP_ADMIN_PASSWORD"])
+    org = await organisation(gw, admin_login, PASSWORD)
+    h = org["h"]
+    # name 15 + region 10 + phone 15 + fresh 10 = 50, under the rule's floor of 60.
+    thin = await ok(
+        await gw.post(
+            "/api/v1/customers",
+            json={
+                "name": f"Thin Key {uuid.uuid4().hex[:6]}",
+                "region": "east",
+                "phone": "13800000001",
+                "level": "A",
+            },
+            headers=h["rep_a"],
+        ),
+        201,
+    )
+
+    async def alert(status: str) -> Any:
+        params = {
+            "rule": "incomplete_key_customer",
+            "customer_id": thin["id"],
+            "status": status,
+        }
+        resp = await gw.get("/api/v1/alerts", params=params, headers=h["rep_a"])
+        items = resp.json()["items"] if resp.status_code == 200 else []
+        return items[0] if items else None
+
+    raised = await wait_for(lambda: alert("open"), within=40)
+    assert (
+        raised["figures"]["quality_score"] == 50 and raised["rep_id"] == org["users"]["rep_a"]["id"]
+    )
+    # Another rep does not see it.
+    other = await gw.get(f"/api/v1/alerts/{raised['id']}", headers=h["rep_b"])
+    assert other.status_code == 404
+
+    # The missing required fields filled in: 70, complete; the alert resolves itself.
+    await ok(
+        await gw.patch(
+            f"/api/v1/customers/{thin['id']}",
+            json={"address": "1 Bund Road", "industry": "Printing"},
+            headers={**h["rep_a"], "If-Match": '"1"'},
+        )
+    )
+    resolved = await wait_for(lambda: alert("resolved"), within=40)
+    assert resolved["id"] == raised["id"] and resolved["resolved_at"] is not None
+    assert await alert("open") is None

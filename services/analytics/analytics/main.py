@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from analytics.alerts.hooks import after_event, daily_pass
+from analytics.alerts.hooks import after_events, daily_pass
 from analytics.alerts.router import router as alerts_router
 from analytics.alerts.service import Evaluator
 from analytics.config import Settings
@@ -27,7 +27,7 @@ from analytics.reports.router import router as reports_router
 from analytics.targets.router import router as targets_router
 from servicekit.app import AppSpec
 from servicekit.app import create_app as build_app
-from servicekit.consumer import Handler, PageHandler, following
+from servicekit.consumer import PageHandler, following
 from servicekit.outbox import Event
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -50,17 +50,16 @@ async def follow_feeds(app: FastAPI) -> AsyncIterator[None]:
                     app,
                     source,
                     f"analytics.{source}",
-                    page_handler=_then_alerts(page_handler, after_event(app, source)),
+                    page_handler=_then_alerts(page_handler, after_events(app, source)),
                 )
             )
         yield
 
 
-def _then_alerts(apply: PageHandler, then: Handler) -> PageHandler:
+def _then_alerts(apply: PageHandler, then: PageHandler) -> PageHandler:
     async def handle(session: AsyncSession, events: list[Event]) -> None:
         await apply(session, events)
-        for event in events:
-            await then(session, event)  # the alert rules of what the event touched
+        await then(session, events)  # the alert rules of what the page touched
 
     return handle
 

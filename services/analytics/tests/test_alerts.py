@@ -10,14 +10,18 @@ The app's clock stands on Wednesday 2 December 2026: the last complete week is 2
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from analytics.alerts import repository as alerts_repository
+from analytics.alerts.service import Subjects
 from analytics.config import Settings
+from analytics.kpis.measures import Context
 from analytics.main import spec
 from servicekit.testing.clock import FakeClock
 from servicekit.testing.harness import ServiceClient, serve_service
@@ -169,6 +173,14 @@ async def test_churn_risk_on_a_regular_rhythm_that_stops_and_resolves_with_the_n
 # --- data quality ------------------------------------------------------------------------------
 
 
+RULE = "incomplete_key_customer"
+
+
+def iso(text: str) -> str:
+    """An API time as the alert's events write it (microseconds always shown)."""
+    return datetime.fromisoformat(text).astimezone(UTC).isoformat(timespec="microseconds")
+
+
 async def test_an_a_level_customer_with_incomplete_data_below_the_floor(svc, org):
     w = World(org)
     low = await new_customer(svc, w, "low", "rep_a", level="A")
@@ -190,6 +202,95 @@ async def test_an_a_level_customer_with_incomplete_data_below_the_floor(svc, org
     await announce(svc, "customers", "customer.level_changed", {**low, "level": "B"})
     await sync(svc)
     assert subjects(await alerts(svc, org.admin, status="open"), "incomplete_key_customer") == {}
+
+    # Still a key customer, its record filled in (the customers service says so): the alert
+    # ends, and the feed says so with the alert as the API reads it.
+    filled = await new_customer(svc, w, "filled", "rep_a", level="A")
+    quality = {"threshold": 70, "missing_recommended": ["email"]}
+    await announce(
+        svc,
+        "customers",
+        "customer.data_incomplete",
+        {**filled, **quality, "score": 50, "missing_required": ["address"]},
+    )
+    await sync(svc)
+    (raised,) = subjects(await alerts(svc, org.admin, status="open"), RULE).values()
+    assert raised["subject_id"] == filled["id"]
+    await announce(
+        svc,
+        "customers",
+        "customer.data_completed",
+        {**filled, **quality, "score": 82, "missing_required": []},
+    )
+    await sync(svc)
+    assert subjects(await alerts(svc, org.admin, status="open"), RULE) == {}
+    resolved = subjects(await alerts(svc, org.admin, status="resolved"), RULE)[filled["id"]]
+    assert resolved["id"] == raised["id"]
+    feed = [e for e in await svc.events({"alert.resolved"}) if e.subject == raised["id"]]
+    assert [e.data for e in feed] == [
+        {
+            **resolved,
+            "raised_at": iso(resolved["raised_at"]),
+            "resolved_at": iso(resolved["resolved_at"]),
+        }
+    ]
+
+
+async def test_an_events_rules_run_as_one_statement_and_see_a_changed_rule(svc, org):
+    """The rules as stored are read once; each evaluation then runs as one statement (after
+    the transaction's plan setting) that checks they did not change (and reads them again
+    when they did)."""
+    w = World(org)
+    low = await new_customer(svc, w, "low", "rep_a", level="A")
+    await announce(
+        svc,
+        "customers",
+        "customer.data_incomplete",
+        {**low, "score": 40, "threshold": 70, "missing_required": ["phone"]},
+    )
+    await sync(svc)
+    assert set(subjects(await alerts(svc, org.admin, status="open"), RULE)) == {low["id"]}
+
+    app: Any = svc.app
+    evaluator, ctx = app.state.alerts, Context.of(app.state.settings, app.state.directory)
+    touched = Subjects(customers={uuid.UUID(low["id"])})
+    run: list[str] = []
+
+    def executed(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        run.append(statement)
+
+    async def evaluated() -> dict[str, Any]:
+        async with svc.session() as session:
+            await session.execute(sa.select(1))  # the session's own start, not counted
+            run.clear()
+            found: dict[str, Any] = await evaluator.evaluate(session, ctx, touched, now=NOW)
+        return found
+
+    engine = app.state.db.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", executed)
+    try:
+        same = await evaluated()
+        assert len(run) == 2  # the plan setting, the evaluation
+        assert same == {
+            RULE: {"raised": 0, "resolved": 0},
+            "churn_risk": {"raised": 0, "resolved": 0},
+        }
+        # The company's floor lowered under the customer's score: the evaluation finds the
+        # rules changed (nothing written), reads them and runs again; the alert ends.
+        put = await svc.put(
+            f"{ALERTS}/rules/{RULE}",
+            json={"thresholds": {"floor": 30}},
+            headers={"If-Match": '"1"'},
+            as_=org.admin,
+        )
+        assert put.status_code == 200, put.text
+        changed = await evaluated()
+        assert len(run) == 4  # the plan setting, the stale evaluation, the rules, again
+        assert changed[RULE] == {"raised": 0, "resolved": 1}
+        assert (await evaluated())[RULE] == {"raised": 0, "resolved": 0} and len(run) == 2
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", executed)
+    assert subjects(await alerts(svc, org.admin, status="open"), RULE) == {}
 
 
 # --- stalled opportunities ---------------------------------------------------------------------

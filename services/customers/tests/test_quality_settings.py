@@ -1,5 +1,6 @@
 """Data quality as settings: the score and the `incomplete` flag on the list, the card and the
-file; only content changes count as recent; `customer.data_incomplete` for A-level customers."""
+file; only content changes count as recent; `customer.data_incomplete` for A-level customers and
+`customer.data_completed` when a record stops counting as incomplete."""
 
 from __future__ import annotations
 
@@ -134,11 +135,17 @@ async def test_an_a_level_customer_with_incomplete_data_is_announced(customers, 
         as_=org.rep_a,
     )
     assert (await _record(customers, org.rep_a, thin["id"]))["incomplete"] is False
+    # Complete again: said once (the alert's end), with the new score.
+    (completed,) = await customers.events({"customer.data_completed"})
+    assert completed.subject == thin["id"] and completed.data["level"] == "A"
+    assert completed.data["missing_required"] == [] and completed.data["score"] == 78
+    assert completed.data["threshold"] == 70 and completed.data["industry"] == "Retail"
     await customers.patch(
         f"{API}/{thin['id']}", json={"industry": None}, headers={"If-Match": '"4"'}, as_=org.rep_a
     )
     second = (await customers.events({"customer.data_incomplete"}))[1]
     assert second.data["missing_required"] == ["industry"]
+    assert len(await customers.events({"customer.data_completed"})) == 1
 
     # A stricter threshold makes a complete-enough A customer incomplete: announced too.
     good = await customers.create(org.rep_a, name="Good A", level="A", **COMPLETE)

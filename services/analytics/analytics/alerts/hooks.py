@@ -1,10 +1,10 @@
 """The alerts' lifespan hook: the daily pass over every subject (and once at start), and the
-call-out the facts consumers make after applying an event (`after_event`)."""
+call-out the facts consumers make after applying a page of events (`after_events`)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +13,7 @@ from analytics.alerts.dependencies import STATE_KEY
 from analytics.alerts.service import Evaluator
 from analytics.config import Settings
 from analytics.kpis.measures import Context
+from servicekit.consumer import PageHandler
 from servicekit.jobs import periodic
 from servicekit.outbox import Event
 
@@ -36,12 +37,13 @@ async def daily_pass(app: FastAPI) -> AsyncIterator[None]:
         yield
 
 
-def after_event(app: FastAPI, source: str) -> Callable[[AsyncSession, Event], Awaitable[None]]:
-    """What the `source` consumer calls after applying one event, in its transaction."""
+def after_events(app: FastAPI, source: str) -> PageHandler:
+    """What the `source` consumer calls after applying a page of events, in its
+    transaction."""
     evaluator: Evaluator = getattr(app.state, STATE_KEY)
 
-    async def evaluate(session: AsyncSession, event: Event) -> None:
+    async def evaluate(session: AsyncSession, applied: list[Event]) -> None:
         # The app's clock: a consumer's work may run outside the app's context.
-        await evaluator.on_event(session, _context(app), source, event, app.state.clock.now())
+        await evaluator.on_events(session, _context(app), source, applied, app.state.clock.now())
 
     return evaluate

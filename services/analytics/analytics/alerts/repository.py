@@ -10,6 +10,7 @@ ELSE.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,16 +23,17 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from analytics.alerts.events import ALERT_RAISED, ALERT_RESOLVED, READ_FIELDS
 from analytics.alerts.models import ALERT_RULES, ALERTS
-from analytics.alerts.rules import OVER_VISIT_WINDOW_DAYS, Rule, SubjectKind
+from analytics.alerts.rules import OVER_VISIT_WINDOW_DAYS, SUBJECT, Rule, SubjectKind
 from analytics.facts.models import CUSTOMERS, MEMBERSHIPS, OPPORTUNITIES, ORDERS, VISITS
 from analytics.models import directory
 from analytics.rollups.contributions import NOT_COUNTED
 from analytics.rollups.models import DAILY_REPS
+from servicekit.db import utcnow
 from servicekit.pagination import PageParams, keyset
 
 A, C, V, OD = ALERTS.c, CUSTOMERS.c, VISITS.c, ORDERS.c
-IDS = "ids"
 USERS = directory.users
 Col = sa.ColumnElement[Any]
 # Customers no rule speaks of: invalid or merged into another.
@@ -144,10 +146,26 @@ def _days_before(day: date, days: Col) -> Col:
     return sa.cast(sa.literal(day, sa.Date) - days, sa.Date)
 
 
-def ids() -> Any:
-    """The subjects an evaluation is narrowed to (`ids` at run time): a statement narrowed
-    this way is built once and run for any subjects."""
-    return sa.bindparam(IDS, expanding=True, type_=sa.Uuid)
+def ids_param(kind: SubjectKind) -> str:
+    """The name of the parameter carrying the subjects of `kind` an evaluation is narrowed to."""
+    return f"ids_{kind.value}"
+
+
+def narrowed_to(column: Col, kind: SubjectKind) -> sa.ColumnElement[bool]:
+    """`column` among the subjects of `kind` given at run time (one array parameter: the
+    statement's text, hence its prepared plan, is the same for any number of subjects)."""
+    return column == sa.any_(sa.bindparam(ids_param(kind), type_=ARRAY(sa.Uuid)))
+
+
+def _among(column: Col, values: Sequence[str]) -> sa.ColumnElement[bool]:
+    """`column IN values`, the values as one array: SQLAlchemy renders an IN list's
+    statement again at every run, an array parameter is bound as it is."""
+    return column == sa.any_(sa.literal(list(values), ARRAY(sa.Text)))
+
+
+def _not_among(column: Col, values: Sequence[str]) -> sa.ColumnElement[bool]:
+    """`column NOT IN values`, as `_among`."""
+    return column != sa.all_(sa.literal(list(values), ARRAY(sa.Text)))
 
 
 def neglect_over_visit(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
@@ -157,7 +175,7 @@ def neglect_over_visit(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
     visits = sa.func.count().label("visits")
     where = [V.day >= first, V.day <= today, key.c.level == "A"]
     if narrowed:
-        where.append(V.rep_id.in_(ids()))
+        where.append(narrowed_to(V.rep_id, SubjectKind.rep))
     over = (
         sa.select(V.rep_id, u.team_id, V.customer_id, visits)
         .select_from(VISITS.join(key, key.c.id == V.customer_id).outerjoin(USERS, u.id == V.rep_id))
@@ -185,6 +203,11 @@ def neglect_over_visit(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
     days = cfg.param("neglect_days", team)
     since = _days_before(today, days)
     weak, seen = CUSTOMERS.alias("weak"), VISITS.alias("seen")
+    last_seen = (
+        sa.select(sa.func.max(seen.c.day))
+        .where(seen.c.customer_id == weak.c.id, seen.c.day <= today)
+        .scalar_subquery()
+    )
     neglected = (
         sa.select(
             sa.func.count().label("count"),
@@ -195,15 +218,28 @@ def neglect_over_visit(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
         )
         .where(
             weak.c.owner_id == rep,
-            weak.c.level.in_(("B", "C")),
-            weak.c.status.not_in([*GONE, "lost"]),
-            ~sa.select(sa.literal(1))
-            .where(seen.c.customer_id == weak.c.id, seen.c.day > since, seen.c.day <= today)
-            .exists(),
+            _among(weak.c.level, ("B", "C")),
+            _not_among(weak.c.status, [*GONE, "lost"]),
+            # Not visited since: its last visit up to today (one step down the customer's
+            # visits index) before the window. Unlike NOT EXISTS, which the planner may turn
+            # into a hash of every visit of the window, whatever the number of customers.
+            sa.func.coalesce(last_seen, sa.literal(date.min, sa.Date)) <= since,
         )
         .lateral("neglected")
     )
     mine, went = CUSTOMERS.alias("mine"), VISITS.alias("went")
+    # The regions the rep visited in the window, read once per rep (hashed), not once per
+    # customer of theirs.
+    visited = (
+        sa.select(went.c.region)
+        .where(
+            went.c.rep_id == rep,
+            went.c.region.is_not(None),
+            went.c.day > since,
+            went.c.day <= today,
+        )
+        .correlate(per_rep)
+    )
     regions = (
         sa.select(
             sa.func.coalesce(
@@ -214,15 +250,8 @@ def neglect_over_visit(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
         .where(
             mine.c.owner_id == rep,
             mine.c.region.is_not(None),
-            mine.c.status.not_in(GONE),
-            ~sa.select(sa.literal(1))
-            .where(
-                went.c.rep_id == mine.c.owner_id,
-                went.c.region == mine.c.region,
-                went.c.day > since,
-                went.c.day <= today,
-            )
-            .exists(),
+            _not_among(mine.c.status, GONE),
+            mine.c.region.not_in(visited),
         )
         .lateral("weak_regions")
     )
@@ -261,7 +290,7 @@ def low_daily_visits(
         sa.or_(m.valid_to.is_(None), m.valid_to > starts),
     ]
     if narrowed:
-        where.append(m.user_id.in_(ids()))
+        where.append(narrowed_to(m.user_id, SubjectKind.rep))
     members = sa.select(m.user_id.label("rep_id")).where(*where).distinct().subquery("members")
     visits = sa.func.coalesce(
         sa.select(sa.func.sum(d.visits))
@@ -338,12 +367,12 @@ def incomplete_key_customer(cfg: RuleConfig, narrowed: bool) -> Any:
     where = [
         C.level == "A",
         C.data_incomplete,
-        C.status.not_in(GONE),
+        _not_among(C.status, GONE),
         score < floor,
         cfg.enabled_for(C.team_id),
     ]
     if narrowed:
-        where.append(C.id.in_(ids()))
+        where.append(narrowed_to(C.id, SubjectKind.customer))
     figures = _obj(quality_score=C.quality_score, floor=floor, level=C.level)
     return sa.select(*_customer_hit(figures)).where(*where)
 
@@ -353,7 +382,7 @@ def churn_risk(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
     the last order against it."""
     where = [OD.cancelled.is_(False), OD.day <= today]
     if narrowed:
-        where.append(OD.customer_id.in_(ids()))
+        where.append(narrowed_to(OD.customer_id, SubjectKind.customer))
     days = sa.select(OD.customer_id, OD.day).where(*where).distinct().subquery("order_days")
     gaps = sa.select(
         days.c.customer_id,
@@ -389,7 +418,7 @@ def churn_risk(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
             per.c.orders >= cfg.param("min_orders", C.team_id),
             per.c.usual > 0,
             sa.cast(since, sa.Numeric) > factor * sa.cast(per.c.usual, sa.Numeric),
-            C.status.not_in(GONE),
+            _not_among(C.status, GONE),
             cfg.enabled_for(C.team_id),
         )
     )
@@ -410,9 +439,9 @@ def stalled_opportunity(
     )
     factor = cfg.param("factor", P.team_id)
     age = sa.extract("epoch", sa.literal(start_of_today) - P.created_at) / 86400
-    where = [P.stage.not_in(CLOSED_STAGES), age > factor * usual, cfg.enabled_for(P.team_id)]
+    where = [_not_among(P.stage, CLOSED_STAGES), age > factor * usual, cfg.enabled_for(P.team_id)]
     if narrowed:
-        where.append(P.id.in_(ids()))
+        where.append(narrowed_to(P.id, SubjectKind.opportunity))
     figures = _obj(
         days_open=sa.func.floor(age),
         usual_cycle_days=usual,
@@ -436,76 +465,206 @@ def stalled_opportunity(
 # --- recording hits --------------------------------------------------------------------------
 
 
-async def stamp(session: AsyncSession) -> datetime:
-    """The moment this evaluation starts: alerts it finds again are stamped later, so those
-    stamped before it and not found are the ones whose condition ended (and a concurrent
-    evaluation's fresher stamp keeps its alerts)."""
-    return (await session.execute(sa.select(sa.func.clock_timestamp()))).scalar_one()  # type: ignore[no-any-return]
+def rules_fingerprint() -> Col:
+    """The rules as stored (each row's rule, team, switch and thresholds) summed up in one
+    text ("" without rows): a statement built from rules read earlier checks it before it
+    writes anything, so the rules are read again only when they changed."""
+    R = ALERT_RULES.c
+    listed = sa.func.jsonb_agg(
+        aggregate_order_by(
+            sa.func.jsonb_build_array(R.rule, R.scope_key, R.enabled, R.thresholds),
+            R.rule,
+            R.scope_key,
+        )
+    )
+    return sa.select(sa.func.coalesce(sa.func.md5(sa.cast(listed, sa.Text)), "")).scalar_subquery()
+
+
+@functools.cache
+def _stored_rules() -> Any:
+    R = ALERT_RULES.c
+    return sa.select(ALERT_RULES, rules_fingerprint().label("fingerprint")).order_by(
+        R.rule, R.scope_key
+    )
+
+
+async def rules_as_stored(session: AsyncSession) -> tuple[str, list[Any]]:
+    """The rules' rows and their fingerprint (`rules_fingerprint`), in one round trip."""
+    rows = list(await session.execute(_stored_rules()))
+    return (rows[0].fingerprint if rows else ""), rows
 
 
 @dataclass(frozen=True, slots=True)
-class Recording:
-    """A rule's two statements, built once per rule, day and thresholds: raise (or refresh)
-    the hits, and resolve the live alerts not found again."""
+class Recorded:
+    """A rule of an evaluation statement: its hits (a statement of `_hit`'s columns) and the
+    kind of subject they are narrowed to (None: every subject)."""
 
-    upsert: Any
-    resolve: Any
+    rule: Rule
+    hits: Any
+    narrowed: SubjectKind | None
 
 
-def recording(rule: Rule, hits: Any, narrowed: SubjectKind | None) -> Recording:
-    """Raise an alert for each hit without a live one (the live one's figures and owner are
-    refreshed, and it is stamped), and resolve the rule's live alerts stamped before `since`,
-    within the narrowed subjects (`subject_ids`) or all."""
-    h = hits.subquery("hits")
+def _subject_ids(kind: SubjectKind) -> str:
+    return f"subject_ids_{kind.value}"
+
+
+_EVENT_COLUMNS = ("id", "type", "source", "subject", "time", "data", "dataversion")
+# An alert's times in its events as the API writes them: ISO 8601 in UTC, whatever the
+# session's time zone.
+_ISO_UTC = 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'
+
+
+def _alert_data(rows: Any) -> Col:
+    """An alert row as the API reads it (`events.READ_FIELDS`), as JSON."""
+
+    def value(name: str) -> Col:
+        col = rows.c[name]
+        if isinstance(col.type, sa.DateTime):
+            return sa.func.to_char(sa.func.timezone("UTC", col), _ISO_UTC)
+        return col  # type: ignore[no-any-return]
+
+    return _obj(**{name: value(name) for name in READ_FIELDS})
+
+
+def evaluation(rules: Sequence[Recorded], outbox: sa.Table) -> Any:
+    """One statement recording what the rules find, one round trip for the whole
+    evaluation. Per rule, as data-modifying CTEs: its hits (computed once); an alert raised
+    for each hit without a live one (a live one has its figures and owner refreshed and is
+    stamped); its live alerts of the subjects looked at that it did not find again,
+    resolved; and the `alert.raised` / `alert.resolved` events of both in `outbox`. Nothing
+    is written when the rules as stored are no longer those the statement was built from
+    (the `fingerprint` parameter): the caller reads them again and builds anew.
+
+    Answers `current` (false: nothing written) and per rule, by position, `raised_<n>` and
+    `resolved_<n>`. Parameters: `now`, `fingerprint`, `source` and `written` (the events'
+    source and time), and per narrowed kind its ids (`ids_param`, and as text
+    `subject_ids_<kind>`)."""
     now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
-    found = [c.name for c in h.c]  # the hit's columns (`_hit`)
+    source = sa.bindparam("source", type_=sa.Text)
+    written = sa.bindparam("written", type_=sa.DateTime(timezone=True))
+    # The rules read once; every write below is conditional on them being unchanged.
+    unchanged = (rules_fingerprint() == sa.bindparam("fingerprint", type_=sa.Text)).label("ok")
+    checked = sa.select(unchanged).cte("rules_unchanged")
+    current = sa.select(checked.c.ok).scalar_subquery()
+
+    def announced(rows: Any, type_: str, *where: Any) -> Any:
+        return sa.select(
+            sa.func.gen_random_uuid(),
+            sa.literal(type_),
+            source,
+            sa.cast(rows.c.id, sa.Text),
+            written,
+            _alert_data(rows),
+            sa.literal("1"),
+        ).where(*where)
+
+    def count(rows: Any, name: str, *where: Any) -> Any:
+        return (
+            sa.select(sa.func.count()).select_from(rows).where(*where).scalar_subquery().label(name)
+        )
+
+    counts, events = [], []
+    for n, spec in enumerate(rules):
+        hits = spec.hits.cte(f"hits_{n}")
+        raised = _raise(spec.rule, hits, now, current).cte(f"raised_{n}")
+        resolved = _resolve(spec, hits, now, current, n).cte(f"resolved_{n}")
+        events += [
+            announced(raised, ALERT_RAISED, raised.c.fresh),
+            announced(resolved, ALERT_RESOLVED),
+        ]
+        counts += [
+            count(raised, f"raised_{n}", raised.c.fresh),
+            count(resolved, f"resolved_{n}"),
+        ]
+    written_events = (
+        sa.insert(outbox).from_select(_EVENT_COLUMNS, sa.union_all(*events)).cte("alert_events")
+    )
+    # PostgreSQL runs a data-modifying CTE whether or not the statement reads it.
+    return sa.select(current.label("current"), *counts).add_cte(written_events)
+
+
+def _raise(rule: Rule, hits: Any, now: Any, current: Any) -> Any:
+    """Raise an alert for each hit without a live one; refresh and stamp the live one."""
+    found = [c.name for c in hits.c]  # the hit's columns (`_hit`)
     names = ["rule", *found, "status", "raised_at", "evaluated_at"]
     source = sa.select(
-        sa.literal(rule.value), *h.c, sa.literal("open"), now, sa.func.clock_timestamp()
-    )
+        sa.literal(rule.value), *hits.c, sa.literal("open"), now, sa.func.clock_timestamp()
+    ).where(current)
     ins = pg_insert(ALERTS).from_select(names, source)
     refreshed = ("rep_id", "team_id", "customer_id", "region", "figures", "evaluated_at")
-    upsert = ins.on_conflict_do_update(
+    return ins.on_conflict_do_update(
         index_elements=[A.rule, A.subject_kind, A.subject_id],
         index_where=A.resolved_at.is_(None),
         set_={k: ins.excluded[k] for k in refreshed},
     ).returning(*ALERTS.c, sa.literal_column("(xmax = 0)", sa.Boolean).label("fresh"))
-    done = upsert.cte("upserted")
-    where = [
-        A.rule == rule.value,
+
+
+def _resolve(spec: Recorded, hits: Any, now: Any, current: Any, n: int) -> Any:
+    """Resolve the rule's live alerts (of the narrowed subjects, or all) it did not find.
+    Only those stamped before this statement: one a concurrent evaluation refreshed since is
+    that evaluation's to judge. The live alerts not found are an EXCEPT (hashed or sorted,
+    whatever the estimates): an anti-join against the hits let the planner, misled by the
+    estimates of a fresh table or a CTE, compare every live alert with every hit."""
+    live = [
+        A.rule == spec.rule.value,
+        A.subject_kind == SUBJECT[spec.rule].value,
         A.resolved_at.is_(None),
-        A.evaluated_at < sa.bindparam("since", type_=sa.DateTime(timezone=True)),
     ]
-    if narrowed is not None:
-        where += [
-            A.subject_kind == narrowed.value,
-            A.subject_id.in_(sa.bindparam("subject_ids", expanding=True, type_=sa.Text)),
-        ]
-    resolve = (
+    if spec.narrowed is not None:
+        texts = sa.bindparam(_subject_ids(spec.narrowed), type_=ARRAY(sa.Text))
+        live.append(A.subject_id == sa.any_(texts))
+    ended = sa.except_(sa.select(A.subject_id).where(*live), sa.select(hits.c.subject_id)).cte(
+        f"ended_{n}"
+    )
+    return (
         sa.update(ALERTS)
-        .where(*where)
+        .where(
+            *live,
+            A.subject_id.in_(sa.select(ended.c.subject_id)),
+            A.evaluated_at < sa.func.statement_timestamp(),
+            current,
+        )
         .values(status="resolved", resolved_at=now, version=A.version + 1)
         .returning(*ALERTS.c)
     )
-    return Recording(sa.select(done).where(done.c.fresh), resolve)
+
+
+_GENERIC_PLANS = sa.select(sa.func.set_config("plan_cache_mode", "force_generic_plan", True))
+
+
+async def prefer_generic_plans(session: AsyncSession) -> None:
+    """Until the transaction ends, run prepared statements on their generic plan. An event's
+    evaluation statement is large: planning it for each run's subjects (PostgreSQL keeps
+    doing so for some) costs the database more than running it, and its narrowed plans do
+    not depend on which subjects."""
+    await session.execute(_GENERIC_PLANS)
 
 
 async def record(
     session: AsyncSession,
-    statements: Recording,
+    statement: Any,
+    rules: int,
     *,
     now: datetime,
-    since: datetime,
-    subjects: Sequence[uuid.UUID] | None,
-) -> tuple[list[Any], list[Any]]:
-    """Run a rule's recording; returns the alerts (raised, resolved)."""
-    params: dict[str, Any] = {"now": now, "since": since}
-    if subjects is not None:
-        params[IDS] = list(subjects)
-        params["subject_ids"] = [str(i) for i in subjects]
-    raised = list(await session.execute(statements.upsert, params))
-    resolved = list(await session.execute(statements.resolve, params))
-    return raised, resolved
+    fingerprint: str,
+    subjects: dict[SubjectKind, Sequence[uuid.UUID]],
+) -> list[tuple[int, int]] | None:
+    """Run an `evaluation` statement of `rules` rules; per rule (raised, resolved), or None
+    when the rules changed since `fingerprint` was read (nothing written)."""
+    params: dict[str, Any] = {
+        "now": now,
+        "fingerprint": fingerprint,
+        "source": session.info["outbox_source"],
+        "written": utcnow(),
+    }
+    for kind, ids in subjects.items():
+        params[ids_param(kind)] = list(ids)
+        params[_subject_ids(kind)] = [str(i) for i in ids]
+    row = (await session.execute(statement, params)).one()
+    if not row.current:
+        return None
+    counts = row._mapping
+    return [(counts[f"raised_{n}"], counts[f"resolved_{n}"]) for n in range(rules)]
 
 
 async def count_hits(
@@ -514,7 +673,7 @@ async def count_hits(
     """How many subjects a rule's statement finds (the benchmark's baseline)."""
     sub = hits.subquery("hits")
     stmt = sa.select(sa.func.count()).select_from(sub)
-    params = {} if subjects is None else {IDS: list(subjects)}
+    params = {} if subjects is None else {ids_param(k): list(subjects) for k in SubjectKind}
     return int((await session.execute(stmt, params)).scalar_one())
 
 

@@ -12,6 +12,7 @@ and for admins (403 for the rep it is about).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -33,7 +34,7 @@ from analytics.scopes import COMPANY, KPIS_READ, Scope, ScopeKind
 from servicekit.auth import Principal
 from servicekit.db import utcnow
 from servicekit.errors import Forbidden, NotFound, ValidationFailed
-from servicekit.outbox import Event, record_events
+from servicekit.outbox import Event, outbox_table, record_events
 from servicekit.pagination import PageParams, make_page
 
 # --- evaluating ------------------------------------------------------------------------------
@@ -50,11 +51,18 @@ class Subjects:
     def __bool__(self) -> bool:
         return bool(self.reps or self.customers or self.opportunities)
 
+    def update(self, other: Subjects) -> None:
+        self.reps |= other.reps
+        self.customers |= other.customers
+        self.opportunities |= other.opportunities
 
-async def configs(session: AsyncSession) -> dict[Rule, RuleConfig]:
-    """Every rule's company thresholds and team overrides (a rule without a row: defaults)."""
+
+async def stored_configs(session: AsyncSession) -> tuple[str, dict[Rule, RuleConfig]]:
+    """The rules as stored, with their fingerprint (`repository.rules_fingerprint`): every
+    rule's company thresholds and team overrides (a rule without a row: defaults)."""
     found = {r: RuleConfig(r, True, rules.parse(r, {})) for r in Rule}
-    for row in await repository.rule_rows(session):
+    fingerprint, rows = await repository.rules_as_stored(session)
+    for row in rows:
         try:
             rule = Rule(row.rule)
         except ValueError:
@@ -64,32 +72,16 @@ async def configs(session: AsyncSession) -> dict[Rule, RuleConfig]:
             found[rule].enabled, found[rule].thresholds = row.enabled, thresholds
         else:
             found[rule].overrides[uuid.UUID(row.scope_key)] = (row.enabled, thresholds)
-    return found
+    return fingerprint, found
+
+
+async def configs(session: AsyncSession) -> dict[Rule, RuleConfig]:
+    """Every rule's company thresholds and team overrides, as stored now."""
+    return (await stored_configs(session))[1]
 
 
 def read(row: Any) -> dict[str, Any]:
-    return {k: getattr(row, k) for k in READ_FIELDS}
-
-
-READ_FIELDS = (
-    "id",
-    "rule",
-    "subject_kind",
-    "subject_id",
-    "rep_id",
-    "team_id",
-    "customer_id",
-    "region",
-    "figures",
-    "status",
-    "raised_at",
-    "resolved_at",
-    "decision",
-    "decided_by",
-    "decided_at",
-    "note",
-    "version",
-)
+    return {k: getattr(row, k) for k in events.READ_FIELDS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +99,17 @@ class Plan:
 
 class Evaluator:
     """Evaluates the rules; one per app (main.py), used by the consumers, the daily pass and
-    `POST /api/v1/alerts/evaluate`. It keeps the usual signing cycle of the day it computed
-    it (a figure of the last year: it does not move within a day)."""
+    `POST /api/v1/alerts/evaluate`. It keeps the rules as it last read them (checked against
+    the stored ones by every evaluation statement, read again when they changed), the
+    statements it built from them, and the usual signing cycle of the day it computed it (a
+    figure of the last year: it does not move within a day)."""
+
+    # How often an evaluation reads the rules again when they keep changing under it.
+    ATTEMPTS = 3
 
     def __init__(self) -> None:
-        self._built: dict[Any, repository.Recording] = {}
+        self._built: dict[Any, Any] = {}
+        self._rules: tuple[str, dict[Rule, RuleConfig]] | None = None
         # (the day, (opportunities won in the year before it, their median cycle))
         self._cycle: tuple[Any, tuple[int, Decimal | None]] | None = None
 
@@ -136,38 +134,62 @@ class Evaluator:
         *,
         now: datetime | None = None,
     ) -> dict[str, dict[str, int]]:
-        """Every rule over every subject (`subjects` None: the daily pass), or the rules of
-        the subjects given; records the alerts and their events. Returns per rule how many
-        alerts were raised and resolved."""
+        """Every rule over every subject (`subjects` None: the daily pass, a statement per
+        rule), or the rules of the subjects given (one statement for all); records the alerts
+        and their events. Returns per rule how many alerts were raised and resolved."""
         now = now or utcnow()
         today = ctx.calendar.day(now)
-        cfgs = await configs(session)
-        since = await repository.stamp(session)
+        every = subjects is None
+        if every or self._rules is None:
+            self._rules = await stored_configs(session)
+        if not every:
+            await repository.prefer_generic_plans(session)
         summary: dict[str, dict[str, int]] = {}
-        for rule, plan in (await self.statements(session, ctx, cfgs, today, subjects)).items():
-            raised, resolved = await repository.record(
-                session, self._recording(plan, cfgs), now=now, since=since, subjects=plan.ids
-            )
-            await record_events(
-                session,
-                [(events.ALERT_RAISED, r.id, events.alert_facts(read(r))) for r in raised]
-                + [(events.ALERT_RESOLVED, r.id, events.alert_facts(read(r))) for r in resolved],
-            )
-            summary[rule.value] = {"raised": len(raised), "resolved": len(resolved)}
-        return summary
+        for _ in range(self.ATTEMPTS):
+            fingerprint, cfgs = self._rules
+            plans = list((await self.statements(session, ctx, cfgs, today, subjects)).values())
+            groups = [[p] for p in plans] if every else [plans]
+            for group in filter(None, groups):
+                counts = await repository.record(
+                    session,
+                    self._statement(session, group, fingerprint),
+                    len(group),
+                    now=now,
+                    fingerprint=fingerprint,
+                    subjects={
+                        p.kind: p.ids for p in group if p.kind is not None and p.ids is not None
+                    },
+                )
+                if counts is None:
+                    break  # the rules changed: read them again, evaluate again
+                for p, (raised, resolved) in zip(group, counts, strict=True):
+                    done = summary.setdefault(p.rule.value, {"raised": 0, "resolved": 0})
+                    done["raised"] += raised
+                    done["resolved"] += resolved
+            else:
+                return summary
+            self._rules = await stored_configs(session)
+        raise RuntimeError(f"the alert rules kept changing during {self.ATTEMPTS} evaluations")
 
-    def _recording(self, plan: Plan, cfgs: dict[Rule, RuleConfig]) -> repository.Recording:
-        """The rule's statements, built once per rule, day, thresholds and narrowing (building
-        a large Core statement costs more than running it on one subject)."""
-        if plan.key is None:
-            return repository.recording(plan.rule, plan.hits(), plan.kind)
-        cfg = cfgs[plan.rule]
-        key = (plan.key, cfg.enabled, repr(cfg.thresholds), repr(sorted(cfg.overrides.items())))
+    def _statement(self, session: AsyncSession, plans: list[Plan], fingerprint: str) -> Any:
+        """The evaluation statement of these rules, built once per rules as stored, day and
+        narrowing (building a large Core statement costs more than running it on one
+        subject)."""
+        outbox = outbox_table(session)
+
+        def build() -> Any:
+            recorded = [repository.Recorded(p.rule, p.hits(), p.kind) for p in plans]
+            return repository.evaluation(recorded, outbox)
+
+        keys = tuple(p.key for p in plans)
+        if None in keys:
+            return build()
+        key = (keys, fingerprint, outbox.schema)
         built = self._built.get(key)
         if built is None:
             if len(self._built) > 256:
                 self._built.clear()  # yesterday's
-            built = self._built[key] = repository.recording(plan.rule, plan.hits(), plan.kind)
+            built = self._built[key] = build()
         return built
 
     async def statements(
@@ -266,12 +288,19 @@ class Evaluator:
                 )
         return found
 
-    async def on_event(
-        self, session: AsyncSession, ctx: Context, source: str, event: Event, now: datetime
+    async def on_events(
+        self,
+        session: AsyncSession,
+        ctx: Context,
+        source: str,
+        applied: Sequence[Event],
+        now: datetime,
     ) -> None:
-        """After the facts consumer applied `event` (same transaction): the rules of the
-        subjects it touched."""
-        subjects = await touched(session, source, event)
+        """After the facts consumer applied a page of events (same transaction): the rules
+        of the subjects they touched, once for the page."""
+        subjects = Subjects()
+        for event in applied:
+            subjects.update(await touched(session, source, event))
         if subjects:
             await self.evaluate(session, ctx, subjects, now=now)
 

@@ -83,7 +83,7 @@ async def refresh_scores(
     """Compute and store the score of the customers `ids` (all of them when None), or with
     `due` of up to `limit` whose freshness ran out (rows others hold are skipped). Rows are
     locked in id order, like every batch. Returns per changed customer its record, the new
-    score's facts and `was_alert` (before)."""
+    score's facts, `was_alert` and `was_incomplete` (before)."""
     fresh, recent = timedelta(days=dq.fresh_days), timedelta(days=dq.recent_days)
     age_fresh = C.content_updated_at >= now - fresh
     age_recent = C.content_updated_at >= now - recent
@@ -94,6 +94,7 @@ async def refresh_scores(
     picked = sa.select(
         C.id,
         C.quality_alert.label("was_alert"),
+        C.incomplete.label("was_incomplete"),
         sa.cast(score, sa.SmallInteger).label("score"),
         _missing(dq.required).label("missing_required"),
         _missing(dq.recommended).label("missing_recommended"),
@@ -145,6 +146,7 @@ async def refresh_scores(
         .returning(
             *CUSTOMERS.c,
             q.was_alert,
+            q.was_incomplete,
             q.missing_required,
             q.missing_recommended,
         )

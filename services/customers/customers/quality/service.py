@@ -91,19 +91,19 @@ async def refresh_due(session: AsyncSession) -> int:
 
 async def _announce(session: AsyncSession, rows: Sequence[Any], threshold: int) -> None:
     """`customer.data_incomplete` for each A-level customer that just became incomplete (its
-    content, its level or the settings changed, or its data grew old)."""
-    await archive_events.emit_many(
-        session,
-        [
-            (
-                events.CUSTOMER_DATA_INCOMPLETE,
-                r.id,
-                events.data_incomplete(r, threshold),
-            )
-            for r in rows
-            if r.quality_alert and not r.was_alert
-        ],
-    )
+    content, its level or the settings changed, or its data grew old), and
+    `customer.data_completed` for each customer whose record just stopped counting as
+    incomplete (its content or the settings changed)."""
+    found = []
+    for r in rows:
+        if r.quality_alert and not r.was_alert:
+            kind = events.CUSTOMER_DATA_INCOMPLETE
+        elif r.was_incomplete and not r.incomplete:
+            kind = events.CUSTOMER_DATA_COMPLETED
+        else:
+            continue
+        found.append((kind, r.id, events.data_quality(r, threshold)))
+    await archive_events.emit_many(session, found)
 
 
 # --- the incomplete-records list -------------------------------------------------------------
