@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from analytics.alerts.events import READ_FIELDS as ALERT_FIELDS
 from analytics.alerts.models import ALERTS
-from analytics.alerts.service import READ_FIELDS as ALERT_FIELDS
 from analytics.facts.models import CASE_STEPS, CUSTOMERS, FIELD_REPORTS, PLAN_ITEMS, VISITS
 from analytics.kpis import repository as kpi_records
 from analytics.kpis.repository import within
