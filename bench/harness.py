@@ -299,17 +299,7 @@ class Server:
     def cpu_seconds(self) -> float | None:
         """User + system CPU time of the server process and its live descendants so far
         (Linux /proc), else None. Granian serves from a child process of the one started."""
-        if self.proc is None:
-            return None
-        stats = _proc_stats()
-        if self.proc.pid not in stats:
-            return None
-        tree, todo = [], [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            tree.append(pid)
-            todo += [child for child, (ppid, _) in stats.items() if ppid == pid]
-        return sum(stats[pid][1] for pid in tree) / os.sysconf("SC_CLK_TCK")
+        return None if self.proc is None else tree_cpu_seconds(self.proc.pid)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -336,6 +326,20 @@ def _machine_busy_seconds() -> float | None:
         return None
     ticks = [int(x) for x in line.split()[1:]]
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(root: int) -> float | None:
+    """User + system CPU time of process `root` and its live descendants so far (Linux
+    /proc), else None."""
+    stats = _proc_stats()
+    if root not in stats:
+        return None
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += [child for child, (ppid, _) in stats.items() if ppid == pid]
+    return sum(stats[pid][1] for pid in tree) / os.sysconf("SC_CLK_TCK")
 
 
 def _proc_stats() -> dict[int, tuple[int, int]]:
