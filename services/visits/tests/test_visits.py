@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from servicekit.auth import Principal
+from visits.geo import haversine_m
 
 API = "/api/v1/visits"
 PLANS = "/api/v1/visit-plans"
@@ -113,6 +114,11 @@ async def test_a_far_check_in_is_flagged_not_refused(visits, org):
         "POST", API, 201, json=visit(visits, placed, check_in_location=visits.FAR), as_=org.rep_a
     )
     assert far["far_from_customer"] is True and 1000 < far["distance_m"] < 1200
+    # Computed in SQL by the insert, the same figure as the formula's (a PATCH uses that).
+    here, there = visits.HERE, visits.FAR
+    assert far["distance_m"] == round(
+        haversine_m(there["lat"], there["lon"], here["lat"], here["lon"]), 1
+    )
     # The answer is the visit as stored (no money: zero at the money's scale).
     assert far["order_amount"] == far["collected_amount"] == far["expenses_total"] == "0.00"
     assert (await visits.ok("GET", f"{API}/{far['id']}", as_=org.rep_a)) == far
