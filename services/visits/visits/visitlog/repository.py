@@ -157,7 +157,8 @@ async def insert_logged(
         params.update({_EVENT_PREFIX + k: event[k] for k in _EVENT_COLUMNS})
         outbox = outbox_table(session)
     result = await session.execute(_logged(completed is not None, outbox), params)
-    return result.first()
+    row: sa.Row[Any] | None = result.first()
+    return row
 
 
 async def get(session: AsyncSession, visit_id: uuid.UUID, *, for_update: bool = False) -> Any:
