@@ -3,10 +3,13 @@ completed visits loaded by COPY; everything through the real gateway (a rep's re
 
 Four measurements:
 
-- `post-visit`: `POST /api/v1/visits` (a rep logs a completed visit: validation, the customer
-  read model, the check-in distance, the insert, the customer's last contact, the outbox
-  event, one commit) through the gateway vs a raw Starlette + asyncpg INSERT of the same row
-  into the same table, same run, closed loop. Goal: >= 0.30 of raw's req/s.
+- `post-visit`: `POST /api/v1/visits` (a rep logs a completed visit: validation, then one
+  statement: the customer's read-model row under the access rule, the check-in distance, the
+  insert, the customer's last contact, the outbox event) through the gateway vs a raw
+  Starlette + asyncpg INSERT of the same row into the same table, same run, closed loop.
+  Goal: >= 0.30 of raw's req/s. Then one more round of each side prints the CPU per POST of
+  every process (gateway, visits service, PostgreSQL, wrk; raw server, PostgreSQL, wrk) and
+  the ratio those figures allow on two cores, also with a visits service costing nothing.
 - `follow-ups`: `GET /api/v1/visits/follow-ups?rep_id=` of the rep holding 2,000 customers
   (the first page: A first, then the most overdue), one connection (unloaded); p99 < 50 ms.
 - `daily-report`: `GET /api/v1/daily-reports/days/{day}?rep_id=`, a day's report with its
@@ -25,6 +28,7 @@ import asyncio
 import dataclasses
 import os
 import random
+import resource
 import secrets
 import time
 import uuid
@@ -41,7 +45,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench.gateway import start_behind_gateway
-from bench.harness import Context, RequestSet, Server, call, login
+from bench.harness import Context, RequestSet, Server, call, login, tree_cpu_seconds
 from bench.raw_app import pool_lifespan
 from fieldforce.apps import BY_NAME, GATEWAY
 from fieldforce.stack import migrate_all
@@ -271,20 +275,69 @@ def _verdict(name: str, p99: float, goal: float) -> None:
     print(f"  {name}: p99 {p99:.2f} ms (goal < {goal:g} ms) {verdict}", flush=True)
 
 
-def _service_cpu(ctx: Context, service: Server, gateway: Server, posts: RequestSet) -> None:
-    """The CPU the visits service itself spends per POST (the comparison above counts the
-    gateway's): one more round of the project side, the service's process read around it."""
-    before = service.cpu_seconds()
-    result = ctx.wrk(gateway, posts, ctx.load.duration)
-    after = service.cpu_seconds()
-    if before is None or after is None or not result.requests:
-        return
-    per_post = (after - before) * 1e6 / result.requests
-    print(
-        f"  post-visit: the visits service's CPU {per_post:.0f} us/req, the gateway's "
-        f"{result.cpu_us_per_request} us/req ({result.rps:.1f} req/s)",
-        flush=True,
+def _children_cpu() -> float:
+    """CPU of this process's finished children so far (wrk, once waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cpu_round(
+    ctx: Context, target: Server, requests: RequestSet, processes: dict[str, int | None]
+) -> tuple[float, dict[str, float]]:
+    """One more round on `target`: its req/s and the CPU per request (us) of each of
+    `processes` (name -> pid, with its descendants) and of wrk."""
+    before = {name: tree_cpu_seconds(pid) if pid else None for name, pid in processes.items()}
+    wrk_before = _children_cpu()
+    result = ctx.wrk(target, requests, ctx.load.duration)
+    per: dict[str, float] = {"wrk": (_children_cpu() - wrk_before) * 1e6 / result.requests}
+    for name, pid in processes.items():
+        after, start = (tree_cpu_seconds(pid) if pid else None), before[name]
+        if after is not None and start is not None:
+            per[name] = (after - start) * 1e6 / result.requests
+    return result.rps, per
+
+
+def _pid(server: Server) -> int | None:
+    return None if server.proc is None else server.proc.pid
+
+
+def _bound(per: dict[str, float], cores: int = 2) -> float:
+    """The req/s the CPU per request allows: no process beyond one core, all within `cores`."""
+    return min(1e6 / max(per.values()), cores * 1e6 / sum(per.values()))
+
+
+def _cpu_split(
+    ctx: Context,
+    service: Server,
+    gateway: Server,
+    raw: Server,
+    requests: tuple[RequestSet, RequestSet],
+) -> None:
+    """Where a POST's CPU goes on each side (one more round each, /proc of every process),
+    and the ratio those figures allow on two cores: as measured, and with a visits service
+    that cost nothing (the gateway, PostgreSQL and wrk alone: the floor's bound)."""
+    postgres = ctx.postgres.pid()
+    project_rps, project = _cpu_round(
+        ctx,
+        gateway,
+        requests[0],
+        {"gateway": _pid(gateway), "visits": _pid(service), "postgres": postgres},
     )
+    raw_rps, baseline = _cpu_round(ctx, raw, requests[1], {"raw": _pid(raw), "postgres": postgres})
+    for side, rps, per in (("project", project_rps, project), ("raw", raw_rps, baseline)):
+        split = ", ".join(f"{name} {us:.0f}" for name, us in per.items())
+        print(f"  post-visit CPU per POST, {side} ({rps:.1f} req/s): {split} us", flush=True)
+    if {"gateway", "visits", "postgres"} <= project.keys() and {"raw", "postgres"} <= (
+        baseline.keys()
+    ):
+        allowed = _bound(baseline)
+        floor = {k: v for k, v in project.items() if k != "visits"}
+        print(
+            f"  post-visit: the ratio the CPU allows on 2 cores {_bound(project) / allowed:.3f}, "
+            f"with a visits service costing nothing {_bound(floor) / allowed:.3f} "
+            f"(goal {POST_GOAL})",
+            flush=True,
+        )
 
 
 def run(ctx: Context) -> None:
@@ -346,7 +399,7 @@ def run(ctx: Context) -> None:
         "post-visit", project=gateway, baseline=raw, requests=posts, goal=POST_GOAL,
         baseline_requests=raw_posts,
     )  # fmt: skip
-    _service_cpu(ctx, service, gateway, posts)
+    _cpu_split(ctx, service, gateway, raw, (posts, raw_posts))
 
     loaded = ctx.load
     ctx.load = _unloaded(ctx)

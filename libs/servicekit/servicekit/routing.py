@@ -3,7 +3,8 @@
 The session is opened lazily (endpoints that never ask for it pay nothing), committed when the
 endpoint answered 2xx/3xx and rolled back otherwise, before the response leaves. GET and HEAD
 are reads and never write: their session runs without a transaction, so a read costs one
-round trip per statement instead of BEGIN, the statement and COMMIT. An
+round trip per statement instead of BEGIN, the statement and COMMIT; a write made of one
+statement may run it the same way (`lone_statement`). An
 idempotent POST claims its key with an INSERT in that same transaction: a concurrent duplicate
 blocks on the key's unique index until the first commits, then replays the stored response, so
 duplicates produce one effect and a crash can never keep the effect but lose the key.
@@ -54,6 +55,25 @@ async def get_session(request: Request) -> AsyncSession:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def lone_statement(session: AsyncSession) -> bool:
+    """Declare that the request's next statement is its whole change: nothing was written
+    before it and nothing is after it. When nothing has run in the session yet (no
+    Idempotency-Key claimed, nothing read), the statement then runs without BEGIN and COMMIT:
+    PostgreSQL runs a lone statement as its own transaction, all of it or none of it, so it
+    commits or fails alone, two round trips fewer. Otherwise it joins the request's
+    transaction as any statement does. True when it runs alone.
+
+    The statement is the last thing that can fail: it is committed when it returns, whatever
+    the answer is then (a refusal after it would keep the change)."""
+    if session.in_transaction():
+        return False
+    # SQLAlchemy's way to set one session's isolation before its transaction begins; the
+    # pool takes the level back when the connection returns.
+    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    session.info[AUTOCOMMIT_INFO] = True
+    return True
 
 
 async def _finish(request: Request, commit: bool) -> None:

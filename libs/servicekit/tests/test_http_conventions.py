@@ -10,7 +10,8 @@ import jwt
 import sqlalchemy as sa
 
 from servicekit.auth import generate_keypair, load_private_key, mint_internal_token
-from servicekit.testing.sample.app import build, settings_for
+from servicekit.routing import lone_statement
+from servicekit.testing.sample.app import build, received, settings_for
 from servicekit.testing.servers import serve
 from servicekit.testing.tokens import make_principal
 
@@ -224,3 +225,37 @@ async def test_reads_run_without_a_transaction_and_writes_in_one(sample):
     missing = await sample.client.get(f"/widgets/{uuid.uuid4()}", headers=sample.headers(me))
     assert missing.status_code == 404
     assert sample.app.state.db.engine.pool.checkedout() == 0
+
+
+async def test_a_lone_statement_commits_alone_and_only_when_nothing_ran_before(sample):
+    """`lone_statement`: first in its session, the statement is sent without a transaction
+    and is committed when it returns; after another statement it joins the transaction."""
+    db = sample.app.state.db
+
+    def insert(subject: str) -> sa.Insert:
+        return sa.insert(received).values(event_id=uuid.uuid4(), type="t", subject=subject)
+
+    async def subjects() -> set[str]:
+        async with db.session() as s:
+            return set((await s.execute(sa.select(received.c.subject))).scalars())
+
+    alone = db.new_session()
+    try:
+        assert await lone_statement(alone)
+        await alone.execute(insert("alone"))
+        driver = (await alone.connection()).sync_connection.connection.driver_connection
+        assert not driver.is_in_transaction()
+        assert await subjects() == {"alone"}  # committed before the session ends
+    finally:
+        await alone.close()
+    joined = db.new_session()
+    try:
+        await joined.execute(sa.select(received.c.seq).limit(1))
+        assert not await lone_statement(joined)
+        await joined.execute(insert("joined"))
+        assert await subjects() == {"alone"}  # not before the transaction commits
+        await joined.rollback()
+    finally:
+        await joined.close()
+    assert await subjects() == {"alone"}
+    assert db.engine.pool.checkedout() == 0

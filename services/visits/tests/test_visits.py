@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from servicekit.auth import Principal
+from visits.geo import haversine_m
 
 API = "/api/v1/visits"
 PLANS = "/api/v1/visit-plans"
@@ -79,6 +80,9 @@ async def test_a_logged_visit_is_recorded_and_announced_with_what_a_consumer_nee
         "id": v["id"],
         "customer_id": customer["id"],
         "customer_code": customer["code"],
+        "customer_name": customer["name"],
+        "customer_owner_id": org.rep_a.sub,
+        "customer_team_id": org.team_north,
         "rep_id": org.rep_a.sub,
         "rep_name": org.rep_a.name,
         "team_id": org.team_north,
@@ -97,6 +101,7 @@ async def test_a_logged_visit_is_recorded_and_announced_with_what_a_consumer_nee
         "visit_date": visits.day(0),
         "memo": "Needs toner by Friday",
         "next_visit_on": visits.day(7),
+        "distance_m": 0.0,
         "far_from_customer": False,
     }
     assert {k: data[k] for k in expected} == expected
@@ -109,6 +114,11 @@ async def test_a_far_check_in_is_flagged_not_refused(visits, org):
         "POST", API, 201, json=visit(visits, placed, check_in_location=visits.FAR), as_=org.rep_a
     )
     assert far["far_from_customer"] is True and 1000 < far["distance_m"] < 1200
+    # Computed in SQL by the insert, the same figure as the formula's (a PATCH uses that).
+    here, there = visits.HERE, visits.FAR
+    assert far["distance_m"] == round(
+        haversine_m(there["lat"], there["lon"], here["lat"], here["lon"]), 1
+    )
     # The answer is the visit as stored (no money: zero at the money's scale).
     assert far["order_amount"] == far["collected_amount"] == far["expenses_total"] == "0.00"
     assert (await visits.ok("GET", f"{API}/{far['id']}", as_=org.rep_a)) == far
@@ -388,6 +398,80 @@ async def test_who_sees_and_writes_which_visits(visits, org):
     assert (
         await visits.post(API, json=visit(visits, customer), as_=key("visits:read"))
     ).status_code == 403
+
+
+async def test_who_logs_visits_to_which_customers(visits, org):
+    """The customer read model's rule decides whom a visit may be about: a rep their own and
+    the pool's, a manager also their teams' (their own visit), an admin or a key every one;
+    any other customer is the same 422 as one never heard of, and nothing is written."""
+    mine = await visits.add_customer(org.rep_a)
+    pool = await visits.add_customer(None)
+    sub = await visits.add_customer(org.rep_sub)
+    for who, customer in (
+        (org.rep_a, mine),
+        (org.rep_b, pool),
+        (org.manager_north, mine),
+        (org.manager_north, sub),
+        (org.manager_south, pool),
+        (org.admin, sub),
+    ):
+        logged = await visits.ok("POST", API, 201, json=visit(visits, customer), as_=who)
+        assert logged["customer_code"] == customer["code"], (who.name, customer["code"])
+    logged = await visits.ok(
+        "POST", API, 201, json=visit(visits, sub, rep_id=org.rep_a.sub), as_=key("visits:write")
+    )
+    assert logged["rep_id"] == org.rep_a.sub
+    written = len(await visits.events({"visit.completed"}))
+    for who, customer in (
+        (org.rep_b, mine),
+        (org.rep_a, sub),
+        (org.manager_south, mine),
+        (org.rep_south, sub),
+    ):
+        resp = await visits.post(API, json=visit(visits, customer), as_=who)
+        assert resp.status_code == 422, (who.name, customer["code"], resp.text)
+        assert resp.json()["errors"][0]["loc"] == ["customer_id"]
+    # Another fault besides: the customer's refusal still comes first, as it names nothing.
+    both = visit(visits, mine, check_out_at=visits.at(0, 8))
+    resp = await visits.post(API, json=both, as_=org.rep_b)
+    assert resp.status_code == 422 and resp.json()["errors"][0]["loc"] == ["customer_id"]
+    assert len(await visits.events({"visit.completed"})) == written
+
+
+async def test_a_logged_visit_is_written_by_one_statement_alone(visits, org):
+    """The visit, the customer's last contact and the event are one statement, sent without
+    BEGIN and COMMIT; with an Idempotency-Key it joins the key's transaction."""
+    from sqlalchemy import event
+
+    customer = await visits.add_customer(org.rep_a)
+    seen: list[tuple[str, bool]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(
+            (statement.split()[0].upper(), conn.connection.driver_connection.is_in_transaction())
+        )
+
+    engine = visits.app.state.db.engine.sync_engine
+    event.listen(engine, "after_cursor_execute", record)
+    try:
+        await visits.ok("POST", API, 201, json=visit(visits, customer), as_=org.rep_a)
+        alone, seen[:] = list(seen), []
+        await visits.ok(
+            "POST",
+            API,
+            201,
+            json=visit(
+                visits, customer, check_in_at=visits.at(0, 11), check_out_at=visits.at(0, 12)
+            ),
+            headers={"Idempotency-Key": "one-statement"},
+            as_=org.rep_a,
+        )
+    finally:
+        event.remove(engine, "after_cursor_execute", record)
+    assert alone == [("WITH", False)]
+    assert ("WITH", True) in seen
+    assert len(await visits.events({"visit.completed"})) == 2
+    assert visits.app.state.db.engine.pool.checkedout() == 0
 
 
 async def test_a_reps_month_in_pages_newest_first(visits, org, clock):

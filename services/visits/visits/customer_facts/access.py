@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from servicekit.auth import Principal, sees_customer
 
@@ -16,3 +17,15 @@ from servicekit.auth import Principal, sees_customer
 def can_see(principal: Principal, owner_id: uuid.UUID | None, team_id: uuid.UUID | None) -> bool:
     # A key's visits scope is checked before; it needs no customers scope to visit.
     return principal.kind == "key" or sees_customer(principal, owner_id, team_id)
+
+
+def see_params(principal: Principal) -> dict[str, Any]:
+    """`can_see` as the values of `repository.visible_clause`'s parameters: one statement's
+    shape for every principal."""
+    everything = principal.kind == "key" or principal.is_admin
+    return {
+        "see_all": everything,
+        "see_pool": principal.is_manager or principal.is_rep,
+        "see_owner": principal.user_id,
+        "see_teams": principal.team_uuids() if principal.is_manager else [],
+    }

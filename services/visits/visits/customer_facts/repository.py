@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +15,18 @@ from servicekit.db import utcnow
 from visits.customer_facts.models import CADENCES, CUSTOMERS
 
 C = CUSTOMERS.c
+
+
+def visible_clause() -> sa.ColumnElement[bool]:
+    """`access.can_see` as SQL over the read model's row, its values bound as parameters
+    (`access.see_params`), so that a statement using it is built once."""
+    teams = sa.bindparam("see_teams", type_=postgresql.ARRAY(sa.Uuid))
+    return sa.or_(
+        sa.bindparam("see_all", type_=sa.Boolean),
+        sa.and_(C.owner_id.is_(None), sa.bindparam("see_pool", type_=sa.Boolean)),
+        C.owner_id == sa.bindparam("see_owner", type_=sa.Uuid),
+        C.team_id == sa.any_(teams),
+    )
 
 
 _BY_ID = sa.select(CUSTOMERS).where(C.id == sa.bindparam("customer_id", type_=sa.Uuid))

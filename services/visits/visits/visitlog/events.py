@@ -11,23 +11,37 @@ from visits.visitlog.schemas import VisitRead
 VISIT_COMPLETED = "visit.completed"
 VISIT_CANCELLED = "visit.cancelled"
 
+# The customer's facts a visit's event carries: its key -> the read model's column.
+CUSTOMER_FACTS = {
+    "customer_code": "code",
+    "customer_name": "name",
+    "region": "region",
+    "level": "level",
+    "customer_owner_id": "owner_id",
+    "customer_team_id": "team_id",
+}
+# The payload's keys a logged visit's statement fills from the customer's row (the facts
+# above, and the visit's columns it derives from the row): key -> the column of that row.
+FROM_CUSTOMER_ROW = {
+    **CUSTOMER_FACTS,
+    "customer_status": "status",
+    "distance_m": "distance_m",
+    "far_from_customer": "far_from_customer",
+}
+
 
 def visit_facts(
     visit: VisitRead, customer: Any, rep_name: str | None, plan_id: Any
 ) -> dict[str, Any]:
-    return {
+    """The facts of every visit's event; without `customer` (None) the keys of
+    `FROM_CUSTOMER_ROW` are left for the statement that writes the event to fill."""
+    facts = {
         "id": visit.id,
         "rep_id": visit.rep_id,
         "rep_name": rep_name,
         "team_id": visit.team_id,
         "customer_id": visit.customer_id,
-        "customer_code": customer.code,
-        "customer_name": customer.name,
-        "region": customer.region,
-        "level": customer.level,
         "customer_status": visit.customer_status,
-        "customer_owner_id": customer.owner_id,
-        "customer_team_id": customer.team_id,
         "contact_id": visit.contact_id,
         "purpose": visit.purpose,
         "channel": visit.channel,
@@ -40,6 +54,9 @@ def visit_facts(
         "distance_m": visit.distance_m,
         "far_from_customer": visit.far_from_customer,
     }
+    if customer is None:
+        return {k: v for k, v in facts.items() if k not in FROM_CUSTOMER_ROW}
+    return facts | {key: getattr(customer, column) for key, column in CUSTOMER_FACTS.items()}
 
 
 def completed(

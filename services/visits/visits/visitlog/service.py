@@ -25,6 +25,7 @@ from servicekit.errors import Forbidden, ValidationFailed
 from servicekit.ids import new_id
 from servicekit.outbox import event_rows, record_event
 from servicekit.pagination import PageParams, make_page
+from servicekit.routing import lone_statement
 from visits import calendar
 from visits.access import (
     acting_rep,
@@ -38,6 +39,8 @@ from visits.access import (
 )
 from visits.config import Settings
 from visits.customer_facts import repository as customers
+from visits.customer_facts.access import see_params
+from visits.customer_facts.exceptions import UnknownCustomer
 from visits.customer_facts.service import visible_customer
 from visits.geo import haversine_m
 from visits.plans import repository as plans
@@ -181,55 +184,66 @@ async def create(
 ) -> VisitRead:
     require_write(principal)
     rep = await acting_rep(session, principal, body.rep_id)
-    customer = await visible_customer(session, principal, body.customer_id, "customer_id")
     now = utcnow()
+    completed = body.status == "completed"
     values: dict[str, Any] = {
         **_outcome(body, only_sent=False),
         "id": new_id(),
         "rep_id": rep.id,
         "team_id": rep.team_id,
-        "customer_id": customer.id,
+        "customer_id": body.customer_id,
         "channel": body.channel,
         "purpose": body.purpose,
         "plan_item_id": body.plan_item_id,
         "status": body.status,
         "check_in_at": body.check_in_at,
         "visit_date": calendar.local_date(body.check_in_at, settings.zone),
-        "customer_status": customer.status,
-        "customer_level": customer.level,
-        "customer_region": customer.region,
         "created_by": principal.sub,
         "version": 1,
         "created_at": now,
         "updated_at": now,
+        "completed_at": now if completed else None,
+        "cancel_reason": None,
+        "cancelled_at": None,
     }
-    _check_times(settings, values, completing=body.status == "completed")
-    _check_money(values, values)
-    _distance(settings, customer, values)
     item = None
-    if body.plan_item_id is not None:
-        item = await _plan_item(session, body.plan_item_id, rep.id, values)
-    completed = body.status == "completed"
-    values.update(completed_at=now if completed else None, cancel_reason=None, cancelled_at=None)
-    # Every column is known: the answer and the event are made from them, and the visit, its
-    # customer's last contact and its event are written in one statement.
-    visit = _visit(values, customer_code=customer.code, customer_name=customer.name)
     try:
-        if completed:
-            (event,) = event_rows(
-                session,
-                [(events.VISIT_COMPLETED, visit.id, _event(visit, customer, rep.name, item))],
-            )
-            await repository.insert_completed(session, values, _contact(visit), event)
-        else:
-            await repository.insert(session, values)
+        _check_times(settings, values, completing=completed)
+        _check_money(values, values)
+        if body.plan_item_id is not None:
+            item = await _plan_item(session, body.plan_item_id, rep.id, values)
+    except ValidationFailed:
+        # A customer the caller may not see is refused first, whatever else is wrong.
+        await visible_customer(session, principal, body.customer_id, "customer_id")
+        raise
+    # The customer is read by the statement that writes the visit (its row decides the
+    # customer's columns, the distance and the event's customer facts): every other column,
+    # the answer and the event's other facts are made here beforehand.
+    visit = _visit(values | _UNREAD, customer_code=None, customer_name=None)
+    logged = None
+    if completed:
+        data = _event(visit, None, rep.name, item)
+        (event,) = event_rows(session, [(events.VISIT_COMPLETED, visit.id, data)])
+        logged = (_contact(visit), event)
+    # Nothing was written before and nothing is after: the one statement is the change.
+    await lone_statement(session)
+    try:
+        row = await repository.insert_logged(
+            session, values, see_params(principal), settings.far_from_customer_m, logged
+        )
     except IntegrityError as exc:
-        # Two visits for one item at the same moment: the index decides (the request's
-        # transaction is rolled back with the answer).
+        # Two visits for one item at the same moment: the index decides (the statement wrote
+        # nothing).
         if body.plan_item_id is None or "uq_visits_plan_item" not in str(exc.orig):
             raise
         raise PlanItemTaken(body.plan_item_id) from None
-    return visit
+    if row is None:  # nothing was written
+        raise UnknownCustomer("customer_id", body.customer_id)
+    return visit.model_copy(update=row._asdict())
+
+
+# The columns of a new visit its statement takes from the customer's row, until it has.
+_UNREAD = {"customer_status": "", "distance_m": None, "far_from_customer": False}
 
 
 def _contact(visit: VisitRead) -> dict[str, Any]:
