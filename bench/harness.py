@@ -342,20 +342,6 @@ def _machine_busy_seconds() -> float | None:
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu_seconds(root: int) -> float | None:
-    """User + system CPU time of process `root` and its live descendants so far (Linux
-    /proc), else None."""
-    stats = _proc_stats()
-    if root not in stats:
-        return None
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo += [child for child, (ppid, _) in stats.items() if ppid == pid]
-    return sum(stats[pid][1] for pid in tree) / os.sysconf("SC_CLK_TCK")
-
-
 def _proc_stats() -> dict[int, tuple[int, int]]:
     """pid -> (parent pid, user + system clock ticks) of every process /proc shows."""
     stats: dict[int, tuple[int, int]] = {}
