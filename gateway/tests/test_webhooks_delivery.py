@@ -10,13 +10,16 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from gateway.webhooks.fanout import FanOut
+from servicekit.outbox import Event
 from servicekit.testing.clock import FakeClock
 from servicekit.testing.harness import wait_until
 from servicekit.testing.tokens import TokenMinter
@@ -514,3 +517,33 @@ async def test_redirects_are_not_followed(hooks: Hooks, receiver: Receiver) -> N
     r = await hooks.client.post(f"{API}/{hook['id']}/test", headers=hooks.headers)
     assert r.json()["status_code"] == 307 and not r.json()["success"]
     assert [x.path for x in receiver.received] == ["/redirect"]
+
+
+async def test_one_page_of_mixed_events_is_queued_for_each_endpoint_by_its_own_types(
+    hooks: Hooks, receiver: Receiver
+) -> None:
+    # The fan-out looks a page's subscriptions up once and matches each event to them.
+    customers = await hooks.create(receiver.url, ["customer.*"])
+    sales = await hooks.create(receiver.url, ["lead.received", "opportunity.won"])
+    now = datetime.now(UTC)
+    types = ["customer.created", "lead.received", "visit.logged", "customer.contact.added"]
+    types += ["opportunity.won", "opportunity.lost", "customer.updated"]
+    page = [
+        Event(uuid.uuid4(), t, "test", str(uuid.uuid4()), now, {"n": i}, "1", f"c{i}")
+        for i, t in enumerate(types)
+    ]
+    async with hooks.api.app.state.db.session() as session:
+        await FanOut("test")(session, page)
+
+    def queued(items: list[dict[str, Any]]) -> list[str]:
+        return sorted(i["event_id"] for i in items)
+
+    def sent_of(*wanted: str) -> list[str]:
+        return sorted(str(e.id) for e in page if e.type in wanted)
+
+    assert queued(await hooks.deliveries(customers["id"])) == sent_of(
+        "customer.created", "customer.contact.added", "customer.updated"
+    )
+    assert queued(await hooks.deliveries(sales["id"])) == sent_of(
+        "lead.received", "opportunity.won"
+    )

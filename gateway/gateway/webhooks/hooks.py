@@ -2,7 +2,7 @@
 API uses, and, when this process delivers (`GATEWAY_WEBHOOK_DELIVERY_ENABLED`, on by default),
 the delivery worker inside the gateway process:
 
-- a kit `EventConsumer` per feed (`webhooks.<feed>`), whose handler is the fan-out;
+- a kit `EventConsumer` per feed (`webhooks.<feed>`), whose page handler is the fan-out;
 - the `Dispatcher` (delivery.py) and the `ReplayRunner` (replays.py);
 - one LISTEN connection that wakes them: each feed's outbox channel wakes its consumer, the
   webhooks channel (a trigger on the queue and the replays) wakes the workers of every replica;
@@ -81,7 +81,7 @@ async def _delivering(app: FastAPI, webhooks: Webhooks) -> AsyncIterator[None]:
             name=f"webhooks.{feed}",
             source=feed,
             feed_url=pages.url(feed),
-            handler=FanOut(feed),
+            page_handler=FanOut(feed),
             pages=pages.source(feed),
             clock=clock,
         )

@@ -84,17 +84,20 @@ def _owner_live() -> sa.ColumnElement[bool]:
     )
 
 
-_MATCHING = sa.select(E.id).where(
+_MATCHING = sa.select(E.id, E.event_types).where(
     E.active,
     E.event_types.overlap(sa.bindparam("patterns", type_=ARRAY(sa.Text))),
     _owner_live(),
 )
 
 
-async def matching_endpoints(session: AsyncSession, patterns: list[str]) -> list[uuid.UUID]:
-    """Active subscriptions holding any of `patterns` (those that match one event type)."""
+async def matching_endpoints(
+    session: AsyncSession, patterns: list[str]
+) -> list[tuple[uuid.UUID, list[str]]]:
+    """Active subscriptions holding any of `patterns`, with their event types: those that may
+    match one of a page's events (the caller matches each event to them)."""
     rows = await session.execute(_MATCHING, {"patterns": patterns})
-    return [row[0] for row in rows]
+    return [(row[0], list(row[1])) for row in rows]
 
 
 async def resume(session: AsyncSession, endpoint_id: uuid.UUID, now: datetime) -> None:
