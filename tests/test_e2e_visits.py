@@ -147,8 +147,18 @@ async def test_a_visit_from_plan_to_the_customer_card(gw, admin_login):
     )
     assert signed["status"] == "signed_off"
 
-    # The feed, as an integration reads it through the gateway.
-    events = await _feed(gw)
+    # The feed, as an integration reads it through the gateway. A feed holds an event back
+    # until every transaction that began before it has ended (no gaps for a follower), so on
+    # a busy machine the newest ones may show a moment later.
+    wanted = {"visit_plan.submitted", "visit_plan.approved", "daily_report.submitted"}
+    wanted.add("daily_report.signed_off")
+
+    async def settled() -> list[dict[str, Any]] | None:
+        seen = await _feed(gw)
+        mine = {e["type"] for e in seen if e["data"].get("rep_id") == users["rep_a"]["id"]}
+        return seen if wanted <= mine else None
+
+    events = await wait_for(settled)
     completed = [
         e for e in events if e["type"] == "visit.completed" and e["subject"] == visit["id"]
     ]
