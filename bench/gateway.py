@@ -341,10 +341,14 @@ def _print_record(
     print(f"  {name}: direct saturates at {direct_rps:.0f} req/s", flush=True)
     for (label, fraction), c in paced.items():
         verdict = {None: "the bound", True: "ok", False: "MISSED"}[c.met]
+        # How far direct's own median moves between its rounds: the noise the added p50 sits in.
+        direct_p50s = [r.p50_ms for r in c.baseline.rounds]
         print(
             f"    {label:<8} at {fraction:g} of it ({c.rate:.0f} req/s): added p50 "
             f"{c.added_p50_ms:+.2f} ms (goal < {ADDED_P50_GOAL_MS:g} ms: {verdict}), added p99 "
-            f"{c.added_p99_ms:+.2f} ms",
+            f"{c.added_p99_ms:+.2f} ms; direct's p50 over its rounds "
+            f"{min(direct_p50s):.2f}-{max(direct_p50s):.2f} ms; CPU per forwarded call "
+            f"{c.project.cpu_us()} us",
             flush=True,
         )
     for label, c in saturated.items():
