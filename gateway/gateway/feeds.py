@@ -19,6 +19,7 @@ from gateway.routes import EVENT_FEEDS, EVENTS_PREFIX, IDENTITY_FEED, EventFeed
 from servicekit.db import Database
 from servicekit.errors import NotFound
 from servicekit.outbox import (
+    FEED_MAX_LIMIT,
     EventPage,
     feed_statement,
     head_statement,
@@ -44,7 +45,7 @@ async def event_feed(
     request: Request,
     app: EventFeed,
     after: Annotated[str | None, Query(description="`next_cursor` of the last page")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    limit: Annotated[int, Query(ge=1, le=FEED_MAX_LIMIT)] = 200,
 ) -> Response:
     principal = current_principal(request)
     if app != IDENTITY_FEED:

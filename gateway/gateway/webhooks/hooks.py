@@ -41,6 +41,7 @@ from servicekit.app import Readiness
 from servicekit.clock import Clock
 from servicekit.consumer import EventConsumer
 from servicekit.db import Database, to_asyncpg_dsn
+from servicekit.outbox import FEED_MAX_LIMIT
 from servicekit.tables import notify_channel
 
 log = logging.getLogger("gateway.webhooks")
@@ -83,6 +84,9 @@ async def _delivering(app: FastAPI, webhooks: Webhooks) -> AsyncIterator[None]:
             feed_url=pages.url(feed),
             page_handler=FanOut(feed),
             pages=pages.source(feed),
+            # The feed's largest pages: a bulk write of thousands of events is followed in a
+            # few pages, each a request to the service and a transaction here, not dozens.
+            batch_size=FEED_MAX_LIMIT,
             clock=clock,
         )
     webhooks.dispatcher = Dispatcher(db, webhooks, settings, clock)

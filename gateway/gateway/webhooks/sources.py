@@ -74,5 +74,7 @@ class FeedPages:
             if answer.status != 200:
                 text = await answer.text()
                 raise RuntimeError(f"the {feed} feed answered {answer.status}: {text[:200]}")
-            found: dict[str, Any] = await answer.json()
+            # orjson, not aiohttp's default (the standard library's parser): a page of a
+            # thousand events is about a megabyte.
+            found: dict[str, Any] = orjson.loads(await answer.read())
             return found

@@ -42,6 +42,7 @@ from servicekit.migrations import head_revisions
 from servicekit.openapi import install_contract
 from servicekit.outbox import (
     EVENTS_SCOPE,
+    FEED_MAX_LIMIT,
     EventPage,
     feed_statement,
     head_statement,
@@ -326,7 +327,7 @@ def create_app(spec: AppSpec, settings: KitSettings, *, clock: Clock | None = No
             after: Annotated[
                 str | None, Query(description="`next_cursor` of the last page")
             ] = None,
-            limit: Annotated[int, Query(ge=1, le=1000)] = MAX_LIMIT,
+            limit: Annotated[int, Query(ge=1, le=FEED_MAX_LIMIT)] = MAX_LIMIT,
         ) -> Response:
             require_feed_reader(principal, spec.name)
             txid, position = parse_feed_cursor(after)

@@ -7,10 +7,12 @@ small batches keep plain executemany INSERTs (COPY has a fixed set-up cost per t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import operator
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -62,17 +64,23 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     return driver
 
 
-async def insert_rows(
-    session: AsyncSession, table: sa.Table, rows: Sequence[dict[str, Any]]
-) -> None:
-    """Insert `rows` (dicts keyed by column name, all with the same keys). JSON columns take
-    Python values and are encoded with `db.json_text` on both paths (UUIDs and times as
-    ISO strings, Decimals as their exact string)."""
-    if not rows:
-        return
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Rows made ready for `table` (`prepare`): the binary COPY's columns and records for a
+    large batch (`records`), the rows themselves for a small one (`records` None)."""
+
+    table: sa.Table
+    rows: Sequence[dict[str, Any]]
+    columns: list[str]
+    records: list[Any] | None
+
+
+def prepare(table: sa.Table, rows: Sequence[dict[str, Any]]) -> Prepared:
+    """`rows` (dicts keyed by column name, all with the same keys) made ready to insert: the
+    Python work of `insert_rows`, for a caller that does it while PostgreSQL is busy with
+    something else (`writing`)."""
     if len(rows) < COPY_THRESHOLD:
-        await session.execute(sa.insert(table), list(rows))
-        return
+        return Prepared(table, rows, [], None)
     names = list(rows[0].keys())
     json_at = [i for i, c in enumerate(names) if isinstance(table.c[c].type, JSON | JSONB)]
     # itemgetter builds each record in C; only the JSON cells need Python work.
@@ -87,7 +95,48 @@ async def insert_rows(
             for i in json_at:
                 cells[i] = json_text(cells[i])
             records[n] = cells
-    await copy_records(session, table, names, records)
+    return Prepared(table, rows, names, records)
+
+
+async def write(session: AsyncSession, prepared: Prepared) -> None:
+    """Insert what `prepare` made ready: one executemany INSERT, or a binary COPY."""
+    if prepared.records is None:
+        if prepared.rows:
+            await session.execute(sa.insert(prepared.table), list(prepared.rows))
+        return
+    await copy_records(session, prepared.table, prepared.columns, prepared.records)
+
+
+async def insert_rows(
+    session: AsyncSession, table: sa.Table, rows: Sequence[dict[str, Any]]
+) -> None:
+    """Insert `rows` (dicts keyed by column name, all with the same keys). JSON columns take
+    Python values and are encoded with `db.json_text` on both paths (UUIDs and times as
+    ISO strings, Decimals as their exact string)."""
+    await write(session, prepare(table, rows))
+
+
+@contextlib.asynccontextmanager
+async def writing(session: AsyncSession, prepared: Prepared) -> AsyncIterator[None]:
+    """Write `prepared` while the block runs: its records are sent first, and PostgreSQL
+    stores them (a COPY into an indexed table takes it longer than the sending) while the
+    block prepares what comes next, instead of one party waiting for the other. The block
+    must not use the session (its connection is busy until the block ends); the write's
+    error, if any, is raised at the end of the block."""
+    if prepared.records is None:
+        yield
+        await write(session, prepared)
+        return
+    task = asyncio.ensure_future(write(session, prepared))
+    await asyncio.sleep(0)  # the write starts (encodes and sends) before the block's work
+    try:
+        yield
+    except BaseException:
+        # The connection must be free again before the caller's transaction rolls back.
+        with contextlib.suppress(Exception):
+            await task
+        raise
+    await task
 
 
 async def copy_records(

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal
-from servicekit.bulk import insert_rows
+from servicekit.bulk import Prepared, insert_rows, prepare
 from servicekit.db import PoolStatement, pool_statement, utcnow
 from servicekit.errors import Forbidden, ValidationFailed
 from servicekit.ids import ordered_uuids
@@ -32,6 +32,8 @@ from servicekit.pagination import decode_cursor, encode_cursor
 from servicekit.tables import kit_tables
 
 SPEC_VERSION = "1.0"
+# The largest page a feed serves (`GET /events?limit=`).
+FEED_MAX_LIMIT = 1000
 
 # Who may read a feed: `events:<app>` opens that app's feed, `events:read` every feed (the
 # services' own key, admins). Feeds differ in what they disclose (identity's carries emails),
@@ -136,6 +138,17 @@ async def record_events(
     rows = event_rows(session, events, dataversion=dataversion)
     await insert_rows(session, outbox_table(session), rows)
     return [row["id"] for row in rows]
+
+
+def prepared_events(
+    session: AsyncSession,
+    events: Sequence[tuple[str, str | uuid.UUID | None, dict[str, Any]]],
+    *,
+    dataversion: str = "1",
+) -> Prepared:
+    """`record_events`' rows made ready to write (`bulk.write`), for a writer that prepares
+    them while PostgreSQL stores its other rows (`bulk.writing`)."""
+    return prepare(outbox_table(session), event_rows(session, events, dataversion=dataversion))
 
 
 def outbox_table(session: AsyncSession) -> sa.Table:

@@ -82,10 +82,14 @@ async def place(
     if not leads:
         return []
     rules = await repository.rules(session, active_only=True, lock=True)
+    # A batch holds few distinct (region, industry) pairs: each is matched against the rules once.
+    rule_of: dict[tuple[str | None, str | None], Any | None] = {}
     chosen: list[Any | None] = []
-    for region, industry in leads:
-        key = industry_key(industry)
-        chosen.append(next((r for r in rules if _matches(r, region, key)), None))
+    for pair in leads:
+        if pair not in rule_of:
+            region, key = pair[0], industry_key(pair[1])
+            rule_of[pair] = next((r for r in rules if _matches(r, region, key)), None)
+        chosen.append(rule_of[pair])
     used = {r.id: r for r in chosen if r is not None}
     reps_by_rule: dict[uuid.UUID, list[DirectoryUser]] = {}
     for rule in used.values():

@@ -17,9 +17,10 @@ and free attributes as `attributes.<name>` (text); an empty cell sets nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,6 +54,7 @@ from servicekit.ids import ordered_uuids
 from servicekit.inputs import may_hold_refusals, row_refusal
 from servicekit.normalize import MatchKeys
 
+T = TypeVar("T")
 MAX_ROWS = 10_000
 _validate = LeadIn.__pydantic_validator__.validate_python
 _EVALUATION = "evaluation."
@@ -188,11 +190,23 @@ async def receive_bulk(
     settings: Settings,
     body: bytes,
     content_type: str | None,
-) -> tuple[dict[str, Any], list[_Row]]:
-    """`receive` for a bulk body; who may push is decided before the body is read."""
+    render: Callable[[dict[str, Any]], T],
+) -> T:
+    """`receive` for a bulk body; who may push is decided before the body is read. `render`
+    makes the response of the answer (`IntakeResult`'s fields); it runs while PostgreSQL
+    stores the call's events."""
     require_write(principal)
     rows = parse_rows(body, content_type)
-    return await receive(session, principal, settings, rows, suspect=may_hold_refusals(body))
+    rendered: list[T] = []
+    await receive(
+        session,
+        principal,
+        settings,
+        rows,
+        suspect=may_hold_refusals(body),
+        meanwhile=lambda counts, done: rendered.append(render(answer(counts, done))),
+    )
+    return rendered[0]
 
 
 async def receive(
@@ -203,9 +217,11 @@ async def receive(
     *,
     one: LeadIn | None = None,
     suspect: bool = True,
-) -> tuple[dict[str, Any], list[_Row]]:
+    meanwhile: Callable[[dict[str, int], list[_Row]], None] | None = None,
+) -> tuple[dict[str, int], list[_Row]]:
     """Take in `raw` rows (bulk) or `one` validated lead. Returns the answer's counts and
-    the rows, each with its outcome and its lead."""
+    the rows, each with its outcome and its lead; `meanwhile` gets them while PostgreSQL
+    stores the events (`Work.flush`)."""
     require_write(principal)
     scorers = await scoring.scorers(session)
     if one is not None:
@@ -302,15 +318,17 @@ async def receive(
             score(work, lead)
             route(work, lead)
     await place(session, work)
-    await work.flush(session)
-
     counts = {"created": 0, "updated": 0, "unchanged": 0, "error": 0}
     for r in rows:
         counts[r.outcome or "error"] += 1
+    await work.flush(
+        session, meanwhile=None if meanwhile is None else partial(meanwhile, counts, rows)
+    )
     return counts, rows
 
 
 def answer(counts: dict[str, int], rows: Sequence[_Row]) -> dict[str, Any]:
+    """The fields of `IntakeResult`."""
     return {
         "results": [r.result() for r in rows],
         "created": counts["created"],

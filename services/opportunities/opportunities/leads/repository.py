@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +15,7 @@ from opportunities.leads.models import LEAD_ASSIGNMENTS, LEADS
 from opportunities.leads.schemas import LeadListQuery
 from servicekit import bulk
 from servicekit.auth import Principal
+from servicekit.outbox import prepared_events
 from servicekit.pagination import PageParams, keyset, make_page
 
 L = LEADS.c
@@ -116,10 +117,6 @@ async def get(session: AsyncSession, lead_id: uuid.UUID, *, for_update: bool = F
     return (await session.execute(stmt)).first()
 
 
-async def insert(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    await bulk.insert_rows(session, LEADS, rows)
-
-
 async def update(session: AsyncSession, leads: Sequence[dict[str, Any]]) -> None:
     """Write the mutable columns of each lead (one executemany)."""
     if leads:
@@ -128,8 +125,28 @@ async def update(session: AsyncSession, leads: Sequence[dict[str, Any]]) -> None
         )
 
 
-async def log_assignments(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    await bulk.insert_rows(session, LEAD_ASSIGNMENTS, rows)
+async def write(
+    session: AsyncSession,
+    created: Sequence[dict[str, Any]],
+    changed: Sequence[dict[str, Any]],
+    assignments: Sequence[dict[str, Any]],
+    events: Callable[[], Sequence[tuple[str, Any, dict[str, Any]]]],
+    *,
+    meanwhile: Callable[[], None] | None = None,
+) -> None:
+    """A request's changes: the new leads, the changed ones, the assignment log and the events
+    (`events()` lists them). PostgreSQL stores the new leads while the log rows and the events
+    are made ready here, and the events while `meanwhile` (the caller's own work, such as its
+    answer) runs: a large intake's Python work and PostgreSQL's overlap instead of taking
+    turns. A handful of rows go the same way, in the same order."""
+    async with bulk.writing(session, bulk.prepare(LEADS, created)):
+        log = bulk.prepare(LEAD_ASSIGNMENTS, assignments)
+        outbox = prepared_events(session, events())
+    await update(session, changed)
+    await bulk.write(session, log)
+    async with bulk.writing(session, outbox):
+        if meanwhile is not None:
+            meanwhile()
 
 
 async def assignments(

@@ -104,10 +104,14 @@ async def push_leads(
     request: Request, session: SessionDep, principal: CurrentPrincipal, settings: SettingsDep
 ) -> Response:
     with collector_paused():
-        counts, rows = await intake.receive_bulk(
-            session, principal, settings, await request.body(), request.headers.get("content-type")
+        return await intake.receive_bulk(
+            session,
+            principal,
+            settings,
+            await request.body(),
+            request.headers.get("content-type"),
+            render=json_response,
         )
-        return json_response(intake.answer(counts, rows))
 
 
 @router.get(

@@ -15,7 +15,7 @@ Changes to a lead are made on a dict of its columns and written at the end of th
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,7 +49,7 @@ from servicekit.auth import Principal
 from servicekit.db import utcnow
 from servicekit.errors import Forbidden, ValidationFailed
 from servicekit.normalize import normalize_region
-from servicekit.outbox import Event, record_events
+from servicekit.outbox import Event
 
 # States in which a lead is not with a rep yet: scoring decides where it goes.
 UNROUTED = frozenset({"new", "qualified", "nurturing"})
@@ -117,7 +117,8 @@ class Work:
             lead["version"] += 1
             lead["updated_at"] = self.now
 
-    async def flush(self, session: AsyncSession) -> None:
+    def all_events(self) -> list[tuple[str, uuid.UUID, dict[str, Any]]]:
+        """The request's events: each received lead's `lead.received` first."""
         if self.arriving:
             received = [
                 (
@@ -130,10 +131,21 @@ class Work:
             ]
             self.events[:0] = received
             self.arriving = {}
-        await repository.insert(session, self.created)
-        await repository.update(session, list(self.changed.values()))
-        await repository.log_assignments(session, self.assignments)
-        await record_events(session, self.events)
+        return self.events
+
+    async def flush(
+        self, session: AsyncSession, *, meanwhile: Callable[[], None] | None = None
+    ) -> None:
+        """Write it all; `meanwhile`: the caller's own work, done while PostgreSQL stores the
+        events (`repository.write`)."""
+        await repository.write(
+            session,
+            self.created,
+            list(self.changed.values()),
+            self.assignments,
+            self.all_events,
+            meanwhile=meanwhile,
+        )
         if self.scored and self.scorers is not None:
             await scoring.used(session, self.scorers)
 
