@@ -72,6 +72,10 @@ async def test_a_logged_visit_is_recorded_and_announced_with_what_a_consumer_nee
     ]
     assert v["customer_code"] == customer["code"] and v["customer_status"] == "active"
     assert (await visits.get(f"{API}/{v['id']}", as_=org.rep_a)).json() == v
+    # A list answers its rows as they are: the same fields, written the same way.
+    listed = await visits.get(API, params={"rep_id": org.rep_a.sub}, as_=org.rep_a)
+    assert listed.json() == {"items": [v], "next_cursor": None}
+    assert listed.content.startswith(b'{"items":[' + resp.content)
 
     (event,) = await visits.events({"visit.completed"})
     data = event.data

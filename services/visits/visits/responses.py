@@ -3,7 +3,7 @@ strings) with its ETag, and a Location for a new one."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -30,6 +30,12 @@ def listing(items: Sequence[BaseModel], next_cursor: str | None) -> Response:
     model before encoding it)."""
     body = {"items": [i.model_dump(mode="json") for i in items], "next_cursor": next_cursor}
     return Response(orjson.dumps(body), media_type="application/json")
+
+
+def rows_listing(items: Sequence[Mapping[str, Any]], next_cursor: str | None) -> Response:
+    """A list's page whose items are already the read schema's fields in its order (rows
+    answered as they are, `docs/anatomy.md`): written as `listing` writes the models."""
+    return json_response({"items": items, "next_cursor": next_cursor})
 
 
 def answers(

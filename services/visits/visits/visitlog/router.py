@@ -12,7 +12,7 @@ from servicekit.etag import IfMatch, OptionalIfMatch
 from servicekit.pagination import Page, PageParams
 from servicekit.routing import SessionDep, kit_router
 from visits.dependencies import SettingsDep
-from visits.responses import answers, listing, record
+from visits.responses import answers, record, rows_listing
 from visits.visitlog import service
 from visits.visitlog.dependencies import LockedVisit, VisibleVisit
 from visits.visitlog.schemas import (
@@ -68,7 +68,7 @@ async def list_visits(
     items, cursor = await service.list_visits(
         session, principal, settings, query, PageParams(query.limit, query.cursor)
     )
-    return listing(items, cursor)
+    return rows_listing(items, cursor)
 
 
 @router.get(BY_ID, response_model=VisitRead, responses=answers(missing=MISSING), summary="A visit")

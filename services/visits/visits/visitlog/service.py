@@ -79,6 +79,32 @@ def read(row: Any) -> VisitRead:
     return _visit(row._mapping)
 
 
+_ANSWERED = tuple(VisitRead.model_fields)
+
+
+def answer(row: Any) -> dict[str, Any]:
+    """A row (with the customer's code and name joined) as `VisitRead` answers it, field for
+    field, without building the model: a list answers fifty of them, and validating and
+    dumping each cost more than reading the page (`json_response` writes the values the way
+    the model dumps them)."""
+    columns = row._mapping
+    lat, lon = columns["check_in_lat"], columns["check_in_lon"]
+    nested: dict[str, Any] = {
+        "check_in_location": None,
+        # In the model's order: jsonb keeps an object's keys in an order of its own.
+        "expenses": [
+            {"category": e["category"], "amount": e["amount"]} for e in columns["expenses"]
+        ],
+    }
+    if lat is not None and lon is not None:
+        nested["check_in_location"] = {
+            "lat": lat,
+            "lon": lon,
+            "accuracy_m": columns["check_in_accuracy_m"],
+        }
+    return {name: nested[name] if name in nested else columns[name] for name in _ANSWERED}
+
+
 def _visit(columns: Mapping[str, Any], **extra: Any) -> VisitRead:
     """The visit of its columns (a row's, or those about to be inserted), `extra` added."""
     fields = {k: columns[k] for k in VisitRead.model_fields if k in columns} | extra
@@ -372,7 +398,8 @@ async def list_visits(
     settings: Settings,
     query: VisitListQuery,
     page: PageParams,
-) -> tuple[list[VisitRead], str | None]:
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of visits, each as `answer` writes it."""
     require_read(principal)
     V = VISITS.c
     where: list[sa.ColumnElement[bool]] = []
@@ -393,4 +420,4 @@ async def list_visits(
         where.append(V.status == query.status)
     rows = await repository.list_page(session, where, page)
     items, cursor = make_page(rows, page, lambda r: [r.check_in_at, r.id])
-    return [read(r) for r in items], cursor
+    return [answer(r) for r in items], cursor
