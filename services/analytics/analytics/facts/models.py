@@ -156,14 +156,15 @@ VISITS = sa.Table(
     # What the rep heard (the weekly report's competitor news and customer feedback).
     sa.Column("competitor_news", sa.Text, nullable=True),
     sa.Column("customer_feedback", sa.Text, nullable=True),
-    # A scope's visits of a period and the customers they saw, from the index alone.
+    # A scope's visits of a period and the customers they saw, from the index alone; a rep's
+    # also the regions (the regions a rep neglects, an alert rule).
     *[
-        sa.Index(f"ix_visits_{name}_day", *key, "day", postgresql_include=["customer_id"])
-        for name, key in (
-            ("day", ()),
-            ("rep", ("rep_id",)),
-            ("team", ("team_id",)),
-            ("region", ("region",)),
+        sa.Index(f"ix_visits_{name}_day", *key, "day", postgresql_include=include)
+        for name, key, include in (
+            ("day", (), ["customer_id"]),
+            ("rep", ("rep_id",), ["customer_id", "region"]),
+            ("team", ("team_id",), ["customer_id"]),
+            ("region", ("region",), ["customer_id"]),
         )
     ],
     sa.Index("ix_visits_customer_day", "customer_id", "day"),
