@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from analytics.alerts import repository as alerts_repository
 from analytics.alerts.service import Subjects
 from analytics.config import Settings
+from analytics.facts.models import CUSTOMERS
 from analytics.kpis.measures import Context
 from analytics.main import spec
 from servicekit.testing.clock import FakeClock
@@ -420,6 +421,49 @@ async def test_weak_customers_neglected_while_one_key_customer_is_over_visited(s
     await announce(svc, "visits", "visit.completed", v)
     await sync(svc)
     assert subjects(await alerts(svc, org.admin, status="open"), "neglect_over_visit") == {}
+
+
+async def test_a_weak_customers_last_visit_whatever_order_the_feeds_bring_it_in(svc, org):
+    """A customer's last visit is kept on its row: a visit applied before its customer is
+    known still counts, and a visit dated after the evaluation's day does not."""
+    w = World(org)
+    key = await new_customer(svc, w, "key", "rep_a", level="A")
+    for n in range(9):
+        v = visit(w, f"k{n}", "rep_a", key, ago(n + 1), effective=True, order_taken=False)
+        await announce(svc, "visits", "visit.completed", v)
+    early = customer(w, "early", "rep_a", level="C", region="east")
+    late = customer(w, "late", "rep_a", level="B", region="east")
+    # The visits feed runs ahead: "early" was visited two days ago, before analytics heard
+    # of it; "late" 40 days ago and (dated) tomorrow.
+    for name, c, day in (("e", early, ago(2)), ("l1", late, ago(40)), ("l2", late, ago(-1))):
+        v = visit(w, name, "rep_a", c, day, effective=True, order_taken=False)
+        await announce(svc, "visits", "visit.completed", v)
+    await sync(svc)
+    for c in (early, late):
+        c["created_at"] = "2026-01-05T01:00:00+00:00"
+        await announce(svc, "customers", "customer.created", c)
+    await sync(svc)
+    await evaluate(svc, org)
+
+    found = subjects(await alerts(svc, org.admin, status="open"), "neglect_over_visit")
+    figures = found[org.rep_a.sub]["figures"]
+    assert figures["neglected_customers"] == 1
+    assert figures["neglected_sample"] == [w["late"]]
+    assert figures["neglected_regions"] == []
+    async with svc.session() as s:
+        days = dict(
+            (
+                await s.execute(
+                    sa.select(CUSTOMERS.c.id, CUSTOMERS.c.last_visit_day).where(
+                        CUSTOMERS.c.id.in_([uuid.UUID(w["early"]), uuid.UUID(w["late"])])
+                    )
+                )
+            ).all()
+        )
+    assert days == {
+        uuid.UUID(w["early"]): TODAY - timedelta(days=2),
+        uuid.UUID(w["late"]): TODAY + timedelta(days=1),
+    }
 
 
 # --- a region's development rate ---------------------------------------------------------------

@@ -150,6 +150,14 @@ async def test_the_set_based_rebuild_equals_every_customers_derived_contribution
             await service.rebuild(s, WINDOW)
         rebuilt, firsts = await rollup_rows(), await _first_orders(analytics)
         assert rebuilt["daily_company"] and rebuilt["period_sales"], seed
+        # Each customer's last visit, as the visits feed keeps it.
+        last: dict[Any, Any] = {c["id"]: None for c in world["customers"]}
+        for v in world["visits"]:
+            if v["customer_id"] in last:
+                last[v["customer_id"]] = max(filter(None, (last[v["customer_id"]], v["day"])))
+        async with analytics.session() as s:
+            kept = await s.execute(sa.select(CUSTOMERS.c.id, CUSTOMERS.c.last_visit_day))
+            assert dict(kept.all()) == last, seed
 
         # The same facts, each customer's contribution derived in Python and its first
         # order set as the feeds set it.

@@ -66,6 +66,15 @@ class RuleConfig:
         value = sa.literal(default, kind)
         return sa.case(*differing, else_=value) if differing else value
 
+    def lowest(self, name: str) -> Col:
+        """The lowest value of the threshold `name` the company or any team has (a filter
+        that every team's own then narrows)."""
+        values = [getattr(self.thresholds, name)]
+        values += [getattr(th, name) for _, th in self.overrides.values()]
+        default = values[0]
+        kind: Any = sa.Numeric if isinstance(default, Decimal) else sa.Integer
+        return sa.literal(min(values), kind)
+
     def enabled_for(self, team: Col) -> sa.ColumnElement[bool]:
         differing = [(team == t, sa.literal(on)) for t, (on, _) in self.overrides.items()]
         if not differing:
@@ -171,18 +180,29 @@ def _not_among(column: Col, values: Sequence[str]) -> sa.ColumnElement[bool]:
 def neglect_over_visit(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
     u = USERS.c
     first = today - timedelta(days=OVER_VISIT_WINDOW_DAYS - 1)
-    key = CUSTOMERS.alias("key")
-    visits = sa.func.count().label("visits")
-    where = [V.day >= first, V.day <= today, key.c.level == "A"]
+    where = [V.day >= first, V.day <= today]
     if narrowed:
         where.append(narrowed_to(V.rep_id, SubjectKind.rep))
-    over = (
-        sa.select(V.rep_id, u.team_id, V.customer_id, visits)
-        .select_from(VISITS.join(key, key.c.id == V.customer_id).outerjoin(USERS, u.id == V.rep_id))
+    # A rep's visits per customer, counted from the visits index alone; only the customers
+    # past the lowest threshold of any team are looked up (their level, the rep's team).
+    counted = (
+        sa.select(V.rep_id, V.customer_id, sa.func.count().label("visits"))
         .where(*where)
-        .group_by(V.rep_id, u.team_id, V.customer_id)
-        .having(
-            sa.func.count() > cfg.param("over_visits_per_month", u.team_id),
+        .group_by(V.rep_id, V.customer_id)
+        .having(sa.func.count() > cfg.lowest("over_visits_per_month"))
+        .subquery("counted")
+    )
+    key = CUSTOMERS.alias("key")
+    over = (
+        sa.select(counted.c.rep_id, u.team_id, counted.c.customer_id, counted.c.visits)
+        .select_from(
+            counted.join(key, key.c.id == counted.c.customer_id).outerjoin(
+                USERS, u.id == counted.c.rep_id
+            )
+        )
+        .where(
+            key.c.level == "A",
+            counted.c.visits > cfg.param("over_visits_per_month", u.team_id),
             cfg.enabled_for(u.team_id),
         )
         .subquery("over")
@@ -202,72 +222,70 @@ def neglect_over_visit(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
     rep, team = per_rep.c.rep_id, per_rep.c.team_id
     days = cfg.param("neglect_days", team)
     since = _days_before(today, days)
-    weak, seen = CUSTOMERS.alias("weak"), VISITS.alias("seen")
-    last_seen = (
-        sa.select(sa.func.max(seen.c.day))
-        .where(seen.c.customer_id == weak.c.id, seen.c.day <= today)
-        .scalar_subquery()
+    mine, seen, went = CUSTOMERS.alias("mine"), VISITS.alias("seen"), VISITS.alias("went")
+    # A customer's last visit up to today: the day its row keeps, unless that visit is dated
+    # after today (then one step down the customer's visits index).
+    kept = mine.c.last_visit_day
+    last_seen = sa.case(
+        (sa.or_(kept.is_(None), kept <= sa.literal(today, sa.Date)), kept),
+        else_=sa.select(sa.func.max(seen.c.day))
+        .where(seen.c.customer_id == mine.c.id, seen.c.day <= today)
+        .scalar_subquery(),
     )
-    neglected = (
-        sa.select(
-            sa.func.count().label("count"),
-            sa.func.coalesce(
-                sa.func.array_agg(aggregate_order_by(weak.c.id, weak.c.id))[1:5],
-                sa.cast(sa.literal([]), ARRAY(sa.Uuid)),
-            ).label("sample"),
-        )
-        .where(
-            weak.c.owner_id == rep,
-            _among(weak.c.level, ("B", "C")),
-            _not_among(weak.c.status, [*GONE, "lost"]),
-            # Not visited since: its last visit up to today (one step down the customer's
-            # visits index) before the window. Unlike NOT EXISTS, which the planner may turn
-            # into a hash of every visit of the window, whatever the number of customers.
-            sa.func.coalesce(last_seen, sa.literal(date.min, sa.Date)) <= since,
-        )
-        .lateral("neglected")
+    neglected = sa.and_(
+        _among(mine.c.level, ("B", "C")),
+        mine.c.status != "lost",
+        sa.func.coalesce(last_seen, sa.literal(date.min, sa.Date)) <= since,
     )
-    mine, went = CUSTOMERS.alias("mine"), VISITS.alias("went")
-    # The regions the rep visited in the window, read once per rep (hashed), not once per
-    # customer of theirs.
+    # The regions the rep visited in the window, read once per rep: an array, not a subquery
+    # in the aggregates below (the planner copies those into the filter it pushes down, and
+    # would read the visits twice).
     visited = (
-        sa.select(went.c.region)
+        sa.select(
+            sa.func.coalesce(
+                sa.func.array_agg(sa.distinct(went.c.region)),
+                sa.cast(sa.literal([]), ARRAY(sa.Text)),
+            ).label("regions")
+        )
         .where(
             went.c.rep_id == rep,
             went.c.region.is_not(None),
             went.c.day > since,
             went.c.day <= today,
         )
-        .correlate(per_rep)
+        .lateral("visited")
     )
-    regions = (
+    sample = sa.type_coerce(
+        sa.func.array_agg(aggregate_order_by(mine.c.id, mine.c.id)).filter(neglected),
+        ARRAY(sa.Uuid),
+    )[1:5]
+    regions = sa.func.array_agg(
+        aggregate_order_by(sa.distinct(mine.c.region), mine.c.region)
+    ).filter(mine.c.region.is_not(None), mine.c.region != sa.all_(visited.c.regions))
+    # The rep's customers read once for both: the weak ones not visited since the window
+    # began, and the regions of all of them the rep did not visit in it.
+    customers = (
         sa.select(
-            sa.func.coalesce(
-                sa.func.array_agg(aggregate_order_by(sa.distinct(mine.c.region), mine.c.region)),
-                sa.cast(sa.literal([]), ARRAY(sa.Text)),
-            ).label("regions")
+            sa.func.count().filter(neglected).label("count"),
+            sa.func.coalesce(sample, sa.cast(sa.literal([]), ARRAY(sa.Uuid))).label("sample"),
+            sa.func.coalesce(regions, sa.cast(sa.literal([]), ARRAY(sa.Text))).label("regions"),
         )
-        .where(
-            mine.c.owner_id == rep,
-            mine.c.region.is_not(None),
-            _not_among(mine.c.status, GONE),
-            mine.c.region.not_in(visited),
-        )
-        .lateral("weak_regions")
+        .where(mine.c.owner_id == rep, _not_among(mine.c.status, GONE))
+        .lateral("customers_of_rep")
     )
     figures = _obj(
         over_visited=per_rep.c.over_visited,
         over_visits_per_month=cfg.param("over_visits_per_month", team),
         window_days=sa.literal(OVER_VISIT_WINDOW_DAYS),
         neglect_days=days,
-        neglected_customers=neglected.c.count,
-        neglected_sample=neglected.c.sample,
-        neglected_regions=regions.c.regions,
+        neglected_customers=customers.c.count,
+        neglected_sample=customers.c.sample,
+        neglected_regions=customers.c.regions,
     )
     return (
         sa.select(*_hit(SubjectKind.rep, rep, rep_id=rep, team_id=team, figures=figures))
-        .select_from(per_rep.join(neglected, sa.true()).join(regions, sa.true()))
-        .where(sa.or_(neglected.c.count > 0, sa.func.cardinality(regions.c.regions) > 0))
+        .select_from(per_rep.join(visited, sa.true()).join(customers, sa.true()))
+        .where(sa.or_(customers.c.count > 0, sa.func.cardinality(customers.c.regions) > 0))
     )
 
 
@@ -380,7 +398,8 @@ def incomplete_key_customer(cfg: RuleConfig, narrowed: bool) -> Any:
 def churn_risk(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
     """Order days per customer → the intervals between them → their median; the gap since
     the last order against it."""
-    where = [OD.cancelled.is_(False), OD.day <= today]
+    # NOT cancelled, as the live orders' index (ix_orders_live_customer_day) is written.
+    where = [sa.not_(OD.cancelled), OD.day <= today]
     if narrowed:
         where.append(narrowed_to(OD.customer_id, SubjectKind.customer))
     days = sa.select(OD.customer_id, OD.day).where(*where).distinct().subquery("order_days")

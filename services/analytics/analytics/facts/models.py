@@ -43,6 +43,9 @@ CUSTOMERS = sa.Table(
     sa.Column("first_order_id", sa.Uuid, nullable=True),
     sa.Column("first_order_day", sa.Date, nullable=True),
     *_attribution("first_"),
+    # The day of its latest completed visit (null: never visited), kept as the visits arrive
+    # so that a rep's neglected customers are read from their rows, not their visits.
+    sa.Column("last_visit_day", sa.Date, nullable=True),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_customers_created_day", "created_day"),
     sa.Index("ix_customers_first_order_day", "first_order_day"),
@@ -80,6 +83,13 @@ ORDERS = sa.Table(
     # The customer's first-ever order (not cancelled): every other order repeats a purchase.
     sa.Column("first", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_orders_customer_day", "customer_id", "day", "seq"),
+    # Each customer's live order days in order, from the index alone (churn risk's rhythm).
+    sa.Index(
+        "ix_orders_live_customer_day",
+        "customer_id",
+        "day",
+        postgresql_where=sa.text("NOT cancelled"),
+    ),
     # A scope's orders of a period, answered from the index alone.
     *[
         sa.Index(
@@ -146,14 +156,15 @@ VISITS = sa.Table(
     # What the rep heard (the weekly report's competitor news and customer feedback).
     sa.Column("competitor_news", sa.Text, nullable=True),
     sa.Column("customer_feedback", sa.Text, nullable=True),
-    # A scope's visits of a period and the customers they saw, from the index alone.
+    # A scope's visits of a period and the customers they saw, from the index alone; a rep's
+    # also the regions (the regions a rep neglects, an alert rule).
     *[
-        sa.Index(f"ix_visits_{name}_day", *key, "day", postgresql_include=["customer_id"])
-        for name, key in (
-            ("day", ()),
-            ("rep", ("rep_id",)),
-            ("team", ("team_id",)),
-            ("region", ("region",)),
+        sa.Index(f"ix_visits_{name}_day", *key, "day", postgresql_include=include)
+        for name, key, include in (
+            ("day", (), ["customer_id"]),
+            ("rep", ("rep_id",), ["customer_id", "region"]),
+            ("team", ("team_id",), ["customer_id"]),
+            ("region", ("region",), ["customer_id"]),
         )
     ],
     sa.Index("ix_visits_customer_day", "customer_id", "day"),

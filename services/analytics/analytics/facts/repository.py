@@ -41,9 +41,16 @@ from analytics.rollups.contributions import (
 # --- customers --------------------------------------------------------------------------------
 
 
+def _last_visit(customer_id: Any) -> Any:
+    """The day of the customer's latest completed visit (one step down its visits index)."""
+    v = VISITS.c
+    return sa.select(sa.func.max(v.day)).where(v.customer_id == customer_id).scalar_subquery()
+
+
 async def upsert_customer(session: AsyncSession, values: dict[str, Any]) -> None:
-    """Insert the customer, or set the given columns of the one we know."""
-    stmt = pg_insert(CUSTOMERS).values(values)
+    """Insert the customer, or set the given columns of the one we know. A new row takes the
+    day of the visits already applied (the visits feed may run ahead of this one)."""
+    stmt = pg_insert(CUSTOMERS).values({**values, "last_visit_day": _last_visit(values["id"])})
     changed = {k: stmt.excluded[k] for k in values if k != "id"}
     await session.execute(stmt.on_conflict_do_update(index_elements=[CUSTOMERS.c.id], set_=changed))
 
@@ -54,9 +61,23 @@ async def ensure_customers(session: AsyncSession, rows: Sequence[dict[str, Any]]
     if rows:
         await session.execute(
             pg_insert(CUSTOMERS)
-            .values(list(rows))
+            .values([{**r, "last_visit_day": _last_visit(r["id"])} for r in rows])
             .on_conflict_do_nothing(index_elements=[CUSTOMERS.c.id])
         )
+
+
+async def mark_visited(session: AsyncSession, customer_ids: Iterable[uuid.UUID] | None) -> None:
+    """Set the customers' `last_visit_day` from their visits (None: every customer, as a
+    rebuild does). A customer not known yet gets it when its row is inserted."""
+    c = CUSTOMERS.c
+    latest = _last_visit(c.id)
+    where = [c.last_visit_day.is_distinct_from(latest)]
+    if customer_ids is not None:
+        ids = sorted(set(customer_ids))
+        if not ids:
+            return
+        where.append(c.id == sa.any_(sa.literal(ids, ARRAY(sa.Uuid))))
+    await session.execute(sa.update(CUSTOMERS).where(*where).values(last_visit_day=latest))
 
 
 async def add_version(session: AsyncSession, values: dict[str, Any]) -> None:

@@ -307,6 +307,7 @@ class VisitsFeed:
         unchanged = await rollups.contribution_of(session, reengaged, self.window)
         new = await repository.add_visits(session, visits)
         fresh = [r for r in visits if r["id"] in new]
+        await repository.mark_visited(session, {r["customer_id"] for r in fresh})
         fulfilled = [(r["plan_item_id"], r["id"]) for r in fresh if r["plan_item_id"] is not None]
         affected |= set(await repository.fulfil_items(session, fulfilled))
         after = await repository.plan_items(session, affected)

@@ -101,10 +101,12 @@ async def apply(session: AsyncSession, delta: Contribution) -> None:
 async def rebuild(session: AsyncSession, window: int) -> None:
     """Every rollup again from the fact tables, set-based: what `contributions.derive` gives
     each customer event by event, as aggregates over the fact tables (the customers' first
-    orders set as `set_first_orders` does); the visits' and plan items' flows and visited
-    customers likewise. A replay from zero and a rebuild give the same rows."""
+    orders set as `set_first_orders` does, their last visits as `mark_visited` does); the
+    visits' and plan items' flows and visited customers likewise. A replay from zero and a
+    rebuild give the same rows."""
     await repository.clear(session)
     await repository.rebuild_first_orders(session)
+    await facts.mark_visited(session, None)
     await repository.rebuild_customer_flows(session, window)
     await repository.rebuild_customer_periods(session)
     await repository.rebuild_visit_flows(session)
