@@ -709,7 +709,7 @@ def _reengaged(scope: AnyScope, period: Span) -> Any:
     v = VISITS.c
     # The statuses written out, as the partial indexes `ix_visits_reengaged_*` name them: a
     # plan made once for every value of bound ones could not use those indexes.
-    statuses = sa.bindparam(
+    statuses: Col = sa.bindparam(
         "reengaged_statuses", list(REENGAGED_STATUSES), expanding=True, literal_execute=True
     )
     return (
