@@ -726,7 +726,9 @@ def _ordered_after(reengaged: Any, period: Span) -> sa.ColumnElement[bool]:
         sa.select(sa.literal(1))
         .where(
             o.customer_id == reengaged.c.customer_id,
-            o.cancelled.is_(False),
+            # As a live-orders partial index (`WHERE NOT cancelled`) is written, so that one
+            # can answer this from the index alone (`IS false` does not prove its condition).
+            sa.not_(o.cancelled),
             o.day >= reengaged.c.first_day,
             o.day < period.end,
         )
