@@ -174,6 +174,18 @@ VISITS = sa.Table(
         postgresql_include=["rep_id", "team_id", "region", "customer_id"],
         postgresql_where=sa.text("customer_status IN ('dormant', 'lost')"),
     ),
+    # A rep's or a team's re-engaging visits of a period, from a small index alone (the
+    # company's above holds every scope's: a rep would read them all).
+    *[
+        sa.Index(
+            f"ix_visits_reengaged_{name}_day",
+            key,
+            "day",
+            postgresql_include=["customer_id"],
+            postgresql_where=sa.text("customer_status IN ('dormant', 'lost')"),
+        )
+        for name, key in (("rep", "rep_id"), ("team", "team_id"))
+    ],
     # The few visits that brought news or feedback, by team and day.
     sa.Index(
         "ix_visits_remarks_team_day",

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.facts.events import REENGAGED_STATUSES
@@ -220,16 +221,22 @@ def _daily_scope(scope: AnyScope) -> tuple[sa.Table, sa.ColumnElement[bool]]:
     return table, sa.true()
 
 
+def _total(t: Any, name: str) -> Any:
+    return sa.func.coalesce(sa.func.sum(t[name]), 0).label(name)
+
+
 def rolled_up(scope: AnyScope, period: Span) -> Row:
     """The period's flows (its days summed) and the counts at its end (every change before
-    its end summed), from the daily rollups."""
+    its end summed), from the daily rollups: two scans, the period's days from the table and
+    the changes before its end from the index that holds them (`ix_daily_*_at_end`)."""
     table, where = _daily_scope(scope)
     t = table.c
     # A region's plan items are asked of the facts (a plan belongs to a rep, not a region).
     names = [m for m in FLOWS if scope.kind != "region" or not m.startswith("plan_")]
-    flows = [_flow(t, m, period) for m in names]
-    at_end = [sa.func.coalesce(sa.func.sum(t[m]), 0).label(m) for m in POINT_IN_TIME]
-    return sa.select(*flows, *at_end).where(where, t.day < period.end)
+    flows = sa.select(*[_total(t, m) for m in names]).where(where, within(t.day, period))
+    at_end = sa.select(*[_total(t, m) for m in POINT_IN_TIME]).where(where, t.day < period.end)
+    f, a = flows.subquery("flows"), at_end.subquery("at_end")
+    return sa.select(*f.c, *a.c).select_from(f.join(a, sa.true()))
 
 
 def _flow(t: Any, name: str, period: Span) -> Any:
@@ -296,9 +303,16 @@ def share_above(scope: ScopeParams, period: PeriodParams, directory: Directory, 
     tree = sa.select(top.c.id).where(top.c.id.is_not(None)).cte(f"{name}_tree", recursive=True)
     tree = tree.union(sa.select(teams.id).where(teams.parent_id == tree.c.id))
     d = DAILY_TEAMS.c
+    # Team by team from `ix_daily_teams_at_end` (as a semi-join it scans every team's days).
+    per_team = (
+        sa.select(sa.func.sum(d.active).label("active"))
+        .where(d.team_id == tree.c.id, d.day < period.end)
+        .lateral(f"{name}_active")
+    )
+    # A sum of the teams' sums (bigint) is numeric: a count again, as the company's is.
     below = (
-        sa.select(sa.func.coalesce(sa.func.sum(d.active), 0))
-        .where(d.team_id.in_(sa.select(tree.c.id)), d.day < period.end)
+        sa.select(sa.cast(sa.func.coalesce(sa.func.sum(per_team.c.active), 0), sa.BigInteger))
+        .select_from(tree.join(per_team, sa.true()))
         .scalar_subquery()
     )
     team_id = sa.select(top.c.id).scalar_subquery()
@@ -562,6 +576,8 @@ def distinct_from_facts(
             .scalar_subquery()
         )
     sales = _customer_sales(scope, period)
+    if rolled_up:
+        return _sales_counted(visited, sales, share)
     ranked = sa.select(
         sales.c.amount,
         sales.c.repeat,
@@ -575,6 +591,28 @@ def distinct_from_facts(
         sa.func.count().filter(ranked.c.repeat).label("repeat_customers"),
         sa.func.coalesce(sa.func.sum(ranked.c.amount).filter(top), 0).label("top_amount"),
     ).select_from(ranked)
+
+
+def _sales_counted(visited: Any, sales: Any, share: Decimal | Col) -> Row:
+    """`distinct_from_facts`'s customers with orders counted in one aggregate, the top ones'
+    amount from their amounts in order (a sort of bare amounts; which of two equal amounts
+    is the top's does not change the sum). The plain aggregate ranks the customers instead
+    (the definition, kept as the baseline)."""
+    amounts = sa.func.array_agg(aggregate_order_by(sales.c.amount, sales.c.amount.desc()))
+    counted = sa.select(
+        sa.func.count().label("customers"),
+        sa.func.count().filter(sales.c.repeat).label("repeat"),
+        sa.type_coerce(amounts, ARRAY(sa.Numeric)).label("amounts"),
+    ).subquery("counted")
+    top_n = sa.cast(sa.func.ceil(counted.c.customers * share), sa.Integer)
+    top = sa.func.unnest(counted.c.amounts[1:top_n]).table_valued("amount").render_derived("top")
+    top_amount = sa.select(sa.func.coalesce(sa.func.sum(top.c.amount), 0)).scalar_subquery()
+    return sa.select(
+        visited.label("visited_customers"),
+        counted.c.customers.label("ordering_customers"),
+        counted.c.repeat.label("repeat_customers"),
+        top_amount.label("top_amount"),
+    ).select_from(counted)
 
 
 # --- shared by both paths: small tables ------------------------------------------------------
@@ -669,9 +707,14 @@ def _reengaged(scope: AnyScope, period: Span) -> Any:
     """Customers re-engaged in the period (a completed visit while dormant or lost), with the
     day of their first such visit."""
     v = VISITS.c
+    # The statuses written out, as the partial indexes `ix_visits_reengaged_*` name them: a
+    # plan made once for every value of bound ones could not use those indexes.
+    statuses: Col = sa.bindparam(
+        "reengaged_statuses", list(REENGAGED_STATUSES), expanding=True, literal_execute=True
+    )
     return (
         sa.select(v.customer_id, sa.func.min(v.day).label("first_day"))
-        .where(_visits(scope, period), v.customer_status.in_(REENGAGED_STATUSES))
+        .where(_visits(scope, period), v.customer_status.in_(statuses))
         .group_by(v.customer_id)
         .subquery("reengaged")
     )
@@ -683,7 +726,9 @@ def _ordered_after(reengaged: Any, period: Span) -> sa.ColumnElement[bool]:
         sa.select(sa.literal(1))
         .where(
             o.customer_id == reengaged.c.customer_id,
-            o.cancelled.is_(False),
+            # As a live-orders partial index (`WHERE NOT cancelled`) is written, so that one
+            # can answer this from the index alone (`IS false` does not prove its condition).
+            sa.not_(o.cancelled),
             o.day >= reengaged.c.first_day,
             o.day < period.end,
         )
