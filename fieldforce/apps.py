@@ -17,6 +17,13 @@ class AppInfo:
     default_port: int
     # uvicorn's `--http`: its httptools implementation (the parser the gateway's pool uses too).
     http_protocol: str = "httptools"
+    # uvicorn's `--timeout-keep-alive`: how long an idle client connection is kept. A server
+    # that closes an idle connection races the client's next request on it (the client reads
+    # "disconnected without a response"); the side that closes first must be the client. The
+    # services' only clients are the gateway's pools, which drop a connection after 4 s, so
+    # uvicorn's 5 s does; the gateway's clients are browsers, SDKs (httpx keeps 5 s) and load
+    # balancers (60 s idle is common), so it keeps theirs longer than any of them.
+    keep_alive_seconds: int = 5
 
     @property
     def factory(self) -> str:
@@ -33,7 +40,7 @@ class AppInfo:
         return f"{self.name.upper()}_"
 
 
-GATEWAY = AppInfo("gateway", "gateway", "identity", 8000)
+GATEWAY = AppInfo("gateway", "gateway", "identity", 8000, keep_alive_seconds=75)
 SERVICES = (
     AppInfo("customers", "customers", "customers", 8001),
     AppInfo("visits", "visits", "visits", 8002),

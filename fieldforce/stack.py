@@ -123,6 +123,8 @@ class Stack:
             "--no-proxy-headers",
             "--timeout-graceful-shutdown",
             "5",
+            "--timeout-keep-alive",
+            str(app.keep_alive_seconds),
         ]
         with sock, log_path.open("ab") as log:
             process = subprocess.Popen(

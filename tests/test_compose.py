@@ -688,3 +688,5 @@ def test_entrypoint_serves_each_app_with_its_protocol(app: AppInfo, tmp_path: Pa
     assert args[args.index("--port") + 1] == str(app.default_port)
     # X-Forwarded-For is judged by the gateway (GATEWAY_TRUSTED_PROXIES), never by uvicorn.
     assert "--no-proxy-headers" in args
+    # The gateway outlasts its clients' idle timeouts, so that they close first.
+    assert args[args.index("--timeout-keep-alive") + 1] == str(app.keep_alive_seconds)

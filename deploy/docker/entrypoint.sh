@@ -35,9 +35,13 @@ fi
 # One process per container: prometheus-client keeps metrics in process memory, so scale out
 # with more replicas, not more workers. X-Forwarded-For is the gateway's to judge
 # (GATEWAY_TRUSTED_PROXIES), not uvicorn's: --no-proxy-headers.
+# Idle client connections: the gateway keeps them past its clients' and load balancers' own
+# idle timeouts, so that they close first (fieldforce/apps.py, `keep_alive_seconds`).
+if [ "$APP" = gateway ]; then keep_alive_default=75; else keep_alive_default=5; fi
 exec uvicorn --factory "${APP}.main:create_app" \
     --host 0.0.0.0 --port "$PORT" \
     --http httptools \
     --no-access-log \
     --no-proxy-headers \
-    --timeout-graceful-shutdown "${GRACEFUL_SHUTDOWN_SECONDS:-10}"
+    --timeout-graceful-shutdown "${GRACEFUL_SHUTDOWN_SECONDS:-10}" \
+    --timeout-keep-alive "${KEEP_ALIVE_SECONDS:-$keep_alive_default}"
