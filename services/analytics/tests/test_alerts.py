@@ -269,6 +269,15 @@ async def test_an_events_rules_run_as_one_statement_and_see_a_changed_rule(svc, 
             found: dict[str, Any] = await evaluator.evaluate(session, ctx, touched, now=NOW)
         return found
 
+    async def floor(value: int, *, version: int) -> None:
+        put = await svc.put(
+            f"{ALERTS}/rules/{RULE}",
+            json={"thresholds": {"floor": value}},
+            headers={"If-Match": f'"{version}"'},
+            as_=org.admin,
+        )
+        assert put.status_code == 200, put.text
+
     engine = app.state.db.engine.sync_engine
     sa.event.listen(engine, "before_cursor_execute", executed)
     try:
@@ -280,13 +289,7 @@ async def test_an_events_rules_run_as_one_statement_and_see_a_changed_rule(svc, 
         }
         # The company's floor lowered under the customer's score: the evaluation finds the
         # rules changed (nothing written), reads them and runs again; the alert ends.
-        put = await svc.put(
-            f"{ALERTS}/rules/{RULE}",
-            json={"thresholds": {"floor": 30}},
-            headers={"If-Match": '"1"'},
-            as_=org.admin,
-        )
-        assert put.status_code == 200, put.text
+        await floor(30, version=1)
         changed = await evaluated()
         assert len(run) == 3  # the stale evaluation, the rules, again
         assert changed[RULE] == {"raised": 0, "resolved": 1}
@@ -294,13 +297,7 @@ async def test_an_events_rules_run_as_one_statement_and_see_a_changed_rule(svc, 
         assert subjects(await alerts(svc, org.admin, status="open"), RULE) == {}
 
         # The floor back above the score, two customers touched: the alert is raised again.
-        put = await svc.put(
-            f"{ALERTS}/rules/{RULE}",
-            json={"thresholds": {"floor": 60}},
-            headers={"If-Match": '"2"'},
-            as_=org.admin,
-        )
-        assert put.status_code == 200, put.text
+        await floor(60, version=2)
         touched = Subjects(customers={uuid.UUID(low["id"]), uuid.UUID(other["id"])})
         both = await evaluated()
         assert len(run) == 4  # the plan setting, the stale evaluation, the rules, again
