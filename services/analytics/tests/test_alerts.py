@@ -238,11 +238,13 @@ async def test_an_a_level_customer_with_incomplete_data_below_the_floor(svc, org
 
 
 async def test_an_events_rules_run_as_one_statement_and_see_a_changed_rule(svc, org):
-    """The rules as stored are read once; each evaluation then runs as one statement (after
-    the transaction's plan setting) that checks they did not change (and reads them again
-    when they did)."""
+    """The rules as stored are read once; each evaluation then runs as one statement that
+    checks they did not change (and reads them again when they did). One subject's is that
+    statement alone; several subjects' (an array of ids) follows the transaction's plan
+    setting."""
     w = World(org)
     low = await new_customer(svc, w, "low", "rep_a", level="A")
+    other = await new_customer(svc, w, "other", "rep_a", level="B")
     await announce(
         svc,
         "customers",
@@ -267,31 +269,43 @@ async def test_an_events_rules_run_as_one_statement_and_see_a_changed_rule(svc, 
             found: dict[str, Any] = await evaluator.evaluate(session, ctx, touched, now=NOW)
         return found
 
+    async def floor(value: int, *, version: int) -> None:
+        put = await svc.put(
+            f"{ALERTS}/rules/{RULE}",
+            json={"thresholds": {"floor": value}},
+            headers={"If-Match": f'"{version}"'},
+            as_=org.admin,
+        )
+        assert put.status_code == 200, put.text
+
     engine = app.state.db.engine.sync_engine
     sa.event.listen(engine, "before_cursor_execute", executed)
     try:
         same = await evaluated()
-        assert len(run) == 2  # the plan setting, the evaluation
+        assert len(run) == 1  # the evaluation
         assert same == {
             RULE: {"raised": 0, "resolved": 0},
             "churn_risk": {"raised": 0, "resolved": 0},
         }
         # The company's floor lowered under the customer's score: the evaluation finds the
         # rules changed (nothing written), reads them and runs again; the alert ends.
-        put = await svc.put(
-            f"{ALERTS}/rules/{RULE}",
-            json={"thresholds": {"floor": 30}},
-            headers={"If-Match": '"1"'},
-            as_=org.admin,
-        )
-        assert put.status_code == 200, put.text
+        await floor(30, version=1)
         changed = await evaluated()
-        assert len(run) == 4  # the plan setting, the stale evaluation, the rules, again
+        assert len(run) == 3  # the stale evaluation, the rules, again
         assert changed[RULE] == {"raised": 0, "resolved": 1}
+        assert (await evaluated())[RULE] == {"raised": 0, "resolved": 0} and len(run) == 1
+        assert subjects(await alerts(svc, org.admin, status="open"), RULE) == {}
+
+        # The floor back above the score, two customers touched: the alert is raised again.
+        await floor(60, version=2)
+        touched = Subjects(customers={uuid.UUID(low["id"]), uuid.UUID(other["id"])})
+        both = await evaluated()
+        assert len(run) == 4  # the plan setting, the stale evaluation, the rules, again
+        assert both[RULE] == {"raised": 1, "resolved": 0}
         assert (await evaluated())[RULE] == {"raised": 0, "resolved": 0} and len(run) == 2
     finally:
         sa.event.remove(engine, "before_cursor_execute", executed)
-    assert subjects(await alerts(svc, org.admin, status="open"), RULE) == {}
+    assert set(subjects(await alerts(svc, org.admin, status="open"), RULE)) == {low["id"]}
 
 
 # --- stalled opportunities ---------------------------------------------------------------------

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 import sqlalchemy as sa
@@ -155,15 +156,40 @@ def _days_before(day: date, days: Col) -> Col:
     return sa.cast(sa.literal(day, sa.Date) - days, sa.Date)
 
 
+class Narrowing(Enum):
+    """How an evaluation narrowed to some subjects binds them (None: every subject). One
+    subject is one scalar parameter: the generic plan is estimated as each run's custom plan
+    is, so PostgreSQL settles on it by itself after a few runs. Several are one array
+    parameter (the statement's text the same for any number of them), whose generic plan is
+    estimated for ten: PostgreSQL then keeps planning it for each run unless told otherwise
+    (`prefer_generic_plans`)."""
+
+    one = "one"
+    some = "some"
+
+
+def narrowing(ids: Sized) -> Narrowing:
+    return Narrowing.one if len(ids) == 1 else Narrowing.some
+
+
 def ids_param(kind: SubjectKind) -> str:
     """The name of the parameter carrying the subjects of `kind` an evaluation is narrowed to."""
     return f"ids_{kind.value}"
 
 
-def narrowed_to(column: Col, kind: SubjectKind) -> sa.ColumnElement[bool]:
-    """`column` among the subjects of `kind` given at run time (one array parameter: the
-    statement's text, hence its prepared plan, is the same for any number of subjects)."""
+def narrowed_to(column: Col, kind: SubjectKind, narrowed: Narrowing) -> sa.ColumnElement[bool]:
+    """`column` among the subjects of `kind` given at run time (`Narrowing`)."""
+    if narrowed is Narrowing.one:
+        return column == sa.bindparam(ids_param(kind), type_=sa.Uuid)
     return column == sa.any_(sa.bindparam(ids_param(kind), type_=ARRAY(sa.Uuid)))
+
+
+def subject_params(kind: SubjectKind, ids: Sequence[uuid.UUID]) -> dict[str, Any]:
+    """The parameters of an evaluation narrowed to `ids` of `kind` (`narrowed_to`), and of its
+    resolve, which compares them as text with the alerts' subject ids."""
+    if narrowing(ids) is Narrowing.one:
+        return {ids_param(kind): ids[0], _subject_ids(kind): str(ids[0])}
+    return {ids_param(kind): list(ids), _subject_ids(kind): [str(i) for i in ids]}
 
 
 def _among(column: Col, values: Sequence[str]) -> sa.ColumnElement[bool]:
@@ -177,12 +203,12 @@ def _not_among(column: Col, values: Sequence[str]) -> sa.ColumnElement[bool]:
     return column != sa.all_(sa.literal(list(values), ARRAY(sa.Text)))
 
 
-def neglect_over_visit(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
+def neglect_over_visit(cfg: RuleConfig, today: date, narrowed: Narrowing | None) -> Any:
     u = USERS.c
     first = today - timedelta(days=OVER_VISIT_WINDOW_DAYS - 1)
     where = [V.day >= first, V.day <= today]
     if narrowed:
-        where.append(narrowed_to(V.rep_id, SubjectKind.rep))
+        where.append(narrowed_to(V.rep_id, SubjectKind.rep, narrowed))
     # A rep's visits per customer, counted from the visits index alone; only the customers
     # past the lowest threshold of any team are looked up (their level, the rep's team).
     counted = (
@@ -297,7 +323,7 @@ def low_daily_visits(
     working_days: int,
     starts: datetime,
     ends: datetime,
-    narrowed: bool,
+    narrowed: Narrowing | None,
 ) -> Any:
     """The reps of the week (members as reps at any moment of it, as part 1 counts them) whose
     completed visits over the week's working days fall below the floor."""
@@ -308,7 +334,7 @@ def low_daily_visits(
         sa.or_(m.valid_to.is_(None), m.valid_to > starts),
     ]
     if narrowed:
-        where.append(narrowed_to(m.user_id, SubjectKind.rep))
+        where.append(narrowed_to(m.user_id, SubjectKind.rep, narrowed))
     members = sa.select(m.user_id.label("rep_id")).where(*where).distinct().subquery("members")
     visits = sa.func.coalesce(
         sa.select(sa.func.sum(d.visits))
@@ -379,7 +405,7 @@ def _customer_hit(figures: Col) -> list[Any]:
     )
 
 
-def incomplete_key_customer(cfg: RuleConfig, narrowed: bool) -> Any:
+def incomplete_key_customer(cfg: RuleConfig, narrowed: Narrowing | None) -> Any:
     floor = cfg.param("floor", C.team_id)
     score = sa.func.coalesce(C.quality_score, 0)
     where = [
@@ -390,18 +416,18 @@ def incomplete_key_customer(cfg: RuleConfig, narrowed: bool) -> Any:
         cfg.enabled_for(C.team_id),
     ]
     if narrowed:
-        where.append(narrowed_to(C.id, SubjectKind.customer))
+        where.append(narrowed_to(C.id, SubjectKind.customer, narrowed))
     figures = _obj(quality_score=C.quality_score, floor=floor, level=C.level)
     return sa.select(*_customer_hit(figures)).where(*where)
 
 
-def churn_risk(cfg: RuleConfig, today: date, narrowed: bool) -> Any:
+def churn_risk(cfg: RuleConfig, today: date, narrowed: Narrowing | None) -> Any:
     """Order days per customer → the intervals between them → their median; the gap since
     the last order against it."""
     # NOT cancelled, as the live orders' index (ix_orders_live_customer_day) is written.
     where = [sa.not_(OD.cancelled), OD.day <= today]
     if narrowed:
-        where.append(narrowed_to(OD.customer_id, SubjectKind.customer))
+        where.append(narrowed_to(OD.customer_id, SubjectKind.customer, narrowed))
     days = sa.select(OD.customer_id, OD.day).where(*where).distinct().subquery("order_days")
     gaps = sa.select(
         days.c.customer_id,
@@ -448,7 +474,7 @@ def stalled_opportunity(
     today: date,
     start_of_today: datetime,
     usual_cycle: Decimal | None,
-    narrowed: bool,
+    narrowed: Narrowing | None,
 ) -> Any:
     P = OPPORTUNITIES.c
     usual: Col = (
@@ -460,7 +486,7 @@ def stalled_opportunity(
     age = sa.extract("epoch", sa.literal(start_of_today) - P.created_at) / 86400
     where = [_not_among(P.stage, CLOSED_STAGES), age > factor * usual, cfg.enabled_for(P.team_id)]
     if narrowed:
-        where.append(narrowed_to(P.id, SubjectKind.opportunity))
+        where.append(narrowed_to(P.id, SubjectKind.opportunity, narrowed))
     figures = _obj(
         days_open=sa.func.floor(age),
         usual_cycle_days=usual,
@@ -515,12 +541,12 @@ async def rules_as_stored(session: AsyncSession) -> tuple[str, list[Any]]:
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """A rule of an evaluation statement: its hits (a statement of `_hit`'s columns) and the
-    kind of subject they are narrowed to (None: every subject)."""
+    """A rule of an evaluation statement: its hits (a statement of `_hit`'s columns) and how
+    they are narrowed to the rule's kind of subject (None: every subject)."""
 
     rule: Rule
     hits: Any
-    narrowed: SubjectKind | None
+    narrowed: Narrowing | None
 
 
 def _subject_ids(kind: SubjectKind) -> str:
@@ -629,8 +655,10 @@ def _resolve(spec: Recorded, hits: Any, now: Any, current: Any, n: int) -> Any:
         A.subject_kind == SUBJECT[spec.rule].value,
         A.resolved_at.is_(None),
     ]
-    if spec.narrowed is not None:
-        texts = sa.bindparam(_subject_ids(spec.narrowed), type_=ARRAY(sa.Text))
+    if spec.narrowed is Narrowing.one:
+        live.append(A.subject_id == sa.bindparam(_subject_ids(SUBJECT[spec.rule]), type_=sa.Text))
+    elif spec.narrowed is Narrowing.some:
+        texts = sa.bindparam(_subject_ids(SUBJECT[spec.rule]), type_=ARRAY(sa.Text))
         live.append(A.subject_id == sa.any_(texts))
     ended = sa.except_(sa.select(A.subject_id).where(*live), sa.select(hits.c.subject_id)).cte(
         f"ended_{n}"
@@ -652,10 +680,11 @@ _GENERIC_PLANS = sa.select(sa.func.set_config("plan_cache_mode", "force_generic_
 
 
 async def prefer_generic_plans(session: AsyncSession) -> None:
-    """Until the transaction ends, run prepared statements on their generic plan. An event's
-    evaluation statement is large: planning it for each run's subjects (PostgreSQL keeps
-    doing so for some) costs the database more than running it, and its narrowed plans do
-    not depend on which subjects."""
+    """Until the transaction ends, run prepared statements on their generic plan: for an
+    evaluation of several subjects (`Narrowing.some`), which PostgreSQL would otherwise plan
+    again for each run's ids. It is large: planning it costs the database more than running
+    it, and its narrowed plans do not depend on which subjects. (One subject's statement
+    needs no telling, `Narrowing`: no round trip of its own.)"""
     await session.execute(_GENERIC_PLANS)
 
 
@@ -677,8 +706,7 @@ async def record(
         "written": utcnow(),
     }
     for kind, ids in subjects.items():
-        params[ids_param(kind)] = list(ids)
-        params[_subject_ids(kind)] = [str(i) for i in ids]
+        params |= subject_params(kind, ids)
     row = (await session.execute(statement, params)).one()
     if not row.current:
         return None
@@ -687,12 +715,15 @@ async def record(
 
 
 async def count_hits(
-    session: AsyncSession, hits: Any, subjects: Sequence[uuid.UUID] | None = None
+    session: AsyncSession,
+    hits: Any,
+    kind: SubjectKind | None = None,
+    subjects: Sequence[uuid.UUID] | None = None,
 ) -> int:
     """How many subjects a rule's statement finds (the benchmark's baseline)."""
     sub = hits.subquery("hits")
     stmt = sa.select(sa.func.count()).select_from(sub)
-    params = {} if subjects is None else {ids_param(k): list(subjects) for k in SubjectKind}
+    params = {} if kind is None or subjects is None else subject_params(kind, subjects)
     return int((await session.execute(stmt, params)).scalar_one())
 
 

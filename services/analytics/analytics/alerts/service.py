@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.alerts import events, repository, rules
 from analytics.alerts.exceptions import AlertNotFound, AlertResolved
-from analytics.alerts.repository import RuleConfig
+from analytics.alerts.repository import Narrowing, RuleConfig
 from analytics.alerts.rules import Rule, SubjectKind
 from analytics.alerts.schemas import AlertListQuery, Decision, RulePut
 from analytics.facts import events as feeds
@@ -87,14 +87,15 @@ def read(row: Any) -> dict[str, Any]:
 @dataclass(frozen=True, slots=True)
 class Plan:
     """One rule of an evaluation: how to build its hits (`hits()`), the kind of subject it is
-    narrowed to and their ids (None: every subject), and the key its built statements are
-    kept under (None: built each time, e.g. hits computed in Python)."""
+    narrowed to, their ids and how they are bound (None: every subject), and the key its
+    built statements are kept under (None: built each time, e.g. hits computed in Python)."""
 
     rule: Rule
     hits: Any
     kind: SubjectKind | None
     ids: list[uuid.UUID] | None
     key: tuple[Any, ...] | None
+    narrowed: Narrowing | None = None
 
 
 class Evaluator:
@@ -142,12 +143,14 @@ class Evaluator:
         every = subjects is None
         if every or self._rules is None:
             self._rules = await stored_configs(session)
-        if not every:
-            await repository.prefer_generic_plans(session)
+        generic = False
         summary: dict[str, dict[str, int]] = {}
         for _ in range(self.ATTEMPTS):
             fingerprint, cfgs = self._rules
             plans = list((await self.statements(session, ctx, cfgs, today, subjects)).values())
+            if not generic and any(p.narrowed is Narrowing.some for p in plans):
+                await repository.prefer_generic_plans(session)
+                generic = True
             groups = [[p] for p in plans] if every else [plans]
             for group in filter(None, groups):
                 counts = await repository.record(
@@ -178,7 +181,7 @@ class Evaluator:
         outbox = outbox_table(session)
 
         def build() -> Any:
-            recorded = [repository.Recorded(p.rule, p.hits(), p.kind) for p in plans]
+            recorded = [repository.Recorded(p.rule, p.hits(), p.narrowed) for p in plans]
             return repository.evaluation(recorded, outbox)
 
         keys = tuple(p.key for p in plans)
@@ -205,17 +208,20 @@ class Evaluator:
         every = subjects is None
         out: dict[Rule, Plan] = {}
 
+        def how(ids: set[uuid.UUID] | None) -> Narrowing | None:
+            return None if ids is None else r.narrowing(ids)
+
         def plan(rule: Rule, build: Any, ids: set[uuid.UUID] | None, *extra: Any) -> None:
             kind = None if every else rules.SUBJECT[rule]
             chosen = None if ids is None else sorted(ids)
-            out[rule] = Plan(rule, build, kind, chosen, (rule, today, every, *extra))
+            out[rule] = Plan(rule, build, kind, chosen, (rule, today, how(ids), *extra), how(ids))
 
         reps = None if subjects is None else subjects.reps
         customers = None if subjects is None else subjects.customers
         opportunities = None if subjects is None else subjects.opportunities
         if every or reps:
             cfg = cfgs[Rule.neglect_over_visit]
-            plan(Rule.neglect_over_visit, lambda: r.neglect_over_visit(cfg, today, not every), reps)
+            plan(Rule.neglect_over_visit, lambda: r.neglect_over_visit(cfg, today, how(reps)), reps)
             low = cfgs[Rule.low_daily_visits]
             week = containing("week", today - timedelta(days=7))
             plan(
@@ -228,7 +234,7 @@ class Evaluator:
                     ctx.calendar.working_days(week),
                     ctx.calendar.start(week.start),
                     ctx.calendar.start(week.end),
-                    not every,
+                    how(reps),
                 ),
                 reps,
             )
@@ -241,17 +247,17 @@ class Evaluator:
             quality, churn = cfgs[Rule.incomplete_key_customer], cfgs[Rule.churn_risk]
             plan(
                 Rule.incomplete_key_customer,
-                lambda: r.incomplete_key_customer(quality, not every),
+                lambda: r.incomplete_key_customer(quality, how(customers)),
                 customers,
             )
-            plan(Rule.churn_risk, lambda: r.churn_risk(churn, today, not every), customers)
+            plan(Rule.churn_risk, lambda: r.churn_risk(churn, today, how(customers)), customers)
         if every or opportunities:
             stalled = cfgs[Rule.stalled_opportunity]
             cycle = await self.usual_cycle(session, stalled, today, fresh=every)
             plan(
                 Rule.stalled_opportunity,
                 lambda: r.stalled_opportunity(
-                    stalled, today, ctx.calendar.start(today), cycle, not every
+                    stalled, today, ctx.calendar.start(today), cycle, how(opportunities)
                 ),
                 opportunities,
                 cycle,
