@@ -63,8 +63,8 @@ from servicekit.normalize import MatchKeys
 
 T = TypeVar("T")
 MAX_ROWS = 10_000
-_validate = LeadIn.__pydantic_validator__.validate_python
-_validate_clean = CleanLeadIn.__pydantic_validator__.validate_python
+_validate: Callable[[Any], LeadIn] = LeadIn.__pydantic_validator__.validate_python
+_validate_clean: Callable[[Any], LeadIn] = CleanLeadIn.__pydantic_validator__.validate_python
 _EVALUATION = "evaluation."
 NEEDS_A_NAME = "a new lead needs its company or its contact_name"
 _ATTRIBUTES = "attributes."
