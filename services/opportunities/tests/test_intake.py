@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import orjson
+
+from servicekit.inputs import may_hold_refusals
 from servicekit.testing.tokens import make_principal
 
 LEADS = "/api/v1/leads"
@@ -133,6 +136,48 @@ async def test_the_same_leads_pushed_concurrently_are_one_lead_each(opportunitie
     assert await count_leads(svc) == 50
     received = [e for e in await svc.events({"lead.received"})]
     assert len(received) == 50
+
+
+async def test_rows_of_a_body_without_unstorable_values_are_checked_as_strictly(opportunities):
+    """A body that cannot hold a refused value (no U+0000, no surrogate, no NaN, no huge
+    number anywhere) is validated the quick way; its rows get the same checks and the same
+    errors as the rows of a body that may."""
+    svc = opportunities
+    rows = [
+        {"source": "web_form", "company": "Fine", "attributes": {"campaign": "c1", "n": 12}},
+        {"source": "web_form", "company": "Deep", "attributes": {"a": {"b": {"c": {"d": {}}}}}},
+        {"source": "web_form", "company": "Deeper", "attributes": {"a": [[{"b": [[{}]]}]]}},
+        {"source": "web_form", "company": "Wide", "attributes": {"n": 2**55}},
+        {"source": "web_form", "company": "Far", "attributes": {"ratio": 1.5e20}},
+        {"source": "web_form", "company": "Large", "attributes": {"text": "x" * 9000}},
+        {"source": "web_form", "company": "Brackets", "attributes": {"t": "[[[{{{ ok 1e9"}},
+        {"source": "web_form", "company": "Two", "email": "nope", "attributes": {"a": 2**56}},
+        {"source": "web_form", "company": "   "},
+    ]
+    clean = orjson.dumps({"rows": rows})
+    suspect = orjson.dumps({"rows": [*rows, {"source": "web_form", "company": "N\x00L"}]})
+    assert not may_hold_refusals(clean) and may_hold_refusals(suspect)
+    answers = []
+    for body in (clean, suspect):
+        resp = await svc.post(
+            LEADS + "/bulk",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            as_=WRITER,
+        )
+        assert resp.status_code == 200, resp.text
+        answers.append(resp.json()["results"][: len(rows)])
+    quick, walked = answers
+    outcomes = ["created", "created", "error", "error", "error", "error", "created"]
+    assert [r["outcome"] for r in quick] == [*outcomes, "error", "error"]
+    # The same error texts either way, every error of a row named.
+    assert [r["error"] for r in quick] == [r["error"] for r in walked]
+    errors = [r["error"] for r in quick]
+    assert "nests deeper" in errors[2] and "beyond" in errors[3] and "beyond" in errors[4]
+    assert "larger than 8192 bytes" in errors[5]
+    assert "email" in errors[7] and "attributes" in errors[7] and "company" in errors[8]
+    kept = await svc.lead(quick[6]["id"], as_=READER)
+    assert kept["attributes"] == {"t": "[[[{{{ ok 1e9"}
 
 
 async def test_a_retried_bulk_call_with_its_idempotency_key_changes_nothing(opportunities):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +30,12 @@ from opportunities.config import Settings
 from opportunities.leads import events, repository
 from opportunities.leads.access import require_write
 from opportunities.leads.exceptions import WrongState
-from opportunities.leads.schemas import LeadIn
+from opportunities.leads.schemas import (
+    ATTRIBUTES_MAX_BYTES,
+    ATTRIBUTES_MAX_DEPTH,
+    CleanLeadIn,
+    LeadIn,
+)
 from opportunities.leads.service import (
     CLOSED,
     CONTACT,
@@ -50,13 +56,15 @@ from servicekit.auth import Principal
 from servicekit.csvfiles import CSV_MEDIA_TYPES, media_type, read_rows
 from servicekit.db import utcnow
 from servicekit.errors import ValidationFailed, validation_text
+from servicekit.fields import json_fits
 from servicekit.ids import ordered_uuids
 from servicekit.inputs import may_hold_refusals, row_refusal
 from servicekit.normalize import MatchKeys
 
 T = TypeVar("T")
 MAX_ROWS = 10_000
-_validate = LeadIn.__pydantic_validator__.validate_python
+_validate: Callable[[Any], LeadIn] = LeadIn.__pydantic_validator__.validate_python
+_validate_clean: Callable[[Any], LeadIn] = CleanLeadIn.__pydantic_validator__.validate_python
 _EVALUATION = "evaluation."
 NEEDS_A_NAME = "a new lead needs its company or its contact_name"
 _ATTRIBUTES = "attributes."
@@ -108,8 +116,10 @@ def _csv_row(record: dict[str, Any]) -> dict[str, Any]:
 def _rows(
     raw: Sequence[Any], settings: Settings, scorers: scoring.Scorers, *, suspect: bool
 ) -> list[_Row]:
-    """`suspect`: the body may hold a value no field can store (each row is looked through;
-    otherwise none is: walking 10,000 rows cost more than validating them)."""
+    """`suspect`: the body may hold a value no field can store (each row is looked through
+    and validated as `LeadIn`; otherwise none is, and the rows are validated as
+    `CleanLeadIn`: walking 10,000 rows, or checking each of their strings, cost more than
+    validating them)."""
     out = []
     sources = frozenset(settings.lead_sources)
     check = InputCheck(scorers.all)
@@ -125,7 +135,7 @@ def _rows(
             out.append(row)
             continue
         try:
-            data = _validate(item)
+            data = _validate(item) if suspect else _validated_clean(item)
         except ValidationError as exc:
             row = _Row(i, None)
             row.fail(validation_text(exc))
@@ -138,6 +148,22 @@ def _rows(
             row.fail("; ".join(f"evaluation.{e}" for e in errors))
         out.append(row)
     return out
+
+
+def _validated_clean(item: dict[str, Any]) -> LeadIn:
+    """A row of a body that holds no refused value, as `LeadIn` would validate it: as
+    `CleanLeadIn` when its attributes certainly pass `LeadIn`'s check, else (and for a row
+    in error, so that its error names everything `LeadIn` finds) as `LeadIn`."""
+    try:
+        data = _validate_clean(item)
+    except ValidationError:
+        return _validate(item)
+    attributes = data.attributes
+    if attributes and not json_fits(
+        orjson.dumps(attributes), max_bytes=ATTRIBUTES_MAX_BYTES, max_depth=ATTRIBUTES_MAX_DEPTH
+    ):
+        return _validate(item)
+    return data
 
 
 def _new_lead(work: Work, data: LeadIn, lead_id: Any) -> dict[str, Any]:
@@ -236,7 +262,8 @@ async def receive(
     await repository.lock_sources(
         session, [r.data.source for r in good if r.data is not None and r.data.external_id]
     )
-    keys = sorted(
+    # Distinct, in no particular order: the statement locks what it finds in id order.
+    keys = list(
         {(r.data.source, r.data.external_id) for r in good if r.data and r.data.external_id}
     )
     known: dict[tuple[str, str], dict[str, Any]] = {

@@ -98,8 +98,8 @@ async def by_keys(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> lis
     if not keys:
         return []
     wanted = sa.select(
-        sa.func.unnest(sa.cast(sa.bindparam("srcs", [k[0] for k in keys]), TEXT_ARRAY)),
-        sa.func.unnest(sa.cast(sa.bindparam("refs", [k[1] for k in keys]), TEXT_ARRAY)),
+        sa.func.unnest(bulk.text_array([k[0] for k in keys])),
+        sa.func.unnest(bulk.text_array([k[1] for k in keys])),
     )
     stmt = (
         sa.select(LEADS)

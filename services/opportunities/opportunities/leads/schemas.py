@@ -61,29 +61,33 @@ class IntakeOutcome(StrEnum):
 
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-ExternalId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NO_NUL
-]
-Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NO_NUL
-]
-Region = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32), NO_NUL
-]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), NO_NUL]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), NO_NUL]
+# Each text field's constraints, shared by its checked type (`NO_NUL`) and the type of the bulk
+# rows of a body that cannot hold a refused value (`CleanLeadIn`).
+_ID = StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+_REGION = StringConstraints(strip_whitespace=True, min_length=1, max_length=32)
+_SHORT = StringConstraints(strip_whitespace=True, max_length=200)
+_LONG = StringConstraints(strip_whitespace=True, max_length=2000)
+_EMAIL = StringConstraints(
+    strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+)
+ExternalId = Annotated[str, _ID, NO_NUL]
+Name = Annotated[str, _ID, NO_NUL]
+Region = Annotated[str, _REGION, NO_NUL]
+ShortText = Annotated[str, _SHORT, NO_NUL]
+LongText = Annotated[str, _LONG, NO_NUL]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), NO_NUL]
 Phone = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^[0-9+()\-. ]*$")
 ]
-Email = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
-    NO_NUL,
-]
+Email = Annotated[str, _EMAIL, NO_NUL]
 # Criterion -> the chosen option (null: not known yet).
 Evaluation = Annotated[dict[Key, Key | None], Field(max_length=30)]
-Attributes = Annotated[dict[str, Any], AfterValidator(json_checker(max_bytes=8192))]
+ATTRIBUTES_MAX_BYTES = 8192
+ATTRIBUTES_MAX_DEPTH = 5
+Attributes = Annotated[
+    dict[str, Any],
+    AfterValidator(json_checker(max_bytes=ATTRIBUTES_MAX_BYTES, max_depth=ATTRIBUTES_MAX_DEPTH)),
+]
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -135,6 +139,23 @@ class LeadIn(_Input):
         if value < EARLIEST or value > utcnow() + timedelta(days=1):
             raise ValueError("must lie between 2000-01-01 and tomorrow")
         return value
+
+
+class CleanLeadIn(LeadIn):
+    """`LeadIn` for a bulk row of a body `servicekit.inputs.may_hold_refusals` cleared (no
+    U+0000, no surrogate, no non-finite number anywhere in it): its text fields skip
+    `NO_NUL`'s Python call (one per string, most of a row's validation) and its attributes
+    the walk of `json_checker`, which intake replaces by `servicekit.fields.json_fits` over
+    the attributes' JSON, validating the row as `LeadIn` when that cannot tell."""
+
+    external_id: Annotated[str, _ID] | None = None
+    company: Annotated[str, _ID] | None = None
+    contact_name: Annotated[str, _ID] | None = None
+    email: Annotated[str, _EMAIL] | None = None
+    region: Annotated[str, _REGION] | None = None
+    industry: Annotated[str, _SHORT] | None = None
+    need: Annotated[str, _LONG] | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
 
 
 class LeadUpdate(_Input):

@@ -6,14 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opportunities.matching.models import CUSTOMER_INDEX
+from servicekit.bulk import text_array
 
 C = CUSTOMER_INDEX.c
-TEXT_ARRAY: Any = ARRAY(sa.Text)
 _COLUMNS = (C.id, C.code, C.normalized_phone, C.normalized_email, C.normalized_name, C.region)
 
 
@@ -37,7 +36,7 @@ async def owner_and_team(session: AsyncSession, customer_id: Any) -> Any:
 
 def _array(values: list[str]) -> sa.ColumnElement[list[str]]:
     # One array parameter per rule, whatever the number of leads in the call.
-    return sa.cast(sa.bindparam(None, values), TEXT_ARRAY)
+    return text_array(values)
 
 
 async def candidates(

@@ -86,22 +86,22 @@ def max_points(criteria: Iterable[Mapping[str, Any]]) -> int:
 
 
 class InputCheck:
-    """`input_errors` for many leads: the known options of every criterion, gathered once."""
+    """`input_errors` for many leads: every known (criterion, option) pair, and each known
+    criterion left open (None), gathered once; a lead's inputs are then one subset test."""
 
     def __init__(self, scorers: Sequence[Scorer]) -> None:
         self.scorers = scorers
-        self.known: dict[str, set[str]] = {}
+        known: set[tuple[str, str | None]] = set()
         for scorer in scorers:
             for criterion in scorer.criteria:
-                self.known.setdefault(criterion.key, set()).update(criterion.points)
+                known.add((criterion.key, None))
+                known.update((criterion.key, option) for option in criterion.points)
+        self.known = frozenset(known)
 
     def errors(self, evaluation: Mapping[str, Any]) -> list[str]:
-        known = self.known
-        for key, value in evaluation.items():
-            options = known.get(key)
-            if options is None or (value is not None and value not in options):
-                return input_errors(self.scorers, evaluation)
-        return []
+        if self.known.issuperset(evaluation.items()):
+            return []
+        return input_errors(self.scorers, evaluation)
 
 
 def input_errors(scorers: Sequence[Scorer], evaluation: Mapping[str, Any]) -> list[str]:
