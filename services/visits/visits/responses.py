@@ -16,12 +16,19 @@ from servicekit.openapi import with_headers
 
 
 def record(
-    model: BaseModel, version: int, *, status: int = 200, location: str | None = None
+    model: BaseModel | Mapping[str, Any],
+    version: int,
+    *,
+    status: int = 200,
+    location: str | None = None,
 ) -> Response:
+    """`model`, or a mapping of its read schema's fields in the schema's order (answered as
+    it is, `docs/anatomy.md`), with its ETag."""
     headers = {"ETag": etag_for(version)}
     if location is not None:
         headers["Location"] = location
-    return json_response(model.model_dump(mode="json"), status, headers)
+    payload = model.model_dump(mode="json") if isinstance(model, BaseModel) else model
+    return json_response(payload, status, headers)
 
 
 def listing(items: Sequence[BaseModel], next_cursor: str | None) -> Response:

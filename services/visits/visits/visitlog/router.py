@@ -51,7 +51,8 @@ async def create_visit(
     body: VisitCreate, session: SessionDep, principal: CurrentPrincipal, settings: SettingsDep
 ) -> Response:
     visit = await service.create(session, principal, settings, body)
-    return record(visit, visit.version, status=201, location=f"{router.prefix}/{visit.id}")
+    location = f"{router.prefix}/{visit['id']}"
+    return record(visit, visit["version"], status=201, location=location)
 
 
 @router.get(

@@ -87,7 +87,12 @@ def answer(row: Any) -> dict[str, Any]:
     field, without building the model: a list answers fifty of them, and validating and
     dumping each cost more than reading the page (`json_response` writes the values the way
     the model dumps them)."""
-    columns = row._mapping
+    return _answer(row._mapping)
+
+
+def _answer(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """A visit's columns (a row's, or those a new visit was written with, with its customer's
+    code and name) as `VisitRead` answers them."""
     lat, lon = columns["check_in_lat"], columns["check_in_lon"]
     nested: dict[str, Any] = {
         "check_in_location": None,
@@ -207,7 +212,8 @@ async def _plan_item(
 
 async def create(
     session: AsyncSession, principal: Principal, settings: Settings, body: VisitCreate
-) -> VisitRead:
+) -> dict[str, Any]:
+    """The new visit, as `VisitRead` answers it."""
     require_write(principal)
     rep = await acting_rep(session, principal, body.rep_id)
     now = utcnow()
@@ -245,11 +251,11 @@ async def create(
     # The customer is read by the statement that writes the visit (its row decides the
     # customer's columns, the distance and the event's customer facts): every other column,
     # the answer and the event's other facts are made here beforehand.
-    visit = _visit(values | _UNREAD, customer_code=None, customer_name=None)
+    visit = values | _UNREAD
     logged = None
     if completed:
         data = _event(visit, None, rep.name, item)
-        (event,) = event_rows(session, [(events.VISIT_COMPLETED, visit.id, data)])
+        (event,) = event_rows(session, [(events.VISIT_COMPLETED, values["id"], data)])
         logged = (_contact(visit), event)
     # Nothing was written before and nothing is after: the one statement is the change.
     await lone_statement(session)
@@ -265,29 +271,33 @@ async def create(
         raise PlanItemTaken(body.plan_item_id) from None
     if row is None:  # nothing was written
         raise UnknownCustomer("customer_id", body.customer_id)
-    return visit.model_copy(update=row._asdict())
+    # Answered as the list answers a stored visit, from the same columns (no model to build).
+    return _answer(visit | row._asdict())
 
 
 # The columns of a new visit its statement takes from the customer's row, until it has.
 _UNREAD = {"customer_status": "", "distance_m": None, "far_from_customer": False}
 
 
-def _contact(visit: VisitRead) -> dict[str, Any]:
+def _contact(visit: Mapping[str, Any]) -> dict[str, Any]:
     return repository.contact_values(
-        visit.customer_id, visit.id, visit.check_in_at, visit.effective, visit.visit_date
-    )
+        visit["customer_id"], visit["id"], visit["check_in_at"], visit["effective"],
+        visit["visit_date"],
+    )  # fmt: skip
 
 
-def _event(visit: VisitRead, customer: Any, rep_name: str | None, item: Any) -> dict[str, Any]:
+def _event(
+    visit: Mapping[str, Any], customer: Any, rep_name: str | None, item: Any
+) -> dict[str, Any]:
     return events.completed(visit, customer, rep_name, item.plan_id if item is not None else None)
 
 
 async def _completed(
     session: AsyncSession, visit: VisitRead, customer: Any, rep_name: str | None, item: Any
 ) -> None:
-    await repository.record_contact(session, _contact(visit))
+    await repository.record_contact(session, _contact(dict(visit)))
     await record_event(
-        session, events.VISIT_COMPLETED, visit.id, _event(visit, customer, rep_name, item)
+        session, events.VISIT_COMPLETED, visit.id, _event(dict(visit), customer, rep_name, item)
     )
 
 
@@ -383,7 +393,7 @@ async def cancel(session: AsyncSession, principal: Principal, row: Any, reason: 
         events.VISIT_CANCELLED,
         visit.id,
         events.cancelled(
-            visit,
+            dict(visit),
             customer,
             await rep_name(session, principal, row.rep_id),
             item.plan_id if item else None,
