@@ -16,7 +16,11 @@ direct side's saturation rate** (BENCH_PACED_FRACTION, default 0.25; several all
 "0.25,0.5"): both sides at that fixed rate (each wrk thread paces its connections with
 lua/paths.lua's `delay()`), the difference of the medians is the latency the gateway adds, as
 proxies' overhead is measured (Envoy's and Kong's benchmarks: below saturation, at a fixed
-rate). That is the goal this benchmark checks.
+rate). That is the goal this benchmark checks. Direct's own p50 drifts between rounds by more
+than that, so the paced part is short rounds interleaved (direct, gateway, floor, direct, floor,
+gateway, direct, ...: BENCH_PACED_PAIRS cycles of BENCH_PACED_ROUND_SECONDS, as long in all as
+three 10 s rounds a side), each hop round paired with the direct rounds either side of it; the
+figure is the median of those paired differences, printed with their spread.
 
 What is reported, not chased: the throughput ratio at saturation (closed loop: every
 connection sends as soon as it has its answer), and the gateway's CPU per forwarded call
@@ -66,7 +70,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.harness import Comparison, Context, RequestSet, Server, call, login
+from bench.harness import (
+    Comparison,
+    Context,
+    PacedHop,
+    RequestSet,
+    Server,
+    call,
+    login,
+    spread,
+)
 from fieldforce.apps import BY_NAME, GATEWAY
 from fieldforce.stack import migrate_all
 from gateway.identity.scopes import ROLE_SCOPES
@@ -75,6 +88,8 @@ from servicekit.auth import Principal
 from servicekit.testing.tokens import INTERNAL_TOKEN_HEADER, make_principal
 
 ADDED_P50_GOAL_MS = 1.0
+# Cycles of interleaved paced rounds (direct, then each hop), BENCH_PACED_PAIRS.
+PACED_PAIRS = 10
 CONNECTIONS = 32
 ADMIN_EMAIL = "bench-admin@example.com"
 FEED_GATEWAY_PATH = "/api/v1/events/customers?limit=1"
@@ -264,47 +279,53 @@ def run(ctx: Context) -> None:
         # one of them on a shared machine.
         direct_rps = statistics.median(c.baseline.median("rps") for c in saturated.values())
         paced: dict[tuple[str, float], Comparison] = {}
+        pairs = _env_int("BENCH_PACED_PAIRS", PACED_PAIRS)
+        round_seconds = _paced_round_seconds(ctx, len(hops), pairs)
         for fraction in _paced_fractions():
-            for hop in hops:
-                # The floor at the same rate: the latency any Python hop adds on this machine.
-                paced[hop.label, fraction] = ctx.compare_paced(
-                    f"{name}@{fraction:g}" + ("" if hop.label == "gateway" else f"-{hop.label}"),
-                    project=hop.server,
-                    baseline=service,
-                    requests=hop.requests,
-                    baseline_requests=direct,
-                    rate=fraction * direct_rps,
-                    added_p50_goal_ms=None if hop.label == "floor" else ADDED_P50_GOAL_MS,
-                )
+            # Short rounds of every hop interleaved with direct's, each paired with its
+            # neighbours; the floor among them: the latency any Python hop adds here.
+            measured = ctx.compare_paced_interleaved(
+                service,
+                direct,
+                [
+                    PacedHop(
+                        f"{name}@{fraction:g}"
+                        + ("" if hop.label == "gateway" else f"-{hop.label}"),
+                        hop.server,
+                        hop.requests,
+                        None if hop.label == "floor" else ADDED_P50_GOAL_MS,
+                    )
+                    for hop in hops
+                ],
+                rate=fraction * direct_rps,
+                pairs=pairs,
+                round_seconds=round_seconds,
+            )
+            for hop, c in zip(hops, measured, strict=True):
+                paced[hop.label, fraction] = c
         _print_record(name, direct_rps, saturated, paced)
         if before is not None:
             # Head to head, rounds alternating: what the change did, under the same load.
-            gateway_side, before_side = hops[0], hops[1]
-            versus = [
-                ctx.compare(
-                    f"{name}-vs-before",
-                    project=gateway,
-                    baseline=before,
-                    requests=gateway_side.requests,
-                    baseline_requests=before_side.requests,
-                )
-            ]
-            versus += [
-                ctx.compare_paced(
-                    f"{name}@{fraction:g}-vs-before",
-                    project=gateway,
-                    baseline=before,
-                    requests=gateway_side.requests,
-                    baseline_requests=before_side.requests,
-                    rate=fraction * direct_rps,
-                )
-                for fraction in _paced_fractions()
-            ]
-            for c in versus:
+            c = ctx.compare(
+                f"{name}-vs-before",
+                project=gateway,
+                baseline=before,
+                requests=hops[0].requests,
+                baseline_requests=hops[1].requests,
+            )
+            print(
+                f"  {c.name}: throughput {c.ratio:.3f} of before's, CPU per call "
+                f"{_us(c.project.cpu_us())} us against {_us(c.baseline.cpu_us())} us",
+                flush=True,
+            )
+            for fraction in _paced_fractions():
+                # At the fixed rate both were measured in the same cycles: paired per cycle.
+                now, then = paced["gateway", fraction].project, paced["before", fraction].project
+                cycles = [a.p50_ms - b.p50_ms for a, b in zip(now.rounds, then.rounds, strict=True)]
                 print(
-                    f"  {c.name}: throughput {c.ratio:.3f} of before's, CPU per call "
-                    f"{c.project.cpu_us()} us against {c.baseline.cpu_us()} us, p50 "
-                    f"{c.added_p50_ms:+.2f} ms, p99 {c.added_p99_ms:+.2f} ms",
+                    f"  {name}@{fraction:g}-vs-before: p50 {statistics.median(cycles):+.2f} ms "
+                    f"(median of {len(cycles)} cycles: {spread(cycles)}), CPU per call "
+                    f"{_us(now.cpu_us())} us against {_us(then.cpu_us())} us",
                     flush=True,
                 )
 
@@ -341,21 +362,25 @@ def _print_record(
     print(f"  {name}: direct saturates at {direct_rps:.0f} req/s", flush=True)
     for (label, fraction), c in paced.items():
         verdict = {None: "the bound", True: "ok", False: "MISSED"}[c.met]
-        # How far direct's own median moves between its rounds: the noise the added p50 sits in.
+        # How far direct's own median moves between its rounds: the noise the pairing removes.
         direct_p50s = [r.p50_ms for r in c.baseline.rounds]
+        cpu = [r.cpu_us_per_request for r in c.project.rounds if r.cpu_us_per_request is not None]
+        cpu_range = f" ({min(cpu):.0f}-{max(cpu):.0f})" if cpu else ""
         print(
             f"    {label:<8} at {fraction:g} of it ({c.rate:.0f} req/s): added p50 "
-            f"{c.added_p50_ms:+.2f} ms (goal < {ADDED_P50_GOAL_MS:g} ms: {verdict}), added p99 "
-            f"{c.added_p99_ms:+.2f} ms; direct's p50 over its rounds "
+            f"{c.added_p50_ms:+.2f} ms (goal < {ADDED_P50_GOAL_MS:g} ms: {verdict}; median of "
+            f"{len(c.paired_p50_ms or ())} paired rounds, {spread(c.paired_p50_ms or [])}), "
+            f"added p99 {c.added_p99_ms:+.2f} ms; direct's p50 over its rounds "
             f"{min(direct_p50s):.2f}-{max(direct_p50s):.2f} ms; CPU per forwarded call "
-            f"{c.project.cpu_us()} us",
+            f"{_us(c.project.cpu_us())} us{cpu_range}",
             flush=True,
         )
     for label, c in saturated.items():
         print(
-            f"    {label:<8} at saturation: CPU per forwarded call {c.project.cpu_us()} us "
-            f"(service {c.baseline.cpu_us()} us, whole machine "
-            f"{c.project.cpu_us('machine_us_per_request')} us), throughput ratio {c.ratio:.3f}",
+            f"    {label:<8} at saturation: CPU per forwarded call {_us(c.project.cpu_us())} us "
+            f"(service {_us(c.baseline.cpu_us())} us, whole machine "
+            f"{_us(c.project.cpu_us('machine_us_per_request'))} us), "
+            f"throughput ratio {c.ratio:.3f}",
             flush=True,
         )
 
@@ -363,6 +388,25 @@ def _print_record(
 def gateway_server() -> str:
     """BENCH_GATEWAY_SERVER: what serves the gateway (the service stays on uvicorn)."""
     return os.environ.get("BENCH_GATEWAY_SERVER", "") or "uvicorn"
+
+
+def _us(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0f}"
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value else default
+
+
+def _paced_round_seconds(ctx: Context, hops: int, pairs: int) -> float:
+    """BENCH_PACED_ROUND_SECONDS, else the length that keeps the paced part as long as
+    `rounds` rounds of `duration` a side per hop would be (4 s at the defaults, 2 hops)."""
+    value = os.environ.get("BENCH_PACED_ROUND_SECONDS", "")
+    if value:
+        return float(value)
+    total = 2 * ctx.load.rounds * ctx.load.duration * hops
+    return float(max(1, round(total / (pairs * (hops + 1)))))
 
 
 def _paced_fractions() -> list[float]:

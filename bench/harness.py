@@ -238,10 +238,11 @@ class Server:
             return cmd
         # Both sides of every comparison run exactly this way: uvloop, one worker, uvicorn's
         # own access log off (the kit writes its own), httptools unless the side is given
-        # another protocol.
+        # another protocol, and, as the stack and the image serve every app, without uvicorn's
+        # proxy-headers layer (X-Forwarded-For is the gateway's to judge).
         assert self._sock is not None
         cmd = [self.python, "-m", "uvicorn", self.app, "--fd", str(self._sock.fileno())]
-        cmd += ["--loop", "uvloop", "--http", self.http]
+        cmd += ["--loop", "uvloop", "--http", self.http, "--no-proxy-headers"]
         cmd += ["--no-access-log", "--log-level", "warning", "--lifespan", "on"]
         if self.factory:
             cmd.append("--factory")
@@ -406,6 +407,24 @@ def batch_results(rows: int, seconds: Sequence[float]) -> list[WrkResult]:
     return out
 
 
+@dataclass(frozen=True)
+class PacedHop:
+    """A layer measured against the baseline by `Context.compare_paced_interleaved`."""
+
+    name: str  # the comparison's name
+    server: Server
+    requests: RequestSet
+    added_p50_goal_ms: float | None = None
+
+
+def spread(values: Sequence[float]) -> str:
+    """Quartiles and range of a few differences (ms), as printed beside their median."""
+    if len(values) < 2:
+        return "one value" if values else "none"
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return f"quartiles {q1:+.2f} to {q3:+.2f} ms, range {min(values):+.2f} to {max(values):+.2f} ms"
+
+
 @dataclass
 class Comparison:
     benchmark: str
@@ -417,9 +436,16 @@ class Comparison:
     # (req/s), and the most the project may add to the baseline's median latency.
     rate: float | None = None
     added_p50_goal_ms: float | None = None
+    # Interleaved paced comparisons (`Context.compare_paced_interleaved`): for each project
+    # round, its p50 minus the mean p50 of the baseline rounds just before and after it (ms).
+    paired_p50_ms: list[float] | None = None
 
     @property
     def added_p50_ms(self) -> float:
+        """The median of the paired differences when there are some, else the difference of
+        the two sides' medians."""
+        if self.paired_p50_ms:
+            return float(statistics.median(self.paired_p50_ms))
         return self.project.median("p50_ms") - self.baseline.median("p50_ms")
 
     @property
@@ -458,6 +484,7 @@ class Comparison:
             "added_p50_ms": round(self.added_p50_ms, 3),
             "added_p99_ms": round(self.added_p99_ms, 3),
             "added_p50_goal_ms": self.added_p50_goal_ms,
+            "paired_p50_ms": self.paired_p50_ms,
             "met": self.met,
             "project": self.project.summary(),
             "baseline": self.baseline.summary(),
@@ -724,6 +751,78 @@ class Context:
         )
         self.comparisons.append(comparison)
         return comparison
+
+    def compare_paced_interleaved(
+        self,
+        baseline: Server,
+        baseline_requests: RequestSet,
+        hops: Sequence[PacedHop],
+        *,
+        rate: float,
+        pairs: int,
+        round_seconds: float,
+    ) -> list[Comparison]:
+        """Several layers in front of one baseline, all at the same fixed rate, in short rounds
+        interleaved with the baseline's: B H1 H2 B H2 H1 B ... B (`pairs` cycles, the hops'
+        order reversed every other cycle, a baseline round at both ends of each).
+
+        The baseline's own p50 drifts by more between rounds seconds apart than a layer adds
+        (a difference of medians of a few long rounds mostly measures that drift). So each hop
+        round is paired with its neighbours: its p50 minus the mean p50 of the baseline rounds
+        just before and after its cycle; the added p50 is the median of those paired
+        differences (`Comparison.paired_p50_ms`). Returns one comparison per hop, in order;
+        each hop's round i is in cycle i, so two hops can be paired with each other too.
+        """
+        sides = [(hop.server, hop.requests) for hop in hops]
+        if self.load.warmup > 0:
+            for server, reqs in [(baseline, baseline_requests), *sides]:
+                self.wrk(server, reqs, min(self.load.warmup, 2), rate=rate)
+        direct: list[WrkResult] = []
+        runs: list[list[WrkResult]] = [[] for _ in hops]
+
+        def measure(server: Server, reqs: RequestSet, label: str, cycle: int) -> WrkResult:
+            result = self.wrk(server, reqs, round_seconds, rate=rate)
+            print(
+                f"  cycle {cycle + 1}/{pairs} {label:<10} at {rate:.0f} req/s: "
+                f"{result.rps:>8.1f} req/s  p50 {result.p50_ms:6.2f} ms  "
+                f"p90 {result.p90_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  "
+                f"cpu {result.cpu_us_per_request} us/req",
+                flush=True,
+            )
+            return result
+
+        for cycle in range(pairs):
+            direct.append(measure(baseline, baseline_requests, baseline.name, cycle))
+            order = list(range(len(hops)))
+            for i in order if cycle % 2 == 0 else order[::-1]:
+                runs[i].append(
+                    measure(hops[i].server, hops[i].requests, hops[i].server.name, cycle)
+                )
+        direct.append(measure(baseline, baseline_requests, baseline.name, pairs - 1))
+
+        out = []
+        for hop, rounds in zip(hops, runs, strict=True):
+            paired = [
+                round(r.p50_ms - (direct[i].p50_ms + direct[i + 1].p50_ms) / 2, 3)
+                for i, r in enumerate(rounds)
+            ]
+            comparison = Comparison(
+                self.benchmark,
+                hop.name,
+                Side(hop.server.name, rounds),
+                Side(baseline.name, list(direct)),
+                rate=rate,
+                added_p50_goal_ms=hop.added_p50_goal_ms,
+                paired_p50_ms=paired,
+            )
+            print(
+                f"  {hop.name}: at {rate:.0f} req/s added p50 {comparison.added_p50_ms:+.2f} ms "
+                f"(median of {len(rounds)} paired rounds: {spread(paired)})",
+                flush=True,
+            )
+            self.comparisons.append(comparison)
+            out.append(comparison)
+        return out
 
     def check(self, server: Server, requests: RequestSet) -> None:
         """One request by hand before the load: a fast error page must not pass for speed."""

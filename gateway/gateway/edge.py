@@ -52,6 +52,7 @@ _FEEDS = EVENTS_PREFIX + "/"
 _FEED_LABEL = SimpleNamespace(path_format=EVENTS_PREFIX + "/{app}")
 _ANONYMOUS = "sign in (bearer token) or send an API key (X-API-Key)"
 _CHUNKED = b"chunked"
+_FEED_READERS_MAX = 10_000
 
 
 @dataclasses.dataclass
@@ -119,6 +120,10 @@ class GatewayMiddleware:
         # Not proxies: the networks delegated calls come from (a set of networks all the same).
         self.delegation_networks = TrustedProxies(settings.delegation_networks)
         self.state = state
+        # (caller, app) -> the caller as that feed's reader: the same principal comes back call
+        # after call (the authenticator caches it), and a fresh copy per call also missed the
+        # token signer's cache by identity, costing an equality check of every field.
+        self._feed_readers: dict[tuple[Principal, str], Principal] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(API_PATHS):
@@ -252,7 +257,7 @@ class GatewayMiddleware:
             if principal is None:
                 raise Unauthorized(_ANONYMOUS)
             if target == SERVICE_EVENTS_PATH:
-                principal = feed_reader(principal, service)
+                principal = self.feed_reader(principal, service)
             forwarder = self.state.forwarder
             if forwarder is None:
                 raise BadGateway("the gateway is not ready to forward yet")
@@ -279,6 +284,17 @@ class GatewayMiddleware:
                 raise
             # The kit's answer (logged there): a 503 while the database is away, else a 500.
             await _problem(problem_for_unexpected(exc, scope["path"]), scope, receive, send, extra)
+
+    def feed_reader(self, principal: Principal, app: str) -> Principal:
+        """`feed_reader`, remembered per (caller, app): a principal is a frozen value."""
+        key = (principal, app)
+        reader = self._feed_readers.get(key)
+        if reader is None:
+            reader = feed_reader(principal, app)
+            if len(self._feed_readers) >= _FEED_READERS_MAX:
+                self._feed_readers.clear()  # rare and cheap: the next calls work it out again
+            self._feed_readers[key] = reader
+        return reader
 
     def _counting(self, receive: Receive) -> Receive:
         """A body without Content-Length is counted as it arrives and cut off past the limit."""
