@@ -73,6 +73,17 @@ class LoadSettings:
         )
 
 
+def pg_settings(spec: str) -> dict[str, str]:
+    """`BENCH_PG_SETTINGS` ("shared_buffers=1GB,work_mem=16MB") as server settings."""
+    settings = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise SystemExit(f"bench: BENCH_PG_SETTINGS: expected name=value, got {item!r}")
+        settings[name.strip()] = value.strip()
+    return settings
+
+
 def ensure_wrk() -> str:
     """The wrk binary; as root, installed from Debian's package when missing."""
     found = shutil.which("wrk")
@@ -531,8 +542,10 @@ class Context:
     def postgres(self) -> EmbeddedPostgres:
         """The run's PostgreSQL (started on first use): embedded, non-durable, free port."""
         if self._pg is None:
-            self._pg = self._stack.enter_context(throwaway_postgres())
-            print(f"  started embedded PostgreSQL on port {self._pg.port}", flush=True)
+            settings = pg_settings(os.environ.get("BENCH_PG_SETTINGS", ""))
+            self._pg = self._stack.enter_context(throwaway_postgres(settings=settings))
+            shown = ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
+            print(f"  started embedded PostgreSQL on port {self._pg.port} ({shown})", flush=True)
         return self._pg
 
     def create_database(self, name: str) -> str:

@@ -24,13 +24,14 @@ import hashlib
 import importlib.metadata
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import stat
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -246,8 +247,11 @@ class EmbeddedPostgres:
         max_connections: int = 400,
         bindir: Path | None = None,
         cache_root: Path | None = None,
+        settings: Mapping[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir.resolve()
+        # Server settings given at each start (`-c name=value`), e.g. `shared_buffers`.
+        self.settings = dict(settings or {})
         self.port = port or free_port()
         self.durable = durable
         self.max_connections = max_connections
@@ -333,6 +337,8 @@ class EmbeddedPostgres:
         opts = f"-h {HOST} -p {self.port} -k '' -N {self.max_connections}"
         if not self.durable:
             opts += " " + FAST_UNSAFE
+        for name, value in self.settings.items():
+            opts += " -c " + shlex.quote(f"{name}={value}")
         log = self.data_dir / "server.log"
         started_at = log.stat().st_size if log.exists() else 0
         try:

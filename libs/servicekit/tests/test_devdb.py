@@ -201,3 +201,21 @@ def test_as_root_the_launcher_migrates_in_a_clone_inside_a_private_folder(privat
         link = clone / ".pgdata"
         if link.is_symlink():
             shutil.rmtree(link.resolve(), ignore_errors=True)
+
+
+async def _show(url: str, name: str) -> str:
+    conn = await asyncpg.connect(url)
+    try:
+        return str(await conn.fetchval(f"SHOW {name}"))
+    finally:
+        await conn.close()
+
+
+def test_server_settings_are_given_at_every_start_quoted_as_one_word() -> None:
+    settings = {"work_mem": "7MB", "application_name": "two words; and a 'quote'"}
+    with throwaway_postgres(settings=settings) as server:
+        assert asyncio.run(_show(server.url, "work_mem")) == "7MB"
+        server.stop()
+        server.start()
+        assert asyncio.run(_show(server.url, "work_mem")) == "7MB"
+        assert asyncio.run(_show(server.url, "application_name")) == settings["application_name"]
