@@ -289,7 +289,8 @@ def neglect_over_visit(cfg: RuleConfig, today: date, narrowed: Narrowing | None)
         aggregate_order_by(sa.distinct(mine.c.region), mine.c.region)
     ).filter(mine.c.region.is_not(None), mine.c.region != sa.all_(visited.c.regions))
     # The rep's customers read once for both: the weak ones not visited since the window
-    # began, and the regions of all of them the rep did not visit in it.
+    # began, and the regions of all of them the rep did not visit in it; every column read
+    # here is in the owner index (`ix_customers_owner_id`), so the rows come from it alone.
     customers = (
         sa.select(
             sa.func.count().filter(neglected).label("count"),
