@@ -35,12 +35,17 @@ _FORM = "application/x-www-form-urlencoded"
 # What a JSON body must contain before it can hold a refused value (`may_hold_refusals`): an
 # escape (U+0000 and surrogates are escaped; a raw surrogate is encoded as ED A0-BF), NaN or
 # Infinity, a raw NUL, an integer of 19 digits or more, or a large exponent. A body without
-# any of these is not parsed twice. Plain substrings: in `_FOLD`ed text every digit is 0 and
-# E is e, so a run of digits or an exponent is one substring. ED alone starts Hangul too: the
-# byte after it tells.
+# any of these is not parsed twice. Plain substrings first: in `_FOLD`ed text every digit is 0
+# and E is e, so a run of digits or an exponent is one substring. ED alone starts Hangul too:
+# the byte after it tells. Digits found so count only where a JSON value can start
+# (`_HUGE_NUMBER`): inside a string (a UUID's "3e41", an order number) they are text.
 _SUSPECT_BYTES = (b"\\u", b"NaN", b"Infinity", b"\x00")
 _RAW_SURROGATE = re.compile(b"\xed[\xa0-\xbf]")
 _FOLD = bytes.maketrans(b"123456789E", b"000000000e")
+# In folded text, a number with 19 digits or more or a 3-digit exponent where a JSON value can
+# start (after white space, `:`, `,`, `[`, or a byte-order mark, which ends in BF and which
+# Python's parser skips).
+_HUGE_NUMBER = re.compile(rb"[\s:,\[\xbf]-?(?:0{19}|0+(?:\.0+)?e\+?000)")
 
 Loc = tuple[str | int, ...]
 
@@ -100,7 +105,9 @@ def may_hold_refusals(raw: bytes) -> bool:
     if b"\xed" in raw and _RAW_SURROGATE.search(raw):
         return True
     folded = raw.translate(_FOLD)
-    return b"0" * 19 in folded or b"e000" in folded or b"e+000" in folded
+    if b"0" * 19 in folded or b"e000" in folded or b"e+000" in folded:
+        return _HUGE_NUMBER.search(b" " + folded) is not None  # the body's start is one too
+    return False
 
 
 def _shown(text: str) -> str:
