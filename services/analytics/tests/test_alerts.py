@@ -19,6 +19,8 @@ import pytest
 import sqlalchemy as sa
 
 from analytics.alerts import repository as alerts_repository
+from analytics.alerts import service as alerts_service
+from analytics.alerts.rules import Rule, SubjectKind
 from analytics.alerts.service import Subjects
 from analytics.config import Settings
 from analytics.facts.models import CUSTOMERS
@@ -435,6 +437,51 @@ async def test_weak_customers_neglected_while_one_key_customer_is_over_visited(s
     await announce(svc, "visits", "visit.completed", v)
     await sync(svc)
     assert subjects(await alerts(svc, org.admin, status="open"), "neglect_over_visit") == {}
+
+
+async def test_a_reps_customers_are_read_from_the_owner_index_alone(svc, org):
+    """Every column the rep's rules read of each customer is in `ix_customers_owner_id`: an
+    event's evaluation reads a few index pages, not one table page per customer (a rep's
+    customers lie one to a page in a large table)."""
+    w = World(org)
+    key = await new_customer(svc, w, "key", "rep_a", level="A")
+    await new_customer(svc, w, "weak", "rep_a", level="C", region="west")
+    for n in range(9):
+        v = visit(w, f"k{n}", "rep_a", key, ago(n + 1), effective=True, order_taken=False)
+        await announce(svc, "visits", "visit.completed", v)
+    await sync(svc)
+    app: Any = svc.app
+    evaluator, ctx = app.state.alerts, Context.of(app.state.settings, app.state.directory)
+    rep = uuid.UUID(org.rep_a.sub)
+
+    def explained(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> Any:
+        return "EXPLAIN (FORMAT JSON) " + statement, params
+
+    engine = app.state.db.engine.sync_engine
+    async with svc.session() as session:
+        await session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        await session.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
+        cfgs = await alerts_service.configs(session)
+        plans = await evaluator.statements(session, ctx, cfgs, TODAY, Subjects(reps={rep}))
+        hits = plans[Rule.neglect_over_visit]
+        stmt = sa.select(sa.func.count()).select_from(hits.hits().subquery("hits"))
+        params = alerts_repository.subject_params(SubjectKind.rep, [rep])
+        sa.event.listen(engine, "before_cursor_execute", explained, retval=True)
+        try:
+            plan = (await session.execute(stmt, params)).scalar_one()
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", explained)
+
+    def nodes(node: dict[str, Any]) -> Any:
+        yield node
+        for child in node.get("Plans", ()):
+            yield from nodes(child)
+
+    reads = [n for n in nodes(plan[0]["Plan"]) if n.get("Alias") == "mine"]
+    assert reads and all(
+        n["Node Type"] == "Index Only Scan" and n["Index Name"] == "ix_customers_owner_id"
+        for n in reads
+    ), reads
 
 
 async def test_a_weak_customers_last_visit_whatever_order_the_feeds_bring_it_in(svc, org):

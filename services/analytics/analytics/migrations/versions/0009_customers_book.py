@@ -1,7 +1,7 @@
 """A rep's customers read from the owner index alone: `ix_customers_owner_id` includes what the
 rep's alert rules read of each customer (level, status, last visit, region, id), so that an
 event's evaluation reads a few index pages instead of one table page per customer. The
-customers' table is vacuumed after 1 % of its rows changed (PostgreSQL's default: 20 %), so
+customers' table is vacuumed after 0.2 % of its rows changed (PostgreSQL's default: 20 %), so
 that the pages changed since the last vacuum (whose rows the index alone cannot vouch for, and
 which are then read from the table) stay few.
 
@@ -30,7 +30,7 @@ def upgrade() -> None:
         schema="analytics",
         postgresql_include=BOOK,
     )
-    op.execute("ALTER TABLE analytics.customers SET (autovacuum_vacuum_scale_factor = 0.01)")
+    op.execute("ALTER TABLE analytics.customers SET (autovacuum_vacuum_scale_factor = 0.002)")
 
 
 def downgrade() -> None:
