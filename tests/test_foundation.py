@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import json
 
+import asyncpg
 import httpx
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from fieldforce.apps import APPS, SERVICES, AppInfo
-from servicekit.db import to_sqlalchemy_url
-from servicekit.migrations import compare_type
+from servicekit.db import to_asyncpg_dsn, to_sqlalchemy_url
+from servicekit.migrations import alembic_config, compare_type
 
 
 @pytest.mark.parametrize("app", APPS, ids=lambda a: a.name)
@@ -70,3 +74,45 @@ async def test_a_service_called_without_the_internal_token_gives_no_data(stack, 
         assert resp.status_code == 401
         assert resp.headers["content-type"] == "application/problem+json"
         assert "items" not in resp.text
+
+
+# Each app's migration that made the outbox's payloads `json`.
+PAYLOADS_AS_JSON = {
+    "gateway": "identity_0080",
+    "customers": "customers_0008_outbox_json",
+    "visits": "visits_0004",
+    "opportunities": "opportunities_0005",
+    "analytics": "analytics_0010",
+}
+
+
+@pytest.mark.parametrize("app", APPS, ids=lambda a: a.name)
+async def test_the_outbox_payload_migration_goes_down_and_up_keeping_every_event(
+    app: AppInfo, fresh_db: str
+):
+    config = alembic_config(app.migrations_dir, fresh_db, app.schema)
+    outbox = f'"{app.schema}".outbox'
+    columns = "(id, type, source, data) VALUES (gen_random_uuid(), 't', 's', $1)"
+    insert = f"INSERT INTO {outbox} {columns}"
+    written = ['{"b":1,"a":["x",2.50,null]}', '{"c":"3"}', '{"z":{"y":true},"d":"2026-12-03"}']
+
+    async def run(sql: str, *args: object) -> list[str]:
+        conn = await asyncpg.connect(to_asyncpg_dsn(fresh_db))
+        try:
+            if args:
+                await conn.execute(sql, *args)
+                return []
+            return [r[0] for r in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+    payloads = f"SELECT data::text FROM {outbox} ORDER BY position"  # noqa: S608
+    await run(insert, written[0])
+    await asyncio.to_thread(command.downgrade, config, f"{PAYLOADS_AS_JSON[app.name]}-1")
+    await run(insert, written[1])
+    assert [json.loads(p) for p in await run(payloads)] == [json.loads(w) for w in written[:2]]
+    await asyncio.to_thread(command.upgrade, config, "head")
+    await run(insert, written[2])
+    kept = await run(payloads)
+    assert [json.loads(p) for p in kept] == [json.loads(w) for w in written]
+    assert kept[2] == written[2], "a payload written after the upgrade is kept as written"

@@ -14,6 +14,7 @@ from alembic import command, context
 from alembic.config import Config
 from alembic.operations import Operations
 from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel.sql.sqltypes import AutoString
@@ -115,3 +116,17 @@ def drop_kit_tables(op: Operations, schema: str) -> None:
     op.execute(f'DROP FUNCTION IF EXISTS "{schema}".outbox_notify()')
     for name in ("consumer_processed", "consumer_cursors", "idempotency_keys", "outbox"):
         op.drop_table(name, schema=schema)
+
+
+def set_outbox_payload_type(op: Operations, schema: str, type_name: str) -> None:
+    """Convert the outbox's `data` column to `json` or `jsonb` (each payload parsed anew), for
+    the migrations that change it. The migration names the type itself: it must not change
+    when the kit's table does. The rewrite locks the outbox for its length."""
+    types = {"json": postgresql.JSON(), "jsonb": postgresql.JSONB()}
+    op.alter_column(
+        "outbox",
+        "data",
+        schema=schema,
+        type_=types[type_name],
+        postgresql_using=f"data::{type_name}",
+    )

@@ -6,6 +6,8 @@ import asyncio
 import os
 import random
 import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -15,7 +17,7 @@ from prometheus_client import REGISTRY
 
 from servicekit.bulk import COPY_THRESHOLD
 from servicekit.consumer import EventConsumer
-from servicekit.db import Database
+from servicekit.db import Database, json_text
 from servicekit.devdb import free_port
 from servicekit.ids import new_id, ordered_uuids, random_hex
 from servicekit.outbox import Event, record_event, record_events
@@ -189,6 +191,43 @@ async def test_record_events_keeps_the_order_given_both_by_copy_and_by_insert(sa
     assert [e["subject"] for e in feed[:3]] == ["w0", "w1", "w2"]
     assert feed[-1]["type"] == "widget.small" and feed[-1]["subject"] is None
     assert {e["source"] for e in feed} == {"kitsample"}
+
+
+async def test_the_feed_serves_each_payload_as_it_was_written(sample):
+    """A consumer reads the payload the producer wrote, byte for byte: keys in the order
+    given, decimals exact, times and ids as strings, by COPY and by INSERT alike."""
+    db: Database = sample.app.state.db
+    at = datetime(2026, 12, 3, 21, 5, 0, 123456, tzinfo=UTC)
+
+    def payload(i: int) -> dict[str, Any]:
+        return {
+            "zone": "north",
+            "amount": Decimal("1250.50") + i,
+            "at": at,
+            "id": uuid.UUID(int=i),
+            "nested": {"z": [1, "x", None], "a": True},
+            "name": "Zoë 東京",
+        }
+
+    many = COPY_THRESHOLD + 1
+    async with db.session() as s:
+        await record_events(s, [("widget.bulk", None, payload(i)) for i in range(many)])
+    async with db.session() as s:
+        await record_event(s, "widget.small", None, payload(many))
+    resp = await sample.client.get(
+        "/events", params={"limit": 1000}, headers=sample.headers(READER)
+    )
+    for i in range(many + 1):
+        assert b'"data":' + json_text(payload(i)).encode() + b"," in resp.content, i
+    first = resp.json()["items"][0]["data"]
+    assert first == {
+        "zone": "north",
+        "amount": "1250.50",
+        "at": "2026-12-03T21:05:00.123456+00:00",
+        "id": str(uuid.UUID(int=0)),
+        "nested": {"z": [1, "x", None], "a": True},
+        "name": "Zoë 東京",
+    }
 
 
 async def _count(db: Database) -> tuple[int, int]:

@@ -600,7 +600,8 @@ def evaluation(rules: Sequence[Recorded], outbox: sa.Table) -> Any:
             source,
             sa.cast(rows.c.id, sa.Text),
             written,
-            _alert_data(rows),
+            # Built as jsonb (like the alert's figures), stored as the outbox's json.
+            sa.cast(_alert_data(rows), outbox.c.data.type),
             sa.literal("1"),
         ).where(*where)
 

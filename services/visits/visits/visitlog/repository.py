@@ -131,7 +131,10 @@ def _event_insert(outbox: sa.Table, customer: sa.CTE) -> sa.Insert:
         for key, column in FROM_CUSTOMER_ROW.items()
         for part in (sa.literal(key, sa.Text), customer.c[column])
     ]
-    data = binds["data"].op("||", return_type=JSONB)(sa.func.jsonb_build_object(*pairs))
+    # Merged as jsonb (json has no `||`), stored as the outbox's json.
+    given = sa.bindparam(_EVENT_PREFIX + "data", type_=JSONB)
+    merged = given.op("||", return_type=JSONB)(sa.func.jsonb_build_object(*pairs))
+    data = sa.cast(merged, outbox.c.data.type)
     row = [data if k == "data" else binds[k] for k in _EVENT_COLUMNS]
     return sa.insert(outbox).from_select(
         list(_EVENT_COLUMNS), sa.select(*row).select_from(customer)
