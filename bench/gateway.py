@@ -101,7 +101,7 @@ async def _seed_event(url: str) -> None:
     try:
         await conn.execute(
             "INSERT INTO customers.outbox (id, type, source, subject, data) "
-            "VALUES ($1, 'customer.created', 'customers', $2, $3::jsonb)",
+            "VALUES ($1, 'customer.created', 'customers', $2, $3::json)",
             uuid.uuid4(),
             str(uuid.uuid4()),
             json.dumps({"name": "Benchmark customer", "owner_id": str(uuid.uuid4())}),

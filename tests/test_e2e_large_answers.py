@@ -31,7 +31,7 @@ async def _pad_visits_feed(database_url: str, events: int) -> None:
     try:
         await conn.executemany(
             "INSERT INTO visits.outbox (id, type, source, subject, data) "
-            "VALUES ($1, 'test.padding_written', 'visits', $2, $3::jsonb)",
+            "VALUES ($1, 'test.padding_written', 'visits', $2, $3::json)",
             [
                 (uuid.uuid4(), str(uuid.uuid4()), json.dumps({"n": i, "pad": "p" * 1200}))
                 for i in range(events)

@@ -121,7 +121,10 @@ def drop_kit_tables(op: Operations, schema: str) -> None:
 def set_outbox_payload_type(op: Operations, schema: str, type_name: str) -> None:
     """Convert the outbox's `data` column to `json` or `jsonb` (each payload parsed anew), for
     the migrations that change it. The migration names the type itself: it must not change
-    when the kit's table does. The rewrite locks the outbox for its length."""
+    when the kit's table does. The rewrite locks the outbox for its length. Replicas of the
+    code before it must not write on: a connection that has COPYed into the outbox keeps the
+    old type's binary form (asyncpg caches a COPY's column types) and its next COPY fails
+    (their `/readyz` turns unready once the database is past their head)."""
     types = {"json": postgresql.JSON(), "jsonb": postgresql.JSONB()}
     op.alter_column(
         "outbox",
