@@ -319,13 +319,13 @@ async def receive(
             rematch.append(lead)
 
     to_match = work.created + [lead for lead in rematch if lead["customer_id"] is None]
-    keys = [
+    match_keys = [
         MatchKeys.of(lead["company"], lead["phone"], lead["email"], lead["region"])
         for lead in to_match
     ]
     # A new lead's score and route read nothing of its customer (its events take their facts
     # at flush): they are made while PostgreSQL matches the batch's customers.
-    async with bulk.beside(match_customers(session, keys)) as matching:
+    async with bulk.beside(match_customers(session, match_keys)) as matching:
         for lead in work.created:
             work.arrive(
                 lead,
