@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 import gc
 import operator
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 import sqlalchemy as sa
@@ -25,6 +25,7 @@ from servicekit.db import json_text
 # Below this many rows one executemany INSERT is cheaper than setting up a COPY.
 COPY_THRESHOLD = 64
 TEXT_ARRAY: Any = ARRAY(sa.Text)
+T = TypeVar("T")
 _pausers = 0
 _was_enabled = False
 
@@ -129,27 +130,47 @@ async def insert_rows(
     await write(session, prepare(table, rows))
 
 
+@dataclass(slots=True)
+class Beside(Generic[T]):
+    """The result of a statement run `beside` the caller's Python work, once the block ends."""
+
+    task: asyncio.Future[T]
+
+    def result(self) -> T:
+        return self.task.result()
+
+
 @contextlib.asynccontextmanager
-async def writing(session: AsyncSession, prepared: Prepared) -> AsyncIterator[None]:
-    """Write `prepared` while the block runs: its records are sent first, and PostgreSQL
-    stores them (a COPY into an indexed table takes it longer than the sending) while the
-    block prepares what comes next, instead of one party waiting for the other. The block
-    must not use the session (its connection is busy until the block ends); the write's
-    error, if any, is raised at the end of the block."""
-    if prepared.records is None:
-        yield
-        await write(session, prepared)
-        return
-    task = asyncio.ensure_future(write(session, prepared))
-    await asyncio.sleep(0)  # the write starts (encodes and sends) before the block's work
+async def beside(statement: Awaitable[T]) -> AsyncIterator[Beside[T]]:
+    """Run `statement` (a coroutine using the session) while the block runs: it is sent
+    first, and PostgreSQL works on it while the block does its Python work, instead of one
+    party waiting for the other. The block must not use the session (its connection is busy
+    until the block ends); the statement's error, if any, is raised at the end of the block,
+    and its result is `.result()` after it. A statement the connection has not prepared yet
+    takes a round trip first, and starts when the block ends (a connection's first call)."""
+    task = asyncio.ensure_future(statement)
+    await asyncio.sleep(0)  # the statement starts (is sent) before the block's work
     try:
-        yield
+        yield Beside(task)
     except BaseException:
         # The connection must be free again before the caller's transaction rolls back.
         with contextlib.suppress(Exception):
             await task
         raise
     await task
+
+
+@contextlib.asynccontextmanager
+async def writing(session: AsyncSession, prepared: Prepared) -> AsyncIterator[None]:
+    """Write `prepared` while the block runs (`beside`): its records are sent first, and
+    PostgreSQL stores them (a COPY into an indexed table takes it longer than the sending)
+    while the block prepares what comes next. A small batch is written after the block."""
+    if prepared.records is None:
+        yield
+        await write(session, prepared)
+        return
+    async with beside(write(session, prepared)):
+        yield
 
 
 async def copy_records(

@@ -52,6 +52,7 @@ from opportunities.leads.service import (
 from opportunities.matching.service import match_customers
 from opportunities.scoring import service as scoring
 from opportunities.scoring.rules import InputCheck
+from servicekit import bulk
 from servicekit.auth import Principal
 from servicekit.csvfiles import CSV_MEDIA_TYPES, media_type, read_rows
 from servicekit.db import utcnow
@@ -318,26 +319,26 @@ async def receive(
             rematch.append(lead)
 
     to_match = work.created + [lead for lead in rematch if lead["customer_id"] is None]
-    found = await match_customers(
-        session,
-        [
-            MatchKeys.of(lead["company"], lead["phone"], lead["email"], lead["region"])
-            for lead in to_match
-        ],
-    )
-    for lead, customer_id in zip(to_match, found, strict=True):
+    match_keys = [
+        MatchKeys.of(lead["company"], lead["phone"], lead["email"], lead["region"])
+        for lead in to_match
+    ]
+    # A new lead's score and route read nothing of its customer (its events take their facts
+    # at flush): they are made while PostgreSQL matches the batch's customers.
+    async with bulk.beside(match_customers(session, match_keys)) as matching:
+        for lead in work.created:
+            work.arrive(
+                lead,
+                external_id=lead["external_id"],
+                company=lead["company"],
+                industry=lead["industry"],
+                pushed_by=principal.sub,
+                by_kind=principal.kind,
+            )
+            score(work, lead)
+            route(work, lead)
+    for lead, customer_id in zip(to_match, matching.result(), strict=True):
         lead["customer_id"] = customer_id
-    for lead in work.created:
-        work.arrive(
-            lead,
-            external_id=lead["external_id"],
-            company=lead["company"],
-            industry=lead["industry"],
-            pushed_by=principal.sub,
-            by_kind=principal.kind,
-        )
-        score(work, lead)
-        route(work, lead)
     for lead_id, fields in changed_fields.items():
         lead = work.changed[lead_id]
         work.emit(events.LEAD_UPDATED, lead, changed_fields=fields)
