@@ -72,7 +72,7 @@ async def test_a_feed_page_is_written_as_the_python_rendering_wrote_it(sample_db
     try:
         await conn.executemany(
             f'INSERT INTO "{SCHEMA}".outbox (id, type, source, subject, time, data, dataversion) '  # noqa: S608
-            "VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7)",
+            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
             rows,
         )
         page = feed_statement(SCHEMA)
