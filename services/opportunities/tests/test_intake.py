@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import orjson
 
@@ -189,7 +190,7 @@ async def test_a_body_validated_in_one_pass_gives_the_outcomes_of_the_row_by_row
     error, status, stored lead and events."""
     svc = opportunities
 
-    def rows(tag: str) -> list[dict]:
+    def rows(tag: str) -> list[dict[str, Any]]:
         return [
             {
                 "source": "web_form",
@@ -236,7 +237,7 @@ async def test_a_body_validated_in_one_pass_gives_the_outcomes_of_the_row_by_row
         )
         assert resp.status_code == 200, resp.text
         result = resp.json()
-        leads = [
+        leads: list[Any] = [
             None if r["id"] is None else await svc.lead(r["id"], as_=READER)
             for r in result["results"]
         ]
