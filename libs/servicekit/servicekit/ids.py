@@ -12,7 +12,12 @@ import os
 import threading
 import uuid
 
+import uuid_utils
 from uuid_utils.compat import uuid7
+
+_new_uuid = object.__new__
+_set = object.__setattr__
+_UNKNOWN = uuid.SafeUUID.unknown
 
 
 def new_id() -> uuid.UUID:
@@ -21,8 +26,17 @@ def new_id() -> uuid.UUID:
 
 
 def ordered_uuids(n: int) -> list[uuid.UUID]:
-    """`n` fresh UUIDv7, ascending."""
-    return [uuid7() for _ in range(n)]
+    """`n` fresh UUIDv7, ascending: the ids of a bulk write (20,000 a 10,000-lead intake).
+    Each is built the way `uuid_utils.compat` builds its standard-library UUIDs, inline
+    (without two Python calls per id, and one `uuid.UUID.__init__` with its checks)."""
+    out = []
+    generate = uuid_utils.uuid7
+    for _ in range(n):
+        value = _new_uuid(uuid.UUID)
+        _set(value, "int", generate().int)
+        _set(value, "is_safe", _UNKNOWN)
+        out.append(value)
+    return out
 
 
 class _RandomHex:
