@@ -210,6 +210,34 @@ def _validated_clean(item: dict[str, Any]) -> LeadIn:
     return data
 
 
+# The columns of a new lead that intake leaves empty (scoring, routing and placement fill
+# some of them afterwards), in the table's order.
+_UNSET = dict.fromkeys(
+    (
+        "score",
+        "qualified",
+        "model_id",
+        "challenger_model_id",
+        "challenger_score",
+        "challenger_qualified",
+        "customer_id",
+        "owner_id",
+        "team_id",
+        "rule_id",
+        "next_touch_on",
+        "invalid_reason",
+        "invalid_note",
+        "opportunity_id",
+        "qualified_at",
+        "nurtured_at",
+        "assigned_at",
+        "contacted_at",
+        "converted_at",
+        "invalidated_at",
+    )
+)
+
+
 def _new_lead(work: Work, data: LeadIn, lead_id: Any) -> dict[str, Any]:
     # Every key in one order: COPY takes the first row's keys as its columns.
     return {
@@ -227,26 +255,7 @@ def _new_lead(work: Work, data: LeadIn, lead_id: Any) -> dict[str, Any]:
         "attributes": data.attributes,
         "received_at": data.received_at or work.now,
         "status": "new",
-        "score": None,
-        "qualified": None,
-        "model_id": None,
-        "challenger_model_id": None,
-        "challenger_score": None,
-        "challenger_qualified": None,
-        "customer_id": None,
-        "owner_id": None,
-        "team_id": None,
-        "rule_id": None,
-        "next_touch_on": None,
-        "invalid_reason": None,
-        "invalid_note": None,
-        "opportunity_id": None,
-        "qualified_at": None,
-        "nurtured_at": None,
-        "assigned_at": None,
-        "contacted_at": None,
-        "converted_at": None,
-        "invalidated_at": None,
+        **_UNSET,
         "version": 1,
         "created_at": work.now,
         "updated_at": work.now,

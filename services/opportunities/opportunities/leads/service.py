@@ -68,6 +68,8 @@ CONTENT = (
     "attributes",
 )
 CONTACT = frozenset({"company", "phone", "email", "region"})
+# A received lead's arrival steps before any happened (`Work.arrive`).
+_NO_STEPS = dict.fromkeys(events.ARRIVAL_STEPS)
 # Who and why, in the assignment log and the events, when a deactivated rep's leads move.
 SYSTEM = "system"
 OWNER_DEACTIVATED = "owner_deactivated"
@@ -98,7 +100,7 @@ class Work:
 
     def arrive(self, lead: dict[str, Any], **details: Any) -> None:
         """A lead this request creates: announced by one `lead.received` at `flush`."""
-        self.arriving[lead["id"]] = {**details, **dict.fromkeys(events.ARRIVAL_STEPS)}
+        self.arriving[lead["id"]] = {**details, **_NO_STEPS}
 
     def emit(self, type_: str, lead: dict[str, Any], *, amount: Any = None, **extra: Any) -> None:
         arriving = self.arriving.get(lead["id"])
