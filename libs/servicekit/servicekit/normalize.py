@@ -124,12 +124,15 @@ class MatchKeys:
 
 
 def lookups(
-    keys: Sequence[MatchKeys],
+    keys: Sequence[MatchKeys], *, ordered: bool = True
 ) -> tuple[list[str], list[str], list[tuple[str, str]]]:
     """What a batch's matches are looked up by: its distinct phones, emails and (region, name)
-    pairs, sorted (a name matches only within a region)."""
-    return (
-        sorted({k.phone for k in keys if k.phone}),
-        sorted({k.email for k in keys if k.email}),
-        sorted({(k.region, k.name) for k in keys if k.name and k.region}),
-    )
+    pairs (a name matches only within a region), sorted unless not `ordered` (a statement
+    that takes them as `= ANY(...)` arrays needs no order: sorting a 10,000-lead batch's
+    keys is a third of the work)."""
+    phones = {k.phone for k in keys if k.phone}
+    emails = {k.email for k in keys if k.email}
+    pairs = {(k.region, k.name) for k in keys if k.name and k.region}
+    if not ordered:
+        return list(phones), list(emails), list(pairs)
+    return sorted(phones), sorted(emails), sorted(pairs)

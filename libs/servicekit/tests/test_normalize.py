@@ -60,6 +60,8 @@ def test_lookups_are_distinct_and_sorted_and_names_need_a_region():
     assert phones == ["13900000000"]
     assert emails == ["a@x.cn"]
     assert pairs == [("NORTH", "beta"), ("SOUTH", "alpha")]
+    # Unordered: the same distinct keys, for a statement that needs no order.
+    assert [sorted(found) for found in lookups(keys, ordered=False)] == [phones, emails, pairs]
 
 
 def test_the_quick_checks_give_what_the_patterns_give():
