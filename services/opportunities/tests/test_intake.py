@@ -5,12 +5,15 @@ belongs to, and bad input refused as a 422 that writes nothing."""
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 from typing import Any
 
 import orjson
 
 from opportunities.leads import intake
+from opportunities.leads.schemas import ATTRIBUTES_MAX_BYTES, ATTRIBUTES_MAX_DEPTH
+from servicekit.fields import json_fits
 from servicekit.inputs import may_hold_refusals
 from servicekit.testing.tokens import make_principal
 
@@ -275,6 +278,36 @@ async def test_a_body_validated_in_one_pass_gives_the_outcomes_of_the_row_by_row
     assert fast_leads[2]["received_at"] == slow_leads[2]["received_at"]
     assert fast_leads[7]["attributes"] == {"pi": 3.141592653589793}
     assert fast_events == slow_events and "lead.received" in fast_events
+
+
+def test_the_attributes_of_a_body_are_checked_together_as_each_row_alone():
+    """`_attributes_fit` checks all rows' attributes at once before one by one: it says what
+    `json_fits` says of every row's, on random mixes of flat, nested, long and numeric ones."""
+    rng = random.Random(3)
+    kinds: list[dict[str, Any]] = [
+        {"campaign": "c1", "form": "contact-us"},
+        {"n": 12, "ok": True, "none": None},
+        {"deep": {"a": [1, {"b": 2}]}},
+        {"deeper": [[[[[{}]]]]]},
+        {"big": 2**56},
+        {"far": 1.5e20},
+        {"text": "x" * 9000},
+        {"text": "y" * 4000, "more": "z" * 4000},
+        {"t": "[[[{{{ 1e9"},
+        {"pi": 3.141592653589793},
+    ]
+    for _ in range(400):
+        given = [rng.choice(kinds) for _ in range(rng.randrange(1, 6))]
+        alone = all(
+            json_fits(
+                orjson.dumps(a),
+                max_bytes=ATTRIBUTES_MAX_BYTES,
+                max_depth=ATTRIBUTES_MAX_DEPTH,
+            )
+            for a in given
+        )
+        assert intake._attributes_fit(given) == alone, given
+    assert intake._attributes_fit([]) and intake._attributes_fit([kinds[0]] * 10_000)
 
 
 async def test_a_retried_bulk_call_with_its_idempotency_key_changes_nothing(opportunities):
