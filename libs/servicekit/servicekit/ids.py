@@ -26,9 +26,9 @@ def new_id() -> uuid.UUID:
 
 
 def ordered_uuids(n: int) -> list[uuid.UUID]:
-    """`n` fresh UUIDv7, ascending: the ids of a bulk write (20,000 a 10,000-lead intake).
-    Each is built the way `uuid_utils.compat` builds its standard-library UUIDs, inline
-    (without two Python calls per id, and one `uuid.UUID.__init__` with its checks)."""
+    """`n` fresh UUIDv7, ascending: the ids of a bulk write. Each is built the way
+    `uuid_utils.compat` builds its standard-library UUIDs, inline (without its two Python
+    calls per id; `uuid.UUID(int=...)` would add its checks)."""
     out = []
     generate = uuid_utils.uuid7
     for _ in range(n):

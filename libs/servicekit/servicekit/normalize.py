@@ -128,8 +128,8 @@ def lookups(
 ) -> tuple[list[str], list[str], list[tuple[str, str]]]:
     """What a batch's matches are looked up by: its distinct phones, emails and (region, name)
     pairs (a name matches only within a region), sorted unless not `ordered` (a statement
-    that takes them as `= ANY(...)` arrays needs no order: sorting a 10,000-lead batch's
-    keys is a third of the work)."""
+    that takes them as `= ANY(...)` arrays needs no order, and sorting a large batch's keys
+    costs more than gathering them)."""
     phones = {k.phone for k in keys if k.phone}
     emails = {k.email for k in keys if k.email}
     pairs = {(k.region, k.name) for k in keys if k.name and k.region}

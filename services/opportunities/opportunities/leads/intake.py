@@ -66,6 +66,8 @@ MAX_ROWS = 10_000
 _validate: Callable[[Any], LeadIn] = LeadIn.__pydantic_validator__.validate_python
 _validate_clean: Callable[[Any], LeadIn] = CleanLeadIn.__pydantic_validator__.validate_python
 _EVALUATION = "evaluation."
+NEEDS_A_NAME = "a new lead needs its company or its contact_name"
+_ATTRIBUTES = "attributes."
 
 
 class _CleanBody(BaseModel):
@@ -76,8 +78,6 @@ class _CleanBody(BaseModel):
 
 
 _validate_body: Callable[[bytes], _CleanBody] = _CleanBody.__pydantic_validator__.validate_json
-NEEDS_A_NAME = "a new lead needs its company or its contact_name"
-_ATTRIBUTES = "attributes."
 
 
 @dataclass(slots=True)
@@ -317,9 +317,8 @@ async def receive(
     meanwhile: Callable[[dict[str, int], list[_Row]], None] | None = None,
 ) -> tuple[dict[str, int], list[_Row]]:
     """Take in `raw` rows (bulk), `validated` ones (`_validated_body`) or `one` validated
-    lead. Returns the answer's counts and
-    the rows, each with its outcome and its lead; `meanwhile` gets them while PostgreSQL
-    stores the events (`Work.flush`)."""
+    lead. Returns the answer's counts and the rows, each with its outcome and its lead;
+    `meanwhile` gets them while PostgreSQL stores the events (`Work.flush`)."""
     require_write(principal)
     scorers = await scoring.scorers(session)
     if one is not None:
