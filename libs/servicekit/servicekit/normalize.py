@@ -44,7 +44,8 @@ def normalize_phone(phone: str | None) -> str | None:
     """Digits only, without the +86/0086 country prefix: '+86 138-0013-8000' -> '13800138000'."""
     if not phone:
         return None
-    digits = _NON_DIGITS.sub("", phone)
+    # `\D` is what `isdecimal` is not (Unicode category Nd): a phone of digits only is kept.
+    digits = phone if phone.isdecimal() else _NON_DIGITS.sub("", phone)
     if digits.startswith("0086"):
         digits = digits[4:]
     elif digits.startswith("86") and len(digits) == 13:
@@ -69,8 +70,10 @@ def normalize_name(name: str | None) -> str | None:
     else:
         value = unicodedata.normalize("NFKC", name).casefold()
         value = "".join(filter(str.isalnum, value))
-    # Strip stacked suffixes ("co ltd" -> "coltd" -> ""), but never the whole name.
-    while True:
+    # Strip stacked suffixes ("co ltd" -> "coltd" -> ""), but never the whole name. The
+    # value is letters and digits only, so `$` is its end: the pattern matches where it ends
+    # with a suffix (`endswith`, in C, for the names that do not).
+    while value.endswith(_COMPANY_SUFFIXES):
         stripped = _SUFFIX_RE.sub("", value)
         if stripped == value or not stripped:
             break
@@ -121,12 +124,15 @@ class MatchKeys:
 
 
 def lookups(
-    keys: Sequence[MatchKeys],
+    keys: Sequence[MatchKeys], *, ordered: bool = True
 ) -> tuple[list[str], list[str], list[tuple[str, str]]]:
     """What a batch's matches are looked up by: its distinct phones, emails and (region, name)
-    pairs, sorted (a name matches only within a region)."""
-    return (
-        sorted({k.phone for k in keys if k.phone}),
-        sorted({k.email for k in keys if k.email}),
-        sorted({(k.region, k.name) for k in keys if k.name and k.region}),
-    )
+    pairs (a name matches only within a region), sorted unless not `ordered` (a statement
+    that takes them as `= ANY(...)` arrays needs no order, and sorting a large batch's keys
+    costs more than gathering them)."""
+    phones = {k.phone for k in keys if k.phone}
+    emails = {k.email for k in keys if k.email}
+    pairs = {(k.region, k.name) for k in keys if k.name and k.region}
+    if not ordered:
+        return list(phones), list(emails), list(pairs)
+    return sorted(phones), sorted(emails), sorted(pairs)

@@ -133,10 +133,14 @@ async def _feed(sample) -> list[dict[str, Any]]:
 
 
 def test_ordered_uuids_are_v7_ascending_and_distinct():
-    ids = ordered_uuids(5000) + ordered_uuids(5000)
-    assert all(u.version == 7 for u in ids)
+    ids = [*ordered_uuids(5000), new_id(), *ordered_uuids(5000), new_id()]
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in ids)
     assert ids == sorted(ids), "a later batch sorts after an earlier one, rows in batch order"
     assert len(set(ids)) == len(ids)
+    # Standard-library UUIDs like any other: equal and hashed by value, their text canonical.
+    again = [uuid.UUID(str(u)) for u in ids[:100]]
+    assert again == ids[:100] and set(again) == set(ids[:100])
+    assert all(isinstance(u, uuid.UUID) and u.is_safe is uuid.SafeUUID.unknown for u in ids)
 
 
 def test_new_ids_ascend_within_a_millisecond():

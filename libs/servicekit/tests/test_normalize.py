@@ -1,7 +1,18 @@
 """The normal forms and match keys customers finds duplicates with and opportunities matches
 leads with: both apps depend on these exact results."""
 
-from servicekit.normalize import MatchKeys, lookups, normalize_name, normalize_phone
+import random
+import re
+import unicodedata
+
+from servicekit.normalize import (
+    _COMPANY_SUFFIXES,
+    _SUFFIX_RE,
+    MatchKeys,
+    lookups,
+    normalize_name,
+    normalize_phone,
+)
 
 
 def test_name_normal_form_is_the_same_on_the_ascii_fast_path():
@@ -49,3 +60,37 @@ def test_lookups_are_distinct_and_sorted_and_names_need_a_region():
     assert phones == ["13900000000"]
     assert emails == ["a@x.cn"]
     assert pairs == [("NORTH", "beta"), ("SOUTH", "alpha")]
+    # Unordered: the same distinct keys, for a statement that needs no order.
+    assert [sorted(found) for found in lookups(keys, ordered=False)] == [phones, emails, pairs]
+
+
+def test_the_quick_checks_give_what_the_patterns_give():
+    """A phone of digits only and a name without a legal-form suffix skip their regular
+    expression: the result is the one the expression alone gives, on random text of digits,
+    other decimal digits (Arabic-Indic, full-width), superscripts, letters and suffixes."""
+
+    def phone_by_pattern(phone: str) -> str | None:
+        digits = re.sub(r"\D+", "", phone)
+        if digits.startswith("0086"):
+            digits = digits[4:]
+        elif digits.startswith("86") and len(digits) == 13:
+            digits = digits[2:]
+        return digits or None
+
+    def name_by_pattern(name: str) -> str | None:
+        value = "".join(filter(str.isalnum, unicodedata.normalize("NFKC", name).casefold()))
+        while True:
+            stripped = _SUFFIX_RE.sub("", value)
+            if stripped == value or not stripped:
+                break
+            value = stripped
+        return value or None
+
+    rng = random.Random(7)
+    parts = ["0", "86", "0086", "138", "\u0661\u0662", "\uff11", "\u00b2", "-", " ", "+", "x"]
+    words = [*_COMPANY_SUFFIXES, "acme", "Co.", " ", "7", "\u00b2", "\n", "LTD", "集团", "s"]
+    for _ in range(3000):
+        phone = "".join(rng.choice(parts) for _ in range(rng.randrange(1, 6)))
+        assert normalize_phone(phone) == phone_by_pattern(phone), phone
+        name = "".join(rng.choice(words) for _ in range(rng.randrange(1, 5)))
+        assert normalize_name(name) == name_by_pattern(name), name

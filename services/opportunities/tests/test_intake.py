@@ -5,10 +5,15 @@ belongs to, and bad input refused as a 422 that writes nothing."""
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
+from typing import Any
 
 import orjson
 
+from opportunities.leads import intake
+from opportunities.leads.schemas import ATTRIBUTES_MAX_BYTES, ATTRIBUTES_MAX_DEPTH
+from servicekit.fields import json_fits
 from servicekit.inputs import may_hold_refusals
 from servicekit.testing.tokens import make_principal
 
@@ -178,6 +183,131 @@ async def test_rows_of_a_body_without_unstorable_values_are_checked_as_strictly(
     assert "email" in errors[7] and "attributes" in errors[7] and "company" in errors[8]
     kept = await svc.lead(quick[6]["id"], as_=READER)
     assert kept["attributes"] == {"t": "[[[{{{ ok 1e9"}
+
+
+async def test_a_body_validated_in_one_pass_gives_the_outcomes_of_the_row_by_row_path(
+    opportunities,
+):
+    """A clean JSON body whose rows all pass validation is validated from its bytes in one
+    pass; one bad row sends the whole body row by row. Both give each row the same outcome,
+    error, status, stored lead and events."""
+    svc = opportunities
+
+    def rows(tag: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "source": "web_form",
+                "external_id": f"{tag}-1",
+                "company": " Spaced Co ",
+                "region": "east",
+                "evaluation": svc.HOT,
+                "attributes": {"campaign": "c1", "n": 3},
+            },
+            {"source": "web_form", "external_id": f"{tag}-1", "company": "Spaced Co Ltd"},
+            {
+                "source": "partner",
+                "external_id": f"{tag}-2",
+                "contact_name": "Li Lei",
+                "email": " li@example.com ",
+                "evaluation": svc.COLD,
+                "received_at": "2024-05-01T10:00:00+08:00",
+            },
+            {"source": "fax", "company": "Wrong Source"},
+            {"source": "web_form", "company": "Odd Input", "evaluation": {"mood": "happy"}},
+            {"source": "web_form", "external_id": f"{tag}-3"},
+            {"source": "referral", "company": "No Key", "attributes": {"deep": {"a": [1, 2]}}},
+            {
+                "source": "web_form",
+                "external_id": f"{tag}-4",
+                "company": "Long Number",
+                "attributes": {"pi": 3.141592653589793},
+            },
+        ]
+
+    bad = {"source": "web_form", "company": "Bad Mail", "email": "not-an-address"}
+    one_pass = orjson.dumps({"rows": rows("A")})
+    by_row = orjson.dumps({"rows": [*rows("B"), bad]})
+    assert intake._validated_body(one_pass, "application/json") is not None
+    assert intake._validated_body(by_row, "application/json") is None
+    answers = []
+    for body in (one_pass, by_row):
+        before = len(await svc.events())
+        resp = await svc.post(
+            LEADS + "/bulk",
+            content=body,
+            headers={"Content-Type": "application/json"},
+            as_=WRITER,
+        )
+        assert resp.status_code == 200, resp.text
+        result = resp.json()
+        leads: list[Any] = [
+            None if r["id"] is None else await svc.lead(r["id"], as_=READER)
+            for r in result["results"]
+        ]
+        kinds = sorted(e.type for e in (await svc.events())[before:])
+        answers.append((result, leads, kinds))
+    (fast, fast_leads, fast_events), (slow, slow_leads, slow_events) = answers
+    n = len(rows("A"))
+    assert [r["outcome"] for r in fast["results"]] == [
+        "created",
+        "updated",
+        "created",
+        "error",
+        "error",
+        "error",
+        "created",
+        "created",
+    ]
+    assert slow["results"][n]["outcome"] == "error" and "email" in slow["results"][n]["error"]
+    for key in ("outcome", "status", "error"):
+        assert [r[key] for r in fast["results"]] == [r[key] for r in slow["results"][:n]]
+    assert (fast["created"], fast["updated"], fast["errors"]) == (
+        slow["created"],
+        slow["updated"],
+        slow["errors"] - 1,
+    )
+    differ = {"id", "external_id", "created_at", "updated_at", "received_at"}
+    for got, want in zip(fast_leads, slow_leads[:n], strict=True):
+        assert (got is None) == (want is None)
+        if got is not None:
+            assert {k: v for k, v in got.items() if k not in differ} == {
+                k: v for k, v in want.items() if k not in differ
+            }
+    assert fast_leads[0]["company"] == "Spaced Co Ltd" and fast_leads[0]["region"] == "EAST"
+    assert fast_leads[2]["email"] == "li@example.com"
+    assert fast_leads[2]["received_at"] == slow_leads[2]["received_at"]
+    assert fast_leads[7]["attributes"] == {"pi": 3.141592653589793}
+    assert fast_events == slow_events and "lead.received" in fast_events
+
+
+def test_the_attributes_of_a_body_are_checked_together_as_each_row_alone():
+    """`_attributes_fit` checks all rows' attributes at once before one by one: it says what
+    `json_fits` says of every row's, on random mixes of flat, nested, long and numeric ones."""
+    rng = random.Random(3)
+    kinds: list[dict[str, Any]] = [
+        {"campaign": "c1", "form": "contact-us"},
+        {"n": 12, "ok": True, "none": None},
+        {"deep": {"a": [1, {"b": 2}]}},
+        {"deeper": [[[[[{}]]]]]},
+        {"big": 2**56},
+        {"far": 1.5e20},
+        {"text": "x" * 9000},
+        {"text": "y" * 4000, "more": "z" * 4000},
+        {"t": "[[[{{{ 1e9"},
+        {"pi": 3.141592653589793},
+    ]
+    for _ in range(400):
+        given = [rng.choice(kinds) for _ in range(rng.randrange(1, 6))]
+        alone = all(
+            json_fits(
+                orjson.dumps(a),
+                max_bytes=ATTRIBUTES_MAX_BYTES,
+                max_depth=ATTRIBUTES_MAX_DEPTH,
+            )
+            for a in given
+        )
+        assert intake._attributes_fit(given) == alone, given
+    assert intake._attributes_fit([]) and intake._attributes_fit([kinds[0]] * 10_000)
 
 
 async def test_a_retried_bulk_call_with_its_idempotency_key_changes_nothing(opportunities):

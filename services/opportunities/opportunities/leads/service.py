@@ -68,6 +68,8 @@ CONTENT = (
     "attributes",
 )
 CONTACT = frozenset({"company", "phone", "email", "region"})
+# A received lead's arrival steps before any happened (`Work.arrive`).
+_NO_STEPS = dict.fromkeys(events.ARRIVAL_STEPS)
 # Who and why, in the assignment log and the events, when a deactivated rep's leads move.
 SYSTEM = "system"
 OWNER_DEACTIVATED = "owner_deactivated"
@@ -93,15 +95,18 @@ class Work:
     assignments: list[dict[str, Any]] = field(default_factory=list)
     to_place: list[dict[str, Any]] = field(default_factory=list)
     scored: bool = False
-    # Leads received by this request -> their `lead.received` details so far.
-    arriving: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
+    # Leads received by this request (by the identity of their dict, which the request holds
+    # in `created`: a UUID's hash is a Python call, and each lead is looked up a few times)
+    # -> their `lead.received` details so far.
+    arriving: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def arrive(self, lead: dict[str, Any], **details: Any) -> None:
-        """A lead this request creates: announced by one `lead.received` at `flush`."""
-        self.arriving[lead["id"]] = {**details, **dict.fromkeys(events.ARRIVAL_STEPS)}
+        """A lead this request creates (one of `created`): announced by one `lead.received`
+        at `flush`."""
+        self.arriving[id(lead)] = {**details, **_NO_STEPS}
 
     def emit(self, type_: str, lead: dict[str, Any], *, amount: Any = None, **extra: Any) -> None:
-        arriving = self.arriving.get(lead["id"])
+        arriving = self.arriving.get(id(lead))
         if arriving is not None:
             # A step on arrival: its details go into the lead's `lead.received`.
             for key in events.ARRIVAL_STEPS:
@@ -120,14 +125,11 @@ class Work:
     def all_events(self) -> list[tuple[str, uuid.UUID, dict[str, Any]]]:
         """The request's events: each received lead's `lead.received` first."""
         if self.arriving:
+            arriving = self.arriving
             received = [
-                (
-                    events.LEAD_RECEIVED,
-                    lead["id"],
-                    {**events.facts(lead), **self.arriving[lead["id"]]},
-                )
+                (events.LEAD_RECEIVED, lead["id"], {**events.facts(lead), **details})
                 for lead in self.created
-                if lead["id"] in self.arriving
+                if (details := arriving.get(id(lead))) is not None
             ]
             self.events[:0] = received
             self.arriving = {}

@@ -63,8 +63,8 @@ async def candidates(
         # Pairs crossed over (one's region, another's name) are dropped by the caller.
         branches.append(
             sa.select(*_COLUMNS).where(
-                C.region == sa.any_(_array(sorted({p[0] for p in pairs}))),
-                C.normalized_name == sa.any_(_array(sorted({p[1] for p in pairs}))),
+                C.region == sa.any_(_array(list({p[0] for p in pairs}))),
+                C.normalized_name == sa.any_(_array(list({p[1] for p in pairs}))),
                 active,
             )
         )

@@ -99,7 +99,7 @@ async def match_customers(
     session: AsyncSession, keys: Sequence[MatchKeys]
 ) -> list[uuid.UUID | None]:
     """The customer each of `keys` belongs to, or None: one statement for the whole batch."""
-    rows = await repository.candidates(session, *lookups(keys))
+    rows = await repository.candidates(session, *lookups(keys, ordered=False))
     if not rows:
         return [None] * len(keys)
     by_phone: dict[str, Any] = {}
