@@ -228,30 +228,7 @@ def _validated_clean(item: dict[str, Any]) -> LeadIn:
 
 # The columns of a new lead that intake leaves empty (scoring, routing and placement fill
 # some of them afterwards), in the table's order.
-_UNSET = dict.fromkeys(
-    (
-        "score",
-        "qualified",
-        "model_id",
-        "challenger_model_id",
-        "challenger_score",
-        "challenger_qualified",
-        "customer_id",
-        "owner_id",
-        "team_id",
-        "rule_id",
-        "next_touch_on",
-        "invalid_reason",
-        "invalid_note",
-        "opportunity_id",
-        "qualified_at",
-        "nurtured_at",
-        "assigned_at",
-        "contacted_at",
-        "converted_at",
-        "invalidated_at",
-    )
-)
+_UNSET = dict.fromkeys(repository.STEPS)
 
 
 def _new_lead(work: Work, data: LeadIn, lead_id: Any) -> dict[str, Any]:

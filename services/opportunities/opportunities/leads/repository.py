@@ -20,18 +20,9 @@ from servicekit.pagination import PageParams, keyset, make_page
 
 L = LEADS.c
 TEXT_ARRAY: Any = ARRAY(sa.Text)
-# What a change of a lead may write (everything but its identity and receipt).
-MUTABLE = (
-    "company",
-    "contact_name",
-    "phone",
-    "email",
-    "region",
-    "industry",
-    "need",
-    "evaluation",
-    "attributes",
-    "status",
+# A lead's steps: what scoring, routing, placement and its later moves fill in (empty on a
+# lead just received).
+STEPS = (
     "score",
     "qualified",
     "model_id",
@@ -52,6 +43,20 @@ MUTABLE = (
     "contacted_at",
     "converted_at",
     "invalidated_at",
+)
+# What a change of a lead may write (everything but its identity and receipt).
+MUTABLE = (
+    "company",
+    "contact_name",
+    "phone",
+    "email",
+    "region",
+    "industry",
+    "need",
+    "evaluation",
+    "attributes",
+    "status",
+    *STEPS,
     "version",
     "updated_at",
 )
