@@ -44,8 +44,8 @@ STEPS = (
     "converted_at",
     "invalidated_at",
 )
-# What a change of a lead may write (everything but its identity and receipt).
-MUTABLE = (
+# What a user's change or a re-push may change, and what it compares.
+CONTENT = (
     "company",
     "contact_name",
     "phone",
@@ -55,11 +55,9 @@ MUTABLE = (
     "need",
     "evaluation",
     "attributes",
-    "status",
-    *STEPS,
-    "version",
-    "updated_at",
 )
+# What a change of a lead may write (everything but its identity and receipt).
+MUTABLE = (*CONTENT, "status", *STEPS, "version", "updated_at")
 _UPDATE = (
     sa.update(LEADS)
     .where(L.id == sa.bindparam("_id"))

@@ -55,18 +55,6 @@ from servicekit.outbox import Event
 UNROUTED = frozenset({"new", "qualified", "nurturing"})
 WITH_REP = frozenset({"assigned", "contacted"})
 CLOSED = frozenset({"converted", "invalid"})
-# What a user's change or a re-push may change, and what it compares.
-CONTENT = (
-    "company",
-    "contact_name",
-    "phone",
-    "email",
-    "region",
-    "industry",
-    "need",
-    "evaluation",
-    "attributes",
-)
 CONTACT = frozenset({"company", "phone", "email", "region"})
 # A received lead's arrival steps before any happened (`Work.arrive`).
 _NO_STEPS = dict.fromkeys(events.ARRIVAL_STEPS)
@@ -347,7 +335,7 @@ def content_changes(lead: dict[str, Any], given: dict[str, Any]) -> list[str]:
     """The content fields whose given value differs from the lead's (the lead is changed)."""
     changed = []
     for name, value in given.items():
-        if name not in CONTENT:
+        if name not in repository.CONTENT:
             continue
         if name == "region":
             value = normal_region(value)
