@@ -164,14 +164,7 @@ async def test_rows_of_a_body_without_unstorable_values_are_checked_as_strictly(
     assert not may_hold_refusals(clean) and may_hold_refusals(suspect)
     answers = []
     for body in (clean, suspect):
-        resp = await svc.post(
-            LEADS + "/bulk",
-            content=body,
-            headers={"Content-Type": "application/json"},
-            as_=WRITER,
-        )
-        assert resp.status_code == 200, resp.text
-        answers.append(resp.json()["results"][: len(rows)])
+        answers.append((await _push_json(svc, body))["results"][: len(rows)])
     quick, walked = answers
     outcomes = ["created", "created", "error", "error", "error", "error", "created"]
     assert [r["outcome"] for r in quick] == [*outcomes, "error", "error"]
@@ -227,19 +220,12 @@ async def test_a_body_validated_in_one_pass_gives_the_outcomes_of_the_row_by_row
     bad = {"source": "web_form", "company": "Bad Mail", "email": "not-an-address"}
     one_pass = orjson.dumps({"rows": rows("A")})
     by_row = orjson.dumps({"rows": [*rows("B"), bad]})
-    assert intake._validated_body(one_pass, "application/json") is not None
-    assert intake._validated_body(by_row, "application/json") is None
+    assert intake.validated_body(one_pass, "application/json") is not None
+    assert intake.validated_body(by_row, "application/json") is None
     answers = []
     for body in (one_pass, by_row):
         before = len(await svc.events())
-        resp = await svc.post(
-            LEADS + "/bulk",
-            content=body,
-            headers={"Content-Type": "application/json"},
-            as_=WRITER,
-        )
-        assert resp.status_code == 200, resp.text
-        result = resp.json()
+        result = await _push_json(svc, body)
         leads: list[Any] = [
             None if r["id"] is None else await svc.lead(r["id"], as_=READER)
             for r in result["results"]
@@ -281,7 +267,7 @@ async def test_a_body_validated_in_one_pass_gives_the_outcomes_of_the_row_by_row
 
 
 def test_the_attributes_of_a_body_are_checked_together_as_each_row_alone():
-    """`_attributes_fit` checks all rows' attributes at once before one by one: it says what
+    """`attributes_fit` checks all rows' attributes at once before one by one: it says what
     `json_fits` says of every row's, on random mixes of flat, nested, long and numeric ones."""
     rng = random.Random(3)
     kinds: list[dict[str, Any]] = [
@@ -306,8 +292,8 @@ def test_the_attributes_of_a_body_are_checked_together_as_each_row_alone():
             )
             for a in given
         )
-        assert intake._attributes_fit(given) == alone, given
-    assert intake._attributes_fit([]) and intake._attributes_fit([kinds[0]] * 10_000)
+        assert intake.attributes_fit(given) == alone, given
+    assert intake.attributes_fit([]) and intake.attributes_fit([kinds[0]] * 10_000)
 
 
 async def test_a_retried_bulk_call_with_its_idempotency_key_changes_nothing(opportunities):
@@ -461,3 +447,13 @@ async def test_a_lead_is_linked_to_the_customer_it_belongs_to(opportunities):
     )
     lead = await svc.push(company="Again", phone="139-0000-0000")
     assert lead["customer_id"] == gone["id"]
+
+
+async def _push_json(svc: Any, body: bytes) -> dict[str, Any]:
+    """A bulk push of a JSON body by the writer key: the answer, which must be a 200."""
+    resp = await svc.post(
+        LEADS + "/bulk", content=body, headers={"Content-Type": "application/json"}, as_=WRITER
+    )
+    assert resp.status_code == 200, resp.text
+    result: dict[str, Any] = resp.json()
+    return result

@@ -72,7 +72,7 @@ _ATTRIBUTES = "attributes."
 
 
 class _CleanBody(BaseModel):
-    """A JSON bulk body whose rows all pass `CleanLeadIn` (`_validated_body`); other top-level
+    """A JSON bulk body whose rows all pass `CleanLeadIn` (`validated_body`); other top-level
     keys are ignored, as `read_rows` does."""
 
     rows: Annotated[list[CleanLeadIn], Field(max_length=MAX_ROWS)]
@@ -172,7 +172,7 @@ class _Checks:
         return row
 
 
-def _validated_body(body: bytes, content_type: str | None) -> Sequence[LeadIn] | None:
+def validated_body(body: bytes, content_type: str | None) -> Sequence[LeadIn] | None:
     """The rows of a JSON body that `may_hold_refusals` cleared, validated straight from its
     bytes in one pass (no parsed document, no call per row), when every row passes
     `CleanLeadIn` and its attributes `json_fits`: then each is what `_validated_clean` gives.
@@ -184,10 +184,10 @@ def _validated_body(body: bytes, content_type: str | None) -> Sequence[LeadIn] |
         rows: Sequence[LeadIn] = _validate_body(body).rows
     except ValidationError:
         return None
-    return rows if _attributes_fit([d.attributes for d in rows if d.attributes]) else None
+    return rows if attributes_fit([d.attributes for d in rows if d.attributes]) else None
 
 
-def _attributes_fit(given: list[dict[str, Any]]) -> bool:
+def attributes_fit(given: list[dict[str, Any]]) -> bool:
     """Whether each of `given` passes `json_fits` (as `_validated_clean` checks a row's). First
     all of them at once, as one JSON array: no digit run or exponent in it is none in any
     (objects never share a number), and as many brackets as objects plus the array's is each
@@ -269,7 +269,7 @@ async def receive_bulk(
     stores the call's events."""
     require_write(principal)
     suspect = may_hold_refusals(body)
-    validated = None if suspect else _validated_body(body, content_type)
+    validated = None if suspect else validated_body(body, content_type)
     rendered: list[T] = []
     await receive(
         session,
@@ -294,7 +294,7 @@ async def receive(
     suspect: bool = True,
     meanwhile: Callable[[dict[str, int], list[_Row]], None] | None = None,
 ) -> tuple[dict[str, int], list[_Row]]:
-    """Take in `raw` rows (bulk), `validated` ones (`_validated_body`) or `one` validated
+    """Take in `raw` rows (bulk), `validated` ones (`validated_body`) or `one` validated
     lead. Returns the answer's counts and the rows, each with its outcome and its lead;
     `meanwhile` gets them while PostgreSQL stores the events (`Work.flush`)."""
     require_write(principal)
