@@ -308,7 +308,7 @@ async def receive(
         rows = [checked(i, data) for i, data in enumerate(validated)]
     else:
         rows = _rows(raw or (), settings, scorers, suspect=suspect)
-    work = Work(utcnow(), principal.sub, settings, scorers)
+    work = Work(utcnow(), principal.sub, settings, scorers, actor_kind=principal.kind)
     good = [r for r in rows if r.outcome is None]
 
     await repository.lock_sources(
@@ -378,14 +378,7 @@ async def receive(
     # at flush): they are made while PostgreSQL matches the batch's customers.
     async with bulk.beside(match_customers(session, match_keys)) as matching:
         for lead in work.created:
-            work.arrive(
-                lead,
-                external_id=lead["external_id"],
-                company=lead["company"],
-                industry=lead["industry"],
-                pushed_by=principal.sub,
-                by_kind=principal.kind,
-            )
+            work.arrive(lead)
             score(work, lead)
             route(work, lead)
     for lead, customer_id in zip(to_match, matching.result(), strict=True):

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,8 +57,6 @@ UNROUTED = frozenset({"new", "qualified", "nurturing"})
 WITH_REP = frozenset({"assigned", "contacted"})
 CLOSED = frozenset({"converted", "invalid"})
 CONTACT = frozenset({"company", "phone", "email", "region"})
-# A received lead's arrival steps before any happened (`Work.arrive`).
-_NO_STEPS = dict.fromkeys(events.ARRIVAL_STEPS)
 # Who and why, in the assignment log and the events, when a deactivated rep's leads move.
 SYSTEM = "system"
 OWNER_DEACTIVATED = "owner_deactivated"
@@ -69,38 +68,34 @@ class Work:
     log rows they bring, written together by `flush`.
 
     A lead received by this request (`arrive`) is announced once, by `lead.received` with its
-    facts as intake left them: its steps on arrival (scored, nurtured, assigned by a rule)
-    add their details to that event instead of an event each. Three events per lead were
-    most of a 10,000-lead call's work (bench/README.md)."""
+    facts as intake left them (`events.received`): its steps on arrival (scored, nurtured,
+    assigned by a rule) are told by that event instead of an event each. Three events per
+    lead were most of a 10,000-lead call's work (bench/README.md)."""
 
     now: datetime
     actor: str | None
     settings: Settings
     scorers: scoring.Scorers | None = None
+    # The kind of principal acting (`lead.received`'s `by_kind`).
+    actor_kind: str | None = None
     created: list[dict[str, Any]] = field(default_factory=list)
     changed: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
     events: list[tuple[str, uuid.UUID, dict[str, Any]]] = field(default_factory=list)
     assignments: list[dict[str, Any]] = field(default_factory=list)
     to_place: list[dict[str, Any]] = field(default_factory=list)
     scored: bool = False
-    # Leads received by this request (by the identity of their dict, which the request holds
-    # in `created`: a UUID's hash is a Python call, and each lead is looked up a few times)
-    # -> their `lead.received` details so far.
-    arriving: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Leads received by this request, by the identity of their dict (which the request holds
+    # in `created`: a UUID's hash is a Python call, and each lead is looked up a few times).
+    arriving: set[int] = field(default_factory=set)
 
-    def arrive(self, lead: dict[str, Any], **details: Any) -> None:
-        """A lead this request creates (one of `created`): announced by one `lead.received`
-        at `flush`."""
-        self.arriving[id(lead)] = {**details, **_NO_STEPS}
+    def arrive(self, lead: dict[str, Any]) -> None:
+        """A lead this request creates (one of `created`), scored by `scorers`: announced by
+        one `lead.received` at `flush`."""
+        self.arriving.add(id(lead))
 
     def emit(self, type_: str, lead: dict[str, Any], *, amount: Any = None, **extra: Any) -> None:
-        arriving = self.arriving.get(id(lead))
-        if arriving is not None:
-            # A step on arrival: its details go into the lead's `lead.received`.
-            for key in events.ARRIVAL_STEPS:
-                if key in extra:
-                    arriving[key] = extra[key]
-            return
+        if id(lead) in self.arriving:
+            return  # a step on arrival: the lead's `lead.received` tells it
         self.events.append((type_, lead["id"], {**events.facts(lead, amount), **extra}))
 
     def touch(self, lead: dict[str, Any]) -> None:
@@ -113,14 +108,20 @@ class Work:
     def all_events(self) -> list[tuple[str, uuid.UUID, dict[str, Any]]]:
         """The request's events: each received lead's `lead.received` first."""
         if self.arriving:
-            arriving = self.arriving
-            received = [
-                (events.LEAD_RECEIVED, lead["id"], {**events.facts(lead), **details})
+            arriving, self.arriving = self.arriving, set()
+            assert self.scorers is not None and self.actor_kind is not None
+            challenger = self.scorers.challenger
+            received = partial(
+                events.received,
+                by_kind=self.actor_kind,
+                model_version=self.scorers.active.version,
+                challenger_version=None if challenger is None else challenger.version,
+            )
+            self.events[:0] = [
+                (events.LEAD_RECEIVED, lead["id"], received(lead))
                 for lead in self.created
-                if (details := arriving.get(id(lead))) is not None
+                if id(lead) in arriving
             ]
-            self.events[:0] = received
-            self.arriving = {}
         return self.events
 
     async def flush(
