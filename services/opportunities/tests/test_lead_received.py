@@ -57,11 +57,12 @@ def expected(lead: dict[str, Any], by_kind: str, versions: dict[Any, int]) -> st
 async def stored(url: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(to_asyncpg_dsn(url))
     try:
-        return await conn.fetch(
+        found: list[asyncpg.Record] = await conn.fetch(
             "SELECT o.data::text AS payload, o.position, l.* "
             "FROM opportunities.outbox o JOIN opportunities.leads l ON l.id::text = o.subject "
             "WHERE o.type = 'lead.received' ORDER BY o.position"
         )
+        return found
     finally:
         await conn.close()
 

@@ -299,30 +299,32 @@ async def receive(
     `meanwhile` gets them while PostgreSQL stores the events (`Work.flush`)."""
     require_write(principal)
     scorers = await scoring.scorers(session)
+    # The leads the rows name; a validated body's rows are checked (`_Checks`) while
+    # PostgreSQL finds them, so a row that fails its checks may name one it never touches.
+    rows: list[_Row] | None = None
+    named: Sequence[LeadIn]
     if one is not None:
         check_source(settings, one.source)
         check_inputs(scorers, one.evaluation, "evaluation")
-        rows = [_Row(0, one)]
-    elif validated is not None:
-        checked = _Checks(settings, scorers)
-        rows = [checked(i, data) for i, data in enumerate(validated)]
-    else:
+        rows, named = [_Row(0, one)], [one]
+    elif validated is None:
         rows = _rows(raw or (), settings, scorers, suspect=suspect)
+        named = [r.data for r in rows if r.outcome is None and r.data is not None]
+    else:
+        named = validated
     work = Work(utcnow(), principal.sub, settings, scorers, actor_kind=principal.kind)
-    good = [r for r in rows if r.outcome is None]
-
-    await repository.lock_sources(
-        session, [r.data.source for r in good if r.data is not None and r.data.external_id]
-    )
+    await repository.lock_sources(session, [d.source for d in named if d.external_id])
     # Distinct, in no particular order: the statement locks what it finds in id order.
-    keys = list(
-        {(r.data.source, r.data.external_id) for r in good if r.data and r.data.external_id}
-    )
+    keys = list({(d.source, d.external_id) for d in named if d.external_id})
+    async with bulk.beside(repository.by_keys(session, keys)) as found:
+        if rows is None:
+            checked = _Checks(settings, scorers)
+            rows = [checked(i, data) for i, data in enumerate(named)]
+        good = [r for r in rows if r.outcome is None]
+        ids = iter(ordered_uuids(len(good)))
     known: dict[tuple[str, str], dict[str, Any]] = {
-        (row.source, row.external_id): as_dict(row)
-        for row in await repository.by_keys(session, keys)
+        (row.source, row.external_id): as_dict(row) for row in found.result()
     }
-    ids = iter(ordered_uuids(len(good)))
     rematch: list[dict[str, Any]] = []
     rescore: dict[Any, dict[str, Any]] = {}
     changed_fields: dict[Any, list[str]] = {}
