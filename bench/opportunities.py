@@ -7,11 +7,13 @@ Three measurements, each beside its baseline in the same run:
   index of 100,000 customers, scoring by the active model and a challenger, assignment by
   region rules with round robin and least load, assignment log, one event per lead) vs a
   raw `COPY` of the same rows into the same leads table (rolled back). Goal: >= 0.25 of
-  COPY's rows/s. Each call also reports the CPU time every party spent on it (/proc: the
-  service, the gateway and PostgreSQL's backends; PostgreSQL and the client encoding the
-  records for COPY); the ratio of those totals ("by CPU") is about the throughput ratio the
-  two would have where nothing else runs (the parties mostly take turns), and it holds on a
-  busy machine.
+  COPY's rows/s. Call and COPY alternate, each starting from an idle system (the previous
+  call's fan-out and autovacuum done): the machine's speed drifts by a third within minutes,
+  and a call and its COPY see the same minute. Each also reports the CPU time every party
+  spent on it (/proc: the service, the gateway and PostgreSQL's backends until the system
+  is idle again, for a call; PostgreSQL and the client encoding the records, for a COPY);
+  the ratio of those totals ("by CPU") is about the throughput ratio the two would have
+  where nothing else runs, and it holds on a busy machine.
 - `board-500`: `GET /api/v1/opportunities/board?team_id=` of a team with 500 open
   opportunities among 1,000,000, through the gateway at one connection (unloaded); goal
   p99 < 50 ms. The baseline: the same two statements raw (Starlette + asyncpg).
@@ -401,50 +403,84 @@ class CpuMeter:
         return out
 
 
-async def raw_copy(url: str, calls: int, postgres_pid: int | None) -> list[Batch]:
-    """COPY the same rows into the leads table itself (same indexes, same moment of the run),
-    each batch in a transaction rolled back afterwards; one timing per 10,000 rows, with the
-    CPU of PostgreSQL and of this process (asyncpg encoding the records)."""
-    conn = await asyncpg.connect(url)
-    meter = CpuMeter({"postgres": postgres_pid, "client": None})
-    out = []
-    try:
-        for n in range(calls):
-            records = lead_records(intake_rows(n), datetime.now(UTC))
-            tx = conn.transaction()
-            await tx.start()
-            meter.start()
-            started = time.perf_counter()
-            await conn.copy_records_to_table(
-                "leads", schema_name="opportunities", columns=LEAD_COLUMNS, records=records
-            )
-            out.append(Batch(time.perf_counter() - started, meter.stop()))
-            await tx.rollback()
-    finally:
-        await conn.close()
-    return out
+def settle(parties: dict[str, int | None], *, limit: float = 30.0) -> float:
+    """Wait until the parties (process trees) are idle: less than 20 ms of CPU among them over
+    a quarter of a second (what a call leaves running, the gateway's fan-out of its events,
+    autovacuum after a batch, is done). Returns the seconds waited; gives up after `limit`."""
+    started = time.perf_counter()
+
+    def used() -> float:
+        return sum(v for pid in parties.values() if (v := tree_cpu_seconds(pid)) is not None)
+
+    last = used()
+    while time.perf_counter() - started < limit:
+        time.sleep(0.25)
+        now = used()
+        if now - last < 0.02:
+            break
+        last = now
+    return time.perf_counter() - started
 
 
-def intake(gateway: Server, key: str, calls: int, meter: CpuMeter) -> list[Batch]:
-    out = []
+def intake_beside_copy(
+    gateway: Server, key: str, url: str, calls: int, parties: dict[str, int | None]
+) -> tuple[list[Batch], list[Batch]]:
+    """Each 10,000-row call through the gateway, then a raw COPY of the same rows into the
+    leads table itself (same indexes, the same rows already there; in a transaction rolled
+    back afterwards), pair by pair, each from an idle system (`settle`): the machine's speed
+    drifts by a third within minutes here, and a pair sees the same minute. A call's CPU
+    counts every party's until the system is idle again (its events' fan-out included); a
+    COPY's, PostgreSQL's and this process's (asyncpg encoding the records) while it runs."""
     headers = {"X-API-Key": key, "Content-Type": "application/json"}
-    for n in range(calls):
-        body = orjson.dumps({"rows": intake_rows(n)})
-        meter.start()
-        started = time.perf_counter()
-        status, result = call(gateway, "POST", "/api/v1/leads/bulk", headers, body)
-        elapsed = time.perf_counter() - started
-        cpu = meter.stop()
-        if status != 200 or result["created"] != INTAKE_ROWS:
-            summary = result if status != 200 else {k: result[k] for k in ("created", "errors")}
-            raise RuntimeError(f"intake call {n} answered {status}: {str(summary)[:500]}")
-        print(
-            f"  intake call {n + 1}/{calls}: {INTAKE_ROWS / elapsed:,.0f} rows/s, cpu "
-            f"{_cpu_text(cpu)}",
-            flush=True,
-        )
-        out.append(Batch(elapsed, cpu))
-    return out
+    taken, copied = [], []
+    calls_meter = CpuMeter(parties)
+    copy_meter = CpuMeter({"postgres": parties["postgres"], "client": None})
+    with asyncio.Runner() as runner:
+        conn = runner.run(asyncpg.connect(url))
+        try:
+            for n in range(calls):
+                rows = intake_rows(n)
+                body = orjson.dumps({"rows": rows})
+                settle(parties)
+                calls_meter.start()
+                started = time.perf_counter()
+                status, result = call(gateway, "POST", "/api/v1/leads/bulk", headers, body)
+                elapsed = time.perf_counter() - started
+                waited = settle(parties)
+                cpu = calls_meter.stop()
+                if status != 200 or result["created"] != INTAKE_ROWS:
+                    summary = (
+                        result if status != 200 else {k: result[k] for k in ("created", "errors")}
+                    )
+                    raise RuntimeError(f"intake call {n} answered {status}: {str(summary)[:500]}")
+                taken.append(Batch(elapsed, cpu))
+                copied.append(runner.run(_copy_batch(conn, rows, copy_meter)))
+                print(
+                    f"  pair {n + 1}/{calls}: intake {INTAKE_ROWS / elapsed:,.0f} rows/s (cpu "
+                    f"{_cpu_text(cpu)}; idle again {waited:.1f} s after), COPY "
+                    f"{INTAKE_ROWS / copied[-1].seconds:,.0f} rows/s (cpu "
+                    f"{_cpu_text(copied[-1].cpu)})",
+                    flush=True,
+                )
+        finally:
+            runner.run(conn.close())
+    return taken, copied
+
+
+async def _copy_batch(
+    conn: asyncpg.Connection, rows: list[dict[str, Any]], meter: CpuMeter
+) -> Batch:
+    records = lead_records(rows, datetime.now(UTC))
+    tx = conn.transaction()
+    await tx.start()
+    meter.start()
+    started = time.perf_counter()
+    await conn.copy_records_to_table(
+        "leads", schema_name="opportunities", columns=LEAD_COLUMNS, records=records
+    )
+    batch = Batch(time.perf_counter() - started, meter.stop())
+    await tx.rollback()
+    return batch
 
 
 def _pid(server: Server) -> int | None:
@@ -582,11 +618,9 @@ def run(ctx: Context) -> None:
     )
     key = api_key(gateway, admin)
 
-    # 1. Intake in 10,000-row calls vs raw COPY of the same rows, same run.
-    postgres_pid = ctx.postgres.pid()
-    meter = CpuMeter({"service": _pid(service), "gateway": _pid(gateway), "postgres": postgres_pid})
-    taken = intake(gateway, key, calls, meter)
-    copied = asyncio.run(raw_copy(url, calls, postgres_pid))
+    # 1. Intake in 10,000-row calls vs raw COPY of the same rows, pair by pair.
+    parties = {"service": _pid(service), "gateway": _pid(gateway), "postgres": ctx.postgres.pid()}
+    taken, copied = intake_beside_copy(gateway, key, url, calls, parties)
     compared = Comparison(
         "opportunities",
         "intake-10k-rows",
