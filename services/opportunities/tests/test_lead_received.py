@@ -24,34 +24,36 @@ HOT = {"need_urgency": "high", "purchase_timing": "within_1_month", "budget_conf
 COLD = {"need_urgency": "low", "purchase_timing": "later"}
 
 
+# The payload's keys beyond the facts that the lead's columns give, by column.
+FROM_COLUMNS = {
+    "external_id": "external_id",
+    "company": "company",
+    "industry": "industry",
+    "pushed_by": "created_by",
+    "at": "created_at",  # every arriving lead is scored as it is created
+    "model_id": "model_id",
+}
+
+
 def expected(lead: dict[str, Any], by_kind: str, versions: dict[Any, int]) -> str:
     """The payload the stored lead makes: its facts (`events.facts`), what identifies it, who
     pushed it, and its steps on arrival, written as the outbox writes payloads."""
+    payload = {**facts(lead), **{key: lead[column] for key, column in FROM_COLUMNS.items()}}
+    payload["by_kind"] = by_kind
+    payload["model_version"] = versions[lead["model_id"]]
     challenger = lead["challenger_model_id"]
-    return json_text(
-        {
-            **facts(lead),
-            "external_id": lead["external_id"],
-            "company": lead["company"],
-            "industry": lead["industry"],
-            "pushed_by": lead["created_by"],
-            "by_kind": by_kind,
-            "at": lead["created_at"],
-            "model_id": lead["model_id"],
-            "model_version": versions[lead["model_id"]],
-            "challenger": None
-            if challenger is None
-            else {
-                "model_id": challenger,
-                "version": versions[challenger],
-                "score": lead["challenger_score"],
-                "qualified": lead["challenger_qualified"],
-            },
-            "next_touch_on": lead["next_touch_on"],
-            # The rule that gave it a rep; a lead left in a queue names none.
-            "rule_id": lead["rule_id"] if lead["owner_id"] is not None else None,
-        }
-    )
+    payload["challenger"] = challenger and {
+        "model_id": challenger,
+        "version": versions[challenger],
+        "score": lead["challenger_score"],
+        "qualified": lead["challenger_qualified"],
+    }
+    payload["next_touch_on"] = lead["next_touch_on"]
+    # The rule that gave it a rep; a lead left in a queue names none.
+    payload["rule_id"] = lead["owner_id"] and lead["rule_id"]
+    arrival = ["external_id", "company", "industry", "pushed_by", "by_kind", "at", "model_id"]
+    order = [*facts(lead), *arrival, "model_version", "challenger", "next_touch_on", "rule_id"]
+    return json_text({key: payload[key] for key in order})
 
 
 async def stored(url: str) -> list[asyncpg.Record]:
