@@ -3,6 +3,13 @@ the team, the unassigned queue managers see, manual (re)assignment and its log."
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+
+from opportunities.assignment import repository
+from servicekit.db import to_asyncpg_dsn
 from servicekit.testing.tokens import make_principal
 
 LEADS = "/api/v1/leads"
@@ -173,3 +180,39 @@ async def test_rules_are_changed_by_admins_only(opportunities, org):
     gone = await svc.delete(path, headers={"If-Match": changed.headers["etag"]}, as_=org.admin)
     assert gone.status_code == 204
     assert (await svc.get(path, as_=org.admin)).status_code == 404
+
+
+async def test_least_load_reads_only_the_leads_a_rep_holds(opportunities, org):
+    """Least open load counts what each rep holds (assigned, contacted, open opportunities)
+    and reads it from the partial index of held leads, even in a prepared statement's generic
+    plan: a rep with years of closed leads costs each placement what a new rep costs."""
+    svc = opportunities
+    rep_a, rep_b = uuid.UUID(org.rep_a.sub), uuid.UUID(org.rep_b.sub)
+    now = datetime.now(UTC)
+    history = ["converted", "invalid"] * 1500 + ["assigned", "assigned", "contacted"]
+    rows = [(uuid.uuid4(), "web_form", f"Old {i}", status, rep_a, now, now, now)
+            for i, status in enumerate(history)]  # fmt: skip
+    rows.append((uuid.uuid4(), "web_form", "New", "assigned", rep_b, now, now, now))
+    columns = ["id", "source", "company", "status", "owner_id", "received_at", "created_at",
+               "updated_at"]  # fmt: skip
+    conn = await asyncpg.connect(to_asyncpg_dsn(svc.database_url))
+    try:
+        await conn.copy_records_to_table(
+            "leads", schema_name="opportunities", columns=columns, records=rows
+        )
+        await conn.execute("ANALYZE opportunities.leads")
+        compiled = repository.open_load_statement([rep_a, rep_b]).compile(
+            dialect=svc.app.state.db.engine.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        # Planned as a prepared statement is after its fifth run: for any parameters.
+        await conn.execute(f"PREPARE held_load AS {compiled}")
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        args = ", ".join(f"'{compiled.params[n]}'" for n in compiled.positiontup or ())
+        plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE held_load({args})")
+    finally:
+        await conn.close()
+    assert "ix_leads_owner_open" in plan, plan
+
+    async with svc.app.state.db.session() as session:
+        load = await repository.open_load(session, [rep_a, rep_b, uuid.UUID(org.rep_sub.sub)])
+    assert load == {rep_a: 3, rep_b: 1, uuid.UUID(org.rep_sub.sub): 0}

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opportunities.assignment.models import ASSIGNMENT_RULES
-from opportunities.leads.models import LEADS
+from opportunities.leads.models import HELD, LEADS
 from opportunities.pipeline.models import OPPORTUNITIES
 
 R = ASSIGNMENT_RULES.c
@@ -68,19 +68,22 @@ async def move_pointers(session: AsyncSession, pointers: dict[uuid.UUID, uuid.UU
         )
 
 
+def open_load_statement(reps: Sequence[uuid.UUID]) -> sa.Select[Any]:
+    """Per rep of `reps`: (rep, leads in hand (assigned, contacted) and open opportunities),
+    each read from a partial index of what reps hold, not from their whole history."""
+    lead, o = LEADS.c, OPPORTUNITIES.c
+    leads = sa.select(lead.owner_id.label("rep")).where(lead.owner_id.in_(reps), HELD)
+    opportunities = sa.select(o.owner_id.label("rep")).where(
+        o.owner_id.in_(reps), o.closed_at.is_(None)
+    )
+    both = sa.union_all(leads, opportunities).subquery("load")
+    return sa.select(both.c.rep, sa.func.count()).group_by(both.c.rep)
+
+
 async def open_load(session: AsyncSession, reps: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
     """Per rep: leads in hand (assigned, contacted) and open opportunities."""
     ids = sorted(set(reps))
     if not ids:
         return {}
-    lead, o = LEADS.c, OPPORTUNITIES.c
-    leads = sa.select(lead.owner_id.label("rep")).where(
-        lead.owner_id.in_(ids), lead.status.in_(("assigned", "contacted"))
-    )
-    opportunities = sa.select(o.owner_id.label("rep")).where(
-        o.owner_id.in_(ids), o.closed_at.is_(None)
-    )
-    both = sa.union_all(leads, opportunities).subquery("load")
-    stmt = sa.select(both.c.rep, sa.func.count()).group_by(both.c.rep)
-    counts = {rep: int(n) for rep, n in await session.execute(stmt)}
+    counts = {rep: int(n) for rep, n in await session.execute(open_load_statement(ids))}
     return {rep: counts.get(rep, 0) for rep in ids}

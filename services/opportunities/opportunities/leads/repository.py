@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opportunities.leads.access import READ_SCOPE
-from opportunities.leads.models import LEAD_ASSIGNMENTS, LEADS
+from opportunities.leads.models import HELD, LEAD_ASSIGNMENTS, LEADS
 from opportunities.leads.schemas import LeadListQuery
 from servicekit import bulk
 from servicekit.auth import Principal
@@ -211,7 +211,7 @@ async def held_by(session: AsyncSession, owner_id: uuid.UUID) -> list[Any]:
     """The open leads a rep holds (assigned or contacted), oldest first; locked."""
     stmt = (
         sa.select(LEADS)
-        .where(L.owner_id == owner_id, L.status.in_(("assigned", "contacted")))
+        .where(L.owner_id == owner_id, HELD)
         .order_by(L.received_at, L.id)
         .with_for_update()
     )
