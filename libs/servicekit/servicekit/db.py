@@ -38,6 +38,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel import SQLModel
 
 # The clock's, importable from here too, where the apps have always read it.
+from servicekit import pgtime
 from servicekit.clock import utcnow as utcnow
 from servicekit.metrics import POOLS
 
@@ -105,6 +106,10 @@ def pool_statement(stmt: sa.sql.ClauseElement) -> PoolStatement:
     return PoolStatement(str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
 
 
+def _install_codecs(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.run_async(pgtime.install)
+
+
 async def _keep_session(connection: asyncpg.Connection) -> None:
     """Release hook of the raw pools. asyncpg's default sends `RESET ALL; UNLISTEN *; ...` on
     every release: a second round trip per statement. Their connections never take session
@@ -158,6 +163,9 @@ class Database:
             json_serializer=json_text,
             json_deserializer=orjson.loads,
         )
+        # The sessions' connections encode times with the kit's codec (`pgtime`): a bulk
+        # write's times were the largest piece of its encoding.
+        sa.event.listen(self.engine.sync_engine, "connect", _install_codecs)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._autocommit_sessionmaker = async_sessionmaker(
             self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
