@@ -1,9 +1,9 @@
 """`timestamptz` values for the sessions' connections, encoded and decoded exactly as asyncpg
-does, at less than half the cost of its binary encoder (bench/README.md, 2026-12-04): asyncpg
-compares each time with its two infinities, converts it to UTC and subtracts its epoch, about
-a microsecond a value, and a 10,000-lead intake writes some 60,000 of them. Here a time is
-reckoned once, and a bulk write's repeated time (its one `now`, in every row's created,
-updated and step columns) is reckoned once for all its rows.
+does, at less than half the cost of its binary encoder (bench/README.md, 2026-12-04, sixth
+session), which compares each time with its two infinities, converts it to UTC and subtracts
+its epoch: a bulk write's times were the largest piece of its encoding. Here a time is
+reckoned in one subtraction, and a bulk write's repeated time (its one `now`, in every row's
+created, updated and step columns) once for all its rows.
 
 asyncpg's semantics, kept: a naive time is local time, a `date` is local midnight, the naive
 `datetime.max` / `datetime.min` are PostgreSQL's infinities and read back as them, any other

@@ -53,7 +53,7 @@ def received(
     lead is scored as it is created (`at` is its `created_at`; by the active model,
     `model_version`, and the challenger beside it, `challenger_version`), then nurtured (its
     `next_touch_on`) or placed: `rule_id` names the rule that gave it a rep, none for a lead
-    left in a queue. One literal: a 10,000-lead call makes ten thousand of them."""
+    left in a queue. One literal, built once per lead at flush."""
     challenger = lead["challenger_model_id"]
     return {
         "id": lead["id"],
