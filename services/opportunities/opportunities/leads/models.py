@@ -13,7 +13,8 @@ TS = sa.DateTime(timezone=True)
 # A lead its rep holds. Written out, not bound: a statement that reads the leads a rep holds
 # must state it so for PostgreSQL to use `ix_leads_owner_open` (a bound status list would not
 # prove the index's condition in a prepared statement's generic plan).
-HELD = sa.text("status IN ('assigned', 'contacted')")
+HELD_STATUSES = ("assigned", "contacted")
+HELD = sa.text(f"status IN ({', '.join(repr(s) for s in HELD_STATUSES)})")
 
 LEADS = sa.Table(
     "leads",

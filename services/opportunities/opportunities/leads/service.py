@@ -34,6 +34,7 @@ from opportunities.leads.access import (
     require_write,
 )
 from opportunities.leads.exceptions import LeadNotFound, WrongState
+from opportunities.leads.models import HELD_STATUSES
 from opportunities.leads.schemas import (
     AssignBody,
     ContactedBody,
@@ -54,7 +55,7 @@ from servicekit.outbox import Event
 
 # States in which a lead is not with a rep yet: scoring decides where it goes.
 UNROUTED = frozenset({"new", "qualified", "nurturing"})
-WITH_REP = frozenset({"assigned", "contacted"})
+WITH_REP = frozenset(HELD_STATUSES)
 CLOSED = frozenset({"converted", "invalid"})
 CONTACT = frozenset({"company", "phone", "email", "region"})
 # Who and why, in the assignment log and the events, when a deactivated rep's leads move.
