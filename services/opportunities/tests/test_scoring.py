@@ -190,6 +190,9 @@ async def test_models_are_versions_that_never_change_once_used(opportunities, or
     assert lead["score"]["version"] == 2 and lead["score"]["points"] == 60
     used = await svc.ok(await svc.get(path, as_=org.admin))
     assert used["used_at"] is not None
+    # Used once, used from then on: a later lead leaves the time of its first use.
+    await svc.push(evaluation={"need_urgency": "low"})
+    assert (await svc.ok(await svc.get(path, as_=org.admin)))["used_at"] == used["used_at"]
     frozen = await svc.patch(path, json={"name": "x"}, headers={"If-Match": "*"}, as_=org.admin)
     assert frozen.status_code == 409
     # An input the active model does not know is refused (the old model's criteria are gone).

@@ -270,16 +270,19 @@ async def receive_bulk(
     require_write(principal)
     suspect = may_hold_refusals(body)
     validated = None if suspect else validated_body(body, content_type)
+    raw = parse_rows(body, content_type) if validated is None else ()
     rendered: list[T] = []
-    await receive(
+    receiving = receive(
         session,
         principal,
         settings,
-        parse_rows(body, content_type) if validated is None else (),
+        raw,
         validated=validated,
         suspect=suspect,
         meanwhile=lambda counts, done: rendered.append(render(answer(counts, done))),
     )
+    del raw, validated  # `receive` holds them, and lets go of them once it has answered
+    await receiving
     return rendered[0]
 
 
@@ -296,7 +299,10 @@ async def receive(
 ) -> tuple[dict[str, int], list[_Row]]:
     """Take in `raw` rows (bulk), `validated` ones (`validated_body`) or `one` validated
     lead. Returns the answer's counts and the rows, each with its outcome and its lead;
-    `meanwhile` gets them while PostgreSQL stores the events (`Work.flush`)."""
+    `meanwhile` gets them while PostgreSQL stores the events (`Work.flush`), and then the
+    rows, the leads and their events are let go (the rows returned are then none): for
+    10,000 rows that is about a million objects, freed beside PostgreSQL's work instead of
+    after it."""
     require_write(principal)
     scorers = await scoring.scorers(session)
     # The leads the rows name; a validated body's rows are checked (`_Checks`) while
@@ -395,10 +401,23 @@ async def receive(
     counts = {"created": 0, "updated": 0, "unchanged": 0, "error": 0}
     for r in rows:
         counts[r.outcome or "error"] += 1
-    await work.flush(
-        session, meanwhile=None if meanwhile is None else partial(meanwhile, counts, rows)
-    )
+    answered = None if meanwhile is None else partial(_answered, meanwhile, counts, rows, work)
+    # What refers to the rows' leads and inputs beside `rows` and `work`, dropped now so that
+    # `answered` frees them.
+    del raw, validated, named, known, good, to_match, match_keys, rematch, rescore
+    await work.flush(session, meanwhile=answered)
     return counts, rows
+
+
+def _answered(
+    meanwhile: Callable[[dict[str, int], list[_Row]], None],
+    counts: dict[str, int],
+    rows: list[_Row],
+    work: Work,
+) -> None:
+    meanwhile(counts, rows)
+    rows.clear()
+    work.release()
 
 
 def answer(counts: dict[str, int], rows: Sequence[_Row]) -> dict[str, Any]:

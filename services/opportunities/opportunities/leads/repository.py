@@ -137,17 +137,19 @@ async def write(
     *,
     meanwhile: Callable[[], None] | None = None,
 ) -> None:
-    """A request's changes: the new leads, the changed ones, the assignment log and the events
-    (`events()` lists them). PostgreSQL stores the new leads while the log rows and the events
-    are made ready here, and the events while `meanwhile` (the caller's own work, such as its
-    answer) runs: a large intake's Python work and PostgreSQL's overlap instead of taking
-    turns. A handful of rows go the same way, in the same order."""
-    async with bulk.writing(session, bulk.prepare(LEADS, created)):
-        log = bulk.prepare(LEAD_ASSIGNMENTS, assignments)
+    """A request's changes: the assignment log, the new leads, the changed ones and the events
+    (`events()` lists them). Each is stored by PostgreSQL while the next is made ready here
+    (the log while the leads' records are made, the leads while the events are), and the
+    events while `meanwhile` runs (the caller's own work: its answer, letting go of what it
+    made): a large intake's Python work and PostgreSQL's overlap instead of taking turns. A
+    handful of rows go the same way, in the same order."""
+    async with bulk.writing(session, bulk.prepare(LEAD_ASSIGNMENTS, assignments)):
+        leads = bulk.prepare(LEADS, created)
+    async with bulk.writing(session, leads):
         outbox = prepared_events(session, events())
     await update(session, changed)
-    await bulk.write(session, log)
     async with bulk.writing(session, outbox):
+        del leads  # the leads' records, freed while PostgreSQL stores the events
         if meanwhile is not None:
             meanwhile()
 

@@ -106,6 +106,14 @@ class Work:
             lead["version"] += 1
             lead["updated_at"] = self.now
 
+    def release(self) -> None:
+        """Let go of the request's leads, events and log rows, once they are written."""
+        self.created.clear()
+        self.changed.clear()
+        self.events.clear()
+        self.assignments.clear()
+        self.arriving.clear()
+
     def all_events(self) -> list[tuple[str, uuid.UUID, dict[str, Any]]]:
         """The request's events: each received lead's `lead.received` first."""
         if self.arriving:

@@ -28,6 +28,8 @@ class Scorers:
 
     active: Scorer
     challenger: Scorer | None
+    # Those of them no lead was scored by yet (`used` records that one now is).
+    unused: tuple[uuid.UUID, ...] = ()
 
     @property
     def all(self) -> list[Scorer]:
@@ -41,12 +43,18 @@ async def scorers(session: AsyncSession) -> Scorers:
         # The migration seeds one and activation only ever swaps it: never without one.
         raise Conflict("no scoring model is active; activate one")
     challenger = next((r for r in rows if r.status == "challenger"), None)
-    return Scorers(Scorer.of(active), None if challenger is None else Scorer.of(challenger))
+    return Scorers(
+        Scorer.of(active),
+        None if challenger is None else Scorer.of(challenger),
+        tuple(r.id for r in (active, challenger) if r is not None and r.used_at is None),
+    )
 
 
 async def used(session: AsyncSession, scorers: Scorers) -> None:
-    """Record that these models scored leads: they are immutable from now on."""
-    await repository.mark_used(session, [s.id for s in scorers.all], utcnow())
+    """Record that these models scored leads: they are immutable from now on. A model used
+    once stays used, so only the ones unused when read are written (most requests: none)."""
+    if scorers.unused:
+        await repository.mark_used(session, list(scorers.unused), utcnow())
 
 
 async def get_model(session: AsyncSession, model_id: uuid.UUID, *, lock: bool = False) -> Any:
