@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import itertools
 import operator
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -96,6 +97,11 @@ def prepare(table: sa.Table, rows: Sequence[dict[str, Any]]) -> Prepared:
     if len(rows) < COPY_THRESHOLD:
         return Prepared(table, rows, [], None)
     names = list(rows[0].keys())
+    return Prepared(table, rows, names, _records(table, names, rows))
+
+
+def _records(table: sa.Table, names: list[str], rows: Sequence[dict[str, Any]]) -> list[Any]:
+    """The COPY records of `rows`, cells in `names`' order, JSON cells as text."""
     json_at = [i for i, c in enumerate(names) if isinstance(table.c[c].type, JSON | JSONB)]
     # itemgetter builds each record in C; only the JSON cells need Python work.
     values = operator.itemgetter(*names)
@@ -109,7 +115,7 @@ def prepare(table: sa.Table, rows: Sequence[dict[str, Any]]) -> Prepared:
             for i in json_at:
                 cells[i] = json_text(cells[i])
             records[n] = cells
-    return Prepared(table, rows, names, records)
+    return records
 
 
 async def write(session: AsyncSession, prepared: Prepared) -> None:
@@ -173,8 +179,54 @@ async def writing(session: AsyncSession, prepared: Prepared) -> AsyncIterator[No
         yield
 
 
+@contextlib.asynccontextmanager
+async def streaming(
+    session: AsyncSession, table: sa.Table, parts: Iterable[Sequence[dict[str, Any]]]
+) -> AsyncIterator[None]:
+    """Write the rows of `parts` (each part made as it is asked for, e.g. its leads placed) in
+    one COPY that starts with the first part: PostgreSQL stores each part while the next is
+    made. One statement, not one per part: each would wait for the last to be stored before
+    its own records were sent, and PostgreSQL would wait for them in turn. The block runs once
+    the last part is made, while PostgreSQL stores what it has left; it must not use the
+    session. Rows of one part under `COPY_THRESHOLD` go as `writing` writes them."""
+    remaining = iter(parts)
+    first = next(remaining, ())
+    if len(first) < COPY_THRESHOLD:
+        rows = [*first, *(row for part in remaining for row in part)]
+        async with writing(session, prepare(table, rows)):
+            yield
+        return
+    names = list(first[0].keys())
+    made = asyncio.Event()
+
+    async def records() -> AsyncIterator[Any]:
+        for part in itertools.chain((first,), remaining):
+            for record in _records(table, names, part):
+                yield record
+        made.set()
+
+    copying = asyncio.ensure_future(copy_records(session, table, names, records()))
+    waiting = asyncio.ensure_future(made.wait())
+    try:
+        await asyncio.wait((copying, waiting), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        # The connection must be free again before the caller's transaction rolls back.
+        with contextlib.suppress(Exception):
+            await copying
+        raise
+    finally:
+        waiting.cancel()
+    if copying.done():
+        copying.result()  # the statement's error, if it failed before its last part was made
+    async with beside(copying):
+        yield
+
+
 async def copy_records(
-    session: AsyncSession, table: sa.Table, columns: Sequence[str], records: Sequence[Any]
+    session: AsyncSession,
+    table: sa.Table,
+    columns: Sequence[str],
+    records: Sequence[Any] | AsyncIterable[Any],
 ) -> None:
     """Binary COPY of ready records (sequences in `columns` order, JSON cells as text)."""
     conn = await driver_connection(session)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from opportunities.assignment import repository
+from opportunities.leads import service as leads_service
 from servicekit.db import to_asyncpg_dsn
 from servicekit.testing.tokens import make_principal
 
@@ -216,3 +217,70 @@ async def test_least_load_reads_only_the_leads_a_rep_holds(opportunities, org):
     async with svc.app.state.db.session() as session:
         load = await repository.open_load(session, [rep_a, rep_b, uuid.UUID(org.rep_sub.sub)])
     assert load == {rep_a: 3, rep_b: 1, uuid.UUID(org.rep_sub.sub): 0}
+
+
+async def test_a_batch_placed_and_written_in_parts_gives_each_lead_what_one_piece_would(
+    opportunities, org, monkeypatch
+):
+    """A large batch's new leads are placed and written a part at a time (the first part is
+    stored while the next is placed): round robin goes on from part to part in the order the
+    rows came, a lead changed by the batch is placed after the new ones, and every lead, log
+    row and event is written once."""
+    svc = opportunities
+    monkeypatch.setattr(leads_service, "PART", 64)  # parts of 64, 64, 64 and the rest: COPY
+    rule = await svc.rule(org.admin, region="north", team_id=org.team_north)
+    existing = await svc.push(region="north", evaluation=svc.COLD, external_id="known-1")
+    assert existing["status"] == "nurturing"
+
+    kinds = ["rr", "nurture", "queue", "rr"] * 50  # 100 placed by the rule, 50 queued
+    rows = [
+        {
+            "source": "web_form",
+            "external_id": f"part-{i}",
+            "company": f"Part {i}",
+            "region": "west" if kind == "queue" else "north",
+            "evaluation": svc.COLD if kind == "nurture" else svc.HOT,
+        }
+        for i, kind in enumerate(kinds)
+    ]
+    # The known lead, now hot (rescored, placed after the new ones), and a row repeating the
+    # first one's lead (merged into it: one lead).
+    rows.append({"source": "web_form", "external_id": "known-1", "evaluation": svc.HOT})
+    rows.append({"source": "web_form", "external_id": "part-0", "need": "paper"})
+    result = await svc.ok(await svc.bulk(rows))
+    assert (result["created"], result["updated"], result["errors"]) == (200, 2, 0)
+
+    north_reps = sorted([org.rep_a.sub, org.rep_b.sub, org.rep_sub.sub])
+    conn = await asyncpg.connect(to_asyncpg_dsn(svc.database_url))
+    try:
+        leads = {
+            r["external_id"]: r
+            for r in await conn.fetch(
+                "SELECT external_id, status, owner_id::text, rule_id::text, need"
+                " FROM opportunities.leads"
+            )
+        }
+        log = await conn.fetch(
+            "SELECT l.external_id, a.to_owner_id::text FROM opportunities.lead_assignments a"
+            " JOIN opportunities.leads l ON l.id = a.lead_id ORDER BY a.id"
+        )
+        received = await conn.fetchval(
+            "SELECT count(*) FROM opportunities.outbox WHERE type = 'lead.received'"
+        )
+    finally:
+        await conn.close()
+    assert len(leads) == 201 and leads["part-0"]["need"] == "paper"
+    placed = [f"part-{i}" for i, kind in enumerate(kinds) if kind == "rr"] + ["known-1"]
+    # Round robin over the team's reps in id order, in row order across the parts, the known
+    # lead last.
+    assert [leads[x]["owner_id"] for x in placed] == [north_reps[i % 3] for i in range(101)]
+    assert all(leads[x]["rule_id"] == rule["id"] for x in placed)
+    assert [(r["external_id"], r["to_owner_id"]) for r in log] == [
+        (x, leads[x]["owner_id"]) for x in placed
+    ]
+    queued = [leads[f"part-{i}"] for i, kind in enumerate(kinds) if kind == "queue"]
+    assert all(q["status"] == "qualified" and q["owner_id"] is None for q in queued)
+    nurtured = [leads[f"part-{i}"] for i, kind in enumerate(kinds) if kind == "nurture"]
+    assert all(n["status"] == "nurturing" for n in nurtured)
+    # One `lead.received` for each new lead and the first pushed: none for the merged row.
+    assert received == 201

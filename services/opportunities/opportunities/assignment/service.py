@@ -74,53 +74,85 @@ class _Team:
         return rep
 
 
+class Placer:
+    """Where a batch's leads go: the rules (locked until commit), their teams' active reps and
+    those reps' open load read once (`load`), then the leads placed in order (`place`, which
+    may be called part by part: round robin and least load go on from the last part), and
+    round robin's place kept for the next batch (`save`)."""
+
+    def __init__(self, rules: list[Any], teams: dict[uuid.UUID, _Team]) -> None:
+        self.rules = rules
+        self.teams = teams
+        # A batch holds few distinct (region, industry) pairs: each is matched once.
+        self.rule_of: dict[tuple[str | None, str | None], Any | None] = {}
+
+    @classmethod
+    async def load(
+        cls, session: AsyncSession, leads: Sequence[tuple[str | None, str | None]]
+    ) -> Placer:
+        """Read what placing `leads` ((region, industry), region normalised) needs: one pass
+        over the rules, one directory read per team, one load count."""
+        placer = cls([], {})
+        if not leads:
+            return placer
+        placer.rules = await repository.rules(session, active_only=True, lock=True)
+        used = {r.id: r for r in map(placer.rule, dict.fromkeys(leads)) if r is not None}
+        reps_by_rule: dict[uuid.UUID, list[DirectoryUser]] = {}
+        for rule in used.values():
+            reps = await directory.reps_of(session, rule.team_id)
+            reps_by_rule[rule.id] = sorted(reps, key=lambda r: r.id)
+        needs_load = {
+            rep.id
+            for rule in used.values()
+            if rule.strategy == "least_load"
+            for rep in reps_by_rule[rule.id]
+        }
+        load = await repository.open_load(session, needs_load)
+        placer.teams = {rule.id: _Team(rule, reps_by_rule[rule.id], load) for rule in used.values()}
+        return placer
+
+    def rule(self, pair: tuple[str | None, str | None]) -> Any | None:
+        if pair not in self.rule_of:
+            region, key = pair[0], industry_key(pair[1])
+            self.rule_of[pair] = next((r for r in self.rules if _matches(r, region, key)), None)
+        return self.rule_of[pair]
+
+    def place(self, leads: Sequence[tuple[str | None, str | None]]) -> list[Placement]:
+        """Where each of `leads` goes, in order (each one of those `load` was given)."""
+        out: list[Placement] = []
+        for pair in leads:
+            rule = self.rule(pair)
+            if rule is None:
+                out.append(UNASSIGNED)
+                continue
+            rep = self.teams[rule.id].next()
+            if rep is None:
+                out.append(Placement(None, rule.team_id, rule.id))
+            else:
+                out.append(Placement(rep.id, rep.team_id, rule.id))
+        return out
+
+    async def save(self, session: AsyncSession) -> None:
+        """Keep each round robin's place: the rule's next batch goes on after its last rep."""
+        await repository.move_pointers(
+            session,
+            {
+                rule_id: team.last
+                for rule_id, team in self.teams.items()
+                if team.rule.strategy == "round_robin" and team.last != team.rule.last_owner_id
+            },
+        )
+
+
 async def place(
     session: AsyncSession, leads: Sequence[tuple[str | None, str | None]]
 ) -> list[Placement]:
-    """Where each of `leads` ((region, industry), region normalised) goes: one pass over the
-    rules (locked until commit), one directory read per team, one load count."""
+    """Where each of `leads` ((region, industry), region normalised) goes (`Placer`)."""
     if not leads:
         return []
-    rules = await repository.rules(session, active_only=True, lock=True)
-    # A batch holds few distinct (region, industry) pairs: each is matched against the rules once.
-    rule_of: dict[tuple[str | None, str | None], Any | None] = {}
-    chosen: list[Any | None] = []
-    for pair in leads:
-        if pair not in rule_of:
-            region, key = pair[0], industry_key(pair[1])
-            rule_of[pair] = next((r for r in rules if _matches(r, region, key)), None)
-        chosen.append(rule_of[pair])
-    used = {r.id: r for r in chosen if r is not None}
-    reps_by_rule: dict[uuid.UUID, list[DirectoryUser]] = {}
-    for rule in used.values():
-        reps = await directory.reps_of(session, rule.team_id)
-        reps_by_rule[rule.id] = sorted(reps, key=lambda r: r.id)
-    needs_load = {
-        rep.id
-        for rule in used.values()
-        if rule.strategy == "least_load"
-        for rep in reps_by_rule[rule.id]
-    }
-    load = await repository.open_load(session, needs_load)
-    teams = {rule.id: _Team(rule, reps_by_rule[rule.id], load) for rule in used.values()}
-    out: list[Placement] = []
-    for rule in chosen:
-        if rule is None:
-            out.append(UNASSIGNED)
-            continue
-        rep = teams[rule.id].next()
-        if rep is None:
-            out.append(Placement(None, rule.team_id, rule.id))
-        else:
-            out.append(Placement(rep.id, rep.team_id, rule.id))
-    await repository.move_pointers(
-        session,
-        {
-            rule_id: team.last
-            for rule_id, team in teams.items()
-            if team.rule.strategy == "round_robin" and team.last != team.rule.last_owner_id
-        },
-    )
+    placer = await Placer.load(session, leads)
+    out = placer.place(leads)
+    await placer.save(session)
     return out
 
 

@@ -45,7 +45,7 @@ from opportunities.leads.service import (
     check_source,
     content_changes,
     normal_region,
-    place,
+    place_and_flush,
     route,
     score,
 )
@@ -397,7 +397,6 @@ async def receive(
         if lead_id in rescore:
             score(work, lead)
             route(work, lead)
-    await place(session, work)
     counts = {"created": 0, "updated": 0, "unchanged": 0, "error": 0}
     for r in rows:
         counts[r.outcome or "error"] += 1
@@ -405,7 +404,7 @@ async def receive(
     # What refers to the rows' leads and inputs beside `rows` and `work`, dropped now so that
     # `answered` frees them.
     del raw, validated, named, known, good, to_match, match_keys, rematch, rescore
-    await work.flush(session, meanwhile=answered)
+    await place_and_flush(session, work, meanwhile=answered)
     return counts, rows
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -130,26 +130,26 @@ async def update(session: AsyncSession, leads: Sequence[dict[str, Any]]) -> None
 
 async def write(
     session: AsyncSession,
-    created: Sequence[dict[str, Any]],
+    created: Iterable[Sequence[dict[str, Any]]],
     changed: Sequence[dict[str, Any]],
     assignments: Sequence[dict[str, Any]],
     events: Callable[[], Sequence[tuple[str, Any, dict[str, Any]]]],
     *,
     meanwhile: Callable[[], None] | None = None,
 ) -> None:
-    """A request's changes: the assignment log, the new leads, the changed ones and the events
-    (`events()` lists them). Each is stored by PostgreSQL while the next is made ready here
-    (the log while the leads' records are made, the leads while the events are), and the
-    events while `meanwhile` runs (the caller's own work: its answer, letting go of what it
-    made): a large intake's Python work and PostgreSQL's overlap instead of taking turns. A
-    handful of rows go the same way, in the same order."""
-    async with bulk.writing(session, bulk.prepare(LEAD_ASSIGNMENTS, assignments)):
-        leads = bulk.prepare(LEADS, created)
-    async with bulk.writing(session, leads):
+    """A request's changes: the new leads (`created`, in parts, each made as it is asked for:
+    `bulk.streaming`), the changed ones, the assignment log (complete once the last part is
+    made) and the events (`events()` lists them). PostgreSQL stores the new leads while they
+    are made and the log and the events are made ready, and the events while `meanwhile` runs
+    (the caller's own work: its answer, letting go of what it made): a large intake's Python
+    work and PostgreSQL's overlap instead of taking turns. A handful of rows go the same way,
+    in the same order."""
+    async with bulk.streaming(session, LEADS, created):
+        log = bulk.prepare(LEAD_ASSIGNMENTS, assignments)
         outbox = prepared_events(session, events())
     await update(session, changed)
+    await bulk.write(session, log)
     async with bulk.writing(session, outbox):
-        del leads  # the leads' records, freed while PostgreSQL stores the events
         if meanwhile is not None:
             meanwhile()
 

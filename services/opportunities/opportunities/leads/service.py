@@ -15,7 +15,7 @@ Changes to a lead are made on a dict of its columns and written at the end of th
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -53,6 +53,8 @@ from servicekit.errors import Forbidden, ValidationFailed
 from servicekit.normalize import normalize_region
 from servicekit.outbox import Event
 
+# The new leads of a large batch are placed and written this many at a time (`place_and_flush`).
+PART = 2_000
 # States in which a lead is not with a rep yet: scoring decides where it goes.
 UNROUTED = frozenset({"new", "qualified", "nurturing"})
 WITH_REP = frozenset(HELD_STATUSES)
@@ -134,13 +136,18 @@ class Work:
         return self.events
 
     async def flush(
-        self, session: AsyncSession, *, meanwhile: Callable[[], None] | None = None
+        self,
+        session: AsyncSession,
+        parts: Iterable[list[dict[str, Any]]] | None = None,
+        *,
+        meanwhile: Callable[[], None] | None = None,
     ) -> None:
-        """Write it all; `meanwhile`: the caller's own work, done while PostgreSQL stores the
-        events (`repository.write`)."""
+        """Write it all; `parts`: the new leads in parts, each made ready as it is asked for
+        (`place_and_flush`), else all of them at once; `meanwhile`: the caller's own work,
+        done while PostgreSQL stores the events (`repository.write`)."""
         await repository.write(
             session,
-            self.created,
+            [self.created] if parts is None else parts,
             list(self.changed.values()),
             self.assignments,
             self.all_events,
@@ -284,10 +291,42 @@ def _logged(
 async def place(session: AsyncSession, work: Work) -> None:
     """Assign the qualified leads of this request by the rules (one pass for all of them)."""
     leads, work.to_place = work.to_place, []
-    placements = await assignment.place(
-        session, [(lead["region"], lead["industry"]) for lead in leads]
-    )
-    for lead, placed in zip(leads, placements, strict=True):
+    placer = await assignment.Placer.load(session, _pairs(leads))
+    _placed(work, placer, leads)
+    await placer.save(session)
+
+
+async def place_and_flush(
+    session: AsyncSession, work: Work, *, meanwhile: Callable[[], None] | None = None
+) -> None:
+    """`place` then `Work.flush`, with the new leads placed and written a part at a time:
+    PostgreSQL stores each part while the next is placed, so that a large batch's writes start
+    once its first part has its reps, not its last. The leads are placed in the same order as
+    by `place` (the new ones in the order received, then the changed ones), so round robin and
+    least load give each the same rep."""
+    leads, work.to_place = work.to_place, []
+    placer = await assignment.Placer.load(session, _pairs(leads))
+    waiting = {id(lead) for lead in leads}
+
+    def parts() -> Iterator[list[dict[str, Any]]]:
+        for start in range(0, len(work.created), PART):
+            part = work.created[start : start + PART]
+            _placed(work, placer, [lead for lead in part if id(lead) in waiting])
+            yield part
+        new = {id(lead) for lead in work.created}
+        _placed(work, placer, [lead for lead in leads if id(lead) not in new])
+        leads.clear()  # placed: `work` holds them until they are written
+
+    await work.flush(session, parts(), meanwhile=meanwhile)
+    await placer.save(session)
+
+
+def _pairs(leads: Iterable[dict[str, Any]]) -> list[tuple[str | None, str | None]]:
+    return [(lead["region"], lead["industry"]) for lead in leads]
+
+
+def _placed(work: Work, placer: assignment.Placer, leads: list[dict[str, Any]]) -> None:
+    for lead, placed in zip(leads, placer.place(_pairs(leads)), strict=True):
         if placed.owner_id is None:
             # No rule, or a rule whose team has no active rep: that queue.
             lead["owner_id"], lead["team_id"], lead["rule_id"] = (
