@@ -12,7 +12,7 @@ import contextlib
 import gc
 import itertools
 import operator
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -199,10 +199,10 @@ async def streaming(
     names = list(first[0].keys())
     made = asyncio.Event()
 
-    async def records() -> AsyncIterator[Any]:
+    def records() -> Iterator[Any]:
+        # A plain generator: the driver takes its records in C, without an await per row.
         for part in itertools.chain((first,), remaining):
-            for record in _records(table, names, part):
-                yield record
+            yield from _records(table, names, part)
         made.set()
 
     copying = asyncio.ensure_future(copy_records(session, table, names, records()))
@@ -226,7 +226,7 @@ async def copy_records(
     session: AsyncSession,
     table: sa.Table,
     columns: Sequence[str],
-    records: Sequence[Any] | AsyncIterable[Any],
+    records: Iterable[Any],
 ) -> None:
     """Binary COPY of ready records (sequences in `columns` order, JSON cells as text)."""
     conn = await driver_connection(session)
