@@ -7,6 +7,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from servicekit.db import Database
 from servicekit.migrations import upgrade_head
 from servicekit.settings import KitSettings
 from servicekit.testing.plugin import Databases, template_name
@@ -27,6 +28,17 @@ async def sample_db(databases: Databases, sample_template: str) -> AsyncIterator
     url = await databases.acreate(template=sample_template)
     yield url
     await databases.adrop(url)
+
+
+@pytest.fixture
+async def db(sample_db: str) -> AsyncIterator[Database]:
+    """The kit's own `Database` on a fresh copy of the sample app's database."""
+    database = Database(sample_db, app_name="kitsample", schema=SCHEMA)
+    await database.connect()
+    try:
+        yield database
+    finally:
+        await database.close()
 
 
 def sample_settings(url: str, minter: TokenMinter) -> KitSettings:

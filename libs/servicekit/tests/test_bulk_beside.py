@@ -4,8 +4,6 @@ session's connection free for the rollback."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg
 import pytest
 import sqlalchemy as sa
@@ -13,17 +11,6 @@ from sqlalchemy.exc import DBAPIError
 
 from servicekit.bulk import beside
 from servicekit.db import Database, to_asyncpg_dsn
-from servicekit.testing.sample.app import SCHEMA
-
-
-@pytest.fixture
-async def db(sample_db: str) -> AsyncIterator[Database]:
-    database = Database(sample_db, app_name="beside", schema=SCHEMA)
-    await database.connect()
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def _state_of(url: str, marker: str) -> str | None:

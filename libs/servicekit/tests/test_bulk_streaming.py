@@ -4,7 +4,7 @@ fails the write, writes nothing, and leaves the session's connection free for th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -13,7 +13,6 @@ import sqlalchemy as sa
 
 from servicekit import bulk
 from servicekit.db import Database
-from servicekit.testing.sample.app import SCHEMA
 
 STREAMED = sa.Table(
     "streamed",
@@ -23,16 +22,6 @@ STREAMED = sa.Table(
     sa.Column("data", sa.dialects.postgresql.JSONB),
 )
 CREATE = "CREATE TEMP TABLE streamed (n int PRIMARY KEY, note text, data jsonb)"
-
-
-@pytest.fixture
-async def db(sample_db: str) -> AsyncIterator[Database]:
-    database = Database(sample_db, app_name="streaming", schema=SCHEMA)
-    await database.connect()
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
@@ -53,14 +51,6 @@ def team(id_: uuid.UUID, name: str, parent: uuid.UUID | None, manager: uuid.UUID
 def user(id_: uuid.UUID, role: str, team_id: uuid.UUID | None, **extra: Any) -> Event:
     data = {"id": str(id_), "role": role, "team_id": team_id and str(team_id), "active": True}
     return identity("user.created", **{**data, "name": f"{role} {id_.hex[:4]}", **extra})
-
-
-@pytest.fixture
-async def db(sample_db: str) -> AsyncIterator[Database]:
-    database = Database(sample_db, app_name="kitsample", schema=SCHEMA)
-    await database.connect()
-    yield database
-    await database.close()
 
 
 async def apply(db: Database, *events: Event) -> list[DirectoryChange | None]:
