@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.types import Receive, Scope, Send
 
@@ -46,8 +46,11 @@ class Forwarder:
         timeout: float,
         connect_timeout: float,
         trusted_proxies: TrustedProxies = NO_PROXIES,
+        unreachable: Callable[[str], None] = lambda service: None,
     ) -> None:
         self.signer = signer
+        # Told of each service found unreachable (the merged API document fetches it again).
+        self.unreachable = unreachable
         self.trusted_proxies = trusted_proxies
         self.timeout = timeout
         # Made at start-up, on the loop that serves: kept, as get_running_loop() is a getpid()
@@ -181,6 +184,7 @@ class Forwarder:
             return BadGateway(
                 f"the {service} service failed before answering; " + MAY_HAVE_COMPLETED
             )
+        self.unreachable(service)
         return BadGateway(f"the {service} service could not be reached")
 
 

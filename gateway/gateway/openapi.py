@@ -198,6 +198,11 @@ class MergedOpenApi:
         self._cache[service] = (now, doc)
         return doc
 
+    def forget(self, service: str) -> None:
+        """Fetch `service`'s document again for the next merge (the gateway could not reach
+        it: the cached one may describe a service that is gone)."""
+        self._cache.pop(service, None)
+
     def _own(self) -> dict[str, Any]:
         doc = copy.deepcopy(self.app.openapi())
         doc["paths"] = {p: v for p, v in doc.get("paths", {}).items() if p not in OPS_PATHS}

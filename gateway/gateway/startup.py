@@ -48,6 +48,7 @@ async def edge_lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout=settings.upstream_timeout_seconds,
         connect_timeout=settings.upstream_connect_timeout_seconds,
         trusted_proxies=TrustedProxies(settings.trusted_proxies),
+        unreachable=app.state.openapi.forget,
     )
     db: Database = app.state.db
     redis_store = RedisCounterStore(settings.redis_url) if settings.redis_url else None
