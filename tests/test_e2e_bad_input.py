@@ -401,7 +401,10 @@ async def _export_backend(conn: asyncpg.Connection) -> tuple[int, str, Any] | No
 async def test_an_export_that_fails_mid_stream_is_cut_never_ended(gw, admin_login, stack):
     """The export's database connection dies after the first bytes went out: the client must
     see a broken answer, not a clean end of a 200 that looks like the whole file. Enough wide
-    rows that the answer cannot sit whole in the sockets' buffers while the client waits."""
+    rows that the answer cannot sit whole in the sockets' buffers while the client waits:
+    Linux grows a socket's receive buffer up to `net.ipv4.tcp_rmem`'s maximum (32 MB on some
+    machines) and its send buffer up to `tcp_wmem`'s, and the answer crosses two sockets (the
+    service's to the gateway, the gateway's to the client)."""
     org = await organisation(gw, admin_login, PASSWORD)
     wide = {
         "name": "Wide",
@@ -412,7 +415,7 @@ async def test_an_export_that_fails_mid_stream_is_cut_never_ended(gw, admin_logi
     }
     made = await _ok(await gw.post(API, json=wide, headers=org["h"]["rep_a"]), 201)
     conn = await asyncpg.connect(to_asyncpg_dsn(stack.database_url))
-    # 10,000 copies of it, straight into the table: through the API each would be an event
+    # 30,000 copies of it, straight into the table: through the API each would be an event
     # every follower of the customers feed works through, long after this test.
     columns = await conn.fetch(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = 'customers' "
@@ -423,7 +426,7 @@ async def test_an_export_that_fails_mid_stream_is_cut_never_ended(gw, admin_logi
     await conn.execute(
         f"INSERT INTO customers.customers ({', '.join(names)}) "  # noqa: S608 - fixed names
         f"SELECT {', '.join(copied.get(n, n) for n in names)} "
-        "FROM customers.customers, generate_series(1, 10000) AS g WHERE id = $1",
+        "FROM customers.customers, generate_series(1, 30000) AS g WHERE id = $1",
         uuid.UUID(made["id"]),
     )
     try:
@@ -448,7 +451,7 @@ async def test_an_export_that_fails_mid_stream_is_cut_never_ended(gw, admin_logi
             with pytest.raises(httpx.HTTPError):
                 async for chunk in resp.aiter_raw():
                     received += len(chunk)
-        # Cut short: far from the ~40 MB the 10,000 rows make.
-        assert received < 30_000_000
+        # Cut short: far from the ~120 MB the 30,000 rows make.
+        assert received < 60_000_000
     finally:
         await conn.close()
