@@ -288,22 +288,15 @@ def _logged(
     )
 
 
-async def place(session: AsyncSession, work: Work) -> None:
-    """Assign the qualified leads of this request by the rules (one pass for all of them)."""
-    leads, work.to_place = work.to_place, []
-    placer = await assignment.Placer.load(session, _pairs(leads))
-    _placed(work, placer, leads)
-    await placer.save(session)
-
-
 async def place_and_flush(
     session: AsyncSession, work: Work, *, meanwhile: Callable[[], None] | None = None
 ) -> None:
-    """`place` then `Work.flush`, with the new leads placed and written a part at a time:
-    PostgreSQL stores each part while the next is placed, so that a large batch's writes start
-    once its first part has its reps, not its last. The leads are placed in the same order as
-    by `place` (the new ones in the order received, then the changed ones), so round robin and
-    least load give each the same rep."""
+    """Assign the request's qualified leads by the rules (`assignment.Placer`: one pass for
+    all of them), then write it all (`Work.flush`). The new leads are placed and written a
+    part at a time: PostgreSQL stores each part while the next is placed, so that a large
+    batch's writes start once its first part has its reps, not its last. They are placed in
+    the order received, then the request's changed leads, so round robin and least load give
+    each lead the rep one pass in that order would."""
     leads, work.to_place = work.to_place, []
     placer = await assignment.Placer.load(session, _pairs(leads))
     waiting = {id(lead) for lead in leads}
@@ -356,9 +349,7 @@ async def hand_back(session: AsyncSession, settings: Settings, rep_id: uuid.UUID
     if not leads:
         return 0
     work = Work(utcnow(), SYSTEM, settings)
-    placements = await assignment.place(
-        session, [(lead["region"], lead["industry"]) for lead in leads]
-    )
+    placements = await assignment.place(session, _pairs(leads))
     for lead, placed in zip(leads, placements, strict=True):
         work.touch(lead)
         if placed.owner_id is not None:
@@ -492,8 +483,7 @@ async def update_lead(
     if "evaluation" in changed:
         score(work, lead)
         route(work, lead)
-        await place(session, work)
-    await work.flush(session)
+    await place_and_flush(session, work)
     return lead
 
 
@@ -590,8 +580,7 @@ async def requalify(
             work.emit(events.LEAD_UPDATED, lead, changed_fields=["evaluation"])
     score(work, lead)
     route(work, lead)
-    await place(session, work)
-    await work.flush(session)
+    await place_and_flush(session, work)
     return lead
 
 
