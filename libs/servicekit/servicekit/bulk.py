@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.db import json_text
+from servicekit.db import json_bytes
 
 # Below this many rows one executemany INSERT is cheaper than setting up a COPY.
 COPY_THRESHOLD = 64
@@ -101,7 +101,7 @@ def prepare(table: sa.Table, rows: Sequence[dict[str, Any]]) -> Prepared:
 
 
 def _records(table: sa.Table, names: list[str], rows: Sequence[dict[str, Any]]) -> list[Any]:
-    """The COPY records of `rows`, cells in `names`' order, JSON cells as text."""
+    """The COPY records of `rows`, cells in `names`' order, JSON cells encoded (`json_bytes`)."""
     json_at = [i for i, c in enumerate(names) if isinstance(table.c[c].type, JSON | JSONB)]
     # itemgetter builds each record in C; only the JSON cells need Python work.
     values = operator.itemgetter(*names)
@@ -113,7 +113,7 @@ def _records(table: sa.Table, names: list[str], rows: Sequence[dict[str, Any]]) 
         for n, record in enumerate(records):
             cells = list(record)
             for i in json_at:
-                cells[i] = json_text(cells[i])
+                cells[i] = json_bytes(cells[i])
             records[n] = cells
     return records
 
@@ -131,7 +131,7 @@ async def insert_rows(
     session: AsyncSession, table: sa.Table, rows: Sequence[dict[str, Any]]
 ) -> None:
     """Insert `rows` (dicts keyed by column name, all with the same keys). JSON columns take
-    Python values and are encoded with `db.json_text` on both paths (UUIDs and times as
+    Python values and are encoded with `db.json_bytes` on both paths (UUIDs and times as
     ISO strings, Decimals as their exact string)."""
     await write(session, prepare(table, rows))
 
@@ -228,7 +228,8 @@ async def copy_records(
     columns: Sequence[str],
     records: Iterable[Any],
 ) -> None:
-    """Binary COPY of ready records (sequences in `columns` order, JSON cells as text)."""
+    """Binary COPY of ready records (sequences in `columns` order, JSON cells encoded: the
+    session's jsonb codec takes `json_bytes`' bytes or text)."""
     conn = await driver_connection(session)
     await conn.copy_records_to_table(
         table.name, schema_name=table.schema, columns=list(columns), records=records

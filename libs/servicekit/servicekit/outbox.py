@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal
 from servicekit.bulk import COPY_THRESHOLD, Prepared, prepare, write
-from servicekit.db import PoolStatement, json_text, pool_statement, utcnow
+from servicekit.db import PoolStatement, json_bytes, pool_statement, utcnow
 from servicekit.errors import Forbidden, ValidationFailed
 from servicekit.ids import ordered_uuids
 from servicekit.inputs import INT64_MAX, INT64_MIN
@@ -155,7 +155,7 @@ def prepared_events(
     table = outbox_table(session)
     if len(events) < COPY_THRESHOLD:
         return prepare(table, event_rows(session, events, dataversion=dataversion))
-    records = _event_values(session, events, dataversion, json_text)
+    records = _event_values(session, events, dataversion, json_bytes)
     return Prepared(table, (), list(_EVENT_COLUMNS), records)
 
 
@@ -177,19 +177,23 @@ def _event_values(
     source = session.info["outbox_source"]
     now = utcnow()
     return [
-        (
-            event_id,
-            type_,
-            source,
-            None if subject is None else str(subject),
-            now,
-            data(payload),
-            dataversion,
-        )
-        for event_id, (type_, subject, payload) in zip(
-            ordered_uuids(len(events)), events, strict=True
+        (event_id, type_, source, subject, now, data(payload), dataversion)
+        for event_id, (type_, _, payload), subject in zip(
+            ordered_uuids(len(events)), events, _subjects(events), strict=True
         )
     ]
+
+
+def _subjects(
+    events: Sequence[tuple[str, str | uuid.UUID | None, dict[str, Any]]],
+) -> list[str | None]:
+    """Each event's subject as text (None stays None). orjson writes a UUID as `str` does, in
+    C: for a batch's thousands of ids, a tenth of `str`'s time (other UUID classes, such as
+    asyncpg's, through `str`)."""
+    texts: list[str | None] = orjson.loads(
+        orjson.dumps([subject for _, subject, _ in events], default=str)
+    )
+    return texts
 
 
 def event_rows(

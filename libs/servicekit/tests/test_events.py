@@ -173,10 +173,17 @@ async def test_record_events_keeps_the_order_given_both_by_copy_and_by_insert(sa
     the feed in the order given, with the data as given."""
     db: Database = sample.app.state.db
     many = COPY_THRESHOLD + 36
+    # Subjects of every kind an app gives: text, its own UUIDs, none, and a UUID as the
+    # driver reads it from the database (asyncpg's class).
+    subjects: list[Any] = [(f"w{i}", uuid.UUID(int=i), None)[i % 3] for i in range(many)]
+    async with db.session() as s:
+        subjects[-1] = read = await s.scalar(sa.text("SELECT gen_random_uuid()"))
+    assert type(read) is not uuid.UUID
     async with db.session() as s:
         # The COPY is the first statement of this transaction: it must not commit on its own.
         big = await record_events(
-            s, [("widget.bulk", f"w{i}", {"i": i, "at": uuid.UUID(int=i)}) for i in range(many)]
+            s,
+            [("widget.bulk", subjects[i], {"i": i, "at": uuid.UUID(int=i)}) for i in range(many)],
         )
     session = db.new_session()
     try:
@@ -192,7 +199,10 @@ async def test_record_events_keeps_the_order_given_both_by_copy_and_by_insert(sa
     assert [e["data"] for e in feed[:many]] == [
         {"i": i, "at": str(uuid.UUID(int=i))} for i in range(many)
     ]
-    assert [e["subject"] for e in feed[:3]] == ["w0", "w1", "w2"]
+    assert [e["subject"] for e in feed[:many]] == [
+        None if subject is None else str(subject) for subject in subjects
+    ]
+    assert feed[1]["subject"] == "00000000-0000-0000-0000-000000000001"
     assert feed[-1]["type"] == "widget.small" and feed[-1]["subject"] is None
     assert {e["source"] for e in feed} == {"kitsample"}
 

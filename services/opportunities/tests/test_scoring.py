@@ -233,6 +233,53 @@ async def test_a_challenger_scores_beside_the_active_model_which_decides(opportu
     assert later["challenger_score"] is None
 
 
+def points_of(model: dict[str, Any], evaluation: dict[str, str]) -> int:
+    """What `model` gives `evaluation`, from the model as the API shows it."""
+    return sum(
+        option["points"]
+        for criterion in model["criteria"]
+        for option in criterion["options"]
+        if evaluation.get(criterion["key"]) == option["value"]
+    )
+
+
+async def test_a_bulk_call_scores_each_row_by_its_own_inputs(opportunities, org):
+    """Rows with the same criteria and other options, the same inputs again (also in another
+    order), fewer inputs and none, in one call large enough for its COPY: each lead's score
+    by both models is its own inputs'."""
+    svc = opportunities
+    challenger = await svc.ok(
+        await svc.post(MODELS, json=model_body(threshold=40), as_=org.admin), 201
+    )
+    await svc.ok(await svc.post(f"{MODELS}/{challenger['id']}/challenge", as_=org.admin))
+    active = await active_model(svc, org.admin)
+    evaluations = [
+        {"need_urgency": "high", "budget_confirmed": "no"},
+        {"need_urgency": "low", "budget_confirmed": "yes"},
+        {"need_urgency": "medium", "budget_confirmed": "yes"},
+        {"need_urgency": "high", "budget_confirmed": "no"},
+        {"budget_confirmed": "no", "need_urgency": "high"},
+        {"need_urgency": "low"},
+        {},
+    ] * 10
+    rows = [
+        {"source": "web_form", "external_id": f"s-{i}", "company": f"C {i}", "evaluation": e}
+        for i, e in enumerate(evaluations)
+    ]
+    results = (await svc.ok(await svc.bulk(rows)))["results"]
+    expected = [(points_of(active, e), points_of(challenger, e)) for e in evaluations]
+    assert len(set(expected)) == 5  # the rows do score differently
+    # The scores as stored and announced (a lead's read explains its inputs afresh).
+    received = {e.subject: e.data for e in await svc.events({"lead.received"})}
+    announced = [
+        (received[r["id"]]["score"], received[r["id"]]["challenger"]["score"]) for r in results
+    ]
+    assert announced == expected
+    stored = await svc.ok(await svc.get(LEADS, params={"limit": 100}, as_=org.admin))
+    by_id = {lead["id"]: lead for lead in stored["items"]}
+    assert [by_id[r["id"]]["score"]["points"] for r in results] == [a for a, _ in expected]
+
+
 async def test_calibration_gives_the_brier_score_of_a_known_history(opportunities, org):
     svc = opportunities
     urgent = {

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from operator import itemgetter
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -319,9 +320,9 @@ async def receive(
     else:
         named = validated
     work = Work(utcnow(), principal.sub, settings, scorers, actor_kind=principal.kind)
-    await repository.lock_sources(session, [d.source for d in named if d.external_id])
     # Distinct, in no particular order: the statement locks what it finds in id order.
     keys = list({(d.source, d.external_id) for d in named if d.external_id})
+    await repository.lock_sources(session, set(map(itemgetter(0), keys)))
     async with bulk.beside(repository.by_keys(session, keys)) as found:
         if rows is None:
             checked = _Checks(settings, scorers)

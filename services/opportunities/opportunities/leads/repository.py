@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -83,7 +84,7 @@ def visibility_filter(principal: Principal) -> sa.ColumnElement[bool]:
     return sa.false()
 
 
-async def lock_sources(session: AsyncSession, sources: Sequence[str]) -> None:
+async def lock_sources(session: AsyncSession, sources: Collection[str]) -> None:
     """Intakes of one source take turns (in source order, so two never deadlock): the leads
     a call finds missing cannot be created by another call before it inserts them, so the
     same lead pushed concurrently is still one lead, and COPY needs no conflict handling.
@@ -101,8 +102,8 @@ async def by_keys(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> lis
     if not keys:
         return []
     wanted = sa.select(
-        sa.func.unnest(bulk.text_array([k[0] for k in keys])),
-        sa.func.unnest(bulk.text_array([k[1] for k in keys])),
+        sa.func.unnest(bulk.text_array(list(map(itemgetter(0), keys)))),
+        sa.func.unnest(bulk.text_array(list(map(itemgetter(1), keys)))),
     )
     stmt = (
         sa.select(LEADS)

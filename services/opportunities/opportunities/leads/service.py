@@ -17,8 +17,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from functools import partial
+from datetime import date, datetime, timedelta
+from functools import cached_property, partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -90,11 +90,24 @@ class Work:
     # Leads received by this request, by the identity of their dict (which the request holds
     # in `created`: a UUID's hash is a Python call, and each lead is looked up a few times).
     arriving: set[int] = field(default_factory=set)
+    # The points of each distinct evaluation scored by this request, by the active model and
+    # the challenger: a batch's inputs are a few options of a few criteria, repeated.
+    points: dict[tuple[tuple[str, Any], ...], tuple[int, int | None]] = field(default_factory=dict)
+
+    @cached_property
+    def nurture_until(self) -> date:
+        """A lead nurtured by this request is touched again on this day."""
+        return (self.now + timedelta(days=self.settings.nurture_days)).date()
 
     def arrive(self, lead: dict[str, Any]) -> None:
         """A lead this request creates (one of `created`), scored by `scorers`: announced by
         one `lead.received` at `flush`."""
         self.arriving.add(id(lead))
+
+    def announces(self, lead: dict[str, Any]) -> bool:
+        """Whether `lead`'s steps get an event each: not a lead arriving with this request,
+        whose `lead.received` tells them (a step's event is not even made for those)."""
+        return id(lead) not in self.arriving
 
     def emit(self, type_: str, lead: dict[str, Any], *, amount: Any = None, **extra: Any) -> None:
         if id(lead) in self.arriving:
@@ -187,26 +200,37 @@ def score(work: Work, lead: dict[str, Any]) -> None:
     """Score by the active model (which decides) and the challenger (recorded beside it)."""
     assert work.scorers is not None
     active, challenger = work.scorers.active, work.scorers.challenger
-    points = active.points(lead["evaluation"])
+    evaluation = lead["evaluation"]
+    key = tuple(evaluation.items())
+    scored = work.points.get(key)
+    if scored is None:
+        scored = work.points[key] = (
+            active.points(evaluation),
+            None if challenger is None else challenger.points(evaluation),
+        )
+    points, c_points = scored
     lead["score"] = points
     lead["qualified"] = active.qualifies(points)
     lead["model_id"] = active.id
-    beside = None
     if challenger is None:
         lead["challenger_model_id"] = lead["challenger_score"] = None
         lead["challenger_qualified"] = None
     else:
-        c_points = challenger.points(lead["evaluation"])
+        assert c_points is not None
         lead["challenger_model_id"] = challenger.id
         lead["challenger_score"] = c_points
         lead["challenger_qualified"] = challenger.qualifies(c_points)
+    work.scored = True
+    if not work.announces(lead):
+        return
+    beside = None
+    if challenger is not None:
         beside = {
             "model_id": challenger.id,
             "version": challenger.version,
-            "score": c_points,
+            "score": lead["challenger_score"],
             "qualified": lead["challenger_qualified"],
         }
-    work.scored = True
     work.emit(
         events.LEAD_SCORED,
         lead,
@@ -230,9 +254,10 @@ def route(work: Work, lead: dict[str, Any]) -> None:
         return
     lead["status"] = "nurturing"
     lead["nurtured_at"] = work.now
-    lead["next_touch_on"] = (work.now + timedelta(days=work.settings.nurture_days)).date()
+    lead["next_touch_on"] = work.nurture_until
     lead["owner_id"] = lead["team_id"] = lead["rule_id"] = None
-    work.emit(events.LEAD_NURTURED, lead, at=work.now, next_touch_on=lead["next_touch_on"])
+    if work.announces(lead):
+        work.emit(events.LEAD_NURTURED, lead, at=work.now, next_touch_on=lead["next_touch_on"])
 
 
 def assign(
@@ -277,15 +302,16 @@ def _logged(
             "at": work.now,
         }
     )
-    work.emit(
-        type_,
-        lead,
-        at=work.now,
-        from_owner_id=previous,
-        rule_id=lead["rule_id"],
-        by=by,
-        reason=reason,
-    )
+    if work.announces(lead):
+        work.emit(
+            type_,
+            lead,
+            at=work.now,
+            from_owner_id=previous,
+            rule_id=lead["rule_id"],
+            by=by,
+            reason=reason,
+        )
 
 
 async def place_and_flush(
