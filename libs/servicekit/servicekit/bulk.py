@@ -82,7 +82,9 @@ def text_array(values: Sequence[str]) -> sa.ColumnElement[list[str]]:
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """Rows made ready for `table` (`prepare`): the binary COPY's columns and records for a
-    large batch (`records`), the rows themselves for a small one (`records` None)."""
+    large batch (`records`), the rows themselves for a small one (`records` None). The
+    records' JSON cells are bytes, which only the sessions' connections take (`db`'s json
+    and jsonb codecs), not the raw pools'."""
 
     table: sa.Table
     rows: Sequence[dict[str, Any]]

@@ -204,7 +204,8 @@ class Database:
             json_deserializer=orjson.loads,
         )
         # The sessions' connections encode times with the kit's codec (`pgtime`): a bulk
-        # write's times were the largest piece of its encoding.
+        # write's times were the largest piece of its encoding; and JSON with codecs that take
+        # the bytes a bulk write's cells are (`_install_json`).
         sa.event.listen(self.engine.sync_engine, "connect", _install_codecs)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._autocommit_sessionmaker = async_sessionmaker(

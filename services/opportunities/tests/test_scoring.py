@@ -4,11 +4,17 @@ opportunities (win rate per band, Brier score)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from opportunities.leads.service import Work, score
+from opportunities.scoring.rules import Scorer
+from opportunities.scoring.service import Scorers
+from servicekit.db import utcnow
 from servicekit.testing.tokens import make_principal
 
 LEADS = "/api/v1/leads"
@@ -278,6 +284,45 @@ async def test_a_bulk_call_scores_each_row_by_its_own_inputs(opportunities, org)
     stored = await svc.ok(await svc.get(LEADS, params={"limit": 100}, as_=org.admin))
     by_id = {lead["id"]: lead for lead in stored["items"]}
     assert [by_id[r["id"]]["score"]["points"] for r in results] == [a for a, _ in expected]
+
+
+def test_a_request_reckons_each_distinct_evaluation_once_and_any_evaluation_right():
+    """The memo of `score`: the same inputs (in any order) are reckoned once a request, by
+    both models; inputs that cannot key it (a list under a key no model knows) are scored
+    all the same."""
+    lean = Scorer.of(SimpleNamespace(id=uuid.uuid4(), version=1, max_points=60, **model_body()))
+    wide = Scorer.of(SimpleNamespace(id=uuid.uuid4(), version=2, max_points=60, **model_body(10)))
+    reckoned: list[int] = []
+
+    class Counted(Scorer):
+        __slots__ = ()
+
+        def points(self, evaluation: Any) -> int:
+            reckoned.append(self.version)
+            return Scorer.points(self, evaluation)
+
+    active = Counted(lean.id, 1, 30, lean.max_points, lean.criteria)
+    challenger = Counted(wide.id, 2, 10, wide.max_points, wide.criteria)
+    work = Work(utcnow(), "tester", None, Scorers(active, challenger))  # type: ignore[arg-type]
+    leads: list[dict[str, Any]] = [
+        {"evaluation": {"need_urgency": "high", "budget_confirmed": "yes"}},
+        {"evaluation": {"need_urgency": "low", "budget_confirmed": "yes"}},
+        {"evaluation": {"need_urgency": "high", "budget_confirmed": "yes"}},
+        {"evaluation": {"budget_confirmed": "yes", "need_urgency": "high"}},
+        {"evaluation": {"need_urgency": "medium", "tags": ["a", "b"]}},
+    ]
+    for lead in leads:
+        work.arrive(lead)  # as intake's: its `lead.received` tells the score
+        score(work, lead)
+    assert [(lead["score"], lead["challenger_score"]) for lead in leads] == [
+        (60, 60),
+        (20, 20),
+        (60, 60),
+        (60, 60),
+        (20, 20),
+    ]
+    # Reckoned: the first, the second, the first in another order, the unkeyable one.
+    assert reckoned == [1, 2] * 4
 
 
 async def test_calibration_gives_the_brier_score_of_a_known_history(opportunities, org):

@@ -200,15 +200,7 @@ def score(work: Work, lead: dict[str, Any]) -> None:
     """Score by the active model (which decides) and the challenger (recorded beside it)."""
     assert work.scorers is not None
     active, challenger = work.scorers.active, work.scorers.challenger
-    evaluation = lead["evaluation"]
-    key = tuple(evaluation.items())
-    scored = work.points.get(key)
-    if scored is None:
-        scored = work.points[key] = (
-            active.points(evaluation),
-            None if challenger is None else challenger.points(evaluation),
-        )
-    points, c_points = scored
+    points, c_points = _points(work, lead["evaluation"])
     lead["score"] = points
     lead["qualified"] = active.qualifies(points)
     lead["model_id"] = active.id
@@ -239,6 +231,27 @@ def score(work: Work, lead: dict[str, Any]) -> None:
         model_version=active.version,
         challenger=beside,
     )
+
+
+def _points(work: Work, evaluation: dict[str, Any]) -> tuple[int, int | None]:
+    """The points of `evaluation` by the active model and the challenger (None without one),
+    each distinct evaluation reckoned once a request."""
+    assert work.scorers is not None
+    active, challenger = work.scorers.active, work.scorers.challenger
+    key = tuple(evaluation.items())
+    try:
+        scored = work.points.get(key)
+        keep = True
+    except TypeError:  # a value that is not text (inputs are validated as text): not kept
+        scored, keep = None, False
+    if scored is None:
+        scored = (
+            active.points(evaluation),
+            None if challenger is None else challenger.points(evaluation),
+        )
+        if keep:
+            work.points[key] = scored
+    return scored
 
 
 def route(work: Work, lead: dict[str, Any]) -> None:
