@@ -207,6 +207,24 @@ async def test_record_events_keeps_the_order_given_both_by_copy_and_by_insert(sa
     assert {e["source"] for e in feed} == {"kitsample"}
 
 
+async def test_a_subject_of_another_type_is_written_as_its_text(sample):
+    """What the type allows is text, a UUID or none; anything else is written as `str` writes
+    it, in a large batch as in a small one."""
+    db: Database = sample.app.state.db
+
+    class Code(str):
+        def __str__(self) -> str:
+            return f"code:{super().__str__()}"
+
+    odd: list[Any] = [Code("c1"), 7, uuid.UUID(int=5)]
+    async with db.session() as s:
+        await record_events(
+            s, [("widget.odd", odd[i % 3], {"i": i}) for i in range(COPY_THRESHOLD)]
+        )
+    feed = await _feed(sample)
+    assert [e["subject"] for e in feed[:3]] == ["code:c1", "7", str(uuid.UUID(int=5))]
+
+
 async def test_the_feed_serves_each_payload_as_it_was_written(sample):
     """A consumer reads the payload the producer wrote, byte for byte: keys in the order
     given, decimals exact, times and ids as strings, by COPY and by INSERT alike."""
