@@ -122,6 +122,42 @@ async def test_bulk_gives_one_outcome_per_row_and_a_bad_row_never_blocks_the_goo
     assert await count_leads(svc) == 2
 
 
+async def test_a_bulk_lead_keeps_every_field_it_was_pushed_with(opportunities):
+    """Each field of each row lands in its lead, in a call large enough for its COPY: those
+    given, the region in its normal form, the time received when given (else the call's)."""
+    svc = opportunities
+    rows = [
+        {
+            "source": ("web_form", "trade_show")[i % 2],
+            "external_id": f"F-{i}",
+            "company": f"Field Co {i}",
+            "contact_name": f"Contact {i}",
+            "phone": f"+86 138 0000 {i:04d}",
+            "email": f"lead{i}@example.com",
+            "region": " east ",
+            "industry": f"Industry {i}",
+            "need": f"need {i}",
+            "evaluation": svc.HOT if i % 3 else svc.COLD,
+            "attributes": {"form": f"f{i}", "n": i},
+            **({"received_at": "2026-01-02T03:04:05+00:00"} if i % 2 else {}),
+        }
+        for i in range(70)
+    ]
+    result = await svc.ok(await svc.bulk(rows))
+    assert result["created"] == 70
+    for i in (0, 1, 37, 69):
+        lead = await svc.lead(result["results"][i]["id"], as_=READER)
+        row = rows[i]
+        assert {k: lead[k] for k in row if k not in ("region", "received_at")} == {
+            k: v for k, v in row.items() if k not in ("region", "received_at")
+        }
+        assert lead["region"] == "EAST"
+        if "received_at" in row:
+            assert lead["received_at"] == "2026-01-02T03:04:05Z"
+        else:
+            assert lead["received_at"] == lead["created_at"]
+
+
 async def test_the_same_leads_pushed_concurrently_are_one_lead_each(opportunities):
     svc = opportunities
     rows = [

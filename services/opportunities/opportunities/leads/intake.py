@@ -232,22 +232,23 @@ def _validated_clean(item: dict[str, Any]) -> LeadIn:
 _UNSET = dict.fromkeys(repository.STEPS)
 
 
-def _new_lead(work: Work, data: LeadIn, lead_id: Any) -> dict[str, Any]:
-    # Every key in one order: COPY takes the first row's keys as its columns.
+def _lead_template(work: Work) -> dict[str, Any]:
+    """A new lead of this request, but for what its row gives (`_new_lead`): every key in
+    the table's order, as COPY takes the first row's keys for its columns."""
     return {
-        "id": lead_id,
-        "source": data.source,
-        "external_id": data.external_id,
-        "company": data.company,
-        "contact_name": data.contact_name,
-        "phone": data.phone,
-        "email": data.email,
-        "region": normal_region(data.region),
-        "industry": data.industry,
-        "need": data.need,
-        "evaluation": data.evaluation,
-        "attributes": data.attributes,
-        "received_at": data.received_at or work.now,
+        "id": None,
+        "source": None,
+        "external_id": None,
+        "company": None,
+        "contact_name": None,
+        "phone": None,
+        "email": None,
+        "region": None,
+        "industry": None,
+        "need": None,
+        "evaluation": None,
+        "attributes": None,
+        "received_at": None,
         "status": "new",
         **_UNSET,
         "version": 1,
@@ -255,6 +256,26 @@ def _new_lead(work: Work, data: LeadIn, lead_id: Any) -> dict[str, Any]:
         "updated_at": work.now,
         "created_by": work.actor,
     }
+
+
+def _new_lead(template: dict[str, Any], data: LeadIn, lead_id: Any, now: Any) -> dict[str, Any]:
+    # A copy of the request's template, its row's fields set: half the time of a literal of
+    # the lead's 36 keys.
+    lead = template.copy()
+    lead["id"] = lead_id
+    lead["source"] = data.source
+    lead["external_id"] = data.external_id
+    lead["company"] = data.company
+    lead["contact_name"] = data.contact_name
+    lead["phone"] = data.phone
+    lead["email"] = data.email
+    lead["region"] = normal_region(data.region)
+    lead["industry"] = data.industry
+    lead["need"] = data.need
+    lead["evaluation"] = data.evaluation
+    lead["attributes"] = data.attributes
+    lead["received_at"] = data.received_at or now
+    return lead
 
 
 async def receive_bulk(
@@ -332,6 +353,7 @@ async def receive(
     known: dict[tuple[str, str], dict[str, Any]] = {
         (row.source, row.external_id): as_dict(row) for row in found.result()
     }
+    template = _lead_template(work)
     rematch: list[dict[str, Any]] = []
     rescore: dict[Any, dict[str, Any]] = {}
     changed_fields: dict[Any, list[str]] = {}
@@ -346,7 +368,7 @@ async def receive(
                     raise ValidationFailed.field("company", NEEDS_A_NAME)
                 r.fail(f"company: {NEEDS_A_NAME}")
                 continue
-            lead = _new_lead(work, data, next(ids))
+            lead = _new_lead(template, data, next(ids), work.now)
             work.created.append(lead)
             if key is not None:
                 known[key] = lead
