@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.db import json_bytes
+from servicekit.db import json_text
 
 # Below this many rows one executemany INSERT is cheaper than setting up a COPY.
 COPY_THRESHOLD = 64
@@ -82,9 +82,7 @@ def text_array(values: Sequence[str]) -> sa.ColumnElement[list[str]]:
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """Rows made ready for `table` (`prepare`): the binary COPY's columns and records for a
-    large batch (`records`), the rows themselves for a small one (`records` None). The
-    records' JSON cells are bytes, which only the sessions' connections take (`db`'s json
-    and jsonb codecs), not the raw pools'."""
+    large batch (`records`), the rows themselves for a small one (`records` None)."""
 
     table: sa.Table
     rows: Sequence[dict[str, Any]]
@@ -103,7 +101,7 @@ def prepare(table: sa.Table, rows: Sequence[dict[str, Any]]) -> Prepared:
 
 
 def _records(table: sa.Table, names: list[str], rows: Sequence[dict[str, Any]]) -> list[Any]:
-    """The COPY records of `rows`, cells in `names`' order, JSON cells encoded (`json_bytes`)."""
+    """The COPY records of `rows`, cells in `names`' order, JSON cells as text."""
     json_at = [i for i, c in enumerate(names) if isinstance(table.c[c].type, JSON | JSONB)]
     # itemgetter builds each record in C; only the JSON cells need Python work.
     values = operator.itemgetter(*names)
@@ -115,7 +113,7 @@ def _records(table: sa.Table, names: list[str], rows: Sequence[dict[str, Any]]) 
         for n, record in enumerate(records):
             cells = list(record)
             for i in json_at:
-                cells[i] = json_bytes(cells[i])
+                cells[i] = json_text(cells[i])
             records[n] = cells
     return records
 
@@ -133,7 +131,7 @@ async def insert_rows(
     session: AsyncSession, table: sa.Table, rows: Sequence[dict[str, Any]]
 ) -> None:
     """Insert `rows` (dicts keyed by column name, all with the same keys). JSON columns take
-    Python values and are encoded with `db.json_bytes` on both paths (UUIDs and times as
+    Python values and are encoded with `db.json_text` on both paths (UUIDs and times as
     ISO strings, Decimals as their exact string)."""
     await write(session, prepare(table, rows))
 
@@ -230,8 +228,7 @@ async def copy_records(
     columns: Sequence[str],
     records: Iterable[Any],
 ) -> None:
-    """Binary COPY of ready records (sequences in `columns` order, JSON cells encoded: the
-    session's jsonb codec takes `json_bytes`' bytes or text)."""
+    """Binary COPY of ready records (sequences in `columns` order, JSON cells as text)."""
     conn = await driver_connection(session)
     await conn.copy_records_to_table(
         table.name, schema_name=table.schema, columns=list(columns), records=records

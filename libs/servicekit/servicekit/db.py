@@ -82,49 +82,16 @@ def to_asyncpg_dsn(url: str) -> str:
     return "postgresql://" + to_sqlalchemy_url(url)[len("postgresql+asyncpg://") :]
 
 
-def json_bytes(value: Any) -> bytes:
+def json_text(value: Any) -> str:
     """JSON for the database's json/jsonb columns: UUIDs, times and exact decimals (as their
     strings) the way the API writes them. Non-string keys are allowed only on a second try:
-    orjson is slower with them allowed, and few values have them."""
+    orjson is slower with them allowed, and few values have them. Text, not orjson's bytes:
+    a bulk write keeps thousands of cells until its COPY, and `decode` makes each an
+    exact-size string, where orjson's result keeps more memory (bench/README.md)."""
     try:
-        return orjson.dumps(value, default=str)
+        return orjson.dumps(value, default=str).decode()
     except orjson.JSONEncodeError:
-        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
-
-
-def json_text(value: Any) -> str:
-    """`json_bytes` as text (SQLAlchemy's JSON types bind text)."""
-    return json_bytes(value).decode()
-
-
-def _json_encode(value: bytes | str) -> bytes:
-    # Bulk writes hand the bytes `json_bytes` made, SQLAlchemy's JSON types text.
-    return value if isinstance(value, bytes) else value.encode()
-
-
-def _json_decode(value: bytes) -> Any:
-    return orjson.loads(value)
-
-
-def _jsonb_encode(value: bytes | str) -> bytes:
-    # PostgreSQL's binary jsonb: a version byte, then the text.
-    return b"\x01" + (value if isinstance(value, bytes) else value.encode())
-
-
-def _jsonb_decode(value: bytes) -> Any:
-    return orjson.loads(memoryview(value)[1:])
-
-
-async def _install_json(connection: asyncpg.Connection) -> None:
-    """SQLAlchemy's json and jsonb codecs, taking bytes as well as text: a bulk write's JSON
-    cells go from orjson to the wire without a decode and an encode each (`bulk.prepare`)."""
-    for name, encoder, decoder in (
-        ("json", _json_encode, _json_decode),
-        ("jsonb", _jsonb_encode, _jsonb_decode),
-    ):
-        await connection.set_type_codec(
-            name, encoder=encoder, decoder=decoder, schema="pg_catalog", format="binary"
-        )
+        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +114,6 @@ def pool_statement(stmt: sa.sql.ClauseElement) -> PoolStatement:
 
 def _install_codecs(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.run_async(pgtime.install)
-    dbapi_connection.run_async(_install_json)
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
@@ -204,8 +170,7 @@ class Database:
             json_deserializer=orjson.loads,
         )
         # The sessions' connections encode times with the kit's codec (`pgtime`): a bulk
-        # write's times were the largest piece of its encoding; and JSON with codecs that take
-        # the bytes a bulk write's cells are (`_install_json`).
+        # write's times were the largest piece of its encoding.
         sa.event.listen(self.engine.sync_engine, "connect", _install_codecs)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._autocommit_sessionmaker = async_sessionmaker(
@@ -296,7 +261,6 @@ __all__ = [
     "Database",
     "PoolStatement",
     "SQLModel",
-    "json_bytes",
     "json_text",
     "make_metadata",
     "make_registry",

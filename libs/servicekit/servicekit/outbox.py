@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal
 from servicekit.bulk import COPY_THRESHOLD, Prepared, prepare, write
-from servicekit.db import PoolStatement, json_bytes, pool_statement, utcnow
+from servicekit.db import PoolStatement, json_text, pool_statement, utcnow
 from servicekit.errors import Forbidden, ValidationFailed
 from servicekit.ids import ordered_uuids
 from servicekit.inputs import INT64_MAX, INT64_MIN
@@ -155,7 +155,7 @@ def prepared_events(
     table = outbox_table(session)
     if len(events) < COPY_THRESHOLD:
         return prepare(table, event_rows(session, events, dataversion=dataversion))
-    records = _event_values(session, events, dataversion, json_bytes)
+    records = _event_values(session, events, dataversion, json_text)
     return Prepared(table, (), list(_EVENT_COLUMNS), records)
 
 

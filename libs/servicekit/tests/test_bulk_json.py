@@ -1,7 +1,7 @@
-"""JSON cells of bulk writes: a COPY hands the sessions' json and jsonb codecs the bytes
-`json_bytes` made, SQLAlchemy's statements hand them text; both store the same documents,
-including values orjson encodes only with the kit's fallback (exact decimals, UUIDs, times,
-non-string keys), and read back as the API would write them."""
+"""JSON cells of bulk writes: by COPY (a large batch) and by INSERT (a small one) the same
+documents are stored, including what orjson encodes only through the kit's `json_text`
+(exact decimals by `default`, non-string keys on its second try), and read back as the API
+would write them."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSON, JSONB
 
 from servicekit import bulk
-from servicekit.db import Database, json_bytes, json_text
+from servicekit.db import Database, json_text
 
 DOCS = sa.Table(
     "docs",
@@ -47,9 +47,9 @@ def expected(n: int) -> dict[str, Any]:
     }
 
 
-def test_json_bytes_writes_decimals_and_non_string_keys() -> None:
-    assert json_bytes({"n": 1}) == b'{"n":1}'
-    assert json_bytes({"a": Decimal("0.10"), 2: True}) == b'{"a":"0.10","2":true}'
+def test_json_text_writes_decimals_and_non_string_keys() -> None:
+    assert json_text({"n": 1}) == '{"n":1}'
+    assert json_text({"a": Decimal("0.10"), 2: True}) == '{"a":"0.10","2":true}'
     assert json_text({"id": ID}) == f'{{"id":"{ID}"}}'
 
 
@@ -61,7 +61,7 @@ async def test_both_paths_store_the_same_documents(db: Database, count: int) -> 
         await bulk.insert_rows(s, DOCS, rows)
         stored = (await s.execute(sa.select(DOCS).order_by(DOCS.c.n))).all()
         typed = await s.scalar(sa.text("SELECT count(*) FROM docs WHERE b->>'n' = n::text"))
-        # SQLAlchemy's own statements bind text through the same codecs.
+        # SQLAlchemy's own statements bind JSON through `json_text` too.
         await s.execute(sa.update(DOCS).where(DOCS.c.n == 1).values(b={"x": 1}, j={"y": 2}))
         changed = (await s.execute(sa.select(DOCS.c.b, DOCS.c.j).where(DOCS.c.n == 1))).one()
     assert [tuple(r) for r in stored] == [(n, expected(n), expected(n)) for n in range(count)]
