@@ -236,19 +236,7 @@ def _lead_template(work: Work) -> dict[str, Any]:
     """A new lead of this request, but for what its row gives (`_new_lead`): every key in
     the table's order, as COPY takes the first row's keys for its columns."""
     return {
-        "id": None,
-        "source": None,
-        "external_id": None,
-        "company": None,
-        "contact_name": None,
-        "phone": None,
-        "email": None,
-        "region": None,
-        "industry": None,
-        "need": None,
-        "evaluation": None,
-        "attributes": None,
-        "received_at": None,
+        **dict.fromkeys(("id", "source", "external_id", *repository.CONTENT, "received_at")),
         "status": "new",
         **_UNSET,
         "version": 1,
