@@ -132,6 +132,16 @@ def test_a_number_at_the_start_or_after_a_byte_order_mark_is_suspect() -> None:
     assert json.loads(b"\xef\xbb\xbf1e999") == float("inf")
 
 
+def test_escapes_other_than_u_are_cleared_and_a_u_escape_anywhere_is_suspect() -> None:
+    # Backslashes without a \u escape (quotes, a path, a newline) hold nothing refused.
+    body = orjson.dumps({"rows": [{"note": 'say "hi"\\n', "path": "C:\\temp\\x"}]})
+    assert b"\\" in body and b"\\u" not in body
+    assert not may_hold_refusals(body)
+    # A \u escape after other backslashes, or at the very end, is still found.
+    assert may_hold_refusals(b'{"a": "\\\\ \\" \\u0000"}')
+    assert may_hold_refusals(b'"\\u')
+
+
 def test_hangul_is_not_taken_for_a_raw_surrogate() -> None:
     # U+D55C (한) is ED 95 9C in UTF-8; a raw surrogate U+D800 would be ED A0 80.
     body = orjson.dumps({"rows": [{"company": "한국 무역"}]})
