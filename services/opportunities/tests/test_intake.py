@@ -485,6 +485,45 @@ async def test_a_lead_is_linked_to_the_customer_it_belongs_to(opportunities):
     assert lead["customer_id"] == gone["id"]
 
 
+async def test_a_bulk_call_links_each_new_lead_by_what_it_holds_once_the_call_is_read(
+    opportunities,
+):
+    """Each new lead of a bulk call is matched on its own content; one that a later row of the
+    same call changes, on its content after that row."""
+    svc = opportunities
+    by_phone = await svc.customer(phone="+86 138-0013-8000")
+    by_name = await svc.customer(name="ACME Co., Ltd.", region="EAST")
+    rows = [
+        {"external_id": "m-1", "company": "Nobody 1", "phone": "13800138000"},
+        {"external_id": "m-2", "company": "Acme", "region": " east "},
+        {"external_id": "m-3", "company": "Nobody 3", "region": "EAST"},
+        # Linked by its second row's phone ...
+        {"external_id": "m-4", "company": "Nobody 4"},
+        {"external_id": "m-4", "phone": "+86 138 0013 8000"},
+        # ... and not by its first row's phone, which its second row replaced.
+        {"external_id": "m-5", "company": "Nobody 5", "phone": "13800138000"},
+        {"external_id": "m-5", "phone": "15500000000"},
+        # Its second row's company in its first row's region.
+        {"external_id": "m-6", "company": "Nobody 6", "region": "EAST"},
+        {"external_id": "m-6", "company": "Acme Ltd"},
+    ]
+    result = await svc.ok(await svc.bulk([{"source": "web_form", **r} for r in rows]))
+    outcomes = [r["outcome"] for r in result["results"]]
+    assert outcomes == ["created"] * 4 + ["updated", "created", "updated", "created", "updated"]
+    linked = {}
+    for row, answer in zip(rows, result["results"], strict=True):
+        lead = await svc.lead(answer["id"], as_=READER)
+        linked[row["external_id"]] = lead["customer_id"]
+    assert linked == {
+        "m-1": by_phone["id"],
+        "m-2": by_name["id"],
+        "m-3": None,
+        "m-4": by_phone["id"],
+        "m-5": None,
+        "m-6": by_name["id"],
+    }
+
+
 async def _push_json(svc: Any, body: bytes) -> dict[str, Any]:
     """A bulk push of a JSON body by the writer key: the answer, which must be a 200."""
     resp = await svc.post(

@@ -59,7 +59,6 @@ from servicekit.csvfiles import CSV_MEDIA_TYPES, JSON_MEDIA_TYPES, media_type, r
 from servicekit.db import utcnow
 from servicekit.errors import ValidationFailed, validation_text
 from servicekit.fields import json_fits
-from servicekit.ids import ordered_uuids
 from servicekit.inputs import may_hold_refusals, row_refusal
 from servicekit.normalize import MatchKeys
 
@@ -233,8 +232,9 @@ _UNSET = dict.fromkeys(repository.STEPS)
 
 
 def _lead_template(work: Work) -> dict[str, Any]:
-    """A new lead of this request, but for what its row gives (`_new_lead`): every key in
-    the table's order, as COPY takes the first row's keys for its columns."""
+    """A new lead of this request, but for what its row gives (`_new_lead`) and its id (given
+    as it is written: `Work.identify`): every key in the table's order, as COPY takes the
+    first row's keys for its columns."""
     return {
         **dict.fromkeys(("id", "source", "external_id", *repository.CONTENT, "received_at")),
         "status": "new",
@@ -246,11 +246,10 @@ def _lead_template(work: Work) -> dict[str, Any]:
     }
 
 
-def _new_lead(template: dict[str, Any], data: LeadIn, lead_id: Any, now: Any) -> dict[str, Any]:
+def _new_lead(template: dict[str, Any], data: LeadIn, now: Any) -> dict[str, Any]:
     # A copy of the request's template, its row's fields set: half the time of a literal of
     # the lead's 36 keys.
     lead = template.copy()
-    lead["id"] = lead_id
     lead["source"] = data.source
     lead["external_id"] = data.external_id
     lead["company"] = data.company
@@ -337,15 +336,20 @@ async def receive(
             checked = _Checks(settings, scorers)
             rows = [checked(i, data) for i, data in enumerate(named)]
         good = [r for r in rows if r.outcome is None]
-        ids = iter(ordered_uuids(len(good)))
+        # Each row's match keys as a new lead of its content holds them (most rows are new
+        # leads): made while PostgreSQL finds the known ones, not after.
+        row_keys = [_match_keys(r.data) for r in good]
     known: dict[tuple[str, str], dict[str, Any]] = {
         (row.source, row.external_id): as_dict(row) for row in found.result()
     }
     template = _lead_template(work)
     rematch: list[dict[str, Any]] = []
+    created_keys: list[MatchKeys] = []
+    # New leads of this call that a later row of it changed: matched on what they hold now.
+    restated: set[int] = set()
     rescore: dict[Any, dict[str, Any]] = {}
     changed_fields: dict[Any, list[str]] = {}
-    for r in good:
+    for r, row_key in zip(good, row_keys, strict=True):
         data = r.data
         assert data is not None
         key = (data.source, data.external_id) if data.external_id else None
@@ -356,8 +360,9 @@ async def receive(
                     raise ValidationFailed.field("company", NEEDS_A_NAME)
                 r.fail(f"company: {NEEDS_A_NAME}")
                 continue
-            lead = _new_lead(template, data, next(ids), work.now)
+            lead = _new_lead(template, data, work.now)
             work.created.append(lead)
+            created_keys.append(row_key)
             if key is not None:
                 known[key] = lead
             r.lead, r.outcome = lead, "created"
@@ -379,7 +384,9 @@ async def receive(
             continue
         r.outcome = "updated"
         if lead["status"] == "new":
-            continue  # created by this call: scored below with its final content
+            # Created by this call: scored and matched below with its final content.
+            restated.add(id(lead))
+            continue
         work.touch(lead)
         changed_fields.setdefault(lead["id"], [])
         changed_fields[lead["id"]] += [f for f in changed if f not in changed_fields[lead["id"]]]
@@ -388,11 +395,14 @@ async def receive(
         if lead["customer_id"] is None and CONTACT.intersection(changed):
             rematch.append(lead)
 
-    to_match = work.created + [lead for lead in rematch if lead["customer_id"] is None]
-    match_keys = [
-        MatchKeys.of(lead["company"], lead["phone"], lead["email"], lead["region"])
-        for lead in to_match
-    ]
+    if restated:
+        created_keys = [
+            _lead_keys(lead) if id(lead) in restated else keys
+            for lead, keys in zip(work.created, created_keys, strict=True)
+        ]
+    rematch = [lead for lead in rematch if lead["customer_id"] is None]
+    to_match = work.created + rematch
+    match_keys = created_keys + [_lead_keys(lead) for lead in rematch]
     # A new lead's score and route read nothing of its customer (its events take their facts
     # at flush): they are made while PostgreSQL matches the batch's customers.
     async with bulk.beside(match_customers(session, match_keys)) as matching:
@@ -415,8 +425,19 @@ async def receive(
     # What refers to the rows' leads and inputs beside `rows` and `work`, dropped now so that
     # `answered` frees them.
     del raw, validated, named, known, good, to_match, match_keys, rematch, rescore
+    del row_keys, created_keys
     await place_and_flush(session, work, meanwhile=answered)
     return counts, rows
+
+
+def _match_keys(data: LeadIn | None) -> MatchKeys:
+    """The match keys of a new lead made of `data` (`_new_lead`)."""
+    assert data is not None
+    return MatchKeys.of(data.company, data.phone, data.email, normal_region(data.region))
+
+
+def _lead_keys(lead: dict[str, Any]) -> MatchKeys:
+    return MatchKeys.of(lead["company"], lead["phone"], lead["email"], lead["region"])
 
 
 def _answered(

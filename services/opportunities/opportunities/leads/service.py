@@ -50,6 +50,7 @@ from opportunities.scoring.rules import Scorer, input_errors
 from servicekit.auth import Principal
 from servicekit.db import utcnow
 from servicekit.errors import Forbidden, ValidationFailed
+from servicekit.ids import ordered_uuids
 from servicekit.normalize import normalize_region
 from servicekit.outbox import Event
 
@@ -121,6 +122,14 @@ class Work:
             lead["version"] += 1
             lead["updated_at"] = self.now
 
+    @staticmethod
+    def identify(leads: list[dict[str, Any]]) -> None:
+        """Give new leads their ids (time-ordered, in the order given) as they are written,
+        not as they are made: a large batch's ids are then made while PostgreSQL stores its
+        first leads, instead of before any of them is sent."""
+        for lead, lead_id in zip(leads, ordered_uuids(len(leads)), strict=True):
+            lead["id"] = lead_id
+
     def release(self) -> None:
         """Let go of the request's leads, events and log rows, once they are written."""
         self.created.clear()
@@ -162,6 +171,8 @@ class Work:
         """Write it all; `parts`: the new leads in parts, each made ready as it is asked for
         (`place_and_flush`), else all of them at once; `meanwhile`: the caller's own work,
         done while PostgreSQL stores the events (`repository.write`)."""
+        if parts is None:
+            self.identify(self.created)
         await repository.write(
             session,
             [self.created] if parts is None else parts,
@@ -347,6 +358,7 @@ async def place_and_flush(
     def parts() -> Iterator[list[dict[str, Any]]]:
         for start in range(0, len(work.created), PART):
             part = work.created[start : start + PART]
+            work.identify(part)
             _placed(work, placer, [lead for lead in part if id(lead) in waiting])
             yield part
         new = {id(lead) for lead in work.created}
