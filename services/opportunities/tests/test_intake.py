@@ -489,11 +489,17 @@ async def test_a_bulk_call_links_each_new_lead_by_what_it_holds_once_the_call_is
     opportunities,
 ):
     """Each new lead of a bulk call is matched on its own content; one that a later row of the
-    same call changes, on its content after that row."""
+    same call changes, on its content after that row; a known lead without a customer, on
+    its new contact details; a known lead with one keeps it."""
     svc = opportunities
     by_phone = await svc.customer(phone="+86 138-0013-8000")
     by_name = await svc.customer(name="ACME Co., Ltd.", region="EAST")
+    unlinked = await svc.push(external_id="k-1", company="Known 1")
+    linked = await svc.push(external_id="k-2", company="Known 2", phone="13800138000")
+    assert unlinked["customer_id"] is None and linked["customer_id"] == by_phone["id"]
     rows = [
+        {"external_id": "k-1", "phone": "138 0013 8000"},
+        {"external_id": "k-2", "company": "Acme", "region": "EAST"},
         {"external_id": "m-1", "company": "Nobody 1", "phone": "13800138000"},
         {"external_id": "m-2", "company": "Acme", "region": " east "},
         {"external_id": "m-3", "company": "Nobody 3", "region": "EAST"},
@@ -508,13 +514,15 @@ async def test_a_bulk_call_links_each_new_lead_by_what_it_holds_once_the_call_is
         {"external_id": "m-6", "company": "Acme Ltd"},
     ]
     result = await svc.ok(await svc.bulk([{"source": "web_form", **r} for r in rows]))
-    outcomes = [r["outcome"] for r in result["results"]]
-    assert outcomes == ["created"] * 4 + ["updated", "created", "updated", "created", "updated"]
-    linked = {}
+    # u(pdated), c(reated), row by row.
+    assert "".join(r["outcome"][0] for r in result["results"]) == "uuccccucucu"
+    found = {}
     for row, answer in zip(rows, result["results"], strict=True):
         lead = await svc.lead(answer["id"], as_=READER)
-        linked[row["external_id"]] = lead["customer_id"]
-    assert linked == {
+        found[row["external_id"]] = lead["customer_id"]
+    assert found == {
+        "k-1": by_phone["id"],
+        "k-2": by_phone["id"],
         "m-1": by_phone["id"],
         "m-2": by_name["id"],
         "m-3": None,

@@ -344,74 +344,75 @@ async def receive(
     }
     template = _lead_template(work)
     rematch: list[dict[str, Any]] = []
-    created_keys: list[MatchKeys] = []
+    # Of each new lead, the row it came from (its match keys' place in `row_keys`).
+    created_rows: list[int] = []
     # New leads of this call that a later row of it changed: matched on what they hold now.
     restated: set[int] = set()
     rescore: dict[Any, dict[str, Any]] = {}
     changed_fields: dict[Any, list[str]] = {}
-    for r, row_key in zip(good, row_keys, strict=True):
-        data = r.data
-        assert data is not None
-        key = (data.source, data.external_id) if data.external_id else None
-        lead = known.get(key) if key is not None else None
-        if lead is None:
-            if data.company is None and data.contact_name is None:
-                if one is not None:
-                    raise ValidationFailed.field("company", NEEDS_A_NAME)
-                r.fail(f"company: {NEEDS_A_NAME}")
+    # PostgreSQL matches every row's keys with the customers (most rows are new leads; the
+    # keys of a known lead's row go unused) while the rows are read and the new leads scored
+    # and routed, which read nothing of their customer (their events take it at flush).
+    async with bulk.beside(match_customers(session, row_keys)) as matching:
+        for at, r in enumerate(good):
+            data = r.data
+            assert data is not None
+            key = (data.source, data.external_id) if data.external_id else None
+            lead = known.get(key) if key is not None else None
+            if lead is None:
+                if data.company is None and data.contact_name is None:
+                    if one is not None:
+                        raise ValidationFailed.field("company", NEEDS_A_NAME)
+                    r.fail(f"company: {NEEDS_A_NAME}")
+                    continue
+                lead = _new_lead(template, data, work.now)
+                work.created.append(lead)
+                created_rows.append(at)
+                if key is not None:
+                    known[key] = lead
+                r.lead, r.outcome = lead, "created"
                 continue
-            lead = _new_lead(template, data, work.now)
-            work.created.append(lead)
-            created_keys.append(row_key)
-            if key is not None:
-                known[key] = lead
-            r.lead, r.outcome = lead, "created"
-            continue
-        r.lead = lead
-        given = data.model_dump(include=data.model_fields_set - {"source", "external_id"})
-        if lead["status"] in CLOSED:
-            probe = dict(lead)
-            if content_changes(probe, given):
-                r.fail(f"the lead is {lead['status']}; it no longer changes")
-                if one is not None:
-                    raise WrongState(r.error)
-            else:
+            r.lead = lead
+            given = data.model_dump(include=data.model_fields_set - {"source", "external_id"})
+            if lead["status"] in CLOSED:
+                probe = dict(lead)
+                if content_changes(probe, given):
+                    r.fail(f"the lead is {lead['status']}; it no longer changes")
+                    if one is not None:
+                        raise WrongState(r.error)
+                else:
+                    r.outcome = "unchanged"
+                continue
+            changed = content_changes(lead, given)
+            if not changed:
                 r.outcome = "unchanged"
-            continue
-        changed = content_changes(lead, given)
-        if not changed:
-            r.outcome = "unchanged"
-            continue
-        r.outcome = "updated"
-        if lead["status"] == "new":
-            # Created by this call: scored and matched below with its final content.
-            restated.add(id(lead))
-            continue
-        work.touch(lead)
-        changed_fields.setdefault(lead["id"], [])
-        changed_fields[lead["id"]] += [f for f in changed if f not in changed_fields[lead["id"]]]
-        if "evaluation" in changed:
-            rescore[lead["id"]] = lead
-        if lead["customer_id"] is None and CONTACT.intersection(changed):
-            rematch.append(lead)
-
-    if restated:
-        created_keys = [
-            _lead_keys(lead) if id(lead) in restated else keys
-            for lead, keys in zip(work.created, created_keys, strict=True)
-        ]
-    rematch = [lead for lead in rematch if lead["customer_id"] is None]
-    to_match = work.created + rematch
-    match_keys = created_keys + [_lead_keys(lead) for lead in rematch]
-    # A new lead's score and route read nothing of its customer (its events take their facts
-    # at flush): they are made while PostgreSQL matches the batch's customers.
-    async with bulk.beside(match_customers(session, match_keys)) as matching:
+                continue
+            r.outcome = "updated"
+            if lead["status"] == "new":
+                # Created by this call: scored and matched below with its final content.
+                restated.add(id(lead))
+                continue
+            work.touch(lead)
+            fields = changed_fields.setdefault(lead["id"], [])
+            fields += [f for f in changed if f not in fields]
+            if "evaluation" in changed:
+                rescore[lead["id"]] = lead
+            if lead["customer_id"] is None and CONTACT.intersection(changed):
+                rematch.append(lead)
         for lead in work.created:
             work.arrive(lead)
             score(work, lead)
             route(work, lead)
-    for lead, customer_id in zip(to_match, matching.result(), strict=True):
-        lead["customer_id"] = customer_id
+    customers = matching.result()
+    for lead, at in zip(work.created, created_rows, strict=True):
+        lead["customer_id"] = customers[at]
+    # What a row of the batch matched on is not what these hold: matched again, together.
+    late = [lead for lead in work.created if id(lead) in restated] if restated else []
+    late += {id(lead): lead for lead in rematch if lead["customer_id"] is None}.values()
+    if late:
+        found_late = await match_customers(session, [_lead_keys(lead) for lead in late])
+        for lead, customer_id in zip(late, found_late, strict=True):
+            lead["customer_id"] = customer_id
     for lead_id, fields in changed_fields.items():
         lead = work.changed[lead_id]
         work.emit(events.LEAD_UPDATED, lead, changed_fields=fields)
@@ -424,8 +425,7 @@ async def receive(
     answered = None if meanwhile is None else partial(_answered, meanwhile, counts, rows, work)
     # What refers to the rows' leads and inputs beside `rows` and `work`, dropped now so that
     # `answered` frees them.
-    del raw, validated, named, known, good, to_match, match_keys, rematch, rescore
-    del row_keys, created_keys
+    del raw, validated, named, known, good, rematch, rescore, row_keys, customers, late
     await place_and_flush(session, work, meanwhile=answered)
     return counts, rows
 
