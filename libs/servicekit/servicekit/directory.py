@@ -27,10 +27,12 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from alembic.operations import Operations
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,6 +45,7 @@ from servicekit.tables import kit_tables
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+_UUID_ARRAY: Any = ARRAY(sa.Uuid)
 log = logging.getLogger("servicekit.directory")
 
 IDENTITY_SOURCE = "identity"
@@ -265,6 +268,47 @@ class Directory:
         """The reps of a team, and of every team below it unless `include_subteams` is off."""
         teams = await self.team_tree(session, team_id) if include_subteams else [team_id]
         return await self.users_in(session, teams, roles=["rep"], include_inactive=include_inactive)
+
+    async def reps_of_teams(
+        self,
+        session: AsyncSession,
+        team_ids: Iterable[uuid.UUID],
+        *,
+        include_inactive: bool = False,
+    ) -> dict[uuid.UUID, list[DirectoryUser]]:
+        """`reps_of` each of the teams (with every team below it), in two statements however
+        many teams are asked for: one walk down from all of them, one read of their reps."""
+        roots = list(dict.fromkeys(team_ids))
+        if not roots:
+            return {}
+        t = self.teams.c
+        # (root, team) pairs: each root and what lies below it, a root the directory does not
+        # know included (its known children name it as their parent), as `team_tree` has it.
+        asked = (
+            sa.func.unnest(sa.cast(sa.bindparam(None, roots, type_=_UUID_ARRAY), _UUID_ARRAY))
+            .table_valued("root")
+            .render_derived(name="asked")
+        )
+        start = (
+            sa.select(asked.c.root, t.id)
+            .select_from(asked)
+            .join(self.teams, sa.or_(t.id == asked.c.root, t.parent_id == asked.c.root))
+            .cte("reps_down", recursive=True)
+        )
+        down = start.union(sa.select(start.c.root, t.id).where(t.parent_id == start.c.id))
+        trees: dict[uuid.UUID, set[uuid.UUID]] = {root: {root} for root in roots}
+        for root, team_id in await session.execute(sa.select(down.c.root, down.c.id)):
+            trees[root].add(team_id)
+        members: dict[uuid.UUID | None, list[DirectoryUser]] = {}
+        teams = set().union(*trees.values())
+        for member in await self.users_in(
+            session, teams, roles=["rep"], include_inactive=include_inactive
+        ):
+            members.setdefault(member.team_id, []).append(member)
+        return {
+            root: sorted((m for team in tree for m in members.get(team, ())), key=attrgetter("id"))
+            for root, tree in trees.items()
+        }
 
     # -- teams ------------------------------------------------------------------------------
     async def get_team(self, session: AsyncSession, team_id: uuid.UUID) -> DirectoryTeam | None:

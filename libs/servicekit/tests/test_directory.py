@@ -66,6 +66,7 @@ async def test_the_team_tree_managers_scope_and_reps(db: Database) -> None:
     company, north, north_sub, south = (uuid.uuid4() for _ in range(4))
     admin, boss, m_north, m_south = (uuid.uuid4() for _ in range(4))
     r_north, r_sub, r_south, r_gone = sorted(uuid.uuid4() for _ in range(4))
+    orphan, pending, r_orphan = (uuid.uuid4() for _ in range(3))
     await apply(
         db,
         # Members may be known before their team (events of other transactions come first).
@@ -113,6 +114,22 @@ async def test_the_team_tree_managers_scope_and_reps(db: Database) -> None:
         ]
         assert ids(await directory.reps_of(s, north, include_subteams=False)) == [r_north]
         assert ids(await directory.reps_of(s, company)) == [r_north, r_sub, r_south]
+        # Several teams at once, each as `reps_of` has it: nested ones, a team with no rep, a
+        # team the directory does not know (nobody), and the members of one known only by its
+        # parent's id (a root whose own event has not come yet).
+        unknown = uuid.uuid4()
+        await apply(db, team(orphan, "Orphan", pending, None), user(r_orphan, "rep", orphan))
+        asked = [north, company, north_sub, south, unknown, pending]
+        for inactive in (False, True):
+            together = await directory.reps_of_teams(s, asked, include_inactive=inactive)
+            assert list(together) == asked
+            for team_id in asked:
+                alone = await directory.reps_of(s, team_id, include_inactive=inactive)
+                assert ids(together[team_id]) == ids(alone), (team_id, inactive)
+        assert ids((await directory.reps_of_teams(s, [north]))[north]) == [r_north, r_sub]
+        assert ids((await directory.reps_of_teams(s, [pending]))[pending]) == [r_orphan]
+        assert (await directory.reps_of_teams(s, [unknown]))[unknown] == []
+        assert await directory.reps_of_teams(s, []) == {}
 
         assert await directory.in_scope(s, m_north, r_sub)
         assert await directory.in_scope(s, m_north, m_north)

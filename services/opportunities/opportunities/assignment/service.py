@@ -91,16 +91,16 @@ class Placer:
         cls, session: AsyncSession, leads: Sequence[tuple[str | None, str | None]]
     ) -> Placer:
         """Read what placing `leads` ((region, industry), region normalised) needs: one pass
-        over the rules, one directory read per team, one load count."""
+        over the rules, one directory read of their teams' reps, one load count."""
         placer = cls([], {})
         if not leads:
             return placer
         placer.rules = await repository.rules(session, active_only=True, lock=True)
         used = {r.id: r for r in map(placer.rule, dict.fromkeys(leads)) if r is not None}
-        reps_by_rule: dict[uuid.UUID, list[DirectoryUser]] = {}
-        for rule in used.values():
-            reps = await directory.reps_of(session, rule.team_id)
-            reps_by_rule[rule.id] = sorted(reps, key=lambda r: r.id)
+        reps_of = await directory.reps_of_teams(session, {r.team_id for r in used.values()})
+        reps_by_rule: dict[uuid.UUID, list[DirectoryUser]] = {
+            rule.id: reps_of[rule.team_id] for rule in used.values()
+        }
         needs_load = {
             rep.id
             for rule in used.values()
