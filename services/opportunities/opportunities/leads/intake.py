@@ -18,7 +18,7 @@ and free attributes as `attributes.<name>` (text); an empty cell sets nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from operator import itemgetter
 from typing import Annotated, Any, TypeVar
@@ -342,81 +342,30 @@ async def receive(
     known: dict[tuple[str, str], dict[str, Any]] = {
         (row.source, row.external_id): as_dict(row) for row in found.result()
     }
-    template = _lead_template(work)
-    rematch: list[dict[str, Any]] = []
-    # Of each new lead, the row it came from (its match keys' place in `row_keys`).
-    created_rows: list[int] = []
-    # New leads of this call that a later row of it changed: matched on what they hold now.
-    restated: set[int] = set()
-    rescore: dict[Any, dict[str, Any]] = {}
-    changed_fields: dict[Any, list[str]] = {}
     # PostgreSQL matches every row's keys with the customers (most rows are new leads; the
     # keys of a known lead's row go unused) while the rows are read and the new leads scored
     # and routed, which read nothing of their customer (their events take it at flush).
     async with bulk.beside(match_customers(session, row_keys)) as matching:
-        for at, r in enumerate(good):
-            data = r.data
-            assert data is not None
-            key = (data.source, data.external_id) if data.external_id else None
-            lead = known.get(key) if key is not None else None
-            if lead is None:
-                if data.company is None and data.contact_name is None:
-                    if one is not None:
-                        raise ValidationFailed.field("company", NEEDS_A_NAME)
-                    r.fail(f"company: {NEEDS_A_NAME}")
-                    continue
-                lead = _new_lead(template, data, work.now)
-                work.created.append(lead)
-                created_rows.append(at)
-                if key is not None:
-                    known[key] = lead
-                r.lead, r.outcome = lead, "created"
-                continue
-            r.lead = lead
-            given = data.model_dump(include=data.model_fields_set - {"source", "external_id"})
-            if lead["status"] in CLOSED:
-                probe = dict(lead)
-                if content_changes(probe, given):
-                    r.fail(f"the lead is {lead['status']}; it no longer changes")
-                    if one is not None:
-                        raise WrongState(r.error)
-                else:
-                    r.outcome = "unchanged"
-                continue
-            changed = content_changes(lead, given)
-            if not changed:
-                r.outcome = "unchanged"
-                continue
-            r.outcome = "updated"
-            if lead["status"] == "new":
-                # Created by this call: scored and matched below with its final content.
-                restated.add(id(lead))
-                continue
-            work.touch(lead)
-            fields = changed_fields.setdefault(lead["id"], [])
-            fields += [f for f in changed if f not in fields]
-            if "evaluation" in changed:
-                rescore[lead["id"]] = lead
-            if lead["customer_id"] is None and CONTACT.intersection(changed):
-                rematch.append(lead)
+        read = _read_rows(work, good, known, one)
         for lead in work.created:
             work.arrive(lead)
             score(work, lead)
             route(work, lead)
     customers = matching.result()
-    for lead, at in zip(work.created, created_rows, strict=True):
+    for lead, at in zip(work.created, read.created_rows, strict=True):
         lead["customer_id"] = customers[at]
     # What a row of the batch matched on is not what these hold: matched again, together.
+    restated = read.restated
     late = [lead for lead in work.created if id(lead) in restated] if restated else []
-    late += {id(lead): lead for lead in rematch if lead["customer_id"] is None}.values()
+    late += {id(lead): lead for lead in read.rematch if lead["customer_id"] is None}.values()
     if late:
         found_late = await match_customers(session, [_lead_keys(lead) for lead in late])
         for lead, customer_id in zip(late, found_late, strict=True):
             lead["customer_id"] = customer_id
-    for lead_id, fields in changed_fields.items():
+    for lead_id, fields in read.changed_fields.items():
         lead = work.changed[lead_id]
         work.emit(events.LEAD_UPDATED, lead, changed_fields=fields)
-        if lead_id in rescore:
+        if lead_id in read.rescore:
             score(work, lead)
             route(work, lead)
     counts = {"created": 0, "updated": 0, "unchanged": 0, "error": 0}
@@ -425,9 +374,83 @@ async def receive(
     answered = None if meanwhile is None else partial(_answered, meanwhile, counts, rows, work)
     # What refers to the rows' leads and inputs beside `rows` and `work`, dropped now so that
     # `answered` frees them.
-    del raw, validated, named, known, good, rematch, rescore, row_keys, customers, late
+    del raw, validated, named, known, good, read, row_keys, customers, late
     await place_and_flush(session, work, meanwhile=answered)
     return counts, rows
+
+
+@dataclass(slots=True)
+class _Read:
+    """What reading a request's rows left to do besides its new leads (`Work.created`)."""
+
+    # Of each new lead, the row it came from (its match keys' place in the rows' keys).
+    created_rows: list[int] = field(default_factory=list)
+    # New leads that a later row of the call changed: matched on what they hold now.
+    restated: set[int] = field(default_factory=set)
+    # Known leads whose contact details changed and that have no customer yet.
+    rematch: list[dict[str, Any]] = field(default_factory=list)
+    # Known leads whose inputs changed, by id; and each changed known lead's changed fields.
+    rescore: dict[Any, dict[str, Any]] = field(default_factory=dict)
+    changed_fields: dict[Any, list[str]] = field(default_factory=dict)
+
+
+def _read_rows(
+    work: Work,
+    good: Sequence[_Row],
+    known: dict[tuple[str, str], dict[str, Any]],
+    one: LeadIn | None,
+) -> _Read:
+    """Each good row's outcome: a new lead (into `work.created`, and `known` under its key, so
+    that a later row of the call names it), a known lead updated or unchanged, or an error.
+    A single lead's (`one`) error is raised instead."""
+    template = _lead_template(work)
+    read = _Read()
+    for at, r in enumerate(good):
+        data = r.data
+        assert data is not None
+        key = (data.source, data.external_id) if data.external_id else None
+        lead = known.get(key) if key is not None else None
+        if lead is None:
+            if data.company is None and data.contact_name is None:
+                if one is not None:
+                    raise ValidationFailed.field("company", NEEDS_A_NAME)
+                r.fail(f"company: {NEEDS_A_NAME}")
+                continue
+            lead = _new_lead(template, data, work.now)
+            work.created.append(lead)
+            read.created_rows.append(at)
+            if key is not None:
+                known[key] = lead
+            r.lead, r.outcome = lead, "created"
+            continue
+        r.lead = lead
+        given = data.model_dump(include=data.model_fields_set - {"source", "external_id"})
+        if lead["status"] in CLOSED:
+            probe = dict(lead)
+            if content_changes(probe, given):
+                r.fail(f"the lead is {lead['status']}; it no longer changes")
+                if one is not None:
+                    raise WrongState(r.error)
+            else:
+                r.outcome = "unchanged"
+            continue
+        changed = content_changes(lead, given)
+        if not changed:
+            r.outcome = "unchanged"
+            continue
+        r.outcome = "updated"
+        if lead["status"] == "new":
+            # Created by this call: scored and matched below with its final content.
+            read.restated.add(id(lead))
+            continue
+        work.touch(lead)
+        fields = read.changed_fields.setdefault(lead["id"], [])
+        fields += [f for f in changed if f not in fields]
+        if "evaluation" in changed:
+            read.rescore[lead["id"]] = lead
+        if lead["customer_id"] is None and CONTACT.intersection(changed):
+            read.rematch.append(lead)
+    return read
 
 
 def _match_keys(data: LeadIn | None) -> MatchKeys:
