@@ -45,7 +45,6 @@ from servicekit.tables import kit_tables
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-_UUID_ARRAY: Any = ARRAY(sa.Uuid)
 log = logging.getLogger("servicekit.directory")
 
 IDENTITY_SOURCE = "identity"
@@ -285,7 +284,7 @@ class Directory:
         # (root, team) pairs: each root and what lies below it, a root the directory does not
         # know included (its known children name it as their parent), as `team_tree` has it.
         asked = (
-            sa.func.unnest(sa.cast(sa.bindparam(None, roots, type_=_UUID_ARRAY), _UUID_ARRAY))
+            sa.func.unnest(sa.cast(roots, ARRAY(sa.Uuid)))
             .table_valued("root")
             .render_derived(name="asked")
         )
