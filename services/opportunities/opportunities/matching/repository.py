@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opportunities.matching.models import CUSTOMER_INDEX
-from servicekit.bulk import text_array
+from servicekit.bulk import unplanned_text_array
 
 C = CUSTOMER_INDEX.c
 _COLUMNS = (C.id, C.code, C.normalized_phone, C.normalized_email, C.normalized_name, C.region)
@@ -36,7 +36,7 @@ async def owner_and_team(session: AsyncSession, customer_id: Any) -> Any:
 
 def _array(values: list[str]) -> sa.ColumnElement[list[str]]:
     # One array parameter per rule, whatever the number of leads in the call.
-    return text_array(values)
+    return unplanned_text_array(values)
 
 
 async def candidates(
