@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 import asyncpg
 
 from opportunities.assignment import repository
+from opportunities.assignment import service as assignment
+from opportunities.leads import intake
 from opportunities.leads import service as leads_service
 from servicekit.db import to_asyncpg_dsn
 from servicekit.testing.tokens import make_principal
@@ -94,6 +96,37 @@ async def test_least_open_load_gives_the_lead_to_the_rep_with_the_least_in_hand(
     assert sorted(owners[1:3]) == sorted([org.rep_sub.sub, org.rep_b.sub])
     counts = {rep: owners.count(rep) for rep in set(owners)}
     assert counts.get(org.rep_a.sub, 0) <= 1
+
+
+async def test_a_lead_whose_rows_mix_their_region_and_industry_is_placed_by_its_final_pair(
+    opportunities, org, monkeypatch
+):
+    """A large call reads what placing may need while it scores, for the (region, industry)
+    of each row; a lead that a later row of the call moves (the region of one row, the
+    industry of another) is placed by the rule of what it holds in the end all the same."""
+    svc = opportunities
+    monkeypatch.setattr(intake, "_TURN", 1)  # these two rows are a large call
+    await svc.rule(org.admin, region="north", industry="steel", team_id=org.team_north)
+    south_steel = await svc.rule(
+        org.admin, region="south", industry="steel", team_id=org.team_south
+    )
+    rows = [
+        {
+            "source": "web_form",
+            "external_id": "mixed-1",
+            "company": "Mixed Steel",
+            "region": "north",
+            "industry": "steel",
+            "evaluation": svc.HOT,
+        },
+        {"source": "web_form", "external_id": "mixed-1", "region": "south"},
+    ]
+    result = await svc.ok(await svc.bulk(rows))
+    assert [r["outcome"] for r in result["results"]] == ["created", "updated"]
+    lead = await svc.lead(result["results"][0]["id"], as_=org.admin)
+    assert (lead["region"], lead["industry"]) == ("SOUTH", "steel")
+    assert lead["status"] == "assigned" and lead["owner_id"] == org.rep_south.sub
+    assert lead["rule_id"] == south_steel["id"] and lead["team_id"] == org.team_south
 
 
 async def test_the_unassigned_queue_is_seen_by_managers_who_assign_and_reassign(opportunities, org):
@@ -284,3 +317,21 @@ async def test_a_batch_placed_and_written_in_parts_gives_each_lead_what_one_piec
     assert all(n["status"] == "nurturing" for n in nurtured)
     # One `lead.received` for each new lead and the first pushed: none for the merged row.
     assert received == 201
+
+
+async def test_a_placer_covers_the_pairs_whose_rules_teams_it_read(opportunities, org):
+    """A placer loaded ahead (for the pairs a call may place) is used when it read the reps of
+    every rule the leads to place match; otherwise intake loads one for them."""
+    svc = opportunities
+    await svc.rule(org.admin, region="north", team_id=org.team_north)
+    await svc.rule(org.admin, region="south", industry="steel", team_id=org.team_south)
+    async with svc.app.state.db.session() as session:
+        placer = await assignment.Placer.load(session, [("NORTH", None), ("WEST", None)])
+        empty = await assignment.Placer.load(session, [])
+    # Read for the north rule (and no rule for the west): those, and any pair they match.
+    assert placer.covers([("NORTH", None), ("NORTH", "retail"), ("WEST", "steel")])
+    assert placer.covers([])
+    # The south rule's team was not read.
+    assert not placer.covers([("NORTH", None), ("SOUTH", "steel")])
+    # A placer loaded for nothing read no rule: it covers nothing to place.
+    assert empty.covers([]) and not empty.covers([("WEST", None)])

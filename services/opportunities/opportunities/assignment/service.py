@@ -83,6 +83,8 @@ class Placer:
     def __init__(self, rules: list[Any], teams: dict[uuid.UUID, _Team]) -> None:
         self.rules = rules
         self.teams = teams
+        # Whether the rules were read (`load` with no leads reads nothing).
+        self.loaded = False
         # A batch holds few distinct (region, industry) pairs: each is matched once.
         self.rule_of: dict[tuple[str | None, str | None], Any | None] = {}
 
@@ -96,6 +98,7 @@ class Placer:
         if not leads:
             return placer
         placer.rules = await repository.rules(session, active_only=True, lock=True)
+        placer.loaded = True
         used = {r.id: r for r in map(placer.rule, dict.fromkeys(leads)) if r is not None}
         reps_of = await directory.reps_of_teams(session, {r.team_id for r in used.values()})
         reps_by_rule: dict[uuid.UUID, list[DirectoryUser]] = {
@@ -110,6 +113,16 @@ class Placer:
         load = await repository.open_load(session, needs_load)
         placer.teams = {rule.id: _Team(rule, reps_by_rule[rule.id], load) for rule in used.values()}
         return placer
+
+    def covers(self, leads: Sequence[tuple[str | None, str | None]]) -> bool:
+        """Whether `load` read what placing `leads` needs (the reps of each rule they match):
+        a placer may be loaded ahead, for the pairs a batch may place."""
+        if not leads:
+            return True
+        return self.loaded and all(
+            (rule := self.rule(pair)) is None or rule.id in self.teams
+            for pair in dict.fromkeys(leads)
+        )
 
     def rule(self, pair: tuple[str | None, str | None]) -> Any | None:
         if pair not in self.rule_of:

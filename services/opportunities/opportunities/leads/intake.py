@@ -17,6 +17,8 @@ and free attributes as `attributes.<name>` (text); an empty cell sets nothing.
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -27,6 +29,7 @@ import orjson
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opportunities.assignment import service as assignment
 from opportunities.config import Settings
 from opportunities.leads import events, repository
 from opportunities.leads.access import require_write
@@ -69,6 +72,9 @@ _validate_clean: Callable[[Any], LeadIn] = CleanLeadIn.__pydantic_validator__.va
 _EVALUATION = "evaluation."
 NEEDS_A_NAME = "a new lead needs its company or its contact_name"
 _ATTRIBUTES = "attributes."
+# Scoring yields to the event loop after this many leads, for the statements sent beside it;
+# a call of fewer good rows reads what placing needs after scoring, only if it places a lead.
+_TURN = 500
 
 
 class _CleanBody(BaseModel):
@@ -343,15 +349,19 @@ async def receive(
         (row.source, row.external_id): as_dict(row) for row in found.result()
     }
     # PostgreSQL matches every row's keys with the customers (most rows are new leads; the
-    # keys of a known lead's row go unused) while the rows are read and the new leads scored
-    # and routed, which read nothing of their customer (their events take it at flush).
-    async with bulk.beside(match_customers(session, row_keys)) as matching:
+    # keys of a known lead's row go unused), then reads what placing them needs, while the
+    # rows are read and the new leads scored and routed, which read nothing of their
+    # customer (their events take it at flush) or their rep.
+    ahead = _placeable(row_keys, good, known) if len(good) > _TURN else []
+    async with bulk.beside(_match_and_load(session, row_keys, ahead)) as matching:
         read = _read_rows(work, good, known, one)
-        for lead in work.created:
+        for at, lead in enumerate(work.created):
+            if not at % _TURN:
+                await asyncio.sleep(0)  # the statements beside go on (`_match_and_load`)
             work.arrive(lead)
             score(work, lead)
             route(work, lead)
-    customers = matching.result()
+    customers, placer = matching.result()
     for lead, at in zip(work.created, read.created_rows, strict=True):
         lead["customer_id"] = customers[at]
     # What a row of the batch matched on is not what these hold: matched again, together.
@@ -375,8 +385,34 @@ async def receive(
     # What refers to the rows' leads and inputs beside `rows` and `work`, dropped now so that
     # `answered` frees them.
     del raw, validated, named, known, good, read, row_keys, customers, late
-    await place_and_flush(session, work, meanwhile=answered)
+    await place_and_flush(session, work, meanwhile=answered, placer=placer)
     return counts, rows
+
+
+async def _match_and_load(
+    session: AsyncSession,
+    row_keys: Sequence[MatchKeys],
+    pairs: Sequence[tuple[str | None, str | None]],
+) -> tuple[list[uuid.UUID | None], assignment.Placer]:
+    """The customers of `row_keys` (`match_customers`), then a placer loaded for `pairs`:
+    statements one after the other, each sent when its caller's Python work next yields."""
+    customers = await match_customers(session, row_keys)
+    return customers, await assignment.Placer.load(session, pairs)
+
+
+def _placeable(
+    row_keys: Sequence[MatchKeys],
+    good: Sequence[_Row],
+    known: dict[tuple[str, str], dict[str, Any]],
+) -> list[tuple[str | None, str | None]]:
+    """The (region, industry) pairs the call's leads may be placed by: each good row's (a
+    new lead's) and each known lead's. A lead whose final pair is neither (a later row
+    changed one of the two) is placed by a placer loaded then (`place_and_flush`)."""
+    pairs = {
+        (k.region, r.data.industry if r.data else None) for k, r in zip(row_keys, good, strict=True)
+    }
+    pairs.update((lead["region"], lead["industry"]) for lead in known.values())
+    return list(pairs)
 
 
 @dataclass(slots=True)

@@ -343,16 +343,23 @@ def _logged(
 
 
 async def place_and_flush(
-    session: AsyncSession, work: Work, *, meanwhile: Callable[[], None] | None = None
+    session: AsyncSession,
+    work: Work,
+    *,
+    meanwhile: Callable[[], None] | None = None,
+    placer: assignment.Placer | None = None,
 ) -> None:
     """Assign the request's qualified leads by the rules (`assignment.Placer`: one pass for
-    all of them), then write it all (`Work.flush`). The new leads are placed and written a
-    part at a time: PostgreSQL stores each part while the next is placed, so that a large
-    batch's writes start once its first part has its reps, not its last. They are placed in
-    the order received, then the request's changed leads, so round robin and least load give
-    each lead the rep one pass in that order would."""
+    all of them; `placer`: one loaded ahead, used when it covers them), then write it all
+    (`Work.flush`). The new leads are placed and written a part at a time: PostgreSQL stores
+    each part while the next is placed, so that a large batch's writes start once its first
+    part has its reps, not its last. They are placed in the order received, then the
+    request's changed leads, so round robin and least load give each lead the rep one pass
+    in that order would."""
     leads, work.to_place = work.to_place, []
-    placer = await assignment.Placer.load(session, _pairs(leads))
+    pairs = _pairs(leads)
+    if placer is None or not placer.covers(pairs):
+        placer = await assignment.Placer.load(session, pairs)
     waiting = {id(lead) for lead in leads}
 
     def parts() -> Iterator[list[dict[str, Any]]]:
