@@ -29,6 +29,11 @@ def test_name_normal_form_is_the_same_on_the_ascii_fast_path():
     assert normalize_name("Co Ltd") == "co"  # never stripped to nothing
     assert normalize_name("上海有限公司") == "上海"
     assert normalize_name(" .,- ") is None
+    # Each ASCII character is kept or dropped as the full path keeps or drops it.
+    for code in range(128):
+        name = f"a{chr(code)}Z"
+        full = "".join(filter(str.isalnum, unicodedata.normalize("NFKC", name).casefold()))
+        assert normalize_name(name) == full, code
 
 
 def test_phone_loses_the_country_prefix():
