@@ -450,6 +450,9 @@ class Comparison:
     # Interleaved paced comparisons (`Context.compare_paced_interleaved`): for each project
     # round, its p50 minus the mean p50 of the baseline rounds just before and after it (ms).
     paired_p50_ms: list[float] | None = None
+    # Paired throughput comparisons (each project batch beside its own baseline batch, the
+    # two in the same minute): each pair's project/baseline throughput ratio.
+    paired_ratios: list[float] | None = None
 
     @property
     def added_p50_ms(self) -> float:
@@ -465,6 +468,14 @@ class Comparison:
 
     @property
     def ratio(self) -> float:
+        """The median of the pairs' ratios when there are some (the machine's drift within a
+        run moves both batches of a pair alike), else the ratio of the two sides' medians."""
+        if self.paired_ratios:
+            return float(statistics.median(self.paired_ratios))
+        return self.medians_ratio
+
+    @property
+    def medians_ratio(self) -> float:
         base = self.baseline.median("rps")
         return self.project.median("rps") / base if base else 0.0
 
@@ -496,6 +507,7 @@ class Comparison:
             "added_p99_ms": round(self.added_p99_ms, 3),
             "added_p50_goal_ms": self.added_p50_goal_ms,
             "paired_p50_ms": self.paired_p50_ms,
+            "paired_ratios": self.paired_ratios,
             "met": self.met,
             "project": self.project.summary(),
             "baseline": self.baseline.summary(),
