@@ -41,8 +41,12 @@ types: bootstrap
 	$(VENV)/bin/mypy $(PACKAGES) tests bench
 	set -e; for dir in $(APP_TESTS); do $(VENV)/bin/mypy $$dir; done
 
+# Test workers: one per core, at most four (each runs its own PostgreSQL and servers);
+# `make test TEST_WORKERS=0` runs the suite in one process.
+TEST_WORKERS ?= auto
+
 pytest: bootstrap
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) --maxprocesses=4 --dist worksteal
 
 test: lint types pytest
 

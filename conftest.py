@@ -27,6 +27,14 @@ from servicekit.testing.org import Org, standard_org
 from servicekit.testing.plugin import Databases, template_name
 from servicekit.testing.tokens import TokenMinter
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked `long` first, in their order: with test workers (`make test`), the
+    one that takes them runs them while the others share the rest, instead of a test of
+    minutes left for the end, running alone."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 ADMIN_EMAIL = "admin@example.com"
 # Kept in the environment: test modules that `import conftest` may load this file a second
 # time, and both copies must agree on the secrets the stack was started with.

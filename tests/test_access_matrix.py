@@ -1106,6 +1106,7 @@ GROUPS = {
 }
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("group", list(GROUPS))
 async def test_every_operation_as_every_role_and_key(world, group):
     ops = GROUPS[group]

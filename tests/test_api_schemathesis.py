@@ -99,6 +99,7 @@ def _failures(output: str) -> str:
     return (failed[:30000] + "\n" + output[summary:]) if summary >= 0 else output[-30000:]
 
 
+@pytest.mark.long
 @pytest.mark.timeout(900)
 async def test_every_operation_as_admin_and_as_rep_holds_to_the_document(
     contract_stack: Stack, tmp_path: Path
